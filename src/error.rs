@@ -1,0 +1,70 @@
+//! The error type every stage returns, and the exit codes it maps to.
+//!
+//! Messages follow one style: lowercase, no trailing period, the file, line or
+//! rule named first, user input in backticks, and a hint of what to do where
+//! one helps. They are printed as a single line by the binary; nothing here
+//! ever carries a backtrace or a raw polars dump.
+
+use std::path::{Path, PathBuf};
+
+/// Exit code for a clean run.
+pub const EXIT_OK: i32 = 0;
+/// Exit code when a failing finding at or above `--fail-on` exists.
+pub const EXIT_FINDINGS: i32 = 1;
+/// Exit code for a usage error or bad input (inventory, policy, waiver, config).
+pub const EXIT_INPUT: i32 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Input the user handed us is wrong: the message names the file and the fix.
+    #[error("{0}")]
+    Input(String),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A rule could not be compiled or run; carries the rule id and its file.
+    #[error("{file}: rule `{rule}`: {message}")]
+    Rule {
+        file: String,
+        rule: String,
+        message: String,
+    },
+    /// Something inside the tool went wrong; never the user's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn input(message: impl Into<String>) -> Self {
+        Error::Input(message.into())
+    }
+
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// The documented exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Input(_) | Error::Io { .. } | Error::Rule { .. } => EXIT_INPUT,
+            Error::Internal(_) => EXIT_INPUT,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Shortens a polars error to its first line, without the error-kind prefix
+/// and the long context polars appends, so it can sit inside a one-line message.
+pub fn polars_message(err: &polars::prelude::PolarsError) -> String {
+    let text = err.to_string();
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    first.trim_end_matches(':').to_string()
+}

@@ -1,0 +1,398 @@
+//! Runs every rule's SQL over the inventory tables and produces one result
+//! row per rule x resource.
+//!
+//! **Architecture invariant:** evaluation does no I/O and never reads the
+//! clock; "now" is the inventory's `collected_at`. Rules run in parallel over
+//! the same in-memory tables. A rule that fails is reported in
+//! [`Evaluation::rule_errors`] and the other rules carry on.
+//!
+//! Coverage is applied here, the same way for every rule: where an
+//! account-region was not scanned, or a call the rule `requires` failed,
+//! results become `unknown` (and an account-region where the rule saw
+//! nothing gets one `unknown` row), so a gap never reads as `pass`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use polars::prelude::*;
+use polars::sql::SQLContext;
+use rayon::prelude::*;
+
+use crate::error::polars_message;
+use crate::inventory::Inventory;
+use crate::policy::{ParamOverrides, Rule};
+
+/// Columns of the results frame, in order.
+pub const RESULT_COLUMNS: [&str; 8] = [
+    "rule_id",
+    "account_id",
+    "region",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "status",
+    "reason",
+];
+
+/// Columns every rule query must return.
+pub const QUERY_COLUMNS: [&str; 6] = [
+    "account_id",
+    "region",
+    "resource_id",
+    "resource_name",
+    "status",
+    "reason",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    pub rule_id: String,
+    pub file: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: rule `{}`: {}", self.file, self.rule_id, self.message)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// One row per rule x resource, columns [`RESULT_COLUMNS`], sorted by
+    /// rule (in pack order), account, region, resource.
+    pub results: DataFrame,
+    pub rule_errors: Vec<RuleError>,
+}
+
+/// Where a rule cannot see: account-regions (and single resources) whose data is missing.
+struct Gaps {
+    /// (account_id, region) -> reason
+    regions: BTreeMap<(String, String), String>,
+    /// (account_id, region, resource_id) -> reason
+    resources: BTreeMap<(String, String, String), String>,
+}
+
+/// Facts about scan coverage, read once from the small `regions` and
+/// `scan_errors` tables.
+struct Coverage {
+    /// account_id -> regions in scope for it (any scan status but not-opted-in)
+    regions_by_account: BTreeMap<String, Vec<String>>,
+    skipped: BTreeSet<(String, String)>,
+    failed: BTreeMap<(String, String), String>,
+    errors: Vec<ScanError>,
+}
+
+struct ScanError {
+    account_id: String,
+    region: Option<String>,
+    operation: String,
+    resource_id: Option<String>,
+    error_code: String,
+}
+
+fn str_values(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+    df.column(name)
+        .ok()
+        .and_then(|c| c.str().ok().map(|s| s.iter().map(|v| v.map(str::to_string)).collect()))
+        .unwrap_or_default()
+}
+
+impl Coverage {
+    fn read(inventory: &Inventory) -> Coverage {
+        let regions = inventory.table("regions");
+        let accounts = str_values(regions, "account_id");
+        let names = str_values(regions, "region");
+        let statuses = str_values(regions, "scan_status");
+        let errors_df = inventory.table("scan_errors");
+        let errors: Vec<ScanError> = {
+            let account = str_values(errors_df, "account_id");
+            let region = str_values(errors_df, "region");
+            let service = str_values(errors_df, "service");
+            let operation = str_values(errors_df, "operation");
+            let resource = str_values(errors_df, "resource_id");
+            let code = str_values(errors_df, "error_code");
+            (0..errors_df.height())
+                .map(|i| ScanError {
+                    account_id: account[i].clone().unwrap_or_default(),
+                    region: region[i].clone(),
+                    operation: format!(
+                        "{}:{}",
+                        service[i].as_deref().unwrap_or(""),
+                        operation[i].as_deref().unwrap_or("")
+                    ),
+                    resource_id: resource[i].clone(),
+                    error_code: code[i].clone().unwrap_or_else(|| "error".to_string()),
+                })
+                .collect()
+        };
+        let mut coverage = Coverage {
+            regions_by_account: BTreeMap::new(),
+            skipped: BTreeSet::new(),
+            failed: BTreeMap::new(),
+            errors,
+        };
+        for i in 0..regions.height() {
+            let (Some(account), Some(region)) = (accounts[i].clone(), names[i].clone()) else {
+                continue;
+            };
+            let status = statuses[i].as_deref().unwrap_or("failed");
+            let key = (account.clone(), region.clone());
+            match status {
+                "not-opted-in" => {
+                    coverage.skipped.insert(key);
+                }
+                "failed" => {
+                    let why = coverage
+                        .errors
+                        .iter()
+                        .find(|e| e.account_id == account && e.region.as_ref().is_none_or(|r| *r == region))
+                        .map(|e| format!("{} {}", e.operation, e.error_code))
+                        .unwrap_or_else(|| "scan failed".to_string());
+                    coverage.failed.insert(key, format!("account-region not scanned ({why})"));
+                    coverage.regions_by_account.entry(account).or_default().push(region);
+                }
+                _ => coverage.regions_by_account.entry(account).or_default().push(region),
+            }
+        }
+        coverage
+    }
+
+    fn gaps_for(&self, rule: &Rule) -> Gaps {
+        let mut gaps = Gaps {
+            regions: self.failed.clone(),
+            resources: BTreeMap::new(),
+        };
+        let needs = |op: &str| rule.requires.iter().any(|r| r.eq_ignore_ascii_case(op));
+        for e in self.errors.iter().filter(|e| needs(&e.operation)) {
+            let reason = format!("{} failed ({})", e.operation, e.error_code);
+            let regions: Vec<String> = match &e.region {
+                Some(r) => vec![r.clone()],
+                None => self.regions_by_account.get(&e.account_id).cloned().unwrap_or_default(),
+            };
+            for region in regions {
+                // A region that is not opted in is out of scope, not a gap.
+                if self.skipped.contains(&(e.account_id.clone(), region.clone())) {
+                    continue;
+                }
+                match &e.resource_id {
+                    Some(resource) => {
+                        gaps.resources
+                            .entry((e.account_id.clone(), region, resource.clone()))
+                            .or_insert_with(|| reason.clone());
+                    }
+                    None => {
+                        gaps.regions
+                            .entry((e.account_id.clone(), region))
+                            .or_insert_with(|| reason.clone());
+                    }
+                }
+            }
+        }
+        gaps
+    }
+}
+
+/// Evaluates every rule. Never fails as a whole: a rule that cannot run
+/// becomes a [`RuleError`].
+pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverrides) -> Evaluation {
+    let frames = inventory.frames();
+    let coverage = Coverage::read(inventory);
+    let skipped = pairs_frame(coverage.skipped.iter().map(|(a, r)| (a.as_str(), r.as_str())));
+    let outcomes: Vec<Result<DataFrame, RuleError>> = rules
+        .par_iter()
+        .map(|rule| {
+            evaluate_rule(rule, &frames, &coverage, &skipped, overrides).map_err(|message| RuleError {
+                rule_id: rule.id.clone(),
+                file: rule.source.clone(),
+                message,
+            })
+        })
+        .collect();
+    let mut frames_out = Vec::new();
+    let mut rule_errors = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(df) => frames_out.push(df),
+            Err(e) => rule_errors.push(e),
+        }
+    }
+    let results = if frames_out.is_empty() {
+        empty_results()
+    } else {
+        let mut iter = frames_out.into_iter();
+        let mut acc = iter.next().expect("non-empty");
+        for df in iter {
+            acc.vstack_mut_owned(df).expect("same result schema");
+        }
+        acc.rechunk_mut();
+        acc
+    };
+    Evaluation { results, rule_errors }
+}
+
+pub fn empty_results() -> DataFrame {
+    let columns = RESULT_COLUMNS
+        .iter()
+        .map(|n| Column::new_empty(PlSmallStr::from_static(n), &DataType::String))
+        .collect();
+    DataFrame::new(0, columns).expect("empty frame")
+}
+
+fn pairs_frame<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> DataFrame {
+    let (accounts, regions): (Vec<&str>, Vec<&str>) = pairs.unzip();
+    df!("account_id" => accounts, "region" => regions).expect("equal lengths")
+}
+
+fn evaluate_rule(
+    rule: &Rule,
+    frames: &BTreeMap<String, LazyFrame>,
+    coverage: &Coverage,
+    skipped: &DataFrame,
+    overrides: &ParamOverrides,
+) -> Result<DataFrame, String> {
+    let sql = rule.sql(overrides).map_err(|e| match e {
+        crate::error::Error::Rule { message, .. } => message,
+        other => other.to_string(),
+    })?;
+    let mut ctx = SQLContext::new();
+    for (name, lf) in frames {
+        ctx.register(name, lf.clone());
+    }
+    let mut lf = ctx.execute(&sql).map_err(|e| format!("SQL error: {}", polars_message(&e)))?;
+    // A query may name each row's resource type (a rule over instances and
+    // launch templates); otherwise every row is of the rule's resource type.
+    let schema = lf.collect_schema().map_err(|e| format!("SQL error: {}", polars_message(&e)))?;
+    let resource_type = if schema.contains("resource_type") {
+        col("resource_type").cast(DataType::String).fill_null(lit(rule.resource_type.as_str()))
+    } else {
+        lit(rule.resource_type.as_str())
+    };
+    let raw = lf
+        .select(
+            QUERY_COLUMNS
+                .iter()
+                .map(|c| col(*c).cast(DataType::String))
+                .chain([resource_type.alias("resource_type")])
+                .collect::<Vec<_>>(),
+        )
+        .collect()
+        .map_err(|e| {
+            let msg = polars_message(&e);
+            if msg.contains("not found") && QUERY_COLUMNS.iter().any(|c| msg.contains(c)) {
+                format!(
+                    "query must return the columns {} ({msg})",
+                    QUERY_COLUMNS.join(", ")
+                )
+            } else {
+                format!("SQL error: {msg}")
+            }
+        })?;
+    let gaps = coverage.gaps_for(rule);
+    let result = apply_coverage(raw, &gaps, skipped, rule).map_err(|e| polars_message(&e))?;
+    check_statuses(&result)?;
+    Ok(result)
+}
+
+fn check_statuses(df: &DataFrame) -> Result<(), String> {
+    let statuses = df.column("status").map_err(|e| polars_message(&e))?;
+    let statuses = statuses.str().map_err(|e| polars_message(&e))?;
+    for s in statuses.iter().flatten() {
+        if !matches!(s, "pass" | "fail" | "unknown") {
+            return Err(format!(
+                "query returned status `{s}`; a rule's status must be pass, fail or unknown"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn apply_coverage(
+    raw: DataFrame,
+    gaps: &Gaps,
+    skipped: &DataFrame,
+    rule: &Rule,
+) -> PolarsResult<DataFrame> {
+    let keys2 = [col("account_id"), col("region")];
+    let region_gaps = {
+        let (mut a, mut r, mut why) = (Vec::new(), Vec::new(), Vec::new());
+        for ((account, region), reason) in &gaps.regions {
+            a.push(account.as_str());
+            r.push(region.as_str());
+            why.push(reason.as_str());
+        }
+        df!("account_id" => a, "region" => r, "gap_reason" => why)?
+    };
+    let resource_gaps = {
+        let (mut a, mut r, mut id, mut why) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((account, region, resource), reason) in &gaps.resources {
+            a.push(account.as_str());
+            r.push(region.as_str());
+            id.push(resource.as_str());
+            why.push(reason.as_str());
+        }
+        df!("account_id" => a, "region" => r, "resource_id" => id, "resource_gap" => why)?
+    };
+    let seen = raw
+        .clone()
+        .lazy()
+        // Not-opted-in regions are out of scope, not gaps.
+        .join(
+            skipped.clone().lazy(),
+            keys2.clone(),
+            keys2.clone(),
+            JoinArgs::new(JoinType::Anti),
+        )
+        .join(
+            region_gaps.clone().lazy(),
+            keys2.clone(),
+            keys2.clone(),
+            JoinArgs::new(JoinType::Left),
+        )
+        .join(
+            resource_gaps.lazy(),
+            [col("account_id"), col("region"), col("resource_id")],
+            [col("account_id"), col("region"), col("resource_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_columns([
+            coalesce(&[col("gap_reason"), col("resource_gap")]).alias("gap"),
+        ])
+        .select([
+            lit(rule.id.as_str()).alias("rule_id"),
+            col("account_id"),
+            col("region"),
+            col("resource_type"),
+            col("resource_id"),
+            col("resource_name"),
+            when(col("gap").is_not_null())
+                .then(lit("unknown"))
+                .otherwise(col("status").fill_null(lit("unknown")))
+                .alias("status"),
+            when(col("gap").is_not_null())
+                .then(col("gap"))
+                .when(col("status").is_null())
+                .then(lit("needed data is missing"))
+                .otherwise(col("reason").fill_null(lit("")))
+                .alias("reason"),
+        ]);
+    // An account-region the rule could not see, where it produced no row at all.
+    let placeholders = region_gaps
+        .lazy()
+        .join(raw.lazy(), keys2.clone(), keys2, JoinArgs::new(JoinType::Anti))
+        .select([
+            lit(rule.id.as_str()).alias("rule_id"),
+            col("account_id"),
+            col("region"),
+            lit("account-region").alias("resource_type"),
+            col("region").alias("resource_id"),
+            lit("").alias("resource_name"),
+            lit("unknown").alias("status"),
+            col("gap_reason").alias("reason"),
+        ]);
+    concat([seen, placeholders], UnionArgs::default())?
+        .sort(
+            ["account_id", "region", "resource_id", "resource_name"],
+            SortMultipleOptions::default().with_nulls_last(true).with_maintain_order(true),
+        )
+        .collect()
+}

@@ -1,0 +1,16 @@
+//! amiaudit: audit golden AMIs across an AWS Organization.
+//!
+//! Data flows one way: discover -> collect -> [`inventory`] -> [`evaluate`]
+//! -> [`results`] -> [`render`]. See ARCHITECTURE.md for the map.
+
+pub mod app;
+pub mod error;
+pub mod evaluate;
+pub mod inventory;
+pub mod policy;
+pub mod render;
+pub mod results;
+pub mod synth;
+
+/// Version of this tool, written into every manifest and report.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,140 @@
+//! The `amiaudit` binary: parses the command line and calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use amiaudit::app::{self, AuditOptions, FailOn, SynthCommand};
+use amiaudit::error::Error;
+use amiaudit::inventory::TableFormat;
+use amiaudit::render::OutputFormat;
+use amiaudit::synth::SynthOptions;
+
+const EXIT_CODES: &str = "Exit codes: 0 clean; 1 a failing finding at or above --fail-on; \
+2 usage or input error (bad inventory, policy, parameter) or a rule that could not run.";
+
+#[derive(Parser)]
+#[command(name = "amiaudit", version, about = "Audit golden AMIs across every account and region of an AWS Organization", after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate the policy rules over an inventory and write reports.
+    Audit(AuditArgs),
+    /// Write a deterministic synthetic inventory of any size.
+    Synth(SynthArgs),
+    /// Print the inventory schema: every table and column with its type.
+    Schema,
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    /// Inventory directory (manifest.json plus one file per table).
+    #[arg(long, value_name = "DIR")]
+    inventory: PathBuf,
+    /// Directory to write report.html, findings.csv and findings.json into.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Policy directory (repeatable); default: the rule pack built into amiaudit.
+    #[arg(long = "policies", value_name = "DIR")]
+    policies: Vec<PathBuf>,
+    /// Override a rule parameter: RULE.KEY=VALUE (lists comma-separated). Repeatable.
+    #[arg(long = "param", value_name = "RULE.KEY=VALUE")]
+    params: Vec<String>,
+    /// Only evaluate the rules mapped to this framework.
+    #[arg(long, value_name = "NAME")]
+    framework: Option<String>,
+    /// Exit 1 when a failing finding at or above this severity exists.
+    #[arg(long, value_enum, default_value = "none")]
+    fail_on: FailOn,
+    /// Output formats to write (repeatable or comma-separated); default: all.
+    #[arg(long = "format", value_enum, value_delimiter = ',')]
+    formats: Vec<OutputFormat>,
+    /// Directory of report templates overriding the built-in ones file by file.
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    #[arg(long, default_value_t = 12)]
+    accounts: usize,
+    #[arg(long, default_value_t = 4)]
+    regions: usize,
+    #[arg(long = "images-per-region", default_value_t = 7)]
+    images_per_region: usize,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// The inventory's collection time ("now" for every rule).
+    #[arg(long = "collected-at", default_value = "2026-11-20T00:00:00Z", value_parser = app::parse_time)]
+    collected_at: chrono::DateTime<chrono::Utc>,
+    /// Table file format.
+    #[arg(long, value_enum, default_value = "parquet")]
+    format: TableFormat,
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Audit(a) => app::audit(&AuditOptions {
+            inventory: a.inventory,
+            out: a.out,
+            policies: a.policies,
+            params: a.params,
+            framework: a.framework,
+            fail_on: a.fail_on,
+            formats: a.formats,
+            templates: a.templates,
+        })
+        .map(|outcome| {
+            say(&outcome.summary);
+            for path in &outcome.written {
+                say(&format!("wrote {}\n", path.display()));
+            }
+            for e in &outcome.rule_errors {
+                eprintln!("error: {e}");
+            }
+            outcome.exit_code
+        }),
+        Command::Synth(s) => app::synth(&SynthCommand {
+            options: SynthOptions {
+                accounts: s.accounts,
+                regions: s.regions,
+                images_per_region: s.images_per_region,
+                seed: s.seed,
+                collected_at: s.collected_at,
+            },
+            out: s.out,
+            format: s.format,
+        })
+        .map(|line| {
+            say(&format!("{line}\n"));
+            0
+        }),
+        Command::Schema => {
+            say(&app::schema_text());
+            Ok(0)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => report(&e),
+    }
+}
+
+/// Writes to stdout; a closed pipe (`amiaudit ... | head`) is not an error.
+fn say(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+fn report(e: &Error) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(e.exit_code() as u8)
+}

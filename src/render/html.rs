@@ -1,0 +1,50 @@
+//! `report.html`: one self-contained file rendered with minijinja.
+//!
+//! Templates are data: the defaults in `report-templates/` are compiled in,
+//! and a `--templates DIR` holding a file of the same name replaces that one
+//! file (mdBook-style theming). Autoescape is on for every template, so any
+//! AWS-sourced string is HTML-escaped wherever a template prints it.
+
+use std::path::Path;
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+
+use crate::error::{Error, Result};
+
+use super::ReportContext;
+
+/// Default templates, by name.
+pub const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
+    ("report.html", include_str!("../../report-templates/report.html")),
+    ("report.css", include_str!("../../report-templates/report.css")),
+    ("report.js", include_str!("../../report-templates/report.js")),
+];
+
+pub fn render(context: &ReportContext, templates: Option<&Path>) -> Result<String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::Html);
+    for (name, default) in DEFAULT_TEMPLATES {
+        let source = match templates.map(|dir| dir.join(name)) {
+            Some(path) if path.is_file() => {
+                std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?
+            }
+            _ => default.to_string(),
+        };
+        env.add_template_owned(name.to_string(), source).map_err(|e| template_error(templates, &e))?;
+    }
+    let template = env.get_template("report.html").map_err(|e| template_error(templates, &e))?;
+    template
+        .render(context)
+        .map_err(|e| template_error(templates, &e))
+}
+
+fn template_error(dir: Option<&Path>, e: &minijinja::Error) -> Error {
+    let name = e.name().unwrap_or("report.html");
+    let location = match dir {
+        Some(d) if d.join(name).is_file() => d.join(name).display().to_string(),
+        _ => format!("report-templates/{name} (built in)"),
+    };
+    let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
+    Error::input(format!("{location}{line}: template error: {}", e.detail().unwrap_or(&e.to_string())))
+}

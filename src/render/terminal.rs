@@ -1,0 +1,63 @@
+//! The short summary printed after an audit.
+
+use std::fmt::Write;
+
+use super::ReportContext;
+
+pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
+    let meta = &context.meta;
+    let s = &context.summary;
+    let c = &s.coverage;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "amiaudit {}: {} rules over the inventory collected {}",
+        meta.tool_version, meta.rules_evaluated, meta.collected_at
+    );
+    let _ = writeln!(
+        out,
+        "coverage: {} accounts, {} account-regions in scope: {} scanned, {} partial, {} not scanned; {} not opted in; {} scan errors{}",
+        c.accounts_in_scope,
+        c.account_regions_in_scope,
+        c.scanned_ok,
+        c.partial,
+        c.failed,
+        c.not_opted_in,
+        c.scan_errors,
+        if c.complete { "" } else { " (coverage incomplete)" }
+    );
+    let _ = writeln!(out, "\n{:<10} {:>8} {:>8} {:>8} {:>8}", "severity", "fail", "unknown", "waived", "pass");
+    for row in &s.by_severity {
+        let k = &row.counts;
+        let _ = writeln!(
+            out,
+            "{:<10} {:>8} {:>8} {:>8} {:>8}",
+            row.severity.as_str(),
+            k.fail,
+            k.unknown,
+            k.waived,
+            k.pass
+        );
+    }
+    let t = &s.totals;
+    let _ = writeln!(out, "{:<10} {:>8} {:>8} {:>8} {:>8}", "total", t.fail, t.unknown, t.waived, t.pass);
+    if !s.accounts.is_empty() {
+        let _ = writeln!(out, "\nworst accounts (hygiene score 0-100):");
+        for a in s.accounts.iter().take(worst) {
+            let _ = writeln!(
+                out,
+                "  {} {:>5}  {}  {:<28} {} failing, {} unknown",
+                a.grade,
+                a.score.map_or("n/a".to_string(), |s| format!("{s:.1}")),
+                a.account_id,
+                a.account_name,
+                a.counts.fail,
+                a.counts.unknown
+            );
+        }
+    }
+    for e in &context.rule_errors {
+        let _ = writeln!(out, "rule error: {e}");
+    }
+    out
+}

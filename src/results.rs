@@ -1,0 +1,395 @@
+//! Results: what the evaluation found, summarised for people and tools.
+//!
+//! Owns the status vocabulary, counting by severity, rule and account, the
+//! per-account hygiene score, and [`Finding`], the typed row reports render.
+//! Reads the evaluator's results frame and the inventory's small tables; does
+//! no I/O.
+//!
+//! Hygiene score of an account, 0-100: `100 * (1 - F / (P + F))` where `F`
+//! is the severity weight summed over its failing results and `P` over its
+//! passing ones (critical 10, high 5, medium 3, low 1, info 0). Waived and
+//! unknown results count on neither side. No weighted result at all: 100,
+//! unless some results are unknown: then no score and grade `?`, so an
+//! account that could not be scanned never looks clean.
+//! Grade: A >= 90, B >= 80, C >= 70, D >= 60, else F.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::evaluate::Evaluation;
+use crate::inventory::Inventory;
+use crate::policy::{Rule, Severity};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Fail,
+    Unknown,
+    Waived,
+    Pass,
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "fail" => Status::Fail,
+            "pass" => Status::Pass,
+            "waived" => Status::Waived,
+            _ => Status::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Fail => "fail",
+            Status::Unknown => "unknown",
+            Status::Waived => "waived",
+            Status::Pass => "pass",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StatusCounts {
+    pub fail: u64,
+    pub unknown: u64,
+    pub waived: u64,
+    pub pass: u64,
+}
+
+impl StatusCounts {
+    pub fn add(&mut self, status: Status, n: u64) {
+        match status {
+            Status::Fail => self.fail += n,
+            Status::Unknown => self.unknown += n,
+            Status::Waived => self.waived += n,
+            Status::Pass => self.pass += n,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.fail + self.unknown + self.waived + self.pass
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SeverityCounts {
+    pub severity: Severity,
+    #[serde(flatten)]
+    pub counts: StatusCounts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleSummary {
+    pub rule_id: String,
+    pub title: String,
+    pub severity: Severity,
+    #[serde(flatten)]
+    pub counts: StatusCounts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountScore {
+    pub account_id: String,
+    pub account_name: String,
+    pub ou_path: String,
+    /// None when nothing in the account could be judged (all results unknown or waived).
+    pub score: Option<f64>,
+    /// A-F, or `?` when there is no score.
+    pub grade: char,
+    #[serde(flatten)]
+    pub counts: StatusCounts,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CoverageSummary {
+    pub accounts_in_scope: u64,
+    pub account_regions_in_scope: u64,
+    pub scanned_ok: u64,
+    pub partial: u64,
+    pub failed: u64,
+    pub not_opted_in: u64,
+    pub scan_errors: u64,
+    /// False when the scan was interrupted or anything in scope failed.
+    pub complete: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub totals: StatusCounts,
+    pub by_severity: Vec<SeverityCounts>,
+    pub rules: Vec<RuleSummary>,
+    /// Worst first (lowest score), then by account id.
+    pub accounts: Vec<AccountScore>,
+    pub coverage: CoverageSummary,
+}
+
+/// Account metadata for joining into findings.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AccountInfo {
+    pub name: String,
+    pub ou_path: String,
+}
+
+pub fn account_directory(inventory: &Inventory) -> BTreeMap<String, AccountInfo> {
+    let df = inventory.table("accounts");
+    let ids = str_column(df, "account_id");
+    let names = str_column(df, "account_name");
+    let ous = str_column(df, "ou_path");
+    ids.into_iter()
+        .zip(names.into_iter().zip(ous))
+        .filter_map(|(id, (name, ou))| {
+            Some((
+                id?,
+                AccountInfo {
+                    name: name.unwrap_or_default(),
+                    ou_path: ou.unwrap_or_default(),
+                },
+            ))
+        })
+        .collect()
+}
+
+pub fn str_column(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+    match df.column(name).and_then(|c| c.str().cloned()) {
+        Ok(ca) => ca.iter().map(|v| v.map(str::to_string)).collect(),
+        Err(_) => vec![None; df.height()],
+    }
+}
+
+/// Score and grade; no score where nothing was judged but something was not
+/// seen (an account that could not be scanned must not look clean).
+pub fn score_and_grade(pass_weight: f64, fail_weight: f64, unknown: u64) -> (Option<f64>, char) {
+    let total = pass_weight + fail_weight;
+    if total == 0.0 && unknown > 0 {
+        return (None, '?');
+    }
+    let score = if total == 0.0 {
+        100.0
+    } else {
+        100.0 * (1.0 - fail_weight / total)
+    };
+    let score = (score * 10.0).round() / 10.0;
+    let grade = match score {
+        s if s >= 90.0 => 'A',
+        s if s >= 80.0 => 'B',
+        s if s >= 70.0 => 'C',
+        s if s >= 60.0 => 'D',
+        _ => 'F',
+    };
+    (Some(score), grade)
+}
+
+/// Counts results by rule, account and status with one polars group-by, then
+/// folds the small counts table into the summary.
+pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule]) -> Summary {
+    let counts = evaluation
+        .results
+        .clone()
+        .lazy()
+        .group_by([col("rule_id"), col("account_id"), col("status")])
+        .agg([len().alias("n")])
+        .collect()
+        .unwrap_or_else(|_| DataFrame::empty());
+    let rule_ids = str_column(&counts, "rule_id");
+    let account_ids = str_column(&counts, "account_id");
+    let statuses = str_column(&counts, "status");
+    let ns: Vec<u64> = counts
+        .column("n")
+        .ok()
+        .and_then(|c| c.cast(&DataType::UInt64).ok())
+        .and_then(|c| c.u64().ok().map(|ca| ca.iter().map(|v| v.unwrap_or(0)).collect()))
+        .unwrap_or_default();
+
+    let by_id: BTreeMap<&str, &Rule> = rules.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut per_rule: BTreeMap<String, StatusCounts> = BTreeMap::new();
+    let mut per_severity: BTreeMap<Severity, StatusCounts> = BTreeMap::new();
+    // account -> (counts, pass weight, fail weight)
+    let mut per_account: BTreeMap<String, (StatusCounts, f64, f64)> = BTreeMap::new();
+    let mut totals = StatusCounts::default();
+    for i in 0..ns.len() {
+        let (Some(rule_id), Some(account), Some(status)) = (&rule_ids[i], &account_ids[i], &statuses[i]) else {
+            continue;
+        };
+        let Some(rule) = by_id.get(rule_id.as_str()) else { continue };
+        let status = Status::parse(status);
+        let n = ns[i];
+        totals.add(status, n);
+        per_rule.entry(rule_id.clone()).or_default().add(status, n);
+        per_severity.entry(rule.severity).or_default().add(status, n);
+        let entry = per_account.entry(account.clone()).or_default();
+        entry.0.add(status, n);
+        let w = rule.severity.weight() * n as f64;
+        match status {
+            Status::Pass => entry.1 += w,
+            Status::Fail => entry.2 += w,
+            _ => {}
+        }
+    }
+
+    let directory = account_directory(inventory);
+    for id in directory.keys() {
+        per_account.entry(id.clone()).or_default();
+    }
+    let mut accounts: Vec<AccountScore> = per_account
+        .into_iter()
+        .map(|(account_id, (counts, pw, fw))| {
+            let (score, grade) = score_and_grade(pw, fw, counts.unknown);
+            let info = directory.get(&account_id).cloned().unwrap_or_default();
+            AccountScore {
+                account_id,
+                account_name: info.name,
+                ou_path: info.ou_path,
+                score,
+                grade,
+                counts,
+            }
+        })
+        .collect();
+    accounts.sort_by(|a, b| {
+        // Unscored accounts (nothing could be judged) first, then lowest score.
+        a.score
+            .unwrap_or(-1.0)
+            .total_cmp(&b.score.unwrap_or(-1.0))
+            .then_with(|| b.counts.fail.cmp(&a.counts.fail))
+            .then_with(|| a.account_id.cmp(&b.account_id))
+    });
+
+    Summary {
+        totals,
+        by_severity: Severity::ALL
+            .into_iter()
+            .map(|severity| SeverityCounts {
+                severity,
+                counts: per_severity.get(&severity).copied().unwrap_or_default(),
+            })
+            .collect(),
+        rules: rules
+            .iter()
+            .filter(|r| !evaluation.rule_errors.iter().any(|e| e.rule_id == r.id))
+            .map(|r| RuleSummary {
+                rule_id: r.id.clone(),
+                title: r.title.clone(),
+                severity: r.severity,
+                counts: per_rule.get(&r.id).copied().unwrap_or_default(),
+            })
+            .collect(),
+        accounts,
+        coverage: coverage(inventory),
+    }
+}
+
+fn coverage(inventory: &Inventory) -> CoverageSummary {
+    let regions = inventory.table("regions");
+    let mut c = CoverageSummary {
+        accounts_in_scope: inventory.table("accounts").height() as u64,
+        scan_errors: inventory.table("scan_errors").height() as u64,
+        ..Default::default()
+    };
+    for status in str_column(regions, "scan_status").into_iter().flatten() {
+        match status.as_str() {
+            "ok" => c.scanned_ok += 1,
+            "partial" => c.partial += 1,
+            "not-opted-in" => c.not_opted_in += 1,
+            _ => c.failed += 1,
+        }
+    }
+    c.account_regions_in_scope = c.scanned_ok + c.partial + c.failed;
+    c.complete = inventory.manifest.complete && c.failed == 0 && c.partial == 0;
+    c
+}
+
+/// One result row with everything a report shows next to it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub rule_id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub status: Status,
+    pub account_id: String,
+    pub account_name: String,
+    pub ou_path: String,
+    pub region: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub resource_name: String,
+    pub reason: String,
+    pub remediation: String,
+    pub frameworks: String,
+    pub waiver_reason: String,
+    pub waiver_expires: String,
+}
+
+/// `cis-compute: 2.1.5; nist-800-53: AC-3` (sorted by framework).
+pub fn frameworks_text(rule: &Rule) -> String {
+    rule.frameworks
+        .iter()
+        .map(|(name, ids)| format!("{name}: {}", ids.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Streams result rows as [`Finding`]s, in results order, keeping those `keep` accepts.
+pub fn for_each_finding(
+    inventory: &Inventory,
+    evaluation: &Evaluation,
+    rules: &[Rule],
+    mut keep: impl FnMut(Status) -> bool,
+    mut sink: impl FnMut(Finding),
+) {
+    let df = &evaluation.results;
+    let directory = account_directory(inventory);
+    let by_id: BTreeMap<&str, &Rule> = rules.iter().map(|r| (r.id.as_str(), r)).collect();
+    let frameworks: BTreeMap<&str, String> =
+        rules.iter().map(|r| (r.id.as_str(), frameworks_text(r))).collect();
+    let column = |name: &str| df.column(name).and_then(|c| c.str().cloned()).ok();
+    let (Some(rule_id), Some(account), Some(region), Some(rtype), Some(rid), Some(rname), Some(status), Some(reason)) = (
+        column("rule_id"),
+        column("account_id"),
+        column("region"),
+        column("resource_type"),
+        column("resource_id"),
+        column("resource_name"),
+        column("status"),
+        column("reason"),
+    ) else {
+        return;
+    };
+    let waiver_reason = column("waiver_reason");
+    let waiver_expires = column("waiver_expires");
+    for i in 0..df.height() {
+        let st = Status::parse(status.get(i).unwrap_or("unknown"));
+        if !keep(st) {
+            continue;
+        }
+        let Some(rule) = rule_id.get(i).and_then(|id| by_id.get(id)) else { continue };
+        let account_id = account.get(i).unwrap_or("").to_string();
+        let info = directory.get(&account_id).cloned().unwrap_or_default();
+        let region = region.get(i).unwrap_or("").to_string();
+        let resource_id = rid.get(i).unwrap_or("").to_string();
+        let remediation = match rule.remediation_command(&account_id, &region, &resource_id) {
+            Some(cmd) if st == Status::Fail => cmd,
+            _ => String::new(),
+        };
+        sink(Finding {
+            rule_id: rule.id.clone(),
+            title: rule.title.clone(),
+            severity: rule.severity,
+            status: st,
+            account_name: info.name,
+            ou_path: info.ou_path,
+            account_id,
+            region,
+            resource_type: rtype.get(i).unwrap_or("").to_string(),
+            resource_id,
+            resource_name: rname.get(i).unwrap_or("").to_string(),
+            reason: reason.get(i).unwrap_or("").to_string(),
+            remediation,
+            frameworks: frameworks.get(rule.id.as_str()).cloned().unwrap_or_default(),
+            waiver_reason: waiver_reason.as_ref().and_then(|c| c.get(i)).unwrap_or("").to_string(),
+            waiver_expires: waiver_expires.as_ref().and_then(|c| c.get(i)).unwrap_or("").to_string(),
+        });
+    }
+}
