@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what the tests need, then runs them all. This is the README's test
+# command and what CI runs (.ci/run); it needs no AWS account.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build outside the clone so later runs (and CI on the same machine) are incremental.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/amiaudit/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --no-fail-fast
+else
+  cargo test --no-fail-fast
+fi

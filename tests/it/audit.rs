@@ -1,0 +1,140 @@
+//! `amiaudit audit` on the bundled sample organization.
+use super::support::*;
+use amiaudit::synth::{PLANTED, PLANTED_UNKNOWN};
+
+#[test]
+fn sample_org_fails_every_planted_finding_and_passes_the_rest() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(out_dir.path())]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = csv_rows(&out_dir.path().join("findings.csv"));
+    for (rule, resource, why) in PLANTED {
+        assert_eq!(status_of(&rows, rule, resource), ["fail"], "{rule} on {resource} ({why})");
+    }
+    for (rule, resource, why) in PLANTED_UNKNOWN {
+        let statuses = status_of(&rows, rule, resource);
+        assert!(statuses.contains(&"unknown".to_string()), "{rule} on {resource} ({why}): {statuses:?}");
+    }
+    // Every rule of the pack has both passing and failing resources in the sample.
+    let rules: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["rule_id"].as_str()).collect();
+    assert!(rules.len() >= 29, "only {} rules produced results", rules.len());
+    for rule in &rules {
+        for status in ["pass", "fail"] {
+            assert!(
+                rows.iter().any(|r| r["rule_id"] == *rule && r["status"] == status),
+                "{rule} has no {status} result in the sample"
+            );
+        }
+    }
+    // The denied account is unknown everywhere, never pass.
+    let denied: Vec<_> = rows.iter().filter(|r| r["account_name"] == "acme-sandbox-bob").collect();
+    assert!(!denied.is_empty());
+    assert!(denied.iter().all(|r| r["status"] == "unknown"), "denied account judged");
+    assert!(denied.iter().all(|r| r["reason"].contains("sts:AssumeRole AccessDenied")));
+    // The region that is not opted in is out of scope: no result at all.
+    assert!(!rows.iter().any(|r| r["account_name"] == "acme-sandbox-alice" && r["region"] == "ap-southeast-1"));
+
+    let summary = stdout(&out);
+    assert!(summary.contains("coverage incomplete"), "{summary}");
+    assert!(summary.contains("acme-legacy-erp"), "worst accounts list the legacy account:\n{summary}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("findings.json")).unwrap()).unwrap();
+    assert_eq!(json["audit"]["collected_at"], "2026-11-20T00:00:00Z");
+    let worst = &json["summary"]["accounts"][0];
+    assert_eq!(worst["account_name"], "acme-sandbox-bob");
+    assert_eq!(worst["grade"], "?", "an unscanned account gets no grade");
+    let html = std::fs::read_to_string(out_dir.path().join("report.html")).unwrap();
+    assert!(html.contains("ami-0a11ce5ec7e7pub1") && html.contains("AMI-PUBLIC"));
+}
+
+#[test]
+fn fail_on_sets_the_exit_code() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let o = path(out_dir.path());
+    let s = sample();
+    let run = |fail_on: &str| amiaudit(&["audit", "--inventory", path(&s), "--out", o, "--fail-on", fail_on]);
+    assert_eq!(run("critical").status.code(), Some(1));
+    assert_eq!(run("info").status.code(), Some(1));
+    assert_eq!(run("none").status.code(), Some(0));
+
+    // A clean inventory: nothing fails at any threshold.
+    let clean = tempfile::tempdir().unwrap();
+    save(&inventory(vec![]), clean.path());
+    let out = amiaudit(&["audit", "--inventory", path(clean.path()), "--out", o, "--fail-on", "info"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Only a low failure: --fail-on high passes, --fail-on low fails.
+    let low = tempfile::tempdir().unwrap();
+    save(
+        &inventory(vec![(
+            "images",
+            vec![
+                ("account_id", "111111111111".into()),
+                ("region", "eu-west-1".into()),
+                ("image_id", "ami-1".into()),
+                ("name", "Bad Name".into()),
+                ("state", "available".into()),
+                ("public", false.into()),
+                ("imds_support", "v2.0".into()),
+                ("deprecation_time", now().into()),
+            ],
+        ), ("image_tags", vec![("account_id", "111111111111".into()), ("region", "eu-west-1".into()), ("image_id", "ami-1".into()), ("key", "CreatedBy".into()), ("value", "x".into())])]),
+        low.path(),
+    );
+    let run = |f: &str| {
+        amiaudit(&["audit", "--inventory", path(low.path()), "--out", o, "--fail-on", f, "--policies", path(&repo().join("policies/governance"))])
+    };
+    let high = run("high");
+    assert_eq!(high.status.code(), Some(0), "{}", stderr(&high));
+    assert_eq!(run("low").status.code(), Some(1));
+}
+
+#[test]
+fn same_inputs_give_byte_identical_reports() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    for dir in [&a, &b] {
+        let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(dir.path())]);
+        assert_eq!(out.status.code(), Some(0));
+    }
+    for file in ["report.html", "findings.csv", "findings.json"] {
+        let x = std::fs::read(a.path().join(file)).unwrap();
+        let y = std::fs::read(b.path().join(file)).unwrap();
+        assert!(x == y, "{file} differs between two runs");
+    }
+}
+
+#[test]
+fn aws_strings_are_escaped_in_html_and_neutralised_in_csv() {
+    let inv_dir = tempfile::tempdir().unwrap();
+    let payload = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
+    let formula = "=HYPERLINK(\"http://evil.example\",\"x\")";
+    save(
+        &inventory(vec![
+            ("accounts", vec![("account_id", "111111111111".into()), ("account_name", formula.into())]),
+            ("regions", vec![("account_id", "111111111111".into()), ("region", "eu-west-1".into()), ("scan_status", "ok".into())]),
+            (
+                "images",
+                vec![
+                    ("account_id", "111111111111".into()),
+                    ("region", "eu-west-1".into()),
+                    ("image_id", "ami-1".into()),
+                    ("name", payload.into()),
+                    ("state", "available".into()),
+                    ("public", true.into()),
+                ],
+            ),
+        ]),
+        inv_dir.path(),
+    );
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = amiaudit(&["audit", "--inventory", path(inv_dir.path()), "--out", path(out_dir.path())]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = std::fs::read_to_string(out_dir.path().join("report.html")).unwrap();
+    assert!(!html.contains("<script>alert"), "raw script tag in report");
+    assert!(!html.contains("<img src=x"), "raw img tag in report");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
+    let csv = std::fs::read_to_string(out_dir.path().join("findings.csv")).unwrap();
+    assert!(!csv.contains(",=HYPERLINK"), "formula cell not neutralised");
+    assert!(csv.contains("'=HYPERLINK"));
+}

@@ -1,0 +1,6 @@
+mod audit;
+mod bad_input;
+mod policies;
+mod rules;
+mod support;
+mod synth;

@@ -1,0 +1,81 @@
+//! Helpers shared by the integration tests.
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use amiaudit::inventory::{self, Inventory, TableBuilder, TableFormat, Value};
+use chrono::{DateTime, TimeZone, Utc};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn sample() -> PathBuf {
+    repo().join("sample-data/acme")
+}
+
+pub fn amiaudit(args: &[&str]) -> Output {
+    assert_cmd::Command::cargo_bin("amiaudit")
+        .expect("binary built")
+        .args(args)
+        .output()
+        .expect("run amiaudit")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap()
+}
+
+/// An inventory with the given rows (table, cells); everything else empty.
+pub fn inventory(rows: Vec<(&'static str, Vec<(&'static str, Value)>)>) -> Inventory {
+    let mut inv = inventory::empty(now());
+    inv.manifest.scope.organization_id = Some("o-test123456".to_string());
+    let mut builders: std::collections::BTreeMap<&str, TableBuilder> = Default::default();
+    for (table, cells) in rows {
+        builders
+            .entry(table)
+            .or_insert_with(|| TableBuilder::new(table))
+            .push(cells)
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+    }
+    for (table, builder) in builders {
+        let name = amiaudit::inventory::schema::table(table).unwrap().name;
+        inv.tables.insert(name, builder.finish());
+    }
+    inv
+}
+
+pub fn save(inv: &Inventory, dir: &Path) {
+    inventory::save(inv, dir, TableFormat::Jsonl).expect("save inventory");
+}
+
+/// Reads findings.csv into rows of column -> value.
+pub fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).expect("open csv");
+    let headers = reader.headers().expect("headers").clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("record");
+            headers.iter().map(String::from).zip(r.iter().map(String::from)).collect()
+        })
+        .collect()
+}
+
+pub fn status_of(rows: &[std::collections::BTreeMap<String, String>], rule: &str, resource: &str) -> Vec<String> {
+    rows.iter()
+        .filter(|r| r["rule_id"] == rule && r["resource_id"] == resource)
+        .map(|r| r["status"].clone())
+        .collect()
+}

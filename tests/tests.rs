@@ -1,0 +1,2 @@
+//! One integration test binary (one link of polars), a module per feature.
+mod it;
