@@ -28,7 +28,11 @@ enum Command {
     /// Write a deterministic synthetic inventory of any size.
     Synth(SynthArgs),
     /// Print the inventory schema: every table and column with its type.
-    Schema,
+    Schema {
+        /// Print the documented Markdown page instead of one line per column.
+        #[arg(long)]
+        markdown: bool,
+    },
 }
 
 #[derive(Args)]
@@ -117,8 +121,8 @@ fn main() -> ExitCode {
             say(&format!("{line}\n"));
             0
         }),
-        Command::Schema => {
-            say(&app::schema_text());
+        Command::Schema { markdown } => {
+            say(&if markdown { amiaudit::inventory::schema::markdown() } else { app::schema_text() });
             Ok(0)
         }
     };

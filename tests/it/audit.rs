@@ -138,3 +138,11 @@ fn aws_strings_are_escaped_in_html_and_neutralised_in_csv() {
     assert!(!csv.contains(",=HYPERLINK"), "formula cell not neutralised");
     assert!(csv.contains("'=HYPERLINK"));
 }
+
+#[test]
+fn sample_readme_names_every_planted_resource() {
+    let readme = std::fs::read_to_string(repo().join("sample-data/README.md")).unwrap();
+    for (rule, resource, _) in PLANTED.iter().chain(PLANTED_UNKNOWN) {
+        assert!(readme.contains(&format!("| {rule} | `{resource}` |")), "sample-data/README.md misses {rule} / {resource}");
+    }
+}

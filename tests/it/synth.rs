@@ -73,3 +73,13 @@ fn synth_rejects_bad_sizes() {
     let out = amiaudit(&["synth", "--regions", "40", "--out", "/tmp/unused"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn schema_is_pinned_and_documented() {
+    // Changing the inventory schema is an API change: update the snapshot on
+    // purpose (and SCHEMA_VERSION when a column is renamed or retyped).
+    let snapshot = fs::read_to_string(repo().join("tests/schema_snapshot.txt")).unwrap();
+    assert_eq!(amiaudit::inventory::schema::describe(), snapshot, "run `amiaudit schema > tests/schema_snapshot.txt`");
+    let doc = fs::read_to_string(repo().join("docs/inventory-schema.md")).unwrap();
+    assert_eq!(amiaudit::inventory::schema::markdown(), doc, "run `amiaudit schema --markdown > docs/inventory-schema.md`");
+}
