@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use crate::config::{self, Config};
 use crate::error::{EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, Error, Result};
+use crate::waivers;
 use crate::evaluate::evaluate;
 use crate::inventory::{self, TableFormat};
-use crate::policy::{self, ParamOverrides, PolicyPack, Severity};
+use crate::policy::{self, PolicyPack, Severity};
 use crate::render::{self, OutputFormat, ReportContext};
 use crate::results::summarize;
 use crate::synth::{self, SynthOptions};
@@ -49,16 +51,19 @@ pub fn load_pack(dirs: &[PathBuf]) -> Result<PolicyPack> {
     }
 }
 
-#[derive(Debug, Clone)]
+/// What the user asked for; `None` and empty mean "from amiaudit.toml, else the default".
+#[derive(Debug, Clone, Default)]
 pub struct AuditOptions {
     pub inventory: PathBuf,
     pub out: PathBuf,
+    pub config: Option<PathBuf>,
     pub policies: Vec<PathBuf>,
     pub params: Vec<String>,
     pub framework: Option<String>,
-    pub fail_on: FailOn,
+    pub fail_on: Option<FailOn>,
     pub formats: Vec<OutputFormat>,
     pub templates: Option<PathBuf>,
+    pub waivers: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -71,21 +76,58 @@ pub struct AuditOutcome {
     pub rule_errors: Vec<String>,
 }
 
+fn parse_enum<T: clap::ValueEnum>(config: &Config, key: &str, value: &str) -> Result<T> {
+    T::from_str(value, true).map_err(|_| {
+        let allowed: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_string()))
+            .collect();
+        Error::input(format!(
+            "{}: [audit] {key} = `{value}` is not one of {}",
+            config.path.as_ref().map_or("amiaudit.toml".into(), |p| p.display().to_string()),
+            allowed.join(", ")
+        ))
+    })
+}
+
 pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
-    let mut pack = load_pack(&options.policies)?;
-    if let Some(framework) = &options.framework {
+    let config = config::load(options.config.as_deref())?;
+    let policies = if options.policies.is_empty() { &config.audit.policies } else { &options.policies };
+    let mut pack = load_pack(policies)?;
+    let framework = options.framework.clone().or_else(|| config.audit.framework.clone());
+    if let Some(framework) = &framework {
         policy::filter_framework(&mut pack, framework)?;
     }
-    let overrides = policy::parse_param_flags(&pack, &options.params, ParamOverrides::new())?;
-    let inventory = inventory::load(&options.inventory)?;
-    let evaluation = evaluate(&inventory, &pack.rules, &overrides);
-    let summary = summarize(&inventory, &evaluation, &pack.rules);
-    let context = ReportContext::build(&inventory, &pack, &evaluation, summary, options.framework.clone());
-    let formats = if options.formats.is_empty() {
-        OutputFormat::ALL.to_vec()
-    } else {
-        options.formats.clone()
+    let fail_on = match (options.fail_on, &config.audit.fail_on) {
+        (Some(f), _) => f,
+        (None, Some(text)) => parse_enum(&config, "fail_on", text)?,
+        (None, None) => FailOn::None,
     };
+    let formats = match (options.formats.is_empty(), &config.audit.formats) {
+        (false, _) => options.formats.clone(),
+        (true, Some(names)) => names
+            .iter()
+            .map(|n| parse_enum(&config, "formats", n))
+            .collect::<Result<Vec<_>>>()?,
+        (true, None) => OutputFormat::ALL.to_vec(),
+    };
+    let templates = options.templates.clone().or_else(|| config.audit.templates.clone());
+    let waivers = match options.waivers.as_ref().or(config.audit.waivers.as_ref()) {
+        Some(path) => Some(waivers::load(path)?),
+        None => None,
+    };
+    let overrides = policy::parse_param_flags(&pack, &options.params, config.param_overrides(&pack)?)?;
+    let inventory = inventory::load(&options.inventory)?;
+
+    let mut evaluation = evaluate(&inventory, &pack.rules, &overrides);
+    let waiver_uses = match &waivers {
+        Some(w) => w.apply(&inventory, &mut evaluation.results)?,
+        None => Vec::new(),
+    };
+    let summary = summarize(&inventory, &evaluation, &pack.rules);
+    let mut context = ReportContext::build(&inventory, &pack, &evaluation, summary, framework);
+    context.waivers = waiver_uses;
+    context.meta.waivers_sha256 = waivers.as_ref().map(|w| w.sha256.clone());
     let written = render::write_reports(
         &options.out,
         &formats,
@@ -93,9 +135,9 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
         &pack,
         &evaluation,
         &context,
-        options.templates.as_deref(),
+        templates.as_deref(),
     )?;
-    let failing_at_threshold = options.fail_on.threshold().is_some_and(|t| {
+    let failing_at_threshold = fail_on.threshold().is_some_and(|t| {
         context
             .summary
             .by_severity
@@ -163,4 +205,165 @@ pub fn schema_text() -> String {
 
 pub fn display_path(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// `amiaudit policies list`: one line per rule.
+pub fn policies_list(dirs: &[PathBuf], framework: Option<&str>) -> Result<String> {
+    let mut pack = load_pack(dirs)?;
+    if let Some(f) = framework {
+        policy::filter_framework(&mut pack, f)?;
+    }
+    let mut out = format!("{:<34} {:<9} {:<16} {}\n", "RULE", "SEVERITY", "RESOURCE", "TITLE");
+    for r in &pack.rules {
+        let ids = match framework {
+            Some(f) => format!(" [{f} {}]", r.frameworks[f].join(", ")),
+            None => String::new(),
+        };
+        out.push_str(&format!("{:<34} {:<9} {:<16} {}{ids}\n", r.id, r.severity.as_str(), r.resource_type, r.title));
+    }
+    out.push_str(&format!("{} rules; frameworks: {}\n", pack.rules.len(), pack.frameworks().join(", ")));
+    Ok(out)
+}
+
+/// `amiaudit policies explain RULE`: rationale, parameters, frameworks, SQL.
+pub fn policies_explain(dirs: &[PathBuf], config: Option<&Path>, rule_id: &str, params: &[String]) -> Result<String> {
+    let config = config::load(config)?;
+    let dirs = if dirs.is_empty() { &config.audit.policies } else { dirs };
+    let pack = load_pack(dirs)?;
+    let rule = pack.rules.iter().find(|r| r.id == rule_id).ok_or_else(|| {
+        Error::input(format!("no rule `{rule_id}` (see `amiaudit policies list`)"))
+    })?;
+    let overrides = policy::parse_param_flags(&pack, params, config.param_overrides(&pack)?)?;
+    let effective = rule.effective_params(&overrides);
+    let mut out = format!(
+        "{} ({}, {}): {}\nsource: {}\n\nwhy it matters:\n  {}\n\nremediation:\n  {}\n",
+        rule.id,
+        rule.severity,
+        rule.resource_type,
+        rule.title,
+        rule.source,
+        rule.description.trim(),
+        rule.remediation.text.trim()
+    );
+    if let Some(cmd) = &rule.remediation.command {
+        out.push_str(&format!("  $ {cmd}\n"));
+    }
+    if !rule.params.is_empty() {
+        out.push_str("\nparameters (effective value, default):\n");
+        for (name, spec) in &rule.params {
+            out.push_str(&format!(
+                "  {name} = {} (default {}): {}\n",
+                effective[name].display(),
+                spec.default.display(),
+                spec.description
+            ));
+        }
+    }
+    if !rule.frameworks.is_empty() {
+        out.push_str("\nframeworks:\n");
+        for (f, ids) in &rule.frameworks {
+            out.push_str(&format!("  {f}: {}\n", ids.join(", ")));
+        }
+    }
+    if !rule.requires.is_empty() {
+        out.push_str(&format!("\nneeds data from: {} (unknown where they failed)\n", rule.requires.join(", ")));
+    }
+    if !rule.references.is_empty() {
+        out.push_str("\nreferences:\n");
+        for r in &rule.references {
+            out.push_str(&format!("  {r}\n"));
+        }
+    }
+    out.push_str(&format!("\nquery:\n{}\n", rule.sql(&overrides)?));
+    Ok(out)
+}
+
+/// `amiaudit policies validate [DIR]`: parse every file and dry-run every
+/// query against an empty inventory of the right schema.
+pub fn policies_validate(dirs: &[PathBuf]) -> Result<String> {
+    let pack = load_pack(dirs)?;
+    let empty = inventory::empty(chrono::DateTime::UNIX_EPOCH);
+    let evaluation = evaluate(&empty, &pack.rules, &policy::ParamOverrides::new());
+    if let Some(first) = evaluation.rule_errors.first() {
+        let more = evaluation.rule_errors.len() - 1;
+        let tail = if more > 0 { format!(" (and {more} more rule errors)") } else { String::new() };
+        return Err(Error::Rule {
+            file: first.file.clone(),
+            rule: first.rule_id.clone(),
+            message: format!("{}{tail}", first.message),
+        });
+    }
+    Ok(format!("{} rules valid ({} frameworks)\n", pack.rules.len(), pack.frameworks().len()))
+}
+
+/// Output format of `amiaudit query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueryFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+/// `amiaudit query`: ad-hoc SQL over an inventory (with its derived columns).
+pub fn query(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<String> {
+    use polars::prelude::*;
+    let inv = inventory::load(inventory_dir)?;
+    let mut ctx = polars::sql::SQLContext::new();
+    for (name, lf) in inv.frames() {
+        ctx.register(&name, lf);
+    }
+    let df = ctx
+        .execute(sql)
+        .and_then(|lf| lf.collect())
+        .map_err(|e| Error::input(format!("query: SQL error: {}", crate::error::polars_message(&e))))?;
+    Ok(match format {
+        QueryFormat::Table => format!("{df}\n{} rows\n", df.height()),
+        QueryFormat::Csv | QueryFormat::Json => {
+            let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+            let cell = |c: &Column, i: usize| -> serde_json::Value {
+                match c.get(i) {
+                    Ok(AnyValue::Null) | Err(_) => serde_json::Value::Null,
+                    Ok(AnyValue::Boolean(b)) => b.into(),
+                    Ok(AnyValue::Int64(v)) => v.into(),
+                    Ok(AnyValue::Int32(v)) => v.into(),
+                    Ok(AnyValue::UInt32(v)) => v.into(),
+                    Ok(AnyValue::UInt64(v)) => v.into(),
+                    Ok(AnyValue::Float64(v)) => v.into(),
+                    Ok(AnyValue::String(s)) => s.into(),
+                    Ok(AnyValue::Datetime(ms, TimeUnit::Milliseconds, _)) => inventory::format_timestamp(ms).into(),
+                    Ok(other) => other.to_string().trim_matches('"').into(),
+                }
+            };
+            let columns = df.columns();
+            if format == QueryFormat::Json {
+                let rows: Vec<serde_json::Value> = (0..df.height())
+                    .map(|i| {
+                        serde_json::Value::Object(
+                            names.iter().zip(columns).map(|(n, c)| (n.clone(), cell(c, i))).collect(),
+                        )
+                    })
+                    .collect();
+                let mut text = serde_json::to_string_pretty(&rows).map_err(|e| Error::Internal(e.to_string()))?;
+                text.push('\n');
+                text
+            } else {
+                let mut w = ::csv::Writer::from_writer(Vec::new());
+                let fail = |e: ::csv::Error| Error::Internal(e.to_string());
+                w.write_record(&names).map_err(fail)?;
+                for i in 0..df.height() {
+                    let record: Vec<String> = columns
+                        .iter()
+                        .map(|c| match cell(c, i) {
+                            serde_json::Value::Null => String::new(),
+                            serde_json::Value::String(s) => render::neutralise_cell(&s).into_owned(),
+                            v => v.to_string(),
+                        })
+                        .collect();
+                    w.write_record(&record).map_err(fail)?;
+                }
+                String::from_utf8(w.into_inner().map_err(|e| Error::Internal(e.to_string()))?)
+                    .map_err(|e| Error::Internal(e.to_string()))?
+            }
+        }
+    })
 }

@@ -4,6 +4,7 @@
 //! -> [`results`] -> [`render`]. See ARCHITECTURE.md for the map.
 
 pub mod app;
+pub mod config;
 pub mod error;
 pub mod evaluate;
 pub mod inventory;
@@ -11,6 +12,7 @@ pub mod policy;
 pub mod render;
 pub mod results;
 pub mod synth;
+pub mod waivers;
 
 /// Version of this tool, written into every manifest and report.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use amiaudit::app::{self, AuditOptions, FailOn, SynthCommand};
+use amiaudit::app::{self, AuditOptions, FailOn, QueryFormat, SynthCommand};
 use amiaudit::error::Error;
 use amiaudit::inventory::TableFormat;
 use amiaudit::render::OutputFormat;
@@ -27,11 +27,50 @@ enum Command {
     Audit(AuditArgs),
     /// Write a deterministic synthetic inventory of any size.
     Synth(SynthArgs),
+    /// List, explain and validate policy rules.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
+    /// Run an SQL query over an inventory's tables.
+    Query {
+        #[arg(long, value_name = "DIR")]
+        inventory: PathBuf,
+        /// The query, e.g. "SELECT region, COUNT(*) FROM images GROUP BY region".
+        sql: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: QueryFormat,
+    },
     /// Print the inventory schema: every table and column with its type.
     Schema {
         /// Print the documented Markdown page instead of one line per column.
         #[arg(long)]
         markdown: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum PoliciesCommand {
+    /// One line per rule.
+    List {
+        #[arg(long = "policies", value_name = "DIR")]
+        policies: Vec<PathBuf>,
+        /// Only rules mapped to this framework, with their requirement ids.
+        #[arg(long)]
+        framework: Option<String>,
+    },
+    /// A rule's rationale, parameters (effective values), frameworks and query.
+    Explain {
+        rule: String,
+        #[arg(long = "policies", value_name = "DIR")]
+        policies: Vec<PathBuf>,
+        #[arg(long = "param", value_name = "RULE.KEY=VALUE")]
+        params: Vec<String>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Parse every rule file and dry-run every query on an empty inventory.
+    Validate {
+        /// Policy directories [default: the built-in pack].
+        dirs: Vec<PathBuf>,
     },
 }
 
@@ -52,9 +91,15 @@ struct AuditArgs {
     /// Only evaluate the rules mapped to this framework.
     #[arg(long, value_name = "NAME")]
     framework: Option<String>,
-    /// Exit 1 when a failing finding at or above this severity exists.
-    #[arg(long, value_enum, default_value = "none")]
-    fail_on: FailOn,
+    /// Exit 1 when a failing finding at or above this severity exists [default: none].
+    #[arg(long, value_enum)]
+    fail_on: Option<FailOn>,
+    /// Waiver file (YAML): accepted risks with reason, approver and expiry.
+    #[arg(long, value_name = "FILE")]
+    waivers: Option<PathBuf>,
+    /// Config file [default: ./amiaudit.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Output formats to write (repeatable or comma-separated); default: all.
     #[arg(long = "format", value_enum, value_delimiter = ',')]
     formats: Vec<OutputFormat>,
@@ -95,6 +140,8 @@ fn main() -> ExitCode {
             fail_on: a.fail_on,
             formats: a.formats,
             templates: a.templates,
+            waivers: a.waivers,
+            config: a.config,
         })
         .map(|outcome| {
             say(&outcome.summary);
@@ -119,6 +166,21 @@ fn main() -> ExitCode {
         })
         .map(|line| {
             say(&format!("{line}\n"));
+            0
+        }),
+        Command::Policies(p) => match p {
+            PoliciesCommand::List { policies, framework } => app::policies_list(&policies, framework.as_deref()),
+            PoliciesCommand::Explain { rule, policies, params, config } => {
+                app::policies_explain(&policies, config.as_deref(), &rule, &params)
+            }
+            PoliciesCommand::Validate { dirs } => app::policies_validate(&dirs),
+        }
+        .map(|text| {
+            say(&text);
+            0
+        }),
+        Command::Query { inventory, sql, format } => app::query(&inventory, &sql, format).map(|text| {
+            say(&text);
             0
         }),
         Command::Schema { markdown } => {

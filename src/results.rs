@@ -116,6 +116,23 @@ pub struct CoverageSummary {
     pub complete: bool,
 }
 
+/// One requirement of a framework: the rules mapped to it, and its status
+/// (`fail` if any result fails, else `unknown` if any is unknown, else `pass`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RequirementStatus {
+    pub id: String,
+    pub rules: Vec<String>,
+    pub status: Status,
+    #[serde(flatten)]
+    pub counts: StatusCounts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FrameworkSummary {
+    pub framework: String,
+    pub requirements: Vec<RequirementStatus>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub totals: StatusCounts,
@@ -123,6 +140,7 @@ pub struct Summary {
     pub rules: Vec<RuleSummary>,
     /// Worst first (lowest score), then by account id.
     pub accounts: Vec<AccountScore>,
+    pub frameworks: Vec<FrameworkSummary>,
     pub coverage: CoverageSummary,
 }
 
@@ -277,8 +295,53 @@ pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule])
             })
             .collect(),
         accounts,
+        frameworks: frameworks(rules, &per_rule),
         coverage: coverage(inventory),
     }
+}
+
+fn frameworks(rules: &[Rule], per_rule: &BTreeMap<String, StatusCounts>) -> Vec<FrameworkSummary> {
+    // framework -> requirement -> rule ids
+    let mut map: BTreeMap<&str, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
+    for rule in rules {
+        for (framework, ids) in &rule.frameworks {
+            for id in ids {
+                map.entry(framework).or_default().entry(id).or_default().push(&rule.id);
+            }
+        }
+    }
+    map.into_iter()
+        .map(|(framework, requirements)| FrameworkSummary {
+            framework: framework.to_string(),
+            requirements: requirements
+                .into_iter()
+                .map(|(id, rule_ids)| {
+                    let mut counts = StatusCounts::default();
+                    for r in &rule_ids {
+                        if let Some(c) = per_rule.get(*r) {
+                            counts.fail += c.fail;
+                            counts.unknown += c.unknown;
+                            counts.waived += c.waived;
+                            counts.pass += c.pass;
+                        }
+                    }
+                    let status = if counts.fail > 0 {
+                        Status::Fail
+                    } else if counts.unknown > 0 {
+                        Status::Unknown
+                    } else {
+                        Status::Pass
+                    };
+                    RequirementStatus {
+                        id: id.to_string(),
+                        rules: rule_ids.iter().map(|r| r.to_string()).collect(),
+                        status,
+                        counts,
+                    }
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 fn coverage(inventory: &Inventory) -> CoverageSummary {

@@ -62,6 +62,8 @@ pub struct AuditMeta {
     /// sha256 of the inventory manifest (which holds each table file's sha256).
     pub inventory_sha256: String,
     pub policy_pack_sha256: String,
+    /// sha256 of the waiver file, when one was given.
+    pub waivers_sha256: Option<String>,
     pub rules_evaluated: usize,
     pub framework: Option<String>,
 }
@@ -103,6 +105,8 @@ pub struct ReportContext {
     pub rule_errors: Vec<String>,
     /// Regions in scope, sorted, for the report's filters.
     pub regions: Vec<String>,
+    /// Every waiver of the waiver file, with its state: active, expired or unused.
+    pub waivers: Vec<crate::waivers::WaiverUse>,
 }
 
 impl ReportContext {
@@ -155,6 +159,7 @@ impl ReportContext {
                 r.dedup();
                 r
             },
+            waivers: Vec::new(),
         }
     }
 }
@@ -170,6 +175,7 @@ pub fn audit_meta(inventory: &Inventory, pack: &PolicyPack, framework: Option<St
         inventory_complete: inventory.manifest.complete,
         inventory_sha256: hex::encode(Sha256::digest(manifest_json.as_bytes())),
         policy_pack_sha256: pack.sha256.clone(),
+        waivers_sha256: None,
         rules_evaluated: pack.rules.len(),
         framework,
     }
@@ -242,6 +248,7 @@ pub fn write_reports(
 struct FindingsJson<'a> {
     audit: &'a AuditMeta,
     summary: &'a Summary,
+    waivers: &'a [crate::waivers::WaiverUse],
     rule_errors: &'a [String],
     /// Non-passing results; passing ones are counted in `summary` and listed in findings.csv.
     findings: Vec<&'a Finding>,
@@ -251,6 +258,7 @@ fn findings_json(context: &ReportContext) -> Result<String> {
     let doc = FindingsJson {
         audit: &context.meta,
         summary: &context.summary,
+        waivers: &context.waivers,
         rule_errors: &context.rule_errors,
         findings: context.rules.iter().flat_map(|r| r.findings.iter()).collect(),
     };

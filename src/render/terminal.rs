@@ -56,6 +56,17 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
             );
         }
     }
+    for w in &context.waivers {
+        match w.state {
+            "expired" => {
+                let _ = writeln!(out, "waiver expired {}: {} ({}), no longer applies", w.spec.expires, w.spec.rule, w.spec.reason);
+            }
+            "unused" => {
+                let _ = writeln!(out, "waiver unused: {} ({}) matched no failing result", w.spec.rule, w.spec.reason);
+            }
+            _ => {}
+        }
+    }
     for e in &context.rule_errors {
         let _ = writeln!(out, "rule error: {e}");
     }

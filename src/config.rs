@@ -1,0 +1,127 @@
+//! `amiaudit.toml`: settings an organization keeps next to its audits.
+//!
+//! Read from `--config FILE`, or `./amiaudit.toml` when it exists. Flags on
+//! the command line override it. Unknown keys and values of the wrong type
+//! are input errors naming the file and the key.
+//!
+//! ```toml
+//! [audit]
+//! fail_on = "high"
+//! waivers = "waivers.yaml"
+//! formats = ["html", "csv", "json"]
+//!
+//! [params.AMI-STALE]
+//! max_age_days = 60
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::policy::{ParamOverrides, ParamValue, PolicyPack, param_spec};
+
+pub const DEFAULT_FILE: &str = "amiaudit.toml";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub audit: AuditSection,
+    /// Rule id -> parameter -> value.
+    #[serde(default)]
+    pub params: BTreeMap<String, BTreeMap<String, toml::Value>>,
+    /// Where the file was read from, for messages and relative paths.
+    #[serde(skip)]
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    #[serde(default)]
+    pub policies: Vec<PathBuf>,
+    pub waivers: Option<PathBuf>,
+    pub fail_on: Option<String>,
+    pub formats: Option<Vec<String>>,
+    pub framework: Option<String>,
+    pub templates: Option<PathBuf>,
+}
+
+/// Loads the explicit file, or `./amiaudit.toml` if present, or defaults.
+pub fn load(explicit: Option<&Path>) -> Result<Config> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
+        None => return Ok(Config::default()),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::input(format!("{}: config file not found", path.display()))
+        } else {
+            Error::io(&path, e)
+        }
+    })?;
+    let mut config: Config = toml::from_str(&text).map_err(|e| {
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text[..s.start].matches('\n').count() + 1;
+                let col = s.start - text[..s.start].rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(":{line}:{col}")
+            })
+            .unwrap_or_default();
+        Error::input(format!("{}{at}: {}", path.display(), e.message()))
+    })?;
+    // Relative paths in the file are relative to the file.
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let rebase = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+    config.audit.policies = config.audit.policies.iter().map(rebase).collect();
+    config.audit.waivers = config.audit.waivers.as_ref().map(rebase);
+    config.audit.templates = config.audit.templates.as_ref().map(rebase);
+    config.path = Some(path);
+    Ok(config)
+}
+
+impl Config {
+    fn name(&self) -> String {
+        self.path.as_ref().map_or_else(|| DEFAULT_FILE.to_string(), |p| p.display().to_string())
+    }
+
+    /// The `[params]` tables, checked against the pack's rules and types.
+    pub fn param_overrides(&self, pack: &PolicyPack) -> Result<ParamOverrides> {
+        let mut out = ParamOverrides::new();
+        for (rule, values) in &self.params {
+            for (name, value) in values {
+                let at = format!("{}: [params.{rule}] {name}", self.name());
+                let spec = param_spec(pack, rule, name).map_err(|m| Error::input(format!("{at}: {m}")))?;
+                let parsed = from_toml(value).ok_or_else(|| {
+                    Error::input(format!("{at}: expects {}", spec.default.type_name()))
+                })?;
+                if !spec.default.accepts(&parsed) {
+                    return Err(Error::input(format!(
+                        "{at}: expects {}, got {}",
+                        spec.default.type_name(),
+                        parsed.type_name()
+                    )));
+                }
+                out.entry(rule.clone()).or_default().insert(name.clone(), parsed);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn from_toml(value: &toml::Value) -> Option<ParamValue> {
+    Some(match value {
+        toml::Value::String(s) => ParamValue::Str(s.clone()),
+        toml::Value::Integer(i) => ParamValue::Int(*i),
+        toml::Value::Float(f) => ParamValue::Float(*f),
+        toml::Value::Boolean(b) => ParamValue::Bool(*b),
+        toml::Value::Array(items) => ParamValue::List(
+            items.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<Vec<_>>>()?,
+        ),
+        _ => return None,
+    })
+}

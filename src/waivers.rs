@@ -1,0 +1,230 @@
+//! Waivers: accepted risks that turn matching failures into `waived`.
+//!
+//! Owns the waiver file format (`--waivers FILE`, YAML), matching a waiver
+//! to results (rule id, account, region and resource id as globs, and/or a
+//! tag of the resource), expiry, and the report of which waivers were used,
+//! unused or expired. Part of the results stage: it rewrites statuses of
+//! the evaluator's results frame and does no other I/O than reading the file.
+//!
+//! Expiry is judged at the inventory's `collected_at`, like every other
+//! "now" in an audit, so re-auditing old evidence gives the same answer. A
+//! waiver applies to `fail` results only: an `unknown` stays unknown, since
+//! nobody can accept a risk that was not seen.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use chrono::NaiveDate;
+use globset::{Glob, GlobMatcher};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::inventory::Inventory;
+use crate::results::str_column;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaiverFile {
+    waivers: Vec<WaiverSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagMatch {
+    pub key: String,
+    /// Glob; any value when absent.
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// One waiver as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaiverSpec {
+    /// Rule id glob, e.g. `AMI-NAMING` or `VULN-*`.
+    pub rule: String,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub resource: Option<String>,
+    #[serde(default)]
+    pub tag: Option<TagMatch>,
+    pub reason: String,
+    pub approved_by: String,
+    /// Last day the waiver applies (inclusive), `YYYY-MM-DD`.
+    pub expires: NaiveDate,
+}
+
+struct CompiledWaiver {
+    spec: WaiverSpec,
+    rule: GlobMatcher,
+    account: Option<GlobMatcher>,
+    region: Option<GlobMatcher>,
+    resource: Option<GlobMatcher>,
+    tag_value: Option<GlobMatcher>,
+}
+
+/// Waivers loaded from a file.
+pub struct Waivers {
+    waivers: Vec<CompiledWaiver>,
+    pub sha256: String,
+    pub source: String,
+}
+
+/// How one waiver fared in this audit.
+#[derive(Debug, Clone, Serialize)]
+pub struct WaiverUse {
+    #[serde(flatten)]
+    pub spec: WaiverSpec,
+    /// `active`, `expired` or `unused` (active but matched nothing).
+    pub state: &'static str,
+    /// Failing results it waived (0 when expired).
+    pub matched: u64,
+}
+
+fn glob(path: &Path, index: usize, field: &str, pattern: &str) -> Result<GlobMatcher> {
+    Glob::new(pattern).map(|g| g.compile_matcher()).map_err(|e| {
+        Error::input(format!(
+            "{}: waiver {}: `{field}` is not a valid glob `{pattern}`: {e}",
+            path.display(),
+            index + 1
+        ))
+    })
+}
+
+pub fn load(path: &Path) -> Result<Waivers> {
+    use sha2::{Digest, Sha256};
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::input(format!("{}: waiver file not found", path.display()))
+        } else {
+            Error::io(path, e)
+        }
+    })?;
+    let file: WaiverFile =
+        serde_saphyr::from_str(&text).map_err(|e| crate::policy::yaml_error(path, &e))?;
+    let mut waivers = Vec::new();
+    for (i, spec) in file.waivers.into_iter().enumerate() {
+        if spec.reason.trim().is_empty() || spec.approved_by.trim().is_empty() {
+            return Err(Error::input(format!(
+                "{}: waiver {}: `reason` and `approved_by` must not be empty",
+                path.display(),
+                i + 1
+            )));
+        }
+        let opt = |field: &str, p: &Option<String>| p.as_deref().map(|p| glob(path, i, field, p)).transpose();
+        waivers.push(CompiledWaiver {
+            rule: glob(path, i, "rule", &spec.rule)?,
+            account: opt("account", &spec.account)?,
+            region: opt("region", &spec.region)?,
+            resource: opt("resource", &spec.resource)?,
+            tag_value: opt("tag.value", &spec.tag.as_ref().and_then(|t| t.value.clone()))?,
+            spec,
+        });
+    }
+    Ok(Waivers {
+        waivers,
+        sha256: hex::encode(Sha256::digest(text.as_bytes())),
+        source: path.display().to_string(),
+    })
+}
+
+impl Waivers {
+    /// Rewrites `fail` results that an active waiver matches to `waived` and
+    /// adds `waiver_reason` / `waiver_expires` columns. Returns each waiver's use.
+    pub fn apply(&self, inventory: &Inventory, results: &mut DataFrame) -> Result<Vec<WaiverUse>> {
+        let today = chrono::DateTime::from_timestamp_millis(inventory.collected_at_ms())
+            .unwrap_or_default()
+            .date_naive();
+        let active: Vec<usize> = (0..self.waivers.len())
+            .filter(|&i| self.waivers[i].spec.expires >= today)
+            .collect();
+        let tags = if active.iter().any(|&i| self.waivers[i].spec.tag.is_some()) {
+            resource_tags(inventory)
+        } else {
+            HashMap::new()
+        };
+        let rule = str_column(results, "rule_id");
+        let account = str_column(results, "account_id");
+        let region = str_column(results, "region");
+        let resource = str_column(results, "resource_id");
+        let mut status = str_column(results, "status");
+        let mut reason: Vec<Option<String>> = vec![None; results.height()];
+        let mut expires: Vec<Option<String>> = vec![None; results.height()];
+        let mut matched = vec![0u64; self.waivers.len()];
+        for row in 0..results.height() {
+            if status[row].as_deref() != Some("fail") {
+                continue;
+            }
+            let get = |v: &Vec<Option<String>>| v[row].clone().unwrap_or_default();
+            let (r, a, g, id) = (get(&rule), get(&account), get(&region), get(&resource));
+            let hit = active.iter().copied().find(|&i| {
+                let w = &self.waivers[i];
+                w.rule.is_match(&r)
+                    && w.account.as_ref().is_none_or(|m| m.is_match(&a))
+                    && w.region.as_ref().is_none_or(|m| m.is_match(&g))
+                    && w.resource.as_ref().is_none_or(|m| m.is_match(&id))
+                    && w.spec.tag.as_ref().is_none_or(|t| {
+                        tags.get(id.as_str()).is_some_and(|pairs| {
+                            pairs.iter().any(|(k, v)| {
+                                *k == t.key && w.tag_value.as_ref().is_none_or(|m| m.is_match(v))
+                            })
+                        })
+                    })
+            });
+            if let Some(i) = hit {
+                matched[i] += 1;
+                status[row] = Some("waived".to_string());
+                reason[row] = Some(format!("{} (approved by {})", self.waivers[i].spec.reason, self.waivers[i].spec.approved_by));
+                expires[row] = Some(self.waivers[i].spec.expires.to_string());
+            }
+        }
+        let internal = |e: PolarsError| Error::Internal(crate::error::polars_message(&e));
+        results.with_column(Column::new("status".into(), status)).map_err(internal)?;
+        results.with_column(Column::new("waiver_reason".into(), reason)).map_err(internal)?;
+        results.with_column(Column::new("waiver_expires".into(), expires)).map_err(internal)?;
+        Ok(self
+            .waivers
+            .iter()
+            .zip(matched)
+            .map(|(w, n)| WaiverUse {
+                spec: w.spec.clone(),
+                state: if w.spec.expires < today {
+                    "expired"
+                } else if n == 0 {
+                    "unused"
+                } else {
+                    "active"
+                },
+                matched: n,
+            })
+            .collect())
+    }
+}
+
+/// Image id -> its tags. Only images carry tags in the inventory.
+fn resource_tags(inventory: &Inventory) -> HashMap<String, Vec<(String, String)>> {
+    let df = inventory.table("image_tags");
+    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let ids = str_column(df, "image_id");
+    let keys = str_column(df, "key");
+    let values = str_column(df, "value");
+    for ((id, key), value) in ids.into_iter().zip(keys).zip(values) {
+        if let (Some(id), Some(key)) = (id, key) {
+            out.entry(id).or_default().push((key, value.unwrap_or_default()));
+        }
+    }
+    out
+}
+
+/// Counts of waiver states, for summaries.
+pub fn tally(uses: &[WaiverUse]) -> BTreeMap<&'static str, usize> {
+    let mut t = BTreeMap::new();
+    for u in uses {
+        *t.entry(u.state).or_insert(0) += 1;
+    }
+    t
+}
