@@ -1,48 +1,121 @@
-// Filtering and sorting for the findings tables. Vanilla JS, no network.
+// The findings table: rendered from the embedded JSON a page at a time, with
+// search, filters and sorting. Vanilla JS, no network. Text only ever enters
+// the page through textContent, never as HTML.
 (function () {
   "use strict";
-  var rows = Array.prototype.slice.call(document.querySelectorAll("tr.finding"));
-  var controls = ["q", "f-severity", "f-status", "f-account", "f-region", "f-rule"].map(function (id) {
-    return document.getElementById(id);
-  });
-  var counter = document.getElementById("shown");
-  function apply() {
-    var q = controls[0].value.trim().toLowerCase();
-    var want = {
-      severity: controls[1].value, status: controls[2].value, account: controls[3].value,
-      region: controls[4].value, rule: controls[5].value
+  var data = JSON.parse(document.getElementById("findings-data").textContent);
+  var STATUS = ["fail", "unknown", "waived"];
+  var SEVERITY_ORDER = { critical: 0, high: 1, medium: 2, low: 3, info: 4 };
+  var PAGE = 100;
+  var rows = data.rows.map(function (r, i) {
+    var rule = data.rules[r[0]], account = data.accounts[r[1]];
+    return {
+      i: i, rule: rule.id, severity: rule.severity, status: STATUS[r[3]],
+      account: account[0], accountName: account[1], region: data.regions[r[2]],
+      resource: r[4], name: r[5], reason: data.reasons[r[6]],
+      waiver: r[7] >= 0 ? data.waivers[r[7]] : "",
+      cmd: r[3] === 0 && rule.cmd ? rule.cmd.split("{account_id}").join(account[0])
+        .split("{region}").join(data.regions[r[2]]).split("{resource_id}").join(r[4]) : ""
     };
-    var shown = 0;
-    rows.forEach(function (tr) {
-      var ok = (!q || tr.textContent.toLowerCase().indexOf(q) !== -1);
-      for (var k in want) {
-        if (ok && want[k] && tr.getAttribute("data-" + k) !== want[k]) { ok = false; }
-      }
-      tr.classList.toggle("hidden", !ok);
-      if (ok) { shown += 1; }
-    });
-    document.querySelectorAll("details.rule").forEach(function (d) {
-      var any = d.querySelector("tr.finding:not(.hidden)");
-      d.classList.toggle("hidden", !any && d.querySelector("tr.finding") !== null && shown !== rows.length);
-    });
-    if (counter) { counter.textContent = String(shown); }
+  });
+  rows.forEach(function (r) {
+    r.text = [r.rule, r.status, r.account, r.accountName, r.region, r.resource, r.name, r.reason, r.waiver].join(" ").toLowerCase();
+  });
+  var $ = function (id) { return document.getElementById(id); };
+  var filters = { severity: $("f-severity"), status: $("f-status"), account: $("f-account"), region: $("f-region"), rule: $("f-rule") };
+  var body = document.querySelector("#findings-table tbody");
+  var matches = rows, page = 0, sortKey = null, sortDir = 1;
+
+  function cell(tr, text, cls) {
+    var td = document.createElement("td");
+    td.textContent = text;
+    if (cls) { td.className = cls; }
+    tr.appendChild(td);
+    return td;
   }
-  controls.forEach(function (c) { if (c) { c.addEventListener("input", apply); } });
+  function draw() {
+    var pages = Math.max(1, Math.ceil(matches.length / PAGE));
+    if (page >= pages) { page = pages - 1; }
+    body.textContent = "";
+    matches.slice(page * PAGE, page * PAGE + PAGE).forEach(function (r) {
+      var tr = document.createElement("tr");
+      tr.className = "finding";
+      tr.setAttribute("data-status", r.status);
+      var sev = document.createElement("span");
+      sev.className = "sev sev-" + r.severity;
+      sev.textContent = r.severity;
+      cell(tr, "").appendChild(sev);
+      cell(tr, r.rule, "mono");
+      cell(tr, r.status, "st-" + r.status);
+      var acct = cell(tr, r.account, "mono");
+      var nm = document.createElement("div");
+      nm.className = "muted";
+      nm.textContent = r.accountName;
+      acct.appendChild(nm);
+      cell(tr, r.region);
+      cell(tr, r.resource, "mono");
+      cell(tr, r.name);
+      var why = cell(tr, r.reason);
+      if (r.waiver) {
+        var w = document.createElement("div");
+        w.className = "st-waived";
+        w.textContent = "waived: " + r.waiver;
+        why.appendChild(w);
+      }
+      cell(tr, r.cmd, "mono");
+      body.appendChild(tr);
+    });
+    $("shown").textContent = String(matches.length);
+    $("total").textContent = String(rows.length);
+    $("page").textContent = String(page + 1);
+    $("pages").textContent = String(pages);
+  }
+  function apply() {
+    var q = $("q").value.trim().toLowerCase();
+    var want = {};
+    Object.keys(filters).forEach(function (k) { want[k] = filters[k].value; });
+    matches = rows.filter(function (r) {
+      if (q && r.text.indexOf(q) === -1) { return false; }
+      for (var k in want) { if (want[k] && r[k] !== want[k]) { return false; } }
+      return true;
+    });
+    if (sortKey) {
+      matches = matches.slice().sort(function (a, b) {
+        var x = sortKey === "severity" ? SEVERITY_ORDER[a.severity] : a[sortKey];
+        var y = sortKey === "severity" ? SEVERITY_ORDER[b.severity] : b[sortKey];
+        return (x < y ? -1 : x > y ? 1 : a.i - b.i) * sortDir;
+      });
+    }
+    page = 0;
+    draw();
+  }
+  $("q").addEventListener("input", apply);
+  Object.keys(filters).forEach(function (k) { filters[k].addEventListener("change", apply); });
+  $("prev").addEventListener("click", function () { if (page > 0) { page -= 1; draw(); } });
+  $("next").addEventListener("click", function () { page += 1; draw(); });
+  document.querySelectorAll("#findings-table th[data-key]").forEach(function (th) {
+    th.addEventListener("click", function () {
+      var key = th.getAttribute("data-key");
+      sortDir = sortKey === key ? -sortDir : 1;
+      sortKey = key;
+      apply();
+    });
+  });
+  document.querySelectorAll("[data-show-rule]").forEach(function (a) {
+    a.addEventListener("click", function () { filters.rule.value = a.getAttribute("data-show-rule"); apply(); });
+  });
+  // Server-rendered tables (accounts, rules, coverage) sort on header click.
   document.querySelectorAll("th[data-sort]").forEach(function (th) {
     th.addEventListener("click", function () {
-      var table = th.closest("table");
-      var body = table.tBodies[0];
+      var tbody = th.closest("table").tBodies[0];
       var idx = Array.prototype.indexOf.call(th.parentNode.children, th);
       var numeric = th.classList.contains("num");
       var dir = th.getAttribute("data-dir") === "asc" ? -1 : 1;
       th.setAttribute("data-dir", dir === 1 ? "asc" : "desc");
-      var list = Array.prototype.slice.call(body.rows);
-      list.sort(function (a, b) {
+      Array.prototype.slice.call(tbody.rows).sort(function (a, b) {
         var x = a.cells[idx].textContent, y = b.cells[idx].textContent;
-        if (numeric) { return dir * (parseFloat(x) - parseFloat(y)); }
-        return dir * x.localeCompare(y);
-      });
-      list.forEach(function (r) { body.appendChild(r); });
+        return numeric ? dir * (parseFloat(x) - parseFloat(y)) : dir * x.localeCompare(y);
+      }).forEach(function (r) { tbody.appendChild(r); });
     });
   });
   apply();

@@ -141,7 +141,12 @@ pub struct Summary {
     /// Worst first (lowest score), then by account id.
     pub accounts: Vec<AccountScore>,
     pub frameworks: Vec<FrameworkSummary>,
+    /// Region -> result counts.
+    pub regions: BTreeMap<String, StatusCounts>,
     pub coverage: CoverageSummary,
+    /// (account, rule) -> failing results, for the heat map.
+    #[serde(skip)]
+    pub fail_matrix: BTreeMap<(String, String), u64>,
 }
 
 /// Account metadata for joining into findings.
@@ -207,13 +212,14 @@ pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule])
         .results
         .clone()
         .lazy()
-        .group_by([col("rule_id"), col("account_id"), col("status")])
+        .group_by([col("rule_id"), col("account_id"), col("region"), col("status")])
         .agg([len().alias("n")])
         .collect()
         .unwrap_or_else(|_| DataFrame::empty());
     let rule_ids = str_column(&counts, "rule_id");
     let account_ids = str_column(&counts, "account_id");
     let statuses = str_column(&counts, "status");
+    let regions = str_column(&counts, "region");
     let ns: Vec<u64> = counts
         .column("n")
         .ok()
@@ -227,6 +233,8 @@ pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule])
     // account -> (counts, pass weight, fail weight)
     let mut per_account: BTreeMap<String, (StatusCounts, f64, f64)> = BTreeMap::new();
     let mut totals = StatusCounts::default();
+    let mut fail_matrix: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut per_region: BTreeMap<String, StatusCounts> = BTreeMap::new();
     for i in 0..ns.len() {
         let (Some(rule_id), Some(account), Some(status)) = (&rule_ids[i], &account_ids[i], &statuses[i]) else {
             continue;
@@ -237,6 +245,10 @@ pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule])
         totals.add(status, n);
         per_rule.entry(rule_id.clone()).or_default().add(status, n);
         per_severity.entry(rule.severity).or_default().add(status, n);
+        per_region.entry(regions[i].clone().unwrap_or_default()).or_default().add(status, n);
+        if status == Status::Fail {
+            *fail_matrix.entry((account.clone(), rule_id.clone())).or_default() += n;
+        }
         let entry = per_account.entry(account.clone()).or_default();
         entry.0.add(status, n);
         let w = rule.severity.weight() * n as f64;
@@ -296,7 +308,9 @@ pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule])
             .collect(),
         accounts,
         frameworks: frameworks(rules, &per_rule),
+        regions: per_region,
         coverage: coverage(inventory),
+        fail_matrix,
     }
 }
 

@@ -13,6 +13,8 @@ use crate::results::for_each_finding;
 
 use super::AuditMeta;
 
+/// Columns of `findings.csv`. A framework CSV (`findings-<framework>.csv`)
+/// has the same columns with `requirements` (that framework's ids) after `rule_id`.
 pub const CSV_COLUMNS: [&str; 17] = [
     "audit_time",
     "rule_id",
@@ -48,19 +50,39 @@ pub(super) fn write_findings(
     pack: &PolicyPack,
     evaluation: &Evaluation,
     meta: &AuditMeta,
+    framework: Option<&str>,
 ) -> Result<()> {
     let file = File::create(path).map_err(|e| Error::io(path, e))?;
     let mut writer = ::csv::WriterBuilder::new()
         .terminator(::csv::Terminator::CRLF)
         .from_writer(BufWriter::new(file));
     let io_err = |e: ::csv::Error| Error::Internal(format!("{}: {e}", path.display()));
-    writer.write_record(CSV_COLUMNS).map_err(io_err)?;
+    let mut header: Vec<&str> = CSV_COLUMNS.to_vec();
+    if framework.is_some() {
+        header.insert(2, "requirements");
+    }
+    writer.write_record(&header).map_err(io_err)?;
+    let requirements: std::collections::BTreeMap<&str, String> = pack
+        .rules
+        .iter()
+        .filter_map(|r| {
+            let ids = r.frameworks.get(framework?)?;
+            Some((r.id.as_str(), ids.join(", ")))
+        })
+        .collect();
     let mut failure = None;
     for_each_finding(inventory, evaluation, &pack.rules, |_| true, |f| {
         if failure.is_some() {
             return;
         }
-        let record = [
+        let req = match framework {
+            Some(_) => match requirements.get(f.rule_id.as_str()) {
+                Some(ids) => Some(ids.as_str()),
+                None => return,
+            },
+            None => None,
+        };
+        let mut record = vec![
             meta.collected_at.as_str(),
             &f.rule_id,
             &f.title,
@@ -79,6 +101,9 @@ pub(super) fn write_findings(
             &f.waiver_reason,
             &f.waiver_expires,
         ];
+        if let Some(req) = req {
+            record.insert(2, req);
+        }
         if let Err(e) = writer.write_record(record.iter().map(|c| neutralise_cell(c).into_owned())) {
             failure = Some(e);
         }

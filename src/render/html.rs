@@ -34,8 +34,9 @@ pub fn render(context: &ReportContext, templates: Option<&Path>) -> Result<Strin
         env.add_template_owned(name.to_string(), source).map_err(|e| template_error(templates, &e))?;
     }
     let template = env.get_template("report.html").map_err(|e| template_error(templates, &e))?;
+    let data = context.findings_data();
     template
-        .render(context)
+        .render(minijinja::context! { findings_data => data, ..minijinja::Value::from_serialize(context) })
         .map_err(|e| template_error(templates, &e))
 }
 

@@ -9,8 +9,10 @@
 //! order, so the same inputs give byte-identical files. AWS-sourced text is
 //! escaped in HTML (minijinja autoescape) and neutralised in CSV.
 
+mod charts;
 mod csv;
 mod html;
+mod machine;
 mod terminal;
 
 use std::fs;
@@ -32,19 +34,38 @@ pub use terminal::terminal_summary;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
+    /// report.html
     Html,
+    /// findings.csv, plus findings-<framework>.csv per framework
     Csv,
+    /// findings.json
     Json,
+    /// findings.ocsf.jsonl (OCSF Compliance Finding, class 2003)
+    Ocsf,
+    /// junit.xml (one test case per rule x account-region)
+    Junit,
+    /// summary.md
+    Markdown,
 }
 
 impl OutputFormat {
-    pub const ALL: [OutputFormat; 3] = [OutputFormat::Html, OutputFormat::Csv, OutputFormat::Json];
+    pub const ALL: [OutputFormat; 6] = [
+        OutputFormat::Html,
+        OutputFormat::Csv,
+        OutputFormat::Json,
+        OutputFormat::Ocsf,
+        OutputFormat::Junit,
+        OutputFormat::Markdown,
+    ];
 
     pub fn file_name(self) -> &'static str {
         match self {
             OutputFormat::Html => "report.html",
             OutputFormat::Csv => "findings.csv",
             OutputFormat::Json => "findings.json",
+            OutputFormat::Ocsf => "findings.ocsf.jsonl",
+            OutputFormat::Junit => "junit.xml",
+            OutputFormat::Markdown => "summary.md",
         }
     }
 }
@@ -79,6 +100,8 @@ pub struct RuleSection {
     pub remediation_command: Option<String>,
     pub references: Vec<String>,
     pub frameworks: String,
+    /// Framework -> requirement ids.
+    pub framework_ids: std::collections::BTreeMap<String, Vec<String>>,
     pub counts: crate::results::StatusCounts,
     /// Non-passing results (fail, unknown, waived) of this rule.
     pub findings: Vec<Finding>,
@@ -107,6 +130,71 @@ pub struct ReportContext {
     pub regions: Vec<String>,
     /// Every waiver of the waiver file, with its state: active, expired or unused.
     pub waivers: Vec<crate::waivers::WaiverUse>,
+    pub charts: charts::Charts,
+}
+
+impl ReportContext {
+    /// Non-passing findings as compact, dictionary-encoded JSON for the HTML
+    /// report's table (rendered in the browser, a page at a time, so 100k
+    /// findings stay a small file). Escaped so it can sit inside a `<script>`
+    /// element: no `<`, `>` or `&` survives as itself.
+    pub fn findings_data(&self) -> String {
+        use std::collections::BTreeMap;
+        fn index<'a>(map: &mut BTreeMap<&'a str, usize>, list: &mut Vec<&'a str>, key: &'a str) -> usize {
+            *map.entry(key).or_insert_with(|| {
+                list.push(key);
+                list.len() - 1
+            })
+        }
+        let (mut accounts, mut account_ix) = (Vec::new(), BTreeMap::new());
+        let (mut regions, mut region_ix) = (Vec::new(), BTreeMap::new());
+        let (mut reasons, mut reason_ix) = (Vec::new(), BTreeMap::new());
+        let (mut waivers, mut waiver_ix) = (Vec::new(), BTreeMap::new());
+        let mut names: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut rows = Vec::new();
+        for (r, rule) in self.rules.iter().enumerate() {
+            for f in &rule.findings {
+                let a = index(&mut account_ix, &mut accounts, &f.account_id);
+                names.insert(&f.account_id, &f.account_name);
+                let g = index(&mut region_ix, &mut regions, &f.region);
+                let why = index(&mut reason_ix, &mut reasons, &f.reason);
+                let w = if f.waiver_reason.is_empty() {
+                    -1
+                } else {
+                    index(&mut waiver_ix, &mut waivers, &f.waiver_reason) as i64
+                };
+                let status = match f.status {
+                    Status::Fail => 0,
+                    Status::Unknown => 1,
+                    _ => 2,
+                };
+                rows.push(serde_json::json!([r, a, g, status, f.resource_id, f.resource_name, why, w]));
+            }
+        }
+        let doc = serde_json::json!({
+            "rules": self.rules.iter().map(|r| serde_json::json!({
+                "id": r.id, "severity": r.severity, "title": r.title, "cmd": r.remediation_command,
+            })).collect::<Vec<_>>(),
+            "accounts": accounts.iter().map(|a| serde_json::json!([a, names[a]])).collect::<Vec<_>>(),
+            "regions": regions,
+            "reasons": reasons,
+            "waivers": waivers,
+            "rows": rows,
+        });
+        let text = doc.to_string();
+        let mut out = String::with_capacity(text.len() + 64);
+        for c in text.chars() {
+            match c {
+                '<' => out.push_str("\\u003c"),
+                '>' => out.push_str("\\u003e"),
+                '&' => out.push_str("\\u0026"),
+                '\u{2028}' => out.push_str("\\u2028"),
+                '\u{2029}' => out.push_str("\\u2029"),
+                c => out.push(c),
+            }
+        }
+        out
+    }
 }
 
 impl ReportContext {
@@ -121,7 +209,7 @@ impl ReportContext {
         for_each_finding(inventory, evaluation, &pack.rules, |s| s != Status::Pass, |f| {
             findings_by_rule.entry(f.rule_id.clone()).or_default().push(f)
         });
-        let rules = pack
+        let rules: Vec<RuleSection> = pack
             .rules
             .iter()
             .filter(|r| !evaluation.rule_errors.iter().any(|e| e.rule_id == r.id))
@@ -135,6 +223,7 @@ impl ReportContext {
                 remediation_command: r.remediation.command.clone(),
                 references: r.references.clone(),
                 frameworks: frameworks_text(r),
+                framework_ids: r.frameworks.clone(),
                 counts: summary
                     .rules
                     .iter()
@@ -144,6 +233,7 @@ impl ReportContext {
                 findings: findings_by_rule.remove(&r.id).unwrap_or_default(),
             })
             .collect();
+        let charts = charts::build(inventory, &summary, &rules);
         ReportContext {
             meta: audit_meta(inventory, pack, framework),
             summary,
@@ -160,6 +250,7 @@ impl ReportContext {
                 r
             },
             waivers: Vec::new(),
+            charts,
         }
     }
 }
@@ -228,8 +319,19 @@ pub fn write_reports(
             continue;
         }
         let path = out_dir.join(format.file_name());
+        let write = |path: &Path, text: String| fs::write(path, text).map_err(|e| Error::io(path, e));
         match format {
-            OutputFormat::Csv => csv::write_findings(&path, inventory, pack, evaluation, &context.meta)?,
+            OutputFormat::Csv => {
+                csv::write_findings(&path, inventory, pack, evaluation, &context.meta, None)?;
+                for framework in pack.frameworks() {
+                    let path = out_dir.join(format!("findings-{framework}.csv"));
+                    csv::write_findings(&path, inventory, pack, evaluation, &context.meta, Some(&framework))?;
+                    written.push(path);
+                }
+            }
+            OutputFormat::Ocsf => write(&path, machine::ocsf(context))?,
+            OutputFormat::Junit => write(&path, machine::junit(context, &account_regions(evaluation)))?,
+            OutputFormat::Markdown => write(&path, machine::markdown(context))?,
             OutputFormat::Json => {
                 let text = findings_json(context)?;
                 fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
@@ -242,6 +344,27 @@ pub fn write_reports(
         written.push(path);
     }
     Ok(written)
+}
+
+/// Rule id -> the (account, region) pairs it has results in.
+fn account_regions(evaluation: &Evaluation) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+    use polars::prelude::*;
+    let pairs = evaluation
+        .results
+        .clone()
+        .lazy()
+        .select([col("rule_id"), col("account_id"), col("region")])
+        .unique(None, UniqueKeepStrategy::First)
+        .collect()
+        .unwrap_or_else(|_| DataFrame::empty());
+    let mut out: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    let (r, a, g) = (str_column(&pairs, "rule_id"), str_column(&pairs, "account_id"), str_column(&pairs, "region"));
+    for ((rule, account), region) in r.into_iter().zip(a).zip(g) {
+        if let (Some(rule), Some(account), Some(region)) = (rule, account, region) {
+            out.entry(rule).or_default().push((account, region));
+        }
+    }
+    out
 }
 
 #[derive(Serialize)]

@@ -111,7 +111,7 @@ fn aws_strings_are_escaped_in_html_and_neutralised_in_csv() {
     let formula = "=HYPERLINK(\"http://evil.example\",\"x\")";
     save(
         &inventory(vec![
-            ("accounts", vec![("account_id", "111111111111".into()), ("account_name", formula.into())]),
+            ("accounts", vec![("account_id", "111111111111".into()), ("account_name", payload.into())]),
             ("regions", vec![("account_id", "111111111111".into()), ("region", "eu-west-1".into()), ("scan_status", "ok".into())]),
             (
                 "images",
@@ -119,7 +119,8 @@ fn aws_strings_are_escaped_in_html_and_neutralised_in_csv() {
                     ("account_id", "111111111111".into()),
                     ("region", "eu-west-1".into()),
                     ("image_id", "ami-1".into()),
-                    ("name", payload.into()),
+                    ("name", formula.into()),
+                    ("description", payload.into()),
                     ("state", "available".into()),
                     ("public", true.into()),
                 ],
@@ -133,7 +134,11 @@ fn aws_strings_are_escaped_in_html_and_neutralised_in_csv() {
     let html = std::fs::read_to_string(out_dir.path().join("report.html")).unwrap();
     assert!(!html.contains("<script>alert"), "raw script tag in report");
     assert!(!html.contains("<img src=x"), "raw img tag in report");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
+    // Server-rendered text (account tables, chart labels) is entity-escaped ...
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "minijinja escape");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "chart label escape");
+    // ... and the findings data cannot close its <script> element.
+    assert!(html.contains("\\u003cscript\\u003ealert(1)"), "JSON data escape");
     let csv = std::fs::read_to_string(out_dir.path().join("findings.csv")).unwrap();
     assert!(!csv.contains(",=HYPERLINK"), "formula cell not neutralised");
     assert!(csv.contains("'=HYPERLINK"));

@@ -1,5 +1,6 @@
 mod audit;
 mod bad_input;
+mod browser;
 mod commands;
 mod policies;
 mod rules;

@@ -1,0 +1,98 @@
+//! Benchmark harness (not a timed test): evaluates the full rule pack on a
+//! synthetic inventory and runs a full audit, printing wall times and the
+//! process's peak memory. Numbers for this machine live in BENCHMARKS.md.
+//!
+//! cargo bench --bench audit -- [--accounts N] [--regions R] [--images K] [--audit]
+//!
+//! The inventory is written once by the `amiaudit synth` binary (in a child
+//! process, so its memory does not count here) under the target directory.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use amiaudit::app::{self, AuditOptions};
+use amiaudit::evaluate::evaluate;
+use amiaudit::inventory;
+use amiaudit::policy::ParamOverrides;
+use amiaudit::render::OutputFormat;
+
+fn arg(args: &[String], name: &str, default: usize) -> usize {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (accounts, regions, images) = (
+        arg(&args, "--accounts", 1000),
+        arg(&args, "--regions", 4),
+        arg(&args, "--images", 250),
+    );
+    let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or(target);
+    let dir = target.join(format!("bench-inventories/{accounts}x{regions}x{images}"));
+    if !dir.join("manifest.json").is_file() {
+        let t = Instant::now();
+        let status = Command::new(env!("CARGO_BIN_EXE_amiaudit"))
+            .args(["synth", "--accounts", &accounts.to_string(), "--regions", &regions.to_string()])
+            .args(["--images-per-region", &images.to_string(), "--out"])
+            .arg(&dir)
+            .status()
+            .expect("run amiaudit synth");
+        assert!(status.success());
+        println!("synth        {:>8.2} s (once, cached in {})", t.elapsed().as_secs_f64(), dir.display());
+    }
+
+    if args.iter().any(|a| a == "--audit") {
+        let out = tempdir(&target);
+        let t = Instant::now();
+        let outcome = app::audit(&AuditOptions {
+            inventory: dir.clone(),
+            out: out.clone(),
+            formats: OutputFormat::ALL.to_vec(),
+            ..Default::default()
+        })
+        .expect("audit");
+        let secs = t.elapsed().as_secs_f64();
+        let size = |f: &str| std::fs::metadata(out.join(f)).map_or(0, |m| m.len()) as f64 / 1e6;
+        println!("full audit   {secs:>8.2} s  (load, evaluate, csv {:.1} MB, json {:.1} MB, html {:.1} MB; exit {})",
+            size("findings.csv"), size("findings.json"), size("report.html"), outcome.exit_code);
+        println!("peak memory  {:>8.0} MiB", peak_rss_mib());
+        return;
+    }
+
+    let t = Instant::now();
+    let inv = inventory::load(&dir).expect("load inventory");
+    let load = t.elapsed().as_secs_f64();
+    let n_images = inv.table("images").height();
+    let pack = app::load_pack(&[]).expect("built-in pack");
+    let t = Instant::now();
+    let evaluation = evaluate(&inv, &pack.rules, &ParamOverrides::new());
+    let eval = t.elapsed().as_secs_f64();
+    assert!(evaluation.rule_errors.is_empty(), "{:?}", evaluation.rule_errors);
+    println!("inventory    {accounts} accounts x {regions} regions x {images} images = {n_images} AMIs");
+    println!("load         {load:>8.2} s");
+    println!("evaluate     {eval:>8.2} s  ({} rules, {} results)", pack.rules.len(), evaluation.results.height());
+    println!("peak memory  {:>8.0} MiB (load + evaluate)", peak_rss_mib());
+}
+
+fn tempdir(target: &std::path::Path) -> PathBuf {
+    let dir = target.join("bench-out");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create bench output dir");
+    dir
+}

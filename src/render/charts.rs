@@ -1,0 +1,160 @@
+//! Inline SVG charts for the HTML report, drawn here so the template stays
+//! declarative. Every label is escaped: account names come from AWS.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use polars::prelude::*;
+
+use crate::inventory::Inventory;
+use crate::results::Summary;
+
+use super::RuleSection;
+
+/// HTML/SVG text escape.
+pub fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Charts {
+    pub failures_by_rule: String,
+    pub heatmap: String,
+    pub age_histogram: String,
+    pub by_region: String,
+}
+
+fn bars(title: &str, rows: &[(String, u64, &str)], label_width: u32) -> String {
+    let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1) as f64;
+    let (bar_h, gap, chart_w) = (16u32, 4u32, 360f64);
+    let height = rows.len() as u32 * (bar_h + gap) + 24;
+    let width = label_width + chart_w as u32 + 60;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"{}\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-size=\"11\" font-family=\"system-ui, sans-serif\"><title>{}</title>",
+        esc(title),
+        esc(title)
+    );
+    for (i, (label, value, color)) in rows.iter().enumerate() {
+        let y = i as u32 * (bar_h + gap) + 4;
+        let w = (*value as f64 / max * chart_w).round();
+        let _ = write!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text><rect x=\"{}\" y=\"{y}\" width=\"{w}\" height=\"{bar_h}\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\">{value}</text>",
+            label_width - 6,
+            y + 12,
+            esc(label),
+            label_width,
+            label_width as f64 + w + 4.0,
+            y + 12
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn severity_color(severity: crate::policy::Severity) -> &'static str {
+    use crate::policy::Severity::*;
+    match severity {
+        Critical => "#8b0000",
+        High => "#c0392b",
+        Medium => "#d68910",
+        Low => "#2471a3",
+        Info => "#717d7e",
+    }
+}
+
+pub fn build(inventory: &Inventory, summary: &Summary, rules: &[RuleSection]) -> Charts {
+    // Failures by rule, most first.
+    let mut by_rule: Vec<(String, u64, &str)> = rules
+        .iter()
+        .filter(|r| r.counts.fail > 0)
+        .map(|r| (r.id.clone(), r.counts.fail, severity_color(r.severity)))
+        .collect();
+    by_rule.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let failures_by_rule = bars("Failing results by rule", &by_rule, 230);
+
+    let by_region: Vec<(String, u64, &str)> = summary
+        .regions
+        .iter()
+        .map(|(region, c)| (region.clone(), c.fail, "#c0392b"))
+        .collect();
+    let by_region = bars("Failing results by region", &by_region, 120);
+
+    let buckets: [(&str, i64, i64); 6] = [
+        ("0-30 days", i64::MIN, 30),
+        ("31-90 days", 31, 90),
+        ("91-180 days", 91, 180),
+        ("181-365 days", 181, 365),
+        ("1-2 years", 366, 730),
+        ("over 2 years", 731, i64::MAX),
+    ];
+    let ages: Vec<i64> = inventory
+        .frames()
+        .get("images")
+        .and_then(|lf| lf.clone().select([col("age_days")]).collect().ok())
+        .and_then(|df| df.column("age_days").ok().and_then(|c| c.i64().ok().map(|ca| ca.iter().flatten().collect())))
+        .unwrap_or_default();
+    let age_rows: Vec<(String, u64, &str)> = buckets
+        .iter()
+        .map(|(label, lo, hi)| {
+            let n = ages.iter().filter(|a| **a >= *lo && **a <= *hi).count() as u64;
+            (label.to_string(), n, "#2471a3")
+        })
+        .collect();
+    let age_histogram = bars("AMIs by age", &age_rows, 120);
+
+    Charts {
+        failures_by_rule,
+        heatmap: heatmap(summary, rules),
+        age_histogram,
+        by_region,
+    }
+}
+
+/// Accounts (worst 40) x rules, cell shade by failing results.
+fn heatmap(summary: &Summary, rules: &[RuleSection]) -> String {
+    let accounts: Vec<_> = summary.accounts.iter().take(40).collect();
+    let max = summary.fail_matrix.values().copied().max().unwrap_or(0).max(1) as f64;
+    let (cell, label_w, header_h) = (16u32, 230u32, 150u32);
+    let width = label_w + rules.len() as u32 * cell + 10;
+    let height = header_h + accounts.len() as u32 * cell + 10;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"Failing results by account and rule\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-size=\"10\" font-family=\"system-ui, sans-serif\"><title>Failing results by account and rule</title>"
+    );
+    for (j, rule) in rules.iter().enumerate() {
+        let x = label_w + j as u32 * cell + cell / 2 + 3;
+        let _ = write!(svg, "<text transform=\"translate({x},{}) rotate(-60)\">{}</text>", header_h - 4, esc(&rule.id));
+    }
+    let index: BTreeMap<(&str, &str), u64> =
+        summary.fail_matrix.iter().map(|((a, r), n)| ((a.as_str(), r.as_str()), *n)).collect();
+    for (i, account) in accounts.iter().enumerate() {
+        let y = header_h + i as u32 * cell;
+        let label = format!("{} {}", account.account_id, account.account_name);
+        let _ = write!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", label_w - 6, y + 12, esc(&label));
+        for (j, rule) in rules.iter().enumerate() {
+            let n = index.get(&(account.account_id.as_str(), rule.id.as_str())).copied().unwrap_or(0);
+            let shade = if n == 0 { 0.0 } else { 0.15 + 0.85 * (n as f64 / max).sqrt() };
+            let _ = write!(
+                svg,
+                "<rect x=\"{}\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"#c0392b\" fill-opacity=\"{shade:.2}\" stroke=\"#eee\"><title>{}: {n} failing</title></rect>",
+                label_w + j as u32 * cell,
+                cell - 1,
+                cell - 1,
+                esc(&format!("{} / {}", label, rule.id))
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
+}

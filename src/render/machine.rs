@@ -1,0 +1,236 @@
+//! Formats for other tools: OCSF for SIEMs, JUnit for CI dashboards,
+//! Markdown for tickets and chat, and one CSV per framework.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde_json::json;
+
+use crate::policy::Severity;
+use crate::results::{Finding, Status};
+
+use super::ReportContext;
+
+/// Milliseconds since the epoch of the audit point in time.
+fn audit_time_ms(context: &ReportContext) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(&context.meta.collected_at).map_or(0, |t| t.timestamp_millis())
+}
+
+fn severity_id(s: Severity) -> u8 {
+    match s {
+        Severity::Info => 1,
+        Severity::Low => 2,
+        Severity::Medium => 3,
+        Severity::High => 4,
+        Severity::Critical => 5,
+    }
+}
+
+/// `findings.ocsf.jsonl`: one OCSF 1.3 Compliance Finding (class 2003) per
+/// non-passing result. Waived results are findings with status Suppressed.
+pub fn ocsf(context: &ReportContext) -> String {
+    let time = audit_time_ms(context);
+    let mut out = String::new();
+    for rule in &context.rules {
+        for f in &rule.findings {
+            let (compliance_id, compliance) = match f.status {
+                Status::Fail | Status::Waived => (3, "Fail"),
+                Status::Unknown => (0, "Unknown"),
+                Status::Pass => (1, "Pass"),
+            };
+            let (status_id, status) = if f.status == Status::Waived { (3, "Suppressed") } else { (1, "New") };
+            let standards: Vec<&String> = rule.framework_ids.keys().collect();
+            let requirements: Vec<String> = rule
+                .framework_ids
+                .iter()
+                .flat_map(|(fw, ids)| ids.iter().map(move |id| format!("{fw} {id}")))
+                .collect();
+            let event = json!({
+                "activity_id": 1,
+                "activity_name": "Create",
+                "category_uid": 2,
+                "category_name": "Findings",
+                "class_uid": 2003,
+                "class_name": "Compliance Finding",
+                "type_uid": 200301,
+                "type_name": "Compliance Finding: Create",
+                "severity_id": severity_id(f.severity),
+                "severity": f.severity.as_str(),
+                "status_id": status_id,
+                "status": status,
+                "time": time,
+                "message": f.reason,
+                "metadata": {
+                    "version": "1.3.0",
+                    "product": { "name": "amiaudit", "vendor_name": "amiaudit", "version": context.meta.tool_version },
+                    "uid": format!("{}:{}:{}:{}", f.rule_id, f.account_id, f.region, f.resource_id),
+                },
+                "finding_info": {
+                    "uid": format!("{}:{}:{}:{}", f.rule_id, f.account_id, f.region, f.resource_id),
+                    "title": f.title,
+                    "desc": rule.description,
+                    "types": ["Golden AMI hygiene"],
+                },
+                "compliance": {
+                    "control": f.rule_id,
+                    "status_id": compliance_id,
+                    "status": compliance,
+                    "standards": standards,
+                    "requirements": requirements,
+                },
+                "cloud": {
+                    "provider": "AWS",
+                    "region": f.region,
+                    "account": { "uid": f.account_id, "name": f.account_name, "type": "AWS Account" },
+                    "org": { "uid": context.meta.scope.organization_id, "ou_name": f.ou_path },
+                },
+                "resources": [{
+                    "uid": f.resource_id,
+                    "name": f.resource_name,
+                    "type": f.resource_type,
+                    "region": f.region,
+                    "cloud_partition": "aws",
+                }],
+                "remediation": { "desc": rule.remediation, "references": rule.references },
+                "unmapped": { "waiver_reason": f.waiver_reason, "waiver_expires": f.waiver_expires, "remediation_command": f.remediation },
+            });
+            out.push_str(&event.to_string());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Escapes text for XML attributes and content, dropping characters XML 1.0 forbids.
+pub fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `junit.xml`: one test suite per rule, one test case per account-region
+/// the rule has results in. A failing resource fails the case; an unknown
+/// one (coverage gap) makes it an error, so CI never shows a gap as green.
+pub fn junit(context: &ReportContext, account_regions: &BTreeMap<String, Vec<(String, String)>>) -> String {
+    let mut suites = String::new();
+    let (mut total, mut total_fail, mut total_err) = (0usize, 0usize, 0usize);
+    for rule in &context.rules {
+        // account/region -> non-passing findings
+        let mut by_place: BTreeMap<(String, String), Vec<&Finding>> = BTreeMap::new();
+        for place in account_regions.get(&rule.id).into_iter().flatten() {
+            by_place.entry(place.clone()).or_default();
+        }
+        for f in &rule.findings {
+            by_place.entry((f.account_id.clone(), f.region.clone())).or_default().push(f);
+        }
+        let (mut fails, mut errors) = (0, 0);
+        let mut cases = String::new();
+        for ((account, region), findings) in &by_place {
+            let failing: Vec<&&Finding> = findings.iter().filter(|f| f.status == Status::Fail).collect();
+            let unknown: Vec<&&Finding> = findings.iter().filter(|f| f.status == Status::Unknown).collect();
+            let _ = write!(cases, "    <testcase classname=\"{}\" name=\"{}/{}\">", xml_escape(&rule.id), xml_escape(account), xml_escape(region));
+            if !failing.is_empty() {
+                fails += 1;
+                let list: Vec<String> = failing.iter().map(|f| format!("{} {}: {}", f.resource_id, f.resource_name, f.reason)).collect();
+                let _ = write!(
+                    cases,
+                    "\n      <failure type=\"{}\" message=\"{} failing resource(s)\">{}</failure>\n    ",
+                    rule.severity,
+                    failing.len(),
+                    xml_escape(&list.join("\n"))
+                );
+            } else if !unknown.is_empty() {
+                errors += 1;
+                let list: Vec<String> = unknown.iter().map(|f| format!("{}: {}", f.resource_id, f.reason)).collect();
+                let _ = write!(
+                    cases,
+                    "\n      <error type=\"unknown\" message=\"{} result(s) could not be determined\">{}</error>\n    ",
+                    unknown.len(),
+                    xml_escape(&list.join("\n"))
+                );
+            }
+            cases.push_str("</testcase>\n");
+        }
+        total += by_place.len();
+        total_fail += fails;
+        total_err += errors;
+        let _ = write!(
+            suites,
+            "  <testsuite name=\"{}: {}\" tests=\"{}\" failures=\"{fails}\" errors=\"{errors}\" skipped=\"0\">\n{cases}  </testsuite>\n",
+            xml_escape(&rule.id),
+            xml_escape(&rule.title),
+            by_place.len()
+        );
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"amiaudit\" tests=\"{total}\" failures=\"{total_fail}\" errors=\"{total_err}\" timestamp=\"{}\">\n{suites}</testsuites>\n",
+        xml_escape(&context.meta.collected_at)
+    )
+}
+
+/// Escapes text for a Markdown table cell.
+fn md(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('|', "\\|").replace('\n', " ").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// `summary.md`: the audit in a page, for tickets and chat.
+pub fn markdown(context: &ReportContext) -> String {
+    let s = &context.summary;
+    let c = &s.coverage;
+    let mut out = String::new();
+    let _ = writeln!(out, "# Golden AMI audit: {}\n", context.meta.collected_at);
+    let _ = writeln!(
+        out,
+        "**{}** failing, **{}** unknown, **{}** waived, **{}** passing results from {} rules over {} accounts.\n",
+        s.totals.fail, s.totals.unknown, s.totals.waived, s.totals.pass, context.meta.rules_evaluated, c.accounts_in_scope
+    );
+    if !c.complete {
+        let _ = writeln!(
+            out,
+            "> Coverage incomplete: {} account-regions not scanned, {} scanned in part. Results there are `unknown`, not passing.\n",
+            c.failed, c.partial
+        );
+    }
+    let _ = writeln!(out, "| severity | fail | unknown | waived | pass |\n|---|---:|---:|---:|---:|");
+    for row in &s.by_severity {
+        let k = &row.counts;
+        let _ = writeln!(out, "| {} | {} | {} | {} | {} |", row.severity, k.fail, k.unknown, k.waived, k.pass);
+    }
+    let _ = writeln!(out, "\n## Most failing rules\n\n| rule | severity | failing |\n|---|---|---:|");
+    let mut rules: Vec<_> = s.rules.iter().filter(|r| r.counts.fail > 0).collect();
+    rules.sort_by(|a, b| (a.severity, std::cmp::Reverse(a.counts.fail), &a.rule_id).cmp(&(b.severity, std::cmp::Reverse(b.counts.fail), &b.rule_id)));
+    for r in rules.iter().take(10) {
+        let _ = writeln!(out, "| {}: {} | {} | {} |", r.rule_id, md(&r.title), r.severity, r.counts.fail);
+    }
+    let _ = writeln!(out, "\n## Accounts, worst first\n\n| grade | score | account | name | failing | unknown |\n|---|---:|---|---|---:|---:|");
+    for a in s.accounts.iter().take(10) {
+        let score = a.score.map_or("n/a".to_string(), |v| format!("{v:.1}"));
+        let _ = writeln!(out, "| {} | {score} | {} | {} | {} | {} |", a.grade, a.account_id, md(&a.account_name), a.counts.fail, a.counts.unknown);
+    }
+    let expired: Vec<_> = context.waivers.iter().filter(|w| w.state != "active").collect();
+    if !expired.is_empty() {
+        let _ = writeln!(out, "\n## Waivers needing attention\n");
+        for w in expired {
+            let _ = writeln!(out, "- {} `{}`: {} (approved by {}, expires {})", w.state, md(&w.spec.rule), md(&w.spec.reason), md(&w.spec.approved_by), w.spec.expires);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n_amiaudit {}, policy pack `{}`, inventory `{}`._",
+        context.meta.tool_version,
+        &context.meta.policy_pack_sha256[..12.min(context.meta.policy_pack_sha256.len())],
+        &context.meta.inventory_sha256[..12.min(context.meta.inventory_sha256.len())]
+    );
+    out
+}
