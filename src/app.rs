@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::config::{self, Config};
-use crate::error::{EXIT_FINDINGS, EXIT_INPUT, EXIT_OK, Error, Result};
+use crate::error::{EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK, Error, Result};
+use crate::evidence;
 use crate::waivers;
 use crate::evaluate::evaluate;
 use crate::inventory::{self, TableFormat};
@@ -64,6 +65,12 @@ pub struct AuditOptions {
     pub formats: Vec<OutputFormat>,
     pub templates: Option<PathBuf>,
     pub waivers: Option<PathBuf>,
+    /// An earlier audit's output directory to report drift against.
+    pub baseline: Option<PathBuf>,
+    /// Also write `<out>.tar.gz`.
+    pub bundle: bool,
+    /// Exit 3 when coverage is incomplete.
+    pub fail_on_incomplete: bool,
 }
 
 #[derive(Debug)]
@@ -117,6 +124,7 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
         None => None,
     };
     let overrides = policy::parse_param_flags(&pack, &options.params, config.param_overrides(&pack)?)?;
+    let baseline = options.baseline.as_deref().map(crate::diff::read).transpose()?;
     let inventory = inventory::load(&options.inventory)?;
 
     let mut evaluation = evaluate(&inventory, &pack.rules, &overrides);
@@ -128,7 +136,12 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
     let mut context = ReportContext::build(&inventory, &pack, &evaluation, summary, framework);
     context.waivers = waiver_uses;
     context.meta.waivers_sha256 = waivers.as_ref().map(|w| w.sha256.clone());
-    let written = render::write_reports(
+    if let Some(old) = &baseline {
+        context.diff = Some(crate::diff::compare(old, &crate::diff::Snapshot::from_context(&context)));
+    }
+    evidence::prepare(&options.out)?;
+    evidence::copy_inventory(&options.inventory, &inventory, &options.out)?;
+    let mut written = render::write_reports(
         &options.out,
         &formats,
         &inventory,
@@ -137,6 +150,25 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
         &context,
         templates.as_deref(),
     )?;
+    let meta = &context.meta;
+    evidence::write_manifest(
+        &options.out,
+        evidence::EvidenceManifest {
+            kind: evidence::KIND.to_string(),
+            tool_version: meta.tool_version.to_string(),
+            collected_at: meta.collected_at.clone(),
+            scope: meta.scope.clone(),
+            inventory_complete: meta.inventory_complete,
+            policy_pack_sha256: meta.policy_pack_sha256.clone(),
+            waivers_sha256: meta.waivers_sha256.clone(),
+            framework: meta.framework.clone(),
+            files: Default::default(),
+        },
+    )?;
+    written.push(options.out.join(evidence::MANIFEST));
+    if options.bundle {
+        written.push(evidence::bundle(&options.out)?);
+    }
     let failing_at_threshold = fail_on.threshold().is_some_and(|t| {
         context
             .summary
@@ -146,14 +178,21 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
     });
     let exit_code = if !evaluation.rule_errors.is_empty() {
         EXIT_INPUT
+    } else if options.fail_on_incomplete && !context.summary.coverage.complete {
+        EXIT_INCOMPLETE
     } else if failing_at_threshold {
         EXIT_FINDINGS
     } else {
         EXIT_OK
     };
+    let mut summary = render::terminal_summary(&context, 5);
+    if let Some(diff) = &context.diff {
+        summary.push_str(&diff.summary_line());
+        summary.push('\n');
+    }
     Ok(AuditOutcome {
         exit_code,
-        summary: render::terminal_summary(&context, 5),
+        summary,
         written,
         rule_errors: context.rule_errors.clone(),
     })
@@ -366,4 +405,47 @@ pub fn query(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<Str
             }
         }
     })
+}
+
+/// `amiaudit verify DIR`: (exit code, report).
+pub fn verify(dir: &Path) -> Result<(i32, String)> {
+    let v = evidence::verify(dir)?;
+    if v.intact() {
+        return Ok((EXIT_OK, format!("intact: {} files match {}\n", v.files, dir.join(evidence::MANIFEST).display())));
+    }
+    let mut out = String::new();
+    for (what, list) in [("changed", &v.changed), ("removed", &v.removed), ("added", &v.added)] {
+        for file in list {
+            out.push_str(&format!("{what}: {file}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "not intact: {} changed, {} removed, {} added\n",
+        v.changed.len(),
+        v.removed.len(),
+        v.added.len()
+    ));
+    Ok((EXIT_FINDINGS, out))
+}
+
+/// `amiaudit diff OLD NEW [--out DIR]`.
+pub fn diff(old: &Path, new: &Path, out: Option<&Path>) -> Result<String> {
+    let d = crate::diff::diff(old, new)?;
+    let mut text = d.summary_line();
+    text.push('\n');
+    for c in d.changes.iter().filter(|c| c.change != "persisting") {
+        text.push_str(&format!("  {:<12} {:<32} {} {} {}\n", c.change, c.rule_id, c.account_id, c.region, c.resource_id));
+    }
+    for w in &d.waivers {
+        text.push_str(&format!("  waiver {:<13} {} ({})\n", w.change, w.waiver.rule, w.waiver.reason));
+    }
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        for (name, body) in [("diff.json", d.json()?), ("diff.csv", d.csv()?)] {
+            let path = dir.join(name);
+            std::fs::write(&path, body).map_err(|e| Error::io(&path, e))?;
+            text.push_str(&format!("wrote {}\n", path.display()));
+        }
+    }
+    Ok(text)
 }

@@ -13,6 +13,8 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_FINDINGS: i32 = 1;
 /// Exit code for a usage error or bad input (inventory, policy, waiver, config).
 pub const EXIT_INPUT: i32 = 2;
+/// Exit code when coverage is incomplete and `--fail-on-incomplete` is given.
+pub const EXIT_INCOMPLETE: i32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -5,8 +5,10 @@
 
 pub mod app;
 pub mod config;
+pub mod diff;
 pub mod error;
 pub mod evaluate;
+pub mod evidence;
 pub mod inventory;
 pub mod policy;
 pub mod render;

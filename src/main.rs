@@ -11,8 +11,10 @@ use amiaudit::inventory::TableFormat;
 use amiaudit::render::OutputFormat;
 use amiaudit::synth::SynthOptions;
 
-const EXIT_CODES: &str = "Exit codes: 0 clean; 1 a failing finding at or above --fail-on; \
-2 usage or input error (bad inventory, policy, parameter) or a rule that could not run.";
+const EXIT_CODES: &str = "Exit codes: 0 clean; 1 a failing finding at or above --fail-on \
+(verify: the directory changed); 2 usage or input error (bad inventory, policy, waiver, config, \
+parameter) or a rule that could not run; 3 coverage incomplete with --fail-on-incomplete. \
+When several apply: 2, then 3, then 1.";
 
 #[derive(Parser)]
 #[command(name = "amiaudit", version, about = "Audit golden AMIs across every account and region of an AWS Organization", after_help = EXIT_CODES)]
@@ -38,6 +40,17 @@ enum Command {
         sql: String,
         #[arg(long, value_enum, default_value = "table")]
         format: QueryFormat,
+    },
+    /// Check an audit output directory against its manifest: exit 1 if any
+    /// file was added, removed or changed.
+    Verify { dir: PathBuf },
+    /// Compare two audit output directories: new, resolved and persisting failures.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        /// Also write diff.json and diff.csv here.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Print the inventory schema: every table and column with its type.
     Schema {
@@ -100,6 +113,15 @@ struct AuditArgs {
     /// Config file [default: ./amiaudit.toml when it exists].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// An earlier audit's output directory: report new, resolved and persisting failures.
+    #[arg(long, value_name = "OLD_OUT")]
+    baseline: Option<PathBuf>,
+    /// Also write OUT.tar.gz (reproducible) beside the output directory.
+    #[arg(long)]
+    bundle: bool,
+    /// Exit 3 when some account-region in scope was not (fully) scanned.
+    #[arg(long)]
+    fail_on_incomplete: bool,
     /// Output formats to write (repeatable or comma-separated); default: all.
     #[arg(long = "format", value_enum, value_delimiter = ',')]
     formats: Vec<OutputFormat>,
@@ -142,6 +164,9 @@ fn main() -> ExitCode {
             templates: a.templates,
             waivers: a.waivers,
             config: a.config,
+            baseline: a.baseline,
+            bundle: a.bundle,
+            fail_on_incomplete: a.fail_on_incomplete,
         })
         .map(|outcome| {
             say(&outcome.summary);
@@ -180,6 +205,14 @@ fn main() -> ExitCode {
             0
         }),
         Command::Query { inventory, sql, format } => app::query(&inventory, &sql, format).map(|text| {
+            say(&text);
+            0
+        }),
+        Command::Verify { dir } => app::verify(&dir).map(|(code, text)| {
+            say(&text);
+            code
+        }),
+        Command::Diff { old, new, out } => app::diff(&old, &new, out.as_deref()).map(|text| {
             say(&text);
             0
         }),

@@ -218,6 +218,9 @@ pub fn markdown(context: &ReportContext) -> String {
         let score = a.score.map_or("n/a".to_string(), |v| format!("{v:.1}"));
         let _ = writeln!(out, "| {} | {score} | {} | {} | {} | {} |", a.grade, a.account_id, md(&a.account_name), a.counts.fail, a.counts.unknown);
     }
+    if let Some(diff) = &context.diff {
+        out.push_str(&diff.markdown());
+    }
     let expired: Vec<_> = context.waivers.iter().filter(|w| w.state != "active").collect();
     if !expired.is_empty() {
         let _ = writeln!(out, "\n## Waivers needing attention\n");

@@ -131,6 +131,8 @@ pub struct ReportContext {
     /// Every waiver of the waiver file, with its state: active, expired or unused.
     pub waivers: Vec<crate::waivers::WaiverUse>,
     pub charts: charts::Charts,
+    /// Drift since the baseline audit, with `--baseline`.
+    pub diff: Option<crate::diff::Diff>,
 }
 
 impl ReportContext {
@@ -251,6 +253,7 @@ impl ReportContext {
             },
             waivers: Vec::new(),
             charts,
+            diff: None,
         }
     }
 }
@@ -313,13 +316,13 @@ pub fn write_reports(
     templates: Option<&Path>,
 ) -> Result<Vec<PathBuf>> {
     fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let write = |path: &Path, text: String| fs::write(path, text).map_err(|e| Error::io(path, e));
     let mut written = Vec::new();
     for format in OutputFormat::ALL {
         if !formats.contains(&format) {
             continue;
         }
         let path = out_dir.join(format.file_name());
-        let write = |path: &Path, text: String| fs::write(path, text).map_err(|e| Error::io(path, e));
         match format {
             OutputFormat::Csv => {
                 csv::write_findings(&path, inventory, pack, evaluation, &context.meta, None)?;
@@ -329,19 +332,20 @@ pub fn write_reports(
                     written.push(path);
                 }
             }
+            OutputFormat::Json => write(&path, findings_json(context)?)?,
+            OutputFormat::Html => write(&path, html::render(context, templates)?)?,
             OutputFormat::Ocsf => write(&path, machine::ocsf(context))?,
             OutputFormat::Junit => write(&path, machine::junit(context, &account_regions(evaluation)))?,
             OutputFormat::Markdown => write(&path, machine::markdown(context))?,
-            OutputFormat::Json => {
-                let text = findings_json(context)?;
-                fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
-            }
-            OutputFormat::Html => {
-                let text = html::render(context, templates)?;
-                fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
-            }
         }
         written.push(path);
+    }
+    if let Some(diff) = &context.diff {
+        for (name, text) in [("diff.json", diff.json()?), ("diff.csv", diff.csv()?)] {
+            let path = out_dir.join(name);
+            write(&path, text)?;
+            written.push(path);
+        }
     }
     Ok(written)
 }

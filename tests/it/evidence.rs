@@ -1,0 +1,116 @@
+//! Evidence directories: manifest, verify, bundle, baseline drift, exit 3.
+use std::fs;
+
+use super::support::*;
+
+fn audit(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let sample = sample();
+    let mut args = vec!["audit", "--inventory", path(&sample), "--out", path(out)];
+    args.extend(extra);
+    amiaudit(&args)
+}
+
+#[test]
+fn output_directory_is_verifiable_evidence() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("audit-2026-11");
+    let o = audit(&out, &["--bundle"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The inventory used is kept beside the reports.
+    assert!(out.join("inventory/manifest.json").is_file() && out.join("inventory/images.jsonl").is_file());
+    let manifest: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["kind"], "amiaudit-audit");
+    assert_eq!(manifest["collected_at"], "2026-11-20T00:00:00Z");
+    assert_eq!(manifest["policy_pack_sha256"].as_str().unwrap().len(), 64);
+    let files = manifest["files"].as_object().unwrap();
+    for f in ["report.html", "findings.csv", "findings.json", "findings.ocsf.jsonl", "junit.xml", "summary.md", "inventory/images.jsonl"] {
+        assert!(files.contains_key(f), "manifest lists {f}");
+    }
+    let ok = amiaudit(&["verify", path(&out)]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    assert!(stdout(&ok).starts_with("intact:"));
+
+    // The bundle is reproducible: a second audit of the same inputs gives the same bytes.
+    let bundle = root.path().join("audit-2026-11.tar.gz");
+    let first = fs::read(&bundle).unwrap();
+    assert!(first.starts_with(&[0x1f, 0x8b]), "gzip");
+    let o = audit(&out, &["--bundle"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(fs::read(&bundle).unwrap() == first, "bundle differs between identical audits");
+
+    // Tampering is found: changed, removed and added files, exit 1.
+    fs::write(out.join("summary.md"), "all clean!\n").unwrap();
+    fs::remove_file(out.join("junit.xml")).unwrap();
+    fs::write(out.join("inventory/extra.jsonl"), "{}\n").unwrap();
+    let bad = amiaudit(&["verify", path(&out)]);
+    assert_eq!(bad.status.code(), Some(1));
+    let text = stdout(&bad);
+    assert!(text.contains("changed: summary.md") && text.contains("removed: junit.xml") && text.contains("added: inventory/extra.jsonl"), "{text}");
+
+    // Re-auditing into the same directory replaces what the last audit wrote
+    // (its inventory copy included); files it did not write stay, and show.
+    fs::write(out.join("notes.txt"), "mine\n").unwrap();
+    let o = audit(&out, &["--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(!out.join("report.html").exists(), "stale report removed");
+    assert!(!out.join("inventory/extra.jsonl").exists(), "old inventory copy replaced");
+    assert!(out.join("notes.txt").exists(), "other files are left alone");
+    let again = amiaudit(&["verify", path(&out)]);
+    assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
+    fs::write(out.join("later.txt"), "added after the audit\n").unwrap();
+    let again = amiaudit(&["verify", path(&out)]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stdout(&again).contains("added: later.txt"), "{}", stdout(&again));
+
+    let missing = amiaudit(&["verify", "/nonexistent"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn baseline_reports_drift() {
+    let root = tempfile::tempdir().unwrap();
+    let old = root.path().join("old");
+    let new = root.path().join("new");
+    assert_eq!(audit(&old, &[]).status.code(), Some(0));
+    // Stricter age limit: new AMI-STALE failures. Waiving the planted public AMI: now waived.
+    let waivers = root.path().join("w.yaml");
+    fs::write(&waivers, "waivers:\n  - rule: AMI-PUBLIC\n    resource: ami-0a11ce5ec7e7pub1\n    reason: debug image, removal scheduled\n    approved_by: ciso@acme.example\n    expires: 2026-12-31\n").unwrap();
+    let o = audit(&new, &["--baseline", path(&old), "--param", "AMI-STALE.max_age_days=30", "--param", "AMI-NO-DEPRECATION.max_age_days_unused=1"]);
+    assert_eq!(o.status.code(), Some(2), "unknown parameter is an input error");
+    let o = audit(&new, &["--baseline", path(&old), "--param", "AMI-STALE.max_age_days=30", "--waivers", path(&waivers)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("since 2026-11-20T00:00:00Z:"), "{}", stdout(&o));
+    let diff: serde_json::Value = serde_json::from_str(&fs::read_to_string(new.join("diff.json")).unwrap()).unwrap();
+    assert!(diff["counts"]["new"].as_u64().unwrap() > 0);
+    assert_eq!(diff["counts"]["now_waived"], 1);
+    assert_eq!(diff["counts"]["resolved"], 0);
+    let changes = diff["changes"].as_array().unwrap();
+    assert!(changes.iter().all(|c| c["change"] != "new" || c["rule_id"] == "AMI-STALE"));
+    assert!(changes.iter().any(|c| c["change"] == "now-waived" && c["resource_id"] == "ami-0a11ce5ec7e7pub1"));
+    assert_eq!(diff["waivers"][0]["change"], "added");
+    let csv = fs::read_to_string(new.join("diff.csv")).unwrap();
+    assert!(csv.starts_with("change,rule_id,"));
+    let md = fs::read_to_string(new.join("summary.md")).unwrap();
+    assert!(md.contains("## Since the last audit"), "{md}");
+    let html = fs::read_to_string(new.join("report.html")).unwrap();
+    assert!(html.contains("Since the last audit"));
+
+    // `amiaudit diff` gives the same counts, the other way round too.
+    let o = amiaudit(&["diff", path(&new), path(&old)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Reversed, the stricter failures are resolved and the waived one is new again.
+    assert!(stdout(&o).contains(": 1 new,") && !stdout(&o).contains(" 0 resolved"), "{}", stdout(&o));
+    let o = amiaudit(&["diff", path(&old), "/nonexistent"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn fail_on_incomplete_exits_3() {
+    let out = tempfile::tempdir().unwrap();
+    let o = audit(out.path(), &["--fail-on-incomplete", "--fail-on", "critical"]);
+    assert_eq!(o.status.code(), Some(3), "the sample has a denied account");
+    let clean = tempfile::tempdir().unwrap();
+    save(&inventory(vec![("regions", vec![("account_id", "111111111111".into()), ("region", "eu-west-1".into()), ("scan_status", "ok".into())])]), clean.path());
+    let o = amiaudit(&["audit", "--inventory", path(clean.path()), "--out", path(out.path()), "--fail-on-incomplete"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
