@@ -197,11 +197,11 @@ impl Coverage {
 pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverrides) -> Evaluation {
     let frames = inventory.frames();
     let coverage = Coverage::read(inventory);
-    let skipped = pairs_frame(coverage.skipped.iter().map(|(a, r)| (a.as_str(), r.as_str())));
+    // Rules side by side: many queries are short and leave cores idle.
     let outcomes: Vec<Result<DataFrame, RuleError>> = rules
         .par_iter()
         .map(|rule| {
-            evaluate_rule(rule, &frames, &coverage, &skipped, overrides).map_err(|message| RuleError {
+            evaluate_rule(rule, &frames, &coverage, overrides).map_err(|message| RuleError {
                 rule_id: rule.id.clone(),
                 file: rule.source.clone(),
                 message,
@@ -221,10 +221,11 @@ pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverride
     } else {
         let mut iter = frames_out.into_iter();
         let mut acc = iter.next().expect("non-empty");
+        // Chunks are kept as they are: rechunking 20M rows of strings costs
+        // seconds and memory, and every reader iterates chunk-wise anyway.
         for df in iter {
             acc.vstack_mut_owned(df).expect("same result schema");
         }
-        acc.rechunk_mut();
         acc
     };
     Evaluation { results, rule_errors }
@@ -238,16 +239,10 @@ pub fn empty_results() -> DataFrame {
     DataFrame::new(0, columns).expect("empty frame")
 }
 
-fn pairs_frame<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> DataFrame {
-    let (accounts, regions): (Vec<&str>, Vec<&str>) = pairs.unzip();
-    df!("account_id" => accounts, "region" => regions).expect("equal lengths")
-}
-
 fn evaluate_rule(
     rule: &Rule,
     frames: &BTreeMap<String, LazyFrame>,
     coverage: &Coverage,
-    skipped: &DataFrame,
     overrides: &ParamOverrides,
 ) -> Result<DataFrame, String> {
     let sql = rule.sql(overrides).map_err(|e| match e {
@@ -288,7 +283,7 @@ fn evaluate_rule(
             }
         })?;
     let gaps = coverage.gaps_for(rule);
-    let result = apply_coverage(raw, &gaps, skipped, rule).map_err(|e| polars_message(&e))?;
+    let result = apply_coverage(raw, &gaps, &coverage.skipped, rule).map_err(|e| polars_message(&e))?;
     check_statuses(&result)?;
     Ok(result)
 }
@@ -306,93 +301,103 @@ fn check_statuses(df: &DataFrame) -> Result<(), String> {
     Ok(())
 }
 
+/// Marks results `unknown` where the rule could not see, drops results in
+/// regions that are not opted in, adds one `unknown` row per blind
+/// account-region the rule saw nothing in, and sorts. Done over the columns
+/// in Rust: the gap sets are small, and joins would copy every column.
 fn apply_coverage(
     raw: DataFrame,
     gaps: &Gaps,
-    skipped: &DataFrame,
+    skipped: &std::collections::BTreeSet<(String, String)>,
     rule: &Rule,
 ) -> PolarsResult<DataFrame> {
-    let keys2 = [col("account_id"), col("region")];
-    let region_gaps = {
-        let (mut a, mut r, mut why) = (Vec::new(), Vec::new(), Vec::new());
-        for ((account, region), reason) in &gaps.regions {
-            a.push(account.as_str());
-            r.push(region.as_str());
-            why.push(reason.as_str());
+    let height = raw.height();
+    let text = |name: &str| -> PolarsResult<Vec<Option<&str>>> { Ok(raw.column(name)?.str()?.iter().collect()) };
+    let account = text("account_id")?;
+    let region = text("region")?;
+    let resource = text("resource_id")?;
+    let mut status = text("status")?;
+    let mut reason = text("reason")?;
+
+    let region_gaps: std::collections::HashMap<(&str, &str), &str> =
+        gaps.regions.iter().map(|((a, r), why)| ((a.as_str(), r.as_str()), why.as_str())).collect();
+    let resource_gaps: std::collections::HashMap<(&str, &str, &str), &str> = gaps
+        .resources
+        .iter()
+        .map(|((a, r, id), why)| ((a.as_str(), r.as_str(), id.as_str()), why.as_str()))
+        .collect();
+    let skipped: std::collections::HashSet<(&str, &str)> = skipped.iter().map(|(a, r)| (a.as_str(), r.as_str())).collect();
+    let mut keep: Vec<bool> = Vec::new();
+    let mut seen: std::collections::HashSet<(&str, &str)> = Default::default();
+    let mut changed = false;
+    let nothing_to_do = gaps.regions.is_empty() && gaps.resources.is_empty() && skipped.is_empty();
+    for i in 0..height {
+        if status[i].is_none() {
+            status[i] = Some("unknown");
+            reason[i] = Some("needed data is missing");
+            changed = true;
         }
-        df!("account_id" => a, "region" => r, "gap_reason" => why)?
-    };
-    let resource_gaps = {
-        let (mut a, mut r, mut id, mut why) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for ((account, region, resource), reason) in &gaps.resources {
-            a.push(account.as_str());
-            r.push(region.as_str());
-            id.push(resource.as_str());
-            why.push(reason.as_str());
+        if reason[i].is_none() {
+            reason[i] = Some("");
+            changed = true;
         }
-        df!("account_id" => a, "region" => r, "resource_id" => id, "resource_gap" => why)?
-    };
-    let seen = raw
-        .clone()
-        .lazy()
-        // Not-opted-in regions are out of scope, not gaps.
-        .join(
-            skipped.clone().lazy(),
-            keys2.clone(),
-            keys2.clone(),
-            JoinArgs::new(JoinType::Anti),
-        )
-        .join(
-            region_gaps.clone().lazy(),
-            keys2.clone(),
-            keys2.clone(),
-            JoinArgs::new(JoinType::Left),
-        )
-        .join(
-            resource_gaps.lazy(),
-            [col("account_id"), col("region"), col("resource_id")],
-            [col("account_id"), col("region"), col("resource_id")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_columns([
-            coalesce(&[col("gap_reason"), col("resource_gap")]).alias("gap"),
-        ])
-        .select([
-            lit(rule.id.as_str()).alias("rule_id"),
-            col("account_id"),
-            col("region"),
-            col("resource_type"),
-            col("resource_id"),
-            col("resource_name"),
-            when(col("gap").is_not_null())
-                .then(lit("unknown"))
-                .otherwise(col("status").fill_null(lit("unknown")))
-                .alias("status"),
-            when(col("gap").is_not_null())
-                .then(col("gap"))
-                .when(col("status").is_null())
-                .then(lit("needed data is missing"))
-                .otherwise(col("reason").fill_null(lit("")))
-                .alias("reason"),
-        ]);
+        if nothing_to_do {
+            continue;
+        }
+        let (a, r) = (account[i].unwrap_or(""), region[i].unwrap_or(""));
+        seen.insert((a, r));
+        if skipped.contains(&(a, r)) {
+            if keep.is_empty() {
+                keep = vec![true; height];
+            }
+            keep[i] = false;
+            continue;
+        }
+        let gap = region_gaps
+            .get(&(a, r))
+            .or_else(|| resource[i].and_then(|id| resource_gaps.get(&(a, r, id))));
+        if let Some(why) = gap {
+            status[i] = Some("unknown");
+            reason[i] = Some(why);
+            changed = true;
+        }
+    }
+    let mut df = raw.clone();
+    if changed {
+        df.with_column(Column::new("status".into(), status.clone()))?;
+        df.with_column(Column::new("reason".into(), reason.clone()))?;
+    }
+    if !keep.is_empty() {
+        df = df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?;
+    }
     // An account-region the rule could not see, where it produced no row at all.
-    let placeholders = region_gaps
-        .lazy()
-        .join(raw.lazy(), keys2.clone(), keys2, JoinArgs::new(JoinType::Anti))
-        .select([
-            lit(rule.id.as_str()).alias("rule_id"),
-            col("account_id"),
-            col("region"),
-            lit("account-region").alias("resource_type"),
-            col("region").alias("resource_id"),
-            lit("").alias("resource_name"),
-            lit("unknown").alias("status"),
-            col("gap_reason").alias("reason"),
-        ]);
-    concat([seen, placeholders], UnionArgs::default())?
-        .sort(
-            ["account_id", "region", "resource_id", "resource_name"],
-            SortMultipleOptions::default().with_nulls_last(true).with_maintain_order(true),
-        )
-        .collect()
+    let blind: Vec<(&(String, String), &String)> = gaps
+        .regions
+        .iter()
+        .filter(|((a, r), _)| !seen.contains(&(a.as_str(), r.as_str())))
+        .collect();
+    if !blind.is_empty() {
+        let n = blind.len();
+        let placeholders = df!(
+            "account_id" => blind.iter().map(|((a, _), _)| a.as_str()).collect::<Vec<_>>(),
+            "region" => blind.iter().map(|((_, r), _)| r.as_str()).collect::<Vec<_>>(),
+            "resource_id" => blind.iter().map(|((_, r), _)| r.as_str()).collect::<Vec<_>>(),
+            "resource_name" => vec![""; n],
+            "status" => vec!["unknown"; n],
+            "reason" => blind.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>(),
+            "resource_type" => vec!["account-region"; n],
+        )?;
+        df.vstack_mut_owned(placeholders.select(df.get_column_names_owned())?)?;
+    }
+    df.with_column(Column::new_scalar("rule_id".into(), Scalar::from(PlSmallStr::from(rule.id.as_str())), df.height()))?;
+    let df = df.select(RESULT_COLUMNS)?;
+    sort_results(df)
+}
+
+/// Sorts by account, region, resource: the order every report uses.
+fn sort_results(df: DataFrame) -> PolarsResult<DataFrame> {
+    df.sort(
+        ["account_id", "region", "resource_id"],
+        SortMultipleOptions::default().with_nulls_last(true).with_maintain_order(true),
+    )
 }

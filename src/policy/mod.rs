@@ -259,8 +259,22 @@ impl Rule {
         let reason_template = self.reason.as_deref().unwrap_or(&self.title);
         let reason = self.reason_expr(reason_template, &params)?;
         // Three-valued on purpose: a predicate that is NULL (data not known)
-        // gives `unknown`, never `pass`. One SELECT per outcome because
-        // polars evaluates `IN (subquery)` only in WHERE clauses.
+        // gives `unknown`, never `pass`.
+        let id = table.resource_id;
+        let name = table.resource_name;
+        if !predicate.to_ascii_lowercase().contains("select") {
+            let scope = match &self.scope {
+                Some(w) => format!(" WHERE {}", self.substitute(w, &params, Literal::Sql)?),
+                None => String::new(),
+            };
+            return Ok(format!(
+                "SELECT account_id, region, CAST({id} AS VARCHAR) AS resource_id, CAST({name} AS VARCHAR) AS resource_name,\n\
+                 CASE WHEN ({predicate}) THEN 'fail' WHEN NOT ({predicate}) THEN 'pass' ELSE 'unknown' END AS status,\n\
+                 CASE WHEN ({predicate}) THEN CAST({reason} AS VARCHAR) WHEN NOT ({predicate}) THEN '' ELSE 'needed data is missing' END AS reason\n\
+                 FROM {from}{scope}"
+            ));
+        }
+        // polars evaluates `IN (subquery)` only in WHERE clauses: one SELECT per outcome.
         let scope = match &self.scope {
             Some(w) => format!("({}) AND ", self.substitute(w, &params, Literal::Sql)?),
             None => String::new(),
@@ -269,9 +283,7 @@ impl Rule {
             format!(
                 "SELECT account_id, region, CAST({id} AS VARCHAR) AS resource_id, \
                  CAST({name} AS VARCHAR) AS resource_name, '{status}' AS status, \
-                 CAST({reason} AS VARCHAR) AS reason FROM {from}",
-                id = table.resource_id,
-                name = table.resource_name,
+                 CAST({reason} AS VARCHAR) AS reason FROM {from}"
             )
         };
         Ok(format!(
