@@ -63,7 +63,8 @@ fn main() {
         let outcome = app::audit(&AuditOptions {
             inventory: dir.clone(),
             out: out.clone(),
-            formats: OutputFormat::ALL.to_vec(),
+            // What the target names: CSV, JSON and HTML.
+            formats: vec![OutputFormat::Csv, OutputFormat::Json, OutputFormat::Html],
             ..Default::default()
         })
         .expect("audit");
@@ -80,6 +81,13 @@ fn main() {
     let load = t.elapsed().as_secs_f64();
     let n_images = inv.table("images").height();
     let pack = app::load_pack(&[]).expect("built-in pack");
+    if args.iter().any(|a| a == "--per-rule") {
+        for rule in &pack.rules {
+            let t = Instant::now();
+            let ev = evaluate(&inv, std::slice::from_ref(rule), &ParamOverrides::new());
+            println!("  {:<34} {:>6.2} s {:>9} results", rule.id, t.elapsed().as_secs_f64(), ev.results.height());
+        }
+    }
     let t = Instant::now();
     let evaluation = evaluate(&inv, &pack.rules, &ParamOverrides::new());
     let eval = t.elapsed().as_secs_f64();

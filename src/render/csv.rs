@@ -9,7 +9,12 @@ use crate::error::{Error, Result};
 use crate::evaluate::Evaluation;
 use crate::inventory::Inventory;
 use crate::policy::PolicyPack;
-use crate::results::for_each_finding;
+use std::collections::HashMap;
+
+use polars::prelude::*;
+
+use crate::error::polars_message;
+use crate::results::{account_directory, frameworks_text};
 
 use super::AuditMeta;
 
@@ -44,72 +49,129 @@ pub fn neutralise_cell(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-pub(super) fn write_findings(
-    path: &Path,
+struct RuleRow<'a> {
+    title: &'a str,
+    severity: &'static str,
+    frameworks: String,
+    command: Option<&'a str>,
+    /// Framework index -> this rule's requirement ids there.
+    requirements: Vec<Option<String>>,
+}
+
+/// Writes `findings.csv` and one `findings-<framework>.csv` per framework in
+/// a single pass over the results, borrowing every cell from the results
+/// frame (an audit of 100k AMIs writes millions of rows).
+pub(super) fn write_all(
+    out_dir: &Path,
     inventory: &Inventory,
     pack: &PolicyPack,
     evaluation: &Evaluation,
     meta: &AuditMeta,
-    framework: Option<&str>,
-) -> Result<()> {
-    let file = File::create(path).map_err(|e| Error::io(path, e))?;
-    let mut writer = ::csv::WriterBuilder::new()
-        .terminator(::csv::Terminator::CRLF)
-        .from_writer(BufWriter::new(file));
-    let io_err = |e: ::csv::Error| Error::Internal(format!("{}: {e}", path.display()));
-    let mut header: Vec<&str> = CSV_COLUMNS.to_vec();
-    if framework.is_some() {
-        header.insert(2, "requirements");
+) -> Result<Vec<std::path::PathBuf>> {
+    let frameworks = pack.frameworks();
+    let mut paths = vec![out_dir.join("findings.csv")];
+    paths.extend(frameworks.iter().map(|f| out_dir.join(format!("findings-{f}.csv"))));
+    let mut writers = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut writer = ::csv::WriterBuilder::new()
+            .terminator(::csv::Terminator::CRLF)
+            .from_writer(BufWriter::with_capacity(1 << 20, file));
+        let mut header: Vec<&str> = CSV_COLUMNS.to_vec();
+        if i > 0 {
+            header.insert(2, "requirements");
+        }
+        writer.write_record(&header).map_err(|e| csv_error(path, e))?;
+        writers.push(writer);
     }
-    writer.write_record(&header).map_err(io_err)?;
-    let requirements: std::collections::BTreeMap<&str, String> = pack
+    let rules: HashMap<&str, RuleRow> = pack
         .rules
         .iter()
-        .filter_map(|r| {
-            let ids = r.frameworks.get(framework?)?;
-            Some((r.id.as_str(), ids.join(", ")))
+        .map(|r| {
+            (
+                r.id.as_str(),
+                RuleRow {
+                    title: &r.title,
+                    severity: r.severity.as_str(),
+                    frameworks: frameworks_text(r),
+                    command: r.remediation.command.as_deref(),
+                    requirements: frameworks.iter().map(|f| r.frameworks.get(f).map(|ids| ids.join(", "))).collect(),
+                },
+            )
         })
         .collect();
-    let mut failure = None;
-    for_each_finding(inventory, evaluation, &pack.rules, |_| true, |f| {
-        if failure.is_some() {
-            return;
-        }
-        let req = match framework {
-            Some(_) => match requirements.get(f.rule_id.as_str()) {
-                Some(ids) => Some(ids.as_str()),
-                None => return,
-            },
-            None => None,
+    let directory = account_directory(inventory);
+    let df = &evaluation.results;
+    let column = |name: &str| df.column(name).and_then(|c| c.str().cloned()).map_err(|e| Error::Internal(polars_message(&e)));
+    let (rule_id, account, region, rtype, rid, rname, status, reason) = (
+        column("rule_id")?,
+        column("account_id")?,
+        column("region")?,
+        column("resource_type")?,
+        column("resource_id")?,
+        column("resource_name")?,
+        column("status")?,
+        column("reason")?,
+    );
+    let empty = StringChunked::full_null("".into(), df.height());
+    let waiver_reason = column("waiver_reason").unwrap_or_else(|_| empty.clone());
+    let waiver_expires = column("waiver_expires").unwrap_or_else(|_| empty.clone());
+    let rows = rule_id
+        .iter()
+        .zip(account.iter())
+        .zip(region.iter())
+        .zip(rtype.iter())
+        .zip(rid.iter())
+        .zip(rname.iter())
+        .zip(status.iter())
+        .zip(reason.iter())
+        .zip(waiver_reason.iter())
+        .zip(waiver_expires.iter());
+    for (((((((((r, a), g), t), id), name), st), why), wr), we) in rows {
+        let Some(rule) = r.and_then(|r| rules.get(r)) else { continue };
+        let (a, g, id, st) = (a.unwrap_or(""), g.unwrap_or(""), id.unwrap_or(""), st.unwrap_or("unknown"));
+        let info = directory.get(a);
+        let fix = match (st, rule.command) {
+            ("fail", Some(cmd)) => cmd.replace("{account_id}", a).replace("{region}", g).replace("{resource_id}", id),
+            _ => String::new(),
         };
-        let mut record = vec![
+        let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(CSV_COLUMNS.len() + 1);
+        for cell in [
             meta.collected_at.as_str(),
-            &f.rule_id,
-            &f.title,
-            f.severity.as_str(),
-            f.status.as_str(),
-            &f.account_id,
-            &f.account_name,
-            &f.ou_path,
-            &f.region,
-            &f.resource_type,
-            &f.resource_id,
-            &f.resource_name,
-            &f.reason,
-            &f.remediation,
-            &f.frameworks,
-            &f.waiver_reason,
-            &f.waiver_expires,
-        ];
-        if let Some(req) = req {
-            record.insert(2, req);
+            r.unwrap_or(""),
+            rule.title,
+            rule.severity,
+            st,
+            a,
+            info.map_or("", |i| i.name.as_str()),
+            info.map_or("", |i| i.ou_path.as_str()),
+            g,
+            t.unwrap_or(""),
+            id,
+            name.unwrap_or(""),
+            why.unwrap_or(""),
+            &fix,
+            &rule.frameworks,
+            wr.unwrap_or(""),
+            we.unwrap_or(""),
+        ] {
+            cells.push(neutralise_cell(cell));
         }
-        if let Err(e) = writer.write_record(record.iter().map(|c| neutralise_cell(c).into_owned())) {
-            failure = Some(e);
+        writers[0].write_record(cells.iter().map(|c| c.as_bytes())).map_err(|e| csv_error(&paths[0], e))?;
+        for (f, requirements) in rule.requirements.iter().enumerate() {
+            if let Some(req) = requirements {
+                cells.insert(2, neutralise_cell(req));
+                writers[f + 1].write_record(cells.iter().map(|c| c.as_bytes())).map_err(|e| csv_error(&paths[f + 1], e))?;
+                cells.remove(2);
+            }
         }
-    });
-    if let Some(e) = failure {
-        return Err(io_err(e));
     }
-    writer.flush().map_err(|e| Error::io(path, e))
+    for (writer, path) in writers.iter_mut().zip(&paths) {
+        writer.flush().map_err(|e| Error::io(path, e))?;
+    }
+    Ok(paths)
+}
+
+fn csv_error(path: &Path, e: ::csv::Error) -> Error {
+    Error::Internal(format!("{}: {e}", path.display()))
 }

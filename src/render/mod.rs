@@ -325,12 +325,9 @@ pub fn write_reports(
         let path = out_dir.join(format.file_name());
         match format {
             OutputFormat::Csv => {
-                csv::write_findings(&path, inventory, pack, evaluation, &context.meta, None)?;
-                for framework in pack.frameworks() {
-                    let path = out_dir.join(format!("findings-{framework}.csv"));
-                    csv::write_findings(&path, inventory, pack, evaluation, &context.meta, Some(&framework))?;
-                    written.push(path);
-                }
+                let mut paths = csv::write_all(out_dir, inventory, pack, evaluation, &context.meta)?;
+                paths.remove(0);
+                written.extend(paths);
             }
             OutputFormat::Json => write(&path, findings_json(context)?)?,
             OutputFormat::Html => write(&path, html::render(context, templates)?)?,
@@ -377,19 +374,87 @@ struct FindingsJson<'a> {
     summary: &'a Summary,
     waivers: &'a [crate::waivers::WaiverUse],
     rule_errors: &'a [String],
+    rules: Vec<JsonRule<'a>>,
     /// Non-passing results; passing ones are counted in `summary` and listed in findings.csv.
-    findings: Vec<&'a Finding>,
+    findings: Vec<JsonFinding<'a>>,
 }
 
+#[derive(Serialize)]
+struct JsonRule<'a> {
+    id: &'a str,
+    title: &'a str,
+    severity: Severity,
+    resource_type: &'a str,
+    frameworks: &'a std::collections::BTreeMap<String, Vec<String>>,
+    remediation: &'a str,
+}
+
+fn is_empty(s: &&str) -> bool {
+    s.is_empty()
+}
+
+/// A result row of findings.json: rule metadata lives once in `rules`.
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    rule_id: &'a str,
+    severity: Severity,
+    status: Status,
+    account_id: &'a str,
+    account_name: &'a str,
+    region: &'a str,
+    resource_type: &'a str,
+    resource_id: &'a str,
+    resource_name: &'a str,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "is_empty")]
+    remediation: &'a str,
+    #[serde(skip_serializing_if = "is_empty")]
+    waiver_reason: &'a str,
+    #[serde(skip_serializing_if = "is_empty")]
+    waiver_expires: &'a str,
+}
+
+/// findings.json: compact (one line), since large audits hold many findings.
 fn findings_json(context: &ReportContext) -> Result<String> {
     let doc = FindingsJson {
         audit: &context.meta,
         summary: &context.summary,
         waivers: &context.waivers,
         rule_errors: &context.rule_errors,
-        findings: context.rules.iter().flat_map(|r| r.findings.iter()).collect(),
+        rules: context
+            .rules
+            .iter()
+            .map(|r| JsonRule {
+                id: &r.id,
+                title: &r.title,
+                severity: r.severity,
+                resource_type: &r.resource_type,
+                frameworks: &r.framework_ids,
+                remediation: &r.remediation,
+            })
+            .collect(),
+        findings: context
+            .rules
+            .iter()
+            .flat_map(|r| r.findings.iter())
+            .map(|f| JsonFinding {
+                rule_id: &f.rule_id,
+                severity: f.severity,
+                status: f.status,
+                account_id: &f.account_id,
+                account_name: &f.account_name,
+                region: &f.region,
+                resource_type: &f.resource_type,
+                resource_id: &f.resource_id,
+                resource_name: &f.resource_name,
+                reason: &f.reason,
+                remediation: &f.remediation,
+                waiver_reason: &f.waiver_reason,
+                waiver_expires: &f.waiver_expires,
+            })
+            .collect(),
     };
-    let mut text = serde_json::to_string_pretty(&doc).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut text = serde_json::to_string(&doc).map_err(|e| Error::Internal(e.to_string()))?;
     text.push('\n');
     Ok(text)
 }
