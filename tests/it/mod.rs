@@ -2,6 +2,7 @@ mod audit;
 mod bad_input;
 mod browser;
 mod commands;
+mod deploy;
 mod evidence;
 mod policies;
 mod rules;
