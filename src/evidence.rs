@@ -10,10 +10,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::inventory::{self, Inventory, Scope};
+use crate::inventory::{self, Inventory, Scope, sha256_file};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const INVENTORY_DIR: &str = "inventory";
@@ -37,13 +36,6 @@ pub struct EvidenceManifest {
 }
 
 pub const KIND: &str = "amiaudit-audit";
-
-fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
-    Ok(hex::encode(hasher.finalize()))
-}
 
 /// Every file below `dir`, as sorted relative paths with `/` separators.
 fn walk(dir: &Path) -> Result<Vec<String>> {

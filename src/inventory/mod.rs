@@ -337,7 +337,8 @@ pub fn empty(collected_at: DateTime<Utc>) -> Inventory {
     }
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
+/// Hex sha256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String> {
     let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;

@@ -11,21 +11,7 @@ use crate::results::Summary;
 
 use super::RuleSection;
 
-/// HTML/SVG text escape.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use super::machine::xml_escape as esc;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Charts {

@@ -101,7 +101,8 @@ pub fn ocsf(context: &ReportContext) -> String {
     out
 }
 
-/// Escapes text for XML attributes and content, dropping characters XML 1.0 forbids.
+/// Escapes text for XML, SVG and HTML attributes and content, dropping
+/// characters XML 1.0 forbids.
 pub fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
