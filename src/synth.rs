@@ -224,7 +224,7 @@ fn role(index: usize) -> (String, &'static str, Vec<String>) {
     if let Some((name, ou, families)) = ROLES.get(index) {
         return (name.to_string(), ou, families.iter().map(|f| f.to_string()).collect());
     }
-    let ou = if index % 3 == 0 { "Root/Workloads/NonProd" } else { "Root/Workloads/Prod" };
+    let ou = if index.is_multiple_of(3) { "Root/Workloads/NonProd" } else { "Root/Workloads/Prod" };
     let app = ["orders", "search", "billing", "ml", "media", "iot", "crm", "hr"][index % 8];
     (
         format!("acme-{app}-{index:04}"),
@@ -325,7 +325,7 @@ fn account_region(g: &mut Gen, o: &SynthOptions, account: usize, ri: usize, regi
     { let cells = vec![
         ("account_id", Value::from(acct.clone())),
         ("region", region.into()),
-        ("opt_in_status", (if ri < 2 || ri > 5 { "opt-in-not-required" } else { "opted-in" }).into()),
+        ("opt_in_status", (if !(2..=5).contains(&ri) { "opt-in-not-required" } else { "opted-in" }).into()),
         ("scan_status", (if inspector_partial { "partial" } else { "ok" }).into()),
         ("ebs_encryption_by_default", ebs_default.into()),
         ("ebs_default_kms_key_id", (if ebs_default { aws_key.clone() } else { cmk.clone() }).into()),

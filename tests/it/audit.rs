@@ -97,7 +97,10 @@ fn same_inputs_give_byte_identical_reports() {
         let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(dir.path())]);
         assert_eq!(out.status.code(), Some(0));
     }
-    for file in ["report.html", "findings.csv", "findings.json"] {
+    let mut files: Vec<String> = std::fs::read_dir(a.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    assert!(files.len() >= 12, "{files:?}");
+    for file in files.iter().filter(|f| *f != "inventory") {
         let x = std::fs::read(a.path().join(file)).unwrap();
         let y = std::fs::read(b.path().join(file)).unwrap();
         assert!(x == y, "{file} differs between two runs");
@@ -150,4 +153,22 @@ fn sample_readme_names_every_planted_resource() {
     for (rule, resource, _) in PLANTED.iter().chain(PLANTED_UNKNOWN) {
         assert!(readme.contains(&format!("| {rule} | `{resource}` |")), "sample-data/README.md misses {rule} / {resource}");
     }
+}
+
+#[test]
+fn templates_dir_overrides_one_file_at_a_time() {
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(templates.path().join("report.css"), "body { background: #123456; }").unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(out_dir.path()), "--format", "html", "--templates", path(templates.path())]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = std::fs::read_to_string(out_dir.path().join("report.html")).unwrap();
+    assert!(html.contains("#123456"), "custom stylesheet used");
+    assert!(html.contains("Executive summary"), "built-in report.html still used");
+
+    std::fs::write(templates.path().join("report.html"), "<p>{{ nosuch.value }}</p>").unwrap();
+    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(out_dir.path()), "--format", "html", "--templates", path(templates.path())]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("report.html:1: template error"), "{err}");
 }
