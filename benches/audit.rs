@@ -43,18 +43,30 @@ fn main() {
         arg(&args, "--images", 250),
     );
     let target = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or(target);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or(target);
     let dir = target.join(format!("bench-inventories/{accounts}x{regions}x{images}"));
     if !dir.join("manifest.json").is_file() {
         let t = Instant::now();
         let status = Command::new(env!("CARGO_BIN_EXE_amiaudit"))
-            .args(["synth", "--accounts", &accounts.to_string(), "--regions", &regions.to_string()])
+            .args([
+                "synth",
+                "--accounts",
+                &accounts.to_string(),
+                "--regions",
+                &regions.to_string(),
+            ])
             .args(["--images-per-region", &images.to_string(), "--out"])
             .arg(&dir)
             .status()
             .expect("run amiaudit synth");
         assert!(status.success());
-        println!("synth        {:>8.2} s (once, cached in {})", t.elapsed().as_secs_f64(), dir.display());
+        println!(
+            "synth        {:>8.2} s (once, cached in {})",
+            t.elapsed().as_secs_f64(),
+            dir.display()
+        );
     }
 
     if args.iter().any(|a| a == "--audit") {
@@ -70,8 +82,13 @@ fn main() {
         .expect("audit");
         let secs = t.elapsed().as_secs_f64();
         let size = |f: &str| std::fs::metadata(out.join(f)).map_or(0, |m| m.len()) as f64 / 1e6;
-        println!("full audit   {secs:>8.2} s  (load, evaluate, csv {:.1} MB, json {:.1} MB, html {:.1} MB; exit {})",
-            size("findings.csv"), size("findings.json"), size("report.html"), outcome.exit_code);
+        println!(
+            "full audit   {secs:>8.2} s  (load, evaluate, csv {:.1} MB, json {:.1} MB, html {:.1} MB; exit {})",
+            size("findings.csv"),
+            size("findings.json"),
+            size("report.html"),
+            outcome.exit_code
+        );
         println!("peak memory  {:>8.0} MiB", peak_rss_mib());
         return;
     }
@@ -85,16 +102,31 @@ fn main() {
         for rule in &pack.rules {
             let t = Instant::now();
             let ev = evaluate(&inv, std::slice::from_ref(rule), &ParamOverrides::new());
-            println!("  {:<34} {:>6.2} s {:>9} results", rule.id, t.elapsed().as_secs_f64(), ev.results.height());
+            println!(
+                "  {:<34} {:>6.2} s {:>9} results",
+                rule.id,
+                t.elapsed().as_secs_f64(),
+                ev.results.height()
+            );
         }
     }
     let t = Instant::now();
     let evaluation = evaluate(&inv, &pack.rules, &ParamOverrides::new());
     let eval = t.elapsed().as_secs_f64();
-    assert!(evaluation.rule_errors.is_empty(), "{:?}", evaluation.rule_errors);
-    println!("inventory    {accounts} accounts x {regions} regions x {images} images = {n_images} AMIs");
+    assert!(
+        evaluation.rule_errors.is_empty(),
+        "{:?}",
+        evaluation.rule_errors
+    );
+    println!(
+        "inventory    {accounts} accounts x {regions} regions x {images} images = {n_images} AMIs"
+    );
     println!("load         {load:>8.2} s");
-    println!("evaluate     {eval:>8.2} s  ({} rules, {} results)", pack.rules.len(), evaluation.results.height());
+    println!(
+        "evaluate     {eval:>8.2} s  ({} rules, {} results)",
+        pack.rules.len(),
+        evaluation.results.height()
+    );
     println!("peak memory  {:>8.0} MiB (load + evaluate)", peak_rss_mib());
 }
 

@@ -10,14 +10,14 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{self, Config};
 use crate::error::{EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK, Error, Result};
-use crate::evidence;
-use crate::waivers;
 use crate::evaluate::evaluate;
+use crate::evidence;
 use crate::inventory::{self, TableFormat};
 use crate::policy::{self, PolicyPack, Severity};
 use crate::render::{self, OutputFormat, ReportContext};
 use crate::results::summarize;
 use crate::synth::{self, SynthOptions};
+use crate::waivers;
 
 /// Threshold for a failing exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -91,7 +91,10 @@ fn parse_enum<T: clap::ValueEnum>(config: &Config, key: &str, value: &str) -> Re
             .collect();
         Error::input(format!(
             "{}: [audit] {key} = `{value}` is not one of {}",
-            config.path.as_ref().map_or("amiaudit.toml".into(), |p| p.display().to_string()),
+            config
+                .path
+                .as_ref()
+                .map_or("amiaudit.toml".into(), |p| p.display().to_string()),
             allowed.join(", ")
         ))
     })
@@ -99,9 +102,16 @@ fn parse_enum<T: clap::ValueEnum>(config: &Config, key: &str, value: &str) -> Re
 
 pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
     let config = config::load(options.config.as_deref())?;
-    let policies = if options.policies.is_empty() { &config.audit.policies } else { &options.policies };
+    let policies = if options.policies.is_empty() {
+        &config.audit.policies
+    } else {
+        &options.policies
+    };
     let mut pack = load_pack(policies)?;
-    let framework = options.framework.clone().or_else(|| config.audit.framework.clone());
+    let framework = options
+        .framework
+        .clone()
+        .or_else(|| config.audit.framework.clone());
     if let Some(framework) = &framework {
         policy::filter_framework(&mut pack, framework)?;
     }
@@ -118,13 +128,21 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
             .collect::<Result<Vec<_>>>()?,
         (true, None) => OutputFormat::ALL.to_vec(),
     };
-    let templates = options.templates.clone().or_else(|| config.audit.templates.clone());
+    let templates = options
+        .templates
+        .clone()
+        .or_else(|| config.audit.templates.clone());
     let waivers = match options.waivers.as_ref().or(config.audit.waivers.as_ref()) {
         Some(path) => Some(waivers::load(path)?),
         None => None,
     };
-    let overrides = policy::parse_param_flags(&pack, &options.params, config.param_overrides(&pack)?)?;
-    let baseline = options.baseline.as_deref().map(crate::diff::read).transpose()?;
+    let overrides =
+        policy::parse_param_flags(&pack, &options.params, config.param_overrides(&pack)?)?;
+    let baseline = options
+        .baseline
+        .as_deref()
+        .map(crate::diff::read)
+        .transpose()?;
     let inventory = inventory::load(&options.inventory)?;
 
     let mut evaluation = evaluate(&inventory, &pack.rules, &overrides);
@@ -137,7 +155,10 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
     context.waivers = waiver_uses;
     context.meta.waivers_sha256 = waivers.as_ref().map(|w| w.sha256.clone());
     if let Some(old) = &baseline {
-        context.diff = Some(crate::diff::compare(old, &crate::diff::Snapshot::from_context(&context)));
+        context.diff = Some(crate::diff::compare(
+            old,
+            &crate::diff::Snapshot::from_context(&context),
+        ));
     }
     evidence::prepare(&options.out)?;
     evidence::copy_inventory(&options.inventory, &inventory, &options.out)?;
@@ -207,7 +228,9 @@ pub struct SynthCommand {
 
 pub fn synth(command: &SynthCommand) -> Result<String> {
     if command.options.accounts == 0 || command.options.images_per_region == 0 {
-        return Err(Error::input("synth: --accounts and --images-per-region must be at least 1"));
+        return Err(Error::input(
+            "synth: --accounts and --images-per-region must be at least 1",
+        ));
     }
     if command.options.regions == 0 || command.options.regions > synth::REGIONS.len() {
         return Err(Error::input(format!(
@@ -252,25 +275,49 @@ pub fn policies_list(dirs: &[PathBuf], framework: Option<&str>) -> Result<String
     if let Some(f) = framework {
         policy::filter_framework(&mut pack, f)?;
     }
-    let mut out = format!("{:<34} {:<9} {:<16} {}\n", "RULE", "SEVERITY", "RESOURCE", "TITLE");
+    let mut out = format!(
+        "{:<34} {:<9} {:<16} {}\n",
+        "RULE", "SEVERITY", "RESOURCE", "TITLE"
+    );
     for r in &pack.rules {
         let ids = match framework {
             Some(f) => format!(" [{f} {}]", r.frameworks[f].join(", ")),
             None => String::new(),
         };
-        out.push_str(&format!("{:<34} {:<9} {:<16} {}{ids}\n", r.id, r.severity.as_str(), r.resource_type, r.title));
+        out.push_str(&format!(
+            "{:<34} {:<9} {:<16} {}{ids}\n",
+            r.id,
+            r.severity.as_str(),
+            r.resource_type,
+            r.title
+        ));
     }
-    out.push_str(&format!("{} rules; frameworks: {}\n", pack.rules.len(), pack.frameworks().join(", ")));
+    out.push_str(&format!(
+        "{} rules; frameworks: {}\n",
+        pack.rules.len(),
+        pack.frameworks().join(", ")
+    ));
     Ok(out)
 }
 
 /// `amiaudit policies explain RULE`: rationale, parameters, frameworks, SQL.
-pub fn policies_explain(dirs: &[PathBuf], config: Option<&Path>, rule_id: &str, params: &[String]) -> Result<String> {
+pub fn policies_explain(
+    dirs: &[PathBuf],
+    config: Option<&Path>,
+    rule_id: &str,
+    params: &[String],
+) -> Result<String> {
     let config = config::load(config)?;
-    let dirs = if dirs.is_empty() { &config.audit.policies } else { dirs };
+    let dirs = if dirs.is_empty() {
+        &config.audit.policies
+    } else {
+        dirs
+    };
     let pack = load_pack(dirs)?;
     let rule = pack.rules.iter().find(|r| r.id == rule_id).ok_or_else(|| {
-        Error::input(format!("no rule `{rule_id}` (see `amiaudit policies list`)"))
+        Error::input(format!(
+            "no rule `{rule_id}` (see `amiaudit policies list`)"
+        ))
     })?;
     let overrides = policy::parse_param_flags(&pack, params, config.param_overrides(&pack)?)?;
     let effective = rule.effective_params(&overrides);
@@ -305,7 +352,10 @@ pub fn policies_explain(dirs: &[PathBuf], config: Option<&Path>, rule_id: &str, 
         }
     }
     if !rule.requires.is_empty() {
-        out.push_str(&format!("\nneeds data from: {} (unknown where they failed)\n", rule.requires.join(", ")));
+        out.push_str(&format!(
+            "\nneeds data from: {} (unknown where they failed)\n",
+            rule.requires.join(", ")
+        ));
     }
     if !rule.references.is_empty() {
         out.push_str("\nreferences:\n");
@@ -325,14 +375,22 @@ pub fn policies_validate(dirs: &[PathBuf]) -> Result<String> {
     let evaluation = evaluate(&empty, &pack.rules, &policy::ParamOverrides::new());
     if let Some(first) = evaluation.rule_errors.first() {
         let more = evaluation.rule_errors.len() - 1;
-        let tail = if more > 0 { format!(" (and {more} more rule errors)") } else { String::new() };
+        let tail = if more > 0 {
+            format!(" (and {more} more rule errors)")
+        } else {
+            String::new()
+        };
         return Err(Error::Rule {
             file: first.file.clone(),
             rule: first.rule_id.clone(),
             message: format!("{}{tail}", first.message),
         });
     }
-    Ok(format!("{} rules valid ({} frameworks)\n", pack.rules.len(), pack.frameworks().len()))
+    Ok(format!(
+        "{} rules valid ({} frameworks)\n",
+        pack.rules.len(),
+        pack.frameworks().len()
+    ))
 }
 
 /// Output format of `amiaudit query`.
@@ -351,14 +409,20 @@ pub fn query(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<Str
     for (name, lf) in inv.frames() {
         ctx.register(&name, lf);
     }
-    let df = ctx
-        .execute(sql)
-        .and_then(|lf| lf.collect())
-        .map_err(|e| Error::input(format!("query: SQL error: {}", crate::error::polars_message(&e))))?;
+    let df = ctx.execute(sql).and_then(|lf| lf.collect()).map_err(|e| {
+        Error::input(format!(
+            "query: SQL error: {}",
+            crate::error::polars_message(&e)
+        ))
+    })?;
     Ok(match format {
         QueryFormat::Table => format!("{df}\n{} rows\n", df.height()),
         QueryFormat::Csv | QueryFormat::Json => {
-            let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+            let names: Vec<String> = df
+                .get_column_names()
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
             let cell = |c: &Column, i: usize| -> serde_json::Value {
                 match c.get(i) {
                     Ok(AnyValue::Null) | Err(_) => serde_json::Value::Null,
@@ -369,7 +433,9 @@ pub fn query(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<Str
                     Ok(AnyValue::UInt64(v)) => v.into(),
                     Ok(AnyValue::Float64(v)) => v.into(),
                     Ok(AnyValue::String(s)) => s.into(),
-                    Ok(AnyValue::Datetime(ms, TimeUnit::Milliseconds, _)) => inventory::format_timestamp(ms).into(),
+                    Ok(AnyValue::Datetime(ms, TimeUnit::Milliseconds, _)) => {
+                        inventory::format_timestamp(ms).into()
+                    }
                     Ok(other) => other.to_string().trim_matches('"').into(),
                 }
             };
@@ -378,11 +444,16 @@ pub fn query(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<Str
                 let rows: Vec<serde_json::Value> = (0..df.height())
                     .map(|i| {
                         serde_json::Value::Object(
-                            names.iter().zip(columns).map(|(n, c)| (n.clone(), cell(c, i))).collect(),
+                            names
+                                .iter()
+                                .zip(columns)
+                                .map(|(n, c)| (n.clone(), cell(c, i)))
+                                .collect(),
                         )
                     })
                     .collect();
-                let mut text = serde_json::to_string_pretty(&rows).map_err(|e| Error::Internal(e.to_string()))?;
+                let mut text = serde_json::to_string_pretty(&rows)
+                    .map_err(|e| Error::Internal(e.to_string()))?;
                 text.push('\n');
                 text
             } else {
@@ -394,7 +465,9 @@ pub fn query(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<Str
                         .iter()
                         .map(|c| match cell(c, i) {
                             serde_json::Value::Null => String::new(),
-                            serde_json::Value::String(s) => render::neutralise_cell(&s).into_owned(),
+                            serde_json::Value::String(s) => {
+                                render::neutralise_cell(&s).into_owned()
+                            }
                             v => v.to_string(),
                         })
                         .collect();
@@ -411,10 +484,21 @@ pub fn query(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<Str
 pub fn verify(dir: &Path) -> Result<(i32, String)> {
     let v = evidence::verify(dir)?;
     if v.intact() {
-        return Ok((EXIT_OK, format!("intact: {} files match {}\n", v.files, dir.join(evidence::MANIFEST).display())));
+        return Ok((
+            EXIT_OK,
+            format!(
+                "intact: {} files match {}\n",
+                v.files,
+                dir.join(evidence::MANIFEST).display()
+            ),
+        ));
     }
     let mut out = String::new();
-    for (what, list) in [("changed", &v.changed), ("removed", &v.removed), ("added", &v.added)] {
+    for (what, list) in [
+        ("changed", &v.changed),
+        ("removed", &v.removed),
+        ("added", &v.added),
+    ] {
         for file in list {
             out.push_str(&format!("{what}: {file}\n"));
         }
@@ -434,10 +518,16 @@ pub fn diff(old: &Path, new: &Path, out: Option<&Path>) -> Result<String> {
     let mut text = d.summary_line();
     text.push('\n');
     for c in d.changes.iter().filter(|c| c.change != "persisting") {
-        text.push_str(&format!("  {:<12} {:<32} {} {} {}\n", c.change, c.rule_id, c.account_id, c.region, c.resource_id));
+        text.push_str(&format!(
+            "  {:<12} {:<32} {} {} {}\n",
+            c.change, c.rule_id, c.account_id, c.region, c.resource_id
+        ));
     }
     for w in &d.waivers {
-        text.push_str(&format!("  waiver {:<13} {} ({})\n", w.change, w.waiver.rule, w.waiver.reason));
+        text.push_str(&format!(
+            "  waiver {:<13} {} ({})\n",
+            w.change, w.waiver.rule, w.waiver.reason
+        ));
     }
     if let Some(dir) = out {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;

@@ -76,7 +76,13 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
     })?;
     // Relative paths in the file are relative to the file.
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let rebase = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+    let rebase = |p: &PathBuf| {
+        if p.is_absolute() {
+            p.clone()
+        } else {
+            base.join(p)
+        }
+    };
     config.audit.policies = config.audit.policies.iter().map(rebase).collect();
     config.audit.waivers = config.audit.waivers.as_ref().map(rebase);
     config.audit.templates = config.audit.templates.as_ref().map(rebase);
@@ -86,7 +92,9 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
 
 impl Config {
     fn name(&self) -> String {
-        self.path.as_ref().map_or_else(|| DEFAULT_FILE.to_string(), |p| p.display().to_string())
+        self.path
+            .as_ref()
+            .map_or_else(|| DEFAULT_FILE.to_string(), |p| p.display().to_string())
     }
 
     /// The `[params]` tables, checked against the pack's rules and types.
@@ -95,7 +103,8 @@ impl Config {
         for (rule, values) in &self.params {
             for (name, value) in values {
                 let at = format!("{}: [params.{rule}] {name}", self.name());
-                let spec = param_spec(pack, rule, name).map_err(|m| Error::input(format!("{at}: {m}")))?;
+                let spec =
+                    param_spec(pack, rule, name).map_err(|m| Error::input(format!("{at}: {m}")))?;
                 let parsed = from_toml(value).ok_or_else(|| {
                     Error::input(format!("{at}: expects {}", spec.default.type_name()))
                 })?;
@@ -106,7 +115,9 @@ impl Config {
                         parsed.type_name()
                     )));
                 }
-                out.entry(rule.clone()).or_default().insert(name.clone(), parsed);
+                out.entry(rule.clone())
+                    .or_default()
+                    .insert(name.clone(), parsed);
             }
         }
         Ok(out)
@@ -120,7 +131,10 @@ fn from_toml(value: &toml::Value) -> Option<ParamValue> {
         toml::Value::Float(f) => ParamValue::Float(*f),
         toml::Value::Boolean(b) => ParamValue::Bool(*b),
         toml::Value::Array(items) => ParamValue::List(
-            items.iter().map(|v| v.as_str().map(str::to_string)).collect::<Option<Vec<_>>>()?,
+            items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()?,
         ),
         _ => return None,
     })

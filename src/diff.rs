@@ -29,7 +29,9 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn from_context(context: &crate::render::ReportContext) -> Snapshot {
         Snapshot {
-            audit: AuditHead { collected_at: context.meta.collected_at.clone() },
+            audit: AuditHead {
+                collected_at: context.meta.collected_at.clone(),
+            },
             findings: context
                 .rules
                 .iter()
@@ -139,19 +141,33 @@ pub fn read(dir: &Path) -> Result<Snapshot> {
     let path = dir.join("findings.json");
     let text = fs::read_to_string(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::input(format!("{}: not found; give an audit output directory written with the json format", path.display()))
+            Error::input(format!(
+                "{}: not found; give an audit output directory written with the json format",
+                path.display()
+            ))
         } else {
             Error::io(&path, e)
         }
     })?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::input(format!("{}:{}:{}: not an amiaudit findings.json: {e}", path.display(), e.line(), e.column())))
+    serde_json::from_str(&text).map_err(|e| {
+        Error::input(format!(
+            "{}:{}:{}: not an amiaudit findings.json: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
 }
 
 type Key = (String, String, String, String);
 
 fn key(f: &FindingRow) -> Key {
-    (f.rule_id.clone(), f.account_id.clone(), f.region.clone(), f.resource_id.clone())
+    (
+        f.rule_id.clone(),
+        f.account_id.clone(),
+        f.region.clone(),
+        f.resource_id.clone(),
+    )
 }
 
 /// Compares the audit in `old_dir` with the one in `new_dir`.
@@ -210,14 +226,39 @@ pub fn compare(old: &Snapshot, new: &Snapshot) -> Diff {
         }
     }
     changes.sort_by(|a, b| {
-        (a.change, &a.rule_id, &a.account_id, &a.region, &a.resource_id)
-            .cmp(&(b.change, &b.rule_id, &b.account_id, &b.region, &b.resource_id))
+        (
+            a.change,
+            &a.rule_id,
+            &a.account_id,
+            &a.region,
+            &a.resource_id,
+        )
+            .cmp(&(
+                b.change,
+                &b.rule_id,
+                &b.account_id,
+                &b.region,
+                &b.resource_id,
+            ))
     });
-    let ident = |w: &WaiverRow| (w.rule.clone(), w.account.clone(), w.region.clone(), w.resource.clone(), w.reason.clone(), w.expires.clone());
+    let ident = |w: &WaiverRow| {
+        (
+            w.rule.clone(),
+            w.account.clone(),
+            w.region.clone(),
+            w.resource.clone(),
+            w.reason.clone(),
+            w.expires.clone(),
+        )
+    };
     let mut waivers = Vec::new();
     for w in &new.waivers {
         match old.waivers.iter().find(|o| ident(o) == ident(w)) {
-            None => waivers.push(WaiverChange { change: "added", waiver: w.clone(), previous_state: None }),
+            None => waivers.push(WaiverChange {
+                change: "added",
+                waiver: w.clone(),
+                previous_state: None,
+            }),
             Some(o) if o.state != w.state => waivers.push(WaiverChange {
                 change: "state-changed",
                 waiver: w.clone(),
@@ -228,7 +269,11 @@ pub fn compare(old: &Snapshot, new: &Snapshot) -> Diff {
     }
     for o in &old.waivers {
         if !new.waivers.iter().any(|w| ident(w) == ident(o)) {
-            waivers.push(WaiverChange { change: "removed", waiver: o.clone(), previous_state: Some(o.state.clone()) });
+            waivers.push(WaiverChange {
+                change: "removed",
+                waiver: o.clone(),
+                previous_state: Some(o.state.clone()),
+            });
         }
     }
     Diff {
@@ -245,12 +290,19 @@ impl Diff {
         let c = &self.counts;
         format!(
             "since {}: {} new, {} resolved, {} persisting failures; {} now waived, {} now unknown; {} waiver changes",
-            self.old_collected_at, c.new, c.resolved, c.persisting, c.now_waived, c.now_unknown, self.waivers.len()
+            self.old_collected_at,
+            c.new,
+            c.resolved,
+            c.persisting,
+            c.now_waived,
+            c.now_unknown,
+            self.waivers.len()
         )
     }
 
     pub fn json(&self) -> Result<String> {
-        let mut text = serde_json::to_string_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
+        let mut text =
+            serde_json::to_string_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
         text.push('\n');
         Ok(text)
     }
@@ -258,13 +310,37 @@ impl Diff {
     pub fn csv(&self) -> Result<String> {
         let mut w = csv::Writer::from_writer(Vec::new());
         let fail = |e: csv::Error| Error::Internal(e.to_string());
-        w.write_record(["change", "rule_id", "severity", "account_id", "region", "resource_id", "resource_name", "reason"])
-            .map_err(fail)?;
+        w.write_record([
+            "change",
+            "rule_id",
+            "severity",
+            "account_id",
+            "region",
+            "resource_id",
+            "resource_name",
+            "reason",
+        ])
+        .map_err(fail)?;
         for c in &self.changes {
-            let record = [c.change, &c.rule_id, &c.severity, &c.account_id, &c.region, &c.resource_id, &c.resource_name, &c.reason];
-            w.write_record(record.iter().map(|s| crate::render::neutralise_cell(s).into_owned())).map_err(fail)?;
+            let record = [
+                c.change,
+                &c.rule_id,
+                &c.severity,
+                &c.account_id,
+                &c.region,
+                &c.resource_id,
+                &c.resource_name,
+                &c.reason,
+            ];
+            w.write_record(
+                record
+                    .iter()
+                    .map(|s| crate::render::neutralise_cell(s).into_owned()),
+            )
+            .map_err(fail)?;
         }
-        String::from_utf8(w.into_inner().map_err(|e| Error::Internal(e.to_string()))?).map_err(|e| Error::Internal(e.to_string()))
+        String::from_utf8(w.into_inner().map_err(|e| Error::Internal(e.to_string()))?)
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// A short Markdown section for summary.md.
@@ -274,11 +350,20 @@ impl Diff {
             "\n## Since the last audit ({})\n\n| new | resolved | persisting | now waived | now unknown |\n|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} |\n",
             self.old_collected_at, c.new, c.resolved, c.persisting, c.now_waived, c.now_unknown
         );
-        let new: Vec<&Change> = self.changes.iter().filter(|c| c.change == "new").take(10).collect();
+        let new: Vec<&Change> = self
+            .changes
+            .iter()
+            .filter(|c| c.change == "new")
+            .take(10)
+            .collect();
         if !new.is_empty() {
             out.push_str("\nNew failures:\n\n");
             for c in new {
-                let _ = writeln!(out, "- {} `{}` {} {}", c.rule_id, c.resource_id, c.account_id, c.region);
+                let _ = writeln!(
+                    out,
+                    "- {} `{}` {} {}",
+                    c.rule_id, c.resource_id, c.account_id, c.region
+                );
             }
         }
         out

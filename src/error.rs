@@ -67,6 +67,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// and the long context polars appends, so it can sit inside a one-line message.
 pub fn polars_message(err: &polars::prelude::PolarsError) -> String {
     let text = err.to_string();
-    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
     first.trim_end_matches(':').to_string()
 }

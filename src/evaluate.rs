@@ -52,7 +52,11 @@ pub struct RuleError {
 
 impl std::fmt::Display for RuleError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: rule `{}`: {}", self.file, self.rule_id, self.message)
+        write!(
+            f,
+            "{}: rule `{}`: {}",
+            self.file, self.rule_id, self.message
+        )
     }
 }
 
@@ -93,7 +97,11 @@ struct ScanError {
 fn str_values(df: &DataFrame, name: &str) -> Vec<Option<String>> {
     df.column(name)
         .ok()
-        .and_then(|c| c.str().ok().map(|s| s.iter().map(|v| v.map(str::to_string)).collect()))
+        .and_then(|c| {
+            c.str()
+                .ok()
+                .map(|s| s.iter().map(|v| v.map(str::to_string)).collect())
+        })
         .unwrap_or_default()
 }
 
@@ -145,13 +153,26 @@ impl Coverage {
                     let why = coverage
                         .errors
                         .iter()
-                        .find(|e| e.account_id == account && e.region.as_ref().is_none_or(|r| *r == region))
+                        .find(|e| {
+                            e.account_id == account
+                                && e.region.as_ref().is_none_or(|r| *r == region)
+                        })
                         .map(|e| format!("{} {}", e.operation, e.error_code))
                         .unwrap_or_else(|| "scan failed".to_string());
-                    coverage.failed.insert(key, format!("account-region not scanned ({why})"));
-                    coverage.regions_by_account.entry(account).or_default().push(region);
+                    coverage
+                        .failed
+                        .insert(key, format!("account-region not scanned ({why})"));
+                    coverage
+                        .regions_by_account
+                        .entry(account)
+                        .or_default()
+                        .push(region);
                 }
-                _ => coverage.regions_by_account.entry(account).or_default().push(region),
+                _ => coverage
+                    .regions_by_account
+                    .entry(account)
+                    .or_default()
+                    .push(region),
             }
         }
         coverage
@@ -167,11 +188,18 @@ impl Coverage {
             let reason = format!("{} failed ({})", e.operation, e.error_code);
             let regions: Vec<String> = match &e.region {
                 Some(r) => vec![r.clone()],
-                None => self.regions_by_account.get(&e.account_id).cloned().unwrap_or_default(),
+                None => self
+                    .regions_by_account
+                    .get(&e.account_id)
+                    .cloned()
+                    .unwrap_or_default(),
             };
             for region in regions {
                 // A region that is not opted in is out of scope, not a gap.
-                if self.skipped.contains(&(e.account_id.clone(), region.clone())) {
+                if self
+                    .skipped
+                    .contains(&(e.account_id.clone(), region.clone()))
+                {
                     continue;
                 }
                 match &e.resource_id {
@@ -228,7 +256,10 @@ pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverride
         }
         acc
     };
-    Evaluation { results, rule_errors }
+    Evaluation {
+        results,
+        rule_errors,
+    }
 }
 
 pub fn empty_results() -> DataFrame {
@@ -253,12 +284,18 @@ fn evaluate_rule(
     for (name, lf) in frames {
         ctx.register(name, lf.clone());
     }
-    let mut lf = ctx.execute(&sql).map_err(|e| format!("SQL error: {}", polars_message(&e)))?;
+    let mut lf = ctx
+        .execute(&sql)
+        .map_err(|e| format!("SQL error: {}", polars_message(&e)))?;
     // A query may name each row's resource type (a rule over instances and
     // launch templates); otherwise every row is of the rule's resource type.
-    let schema = lf.collect_schema().map_err(|e| format!("SQL error: {}", polars_message(&e)))?;
+    let schema = lf
+        .collect_schema()
+        .map_err(|e| format!("SQL error: {}", polars_message(&e)))?;
     let resource_type = if schema.contains("resource_type") {
-        col("resource_type").cast(DataType::String).fill_null(lit(rule.resource_type.as_str()))
+        col("resource_type")
+            .cast(DataType::String)
+            .fill_null(lit(rule.resource_type.as_str()))
     } else {
         lit(rule.resource_type.as_str())
     };
@@ -283,7 +320,8 @@ fn evaluate_rule(
             }
         })?;
     let gaps = coverage.gaps_for(rule);
-    let result = apply_coverage(raw, &gaps, &coverage.skipped, rule).map_err(|e| polars_message(&e))?;
+    let result =
+        apply_coverage(raw, &gaps, &coverage.skipped, rule).map_err(|e| polars_message(&e))?;
     check_statuses(&result)?;
     Ok(result)
 }
@@ -312,21 +350,29 @@ fn apply_coverage(
     rule: &Rule,
 ) -> PolarsResult<DataFrame> {
     let height = raw.height();
-    let text = |name: &str| -> PolarsResult<Vec<Option<&str>>> { Ok(raw.column(name)?.str()?.iter().collect()) };
+    let text = |name: &str| -> PolarsResult<Vec<Option<&str>>> {
+        Ok(raw.column(name)?.str()?.iter().collect())
+    };
     let account = text("account_id")?;
     let region = text("region")?;
     let resource = text("resource_id")?;
     let mut status = text("status")?;
     let mut reason = text("reason")?;
 
-    let region_gaps: std::collections::HashMap<(&str, &str), &str> =
-        gaps.regions.iter().map(|((a, r), why)| ((a.as_str(), r.as_str()), why.as_str())).collect();
+    let region_gaps: std::collections::HashMap<(&str, &str), &str> = gaps
+        .regions
+        .iter()
+        .map(|((a, r), why)| ((a.as_str(), r.as_str()), why.as_str()))
+        .collect();
     let resource_gaps: std::collections::HashMap<(&str, &str, &str), &str> = gaps
         .resources
         .iter()
         .map(|((a, r, id), why)| ((a.as_str(), r.as_str(), id.as_str()), why.as_str()))
         .collect();
-    let skipped: std::collections::HashSet<(&str, &str)> = skipped.iter().map(|(a, r)| (a.as_str(), r.as_str())).collect();
+    let skipped: std::collections::HashSet<(&str, &str)> = skipped
+        .iter()
+        .map(|(a, r)| (a.as_str(), r.as_str()))
+        .collect();
     let mut keep: Vec<bool> = Vec::new();
     let mut seen: std::collections::HashSet<(&str, &str)> = Default::default();
     let mut changed = false;
@@ -389,7 +435,11 @@ fn apply_coverage(
         )?;
         df.vstack_mut_owned(placeholders.select(df.get_column_names_owned())?)?;
     }
-    df.with_column(Column::new_scalar("rule_id".into(), Scalar::from(PlSmallStr::from(rule.id.as_str())), df.height()))?;
+    df.with_column(Column::new_scalar(
+        "rule_id".into(),
+        Scalar::from(PlSmallStr::from(rule.id.as_str())),
+        df.height(),
+    ))?;
     let df = df.select(RESULT_COLUMNS)?;
     sort_results(df)
 }
@@ -398,6 +448,8 @@ fn apply_coverage(
 fn sort_results(df: DataFrame) -> PolarsResult<DataFrame> {
     df.sort(
         ["account_id", "region", "resource_id"],
-        SortMultipleOptions::default().with_nulls_last(true).with_maintain_order(true),
+        SortMultipleOptions::default()
+            .with_nulls_last(true)
+            .with_maintain_order(true),
     )
 }

@@ -46,7 +46,12 @@ fn walk(dir: &Path) -> Result<Vec<String>> {
                 inner(root, &path, out)?;
             } else {
                 let rel = path.strip_prefix(root).unwrap_or(&path);
-                out.push(rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"));
+                out.push(
+                    rel.components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                );
             }
         }
         Ok(())
@@ -80,7 +85,12 @@ pub fn prepare(out: &Path) -> Result<()> {
 pub fn copy_inventory(source: &Path, inventory: &Inventory, out: &Path) -> Result<()> {
     let dest = out.join(INVENTORY_DIR);
     fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
-    let mut files: Vec<&str> = inventory.manifest.tables.values().map(|t| t.file.as_str()).collect();
+    let mut files: Vec<&str> = inventory
+        .manifest
+        .tables
+        .values()
+        .map(|t| t.file.as_str())
+        .collect();
     files.push(inventory::MANIFEST_FILE);
     for file in files {
         let from = source.join(file);
@@ -96,10 +106,13 @@ pub fn write_manifest(out: &Path, mut manifest: EvidenceManifest) -> Result<Evid
         if rel == MANIFEST {
             continue;
         }
-        manifest.files.insert(rel.clone(), sha256_file(&out.join(&rel))?);
+        manifest
+            .files
+            .insert(rel.clone(), sha256_file(&out.join(&rel))?);
     }
     let path = out.join(MANIFEST);
-    let mut text = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
+    let mut text =
+        serde_json::to_string_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
     text.push('\n');
     fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
     Ok(manifest)
@@ -124,16 +137,28 @@ pub fn read_manifest(dir: &Path) -> Result<EvidenceManifest> {
     let path = dir.join(MANIFEST);
     let text = fs::read_to_string(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::input(format!("{}: not found; give a directory written by `amiaudit audit`", path.display()))
+            Error::input(format!(
+                "{}: not found; give a directory written by `amiaudit audit`",
+                path.display()
+            ))
         } else {
             Error::io(&path, e)
         }
     })?;
     let manifest: EvidenceManifest = serde_json::from_str(&text).map_err(|e| {
-        Error::input(format!("{}:{}:{}: not an audit manifest: {e}", path.display(), e.line(), e.column()))
+        Error::input(format!(
+            "{}:{}:{}: not an audit manifest: {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
     })?;
     if manifest.kind != KIND {
-        return Err(Error::input(format!("{}: not an audit manifest (kind `{}`)", path.display(), manifest.kind)));
+        return Err(Error::input(format!(
+            "{}: not an audit manifest (kind `{}`)",
+            path.display(),
+            manifest.kind
+        )));
     }
     Ok(manifest)
 }
@@ -141,7 +166,10 @@ pub fn read_manifest(dir: &Path) -> Result<EvidenceManifest> {
 /// Recomputes every file's sha256 and compares with the manifest.
 pub fn verify(dir: &Path) -> Result<Verification> {
     let manifest = read_manifest(dir)?;
-    let mut v = Verification { files: manifest.files.len(), ..Default::default() };
+    let mut v = Verification {
+        files: manifest.files.len(),
+        ..Default::default()
+    };
     let present = walk(dir)?;
     for (rel, digest) in &manifest.files {
         let path = dir.join(rel);
@@ -168,7 +196,9 @@ pub fn bundle(out: &Path) -> Result<PathBuf> {
         .unwrap_or_else(|| "audit".to_string());
     let path = out.with_file_name(format!("{name}.tar.gz"));
     let file = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-    let gz = flate2::GzBuilder::new().mtime(0).write(file, flate2::Compression::default());
+    let gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(file, flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
     let fail = |e: std::io::Error| Error::io(&path, e);
     for rel in walk(out)? {
@@ -180,7 +210,8 @@ pub fn bundle(out: &Path) -> Result<PathBuf> {
         header.set_uid(0);
         header.set_gid(0);
         header.set_cksum();
-        tar.append_data(&mut header, format!("{name}/{rel}"), data.as_slice()).map_err(fail)?;
+        tar.append_data(&mut header, format!("{name}/{rel}"), data.as_slice())
+            .map_err(fail)?;
     }
     tar.into_inner().map_err(fail)?.finish().map_err(fail)?;
     Ok(path)

@@ -194,17 +194,27 @@ fn main() -> ExitCode {
             0
         }),
         Command::Policies(p) => match p {
-            PoliciesCommand::List { policies, framework } => app::policies_list(&policies, framework.as_deref()),
-            PoliciesCommand::Explain { rule, policies, params, config } => {
-                app::policies_explain(&policies, config.as_deref(), &rule, &params)
-            }
+            PoliciesCommand::List {
+                policies,
+                framework,
+            } => app::policies_list(&policies, framework.as_deref()),
+            PoliciesCommand::Explain {
+                rule,
+                policies,
+                params,
+                config,
+            } => app::policies_explain(&policies, config.as_deref(), &rule, &params),
             PoliciesCommand::Validate { dirs } => app::policies_validate(&dirs),
         }
         .map(|text| {
             say(&text);
             0
         }),
-        Command::Query { inventory, sql, format } => app::query(&inventory, &sql, format).map(|text| {
+        Command::Query {
+            inventory,
+            sql,
+            format,
+        } => app::query(&inventory, &sql, format).map(|text| {
             say(&text);
             0
         }),
@@ -217,7 +227,11 @@ fn main() -> ExitCode {
             0
         }),
         Command::Schema { markdown } => {
-            say(&if markdown { amiaudit::inventory::schema::markdown() } else { app::schema_text() });
+            say(&if markdown {
+                amiaudit::inventory::schema::markdown()
+            } else {
+                app::schema_text()
+            });
             Ok(0)
         }
     };

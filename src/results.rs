@@ -212,7 +212,12 @@ pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule])
         .results
         .clone()
         .lazy()
-        .group_by([col("rule_id"), col("account_id"), col("region"), col("status")])
+        .group_by([
+            col("rule_id"),
+            col("account_id"),
+            col("region"),
+            col("status"),
+        ])
         .agg([len().alias("n")])
         .collect()
         .unwrap_or_else(|_| DataFrame::empty());
@@ -224,7 +229,11 @@ pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule])
         .column("n")
         .ok()
         .and_then(|c| c.cast(&DataType::UInt64).ok())
-        .and_then(|c| c.u64().ok().map(|ca| ca.iter().map(|v| v.unwrap_or(0)).collect()))
+        .and_then(|c| {
+            c.u64()
+                .ok()
+                .map(|ca| ca.iter().map(|v| v.unwrap_or(0)).collect())
+        })
         .unwrap_or_default();
 
     let by_id: BTreeMap<&str, &Rule> = rules.iter().map(|r| (r.id.as_str(), r)).collect();
@@ -236,18 +245,30 @@ pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule])
     let mut fail_matrix: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut per_region: BTreeMap<String, StatusCounts> = BTreeMap::new();
     for i in 0..ns.len() {
-        let (Some(rule_id), Some(account), Some(status)) = (&rule_ids[i], &account_ids[i], &statuses[i]) else {
+        let (Some(rule_id), Some(account), Some(status)) =
+            (&rule_ids[i], &account_ids[i], &statuses[i])
+        else {
             continue;
         };
-        let Some(rule) = by_id.get(rule_id.as_str()) else { continue };
+        let Some(rule) = by_id.get(rule_id.as_str()) else {
+            continue;
+        };
         let status = Status::parse(status);
         let n = ns[i];
         totals.add(status, n);
         per_rule.entry(rule_id.clone()).or_default().add(status, n);
-        per_severity.entry(rule.severity).or_default().add(status, n);
-        per_region.entry(regions[i].clone().unwrap_or_default()).or_default().add(status, n);
+        per_severity
+            .entry(rule.severity)
+            .or_default()
+            .add(status, n);
+        per_region
+            .entry(regions[i].clone().unwrap_or_default())
+            .or_default()
+            .add(status, n);
         if status == Status::Fail {
-            *fail_matrix.entry((account.clone(), rule_id.clone())).or_default() += n;
+            *fail_matrix
+                .entry((account.clone(), rule_id.clone()))
+                .or_default() += n;
         }
         let entry = per_account.entry(account.clone()).or_default();
         entry.0.add(status, n);
@@ -320,7 +341,11 @@ fn frameworks(rules: &[Rule], per_rule: &BTreeMap<String, StatusCounts>) -> Vec<
     for rule in rules {
         for (framework, ids) in &rule.frameworks {
             for id in ids {
-                map.entry(framework).or_default().entry(id).or_default().push(&rule.id);
+                map.entry(framework)
+                    .or_default()
+                    .entry(id)
+                    .or_default()
+                    .push(&rule.id);
             }
         }
     }
@@ -419,10 +444,21 @@ pub fn for_each_finding(
     let df = &evaluation.results;
     let directory = account_directory(inventory);
     let by_id: BTreeMap<&str, &Rule> = rules.iter().map(|r| (r.id.as_str(), r)).collect();
-    let frameworks: BTreeMap<&str, String> =
-        rules.iter().map(|r| (r.id.as_str(), frameworks_text(r))).collect();
+    let frameworks: BTreeMap<&str, String> = rules
+        .iter()
+        .map(|r| (r.id.as_str(), frameworks_text(r)))
+        .collect();
     let column = |name: &str| df.column(name).and_then(|c| c.str().cloned()).ok();
-    let (Some(rule_id), Some(account), Some(region), Some(rtype), Some(rid), Some(rname), Some(status), Some(reason)) = (
+    let (
+        Some(rule_id),
+        Some(account),
+        Some(region),
+        Some(rtype),
+        Some(rid),
+        Some(rname),
+        Some(status),
+        Some(reason),
+    ) = (
         column("rule_id"),
         column("account_id"),
         column("region"),
@@ -431,7 +467,8 @@ pub fn for_each_finding(
         column("resource_name"),
         column("status"),
         column("reason"),
-    ) else {
+    )
+    else {
         return;
     };
     let waiver_reason = column("waiver_reason");
@@ -441,7 +478,9 @@ pub fn for_each_finding(
         if !keep(st) {
             continue;
         }
-        let Some(rule) = rule_id.get(i).and_then(|id| by_id.get(id)) else { continue };
+        let Some(rule) = rule_id.get(i).and_then(|id| by_id.get(id)) else {
+            continue;
+        };
         let account_id = account.get(i).unwrap_or("").to_string();
         let info = directory.get(&account_id).cloned().unwrap_or_default();
         let region = region.get(i).unwrap_or("").to_string();
@@ -464,9 +503,20 @@ pub fn for_each_finding(
             resource_name: rname.get(i).unwrap_or("").to_string(),
             reason: reason.get(i).unwrap_or("").to_string(),
             remediation,
-            frameworks: frameworks.get(rule.id.as_str()).cloned().unwrap_or_default(),
-            waiver_reason: waiver_reason.as_ref().and_then(|c| c.get(i)).unwrap_or("").to_string(),
-            waiver_expires: waiver_expires.as_ref().and_then(|c| c.get(i)).unwrap_or("").to_string(),
+            frameworks: frameworks
+                .get(rule.id.as_str())
+                .cloned()
+                .unwrap_or_default(),
+            waiver_reason: waiver_reason
+                .as_ref()
+                .and_then(|c| c.get(i))
+                .unwrap_or("")
+                .to_string(),
+            waiver_expires: waiver_expires
+                .as_ref()
+                .and_then(|c| c.get(i))
+                .unwrap_or("")
+                .to_string(),
         });
     }
 }

@@ -86,13 +86,15 @@ pub struct WaiverUse {
 }
 
 fn glob(path: &Path, index: usize, field: &str, pattern: &str) -> Result<GlobMatcher> {
-    Glob::new(pattern).map(|g| g.compile_matcher()).map_err(|e| {
-        Error::input(format!(
-            "{}: waiver {}: `{field}` is not a valid glob `{pattern}`: {e}",
-            path.display(),
-            index + 1
-        ))
-    })
+    Glob::new(pattern)
+        .map(|g| g.compile_matcher())
+        .map_err(|e| {
+            Error::input(format!(
+                "{}: waiver {}: `{field}` is not a valid glob `{pattern}`: {e}",
+                path.display(),
+                index + 1
+            ))
+        })
 }
 
 pub fn load(path: &Path) -> Result<Waivers> {
@@ -115,13 +117,18 @@ pub fn load(path: &Path) -> Result<Waivers> {
                 i + 1
             )));
         }
-        let opt = |field: &str, p: &Option<String>| p.as_deref().map(|p| glob(path, i, field, p)).transpose();
+        let opt = |field: &str, p: &Option<String>| {
+            p.as_deref().map(|p| glob(path, i, field, p)).transpose()
+        };
         waivers.push(CompiledWaiver {
             rule: glob(path, i, "rule", &spec.rule)?,
             account: opt("account", &spec.account)?,
             region: opt("region", &spec.region)?,
             resource: opt("resource", &spec.resource)?,
-            tag_value: opt("tag.value", &spec.tag.as_ref().and_then(|t| t.value.clone()))?,
+            tag_value: opt(
+                "tag.value",
+                &spec.tag.as_ref().and_then(|t| t.value.clone()),
+            )?,
             spec,
         });
     }
@@ -178,14 +185,23 @@ impl Waivers {
             if let Some(i) = hit {
                 matched[i] += 1;
                 status[row] = Some("waived".to_string());
-                reason[row] = Some(format!("{} (approved by {})", self.waivers[i].spec.reason, self.waivers[i].spec.approved_by));
+                reason[row] = Some(format!(
+                    "{} (approved by {})",
+                    self.waivers[i].spec.reason, self.waivers[i].spec.approved_by
+                ));
                 expires[row] = Some(self.waivers[i].spec.expires.to_string());
             }
         }
         let internal = |e: PolarsError| Error::Internal(crate::error::polars_message(&e));
-        results.with_column(Column::new("status".into(), status)).map_err(internal)?;
-        results.with_column(Column::new("waiver_reason".into(), reason)).map_err(internal)?;
-        results.with_column(Column::new("waiver_expires".into(), expires)).map_err(internal)?;
+        results
+            .with_column(Column::new("status".into(), status))
+            .map_err(internal)?;
+        results
+            .with_column(Column::new("waiver_reason".into(), reason))
+            .map_err(internal)?;
+        results
+            .with_column(Column::new("waiver_expires".into(), expires))
+            .map_err(internal)?;
         Ok(self
             .waivers
             .iter()
@@ -214,7 +230,9 @@ fn resource_tags(inventory: &Inventory) -> HashMap<String, Vec<(String, String)>
     let values = str_column(df, "value");
     for ((id, key), value) in ids.into_iter().zip(keys).zip(values) {
         if let (Some(id), Some(key)) = (id, key) {
-            out.entry(id).or_default().push((key, value.unwrap_or_default()));
+            out.entry(id)
+                .or_default()
+                .push((key, value.unwrap_or_default()));
         }
     }
     out

@@ -102,9 +102,8 @@ impl Inventory {
     /// [`schema::DERIVED`] added and the one-row `audit` table.
     pub fn frames(&self) -> BTreeMap<String, LazyFrame> {
         let now = self.collected_at_ms();
-        let days = |c: &str| {
-            (lit(now) - col(c).cast(DataType::Int64)).floor_div(lit(86_400_000i64))
-        };
+        let days =
+            |c: &str| (lit(now) - col(c).cast(DataType::Int64)).floor_div(lit(86_400_000i64));
         let mut out = BTreeMap::new();
         for (name, df) in &self.tables {
             let mut lf = df.clone().lazy();
@@ -112,9 +111,11 @@ impl Inventory {
                 "images" => {
                     lf = lf.with_columns([
                         days("creation_date").alias("age_days"),
-                        (col("deprecation_time").cast(DataType::Int64).lt_eq(lit(now)))
-                            .fill_null(lit(false))
-                            .alias("deprecated"),
+                        (col("deprecation_time")
+                            .cast(DataType::Int64)
+                            .lt_eq(lit(now)))
+                        .fill_null(lit(false))
+                        .alias("deprecated"),
                         days("last_launched_time").alias("days_since_last_launch"),
                         col("name")
                             .str()
@@ -214,7 +215,11 @@ impl TableBuilder {
                 ColumnKind::Timestamp => ColumnBuffer::Timestamp(Vec::new()),
             })
             .collect();
-        TableBuilder { def, columns, rows: 0 }
+        TableBuilder {
+            def,
+            columns,
+            rows: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -465,9 +470,11 @@ fn read_jsonl(def: &'static TableDef, path: &Path) -> Result<DataFrame> {
             })?;
         let mut row = vec![Value::Null; def.columns.len()];
         for (key, json) in object {
-            let idx = def.columns.iter().position(|c| c.name == key).ok_or_else(|| {
-                at(format!("unknown column `{key}` for table `{}`", def.name))
-            })?;
+            let idx = def
+                .columns
+                .iter()
+                .position(|c| c.name == key)
+                .ok_or_else(|| at(format!("unknown column `{key}` for table `{}`", def.name)))?;
             let column = &def.columns[idx];
             row[idx] = json_to_value(column.kind, json).map_err(|found| {
                 at(format!(
@@ -533,7 +540,9 @@ fn read_parquet(def: &'static TableDef, path: &Path) -> Result<DataFrame> {
                 column.kind.name()
             )));
         }
-        let found = found.cast(&want).map_err(|e| Error::Internal(polars_message(&e)))?;
+        let found = found
+            .cast(&want)
+            .map_err(|e| Error::Internal(polars_message(&e)))?;
         if column.required && found.null_count() > 0 {
             return Err(Error::input(format!(
                 "{}: column `{}` is required but has {} null values",
@@ -582,8 +591,8 @@ pub fn save(inventory: &Inventory, dir: &Path, format: TableFormat) -> Result<Ma
         );
     }
     let path = dir.join(MANIFEST_FILE);
-    let mut text = serde_json::to_string_pretty(&manifest)
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut text =
+        serde_json::to_string_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
     text.push('\n');
     fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
     Ok(manifest)
@@ -608,7 +617,9 @@ fn write_jsonl(def: &TableDef, df: &DataFrame, path: &Path) -> Result<()> {
     for row in 0..df.height() {
         let mut object = serde_json::Map::new();
         for (def, column) in def.columns.iter().zip(&columns) {
-            let value = column.get(row).map_err(|e| Error::Internal(polars_message(&e)))?;
+            let value = column
+                .get(row)
+                .map_err(|e| Error::Internal(polars_message(&e)))?;
             let json = match value {
                 AnyValue::Null => continue,
                 AnyValue::String(s) => serde_json::Value::from(s),

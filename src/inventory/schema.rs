@@ -71,10 +71,20 @@ pub struct DerivedColumn {
 }
 
 const fn req(name: &'static str, kind: ColumnKind, doc: &'static str) -> ColumnDef {
-    ColumnDef { name, kind, required: true, doc }
+    ColumnDef {
+        name,
+        kind,
+        required: true,
+        doc,
+    }
 }
 const fn opt(name: &'static str, kind: ColumnKind, doc: &'static str) -> ColumnDef {
-    ColumnDef { name, kind, required: false, doc }
+    ColumnDef {
+        name,
+        kind,
+        required: false,
+        doc,
+    }
 }
 
 use ColumnKind::{Bool, Int, Str, Timestamp};
@@ -91,9 +101,21 @@ pub const TABLES: &[TableDef] = &[
             opt("account_name", Str, "account name in the organization"),
             opt("email", Str, "root e-mail address"),
             opt("status", Str, "ACTIVE | SUSPENDED | PENDING_CLOSURE"),
-            opt("ou_id", Str, "id of the organizational unit holding the account"),
-            opt("ou_path", Str, "OU names from the root, `/`-separated, e.g. `Root/Workloads/Prod`"),
-            opt("joined_at", Timestamp, "when the account joined the organization"),
+            opt(
+                "ou_id",
+                Str,
+                "id of the organizational unit holding the account",
+            ),
+            opt(
+                "ou_path",
+                Str,
+                "OU names from the root, `/`-separated, e.g. `Root/Workloads/Prod`",
+            ),
+            opt(
+                "joined_at",
+                Timestamp,
+                "when the account joined the organization",
+            ),
         ],
     },
     TableDef {
@@ -105,14 +127,42 @@ pub const TABLES: &[TableDef] = &[
         columns: &[
             req("account_id", Str, "account id"),
             req("region", Str, "region code, e.g. `eu-west-1`"),
-            opt("opt_in_status", Str, "opt-in-not-required | opted-in | not-opted-in"),
-            req("scan_status", Str, "ok (everything collected) | partial (some calls failed, see scan_errors) | failed (nothing collected) | not-opted-in (skipped)"),
-            opt("ebs_encryption_by_default", Bool, "GetEbsEncryptionByDefault"),
+            opt(
+                "opt_in_status",
+                Str,
+                "opt-in-not-required | opted-in | not-opted-in",
+            ),
+            req(
+                "scan_status",
+                Str,
+                "ok (everything collected) | partial (some calls failed, see scan_errors) | failed (nothing collected) | not-opted-in (skipped)",
+            ),
+            opt(
+                "ebs_encryption_by_default",
+                Bool,
+                "GetEbsEncryptionByDefault",
+            ),
             opt("ebs_default_kms_key_id", Str, "GetEbsDefaultKmsKeyId"),
-            opt("image_block_public_access", Str, "GetImageBlockPublicAccessState: block-new-sharing | unblocked"),
-            opt("snapshot_block_public_access", Str, "GetSnapshotBlockPublicAccessState: block-all-sharing | block-new-sharing | unblocked"),
-            opt("allowed_images_state", Str, "GetAllowedImagesSettings: disabled | audit-mode | enabled"),
-            opt("inspector_ec2_status", Str, "Inspector2 BatchGetAccountStatus, EC2 resource: ENABLED | ENABLING | DISABLED | DISABLING | SUSPENDED"),
+            opt(
+                "image_block_public_access",
+                Str,
+                "GetImageBlockPublicAccessState: block-new-sharing | unblocked",
+            ),
+            opt(
+                "snapshot_block_public_access",
+                Str,
+                "GetSnapshotBlockPublicAccessState: block-all-sharing | block-new-sharing | unblocked",
+            ),
+            opt(
+                "allowed_images_state",
+                Str,
+                "GetAllowedImagesSettings: disabled | audit-mode | enabled",
+            ),
+            opt(
+                "inspector_ec2_status",
+                Str,
+                "Inspector2 BatchGetAccountStatus, EC2 resource: ENABLED | ENABLING | DISABLED | DISABLING | SUSPENDED",
+            ),
         ],
     },
     TableDef {
@@ -127,27 +177,67 @@ pub const TABLES: &[TableDef] = &[
             req("image_id", Str, "AMI id"),
             opt("name", Str, "image name"),
             opt("description", Str, "image description"),
-            opt("state", Str, "available | pending | failed | error | invalid | deregistered | transient | disabled"),
+            opt(
+                "state",
+                Str,
+                "available | pending | failed | error | invalid | deregistered | transient | disabled",
+            ),
             opt("owner_id", Str, "owner account id"),
             opt("creation_date", Timestamp, "when the image was created"),
-            opt("deprecation_time", Timestamp, "when the image is (or was) deprecated; null when none is set"),
-            opt("last_launched_time", Timestamp, "last time an instance was launched from it; null when never or unknown"),
-            opt("public", Bool, "whether the image has public launch permissions"),
-            opt("architecture", Str, "x86_64 | arm64 | i386 | x86_64_mac | arm64_mac"),
+            opt(
+                "deprecation_time",
+                Timestamp,
+                "when the image is (or was) deprecated; null when none is set",
+            ),
+            opt(
+                "last_launched_time",
+                Timestamp,
+                "last time an instance was launched from it; null when never or unknown",
+            ),
+            opt(
+                "public",
+                Bool,
+                "whether the image has public launch permissions",
+            ),
+            opt(
+                "architecture",
+                Str,
+                "x86_64 | arm64 | i386 | x86_64_mac | arm64_mac",
+            ),
             opt("platform", Str, "windows, or null for Linux/UNIX"),
-            opt("platform_details", Str, "platform and billing details, e.g. `Linux/UNIX`"),
+            opt(
+                "platform_details",
+                Str,
+                "platform and billing details, e.g. `Linux/UNIX`",
+            ),
             opt("image_type", Str, "machine | kernel | ramdisk"),
             opt("root_device_type", Str, "ebs | instance-store"),
             opt("root_device_name", Str, "e.g. `/dev/xvda`"),
             opt("virtualization_type", Str, "hvm | paravirtual"),
             opt("ena_support", Bool, "whether ENA is enabled"),
-            opt("imds_support", Str, "v2.0 when instances launched from it require IMDSv2; null otherwise"),
+            opt(
+                "imds_support",
+                Str,
+                "v2.0 when instances launched from it require IMDSv2; null otherwise",
+            ),
             opt("boot_mode", Str, "legacy-bios | uefi | uefi-preferred"),
             opt("tpm_support", Str, "v2.0 when NitroTPM is enabled"),
-            opt("deregistration_protection", Str, "disabled | enabled | enabled-with-cooldown"),
-            opt("source_image_id", Str, "AMI this one was copied from (CopyImage)"),
+            opt(
+                "deregistration_protection",
+                Str,
+                "disabled | enabled | enabled-with-cooldown",
+            ),
+            opt(
+                "source_image_id",
+                Str,
+                "AMI this one was copied from (CopyImage)",
+            ),
             opt("source_image_region", Str, "region of the source image"),
-            opt("image_allowed", Bool, "whether the Allowed AMIs setting admits this image"),
+            opt(
+                "image_allowed",
+                Bool,
+                "whether the Allowed AMIs setting admits this image",
+            ),
         ],
     },
     TableDef {
@@ -161,11 +251,23 @@ pub const TABLES: &[TableDef] = &[
             req("region", Str, "region"),
             req("image_id", Str, "AMI id"),
             opt("device_name", Str, "e.g. `/dev/xvda`"),
-            opt("virtual_name", Str, "instance-store name (`ephemeral0`); null for EBS"),
-            req("is_ebs", Bool, "true when the mapping has an `Ebs` block (instance store and NoDevice are false)"),
+            opt(
+                "virtual_name",
+                Str,
+                "instance-store name (`ephemeral0`); null for EBS",
+            ),
+            req(
+                "is_ebs",
+                Bool,
+                "true when the mapping has an `Ebs` block (instance store and NoDevice are false)",
+            ),
             opt("snapshot_id", Str, "backing snapshot"),
             opt("volume_size", Int, "GiB"),
-            opt("volume_type", Str, "gp3 | gp2 | io1 | io2 | st1 | sc1 | standard"),
+            opt(
+                "volume_type",
+                Str,
+                "gp3 | gp2 | io1 | io2 | st1 | sc1 | standard",
+            ),
             opt("encrypted", Bool, "whether the EBS volume is encrypted"),
             opt("kms_key_id", Str, "ARN of the KMS key that encrypts it"),
             opt("delete_on_termination", Bool, "DeleteOnTermination"),
@@ -197,8 +299,16 @@ pub const TABLES: &[TableDef] = &[
             req("image_id", Str, "AMI id"),
             opt("group", Str, "`all` for a public image"),
             opt("user_id", Str, "account the image is shared with"),
-            opt("organization_arn", Str, "organization the image is shared with"),
-            opt("organizational_unit_arn", Str, "OU the image is shared with"),
+            opt(
+                "organization_arn",
+                Str,
+                "organization the image is shared with",
+            ),
+            opt(
+                "organizational_unit_arn",
+                Str,
+                "OU the image is shared with",
+            ),
         ],
     },
     TableDef {
@@ -213,10 +323,18 @@ pub const TABLES: &[TableDef] = &[
             req("snapshot_id", Str, "snapshot id"),
             opt("volume_id", Str, "source volume"),
             opt("volume_size", Int, "GiB"),
-            opt("state", Str, "pending | completed | error | recoverable | recovering"),
+            opt(
+                "state",
+                Str,
+                "pending | completed | error | recoverable | recovering",
+            ),
             opt("encrypted", Bool, "whether the snapshot is encrypted"),
             opt("kms_key_id", Str, "ARN of the KMS key"),
-            opt("description", Str, "description; CreateImage writes `Created by CreateImage(i-...) for ami-...`"),
+            opt(
+                "description",
+                Str,
+                "description; CreateImage writes `Created by CreateImage(i-...) for ami-...`",
+            ),
             opt("start_time", Timestamp, "when the snapshot was started"),
         ],
     },
@@ -246,8 +364,16 @@ pub const TABLES: &[TableDef] = &[
             req("instance_id", Str, "instance id"),
             opt("name", Str, "value of the `Name` tag"),
             opt("image_id", Str, "AMI it was launched from"),
-            opt("image_owner_id", Str, "owner of that AMI (DescribeImages on the ids in use); null when the AMI no longer exists"),
-            opt("state", Str, "pending | running | stopping | stopped | shutting-down | terminated"),
+            opt(
+                "image_owner_id",
+                Str,
+                "owner of that AMI (DescribeImages on the ids in use); null when the AMI no longer exists",
+            ),
+            opt(
+                "state",
+                Str,
+                "pending | running | stopping | stopped | shutting-down | terminated",
+            ),
             opt("instance_type", Str, "e.g. `m7g.large`"),
             opt("launch_time", Timestamp, "launch time"),
         ],
@@ -266,8 +392,16 @@ pub const TABLES: &[TableDef] = &[
             opt("version_number", Int, "version"),
             opt("is_default", Bool, "this version is $Default"),
             opt("is_latest", Bool, "this version is $Latest"),
-            opt("image_id", Str, "AMI the version launches (null when it resolves an SSM parameter at launch)"),
-            opt("image_owner_id", Str, "owner of that AMI (DescribeImages on the ids in use); null when the AMI no longer exists"),
+            opt(
+                "image_id",
+                Str,
+                "AMI the version launches (null when it resolves an SSM parameter at launch)",
+            ),
+            opt(
+                "image_owner_id",
+                Str,
+                "owner of that AMI (DescribeImages on the ids in use); null when the AMI no longer exists",
+            ),
         ],
     },
     TableDef {
@@ -297,7 +431,11 @@ pub const TABLES: &[TableDef] = &[
             opt("image_id", Str, "AMI the finding is tied to"),
             opt("instance_id", Str, "instance it was found on, if any"),
             opt("resource_type", Str, "AWS_EC2_INSTANCE | AWS_EC2_AMI"),
-            opt("severity", Str, "CRITICAL | HIGH | MEDIUM | LOW | INFORMATIONAL | UNTRIAGED"),
+            opt(
+                "severity",
+                Str,
+                "CRITICAL | HIGH | MEDIUM | LOW | INFORMATIONAL | UNTRIAGED",
+            ),
             opt("vulnerability_id", Str, "e.g. `CVE-2024-6387`"),
             opt("title", Str, "finding title"),
             opt("status", Str, "ACTIVE | SUPPRESSED | CLOSED"),
@@ -314,24 +452,79 @@ pub const TABLES: &[TableDef] = &[
         resource_type: "scan-error",
         columns: &[
             req("account_id", Str, "account"),
-            opt("region", Str, "region; null for account-wide failures such as AssumeRole"),
-            req("service", Str, "sts | organizations | ec2 | inspector2 | kms"),
-            req("operation", Str, "API operation, e.g. `DescribeImageAttribute`"),
-            opt("resource_id", Str, "resource the call was about, when it was about one"),
-            opt("error_code", Str, "AWS error code, e.g. `AccessDenied`, `OptInRequired`, `Throttling`"),
+            opt(
+                "region",
+                Str,
+                "region; null for account-wide failures such as AssumeRole",
+            ),
+            req(
+                "service",
+                Str,
+                "sts | organizations | ec2 | inspector2 | kms",
+            ),
+            req(
+                "operation",
+                Str,
+                "API operation, e.g. `DescribeImageAttribute`",
+            ),
+            opt(
+                "resource_id",
+                Str,
+                "resource the call was about, when it was about one",
+            ),
+            opt(
+                "error_code",
+                Str,
+                "AWS error code, e.g. `AccessDenied`, `OptInRequired`, `Throttling`",
+            ),
             opt("message", Str, "error message"),
         ],
     },
 ];
 
 pub const DERIVED: &[DerivedColumn] = &[
-    DerivedColumn { table: "images", name: "age_days", kind: Int, doc: "whole days from creation_date to collected_at" },
-    DerivedColumn { table: "images", name: "deprecated", kind: Bool, doc: "deprecation_time is set and not after collected_at" },
-    DerivedColumn { table: "images", name: "days_since_last_launch", kind: Int, doc: "whole days from last_launched_time to collected_at; null when never launched" },
-    DerivedColumn { table: "images", name: "family", kind: Str, doc: "name without its trailing date and version (`web-golden-20260301-v3` -> `web-golden`)" },
-    DerivedColumn { table: "inspector_findings", name: "open_days", kind: Int, doc: "whole days from first_observed_at to collected_at" },
-    DerivedColumn { table: "audit", name: "collected_at", kind: Timestamp, doc: "one-row table: when the inventory was collected (\"now\" for every rule)" },
-    DerivedColumn { table: "audit", name: "organization_id", kind: Str, doc: "one-row table: the organization id (`o-...`), null outside an organization" },
+    DerivedColumn {
+        table: "images",
+        name: "age_days",
+        kind: Int,
+        doc: "whole days from creation_date to collected_at",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "deprecated",
+        kind: Bool,
+        doc: "deprecation_time is set and not after collected_at",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "days_since_last_launch",
+        kind: Int,
+        doc: "whole days from last_launched_time to collected_at; null when never launched",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "family",
+        kind: Str,
+        doc: "name without its trailing date and version (`web-golden-20260301-v3` -> `web-golden`)",
+    },
+    DerivedColumn {
+        table: "inspector_findings",
+        name: "open_days",
+        kind: Int,
+        doc: "whole days from first_observed_at to collected_at",
+    },
+    DerivedColumn {
+        table: "audit",
+        name: "collected_at",
+        kind: Timestamp,
+        doc: "one-row table: when the inventory was collected (\"now\" for every rule)",
+    },
+    DerivedColumn {
+        table: "audit",
+        name: "organization_id",
+        kind: Str,
+        doc: "one-row table: the organization id (`o-...`), null outside an organization",
+    },
 ];
 
 pub fn table(name: &str) -> Option<&'static TableDef> {
@@ -348,7 +541,12 @@ pub fn describe() -> String {
         }
     }
     for d in DERIVED {
-        out.push_str(&format!("{}.{} {} derived\n", d.table, d.name, d.kind.name()));
+        out.push_str(&format!(
+            "{}.{} {} derived\n",
+            d.table,
+            d.name,
+            d.kind.name()
+        ));
     }
     out
 }
@@ -376,8 +574,17 @@ pub fn markdown() -> String {
             t.name, t.doc, t.resource_id, t.resource_type
         ));
         for c in t.columns {
-            let ty = if c.required { format!("{}, required", c.kind.name()) } else { c.kind.name().to_string() };
-            out.push_str(&format!("| `{}` | {} | {} |\n", c.name, ty, c.doc.replace('|', "\\|")));
+            let ty = if c.required {
+                format!("{}, required", c.kind.name())
+            } else {
+                c.kind.name().to_string()
+            };
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                c.name,
+                ty,
+                c.doc.replace('|', "\\|")
+            ));
         }
     }
     out.push_str(
@@ -385,7 +592,13 @@ pub fn markdown() -> String {
          so rules never read the clock. `audit` is a one-row table.\n\n| table | column | type | meaning |\n|---|---|---|---|\n",
     );
     for d in DERIVED {
-        out.push_str(&format!("| `{}` | `{}` | {} | {} |\n", d.table, d.name, d.kind.name(), d.doc));
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            d.table,
+            d.name,
+            d.kind.name(),
+            d.doc
+        ));
     }
     out
 }

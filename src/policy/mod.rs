@@ -109,7 +109,11 @@ impl ParamValue {
             ParamValue::List(items) if items.is_empty() => "('<empty list>')".to_string(),
             ParamValue::List(items) => format!(
                 "({})",
-                items.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")
+                items
+                    .iter()
+                    .map(|s| quote(s))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -149,7 +153,10 @@ impl ParamValue {
             (self, other),
             (ParamValue::Bool(_), ParamValue::Bool(_))
                 | (ParamValue::Int(_), ParamValue::Int(_))
-                | (ParamValue::Float(_), ParamValue::Float(_) | ParamValue::Int(_))
+                | (
+                    ParamValue::Float(_),
+                    ParamValue::Float(_) | ParamValue::Int(_)
+                )
                 | (ParamValue::Str(_), ParamValue::Str(_))
                 | (ParamValue::List(_), ParamValue::List(_))
         )
@@ -252,7 +259,11 @@ impl Rule {
         let table = schema::table(from).ok_or_else(|| {
             self.err(format!(
                 "`from` names unknown table `{from}` (known: {})",
-                schema::TABLES.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
+                schema::TABLES
+                    .iter()
+                    .map(|t| t.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?;
         let predicate = self.substitute(fail_when, &params, Literal::Sql)?;
@@ -295,7 +306,12 @@ impl Rule {
     }
 
     /// Replaces each `{{ name }}` by the parameter's SQL literal.
-    fn substitute(&self, text: &str, params: &BTreeMap<String, ParamValue>, how: Literal) -> Result<String> {
+    fn substitute(
+        &self,
+        text: &str,
+        params: &BTreeMap<String, ParamValue>,
+        how: Literal,
+    ) -> Result<String> {
         let mut out = String::with_capacity(text.len());
         for piece in self.pieces(text, false)? {
             match piece {
@@ -310,13 +326,20 @@ impl Rule {
     /// Renders `name` or `name | filter`. Filters: `length` (items of a
     /// list, characters of a string) and `text` (the value as plain text,
     /// quote-escaped to sit inside an SQL string literal).
-    fn render_param(&self, expr: &str, params: &BTreeMap<String, ParamValue>, how: Literal) -> Result<String> {
+    fn render_param(
+        &self,
+        expr: &str,
+        params: &BTreeMap<String, ParamValue>,
+        how: Literal,
+    ) -> Result<String> {
         let (name, filter) = match expr.split_once('|') {
             Some((n, f)) => (n.trim(), Some(f.trim())),
             None => (expr.trim(), None),
         };
         let value = params.get(name).ok_or_else(|| {
-            self.err(format!("uses parameter `{name}` that is not declared under `params`"))
+            self.err(format!(
+                "uses parameter `{name}` that is not declared under `params`"
+            ))
         })?;
         Ok(match (filter, how) {
             (Some("length"), _) => match value {
@@ -343,22 +366,36 @@ impl Rule {
         let mut pieces = Vec::new();
         let mut rest = text;
         loop {
-            let next = if columns { rest.find('{') } else { rest.find("{{") };
+            let next = if columns {
+                rest.find('{')
+            } else {
+                rest.find("{{")
+            };
             let Some(start) = next else { break };
             if start > 0 {
                 pieces.push(Piece::Text(&rest[..start]));
             }
             if rest[start..].starts_with("{{") {
                 let after = &rest[start + 2..];
-                let end = after.find("}}").ok_or_else(|| self.err("`{{` without a closing `}}`"))?;
+                let end = after
+                    .find("}}")
+                    .ok_or_else(|| self.err("`{{` without a closing `}}`"))?;
                 pieces.push(Piece::Param(&after[..end]));
                 rest = &after[end + 2..];
             } else {
                 let after = &rest[start + 1..];
-                let end = after.find('}').ok_or_else(|| self.err("`reason` has `{` without a closing `}`"))?;
+                let end = after
+                    .find('}')
+                    .ok_or_else(|| self.err("`reason` has `{` without a closing `}`"))?;
                 let column = after[..end].trim();
-                if column.is_empty() || !column.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(self.err(format!("`reason` placeholder `{{{column}}}` is not a column name")));
+                if column.is_empty()
+                    || !column
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    return Err(self.err(format!(
+                        "`reason` placeholder `{{{column}}}` is not a column name"
+                    )));
                 }
                 pieces.push(Piece::Column(column));
                 rest = &after[end + 1..];
@@ -378,7 +415,9 @@ impl Rule {
         for piece in self.pieces(template, true)? {
             match piece {
                 Piece::Text(t) => literal.push_str(t),
-                Piece::Param(expr) => literal.push_str(&self.render_param(expr, params, Literal::Text)?),
+                Piece::Param(expr) => {
+                    literal.push_str(&self.render_param(expr, params, Literal::Text)?)
+                }
                 Piece::Column(column) => {
                     if !literal.is_empty() {
                         parts.push(quote(&std::mem::take(&mut literal)));
@@ -398,7 +437,12 @@ impl Rule {
     }
 
     /// The remediation command with a finding's identifiers filled in.
-    pub fn remediation_command(&self, account_id: &str, region: &str, resource_id: &str) -> Option<String> {
+    pub fn remediation_command(
+        &self,
+        account_id: &str,
+        region: &str,
+        resource_id: &str,
+    ) -> Option<String> {
         self.remediation.command.as_ref().map(|c| {
             c.replace("{account_id}", account_id)
                 .replace("{region}", region)
@@ -455,7 +499,11 @@ pub fn load_dirs(dirs: &[PathBuf]) -> Result<PolicyPack> {
         let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         files.push((path, text));
     }
-    let label = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
+    let label = dirs
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
     load_files(files, &label)
 }
 
@@ -480,7 +528,9 @@ fn load_files(mut files: Vec<(PathBuf, String)>, label: &str) -> Result<PolicyPa
         rules.push(rule);
     }
     if rules.is_empty() {
-        return Err(Error::input(format!("no rules found: no *.yaml files in {label}")));
+        return Err(Error::input(format!(
+            "no rules found: no *.yaml files in {label}"
+        )));
     }
     rules.sort_by(|a, b| (a.severity, &a.id).cmp(&(b.severity, &b.id)));
     Ok(PolicyPack {
@@ -522,7 +572,10 @@ fn collect_yaml(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let path = entry.map_err(|e| Error::io(dir, e))?.path();
         if path.is_dir() {
             collect_yaml(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
             out.push(path);
         }
     }
@@ -571,7 +624,8 @@ fn validate(rule: &Rule) -> Result<()> {
         (Some(_), None, None) if rule.reason.is_none() && rule.scope.is_none() => {}
         (None, Some(_), Some(_)) => {}
         (Some(_), _, _) => {
-            return Err(rule.err("`query` cannot be combined with `from`, `where`, `fail_when` or `reason`"));
+            return Err(rule
+                .err("`query` cannot be combined with `from`, `where`, `fail_when` or `reason`"));
         }
         _ => return Err(rule.err("needs either `query` or both `from` and `fail_when`")),
     }
@@ -579,7 +633,9 @@ fn validate(rule: &Rule) -> Result<()> {
         if let ParamValue::Float(f) = spec.default
             && !f.is_finite()
         {
-            return Err(rule.err(format!("parameter `{name}` default must be a finite number")));
+            return Err(rule.err(format!(
+                "parameter `{name}` default must be a finite number"
+            )));
         }
     }
     for req in &rule.requires {
@@ -602,24 +658,31 @@ pub fn parse_param_flags(
     mut base: ParamOverrides,
 ) -> Result<ParamOverrides> {
     for flag in flags {
-        let (key, value) = flag.split_once('=').ok_or_else(|| {
-            Error::input(format!("--param `{flag}`: expected RULE.KEY=VALUE"))
-        })?;
-        let (rule_id, name) = key.split_once('.').ok_or_else(|| {
-            Error::input(format!("--param `{flag}`: expected RULE.KEY=VALUE"))
-        })?;
-        let spec = param_spec(pack, rule_id, name).map_err(|m| Error::input(format!("--param `{flag}`: {m}")))?;
+        let (key, value) = flag
+            .split_once('=')
+            .ok_or_else(|| Error::input(format!("--param `{flag}`: expected RULE.KEY=VALUE")))?;
+        let (rule_id, name) = key
+            .split_once('.')
+            .ok_or_else(|| Error::input(format!("--param `{flag}`: expected RULE.KEY=VALUE")))?;
+        let spec = param_spec(pack, rule_id, name)
+            .map_err(|m| Error::input(format!("--param `{flag}`: {m}")))?;
         let parsed = spec
             .default
             .parse_like(value)
             .map_err(|m| Error::input(format!("--param `{flag}`: {m}")))?;
-        base.entry(rule_id.to_string()).or_default().insert(name.to_string(), parsed);
+        base.entry(rule_id.to_string())
+            .or_default()
+            .insert(name.to_string(), parsed);
     }
     Ok(base)
 }
 
 /// Finds a rule's parameter, or says what is wrong in a sentence.
-pub fn param_spec<'a>(pack: &'a PolicyPack, rule_id: &str, name: &str) -> Result<&'a ParamSpec, String> {
+pub fn param_spec<'a>(
+    pack: &'a PolicyPack,
+    rule_id: &str,
+    name: &str,
+) -> Result<&'a ParamSpec, String> {
     let rule = pack
         .rules
         .iter()
@@ -630,7 +693,10 @@ pub fn param_spec<'a>(pack: &'a PolicyPack, rule_id: &str, name: &str) -> Result
         if known.is_empty() {
             format!("rule `{rule_id}` has no parameters")
         } else {
-            format!("rule `{rule_id}` has no parameter `{name}` (it has: {})", known.join(", "))
+            format!(
+                "rule `{rule_id}` has no parameter `{name}` (it has: {})",
+                known.join(", ")
+            )
         }
     })
 }

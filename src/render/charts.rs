@@ -89,7 +89,11 @@ pub fn build(inventory: &Inventory, summary: &Summary, rules: &[RuleSection]) ->
         .frames()
         .get("images")
         .and_then(|lf| lf.clone().select([col("age_days")]).collect().ok())
-        .and_then(|df| df.column("age_days").ok().and_then(|c| c.i64().ok().map(|ca| ca.iter().flatten().collect())))
+        .and_then(|df| {
+            df.column("age_days")
+                .ok()
+                .and_then(|c| c.i64().ok().map(|ca| ca.iter().flatten().collect()))
+        })
         .unwrap_or_default();
     let age_rows: Vec<(String, u64, &str)> = buckets
         .iter()
@@ -111,7 +115,13 @@ pub fn build(inventory: &Inventory, summary: &Summary, rules: &[RuleSection]) ->
 /// Accounts (worst 40) x rules, cell shade by failing results.
 fn heatmap(summary: &Summary, rules: &[RuleSection]) -> String {
     let accounts: Vec<_> = summary.accounts.iter().take(40).collect();
-    let max = summary.fail_matrix.values().copied().max().unwrap_or(0).max(1) as f64;
+    let max = summary
+        .fail_matrix
+        .values()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
     let (cell, label_w, header_h) = (16u32, 230u32, 150u32);
     let width = label_w + rules.len() as u32 * cell + 10;
     let height = header_h + accounts.len() as u32 * cell + 10;
@@ -120,17 +130,38 @@ fn heatmap(summary: &Summary, rules: &[RuleSection]) -> String {
     );
     for (j, rule) in rules.iter().enumerate() {
         let x = label_w + j as u32 * cell + cell / 2 + 3;
-        let _ = write!(svg, "<text transform=\"translate({x},{}) rotate(-60)\">{}</text>", header_h - 4, esc(&rule.id));
+        let _ = write!(
+            svg,
+            "<text transform=\"translate({x},{}) rotate(-60)\">{}</text>",
+            header_h - 4,
+            esc(&rule.id)
+        );
     }
-    let index: BTreeMap<(&str, &str), u64> =
-        summary.fail_matrix.iter().map(|((a, r), n)| ((a.as_str(), r.as_str()), *n)).collect();
+    let index: BTreeMap<(&str, &str), u64> = summary
+        .fail_matrix
+        .iter()
+        .map(|((a, r), n)| ((a.as_str(), r.as_str()), *n))
+        .collect();
     for (i, account) in accounts.iter().enumerate() {
         let y = header_h + i as u32 * cell;
         let label = format!("{} {}", account.account_id, account.account_name);
-        let _ = write!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", label_w - 6, y + 12, esc(&label));
+        let _ = write!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            label_w - 6,
+            y + 12,
+            esc(&label)
+        );
         for (j, rule) in rules.iter().enumerate() {
-            let n = index.get(&(account.account_id.as_str(), rule.id.as_str())).copied().unwrap_or(0);
-            let shade = if n == 0 { 0.0 } else { 0.15 + 0.85 * (n as f64 / max).sqrt() };
+            let n = index
+                .get(&(account.account_id.as_str(), rule.id.as_str()))
+                .copied()
+                .unwrap_or(0);
+            let shade = if n == 0 {
+                0.0
+            } else {
+                0.15 + 0.85 * (n as f64 / max).sqrt()
+            };
             let _ = write!(
                 svg,
                 "<rect x=\"{}\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"#c0392b\" fill-opacity=\"{shade:.2}\" stroke=\"#eee\"><title>{}: {n} failing</title></rect>",

@@ -70,7 +70,11 @@ pub(super) fn write_all(
 ) -> Result<Vec<std::path::PathBuf>> {
     let frameworks = pack.frameworks();
     let mut paths = vec![out_dir.join("findings.csv")];
-    paths.extend(frameworks.iter().map(|f| out_dir.join(format!("findings-{f}.csv"))));
+    paths.extend(
+        frameworks
+            .iter()
+            .map(|f| out_dir.join(format!("findings-{f}.csv"))),
+    );
     let mut writers = Vec::new();
     for (i, path) in paths.iter().enumerate() {
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
@@ -81,7 +85,9 @@ pub(super) fn write_all(
         if i > 0 {
             header.insert(2, "requirements");
         }
-        writer.write_record(&header).map_err(|e| csv_error(path, e))?;
+        writer
+            .write_record(&header)
+            .map_err(|e| csv_error(path, e))?;
         writers.push(writer);
     }
     let rules: HashMap<&str, RuleRow> = pack
@@ -95,14 +101,21 @@ pub(super) fn write_all(
                     severity: r.severity.as_str(),
                     frameworks: frameworks_text(r),
                     command: r.remediation.command.as_deref(),
-                    requirements: frameworks.iter().map(|f| r.frameworks.get(f).map(|ids| ids.join(", "))).collect(),
+                    requirements: frameworks
+                        .iter()
+                        .map(|f| r.frameworks.get(f).map(|ids| ids.join(", ")))
+                        .collect(),
                 },
             )
         })
         .collect();
     let directory = account_directory(inventory);
     let df = &evaluation.results;
-    let column = |name: &str| df.column(name).and_then(|c| c.str().cloned()).map_err(|e| Error::Internal(polars_message(&e)));
+    let column = |name: &str| {
+        df.column(name)
+            .and_then(|c| c.str().cloned())
+            .map_err(|e| Error::Internal(polars_message(&e)))
+    };
     let (rule_id, account, region, rtype, rid, rname, status, reason) = (
         column("rule_id")?,
         column("account_id")?,
@@ -128,11 +141,21 @@ pub(super) fn write_all(
         .zip(waiver_reason.iter())
         .zip(waiver_expires.iter());
     for (((((((((r, a), g), t), id), name), st), why), wr), we) in rows {
-        let Some(rule) = r.and_then(|r| rules.get(r)) else { continue };
-        let (a, g, id, st) = (a.unwrap_or(""), g.unwrap_or(""), id.unwrap_or(""), st.unwrap_or("unknown"));
+        let Some(rule) = r.and_then(|r| rules.get(r)) else {
+            continue;
+        };
+        let (a, g, id, st) = (
+            a.unwrap_or(""),
+            g.unwrap_or(""),
+            id.unwrap_or(""),
+            st.unwrap_or("unknown"),
+        );
         let info = directory.get(a);
         let fix = match (st, rule.command) {
-            ("fail", Some(cmd)) => cmd.replace("{account_id}", a).replace("{region}", g).replace("{resource_id}", id),
+            ("fail", Some(cmd)) => cmd
+                .replace("{account_id}", a)
+                .replace("{region}", g)
+                .replace("{resource_id}", id),
             _ => String::new(),
         };
         let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(CSV_COLUMNS.len() + 1);
@@ -157,11 +180,15 @@ pub(super) fn write_all(
         ] {
             cells.push(neutralise_cell(cell));
         }
-        writers[0].write_record(cells.iter().map(|c| c.as_bytes())).map_err(|e| csv_error(&paths[0], e))?;
+        writers[0]
+            .write_record(cells.iter().map(|c| c.as_bytes()))
+            .map_err(|e| csv_error(&paths[0], e))?;
         for (f, requirements) in rule.requirements.iter().enumerate() {
             if let Some(req) = requirements {
                 cells.insert(2, neutralise_cell(req));
-                writers[f + 1].write_record(cells.iter().map(|c| c.as_bytes())).map_err(|e| csv_error(&paths[f + 1], e))?;
+                writers[f + 1]
+                    .write_record(cells.iter().map(|c| c.as_bytes()))
+                    .map_err(|e| csv_error(&paths[f + 1], e))?;
                 cells.remove(2);
             }
         }

@@ -15,9 +15,18 @@ use super::ReportContext;
 
 /// Default templates, by name.
 pub const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
-    ("report.html", include_str!("../../report-templates/report.html")),
-    ("report.css", include_str!("../../report-templates/report.css")),
-    ("report.js", include_str!("../../report-templates/report.js")),
+    (
+        "report.html",
+        include_str!("../../report-templates/report.html"),
+    ),
+    (
+        "report.css",
+        include_str!("../../report-templates/report.css"),
+    ),
+    (
+        "report.js",
+        include_str!("../../report-templates/report.js"),
+    ),
 ];
 
 pub fn render(context: &ReportContext, templates: Option<&Path>) -> Result<String> {
@@ -31,9 +40,12 @@ pub fn render(context: &ReportContext, templates: Option<&Path>) -> Result<Strin
             }
             _ => default.to_string(),
         };
-        env.add_template_owned(name.to_string(), source).map_err(|e| template_error(templates, &e))?;
+        env.add_template_owned(name.to_string(), source)
+            .map_err(|e| template_error(templates, &e))?;
     }
-    let template = env.get_template("report.html").map_err(|e| template_error(templates, &e))?;
+    let template = env
+        .get_template("report.html")
+        .map_err(|e| template_error(templates, &e))?;
     let data = context.findings_data();
     template
         .render(minijinja::context! { findings_data => data, ..minijinja::Value::from_serialize(context) })
@@ -47,5 +59,8 @@ fn template_error(dir: Option<&Path>, e: &minijinja::Error) -> Error {
         _ => format!("report-templates/{name} (built in)"),
     };
     let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
-    Error::input(format!("{location}{line}: template error: {}", e.detail().unwrap_or(&e.to_string())))
+    Error::input(format!(
+        "{location}{line}: template error: {}",
+        e.detail().unwrap_or(&e.to_string())
+    ))
 }

@@ -13,7 +13,8 @@ use super::ReportContext;
 
 /// Milliseconds since the epoch of the audit point in time.
 fn audit_time_ms(context: &ReportContext) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(&context.meta.collected_at).map_or(0, |t| t.timestamp_millis())
+    chrono::DateTime::parse_from_rfc3339(&context.meta.collected_at)
+        .map_or(0, |t| t.timestamp_millis())
 }
 
 fn severity_id(s: Severity) -> u8 {
@@ -38,7 +39,11 @@ pub fn ocsf(context: &ReportContext) -> String {
                 Status::Unknown => (0, "Unknown"),
                 Status::Pass => (1, "Pass"),
             };
-            let (status_id, status) = if f.status == Status::Waived { (3, "Suppressed") } else { (1, "New") };
+            let (status_id, status) = if f.status == Status::Waived {
+                (3, "Suppressed")
+            } else {
+                (1, "New")
+            };
             let standards: Vec<&String> = rule.framework_ids.keys().collect();
             let requirements: Vec<String> = rule
                 .framework_ids
@@ -123,7 +128,10 @@ pub fn xml_escape(text: &str) -> String {
 /// `junit.xml`: one test suite per rule, one test case per account-region
 /// the rule has results in. A failing resource fails the case; an unknown
 /// one (coverage gap) makes it an error, so CI never shows a gap as green.
-pub fn junit(context: &ReportContext, account_regions: &BTreeMap<String, Vec<(String, String)>>) -> String {
+pub fn junit(
+    context: &ReportContext,
+    account_regions: &BTreeMap<String, Vec<(String, String)>>,
+) -> String {
     let mut suites = String::new();
     let (mut total, mut total_fail, mut total_err) = (0usize, 0usize, 0usize);
     for rule in &context.rules {
@@ -133,17 +141,35 @@ pub fn junit(context: &ReportContext, account_regions: &BTreeMap<String, Vec<(St
             by_place.entry(place.clone()).or_default();
         }
         for f in &rule.findings {
-            by_place.entry((f.account_id.clone(), f.region.clone())).or_default().push(f);
+            by_place
+                .entry((f.account_id.clone(), f.region.clone()))
+                .or_default()
+                .push(f);
         }
         let (mut fails, mut errors) = (0, 0);
         let mut cases = String::new();
         for ((account, region), findings) in &by_place {
-            let failing: Vec<&&Finding> = findings.iter().filter(|f| f.status == Status::Fail).collect();
-            let unknown: Vec<&&Finding> = findings.iter().filter(|f| f.status == Status::Unknown).collect();
-            let _ = write!(cases, "    <testcase classname=\"{}\" name=\"{}/{}\">", xml_escape(&rule.id), xml_escape(account), xml_escape(region));
+            let failing: Vec<&&Finding> = findings
+                .iter()
+                .filter(|f| f.status == Status::Fail)
+                .collect();
+            let unknown: Vec<&&Finding> = findings
+                .iter()
+                .filter(|f| f.status == Status::Unknown)
+                .collect();
+            let _ = write!(
+                cases,
+                "    <testcase classname=\"{}\" name=\"{}/{}\">",
+                xml_escape(&rule.id),
+                xml_escape(account),
+                xml_escape(region)
+            );
             if !failing.is_empty() {
                 fails += 1;
-                let list: Vec<String> = failing.iter().map(|f| format!("{} {}: {}", f.resource_id, f.resource_name, f.reason)).collect();
+                let list: Vec<String> = failing
+                    .iter()
+                    .map(|f| format!("{} {}: {}", f.resource_id, f.resource_name, f.reason))
+                    .collect();
                 let _ = write!(
                     cases,
                     "\n      <failure type=\"{}\" message=\"{} failing resource(s)\">{}</failure>\n    ",
@@ -153,7 +179,10 @@ pub fn junit(context: &ReportContext, account_regions: &BTreeMap<String, Vec<(St
                 );
             } else if !unknown.is_empty() {
                 errors += 1;
-                let list: Vec<String> = unknown.iter().map(|f| format!("{}: {}", f.resource_id, f.reason)).collect();
+                let list: Vec<String> = unknown
+                    .iter()
+                    .map(|f| format!("{}: {}", f.resource_id, f.reason))
+                    .collect();
                 let _ = write!(
                     cases,
                     "\n      <error type=\"unknown\" message=\"{} result(s) could not be determined\">{}</error>\n    ",
@@ -182,7 +211,11 @@ pub fn junit(context: &ReportContext, account_regions: &BTreeMap<String, Vec<(St
 
 /// Escapes text for a Markdown table cell.
 fn md(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('|', "\\|").replace('\n', " ").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('\n', " ")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// `summary.md`: the audit in a page, for tickets and chat.
@@ -194,7 +227,12 @@ pub fn markdown(context: &ReportContext) -> String {
     let _ = writeln!(
         out,
         "**{}** failing, **{}** unknown, **{}** waived, **{}** passing results from {} rules over {} accounts.\n",
-        s.totals.fail, s.totals.unknown, s.totals.waived, s.totals.pass, context.meta.rules_evaluated, c.accounts_in_scope
+        s.totals.fail,
+        s.totals.unknown,
+        s.totals.waived,
+        s.totals.pass,
+        context.meta.rules_evaluated,
+        c.accounts_in_scope
     );
     if !c.complete {
         let _ = writeln!(
@@ -203,30 +241,76 @@ pub fn markdown(context: &ReportContext) -> String {
             c.failed, c.partial
         );
     }
-    let _ = writeln!(out, "| severity | fail | unknown | waived | pass |\n|---|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "| severity | fail | unknown | waived | pass |\n|---|---:|---:|---:|---:|"
+    );
     for row in &s.by_severity {
         let k = &row.counts;
-        let _ = writeln!(out, "| {} | {} | {} | {} | {} |", row.severity, k.fail, k.unknown, k.waived, k.pass);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            row.severity, k.fail, k.unknown, k.waived, k.pass
+        );
     }
-    let _ = writeln!(out, "\n## Most failing rules\n\n| rule | severity | failing |\n|---|---|---:|");
+    let _ = writeln!(
+        out,
+        "\n## Most failing rules\n\n| rule | severity | failing |\n|---|---|---:|"
+    );
     let mut rules: Vec<_> = s.rules.iter().filter(|r| r.counts.fail > 0).collect();
-    rules.sort_by(|a, b| (a.severity, std::cmp::Reverse(a.counts.fail), &a.rule_id).cmp(&(b.severity, std::cmp::Reverse(b.counts.fail), &b.rule_id)));
+    rules.sort_by(|a, b| {
+        (a.severity, std::cmp::Reverse(a.counts.fail), &a.rule_id).cmp(&(
+            b.severity,
+            std::cmp::Reverse(b.counts.fail),
+            &b.rule_id,
+        ))
+    });
     for r in rules.iter().take(10) {
-        let _ = writeln!(out, "| {}: {} | {} | {} |", r.rule_id, md(&r.title), r.severity, r.counts.fail);
+        let _ = writeln!(
+            out,
+            "| {}: {} | {} | {} |",
+            r.rule_id,
+            md(&r.title),
+            r.severity,
+            r.counts.fail
+        );
     }
-    let _ = writeln!(out, "\n## Accounts, worst first\n\n| grade | score | account | name | failing | unknown |\n|---|---:|---|---|---:|---:|");
+    let _ = writeln!(
+        out,
+        "\n## Accounts, worst first\n\n| grade | score | account | name | failing | unknown |\n|---|---:|---|---|---:|---:|"
+    );
     for a in s.accounts.iter().take(10) {
         let score = a.score.map_or("n/a".to_string(), |v| format!("{v:.1}"));
-        let _ = writeln!(out, "| {} | {score} | {} | {} | {} | {} |", a.grade, a.account_id, md(&a.account_name), a.counts.fail, a.counts.unknown);
+        let _ = writeln!(
+            out,
+            "| {} | {score} | {} | {} | {} | {} |",
+            a.grade,
+            a.account_id,
+            md(&a.account_name),
+            a.counts.fail,
+            a.counts.unknown
+        );
     }
     if let Some(diff) = &context.diff {
         out.push_str(&diff.markdown());
     }
-    let expired: Vec<_> = context.waivers.iter().filter(|w| w.state != "active").collect();
+    let expired: Vec<_> = context
+        .waivers
+        .iter()
+        .filter(|w| w.state != "active")
+        .collect();
     if !expired.is_empty() {
         let _ = writeln!(out, "\n## Waivers needing attention\n");
         for w in expired {
-            let _ = writeln!(out, "- {} `{}`: {} (approved by {}, expires {})", w.state, md(&w.spec.rule), md(&w.spec.reason), md(&w.spec.approved_by), w.spec.expires);
+            let _ = writeln!(
+                out,
+                "- {} `{}`: {} (approved by {}, expires {})",
+                w.state,
+                md(&w.spec.rule),
+                md(&w.spec.reason),
+                md(&w.spec.approved_by),
+                w.spec.expires
+            );
         }
     }
     let _ = writeln!(

@@ -142,7 +142,11 @@ impl ReportContext {
     /// element: no `<`, `>` or `&` survives as itself.
     pub fn findings_data(&self) -> String {
         use std::collections::BTreeMap;
-        fn index<'a>(map: &mut BTreeMap<&'a str, usize>, list: &mut Vec<&'a str>, key: &'a str) -> usize {
+        fn index<'a>(
+            map: &mut BTreeMap<&'a str, usize>,
+            list: &mut Vec<&'a str>,
+            key: &'a str,
+        ) -> usize {
             *map.entry(key).or_insert_with(|| {
                 list.push(key);
                 list.len() - 1
@@ -170,7 +174,16 @@ impl ReportContext {
                     Status::Unknown => 1,
                     _ => 2,
                 };
-                rows.push(serde_json::json!([r, a, g, status, f.resource_id, f.resource_name, why, w]));
+                rows.push(serde_json::json!([
+                    r,
+                    a,
+                    g,
+                    status,
+                    f.resource_id,
+                    f.resource_name,
+                    why,
+                    w
+                ]));
             }
         }
         let doc = serde_json::json!({
@@ -207,10 +220,20 @@ impl ReportContext {
         summary: Summary,
         framework: Option<String>,
     ) -> ReportContext {
-        let mut findings_by_rule: std::collections::BTreeMap<String, Vec<Finding>> = Default::default();
-        for_each_finding(inventory, evaluation, &pack.rules, |s| s != Status::Pass, |f| {
-            findings_by_rule.entry(f.rule_id.clone()).or_default().push(f)
-        });
+        let mut findings_by_rule: std::collections::BTreeMap<String, Vec<Finding>> =
+            Default::default();
+        for_each_finding(
+            inventory,
+            evaluation,
+            &pack.rules,
+            |s| s != Status::Pass,
+            |f| {
+                findings_by_rule
+                    .entry(f.rule_id.clone())
+                    .or_default()
+                    .push(f)
+            },
+        );
         let rules: Vec<RuleSection> = pack
             .rules
             .iter()
@@ -241,7 +264,11 @@ impl ReportContext {
             summary,
             rules,
             scan_errors: scan_errors(inventory),
-            rule_errors: evaluation.rule_errors.iter().map(RuleError::to_string).collect(),
+            rule_errors: evaluation
+                .rule_errors
+                .iter()
+                .map(RuleError::to_string)
+                .collect(),
             regions: {
                 let mut r: Vec<String> = str_column(inventory.table("regions"), "region")
                     .into_iter()
@@ -258,7 +285,11 @@ impl ReportContext {
     }
 }
 
-pub fn audit_meta(inventory: &Inventory, pack: &PolicyPack, framework: Option<String>) -> AuditMeta {
+pub fn audit_meta(
+    inventory: &Inventory,
+    pack: &PolicyPack,
+    framework: Option<String>,
+) -> AuditMeta {
     let manifest_json = serde_json::to_string(&inventory.manifest).unwrap_or_default();
     AuditMeta {
         tool: "amiaudit",
@@ -299,8 +330,12 @@ fn scan_errors(inventory: &Inventory) -> Vec<ScanErrorRow> {
         })
         .collect();
     rows.sort_by(|x, y| {
-        (&x.account_id, &x.region, &x.operation, &x.resource_id)
-            .cmp(&(&y.account_id, &y.region, &y.operation, &y.resource_id))
+        (&x.account_id, &x.region, &x.operation, &x.resource_id).cmp(&(
+            &y.account_id,
+            &y.region,
+            &y.operation,
+            &y.resource_id,
+        ))
     });
     rows
 }
@@ -325,14 +360,17 @@ pub fn write_reports(
         let path = out_dir.join(format.file_name());
         match format {
             OutputFormat::Csv => {
-                let mut paths = csv::write_all(out_dir, inventory, pack, evaluation, &context.meta)?;
+                let mut paths =
+                    csv::write_all(out_dir, inventory, pack, evaluation, &context.meta)?;
                 paths.remove(0);
                 written.extend(paths);
             }
             OutputFormat::Json => write(&path, findings_json(context)?)?,
             OutputFormat::Html => write(&path, html::render(context, templates)?)?,
             OutputFormat::Ocsf => write(&path, machine::ocsf(context))?,
-            OutputFormat::Junit => write(&path, machine::junit(context, &account_regions(evaluation)))?,
+            OutputFormat::Junit => {
+                write(&path, machine::junit(context, &account_regions(evaluation)))?
+            }
             OutputFormat::Markdown => write(&path, machine::markdown(context))?,
         }
         written.push(path);
@@ -348,7 +386,9 @@ pub fn write_reports(
 }
 
 /// Rule id -> the (account, region) pairs it has results in.
-fn account_regions(evaluation: &Evaluation) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+fn account_regions(
+    evaluation: &Evaluation,
+) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
     use polars::prelude::*;
     let pairs = evaluation
         .results
@@ -359,7 +399,11 @@ fn account_regions(evaluation: &Evaluation) -> std::collections::BTreeMap<String
         .collect()
         .unwrap_or_else(|_| DataFrame::empty());
     let mut out: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
-    let (r, a, g) = (str_column(&pairs, "rule_id"), str_column(&pairs, "account_id"), str_column(&pairs, "region"));
+    let (r, a, g) = (
+        str_column(&pairs, "rule_id"),
+        str_column(&pairs, "account_id"),
+        str_column(&pairs, "region"),
+    );
     for ((rule, account), region) in r.into_iter().zip(a).zip(g) {
         if let (Some(rule), Some(account), Some(region)) = (rule, account, region) {
             out.entry(rule).or_default().push((account, region));

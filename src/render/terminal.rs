@@ -24,9 +24,17 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
         c.failed,
         c.not_opted_in,
         c.scan_errors,
-        if c.complete { "" } else { " (coverage incomplete)" }
+        if c.complete {
+            ""
+        } else {
+            " (coverage incomplete)"
+        }
     );
-    let _ = writeln!(out, "\n{:<10} {:>8} {:>8} {:>8} {:>8}", "severity", "fail", "unknown", "waived", "pass");
+    let _ = writeln!(
+        out,
+        "\n{:<10} {:>8} {:>8} {:>8} {:>8}",
+        "severity", "fail", "unknown", "waived", "pass"
+    );
     for row in &s.by_severity {
         let k = &row.counts;
         let _ = writeln!(
@@ -40,7 +48,11 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
         );
     }
     let t = &s.totals;
-    let _ = writeln!(out, "{:<10} {:>8} {:>8} {:>8} {:>8}", "total", t.fail, t.unknown, t.waived, t.pass);
+    let _ = writeln!(
+        out,
+        "{:<10} {:>8} {:>8} {:>8} {:>8}",
+        "total", t.fail, t.unknown, t.waived, t.pass
+    );
     if !s.accounts.is_empty() {
         let _ = writeln!(out, "\nworst accounts (hygiene score 0-100):");
         for a in s.accounts.iter().take(worst) {
@@ -59,10 +71,18 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
     for w in &context.waivers {
         match w.state {
             "expired" => {
-                let _ = writeln!(out, "waiver expired {}: {} ({}), no longer applies", w.spec.expires, w.spec.rule, w.spec.reason);
+                let _ = writeln!(
+                    out,
+                    "waiver expired {}: {} ({}), no longer applies",
+                    w.spec.expires, w.spec.rule, w.spec.reason
+                );
             }
             "unused" => {
-                let _ = writeln!(out, "waiver unused: {} ({}) matched no failing result", w.spec.rule, w.spec.reason);
+                let _ = writeln!(
+                    out,
+                    "waiver unused: {} ({}) matched no failing result",
+                    w.spec.rule, w.spec.reason
+                );
             }
             _ => {}
         }

@@ -5,40 +5,78 @@ use amiaudit::synth::{PLANTED, PLANTED_UNKNOWN};
 #[test]
 fn sample_org_fails_every_planted_finding_and_passes_the_rest() {
     let out_dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(out_dir.path())]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        path(out_dir.path()),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rows = csv_rows(&out_dir.path().join("findings.csv"));
     for (rule, resource, why) in PLANTED {
-        assert_eq!(status_of(&rows, rule, resource), ["fail"], "{rule} on {resource} ({why})");
+        assert_eq!(
+            status_of(&rows, rule, resource),
+            ["fail"],
+            "{rule} on {resource} ({why})"
+        );
     }
     for (rule, resource, why) in PLANTED_UNKNOWN {
         let statuses = status_of(&rows, rule, resource);
-        assert!(statuses.contains(&"unknown".to_string()), "{rule} on {resource} ({why}): {statuses:?}");
+        assert!(
+            statuses.contains(&"unknown".to_string()),
+            "{rule} on {resource} ({why}): {statuses:?}"
+        );
     }
     // Every rule of the pack has both passing and failing resources in the sample.
-    let rules: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["rule_id"].as_str()).collect();
-    assert!(rules.len() >= 29, "only {} rules produced results", rules.len());
+    let rules: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r["rule_id"].as_str()).collect();
+    assert!(
+        rules.len() >= 29,
+        "only {} rules produced results",
+        rules.len()
+    );
     for rule in &rules {
         for status in ["pass", "fail"] {
             assert!(
-                rows.iter().any(|r| r["rule_id"] == *rule && r["status"] == status),
+                rows.iter()
+                    .any(|r| r["rule_id"] == *rule && r["status"] == status),
                 "{rule} has no {status} result in the sample"
             );
         }
     }
     // The denied account is unknown everywhere, never pass.
-    let denied: Vec<_> = rows.iter().filter(|r| r["account_name"] == "acme-sandbox-bob").collect();
+    let denied: Vec<_> = rows
+        .iter()
+        .filter(|r| r["account_name"] == "acme-sandbox-bob")
+        .collect();
     assert!(!denied.is_empty());
-    assert!(denied.iter().all(|r| r["status"] == "unknown"), "denied account judged");
-    assert!(denied.iter().all(|r| r["reason"].contains("sts:AssumeRole AccessDenied")));
+    assert!(
+        denied.iter().all(|r| r["status"] == "unknown"),
+        "denied account judged"
+    );
+    assert!(
+        denied
+            .iter()
+            .all(|r| r["reason"].contains("sts:AssumeRole AccessDenied"))
+    );
     // The region that is not opted in is out of scope: no result at all.
-    assert!(!rows.iter().any(|r| r["account_name"] == "acme-sandbox-alice" && r["region"] == "ap-southeast-1"));
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r["account_name"] == "acme-sandbox-alice" && r["region"] == "ap-southeast-1")
+    );
 
     let summary = stdout(&out);
     assert!(summary.contains("coverage incomplete"), "{summary}");
-    assert!(summary.contains("acme-legacy-erp"), "worst accounts list the legacy account:\n{summary}");
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("findings.json")).unwrap()).unwrap();
+    assert!(
+        summary.contains("acme-legacy-erp"),
+        "worst accounts list the legacy account:\n{summary}"
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("findings.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(json["audit"]["collected_at"], "2026-11-20T00:00:00Z");
     let worst = &json["summary"]["accounts"][0];
     assert_eq!(worst["account_name"], "acme-sandbox-bob");
@@ -52,7 +90,17 @@ fn fail_on_sets_the_exit_code() {
     let out_dir = tempfile::tempdir().unwrap();
     let o = path(out_dir.path());
     let s = sample();
-    let run = |fail_on: &str| amiaudit(&["audit", "--inventory", path(&s), "--out", o, "--fail-on", fail_on]);
+    let run = |fail_on: &str| {
+        amiaudit(&[
+            "audit",
+            "--inventory",
+            path(&s),
+            "--out",
+            o,
+            "--fail-on",
+            fail_on,
+        ])
+    };
     assert_eq!(run("critical").status.code(), Some(1));
     assert_eq!(run("info").status.code(), Some(1));
     assert_eq!(run("none").status.code(), Some(0));
@@ -60,29 +108,59 @@ fn fail_on_sets_the_exit_code() {
     // A clean inventory: nothing fails at any threshold.
     let clean = tempfile::tempdir().unwrap();
     save(&inventory(vec![]), clean.path());
-    let out = amiaudit(&["audit", "--inventory", path(clean.path()), "--out", o, "--fail-on", "info"]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(clean.path()),
+        "--out",
+        o,
+        "--fail-on",
+        "info",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     // Only a low failure: --fail-on high passes, --fail-on low fails.
     let low = tempfile::tempdir().unwrap();
     save(
-        &inventory(vec![(
-            "images",
-            vec![
-                ("account_id", "111111111111".into()),
-                ("region", "eu-west-1".into()),
-                ("image_id", "ami-1".into()),
-                ("name", "Bad Name".into()),
-                ("state", "available".into()),
-                ("public", false.into()),
-                ("imds_support", "v2.0".into()),
-                ("deprecation_time", now().into()),
-            ],
-        ), ("image_tags", vec![("account_id", "111111111111".into()), ("region", "eu-west-1".into()), ("image_id", "ami-1".into()), ("key", "CreatedBy".into()), ("value", "x".into())])]),
+        &inventory(vec![
+            (
+                "images",
+                vec![
+                    ("account_id", "111111111111".into()),
+                    ("region", "eu-west-1".into()),
+                    ("image_id", "ami-1".into()),
+                    ("name", "Bad Name".into()),
+                    ("state", "available".into()),
+                    ("public", false.into()),
+                    ("imds_support", "v2.0".into()),
+                    ("deprecation_time", now().into()),
+                ],
+            ),
+            (
+                "image_tags",
+                vec![
+                    ("account_id", "111111111111".into()),
+                    ("region", "eu-west-1".into()),
+                    ("image_id", "ami-1".into()),
+                    ("key", "CreatedBy".into()),
+                    ("value", "x".into()),
+                ],
+            ),
+        ]),
         low.path(),
     );
     let run = |f: &str| {
-        amiaudit(&["audit", "--inventory", path(low.path()), "--out", o, "--fail-on", f, "--policies", path(&repo().join("policies/governance"))])
+        amiaudit(&[
+            "audit",
+            "--inventory",
+            path(low.path()),
+            "--out",
+            o,
+            "--fail-on",
+            f,
+            "--policies",
+            path(&repo().join("policies/governance")),
+        ])
     };
     let high = run("high");
     assert_eq!(high.status.code(), Some(0), "{}", stderr(&high));
@@ -94,10 +172,19 @@ fn same_inputs_give_byte_identical_reports() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     for dir in [&a, &b] {
-        let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(dir.path())]);
+        let out = amiaudit(&[
+            "audit",
+            "--inventory",
+            path(&sample()),
+            "--out",
+            path(dir.path()),
+        ]);
         assert_eq!(out.status.code(), Some(0));
     }
-    let mut files: Vec<String> = std::fs::read_dir(a.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut files: Vec<String> = std::fs::read_dir(a.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     files.sort();
     assert!(files.len() >= 12, "{files:?}");
     for file in files.iter().filter(|f| *f != "inventory") {
@@ -114,8 +201,21 @@ fn aws_strings_are_escaped_in_html_and_neutralised_in_csv() {
     let formula = "=HYPERLINK(\"http://evil.example\",\"x\")";
     save(
         &inventory(vec![
-            ("accounts", vec![("account_id", "111111111111".into()), ("account_name", payload.into())]),
-            ("regions", vec![("account_id", "111111111111".into()), ("region", "eu-west-1".into()), ("scan_status", "ok".into())]),
+            (
+                "accounts",
+                vec![
+                    ("account_id", "111111111111".into()),
+                    ("account_name", payload.into()),
+                ],
+            ),
+            (
+                "regions",
+                vec![
+                    ("account_id", "111111111111".into()),
+                    ("region", "eu-west-1".into()),
+                    ("scan_status", "ok".into()),
+                ],
+            ),
             (
                 "images",
                 vec![
@@ -132,16 +232,31 @@ fn aws_strings_are_escaped_in_html_and_neutralised_in_csv() {
         inv_dir.path(),
     );
     let out_dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&["audit", "--inventory", path(inv_dir.path()), "--out", path(out_dir.path())]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(inv_dir.path()),
+        "--out",
+        path(out_dir.path()),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let html = std::fs::read_to_string(out_dir.path().join("report.html")).unwrap();
     assert!(!html.contains("<script>alert"), "raw script tag in report");
     assert!(!html.contains("<img src=x"), "raw img tag in report");
     // Server-rendered text (account tables, chart labels) is entity-escaped ...
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "minijinja escape");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "chart label escape");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+        "minijinja escape"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "chart label escape"
+    );
     // ... and the findings data cannot close its <script> element.
-    assert!(html.contains("\\u003cscript\\u003ealert(1)"), "JSON data escape");
+    assert!(
+        html.contains("\\u003cscript\\u003ealert(1)"),
+        "JSON data escape"
+    );
     let csv = std::fs::read_to_string(out_dir.path().join("findings.csv")).unwrap();
     assert!(!csv.contains(",=HYPERLINK"), "formula cell not neutralised");
     assert!(csv.contains("'=HYPERLINK"));
@@ -151,23 +266,57 @@ fn aws_strings_are_escaped_in_html_and_neutralised_in_csv() {
 fn sample_readme_names_every_planted_resource() {
     let readme = std::fs::read_to_string(repo().join("sample-data/README.md")).unwrap();
     for (rule, resource, _) in PLANTED.iter().chain(PLANTED_UNKNOWN) {
-        assert!(readme.contains(&format!("| {rule} | `{resource}` |")), "sample-data/README.md misses {rule} / {resource}");
+        assert!(
+            readme.contains(&format!("| {rule} | `{resource}` |")),
+            "sample-data/README.md misses {rule} / {resource}"
+        );
     }
 }
 
 #[test]
 fn templates_dir_overrides_one_file_at_a_time() {
     let templates = tempfile::tempdir().unwrap();
-    std::fs::write(templates.path().join("report.css"), "body { background: #123456; }").unwrap();
+    std::fs::write(
+        templates.path().join("report.css"),
+        "body { background: #123456; }",
+    )
+    .unwrap();
     let out_dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(out_dir.path()), "--format", "html", "--templates", path(templates.path())]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        path(out_dir.path()),
+        "--format",
+        "html",
+        "--templates",
+        path(templates.path()),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let html = std::fs::read_to_string(out_dir.path().join("report.html")).unwrap();
     assert!(html.contains("#123456"), "custom stylesheet used");
-    assert!(html.contains("Executive summary"), "built-in report.html still used");
+    assert!(
+        html.contains("Executive summary"),
+        "built-in report.html still used"
+    );
 
-    std::fs::write(templates.path().join("report.html"), "<p>{{ nosuch.value }}</p>").unwrap();
-    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(out_dir.path()), "--format", "html", "--templates", path(templates.path())]);
+    std::fs::write(
+        templates.path().join("report.html"),
+        "<p>{{ nosuch.value }}</p>",
+    )
+    .unwrap();
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        path(out_dir.path()),
+        "--format",
+        "html",
+        "--templates",
+        path(templates.path()),
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("report.html:1: template error"), "{err}");

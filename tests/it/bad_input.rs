@@ -22,28 +22,49 @@ fn rewrite_table(dir: &Path, file: &str, content: &str) {
         hex::encode(sha2::Sha256::digest(content.as_bytes()))
     };
     let manifest_path = dir.join("manifest.json");
-    let mut manifest: serde_json::Value = serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
     let table = file.trim_end_matches(".jsonl");
     manifest["tables"][table]["sha256"] = digest.into();
-    manifest["tables"][table]["rows"] = content.lines().filter(|l| !l.trim().is_empty()).count().into();
-    fs::write(&manifest_path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+    manifest["tables"][table]["rows"] = content
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+        .into();
+    fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
 }
 
 fn audit_error(inventory: &Path) -> String {
     let out_dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&["audit", "--inventory", path(inventory), "--out", path(out_dir.path())]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(inventory),
+        "--out",
+        path(out_dir.path()),
+    ]);
     assert_eq!(out.status.code(), Some(2), "stdout: {}", stdout(&out));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "one line, got:\n{err}");
     assert!(err.starts_with("error: "), "{err}");
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
     err
 }
 
 #[test]
 fn missing_directory() {
     let err = audit_error(Path::new("/nonexistent/inventory"));
-    assert!(err.contains("/nonexistent/inventory: inventory directory not found"), "{err}");
+    assert!(
+        err.contains("/nonexistent/inventory: inventory directory not found"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -66,11 +87,18 @@ fn missing_table_file() {
 fn table_missing_from_manifest() {
     let dir = broken_copy();
     let manifest_path = dir.path().join("manifest.json");
-    let mut manifest: serde_json::Value = serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
-    manifest["tables"].as_object_mut().unwrap().remove("snapshots");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["tables"]
+        .as_object_mut()
+        .unwrap()
+        .remove("snapshots");
     fs::write(&manifest_path, manifest.to_string()).unwrap();
     let err = audit_error(dir.path());
-    assert!(err.contains("table `snapshots` is missing from the manifest"), "{err}");
+    assert!(
+        err.contains("table `snapshots` is missing from the manifest"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -81,7 +109,10 @@ fn malformed_json_line_names_file_and_line() {
     lines[2] = "{\"account_id\": \"123\", broken";
     rewrite_table(dir.path(), "accounts.jsonl", &(lines.join("\n") + "\n"));
     let err = audit_error(dir.path());
-    assert!(err.contains("accounts.jsonl:3:") && err.contains("invalid JSON"), "{err}");
+    assert!(
+        err.contains("accounts.jsonl:3:") && err.contains("invalid JSON"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -89,22 +120,41 @@ fn wrong_column_type_and_unknown_column() {
     let dir = broken_copy();
     rewrite_table(dir.path(), "accounts.jsonl", "{\"account_id\": 123}\n");
     let err = audit_error(dir.path());
-    assert!(err.contains("accounts.jsonl:1: column `account_id` expects string, found number `123`"), "{err}");
+    assert!(
+        err.contains("accounts.jsonl:1: column `account_id` expects string, found number `123`"),
+        "{err}"
+    );
 
-    rewrite_table(dir.path(), "accounts.jsonl", "{\"account_id\": \"1\", \"acount_name\": \"typo\"}\n");
+    rewrite_table(
+        dir.path(),
+        "accounts.jsonl",
+        "{\"account_id\": \"1\", \"acount_name\": \"typo\"}\n",
+    );
     let err = audit_error(dir.path());
-    assert!(err.contains("accounts.jsonl:1: unknown column `acount_name`"), "{err}");
+    assert!(
+        err.contains("accounts.jsonl:1: unknown column `acount_name`"),
+        "{err}"
+    );
 
-    rewrite_table(dir.path(), "accounts.jsonl", "{\"account_name\": \"no id\"}\n");
+    rewrite_table(
+        dir.path(),
+        "accounts.jsonl",
+        "{\"account_name\": \"no id\"}\n",
+    );
     let err = audit_error(dir.path());
-    assert!(err.contains("accounts.jsonl:1: column `account_id` is required"), "{err}");
+    assert!(
+        err.contains("accounts.jsonl:1: column `account_id` is required"),
+        "{err}"
+    );
 }
 
 #[test]
 fn wrong_schema_version() {
     let dir = broken_copy();
     let manifest_path = dir.path().join("manifest.json");
-    let text = fs::read_to_string(&manifest_path).unwrap().replace("\"schema_version\": 1", "\"schema_version\": 99");
+    let text = fs::read_to_string(&manifest_path)
+        .unwrap()
+        .replace("\"schema_version\": 1", "\"schema_version\": 99");
     fs::write(&manifest_path, text).unwrap();
     let err = audit_error(dir.path());
     assert!(err.contains("schema version 99 is not supported"), "{err}");
@@ -113,7 +163,11 @@ fn wrong_schema_version() {
 #[test]
 fn malformed_manifest_names_line() {
     let dir = broken_copy();
-    fs::write(dir.path().join("manifest.json"), "{\n  \"schema_version\": 1,\n  oops\n}").unwrap();
+    fs::write(
+        dir.path().join("manifest.json"),
+        "{\n  \"schema_version\": 1,\n  oops\n}",
+    )
+    .unwrap();
     let err = audit_error(dir.path());
     assert!(err.contains("manifest.json:3:"), "{err}");
 }
@@ -122,34 +176,61 @@ fn malformed_manifest_names_line() {
 fn table_changed_after_collection() {
     let dir = broken_copy();
     let file = dir.path().join("images.jsonl");
-    let text = fs::read_to_string(&file).unwrap().replacen("available", "failed", 1);
+    let text = fs::read_to_string(&file)
+        .unwrap()
+        .replacen("available", "failed", 1);
     fs::write(&file, text).unwrap();
     let err = audit_error(dir.path());
-    assert!(err.contains("images.jsonl: sha256 does not match manifest.json"), "{err}");
+    assert!(
+        err.contains("images.jsonl: sha256 does not match manifest.json"),
+        "{err}"
+    );
 }
 
 #[test]
 fn broken_parquet_file() {
     let dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&["synth", "--accounts", "2", "--regions", "1", "--images-per-region", "2", "--out", path(dir.path())]);
+    let out = amiaudit(&[
+        "synth",
+        "--accounts",
+        "2",
+        "--regions",
+        "1",
+        "--images-per-region",
+        "2",
+        "--out",
+        path(dir.path()),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let file = dir.path().join("images.parquet");
     let garbage = b"this is not parquet";
     fs::write(&file, garbage).unwrap();
     let manifest_path = dir.path().join("manifest.json");
-    let mut manifest: serde_json::Value = serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
     use sha2::Digest;
     manifest["tables"]["images"]["sha256"] = hex::encode(sha2::Sha256::digest(garbage)).into();
     fs::write(&manifest_path, manifest.to_string()).unwrap();
     let err = audit_error(dir.path());
-    assert!(err.contains("images.parquet: not a readable Parquet file"), "{err}");
+    assert!(
+        err.contains("images.parquet: not a readable Parquet file"),
+        "{err}"
+    );
 }
 
 #[test]
 fn usage_errors_exit_2() {
     let out = amiaudit(&["audit", "--inventory", path(&sample())]);
     assert_eq!(out.status.code(), Some(2));
-    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", "/tmp/x", "--fail-on", "severe"]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        "/tmp/x",
+        "--fail-on",
+        "severe",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("severe"));
 }

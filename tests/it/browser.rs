@@ -35,11 +35,17 @@ impl Drop for Browser {
 
 fn chromium_binary() -> String {
     for candidate in ["chromium", "chromium-browser", "google-chrome"] {
-        if Command::new(candidate).arg("--version").output().is_ok_and(|o| o.status.success()) {
+        if Command::new(candidate)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return candidate.to_string();
         }
     }
-    panic!("chromium not found: scripts/test.sh installs Debian's chromium package (apt-get install chromium)");
+    panic!(
+        "chromium not found: scripts/test.sh installs Debian's chromium package (apt-get install chromium)"
+    );
 }
 
 impl Browser {
@@ -72,13 +78,29 @@ impl Browser {
                 }
             }
         });
-        let url = rx.recv_timeout(Duration::from_secs(30)).expect("chromium printed its DevTools address");
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("chromium printed its DevTools address");
         let (socket, _) = tungstenite::connect(url.as_str()).expect("connect to DevTools");
-        let mut browser = Browser { child, socket, next_id: 0, session: String::new(), events: Vec::new() };
+        let mut browser = Browser {
+            child,
+            socket,
+            next_id: 0,
+            session: String::new(),
+            events: Vec::new(),
+        };
         let target = browser.call("Target.createTarget", json!({"url": "about:blank"}));
-        let attached = browser.call("Target.attachToTarget", json!({"targetId": target["targetId"], "flatten": true}));
+        let attached = browser.call(
+            "Target.attachToTarget",
+            json!({"targetId": target["targetId"], "flatten": true}),
+        );
         browser.session = attached["sessionId"].as_str().unwrap().to_string();
-        for domain in ["Page.enable", "Network.enable", "Runtime.enable", "Log.enable"] {
+        for domain in [
+            "Page.enable",
+            "Network.enable",
+            "Runtime.enable",
+            "Log.enable",
+        ] {
             browser.call(domain, json!({}));
         }
         browser
@@ -91,11 +113,15 @@ impl Browser {
         if !self.session.is_empty() {
             message["sessionId"] = json!(self.session);
         }
-        self.socket.send(Message::text(message.to_string())).expect("send to DevTools");
+        self.socket
+            .send(Message::text(message.to_string()))
+            .expect("send to DevTools");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             assert!(Instant::now() < deadline, "no answer to {method}");
-            let Message::Text(text) = self.socket.read().expect("read from DevTools") else { continue };
+            let Message::Text(text) = self.socket.read().expect("read from DevTools") else {
+                continue;
+            };
             let value: Value = serde_json::from_str(&text).unwrap();
             if value["id"] == json!(id) {
                 assert!(value.get("error").is_none(), "{method}: {value}");
@@ -109,30 +135,52 @@ impl Browser {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !self.events.iter().any(|e| e["method"] == method) {
             assert!(Instant::now() < deadline, "no {method} event");
-            let Message::Text(text) = self.socket.read().expect("read from DevTools") else { continue };
+            let Message::Text(text) = self.socket.read().expect("read from DevTools") else {
+                continue;
+            };
             self.events.push(serde_json::from_str(&text).unwrap());
         }
     }
 
     fn eval(&mut self, expression: &str) -> Value {
-        let result = self.call("Runtime.evaluate", json!({"expression": expression, "returnByValue": true}));
-        assert!(result.get("exceptionDetails").is_none(), "{expression}: {result}");
+        let result = self.call(
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true}),
+        );
+        assert!(
+            result.get("exceptionDetails").is_none(),
+            "{expression}: {result}"
+        );
         result["result"]["value"].clone()
     }
 }
 
 fn shown(browser: &mut Browser) -> u64 {
-    browser.eval("Number(document.getElementById('shown').textContent)").as_u64().unwrap()
+    browser
+        .eval("Number(document.getElementById('shown').textContent)")
+        .as_u64()
+        .unwrap()
 }
 
 #[test]
 fn report_works_offline_in_headless_chromium() {
     let out_dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(out_dir.path()), "--format", "html,csv"]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        path(out_dir.path()),
+        "--format",
+        "html,csv",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rows = csv_rows(&out_dir.path().join("findings.csv"));
     let non_passing = rows.iter().filter(|r| r["status"] != "pass").count() as u64;
-    let public_fails = rows.iter().filter(|r| r["rule_id"] == "AMI-PUBLIC" && r["status"] != "pass").count() as u64;
+    let public_fails = rows
+        .iter()
+        .filter(|r| r["rule_id"] == "AMI-PUBLIC" && r["status"] != "pass")
+        .count() as u64;
 
     let profile = tempfile::tempdir().unwrap();
     let mut browser = Browser::launch(profile.path());
@@ -142,7 +190,10 @@ fn report_works_offline_in_headless_chromium() {
 
     // Every non-passing result is in the table's data; a page of them is drawn.
     assert_eq!(shown(&mut browser), non_passing);
-    let drawn = browser.eval("document.querySelectorAll('#findings-table tbody tr').length").as_u64().unwrap();
+    let drawn = browser
+        .eval("document.querySelectorAll('#findings-table tbody tr').length")
+        .as_u64()
+        .unwrap();
     assert_eq!(drawn, non_passing.min(100));
 
     // Filtering by rule narrows to exactly that rule's non-passing results.
@@ -150,7 +201,10 @@ fn report_works_offline_in_headless_chromium() {
     assert_eq!(shown(&mut browser), public_fails);
     assert!(public_fails > 0 && public_fails < non_passing);
     let rules = browser.eval("Array.from(document.querySelectorAll('#findings-table tbody tr td:nth-child(2)')).map(td => td.textContent)");
-    assert!(rules.as_array().unwrap().iter().all(|r| r == "AMI-PUBLIC"), "{rules}");
+    assert!(
+        rules.as_array().unwrap().iter().all(|r| r == "AMI-PUBLIC"),
+        "{rules}"
+    );
     // Search narrows further.
     browser.eval("var q = document.getElementById('q'); q.value = 'ami-0a11ce5ec7e7pub1'; q.dispatchEvent(new Event('input'));");
     assert_eq!(shown(&mut browser), 1);
@@ -158,9 +212,13 @@ fn report_works_offline_in_headless_chromium() {
     assert_eq!(shown(&mut browser), non_passing);
 
     let shot = browser.call("Page.captureScreenshot", json!({"format": "png"}));
-    let png = base64::engine::general_purpose::STANDARD.decode(shot["data"].as_str().unwrap()).unwrap();
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap())
+        .unwrap();
     assert!(png.starts_with(b"\x89PNG"));
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|| repo().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo().join("target"));
     std::fs::create_dir_all(&target).unwrap();
     std::fs::write(target.join("report-screenshot.png"), &png).unwrap();
 
@@ -179,30 +237,67 @@ fn report_works_offline_in_headless_chromium() {
         .events
         .iter()
         .filter(|e| e["method"] == "Network.requestWillBeSent")
-        .map(|e| e["params"]["request"]["url"].as_str().unwrap_or("").to_string())
+        .map(|e| {
+            e["params"]["request"]["url"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
         .collect();
     assert!(!requests.is_empty(), "the page load itself is seen");
-    let outgoing: Vec<&String> = requests.iter().filter(|u| !u.starts_with("file://") && !u.starts_with("data:")).collect();
+    let outgoing: Vec<&String> = requests
+        .iter()
+        .filter(|u| !u.starts_with("file://") && !u.starts_with("data:"))
+        .collect();
     assert!(outgoing.is_empty(), "requests to the network: {outgoing:?}");
 }
 
 #[test]
 fn injected_markup_does_not_run_in_the_browser() {
     let inv_dir = tempfile::tempdir().unwrap();
-    let payload = "</script><script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">";
+    let payload =
+        "</script><script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">";
     save(
         &inventory(vec![
-            ("accounts", vec![("account_id", "111111111111".into()), ("account_name", payload.into())]),
-            ("regions", vec![("account_id", "111111111111".into()), ("region", "eu-west-1".into()), ("scan_status", "ok".into())]),
-            ("images", vec![
-                ("account_id", "111111111111".into()), ("region", "eu-west-1".into()), ("image_id", "ami-1".into()),
-                ("name", payload.into()), ("state", "available".into()), ("public", true.into()),
-            ]),
+            (
+                "accounts",
+                vec![
+                    ("account_id", "111111111111".into()),
+                    ("account_name", payload.into()),
+                ],
+            ),
+            (
+                "regions",
+                vec![
+                    ("account_id", "111111111111".into()),
+                    ("region", "eu-west-1".into()),
+                    ("scan_status", "ok".into()),
+                ],
+            ),
+            (
+                "images",
+                vec![
+                    ("account_id", "111111111111".into()),
+                    ("region", "eu-west-1".into()),
+                    ("image_id", "ami-1".into()),
+                    ("name", payload.into()),
+                    ("state", "available".into()),
+                    ("public", true.into()),
+                ],
+            ),
         ]),
         inv_dir.path(),
     );
     let out_dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&["audit", "--inventory", path(inv_dir.path()), "--out", path(out_dir.path()), "--format", "html"]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(inv_dir.path()),
+        "--out",
+        path(out_dir.path()),
+        "--format",
+        "html",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let profile = tempfile::tempdir().unwrap();
     let mut browser = Browser::launch(profile.path());
@@ -212,5 +307,8 @@ fn injected_markup_does_not_run_in_the_browser() {
     assert_eq!(browser.eval("String(window.__pwned)"), json!("undefined"));
     // The payload is shown as text in the findings table.
     let text = browser.eval("document.querySelector('#findings-table tbody').textContent");
-    assert!(text.as_str().unwrap().contains("window.__pwned = 1"), "{text}");
+    assert!(
+        text.as_str().unwrap().contains("window.__pwned = 1"),
+        "{text}"
+    );
 }

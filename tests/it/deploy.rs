@@ -12,7 +12,13 @@ fn policy_actions() -> BTreeSet<String> {
         .unwrap()
         .iter()
         .inspect(|s| assert_eq!(s["Effect"], "Allow"))
-        .flat_map(|s| s["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()))
+        .flat_map(|s| {
+            s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_string())
+        })
         .collect()
 }
 
@@ -20,7 +26,10 @@ fn policy_actions() -> BTreeSet<String> {
 fn template_actions() -> BTreeSet<String> {
     let text = std::fs::read_to_string(repo().join("deploy/audit-role.yaml")).unwrap();
     // The inline policy is the last `PolicyDocument:` (the first is the trust policy).
-    let policies = text.rsplit("\n          PolicyDocument:").next().expect("an inline policy");
+    let policies = text
+        .rsplit("\n          PolicyDocument:")
+        .next()
+        .expect("an inline policy");
     policies
         .lines()
         .map(str::trim)
@@ -28,7 +37,9 @@ fn template_actions() -> BTreeSet<String> {
         .filter(|a| {
             a.split_once(':').is_some_and(|(service, name)| {
                 !service.is_empty()
-                    && service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    && service
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
                     && name.chars().next().is_some_and(|c| c.is_ascii_uppercase())
                     && name.chars().all(|c| c.is_ascii_alphanumeric())
             })
@@ -41,11 +52,17 @@ fn template_actions() -> BTreeSet<String> {
 fn iam_policy_and_role_template_agree_and_are_read_only() {
     let policy = policy_actions();
     assert!(!policy.is_empty());
-    assert_eq!(policy, template_actions(), "deploy/audit-role.yaml and deploy/iam-policy.json differ");
+    assert_eq!(
+        policy,
+        template_actions(),
+        "deploy/audit-role.yaml and deploy/iam-policy.json differ"
+    );
     for action in &policy {
         let name = action.split(':').nth(1).unwrap();
         assert!(
-            ["Describe", "List", "Get", "BatchGet"].iter().any(|p| name.starts_with(p)),
+            ["Describe", "List", "Get", "BatchGet"]
+                .iter()
+                .any(|p| name.starts_with(p)),
             "{action} is not read-only"
         );
         assert!(!action.contains('*'), "{action}: no wildcards");

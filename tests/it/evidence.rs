@@ -17,13 +17,25 @@ fn output_directory_is_verifiable_evidence() {
     let o = audit(&out, &["--bundle"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // The inventory used is kept beside the reports.
-    assert!(out.join("inventory/manifest.json").is_file() && out.join("inventory/images.jsonl").is_file());
-    let manifest: serde_json::Value = serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
+    assert!(
+        out.join("inventory/manifest.json").is_file()
+            && out.join("inventory/images.jsonl").is_file()
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["kind"], "amiaudit-audit");
     assert_eq!(manifest["collected_at"], "2026-11-20T00:00:00Z");
     assert_eq!(manifest["policy_pack_sha256"].as_str().unwrap().len(), 64);
     let files = manifest["files"].as_object().unwrap();
-    for f in ["report.html", "findings.csv", "findings.json", "findings.ocsf.jsonl", "junit.xml", "summary.md", "inventory/images.jsonl"] {
+    for f in [
+        "report.html",
+        "findings.csv",
+        "findings.json",
+        "findings.ocsf.jsonl",
+        "junit.xml",
+        "summary.md",
+        "inventory/images.jsonl",
+    ] {
         assert!(files.contains_key(f), "manifest lists {f}");
     }
     let ok = amiaudit(&["verify", path(&out)]);
@@ -36,7 +48,10 @@ fn output_directory_is_verifiable_evidence() {
     assert!(first.starts_with(&[0x1f, 0x8b]), "gzip");
     let o = audit(&out, &["--bundle"]);
     assert_eq!(o.status.code(), Some(0));
-    assert!(fs::read(&bundle).unwrap() == first, "bundle differs between identical audits");
+    assert!(
+        fs::read(&bundle).unwrap() == first,
+        "bundle differs between identical audits"
+    );
 
     // Tampering is found: changed, removed and added files, exit 1.
     fs::write(out.join("summary.md"), "all clean!\n").unwrap();
@@ -45,7 +60,12 @@ fn output_directory_is_verifiable_evidence() {
     let bad = amiaudit(&["verify", path(&out)]);
     assert_eq!(bad.status.code(), Some(1));
     let text = stdout(&bad);
-    assert!(text.contains("changed: summary.md") && text.contains("removed: junit.xml") && text.contains("added: inventory/extra.jsonl"), "{text}");
+    assert!(
+        text.contains("changed: summary.md")
+            && text.contains("removed: junit.xml")
+            && text.contains("added: inventory/extra.jsonl"),
+        "{text}"
+    );
 
     // Re-auditing into the same directory replaces what the last audit wrote
     // (its inventory copy included); files it did not write stay, and show.
@@ -53,14 +73,21 @@ fn output_directory_is_verifiable_evidence() {
     let o = audit(&out, &["--format", "csv"]);
     assert_eq!(o.status.code(), Some(0));
     assert!(!out.join("report.html").exists(), "stale report removed");
-    assert!(!out.join("inventory/extra.jsonl").exists(), "old inventory copy replaced");
+    assert!(
+        !out.join("inventory/extra.jsonl").exists(),
+        "old inventory copy replaced"
+    );
     assert!(out.join("notes.txt").exists(), "other files are left alone");
     let again = amiaudit(&["verify", path(&out)]);
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
     fs::write(out.join("later.txt"), "added after the audit\n").unwrap();
     let again = amiaudit(&["verify", path(&out)]);
     assert_eq!(again.status.code(), Some(1));
-    assert!(stdout(&again).contains("added: later.txt"), "{}", stdout(&again));
+    assert!(
+        stdout(&again).contains("added: later.txt"),
+        "{}",
+        stdout(&again)
+    );
 
     let missing = amiaudit(&["verify", "/nonexistent"]);
     assert_eq!(missing.status.code(), Some(2));
@@ -75,18 +102,55 @@ fn baseline_reports_drift() {
     // Stricter age limit: new AMI-STALE failures. Waiving the planted public AMI: now waived.
     let waivers = root.path().join("w.yaml");
     fs::write(&waivers, "waivers:\n  - rule: AMI-PUBLIC\n    resource: ami-0a11ce5ec7e7pub1\n    reason: debug image, removal scheduled\n    approved_by: ciso@acme.example\n    expires: 2026-12-31\n").unwrap();
-    let o = audit(&new, &["--baseline", path(&old), "--param", "AMI-STALE.max_age_days=30", "--param", "AMI-NO-DEPRECATION.max_age_days_unused=1"]);
-    assert_eq!(o.status.code(), Some(2), "unknown parameter is an input error");
-    let o = audit(&new, &["--baseline", path(&old), "--param", "AMI-STALE.max_age_days=30", "--waivers", path(&waivers)]);
+    let o = audit(
+        &new,
+        &[
+            "--baseline",
+            path(&old),
+            "--param",
+            "AMI-STALE.max_age_days=30",
+            "--param",
+            "AMI-NO-DEPRECATION.max_age_days_unused=1",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "unknown parameter is an input error"
+    );
+    let o = audit(
+        &new,
+        &[
+            "--baseline",
+            path(&old),
+            "--param",
+            "AMI-STALE.max_age_days=30",
+            "--waivers",
+            path(&waivers),
+        ],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("since 2026-11-20T00:00:00Z:"), "{}", stdout(&o));
-    let diff: serde_json::Value = serde_json::from_str(&fs::read_to_string(new.join("diff.json")).unwrap()).unwrap();
+    assert!(
+        stdout(&o).contains("since 2026-11-20T00:00:00Z:"),
+        "{}",
+        stdout(&o)
+    );
+    let diff: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(new.join("diff.json")).unwrap()).unwrap();
     assert!(diff["counts"]["new"].as_u64().unwrap() > 0);
     assert_eq!(diff["counts"]["now_waived"], 1);
     assert_eq!(diff["counts"]["resolved"], 0);
     let changes = diff["changes"].as_array().unwrap();
-    assert!(changes.iter().all(|c| c["change"] != "new" || c["rule_id"] == "AMI-STALE"));
-    assert!(changes.iter().any(|c| c["change"] == "now-waived" && c["resource_id"] == "ami-0a11ce5ec7e7pub1"));
+    assert!(
+        changes
+            .iter()
+            .all(|c| c["change"] != "new" || c["rule_id"] == "AMI-STALE")
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| c["change"] == "now-waived" && c["resource_id"] == "ami-0a11ce5ec7e7pub1")
+    );
     assert_eq!(diff["waivers"][0]["change"], "added");
     let csv = fs::read_to_string(new.join("diff.csv")).unwrap();
     assert!(csv.starts_with("change,rule_id,"));
@@ -99,7 +163,11 @@ fn baseline_reports_drift() {
     let o = amiaudit(&["diff", path(&new), path(&old)]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // Reversed, the stricter failures are resolved and the waived one is new again.
-    assert!(stdout(&o).contains(": 1 new,") && !stdout(&o).contains(" 0 resolved"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains(": 1 new,") && !stdout(&o).contains(" 0 resolved"),
+        "{}",
+        stdout(&o)
+    );
     let o = amiaudit(&["diff", path(&old), "/nonexistent"]);
     assert_eq!(o.status.code(), Some(2));
 }
@@ -107,10 +175,30 @@ fn baseline_reports_drift() {
 #[test]
 fn fail_on_incomplete_exits_3() {
     let out = tempfile::tempdir().unwrap();
-    let o = audit(out.path(), &["--fail-on-incomplete", "--fail-on", "critical"]);
+    let o = audit(
+        out.path(),
+        &["--fail-on-incomplete", "--fail-on", "critical"],
+    );
     assert_eq!(o.status.code(), Some(3), "the sample has a denied account");
     let clean = tempfile::tempdir().unwrap();
-    save(&inventory(vec![("regions", vec![("account_id", "111111111111".into()), ("region", "eu-west-1".into()), ("scan_status", "ok".into())])]), clean.path());
-    let o = amiaudit(&["audit", "--inventory", path(clean.path()), "--out", path(out.path()), "--fail-on-incomplete"]);
+    save(
+        &inventory(vec![(
+            "regions",
+            vec![
+                ("account_id", "111111111111".into()),
+                ("region", "eu-west-1".into()),
+                ("scan_status", "ok".into()),
+            ],
+        )]),
+        clean.path(),
+    );
+    let o = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(clean.path()),
+        "--out",
+        path(out.path()),
+        "--fail-on-incomplete",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

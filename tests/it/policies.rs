@@ -18,7 +18,15 @@ fn policy_error(file_name: &str, text: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join(file_name), text).unwrap();
     let out_dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(out_dir.path()), "--policies", path(dir.path())]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        path(out_dir.path()),
+        "--policies",
+        path(dir.path()),
+    ]);
     assert_eq!(out.status.code(), Some(2), "stdout: {}", stdout(&out));
     let err = stderr(&out);
     assert!(!err.contains("panicked"), "{err}");
@@ -31,10 +39,21 @@ fn good_rule_runs() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("good.yaml"), GOOD).unwrap();
     let out_dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(out_dir.path()), "--policies", path(dir.path())]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        path(out_dir.path()),
+        "--policies",
+        path(dir.path()),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rows = csv_rows(&out_dir.path().join("findings.csv"));
-    assert_eq!(status_of(&rows, "TEST-RULE", "ami-0a11ce5ec7e7pub1"), ["fail"]);
+    assert_eq!(
+        status_of(&rows, "TEST-RULE", "ami-0a11ce5ec7e7pub1"),
+        ["fail"]
+    );
 }
 
 #[test]
@@ -42,7 +61,10 @@ fn yaml_syntax_error_has_line_and_column() {
     let err = policy_error("bad.yaml", "id: X\ntitle: [unclosed\nseverity: low\n");
     assert!(err.contains("bad.yaml:"), "{err}");
     let position = err.split("bad.yaml:").nth(1).unwrap();
-    assert!(position.chars().next().unwrap().is_ascii_digit(), "line number after the file: {err}");
+    assert!(
+        position.chars().next().unwrap().is_ascii_digit(),
+        "line number after the file: {err}"
+    );
 }
 
 #[test]
@@ -53,7 +75,10 @@ fn unknown_key_is_rejected() {
 
 #[test]
 fn bad_severity_is_rejected() {
-    let err = policy_error("sev.yaml", &GOOD.replace("severity: low", "severity: urgent"));
+    let err = policy_error(
+        "sev.yaml",
+        &GOOD.replace("severity: low", "severity: urgent"),
+    );
     assert!(err.contains("urgent"), "{err}");
     assert!(err.contains("sev.yaml:3:"), "points at line 3: {err}");
 }
@@ -63,20 +88,41 @@ fn duplicate_ids_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("a.yaml"), GOOD).unwrap();
     fs::write(dir.path().join("b.yaml"), GOOD).unwrap();
-    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", "/tmp/unused", "--policies", path(dir.path())]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        "/tmp/unused",
+        "--policies",
+        path(dir.path()),
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("duplicate rule id `TEST-RULE`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("duplicate rule id `TEST-RULE`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn undeclared_parameter_is_rejected() {
-    let err = policy_error("param.yaml", &GOOD.replace("fail_when: public", "fail_when: age_days > {{ max_age }}"));
-    assert!(err.contains("rule `TEST-RULE`") && err.contains("`max_age`"), "{err}");
+    let err = policy_error(
+        "param.yaml",
+        &GOOD.replace("fail_when: public", "fail_when: age_days > {{ max_age }}"),
+    );
+    assert!(
+        err.contains("rule `TEST-RULE`") && err.contains("`max_age`"),
+        "{err}"
+    );
 }
 
 #[test]
 fn sql_errors_name_the_rule_and_do_not_dump_polars() {
-    let err = policy_error("sql.yaml", &GOOD.replace("fail_when: public", "fail_when: no_such_column = 1"));
+    let err = policy_error(
+        "sql.yaml",
+        &GOOD.replace("fail_when: public", "fail_when: no_such_column = 1"),
+    );
     assert!(err.contains("rule `TEST-RULE`"), "{err}");
     assert!(err.contains("no_such_column"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -87,12 +133,36 @@ fn sql_errors_name_the_rule_and_do_not_dump_polars() {
 
 #[test]
 fn wrong_param_override_type_is_rejected() {
-    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", "/tmp/unused", "--param", "AMI-STALE.max_age_days=soon"]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        "/tmp/unused",
+        "--param",
+        "AMI-STALE.max_age_days=soon",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("expects integer, got `soon`"), "{}", stderr(&out));
-    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", "/tmp/unused", "--param", "AMI-STALE.max_days=3"]);
+    assert!(
+        stderr(&out).contains("expects integer, got `soon`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        "/tmp/unused",
+        "--param",
+        "AMI-STALE.max_days=3",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("has no parameter `max_days`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has no parameter `max_days`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -100,9 +170,22 @@ fn param_override_changes_results() {
     let strict = tempfile::tempdir().unwrap();
     let loose = tempfile::tempdir().unwrap();
     let run = |dir: &tempfile::TempDir, days: &str| {
-        let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(dir.path()), "--param", &format!("AMI-STALE.max_age_days={days}"), "--format", "csv"]);
+        let out = amiaudit(&[
+            "audit",
+            "--inventory",
+            path(&sample()),
+            "--out",
+            path(dir.path()),
+            "--param",
+            &format!("AMI-STALE.max_age_days={days}"),
+            "--format",
+            "csv",
+        ]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        csv_rows(&dir.path().join("findings.csv")).into_iter().filter(|r| r["rule_id"] == "AMI-STALE" && r["status"] == "fail").count()
+        csv_rows(&dir.path().join("findings.csv"))
+            .into_iter()
+            .filter(|r| r["rule_id"] == "AMI-STALE" && r["status"] == "fail")
+            .count()
     };
     assert!(run(&strict, "10") > run(&loose, "1000"));
 }
@@ -110,13 +193,44 @@ fn param_override_changes_results() {
 #[test]
 fn framework_filter_keeps_mapped_rules_only() {
     let dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(dir.path()), "--framework", "aws-fsbp", "--format", "csv"]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        path(dir.path()),
+        "--framework",
+        "aws-fsbp",
+        "--format",
+        "csv",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let rules: std::collections::BTreeSet<String> = csv_rows(&dir.path().join("findings.csv")).into_iter().map(|r| r["rule_id"].clone()).collect();
-    let expected: std::collections::BTreeSet<String> =
-        ["SNAP-PUBLIC", "REGION-SNAPSHOT-BPA", "REGION-EBS-DEFAULT-ENCRYPTION", "REGION-INSPECTOR-EC2-OFF"].map(String::from).into();
+    let rules: std::collections::BTreeSet<String> = csv_rows(&dir.path().join("findings.csv"))
+        .into_iter()
+        .map(|r| r["rule_id"].clone())
+        .collect();
+    let expected: std::collections::BTreeSet<String> = [
+        "SNAP-PUBLIC",
+        "REGION-SNAPSHOT-BPA",
+        "REGION-EBS-DEFAULT-ENCRYPTION",
+        "REGION-INSPECTOR-EC2-OFF",
+    ]
+    .map(String::from)
+    .into();
     assert_eq!(rules, expected);
-    let out = amiaudit(&["audit", "--inventory", path(&sample()), "--out", path(dir.path()), "--framework", "pci"]);
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        path(dir.path()),
+        "--framework",
+        "pci",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--framework `pci`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--framework `pci`"),
+        "{}",
+        stderr(&out)
+    );
 }

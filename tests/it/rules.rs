@@ -50,14 +50,24 @@ fn image(id: &str, extra: Vec<(&'static str, Value)>) -> Row {
 }
 
 fn tag(image: &str, key: &str, value: &str) -> Row {
-    row("image_tags", vec![("image_id", image.into()), ("key", key.into()), ("value", value.into())])
+    row(
+        "image_tags",
+        vec![
+            ("image_id", image.into()),
+            ("key", key.into()),
+            ("value", value.into()),
+        ],
+    )
 }
 
 /// Two org accounts; eu-west-1 scanned with good settings; us-east-1 not scanned.
 fn base() -> Vec<Row> {
     vec![
         row("accounts", vec![("account_name", "a".into())]),
-        row("accounts", vec![("account_id", B.into()), ("account_name", "b".into())]),
+        row(
+            "accounts",
+            vec![("account_id", B.into()), ("account_name", "b".into())],
+        ),
         row(
             "regions",
             vec![
@@ -69,10 +79,21 @@ fn base() -> Vec<Row> {
                 ("inspector_ec2_status", "ENABLED".into()),
             ],
         ),
-        row("regions", vec![("region", "us-east-1".into()), ("scan_status", "failed".into())]),
+        row(
+            "regions",
+            vec![
+                ("region", "us-east-1".into()),
+                ("scan_status", "failed".into()),
+            ],
+        ),
         row(
             "scan_errors",
-            vec![("region", "us-east-1".into()), ("service", "ec2".into()), ("operation", "DescribeImages".into()), ("error_code", "UnauthorizedOperation".into())],
+            vec![
+                ("region", "us-east-1".into()),
+                ("service", "ec2".into()),
+                ("operation", "DescribeImages".into()),
+                ("error_code", "UnauthorizedOperation".into()),
+            ],
         ),
     ]
 }
@@ -90,65 +111,155 @@ fn run_with(rule: &str, mut rows: Vec<Row>, overrides: ParamOverrides) -> BTreeM
     let rules: Vec<_> = pack.rules.into_iter().filter(|r| r.id == rule).collect();
     assert_eq!(rules.len(), 1, "no rule {rule}");
     let evaluation = evaluate(&inv, &rules, &overrides);
-    assert!(evaluation.rule_errors.is_empty(), "{:?}", evaluation.rule_errors);
+    assert!(
+        evaluation.rule_errors.is_empty(),
+        "{:?}",
+        evaluation.rule_errors
+    );
     let ids = str_column(&evaluation.results, "resource_id");
     let statuses = str_column(&evaluation.results, "status");
-    let map: BTreeMap<String, String> =
-        ids.into_iter().zip(statuses).map(|(i, s)| (i.unwrap(), s.unwrap())).collect();
+    let map: BTreeMap<String, String> = ids
+        .into_iter()
+        .zip(statuses)
+        .map(|(i, s)| (i.unwrap(), s.unwrap()))
+        .collect();
     // The account-region that was not scanned is never judged.
-    assert_eq!(map.get("us-east-1").map(String::as_str), Some("unknown"), "{rule}: {map:?}");
+    assert_eq!(
+        map.get("us-east-1").map(String::as_str),
+        Some("unknown"),
+        "{rule}: {map:?}"
+    );
     map
 }
 
 fn expect(map: &BTreeMap<String, String>, expected: &[(&str, &str)]) {
     for (id, status) in expected {
-        assert_eq!(map.get(*id).map(String::as_str), Some(*status), "{id} in {map:?}");
+        assert_eq!(
+            map.get(*id).map(String::as_str),
+            Some(*status),
+            "{id} in {map:?}"
+        );
     }
 }
 
 #[test]
 fn ami_public() {
-    let m = run("AMI-PUBLIC", vec![
-        image("ami-ok", vec![]),
-        image("ami-flag", vec![("public", true.into())]),
-        image("ami-perm", vec![]),
-        row("launch_permissions", vec![("image_id", "ami-perm".into()), ("group", "all".into())]),
-        image("ami-null", vec![("public", Value::Null)]),
-    ]);
-    expect(&m, &[("ami-ok", "pass"), ("ami-flag", "fail"), ("ami-perm", "fail"), ("ami-null", "unknown")]);
+    let m = run(
+        "AMI-PUBLIC",
+        vec![
+            image("ami-ok", vec![]),
+            image("ami-flag", vec![("public", true.into())]),
+            image("ami-perm", vec![]),
+            row(
+                "launch_permissions",
+                vec![("image_id", "ami-perm".into()), ("group", "all".into())],
+            ),
+            image("ami-null", vec![("public", Value::Null)]),
+        ],
+    );
+    expect(
+        &m,
+        &[
+            ("ami-ok", "pass"),
+            ("ami-flag", "fail"),
+            ("ami-perm", "fail"),
+            ("ami-null", "unknown"),
+        ],
+    );
 }
 
 #[test]
 fn ami_public_unknown_when_launch_permissions_failed() {
-    let m = run("AMI-PUBLIC", vec![
-        image("ami-ok", vec![]),
-        image("ami-throttled", vec![]),
-        row("scan_errors", vec![("service", "ec2".into()), ("operation", "DescribeImageAttribute".into()), ("resource_id", "ami-throttled".into()), ("error_code", "RequestLimitExceeded".into())]),
-    ]);
+    let m = run(
+        "AMI-PUBLIC",
+        vec![
+            image("ami-ok", vec![]),
+            image("ami-throttled", vec![]),
+            row(
+                "scan_errors",
+                vec![
+                    ("service", "ec2".into()),
+                    ("operation", "DescribeImageAttribute".into()),
+                    ("resource_id", "ami-throttled".into()),
+                    ("error_code", "RequestLimitExceeded".into()),
+                ],
+            ),
+        ],
+    );
     expect(&m, &[("ami-ok", "pass"), ("ami-throttled", "unknown")]);
 }
 
 #[test]
 fn ami_shared_outside_org() {
-    let m = run("AMI-SHARED-OUTSIDE-ORG", vec![
-        image("ami-in", vec![]),
-        row("launch_permissions", vec![("image_id", "ami-in".into()), ("user_id", B.into())]),
-        row("launch_permissions", vec![("image_id", "ami-in".into()), ("organization_arn", "arn:aws:organizations::111111111111:organization/o-test123456".into())]),
-        image("ami-out", vec![]),
-        row("launch_permissions", vec![("image_id", "ami-out".into()), ("user_id", "999999999999".into())]),
-        image("ami-other-org", vec![]),
-        row("launch_permissions", vec![("image_id", "ami-other-org".into()), ("organizational_unit_arn", "arn:aws:organizations::333333333333:ou/o-other99999/ou-x".into())]),
-    ]);
-    expect(&m, &[("ami-in", "pass"), ("ami-out", "fail"), ("ami-other-org", "fail")]);
-    let mut trusted = ParamOverrides::new();
-    trusted.entry("AMI-SHARED-OUTSIDE-ORG".into()).or_default().insert(
-        "trusted_accounts".into(),
-        amiaudit::policy::ParamValue::List(vec!["999999999999".into()]),
+    let m = run(
+        "AMI-SHARED-OUTSIDE-ORG",
+        vec![
+            image("ami-in", vec![]),
+            row(
+                "launch_permissions",
+                vec![("image_id", "ami-in".into()), ("user_id", B.into())],
+            ),
+            row(
+                "launch_permissions",
+                vec![
+                    ("image_id", "ami-in".into()),
+                    (
+                        "organization_arn",
+                        "arn:aws:organizations::111111111111:organization/o-test123456".into(),
+                    ),
+                ],
+            ),
+            image("ami-out", vec![]),
+            row(
+                "launch_permissions",
+                vec![
+                    ("image_id", "ami-out".into()),
+                    ("user_id", "999999999999".into()),
+                ],
+            ),
+            image("ami-other-org", vec![]),
+            row(
+                "launch_permissions",
+                vec![
+                    ("image_id", "ami-other-org".into()),
+                    (
+                        "organizational_unit_arn",
+                        "arn:aws:organizations::333333333333:ou/o-other99999/ou-x".into(),
+                    ),
+                ],
+            ),
+        ],
     );
-    let m = run_with("AMI-SHARED-OUTSIDE-ORG", vec![
-        image("ami-out", vec![]),
-        row("launch_permissions", vec![("image_id", "ami-out".into()), ("user_id", "999999999999".into())]),
-    ], trusted);
+    expect(
+        &m,
+        &[
+            ("ami-in", "pass"),
+            ("ami-out", "fail"),
+            ("ami-other-org", "fail"),
+        ],
+    );
+    let mut trusted = ParamOverrides::new();
+    trusted
+        .entry("AMI-SHARED-OUTSIDE-ORG".into())
+        .or_default()
+        .insert(
+            "trusted_accounts".into(),
+            amiaudit::policy::ParamValue::List(vec!["999999999999".into()]),
+        );
+    let m = run_with(
+        "AMI-SHARED-OUTSIDE-ORG",
+        vec![
+            image("ami-out", vec![]),
+            row(
+                "launch_permissions",
+                vec![
+                    ("image_id", "ami-out".into()),
+                    ("user_id", "999999999999".into()),
+                ],
+            ),
+        ],
+        trusted,
+    );
     expect(&m, &[("ami-out", "pass")]);
 }
 
@@ -156,24 +267,51 @@ fn ami_shared_outside_org() {
 fn ami_shared_account_by_account() {
     let mut rows = vec![image("ami-few", vec![]), image("ami-many", vec![])];
     for n in 0..6 {
-        rows.push(row("launch_permissions", vec![("image_id", "ami-many".into()), ("user_id", format!("30000000000{n}").into())]));
+        rows.push(row(
+            "launch_permissions",
+            vec![
+                ("image_id", "ami-many".into()),
+                ("user_id", format!("30000000000{n}").into()),
+            ],
+        ));
     }
-    rows.push(row("launch_permissions", vec![("image_id", "ami-few".into()), ("user_id", B.into())]));
+    rows.push(row(
+        "launch_permissions",
+        vec![("image_id", "ami-few".into()), ("user_id", B.into())],
+    ));
     let m = run("AMI-SHARED-ACCOUNT-BY-ACCOUNT", rows);
     expect(&m, &[("ami-few", "pass"), ("ami-many", "fail")]);
 }
 
 #[test]
 fn snapshots_public_and_shared_outside() {
-    let rows = || vec![
-        row("snapshots", vec![("snapshot_id", "snap-ok".into())]),
-        row("snapshots", vec![("snapshot_id", "snap-pub".into())]),
-        row("snapshot_permissions", vec![("snapshot_id", "snap-pub".into()), ("group", "all".into())]),
-        row("snapshots", vec![("snapshot_id", "snap-out".into())]),
-        row("snapshot_permissions", vec![("snapshot_id", "snap-out".into()), ("user_id", "999999999999".into())]),
-    ];
+    let rows = || {
+        vec![
+            row("snapshots", vec![("snapshot_id", "snap-ok".into())]),
+            row("snapshots", vec![("snapshot_id", "snap-pub".into())]),
+            row(
+                "snapshot_permissions",
+                vec![("snapshot_id", "snap-pub".into()), ("group", "all".into())],
+            ),
+            row("snapshots", vec![("snapshot_id", "snap-out".into())]),
+            row(
+                "snapshot_permissions",
+                vec![
+                    ("snapshot_id", "snap-out".into()),
+                    ("user_id", "999999999999".into()),
+                ],
+            ),
+        ]
+    };
     let m = run("SNAP-PUBLIC", rows());
-    expect(&m, &[("snap-ok", "pass"), ("snap-pub", "fail"), ("snap-out", "pass")]);
+    expect(
+        &m,
+        &[
+            ("snap-ok", "pass"),
+            ("snap-pub", "fail"),
+            ("snap-out", "pass"),
+        ],
+    );
     let m = run("SNAP-SHARED-OUTSIDE-ORG", rows());
     expect(&m, &[("snap-ok", "pass"), ("snap-out", "fail")]);
 }
@@ -184,15 +322,19 @@ fn region_rule(rule: &str, column: &'static str, bad: Value) {
     expect(&m, &[(R, "pass")]);
     let mut all = vec![];
     for (region, value) in [("eu-central-1", bad), ("ap-south-1", Value::Null)] {
-        all.push(row("regions", vec![
-            ("region", region.into()), ("scan_status", "ok".into()),
-            ("ebs_encryption_by_default", true.into()),
-            ("image_block_public_access", "block-new-sharing".into()),
-            ("snapshot_block_public_access", "block-all-sharing".into()),
-            ("allowed_images_state", "enabled".into()),
-            ("inspector_ec2_status", "ENABLED".into()),
-            (column, value),
-        ]));
+        all.push(row(
+            "regions",
+            vec![
+                ("region", region.into()),
+                ("scan_status", "ok".into()),
+                ("ebs_encryption_by_default", true.into()),
+                ("image_block_public_access", "block-new-sharing".into()),
+                ("snapshot_block_public_access", "block-all-sharing".into()),
+                ("allowed_images_state", "enabled".into()),
+                ("inspector_ec2_status", "ENABLED".into()),
+                (column, value),
+            ],
+        ));
     }
     let m = run(rule, all);
     expect(&m, &[("eu-central-1", "fail"), ("ap-south-1", "unknown")]);
@@ -200,85 +342,264 @@ fn region_rule(rule: &str, column: &'static str, bad: Value) {
 
 #[test]
 fn region_settings() {
-    region_rule("REGION-IMAGE-BPA", "image_block_public_access", "unblocked".into());
-    region_rule("REGION-SNAPSHOT-BPA", "snapshot_block_public_access", "block-new-sharing".into());
-    region_rule("REGION-EBS-DEFAULT-ENCRYPTION", "ebs_encryption_by_default", false.into());
-    region_rule("REGION-INSPECTOR-EC2-OFF", "inspector_ec2_status", "DISABLED".into());
-    region_rule("REGION-ALLOWED-AMIS-OFF", "allowed_images_state", "disabled".into());
+    region_rule(
+        "REGION-IMAGE-BPA",
+        "image_block_public_access",
+        "unblocked".into(),
+    );
+    region_rule(
+        "REGION-SNAPSHOT-BPA",
+        "snapshot_block_public_access",
+        "block-new-sharing".into(),
+    );
+    region_rule(
+        "REGION-EBS-DEFAULT-ENCRYPTION",
+        "ebs_encryption_by_default",
+        false.into(),
+    );
+    region_rule(
+        "REGION-INSPECTOR-EC2-OFF",
+        "inspector_ec2_status",
+        "DISABLED".into(),
+    );
+    region_rule(
+        "REGION-ALLOWED-AMIS-OFF",
+        "allowed_images_state",
+        "disabled".into(),
+    );
 }
 
 fn device(image: &str, encrypted: Value, key: Option<&str>, is_ebs: bool) -> Row {
-    row("image_block_devices", vec![
-        ("image_id", image.into()), ("device_name", "/dev/xvda".into()), ("is_ebs", is_ebs.into()),
-        ("encrypted", encrypted), ("kms_key_id", key.into()),
-    ])
+    row(
+        "image_block_devices",
+        vec![
+            ("image_id", image.into()),
+            ("device_name", "/dev/xvda".into()),
+            ("is_ebs", is_ebs.into()),
+            ("encrypted", encrypted),
+            ("kms_key_id", key.into()),
+        ],
+    )
 }
 
 #[test]
 fn ami_unencrypted_ignores_instance_store() {
-    let m = run("AMI-UNENCRYPTED", vec![
-        image("ami-enc", vec![]), device("ami-enc", true.into(), Some("k1"), true), device("ami-enc", Value::Null, None, false),
-        image("ami-plain", vec![]), device("ami-plain", false.into(), None, true),
-        image("ami-null", vec![]), device("ami-null", Value::Null, None, true),
-    ]);
-    expect(&m, &[("ami-enc", "pass"), ("ami-plain", "fail"), ("ami-null", "unknown")]);
+    let m = run(
+        "AMI-UNENCRYPTED",
+        vec![
+            image("ami-enc", vec![]),
+            device("ami-enc", true.into(), Some("k1"), true),
+            device("ami-enc", Value::Null, None, false),
+            image("ami-plain", vec![]),
+            device("ami-plain", false.into(), None, true),
+            image("ami-null", vec![]),
+            device("ami-null", Value::Null, None, true),
+        ],
+    );
+    expect(
+        &m,
+        &[
+            ("ami-enc", "pass"),
+            ("ami-plain", "fail"),
+            ("ami-null", "unknown"),
+        ],
+    );
 }
 
 #[test]
 fn ami_aws_managed_key() {
-    let m = run("AMI-AWS-MANAGED-KEY", vec![
-        row("kms_keys", vec![("key_arn", "cmk".into()), ("key_manager", "CUSTOMER".into())]),
-        row("kms_keys", vec![("key_arn", "awskey".into()), ("key_manager", "AWS".into()), ("alias", "alias/aws/ebs".into())]),
-        image("ami-cmk", vec![]), device("ami-cmk", true.into(), Some("cmk"), true),
-        image("ami-aws", vec![]), device("ami-aws", true.into(), Some("awskey"), true),
-        image("ami-nokey", vec![]), device("ami-nokey", true.into(), Some("undescribed"), true),
-    ]);
-    expect(&m, &[("ami-cmk", "pass"), ("ami-aws", "fail"), ("ami-nokey", "unknown")]);
+    let m = run(
+        "AMI-AWS-MANAGED-KEY",
+        vec![
+            row(
+                "kms_keys",
+                vec![
+                    ("key_arn", "cmk".into()),
+                    ("key_manager", "CUSTOMER".into()),
+                ],
+            ),
+            row(
+                "kms_keys",
+                vec![
+                    ("key_arn", "awskey".into()),
+                    ("key_manager", "AWS".into()),
+                    ("alias", "alias/aws/ebs".into()),
+                ],
+            ),
+            image("ami-cmk", vec![]),
+            device("ami-cmk", true.into(), Some("cmk"), true),
+            image("ami-aws", vec![]),
+            device("ami-aws", true.into(), Some("awskey"), true),
+            image("ami-nokey", vec![]),
+            device("ami-nokey", true.into(), Some("undescribed"), true),
+        ],
+    );
+    expect(
+        &m,
+        &[
+            ("ami-cmk", "pass"),
+            ("ami-aws", "fail"),
+            ("ami-nokey", "unknown"),
+        ],
+    );
 }
 
 #[test]
 fn lifecycle_deprecation_and_age() {
-    let rows = || vec![
-        image("ami-fresh", vec![]),
-        image("ami-nodep", vec![("deprecation_time", Value::Null)]),
-        image("ami-old", vec![("creation_date", days(200)), ("deprecation_time", Value::Null)]),
-        image("ami-old-deprecated", vec![("creation_date", days(200)), ("deprecation_time", days(100))]),
-    ];
+    let rows = || {
+        vec![
+            image("ami-fresh", vec![]),
+            image("ami-nodep", vec![("deprecation_time", Value::Null)]),
+            image(
+                "ami-old",
+                vec![
+                    ("creation_date", days(200)),
+                    ("deprecation_time", Value::Null),
+                ],
+            ),
+            image(
+                "ami-old-deprecated",
+                vec![
+                    ("creation_date", days(200)),
+                    ("deprecation_time", days(100)),
+                ],
+            ),
+        ]
+    };
     let m = run("AMI-NO-DEPRECATION", rows());
     expect(&m, &[("ami-fresh", "pass"), ("ami-nodep", "fail")]);
     let m = run("AMI-STALE", rows());
-    expect(&m, &[("ami-fresh", "pass"), ("ami-old", "fail"), ("ami-old-deprecated", "pass")]);
-    let m = run("AMI-STALE", vec![image("ami-undated", vec![("creation_date", Value::Null)])]);
+    expect(
+        &m,
+        &[
+            ("ami-fresh", "pass"),
+            ("ami-old", "fail"),
+            ("ami-old-deprecated", "pass"),
+        ],
+    );
+    let m = run(
+        "AMI-STALE",
+        vec![image("ami-undated", vec![("creation_date", Value::Null)])],
+    );
     expect(&m, &[("ami-undated", "unknown")]);
 }
 
 #[test]
 fn deprecated_in_use_and_protection() {
-    let rows = || vec![
-        image("ami-dep-used", vec![("deprecation_time", days(5)), ("deregistration_protection", "disabled".into())]),
-        image("ami-dep-idle", vec![("deprecation_time", days(5))]),
-        image("ami-dep-template", vec![("deprecation_time", days(5))]),
-        row("instances", vec![("account_id", B.into()), ("instance_id", "i-1".into()), ("image_id", "ami-dep-used".into()), ("state", "running".into())]),
-        row("launch_templates", vec![("launch_template_id", "lt-1".into()), ("is_default", true.into()), ("is_latest", true.into()), ("image_id", "ami-dep-template".into()), ("image_owner_id", A.into())]),
-    ];
+    let rows = || {
+        vec![
+            image(
+                "ami-dep-used",
+                vec![
+                    ("deprecation_time", days(5)),
+                    ("deregistration_protection", "disabled".into()),
+                ],
+            ),
+            image("ami-dep-idle", vec![("deprecation_time", days(5))]),
+            image("ami-dep-template", vec![("deprecation_time", days(5))]),
+            row(
+                "instances",
+                vec![
+                    ("account_id", B.into()),
+                    ("instance_id", "i-1".into()),
+                    ("image_id", "ami-dep-used".into()),
+                    ("state", "running".into()),
+                ],
+            ),
+            row(
+                "launch_templates",
+                vec![
+                    ("launch_template_id", "lt-1".into()),
+                    ("is_default", true.into()),
+                    ("is_latest", true.into()),
+                    ("image_id", "ami-dep-template".into()),
+                    ("image_owner_id", A.into()),
+                ],
+            ),
+        ]
+    };
     let m = run("AMI-DEPRECATED-IN-USE", rows());
-    expect(&m, &[("ami-dep-used", "fail"), ("ami-dep-template", "fail"), ("ami-dep-idle", "pass")]);
+    expect(
+        &m,
+        &[
+            ("ami-dep-used", "fail"),
+            ("ami-dep-template", "fail"),
+            ("ami-dep-idle", "pass"),
+        ],
+    );
     let m = run("AMI-NO-DEREGISTRATION-PROTECTION", rows());
-    expect(&m, &[("ami-dep-used", "fail"), ("ami-dep-template", "pass")]);
-    assert!(!m.contains_key("ami-dep-idle"), "unused images are out of scope");
+    expect(
+        &m,
+        &[("ami-dep-used", "fail"), ("ami-dep-template", "pass")],
+    );
+    assert!(
+        !m.contains_key("ami-dep-idle"),
+        "unused images are out of scope"
+    );
 }
 
 #[test]
 fn instance_or_template_ami_missing() {
-    let m = run("INSTANCE-AMI-MISSING", vec![
-        image("ami-here", vec![]),
-        row("instances", vec![("instance_id", "i-ok".into()), ("image_id", "ami-here".into()), ("state", "running".into()), ("image_owner_id", A.into())]),
-        row("instances", vec![("instance_id", "i-amazon".into()), ("image_id", "ami-amzn".into()), ("state", "running".into()), ("image_owner_id", "137112412989".into())]),
-        row("instances", vec![("instance_id", "i-gone".into()), ("image_id", "ami-gone".into()), ("state", "stopped".into())]),
-        row("launch_templates", vec![("launch_template_id", "lt-gone".into()), ("is_default", true.into()), ("is_latest", true.into()), ("image_id", "ami-gone".into())]),
-        row("launch_templates", vec![("launch_template_id", "lt-ok".into()), ("is_default", true.into()), ("is_latest", true.into()), ("image_id", "ami-here".into())]),
-    ]);
-    expect(&m, &[("i-ok", "pass"), ("i-amazon", "pass"), ("i-gone", "fail"), ("lt-gone", "fail"), ("lt-ok", "pass")]);
+    let m = run(
+        "INSTANCE-AMI-MISSING",
+        vec![
+            image("ami-here", vec![]),
+            row(
+                "instances",
+                vec![
+                    ("instance_id", "i-ok".into()),
+                    ("image_id", "ami-here".into()),
+                    ("state", "running".into()),
+                    ("image_owner_id", A.into()),
+                ],
+            ),
+            row(
+                "instances",
+                vec![
+                    ("instance_id", "i-amazon".into()),
+                    ("image_id", "ami-amzn".into()),
+                    ("state", "running".into()),
+                    ("image_owner_id", "137112412989".into()),
+                ],
+            ),
+            row(
+                "instances",
+                vec![
+                    ("instance_id", "i-gone".into()),
+                    ("image_id", "ami-gone".into()),
+                    ("state", "stopped".into()),
+                ],
+            ),
+            row(
+                "launch_templates",
+                vec![
+                    ("launch_template_id", "lt-gone".into()),
+                    ("is_default", true.into()),
+                    ("is_latest", true.into()),
+                    ("image_id", "ami-gone".into()),
+                ],
+            ),
+            row(
+                "launch_templates",
+                vec![
+                    ("launch_template_id", "lt-ok".into()),
+                    ("is_default", true.into()),
+                    ("is_latest", true.into()),
+                    ("image_id", "ami-here".into()),
+                ],
+            ),
+        ],
+    );
+    expect(
+        &m,
+        &[
+            ("i-ok", "pass"),
+            ("i-amazon", "pass"),
+            ("i-gone", "fail"),
+            ("lt-gone", "fail"),
+            ("lt-ok", "pass"),
+        ],
+    );
 }
 
 #[test]
@@ -290,96 +611,273 @@ fn snap_orphaned() {
         row("snapshots", vec![("snapshot_id", "snap-copy".into()), ("description", "Copied for DestinationAmi ami-gone2 from SourceAmi ami-x for SourceSnapshot snap-y".into())]),
         row("snapshots", vec![("snapshot_id", "snap-backup".into()), ("description", "nightly backup".into())]),
     ]);
-    expect(&m, &[("snap-kept", "pass"), ("snap-orphan", "fail"), ("snap-copy", "fail")]);
-    assert!(!m.contains_key("snap-backup"), "snapshots not made for an AMI are out of scope");
+    expect(
+        &m,
+        &[
+            ("snap-kept", "pass"),
+            ("snap-orphan", "fail"),
+            ("snap-copy", "fail"),
+        ],
+    );
+    assert!(
+        !m.contains_key("snap-backup"),
+        "snapshots not made for an AMI are out of scope"
+    );
 }
 
 #[test]
 fn ami_unused_spares_the_newest_version() {
-    let m = run("AMI-UNUSED", vec![
-        image("ami-newest", vec![("name", "app-golden-20261101-v3".into()), ("last_launched_time", days(400)), ("creation_date", days(500))]),
-        image("ami-old-idle", vec![("name", "app-golden-20250101-v1".into()), ("last_launched_time", days(300)), ("creation_date", days(700))]),
-        image("ami-old-busy", vec![("name", "app-golden-20250601-v2".into()), ("last_launched_time", days(3)), ("creation_date", days(600))]),
-        image("ami-never", vec![("name", "app-golden-20240101-v0".into()), ("last_launched_time", Value::Null), ("creation_date", days(900))]),
-    ]);
-    expect(&m, &[("ami-newest", "pass"), ("ami-old-idle", "fail"), ("ami-old-busy", "pass"), ("ami-never", "fail")]);
+    let m = run(
+        "AMI-UNUSED",
+        vec![
+            image(
+                "ami-newest",
+                vec![
+                    ("name", "app-golden-20261101-v3".into()),
+                    ("last_launched_time", days(400)),
+                    ("creation_date", days(500)),
+                ],
+            ),
+            image(
+                "ami-old-idle",
+                vec![
+                    ("name", "app-golden-20250101-v1".into()),
+                    ("last_launched_time", days(300)),
+                    ("creation_date", days(700)),
+                ],
+            ),
+            image(
+                "ami-old-busy",
+                vec![
+                    ("name", "app-golden-20250601-v2".into()),
+                    ("last_launched_time", days(3)),
+                    ("creation_date", days(600)),
+                ],
+            ),
+            image(
+                "ami-never",
+                vec![
+                    ("name", "app-golden-20240101-v0".into()),
+                    ("last_launched_time", Value::Null),
+                    ("creation_date", days(900)),
+                ],
+            ),
+        ],
+    );
+    expect(
+        &m,
+        &[
+            ("ami-newest", "pass"),
+            ("ami-old-idle", "fail"),
+            ("ami-old-busy", "pass"),
+            ("ami-never", "fail"),
+        ],
+    );
 }
 
 #[test]
 fn ami_unhealthy_state() {
-    let m = run("AMI-UNHEALTHY-STATE", vec![
-        image("ami-ok", vec![]),
-        image("ami-failed", vec![("state", "failed".into())]),
-        image("ami-stuck", vec![("state", "pending".into()), ("creation_date", days(2))]),
-        image("ami-building", vec![("state", "pending".into()), ("creation_date", now().into())]),
-    ]);
-    expect(&m, &[("ami-ok", "pass"), ("ami-failed", "fail"), ("ami-stuck", "fail"), ("ami-building", "pass")]);
+    let m = run(
+        "AMI-UNHEALTHY-STATE",
+        vec![
+            image("ami-ok", vec![]),
+            image("ami-failed", vec![("state", "failed".into())]),
+            image(
+                "ami-stuck",
+                vec![("state", "pending".into()), ("creation_date", days(2))],
+            ),
+            image(
+                "ami-building",
+                vec![("state", "pending".into()), ("creation_date", now().into())],
+            ),
+        ],
+    );
+    expect(
+        &m,
+        &[
+            ("ami-ok", "pass"),
+            ("ami-failed", "fail"),
+            ("ami-stuck", "fail"),
+            ("ami-building", "pass"),
+        ],
+    );
 }
 
 #[test]
 fn governance_tags_naming_pipeline_imds() {
-    let rows = || vec![
-        image("ami-good", vec![("name", "web-golden-20261101-v3".into())]),
-        tag("ami-good", "Owner", "web"), tag("ami-good", "Version", "3"), tag("ami-good", "Environment", "prod"),
-        tag("ami-good", "Ec2ImageBuilderArn", "arn:x"),
-        image("ami-bad", vec![("name", "My Image".into()), ("imds_support", Value::Null)]),
-        tag("ami-bad", "Owner", ""), tag("ami-bad", "Version", "1"),
-    ];
-    expect(&run("AMI-REQUIRED-TAGS", rows()), &[("ami-good", "pass"), ("ami-bad", "fail")]);
-    expect(&run("AMI-NAMING", rows()), &[("ami-good", "pass"), ("ami-bad", "fail")]);
-    expect(&run("AMI-NOT-PIPELINE-BUILT", rows()), &[("ami-good", "pass"), ("ami-bad", "fail")]);
-    expect(&run("AMI-IMDSV1-ALLOWED", rows()), &[("ami-good", "pass"), ("ami-bad", "fail")]);
+    let rows = || {
+        vec![
+            image("ami-good", vec![("name", "web-golden-20261101-v3".into())]),
+            tag("ami-good", "Owner", "web"),
+            tag("ami-good", "Version", "3"),
+            tag("ami-good", "Environment", "prod"),
+            tag("ami-good", "Ec2ImageBuilderArn", "arn:x"),
+            image(
+                "ami-bad",
+                vec![("name", "My Image".into()), ("imds_support", Value::Null)],
+            ),
+            tag("ami-bad", "Owner", ""),
+            tag("ami-bad", "Version", "1"),
+        ]
+    };
+    expect(
+        &run("AMI-REQUIRED-TAGS", rows()),
+        &[("ami-good", "pass"), ("ami-bad", "fail")],
+    );
+    expect(
+        &run("AMI-NAMING", rows()),
+        &[("ami-good", "pass"), ("ami-bad", "fail")],
+    );
+    expect(
+        &run("AMI-NOT-PIPELINE-BUILT", rows()),
+        &[("ami-good", "pass"), ("ami-bad", "fail")],
+    );
+    expect(
+        &run("AMI-IMDSV1-ALLOWED", rows()),
+        &[("ami-good", "pass"), ("ami-bad", "fail")],
+    );
 }
 
 #[test]
 fn instance_unapproved_ami() {
-    let m = run("INSTANCE-UNAPPROVED-AMI", vec![
-        image("ami-golden", vec![]),
-        row("instances", vec![("instance_id", "i-golden".into()), ("image_id", "ami-golden".into()), ("state", "running".into()), ("image_owner_id", A.into())]),
-        row("instances", vec![("instance_id", "i-shared".into()), ("image_id", "ami-of-b".into()), ("state", "running".into()), ("image_owner_id", B.into())]),
-        row("instances", vec![("instance_id", "i-community".into()), ("image_id", "ami-c".into()), ("state", "running".into()), ("image_owner_id", "555555555555".into())]),
-        row("instances", vec![("instance_id", "i-unresolved".into()), ("image_id", "ami-gone".into()), ("state", "running".into())]),
-    ]);
-    expect(&m, &[("i-golden", "pass"), ("i-shared", "pass"), ("i-community", "fail"), ("i-unresolved", "unknown")]);
+    let m = run(
+        "INSTANCE-UNAPPROVED-AMI",
+        vec![
+            image("ami-golden", vec![]),
+            row(
+                "instances",
+                vec![
+                    ("instance_id", "i-golden".into()),
+                    ("image_id", "ami-golden".into()),
+                    ("state", "running".into()),
+                    ("image_owner_id", A.into()),
+                ],
+            ),
+            row(
+                "instances",
+                vec![
+                    ("instance_id", "i-shared".into()),
+                    ("image_id", "ami-of-b".into()),
+                    ("state", "running".into()),
+                    ("image_owner_id", B.into()),
+                ],
+            ),
+            row(
+                "instances",
+                vec![
+                    ("instance_id", "i-community".into()),
+                    ("image_id", "ami-c".into()),
+                    ("state", "running".into()),
+                    ("image_owner_id", "555555555555".into()),
+                ],
+            ),
+            row(
+                "instances",
+                vec![
+                    ("instance_id", "i-unresolved".into()),
+                    ("image_id", "ami-gone".into()),
+                    ("state", "running".into()),
+                ],
+            ),
+        ],
+    );
+    expect(
+        &m,
+        &[
+            ("i-golden", "pass"),
+            ("i-shared", "pass"),
+            ("i-community", "fail"),
+            ("i-unresolved", "unknown"),
+        ],
+    );
 }
 
 #[test]
 fn family_region_gap() {
     let img = |id: &str, region: &'static str, name: &str, age: i64| {
-        let mut r = image(id, vec![("name", name.to_string().into()), ("creation_date", days(age))]);
+        let mut r = image(
+            id,
+            vec![
+                ("name", name.to_string().into()),
+                ("creation_date", days(age)),
+            ],
+        );
         r.1.retain(|(k, _)| *k != "region");
         r.1.push(("region", region.into()));
         r
     };
     let rows = vec![
-        row("regions", vec![("region", "eu-central-1".into()), ("scan_status", "ok".into())]),
+        row(
+            "regions",
+            vec![
+                ("region", "eu-central-1".into()),
+                ("scan_status", "ok".into()),
+            ],
+        ),
         img("ami-1", R, "base-golden-20261101-v2", 10),
         img("ami-2", "eu-central-1", "base-golden-20261001-v1", 40),
     ];
     let m = run("FAMILY-REGION-GAP", rows);
-    expect(&m, &[("base-golden@eu-west-1", "pass"), ("base-golden@eu-central-1", "fail")]);
+    expect(
+        &m,
+        &[
+            ("base-golden@eu-west-1", "pass"),
+            ("base-golden@eu-central-1", "fail"),
+        ],
+    );
 }
 
 #[test]
 fn vulnerabilities() {
     let finding = |arn: &str, image: &str, severity: &str, fix: &str, first: i64| {
-        row("inspector_findings", vec![
-            ("finding_arn", arn.into()), ("image_id", image.into()), ("severity", severity.into()),
-            ("vulnerability_id", format!("CVE-{arn}").into()), ("status", "ACTIVE".into()),
-            ("fix_available", fix.into()), ("first_observed_at", days(first)),
-        ])
+        row(
+            "inspector_findings",
+            vec![
+                ("finding_arn", arn.into()),
+                ("image_id", image.into()),
+                ("severity", severity.into()),
+                ("vulnerability_id", format!("CVE-{arn}").into()),
+                ("status", "ACTIVE".into()),
+                ("fix_available", fix.into()),
+                ("first_observed_at", days(first)),
+            ],
+        )
     };
-    let rows = || vec![
-        image("ami-clean", vec![]),
-        image("ami-crit", vec![]), finding("1", "ami-crit", "CRITICAL", "YES", 45),
-        image("ami-high", vec![]), finding("2", "ami-high", "HIGH", "YES", 5),
-    ];
-    expect(&run("VULN-CRITICAL", rows()), &[("ami-clean", "pass"), ("ami-crit", "fail"), ("ami-high", "pass")]);
-    expect(&run("VULN-HIGH", rows()), &[("ami-clean", "pass"), ("ami-high", "fail")]);
-    expect(&run("VULN-FIX-OVERDUE", rows()), &[("ami-crit", "fail"), ("ami-high", "pass")]);
+    let rows = || {
+        vec![
+            image("ami-clean", vec![]),
+            image("ami-crit", vec![]),
+            finding("1", "ami-crit", "CRITICAL", "YES", 45),
+            image("ami-high", vec![]),
+            finding("2", "ami-high", "HIGH", "YES", 5),
+        ]
+    };
+    expect(
+        &run("VULN-CRITICAL", rows()),
+        &[
+            ("ami-clean", "pass"),
+            ("ami-crit", "fail"),
+            ("ami-high", "pass"),
+        ],
+    );
+    expect(
+        &run("VULN-HIGH", rows()),
+        &[("ami-clean", "pass"), ("ami-high", "fail")],
+    );
+    expect(
+        &run("VULN-FIX-OVERDUE", rows()),
+        &[("ami-crit", "fail"), ("ami-high", "pass")],
+    );
     // Inspector off where the image lives: no finding proves nothing.
     let mut rows = rows();
-    rows.push(row("regions", vec![("region", "eu-central-1".into()), ("scan_status", "ok".into()), ("inspector_ec2_status", "DISABLED".into())]));
+    rows.push(row(
+        "regions",
+        vec![
+            ("region", "eu-central-1".into()),
+            ("scan_status", "ok".into()),
+            ("inspector_ec2_status", "DISABLED".into()),
+        ],
+    ));
     let mut blind = image("ami-blind", vec![]);
     blind.1.retain(|(k, _)| *k != "region");
     blind.1.push(("region", "eu-central-1".into()));
@@ -391,6 +889,10 @@ fn vulnerabilities() {
 fn every_builtin_rule_is_covered_here() {
     let source = include_str!("rules.rs");
     for rule in amiaudit::app::load_pack(&[]).unwrap().rules {
-        assert!(source.contains(&format!("\"{}\"", rule.id)), "no test for {}", rule.id);
+        assert!(
+            source.contains(&format!("\"{}\"", rule.id)),
+            "no test for {}",
+            rule.id
+        );
     }
 }

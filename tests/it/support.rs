@@ -68,12 +68,20 @@ pub fn csv_rows(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> 
         .records()
         .map(|r| {
             let r = r.expect("record");
-            headers.iter().map(String::from).zip(r.iter().map(String::from)).collect()
+            headers
+                .iter()
+                .map(String::from)
+                .zip(r.iter().map(String::from))
+                .collect()
         })
         .collect()
 }
 
-pub fn status_of(rows: &[std::collections::BTreeMap<String, String>], rule: &str, resource: &str) -> Vec<String> {
+pub fn status_of(
+    rows: &[std::collections::BTreeMap<String, String>],
+    rule: &str,
+    resource: &str,
+) -> Vec<String> {
     rows.iter()
         .filter(|r| r["rule_id"] == rule && r["resource_id"] == resource)
         .map(|r| r["status"].clone())
