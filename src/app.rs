@@ -161,7 +161,8 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
         ));
     }
     evidence::prepare(&options.out)?;
-    evidence::copy_inventory(&options.inventory, &inventory, &options.out)?;
+    let mut digests = evidence::Digests::new();
+    evidence::copy_inventory(&options.inventory, &inventory, &options.out, &mut digests)?;
     let mut written = render::write_reports(
         &options.out,
         &formats,
@@ -170,6 +171,7 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
         &evaluation,
         &context,
         templates.as_deref(),
+        &mut digests,
     )?;
     let meta = &context.meta;
     evidence::write_manifest(
@@ -185,6 +187,7 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
             framework: meta.framework.clone(),
             files: Default::default(),
         },
+        &digests,
     )?;
     written.push(options.out.join(evidence::MANIFEST));
     if options.bundle {

@@ -37,6 +37,10 @@ pub struct EvidenceManifest {
 
 pub const KIND: &str = "amiaudit-audit";
 
+/// sha256 of files already known to the writer (hashed while written, or
+/// verified on load), by path, so the manifest need not read them again.
+pub type Digests = BTreeMap<PathBuf, String>;
+
 /// Every file below `dir`, as sorted relative paths with `/` separators.
 fn walk(dir: &Path) -> Result<Vec<String>> {
     fn inner(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
@@ -82,7 +86,12 @@ pub fn prepare(out: &Path) -> Result<()> {
 }
 
 /// Copies the inventory files (as loaded and verified) into `out/inventory/`.
-pub fn copy_inventory(source: &Path, inventory: &Inventory, out: &Path) -> Result<()> {
+pub fn copy_inventory(
+    source: &Path,
+    inventory: &Inventory,
+    out: &Path,
+    digests: &mut Digests,
+) -> Result<()> {
     let dest = out.join(INVENTORY_DIR);
     fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
     let mut files: Vec<&str> = inventory
@@ -96,19 +105,30 @@ pub fn copy_inventory(source: &Path, inventory: &Inventory, out: &Path) -> Resul
         let from = source.join(file);
         fs::copy(&from, dest.join(file)).map_err(|e| Error::io(&from, e))?;
     }
+    // Table files were checked against these digests when the inventory loaded.
+    for table in inventory.manifest.tables.values() {
+        digests.insert(dest.join(&table.file), table.sha256.clone());
+    }
     Ok(())
 }
 
 /// Writes `manifest.json` over every file now in `out`.
-pub fn write_manifest(out: &Path, mut manifest: EvidenceManifest) -> Result<EvidenceManifest> {
+pub fn write_manifest(
+    out: &Path,
+    mut manifest: EvidenceManifest,
+    known: &Digests,
+) -> Result<EvidenceManifest> {
     manifest.files.clear();
     for rel in walk(out)? {
         if rel == MANIFEST {
             continue;
         }
-        manifest
-            .files
-            .insert(rel.clone(), sha256_file(&out.join(&rel))?);
+        let path = out.join(&rel);
+        let digest = match known.get(&path) {
+            Some(d) => d.clone(),
+            None => sha256_file(&path)?,
+        };
+        manifest.files.insert(rel, digest);
     }
     let path = out.join(MANIFEST);
     let mut text =

@@ -58,16 +58,35 @@ struct RuleRow<'a> {
     requirements: Vec<Option<String>>,
 }
 
+/// A writer that hashes what passes through, so the evidence manifest does
+/// not read gigabytes of CSV back.
+struct Hashing<W> {
+    inner: W,
+    hasher: sha2::Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Writes `findings.csv` and one `findings-<framework>.csv` per framework in
 /// a single pass over the results, borrowing every cell from the results
-/// frame (an audit of 100k AMIs writes millions of rows).
+/// frame (an audit of 100k AMIs writes millions of rows). Returns each
+/// file with its sha256, `findings.csv` first.
 pub(super) fn write_all(
     out_dir: &Path,
     inventory: &Inventory,
     pack: &PolicyPack,
     evaluation: &Evaluation,
     meta: &AuditMeta,
-) -> Result<Vec<std::path::PathBuf>> {
+) -> Result<Vec<(std::path::PathBuf, String)>> {
     let frameworks = pack.frameworks();
     let mut paths = vec![out_dir.join("findings.csv")];
     paths.extend(
@@ -80,7 +99,10 @@ pub(super) fn write_all(
         let file = File::create(path).map_err(|e| Error::io(path, e))?;
         let mut writer = ::csv::WriterBuilder::new()
             .terminator(::csv::Terminator::CRLF)
-            .from_writer(BufWriter::with_capacity(1 << 20, file));
+            .from_writer(Hashing {
+                inner: BufWriter::with_capacity(1 << 20, file),
+                hasher: <sha2::Sha256 as sha2::Digest>::new(),
+            });
         let mut header: Vec<&str> = CSV_COLUMNS.to_vec();
         if i > 0 {
             header.insert(2, "requirements");
@@ -193,10 +215,15 @@ pub(super) fn write_all(
             }
         }
     }
-    for (writer, path) in writers.iter_mut().zip(&paths) {
-        writer.flush().map_err(|e| Error::io(path, e))?;
+    let mut out = Vec::with_capacity(paths.len());
+    for (writer, path) in writers.into_iter().zip(paths) {
+        let mut hashing = writer
+            .into_inner()
+            .map_err(|e| Error::io(&path, e.into_error()))?;
+        std::io::Write::flush(&mut hashing).map_err(|e| Error::io(&path, e))?;
+        out.push((path, hex::encode(sha2::Digest::finalize(hashing.hasher))));
     }
-    Ok(paths)
+    Ok(out)
 }
 
 fn csv_error(path: &Path, e: ::csv::Error) -> Error {

@@ -349,9 +349,16 @@ pub fn write_reports(
     evaluation: &Evaluation,
     context: &ReportContext,
     templates: Option<&Path>,
+    digests: &mut crate::evidence::Digests,
 ) -> Result<Vec<PathBuf>> {
     fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let write = |path: &Path, text: String| fs::write(path, text).map_err(|e| Error::io(path, e));
+    let write = |path: &Path, text: String, digests: &mut crate::evidence::Digests| {
+        digests.insert(
+            path.to_path_buf(),
+            hex::encode(Sha256::digest(text.as_bytes())),
+        );
+        fs::write(path, text).map_err(|e| Error::io(path, e))
+    };
     let mut written = Vec::new();
     for format in OutputFormat::ALL {
         if !formats.contains(&format) {
@@ -360,25 +367,30 @@ pub fn write_reports(
         let path = out_dir.join(format.file_name());
         match format {
             OutputFormat::Csv => {
-                let mut paths =
-                    csv::write_all(out_dir, inventory, pack, evaluation, &context.meta)?;
-                paths.remove(0);
-                written.extend(paths);
+                let files = csv::write_all(out_dir, inventory, pack, evaluation, &context.meta)?;
+                for (i, (path, digest)) in files.into_iter().enumerate() {
+                    digests.insert(path.clone(), digest);
+                    if i > 0 {
+                        written.push(path);
+                    }
+                }
             }
-            OutputFormat::Json => write(&path, findings_json(context)?)?,
-            OutputFormat::Html => write(&path, html::render(context, templates)?)?,
-            OutputFormat::Ocsf => write(&path, machine::ocsf(context))?,
-            OutputFormat::Junit => {
-                write(&path, machine::junit(context, &account_regions(evaluation)))?
-            }
-            OutputFormat::Markdown => write(&path, machine::markdown(context))?,
+            OutputFormat::Json => write(&path, findings_json(context)?, digests)?,
+            OutputFormat::Html => write(&path, html::render(context, templates)?, digests)?,
+            OutputFormat::Ocsf => write(&path, machine::ocsf(context), digests)?,
+            OutputFormat::Junit => write(
+                &path,
+                machine::junit(context, &account_regions(evaluation)),
+                digests,
+            )?,
+            OutputFormat::Markdown => write(&path, machine::markdown(context), digests)?,
         }
         written.push(path);
     }
     if let Some(diff) = &context.diff {
         for (name, text) in [("diff.json", diff.json()?), ("diff.csv", diff.csv()?)] {
             let path = out_dir.join(name);
-            write(&path, text)?;
+            write(&path, text, digests)?;
             written.push(path);
         }
     }
