@@ -163,7 +163,7 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
     evidence::prepare(&options.out)?;
     let mut digests = evidence::Digests::new();
     evidence::copy_inventory(&options.inventory, &inventory, &options.out, &mut digests)?;
-    let mut written = render::write_reports(
+    let files = render::write_reports(
         &options.out,
         &formats,
         &inventory,
@@ -171,8 +171,9 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
         &evaluation,
         &context,
         templates.as_deref(),
-        &mut digests,
     )?;
+    digests.extend(files.iter().cloned());
+    let mut written: Vec<PathBuf> = files.into_iter().map(|(path, _)| path).collect();
     let meta = &context.meta;
     evidence::write_manifest(
         &options.out,
@@ -266,10 +267,6 @@ pub fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
 /// `amiaudit schema`: the inventory tables and columns.
 pub fn schema_text() -> String {
     inventory::schema::describe()
-}
-
-pub fn display_path(path: &Path) -> String {
-    path.display().to_string()
 }
 
 /// `amiaudit policies list`: one line per rule.

@@ -18,7 +18,7 @@ use polars::sql::SQLContext;
 use rayon::prelude::*;
 
 use crate::error::polars_message;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, str_column};
 use crate::policy::{ParamOverrides, Rule};
 
 /// Columns of the results frame, in order.
@@ -94,31 +94,20 @@ struct ScanError {
     error_code: String,
 }
 
-fn str_values(df: &DataFrame, name: &str) -> Vec<Option<String>> {
-    df.column(name)
-        .ok()
-        .and_then(|c| {
-            c.str()
-                .ok()
-                .map(|s| s.iter().map(|v| v.map(str::to_string)).collect())
-        })
-        .unwrap_or_default()
-}
-
 impl Coverage {
     fn read(inventory: &Inventory) -> Coverage {
         let regions = inventory.table("regions");
-        let accounts = str_values(regions, "account_id");
-        let names = str_values(regions, "region");
-        let statuses = str_values(regions, "scan_status");
+        let accounts = str_column(regions, "account_id");
+        let names = str_column(regions, "region");
+        let statuses = str_column(regions, "scan_status");
         let errors_df = inventory.table("scan_errors");
         let errors: Vec<ScanError> = {
-            let account = str_values(errors_df, "account_id");
-            let region = str_values(errors_df, "region");
-            let service = str_values(errors_df, "service");
-            let operation = str_values(errors_df, "operation");
-            let resource = str_values(errors_df, "resource_id");
-            let code = str_values(errors_df, "error_code");
+            let account = str_column(errors_df, "account_id");
+            let region = str_column(errors_df, "region");
+            let service = str_column(errors_df, "service");
+            let operation = str_column(errors_df, "operation");
+            let resource = str_column(errors_df, "resource_id");
+            let code = str_column(errors_df, "error_code");
             (0..errors_df.height())
                 .map(|i| ScanError {
                     account_id: account[i].clone().unwrap_or_default(),

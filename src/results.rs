@@ -175,12 +175,7 @@ pub fn account_directory(inventory: &Inventory) -> BTreeMap<String, AccountInfo>
         .collect()
 }
 
-pub fn str_column(df: &DataFrame, name: &str) -> Vec<Option<String>> {
-    match df.column(name).and_then(|c| c.str().cloned()) {
-        Ok(ca) => ca.iter().map(|v| v.map(str::to_string)).collect(),
-        Err(_) => vec![None; df.height()],
-    }
-}
+pub use crate::inventory::str_column;
 
 /// Score and grade; no score where nothing was judged but something was not
 /// seen (an account that could not be scanned must not look clean).

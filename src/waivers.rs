@@ -11,7 +11,7 @@
 //! waiver applies to `fail` results only: an `unknown` stays unknown, since
 //! nobody can accept a risk that was not seen.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use chrono::NaiveDate;
@@ -236,13 +236,4 @@ fn resource_tags(inventory: &Inventory) -> HashMap<String, Vec<(String, String)>
         }
     }
     out
-}
-
-/// Counts of waiver states, for summaries.
-pub fn tally(uses: &[WaiverUse]) -> BTreeMap<&'static str, usize> {
-    let mut t = BTreeMap::new();
-    for u in uses {
-        *t.entry(u.state).or_insert(0) += 1;
-    }
-    t
 }

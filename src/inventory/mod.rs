@@ -16,7 +16,7 @@ pub mod schema;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use polars::prelude::*;
@@ -654,11 +654,10 @@ pub fn format_timestamp(ms: i64) -> String {
     }
 }
 
-/// Path of a table file inside an inventory directory, for messages.
-pub fn table_path(dir: &Path, manifest: &Manifest, table: &str) -> PathBuf {
-    manifest
-        .tables
-        .get(table)
-        .map(|e| dir.join(&e.file))
-        .unwrap_or_else(|| dir.join(table))
+/// A string column's values (all `None` when the column is missing or not a string).
+pub fn str_column(df: &DataFrame, name: &str) -> Vec<Option<String>> {
+    match df.column(name).and_then(|c| c.str().cloned()) {
+        Ok(ca) => ca.iter().map(|v| v.map(str::to_string)).collect(),
+        Err(_) => vec![None; df.height()],
+    }
 }

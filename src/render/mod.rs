@@ -340,7 +340,8 @@ fn scan_errors(inventory: &Inventory) -> Vec<ScanErrorRow> {
     rows
 }
 
-/// Writes the selected formats into `out_dir`; returns the paths written.
+/// Writes the selected formats into `out_dir`; returns each file written
+/// with its sha256 (hashed from what was written, for the evidence manifest).
 pub fn write_reports(
     out_dir: &Path,
     formats: &[OutputFormat],
@@ -349,17 +350,15 @@ pub fn write_reports(
     evaluation: &Evaluation,
     context: &ReportContext,
     templates: Option<&Path>,
-    digests: &mut crate::evidence::Digests,
-) -> Result<Vec<PathBuf>> {
+) -> Result<Vec<(PathBuf, String)>> {
     fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let write = |path: &Path, text: String, digests: &mut crate::evidence::Digests| {
-        digests.insert(
-            path.to_path_buf(),
-            hex::encode(Sha256::digest(text.as_bytes())),
-        );
-        fs::write(path, text).map_err(|e| Error::io(path, e))
-    };
     let mut written = Vec::new();
+    let mut write = |path: PathBuf, text: String| {
+        fs::write(&path, &text).map_err(|e| Error::io(&path, e))?;
+        written.push((path, hex::encode(Sha256::digest(text.as_bytes()))));
+        Ok::<(), Error>(())
+    };
+    let mut csv_files = Vec::new();
     for format in OutputFormat::ALL {
         if !formats.contains(&format) {
             continue;
@@ -367,33 +366,22 @@ pub fn write_reports(
         let path = out_dir.join(format.file_name());
         match format {
             OutputFormat::Csv => {
-                let files = csv::write_all(out_dir, inventory, pack, evaluation, &context.meta)?;
-                for (i, (path, digest)) in files.into_iter().enumerate() {
-                    digests.insert(path.clone(), digest);
-                    if i > 0 {
-                        written.push(path);
-                    }
-                }
+                csv_files = csv::write_all(out_dir, inventory, pack, evaluation, &context.meta)?
             }
-            OutputFormat::Json => write(&path, findings_json(context)?, digests)?,
-            OutputFormat::Html => write(&path, html::render(context, templates)?, digests)?,
-            OutputFormat::Ocsf => write(&path, machine::ocsf(context), digests)?,
-            OutputFormat::Junit => write(
-                &path,
-                machine::junit(context, &account_regions(evaluation)),
-                digests,
-            )?,
-            OutputFormat::Markdown => write(&path, machine::markdown(context), digests)?,
+            OutputFormat::Json => write(path, findings_json(context)?)?,
+            OutputFormat::Html => write(path, html::render(context, templates)?)?,
+            OutputFormat::Ocsf => write(path, machine::ocsf(context))?,
+            OutputFormat::Junit => {
+                write(path, machine::junit(context, &account_regions(evaluation)))?
+            }
+            OutputFormat::Markdown => write(path, machine::markdown(context))?,
         }
-        written.push(path);
     }
     if let Some(diff) = &context.diff {
-        for (name, text) in [("diff.json", diff.json()?), ("diff.csv", diff.csv()?)] {
-            let path = out_dir.join(name);
-            write(&path, text, digests)?;
-            written.push(path);
-        }
+        write(out_dir.join("diff.json"), diff.json()?)?;
+        write(out_dir.join("diff.csv"), diff.csv()?)?;
     }
+    written.extend(csv_files);
     Ok(written)
 }
 
