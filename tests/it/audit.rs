@@ -200,35 +200,7 @@ fn aws_strings_are_escaped_in_html_and_neutralised_in_csv() {
     let payload = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
     let formula = "=HYPERLINK(\"http://evil.example\",\"x\")";
     save(
-        &inventory(vec![
-            (
-                "accounts",
-                vec![
-                    ("account_id", "111111111111".into()),
-                    ("account_name", payload.into()),
-                ],
-            ),
-            (
-                "regions",
-                vec![
-                    ("account_id", "111111111111".into()),
-                    ("region", "eu-west-1".into()),
-                    ("scan_status", "ok".into()),
-                ],
-            ),
-            (
-                "images",
-                vec![
-                    ("account_id", "111111111111".into()),
-                    ("region", "eu-west-1".into()),
-                    ("image_id", "ami-1".into()),
-                    ("name", formula.into()),
-                    ("description", payload.into()),
-                    ("state", "available".into()),
-                    ("public", true.into()),
-                ],
-            ),
-        ]),
+        &hostile_inventory(payload, formula, payload),
         inv_dir.path(),
     );
     let out_dir = tempfile::tempdir().unwrap();

@@ -257,37 +257,7 @@ fn injected_markup_does_not_run_in_the_browser() {
     let inv_dir = tempfile::tempdir().unwrap();
     let payload =
         "</script><script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\">";
-    save(
-        &inventory(vec![
-            (
-                "accounts",
-                vec![
-                    ("account_id", "111111111111".into()),
-                    ("account_name", payload.into()),
-                ],
-            ),
-            (
-                "regions",
-                vec![
-                    ("account_id", "111111111111".into()),
-                    ("region", "eu-west-1".into()),
-                    ("scan_status", "ok".into()),
-                ],
-            ),
-            (
-                "images",
-                vec![
-                    ("account_id", "111111111111".into()),
-                    ("region", "eu-west-1".into()),
-                    ("image_id", "ami-1".into()),
-                    ("name", payload.into()),
-                    ("state", "available".into()),
-                    ("public", true.into()),
-                ],
-            ),
-        ]),
-        inv_dir.path(),
-    );
+    save(&hostile_inventory(payload, payload, ""), inv_dir.path());
     let out_dir = tempfile::tempdir().unwrap();
     let out = amiaudit(&[
         "audit",

@@ -3,18 +3,11 @@ use std::fs;
 
 use super::support::*;
 
-fn audit(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
-    let sample = sample();
-    let mut args = vec!["audit", "--inventory", path(&sample), "--out", path(out)];
-    args.extend(extra);
-    amiaudit(&args)
-}
-
 #[test]
 fn output_directory_is_verifiable_evidence() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("audit-2026-11");
-    let o = audit(&out, &["--bundle"]);
+    let o = audit_sample(&out, &["--bundle"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // The inventory used is kept beside the reports.
     assert!(
@@ -46,7 +39,7 @@ fn output_directory_is_verifiable_evidence() {
     let bundle = root.path().join("audit-2026-11.tar.gz");
     let first = fs::read(&bundle).unwrap();
     assert!(first.starts_with(&[0x1f, 0x8b]), "gzip");
-    let o = audit(&out, &["--bundle"]);
+    let o = audit_sample(&out, &["--bundle"]);
     assert_eq!(o.status.code(), Some(0));
     assert!(
         fs::read(&bundle).unwrap() == first,
@@ -70,7 +63,7 @@ fn output_directory_is_verifiable_evidence() {
     // Re-auditing into the same directory replaces what the last audit wrote
     // (its inventory copy included); files it did not write stay, and show.
     fs::write(out.join("notes.txt"), "mine\n").unwrap();
-    let o = audit(&out, &["--format", "csv"]);
+    let o = audit_sample(&out, &["--format", "csv"]);
     assert_eq!(o.status.code(), Some(0));
     assert!(!out.join("report.html").exists(), "stale report removed");
     assert!(
@@ -98,11 +91,11 @@ fn baseline_reports_drift() {
     let root = tempfile::tempdir().unwrap();
     let old = root.path().join("old");
     let new = root.path().join("new");
-    assert_eq!(audit(&old, &[]).status.code(), Some(0));
+    assert_eq!(audit_sample(&old, &[]).status.code(), Some(0));
     // Stricter age limit: new AMI-STALE failures. Waiving the planted public AMI: now waived.
     let waivers = root.path().join("w.yaml");
     fs::write(&waivers, "waivers:\n  - rule: AMI-PUBLIC\n    resource: ami-0a11ce5ec7e7pub1\n    reason: debug image, removal scheduled\n    approved_by: ciso@acme.example\n    expires: 2026-12-31\n").unwrap();
-    let o = audit(
+    let o = audit_sample(
         &new,
         &[
             "--baseline",
@@ -118,7 +111,7 @@ fn baseline_reports_drift() {
         Some(2),
         "unknown parameter is an input error"
     );
-    let o = audit(
+    let o = audit_sample(
         &new,
         &[
             "--baseline",
@@ -175,7 +168,7 @@ fn baseline_reports_drift() {
 #[test]
 fn fail_on_incomplete_exits_3() {
     let out = tempfile::tempdir().unwrap();
-    let o = audit(
+    let o = audit_sample(
         out.path(),
         &["--fail-on-incomplete", "--fail-on", "critical"],
     );

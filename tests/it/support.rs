@@ -87,3 +87,45 @@ pub fn status_of(
         .map(|r| r["status"].clone())
         .collect()
 }
+
+/// `amiaudit audit --inventory sample-data/acme --out OUT EXTRA...`
+pub fn audit_sample(out: &Path, extra: &[&str]) -> Output {
+    let sample = sample();
+    let mut args = vec!["audit", "--inventory", path(&sample), "--out", path(out)];
+    args.extend(extra);
+    amiaudit(&args)
+}
+
+/// One account with one public image, carrying attacker-chosen text in the
+/// account name, image name and description (for the injection tests).
+pub fn hostile_inventory(account_name: &str, image_name: &str, description: &str) -> Inventory {
+    inventory(vec![
+        (
+            "accounts",
+            vec![
+                ("account_id", "111111111111".into()),
+                ("account_name", account_name.into()),
+            ],
+        ),
+        (
+            "regions",
+            vec![
+                ("account_id", "111111111111".into()),
+                ("region", "eu-west-1".into()),
+                ("scan_status", "ok".into()),
+            ],
+        ),
+        (
+            "images",
+            vec![
+                ("account_id", "111111111111".into()),
+                ("region", "eu-west-1".into()),
+                ("image_id", "ami-1".into()),
+                ("name", image_name.into()),
+                ("description", description.into()),
+                ("state", "available".into()),
+                ("public", true.into()),
+            ],
+        ),
+    ])
+}

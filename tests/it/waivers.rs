@@ -5,16 +5,7 @@ use super::support::*;
 
 fn audit_with(extra: &[&str]) -> (std::process::Output, tempfile::TempDir) {
     let out_dir = tempfile::tempdir().unwrap();
-    let sample = sample();
-    let mut args = vec![
-        "audit",
-        "--inventory",
-        path(&sample),
-        "--out",
-        path(out_dir.path()),
-    ];
-    args.extend(extra);
-    (amiaudit(&args), out_dir)
+    (audit_sample(out_dir.path(), extra), out_dir)
 }
 
 const WAIVERS: &str = r#"waivers:
