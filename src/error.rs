@@ -35,6 +35,10 @@ pub enum Error {
         rule: String,
         message: String,
     },
+    /// A scan could not start (no usable credentials, nothing in scope).
+    /// Failures after the start are coverage gaps in the inventory, not errors.
+    #[error("scan: {0}")]
+    Scan(String),
     /// Something inside the tool went wrong; never the user's fault.
     #[error("internal error: {0}")]
     Internal(String),
@@ -55,7 +59,7 @@ impl Error {
     /// The documented exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Input(_) | Error::Io { .. } | Error::Rule { .. } => EXIT_INPUT,
+            Error::Input(_) | Error::Io { .. } | Error::Rule { .. } | Error::Scan(_) => EXIT_INPUT,
             Error::Internal(_) => EXIT_INPUT,
         }
     }

@@ -1,11 +1,14 @@
 //! amiaudit: audit golden AMIs across an AWS Organization.
 //!
-//! Data flows one way: discover -> collect -> [`inventory`] -> [`evaluate`]
+//! Data flows one way: [`discover`] -> [`collect`] -> [`inventory`] -> [`evaluate`]
 //! -> [`results`] -> [`render`]. See ARCHITECTURE.md for the map.
 
 pub mod app;
+pub mod aws;
+pub mod collect;
 pub mod config;
 pub mod diff;
+pub mod discover;
 pub mod error;
 pub mod evaluate;
 pub mod evidence;

@@ -381,6 +381,8 @@ pub fn generate(options: &SynthOptions) -> Inventory {
                 accounts: g.account_ids.clone(),
                 regions: regions.iter().map(|r| r.to_string()).collect(),
             },
+            scan_started_at: None,
+            scan_ended_at: None,
             complete: true,
             tables: BTreeMap::new(),
         },

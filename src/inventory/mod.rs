@@ -37,6 +37,11 @@ pub struct Manifest {
     pub collected_at: DateTime<Utc>,
     pub tool_version: String,
     pub scope: Scope,
+    /// When a live scan started and ended (absent for synthetic inventories).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_ended_at: Option<DateTime<Utc>>,
     /// False when the scan was interrupted before it visited everything in scope.
     pub complete: bool,
     pub tables: BTreeMap<String, TableEntry>,
@@ -335,6 +340,8 @@ pub fn empty(collected_at: DateTime<Utc>) -> Inventory {
             collected_at,
             tool_version: crate::VERSION.to_string(),
             scope: Scope::default(),
+            scan_started_at: None,
+            scan_ended_at: None,
             complete: true,
             tables: BTreeMap::new(),
         },

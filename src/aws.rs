@@ -1,0 +1,437 @@
+//! AWS SDK plumbing shared by `discover` and `collect`.
+//!
+//! Owns: the one base `SdkConfig` (credential chain, home region, endpoint,
+//! one shared HTTP client, timeouts, adaptive retry), per-account credentials
+//! (AssumeRole with its own identity cache), per-account-region clients with
+//! their own retry partition (EC2 throttles per account and region, so one
+//! account's throttling must not slow the others), error classification,
+//! and the [`CallRecorder`] interceptor that counts every operation invoked.
+//!
+//! **Invariant:** credentials never leave the SDK's providers: nothing here
+//! formats, logs or stores a key or session token. Errors carry only AWS
+//! error codes and messages.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sdk_ec2::config::retry::RetryPartition;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+
+/// How to reach AWS: the settings every client is built from.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// Named profile of the shared config files.
+    pub profile: Option<String>,
+    /// Home region: STS, Organizations and DescribeRegions calls go here.
+    pub region: Option<String>,
+    /// Every call goes to this endpoint (emulators); `AWS_ENDPOINT_URL` works too.
+    pub endpoint_url: Option<String>,
+    /// Attempts per call, first included, with adaptive backoff between.
+    pub max_attempts: u32,
+    /// Limit for one whole operation, retries included.
+    pub operation_timeout: Duration,
+    /// A custom HTTP client (tests and benchmarks); the SDK's HTTPS client otherwise.
+    pub http_client: Option<SharedHttpClient>,
+    /// Fixed caller credentials (tests and benchmarks); the standard chain otherwise.
+    pub credentials: Option<SharedCredentialsProvider>,
+}
+
+impl Connection {
+    pub fn new() -> Self {
+        Connection {
+            max_attempts: 6,
+            operation_timeout: Duration::from_secs(60),
+            ..Default::default()
+        }
+    }
+}
+
+/// The home region when nothing configures one.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Loads the base configuration from the standard credential chain.
+pub async fn base_config(connection: &Connection) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::adaptive().with_max_attempts(connection.max_attempts.max(1)))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .read_timeout(Duration::from_secs(30))
+                .operation_timeout(connection.operation_timeout)
+                .build(),
+        );
+    if let Some(profile) = &connection.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &connection.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    if let Some(client) = &connection.http_client {
+        loader = loader.http_client(client.clone());
+    }
+    if let Some(credentials) = &connection.credentials {
+        loader = loader.credentials_provider(credentials.clone());
+    }
+    let config = loader.load().await;
+    if config.region().is_some() && connection.region.is_none() {
+        return config;
+    }
+    let region = connection
+        .region
+        .clone()
+        .unwrap_or_else(|| DEFAULT_REGION.to_string());
+    config.into_builder().region(Region::new(region)).build()
+}
+
+/// Credentials for one account: its own provider and identity cache, cloned
+/// into every regional client of that account.
+#[derive(Clone, Debug)]
+pub struct AccountCredentials {
+    pub account_id: String,
+    provider: SharedCredentialsProvider,
+    cache: aws_sdk_ec2::config::SharedIdentityCache,
+}
+
+impl AccountCredentials {
+    /// The caller's own credentials (the caller's account is scanned with them).
+    pub fn own(base: &SdkConfig, account_id: &str) -> Option<Self> {
+        let provider = base.credentials_provider()?;
+        Some(AccountCredentials {
+            account_id: account_id.to_string(),
+            provider,
+            cache: aws_sdk_ec2::config::IdentityCache::lazy().build(),
+        })
+    }
+
+    /// Assumes `role_arn` and fetches the first credentials now: a denied
+    /// AssumeRole would otherwise only surface later as a dispatch failure
+    /// without an error code on the first EC2 call.
+    pub async fn assume(
+        base: &SdkConfig,
+        account_id: &str,
+        role_arn: &str,
+        external_id: Option<&str>,
+        session_name: &str,
+        recorder: &CallRecorder,
+    ) -> Result<Self, CallError> {
+        let mut builder = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+            .configure(base)
+            .session_name(session_name);
+        if let Some(id) = external_id {
+            builder = builder.external_id(id);
+        }
+        let provider = builder.build().await;
+        // The provider's own STS client does not carry our interceptor.
+        recorder.record("sts", "AssumeRole");
+        if let Err(error) = provider.provide_credentials().await {
+            return Err(CallError::from_credentials(&error));
+        }
+        Ok(AccountCredentials {
+            account_id: account_id.to_string(),
+            provider: SharedCredentialsProvider::new(provider),
+            cache: aws_sdk_ec2::config::IdentityCache::lazy().build(),
+        })
+    }
+}
+
+/// The service clients for one account-region.
+#[derive(Clone, Debug)]
+pub struct RegionClients {
+    pub ec2: aws_sdk_ec2::Client,
+    pub inspector: aws_sdk_inspector2::Client,
+    pub kms: aws_sdk_kms::Client,
+}
+
+/// Builds one service config with the account's credentials, the region,
+/// a retry partition of its own, and the recorder.
+macro_rules! service_config {
+    ($krate:ident, $base:expr, $creds:expr, $region:expr, $recorder:expr) => {
+        $krate::config::Builder::from($base)
+            .region(Region::new($region.to_string()))
+            .credentials_provider($creds.provider.clone())
+            .identity_cache($creds.cache.clone())
+            .retry_partition(RetryPartition::new(format!(
+                "{}-{}-{}",
+                stringify!($krate),
+                $creds.account_id,
+                $region
+            )))
+            .interceptor($recorder.clone())
+            .build()
+    };
+}
+
+impl RegionClients {
+    pub fn new(
+        base: &SdkConfig,
+        credentials: &AccountCredentials,
+        region: &str,
+        recorder: &CallRecorder,
+    ) -> Self {
+        RegionClients {
+            ec2: aws_sdk_ec2::Client::from_conf(service_config!(
+                aws_sdk_ec2,
+                base,
+                credentials,
+                region,
+                recorder
+            )),
+            inspector: aws_sdk_inspector2::Client::from_conf(service_config!(
+                aws_sdk_inspector2,
+                base,
+                credentials,
+                region,
+                recorder
+            )),
+            kms: aws_sdk_kms::Client::from_conf(service_config!(
+                aws_sdk_kms,
+                base,
+                credentials,
+                region,
+                recorder
+            )),
+        }
+    }
+}
+
+/// Clients that use the caller's own credentials in the home region.
+pub fn sts_client(base: &SdkConfig, recorder: &CallRecorder) -> aws_sdk_sts::Client {
+    let config = aws_sdk_sts::config::Builder::from(base)
+        .interceptor(recorder.clone())
+        .build();
+    aws_sdk_sts::Client::from_conf(config)
+}
+
+pub fn organizations_client(
+    base: &SdkConfig,
+    recorder: &CallRecorder,
+) -> aws_sdk_organizations::Client {
+    let config = aws_sdk_organizations::config::Builder::from(base)
+        .interceptor(recorder.clone())
+        .build();
+    aws_sdk_organizations::Client::from_conf(config)
+}
+
+/// An EC2 client for `account` in the home region (DescribeRegions).
+pub fn home_ec2_client(
+    base: &SdkConfig,
+    credentials: &AccountCredentials,
+    recorder: &CallRecorder,
+) -> aws_sdk_ec2::Client {
+    let region = base
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| DEFAULT_REGION.to_string());
+    aws_sdk_ec2::Client::from_conf(service_config!(
+        aws_sdk_ec2,
+        base,
+        credentials,
+        region,
+        recorder
+    ))
+}
+
+/// A failed call, reduced to what the inventory keeps: AWS's error code and
+/// message (never request details, which could carry credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallError {
+    pub code: String,
+    pub message: String,
+}
+
+impl CallError {
+    pub fn from_sdk<E>(
+        error: &aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::http::Response,
+        >,
+    ) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        use aws_smithy_runtime_api::client::result::SdkError;
+        match error {
+            SdkError::ServiceError(context) => {
+                let e = context.err();
+                // A body without an error code (an HTML 500 page) still has a status.
+                let status = format!("HTTP{}", context.raw().status().as_u16());
+                CallError {
+                    code: e.code().unwrap_or(&status).to_string(),
+                    message: e
+                        .message()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| error_chain(e)),
+                }
+            }
+            SdkError::TimeoutError(_) => CallError {
+                code: "Timeout".to_string(),
+                message: "the call did not complete within the operation timeout".to_string(),
+            },
+            SdkError::DispatchFailure(failure) => CallError {
+                code: if failure.is_timeout() {
+                    "Timeout"
+                } else {
+                    "DispatchFailure"
+                }
+                .to_string(),
+                message: error_chain(error),
+            },
+            SdkError::ResponseError(_) => CallError {
+                code: "InvalidResponse".to_string(),
+                message: error_chain(error),
+            },
+            _ => CallError {
+                code: "ClientError".to_string(),
+                message: error_chain(error),
+            },
+        }
+    }
+
+    fn from_credentials(error: &aws_credential_types::provider::error::CredentialsError) -> Self {
+        // The STS error's code sits in the source chain as text.
+        let message = error_chain(error);
+        let code = [
+            "AccessDenied",
+            "ExpiredToken",
+            "InvalidClientTokenId",
+            "RegionDisabled",
+        ]
+        .into_iter()
+        .find(|c| message.contains(c))
+        .unwrap_or("AssumeRoleFailed");
+        CallError {
+            code: code.to_string(),
+            message,
+        }
+    }
+
+    pub fn is_opt_in_required(&self) -> bool {
+        self.code == "OptInRequired"
+    }
+}
+
+/// An error and its sources on one line.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ").replace(['\n', '\r'], " ")
+}
+
+/// Counts per operation: calls (executions), attempts and throttled responses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CallCounts {
+    pub calls: u64,
+    pub attempts: u64,
+    pub throttled: u64,
+}
+
+/// Records every operation the scanner invokes, as `service:Operation` with
+/// IAM service prefixes, so a test can hold them against the shipped IAM
+/// policy and `--stats` can print them.
+#[derive(Debug, Clone, Default)]
+pub struct CallRecorder {
+    counts: Arc<Mutex<BTreeMap<String, CallCounts>>>,
+}
+
+impl CallRecorder {
+    pub fn record(&self, service: &str, operation: &str) {
+        self.bump(service, operation, |c| c.calls += 1);
+    }
+
+    fn bump(&self, service: &str, operation: &str, f: impl FnOnce(&mut CallCounts)) {
+        let key = format!("{}:{operation}", iam_prefix(service));
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        f(counts.entry(key).or_default());
+    }
+
+    /// `service:Operation` -> counts, sorted.
+    pub fn snapshot(&self) -> BTreeMap<String, CallCounts> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// The IAM action prefix of an SDK service name (`Inspector2` -> `inspector2`).
+fn iam_prefix(service: &str) -> String {
+    service.to_ascii_lowercase()
+}
+
+fn metadata(cfg: &ConfigBag) -> Option<(String, String)> {
+    cfg.load::<Metadata>()
+        .map(|m| (m.service().to_string(), m.name().to_string()))
+}
+
+impl Intercept for CallRecorder {
+    fn name(&self) -> &'static str {
+        "amiaudit::CallRecorder"
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // The operation's metadata is not in the bag yet before execution.
+        if let Some((service, operation)) = metadata(cfg) {
+            self.record(&service, &operation);
+        }
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some((service, operation)) = metadata(cfg) {
+            self.bump(&service, &operation, |c| c.attempts += 1);
+        }
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(response) = context.response() else {
+            return Ok(());
+        };
+        let status = response.status().as_u16();
+        let error_type = response.headers().get("x-amzn-errortype").unwrap_or("");
+        // EC2 answers RequestLimitExceeded with 503; JSON services name the
+        // throttling exception in a header.
+        if status == 429 || status == 503 || error_type.starts_with("Throttling") {
+            if let Some((service, operation)) = metadata(cfg) {
+                self.bump(&service, &operation, |c| c.throttled += 1);
+            }
+        }
+        Ok(())
+    }
+}
