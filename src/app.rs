@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use crate::collect;
 use crate::config::{self, Config};
 use crate::error::{EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK, Error, Result};
 use crate::evaluate::evaluate;
@@ -182,6 +183,14 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
             tool_version: meta.tool_version.to_string(),
             collected_at: meta.collected_at.clone(),
             scope: meta.scope.clone(),
+            scan_started_at: inventory
+                .manifest
+                .scan_started_at
+                .map(|t| inventory::format_timestamp(t.timestamp_millis())),
+            scan_ended_at: inventory
+                .manifest
+                .scan_ended_at
+                .map(|t| inventory::format_timestamp(t.timestamp_millis())),
             inventory_complete: meta.inventory_complete,
             policy_pack_sha256: meta.policy_pack_sha256.clone(),
             waivers_sha256: meta.waivers_sha256.clone(),
@@ -538,4 +547,303 @@ pub fn diff(old: &Path, new: &Path, out: Option<&Path>) -> Result<String> {
         }
     }
     Ok(text)
+}
+
+/// Scope, role and connection flags of `scan` and `audit --live`. Every flag
+/// overrides the `[scan]` section of amiaudit.toml.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ScanFlags {
+    /// Every ACTIVE account of the organization (Organizations ListAccounts).
+    #[arg(long)]
+    pub org: bool,
+    /// Only the accounts under this OU (implies --org).
+    #[arg(long, value_name = "OU_ID")]
+    pub ou: Option<String>,
+    /// These accounts (comma-separated) [default: the caller's own account].
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub accounts: Vec<String>,
+    /// Leave these accounts out.
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub exclude_accounts: Vec<String>,
+    /// `all` (each account's enabled regions) or a comma-separated list [default: all].
+    #[arg(long, value_name = "all|LIST")]
+    pub regions: Option<String>,
+    /// Role to assume in member accounts [default: OrganizationAccountAccessRole].
+    #[arg(long, value_name = "NAME")]
+    pub role_name: Option<String>,
+    /// Role ARN with `{account_id}`, e.g. 'arn:aws:iam::{account_id}:role/Audit'.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub role_arn_template: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub external_id: Option<String>,
+    /// [default: amiaudit]
+    #[arg(long, value_name = "NAME")]
+    pub role_session_name: Option<String>,
+    /// Named AWS profile (SSO profiles included).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Home region for STS, Organizations and DescribeRegions.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send every call to this endpoint (emulators); AWS_ENDPOINT_URL works too.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Account-regions scanned at once [default: 64].
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Attempts per call, the first included, with adaptive backoff [default: 6].
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+    /// Print calls, retries, throttles and wall time after the scan.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+/// Turns flags plus `[scan]` of amiaudit.toml into scan options, checking
+/// every value (account ids, region codes, the role template).
+pub fn scan_options(flags: &ScanFlags, config: &Config) -> Result<collect::ScanOptions> {
+    use crate::discover::{AccountSelection, RegionSelection};
+    let file = &config.scan;
+    let at = |key: &str| format!("{} [scan] {key}", config.name());
+    let mut options = collect::ScanOptions::default();
+
+    let ou = flags.ou.clone().or_else(|| file.ou.clone());
+    let accounts = if flags.accounts.is_empty() {
+        file.accounts.clone().unwrap_or_default()
+    } else {
+        flags.accounts.clone()
+    };
+    let org = flags.org || file.org.unwrap_or(false) || ou.is_some();
+    if org && !accounts.is_empty() {
+        return Err(Error::input(
+            "scan: give either --org/--ou or --accounts, not both",
+        ));
+    }
+    let exclude = if flags.exclude_accounts.is_empty() {
+        file.exclude_accounts.clone().unwrap_or_default()
+    } else {
+        flags.exclude_accounts.clone()
+    };
+    for id in accounts.iter().chain(&exclude) {
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::input(format!(
+                "scan: `{id}` is not an AWS account id (12 digits)"
+            )));
+        }
+    }
+    if let Some(ou) = &ou
+        && !(ou.starts_with("ou-") || ou.starts_with("r-"))
+    {
+        return Err(Error::input(format!(
+            "scan: --ou `{ou}` is not an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)"
+        )));
+    }
+    options.accounts = if org {
+        AccountSelection::Organization { ou }
+    } else if accounts.is_empty() {
+        AccountSelection::Caller
+    } else {
+        AccountSelection::List(accounts)
+    };
+    options.exclude_accounts = exclude;
+
+    let regions: Option<Vec<String>> = match (&flags.regions, &file.regions) {
+        (Some(text), _) if text == "all" => None,
+        (Some(text), _) => Some(text.split(',').map(|r| r.trim().to_string()).collect()),
+        (None, Some(toml::Value::String(s))) if s == "all" => None,
+        (None, Some(toml::Value::Array(items))) => Some(
+            items
+                .iter()
+                .map(|v| v.as_str().map(str::to_string))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    Error::input(format!(
+                        "{}: expects \"all\" or a list of region codes",
+                        at("regions")
+                    ))
+                })?,
+        ),
+        (None, Some(_)) => {
+            return Err(Error::input(format!(
+                "{}: expects \"all\" or a list of region codes",
+                at("regions")
+            )));
+        }
+        (None, None) => None,
+    };
+    if let Some(list) = &regions {
+        for region in list {
+            if !is_region_code(region) {
+                return Err(Error::input(format!(
+                    "scan: `{region}` is not a region code (e.g. eu-west-1); use --regions all or a comma-separated list"
+                )));
+            }
+        }
+    }
+    options.regions = regions.map_or(RegionSelection::All, RegionSelection::List);
+
+    if let Some(name) = flags.role_name.clone().or_else(|| file.role_name.clone()) {
+        options.role.role_name = name;
+    }
+    options.role.role_arn_template = flags
+        .role_arn_template
+        .clone()
+        .or_else(|| file.role_arn_template.clone());
+    if let Some(template) = &options.role.role_arn_template
+        && !(template.starts_with("arn:") && template.contains("{account_id}"))
+    {
+        return Err(Error::input(format!(
+            "scan: role ARN template `{template}` must be an ARN containing {{account_id}}"
+        )));
+    }
+    options.role.external_id = flags
+        .external_id
+        .clone()
+        .or_else(|| file.external_id.clone());
+    if let Some(name) = flags
+        .role_session_name
+        .clone()
+        .or_else(|| file.role_session_name.clone())
+    {
+        options.role.session_name = name;
+    }
+    options.connection.profile = flags.profile.clone().or_else(|| file.profile.clone());
+    options.connection.region = flags.region.clone().or_else(|| file.region.clone());
+    options.connection.endpoint_url = flags
+        .endpoint_url
+        .clone()
+        .or_else(|| file.endpoint_url.clone());
+    if let Some(n) = flags.concurrency.or(file.concurrency) {
+        if n == 0 {
+            return Err(Error::input("scan: --concurrency must be at least 1"));
+        }
+        options.concurrency = n;
+    }
+    if let Some(n) = flags.max_attempts {
+        if n == 0 {
+            return Err(Error::input("scan: --max-attempts must be at least 1"));
+        }
+        options.connection.max_attempts = n;
+    }
+    options.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    Ok(options)
+}
+
+fn is_region_code(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+}
+
+#[derive(Debug, Clone)]
+pub struct ScanCommand {
+    pub flags: ScanFlags,
+    pub config: Option<PathBuf>,
+    pub out: PathBuf,
+    pub format: TableFormat,
+}
+
+/// `amiaudit scan`: writes an inventory; returns the text to print.
+pub fn scan(command: &ScanCommand) -> Result<String> {
+    let config = config::load(command.config.as_deref())?;
+    let options = scan_options(&command.flags, &config)?;
+    let outcome = collect::scan_blocking(&options)?;
+    inventory::save(&outcome.inventory, &command.out, command.format)?;
+    let mut text = scan_summary(&outcome.stats, &command.out);
+    if command.flags.stats {
+        text.push_str(&stats_text(&outcome.stats));
+    }
+    Ok(text)
+}
+
+fn scan_summary(stats: &collect::ScanStats, out: &Path) -> String {
+    format!(
+        "scanned {} accounts, {} account-regions: {} images, {} scan errors{}\nwrote {}\n",
+        stats.accounts,
+        stats.account_regions,
+        stats.images,
+        stats.errors,
+        if stats.interrupted {
+            " (interrupted: inventory marked incomplete)"
+        } else {
+            ""
+        },
+        out.display()
+    )
+}
+
+/// `--stats`: per-operation calls, retries and throttles, then totals.
+pub fn stats_text(stats: &collect::ScanStats) -> String {
+    let mut out = format!(
+        "{:<48} {:>8} {:>8} {:>9}\n",
+        "operation", "calls", "retries", "throttled"
+    );
+    for (operation, c) in &stats.operations {
+        out.push_str(&format!(
+            "{:<48} {:>8} {:>8} {:>9}\n",
+            operation,
+            c.calls,
+            c.attempts.saturating_sub(c.calls),
+            c.throttled
+        ));
+    }
+    out.push_str(&format!(
+        "{:<48} {:>8} {:>8} {:>9}\nwall time {:.2} s; {:.2} calls per image\n",
+        "total",
+        stats.calls(),
+        stats.retries(),
+        stats.throttled(),
+        stats.wall_seconds,
+        stats.calls() as f64 / stats.images.max(1) as f64
+    ));
+    out
+}
+
+/// `amiaudit audit --live`: scans into a scratch inventory beside `out`,
+/// audits it (the audit copies it into `out/inventory`), then removes the
+/// scratch copy.
+pub fn audit_live(flags: &ScanFlags, options: &AuditOptions) -> Result<AuditOutcome> {
+    let config = config::load(options.config.as_deref())?;
+    let scan_options = scan_options(flags, &config)?;
+    let outcome = collect::scan_blocking(&scan_options)?;
+    let name = options
+        .out
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "out".to_string());
+    let scratch = options
+        .out
+        .with_file_name(format!(".{name}.scan-{}", std::process::id()));
+    inventory::save(&outcome.inventory, &scratch, TableFormat::Parquet)?;
+    let mut audit_options = options.clone();
+    audit_options.inventory = scratch.clone();
+    let result = audit(&audit_options);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let mut outcome_audit = result?;
+    let mut prefix = scan_summary(&outcome.stats, &options.out.join(evidence::INVENTORY_DIR));
+    if flags.stats {
+        prefix.push_str(&stats_text(&outcome.stats));
+    }
+    outcome_audit.summary = prefix + &outcome_audit.summary;
+    Ok(outcome_audit)
+}
+
+/// The commented default amiaudit.toml that `amiaudit init` writes.
+pub const INIT_CONFIG: &str = include_str!("../docs/amiaudit.example.toml");
+
+/// `amiaudit init`: writes a commented default config; never overwrites.
+pub fn init(path: &Path) -> Result<String> {
+    if path.exists() {
+        return Err(Error::input(format!(
+            "{}: already exists; remove it or pass another path",
+            path.display()
+        )));
+    }
+    std::fs::write(path, INIT_CONFIG).map_err(|e| Error::io(path, e))?;
+    Ok(format!("wrote {}\n", path.display()))
 }

@@ -5,6 +5,11 @@
 //! are input errors naming the file and the key.
 //!
 //! ```toml
+//! [scan]
+//! org = true
+//! regions = ["eu-west-1", "us-east-1"]
+//! role_name = "AmiAuditRole"
+//!
 //! [audit]
 //! fail_on = "high"
 //! waivers = "waivers.yaml"
@@ -28,6 +33,8 @@ pub const DEFAULT_FILE: &str = "amiaudit.toml";
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
+    pub scan: ScanSection,
+    #[serde(default)]
     pub audit: AuditSection,
     /// Rule id -> parameter -> value.
     #[serde(default)]
@@ -47,6 +54,28 @@ pub struct AuditSection {
     pub formats: Option<Vec<String>>,
     pub framework: Option<String>,
     pub templates: Option<PathBuf>,
+}
+
+/// Scope and role settings of `amiaudit scan` and `audit --live`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanSection {
+    /// Every ACTIVE account of the organization.
+    pub org: Option<bool>,
+    /// Only the accounts under this OU (implies `org`).
+    pub ou: Option<String>,
+    pub accounts: Option<Vec<String>>,
+    pub exclude_accounts: Option<Vec<String>>,
+    /// `"all"` or a list of region codes.
+    pub regions: Option<toml::Value>,
+    pub role_name: Option<String>,
+    pub role_arn_template: Option<String>,
+    pub external_id: Option<String>,
+    pub role_session_name: Option<String>,
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub concurrency: Option<usize>,
 }
 
 /// Loads the explicit file, or `./amiaudit.toml` if present, or defaults.
@@ -91,7 +120,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
 }
 
 impl Config {
-    fn name(&self) -> String {
+    pub fn name(&self) -> String {
         self.path
             .as_ref()
             .map_or_else(|| DEFAULT_FILE.to_string(), |p| p.display().to_string())

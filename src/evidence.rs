@@ -27,6 +27,11 @@ pub struct EvidenceManifest {
     /// The inventory's collection time: the audit's point in time.
     pub collected_at: String,
     pub scope: Scope,
+    /// When the live scan behind the inventory started and ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_ended_at: Option<String>,
     pub inventory_complete: bool,
     pub policy_pack_sha256: String,
     pub waivers_sha256: Option<String>,

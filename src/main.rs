@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use amiaudit::app::{self, AuditOptions, FailOn, QueryFormat, SynthCommand};
+use amiaudit::app::{
+    self, AuditOptions, FailOn, QueryFormat, ScanCommand, ScanFlags, SynthCommand,
+};
 use amiaudit::error::Error;
 use amiaudit::inventory::TableFormat;
 use amiaudit::render::OutputFormat;
@@ -13,7 +15,7 @@ use amiaudit::synth::SynthOptions;
 
 const EXIT_CODES: &str = "Exit codes: 0 clean; 1 a failing finding at or above --fail-on \
 (verify: the directory changed); 2 usage or input error (bad inventory, policy, waiver, config, \
-parameter) or a rule that could not run; 3 coverage incomplete with --fail-on-incomplete. \
+parameter, no usable AWS credentials) or a rule that could not run; 3 coverage incomplete with --fail-on-incomplete. \
 When several apply: 2, then 3, then 1.";
 
 #[derive(Parser)]
@@ -25,8 +27,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Evaluate the policy rules over an inventory and write reports.
+    /// Evaluate the policy rules over an inventory (or a live scan) and write reports.
     Audit(AuditArgs),
+    /// Scan AWS (read-only) and write an inventory.
+    Scan {
+        #[command(flatten)]
+        flags: ScanFlags,
+        /// Inventory directory to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Table file format.
+        #[arg(long, value_enum, default_value = "parquet")]
+        format: TableFormat,
+        /// Config file [default: ./amiaudit.toml when it exists].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Write a commented default amiaudit.toml (never overwrites).
+    Init {
+        #[arg(default_value = "amiaudit.toml")]
+        path: PathBuf,
+    },
     /// Write a deterministic synthetic inventory of any size.
     Synth(SynthArgs),
     /// List, explain and validate policy rules.
@@ -90,8 +111,18 @@ enum PoliciesCommand {
 #[derive(Args)]
 struct AuditArgs {
     /// Inventory directory (manifest.json plus one file per table).
-    #[arg(long, value_name = "DIR")]
-    inventory: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "live",
+        conflicts_with = "live"
+    )]
+    inventory: Option<PathBuf>,
+    /// Scan AWS now (read-only) instead of reading an inventory; takes the scan flags.
+    #[arg(long)]
+    live: bool,
+    #[command(flatten)]
+    scan: ScanFlags,
     /// Directory to write report.html, findings.csv and findings.json into.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -153,21 +184,28 @@ struct SynthArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Audit(a) => app::audit(&AuditOptions {
-            inventory: a.inventory,
-            out: a.out,
-            policies: a.policies,
-            params: a.params,
-            framework: a.framework,
-            fail_on: a.fail_on,
-            formats: a.formats,
-            templates: a.templates,
-            waivers: a.waivers,
-            config: a.config,
-            baseline: a.baseline,
-            bundle: a.bundle,
-            fail_on_incomplete: a.fail_on_incomplete,
-        })
+        Command::Audit(a) => {
+            let options = AuditOptions {
+                inventory: a.inventory.unwrap_or_default(),
+                out: a.out,
+                policies: a.policies,
+                params: a.params,
+                framework: a.framework,
+                fail_on: a.fail_on,
+                formats: a.formats,
+                templates: a.templates,
+                waivers: a.waivers,
+                config: a.config,
+                baseline: a.baseline,
+                bundle: a.bundle,
+                fail_on_incomplete: a.fail_on_incomplete,
+            };
+            if a.live {
+                app::audit_live(&a.scan, &options)
+            } else {
+                app::audit(&options)
+            }
+        }
         .map(|outcome| {
             say(&outcome.summary);
             for path in &outcome.written {
@@ -177,6 +215,25 @@ fn main() -> ExitCode {
                 eprintln!("error: {e}");
             }
             outcome.exit_code
+        }),
+        Command::Scan {
+            flags,
+            out,
+            format,
+            config,
+        } => app::scan(&ScanCommand {
+            flags,
+            config,
+            out,
+            format,
+        })
+        .map(|text| {
+            say(&text);
+            0
+        }),
+        Command::Init { path } => app::init(&path).map(|text| {
+            say(&text);
+            0
         }),
         Command::Synth(s) => app::synth(&SynthCommand {
             options: SynthOptions {
