@@ -16,6 +16,10 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 
+# The scanner tests run against moto server (pinned, in a venv outside the clone).
+AMIAUDIT_MOTO_SERVER="$(bash scripts/install-moto.sh)"
+export AMIAUDIT_MOTO_SERVER
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast
 else
