@@ -50,6 +50,8 @@ pub struct ScanOptions {
     pub image_concurrency: usize,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Ends the scan like Ctrl-C when notified (for embedding and tests).
+    pub stop: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Default for ScanOptions {
@@ -63,6 +65,7 @@ impl Default for ScanOptions {
             concurrency: 64,
             image_concurrency: 8,
             progress: false,
+            stop: None,
         }
     }
 }
@@ -229,9 +232,17 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
         &home_region,
         progress.clone(),
     );
+    let stop = async {
+        match &options.stop {
+            Some(notify) => notify.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    // Dropping `work` aborts the tasks still running; what they finished is kept.
     let interrupted = tokio::select! {
         _ = work => false,
         _ = tokio::signal::ctrl_c() => true,
+        _ = stop => true,
     };
     let mut state = std::mem::take(&mut *progress.lock().unwrap_or_else(|p| p.into_inner()));
     if let Some(bar) = state.bar.take() {

@@ -154,13 +154,23 @@ pub fn static_credentials(
 pub struct MotoGaps {
     inner: SharedHttpClient,
     denied_account: String,
+    /// EC2 calls to this region hang for a minute (for the interruption test).
+    slow_region: Option<String>,
 }
 
 impl MotoGaps {
     pub fn client(denied_account: &str) -> SharedHttpClient {
+        Self::client_with_slow_region(denied_account, None)
+    }
+
+    pub fn client_with_slow_region(
+        denied_account: &str,
+        slow_region: Option<&str>,
+    ) -> SharedHttpClient {
         SharedHttpClient::new(MotoGaps {
             inner: aws_smithy_http_client::Builder::new().build_http(),
             denied_account: denied_account.to_string(),
+            slow_region: slow_region.map(str::to_string),
         })
     }
 }
@@ -174,6 +184,7 @@ impl HttpClient for MotoGaps {
         SharedHttpConnector::new(GapConnector {
             inner: self.inner.http_connector(settings, components),
             denied_account: self.denied_account.clone(),
+            slow_region: self.slow_region.clone(),
         })
     }
 }
@@ -182,6 +193,7 @@ impl HttpClient for MotoGaps {
 struct GapConnector {
     inner: SharedHttpConnector,
     denied_account: String,
+    slow_region: Option<String>,
 }
 
 /// The Get* settings moto does not implement, per region, so the test can
@@ -268,6 +280,15 @@ impl HttpConnector for GapConnector {
                     .headers_mut()
                     .insert("content-type", "text/xml;charset=UTF-8");
                 HttpConnectorFuture::ready(Ok(response))
+            }
+            None if self.slow_region.as_deref() == Some(region.as_str())
+                && body.contains("Action=DescribeImages") =>
+            {
+                let forward = self.inner.call(request);
+                HttpConnectorFuture::new(async move {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    forward.await
+                })
             }
             None => self.inner.call(request),
         }

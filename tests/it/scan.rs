@@ -869,3 +869,44 @@ fn init_writes_a_config_that_loads_and_never_overwrites() {
         stderr(&bad)
     );
 }
+
+#[test]
+fn an_interrupted_scan_keeps_what_it_collected_and_marks_the_rest_failed() {
+    let moto = Moto::start();
+    let rt = runtime();
+    let seeded = rt.block_on(seed(&moto));
+    let mut options = options(&moto, &seeded.denied);
+    options.accounts = AccountSelection::List(vec![seeded.factory.clone()]);
+    options.connection.http_client = Some(MotoGaps::client_with_slow_region(
+        &seeded.denied,
+        Some("eu-west-1"),
+    ));
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
+    options.stop = Some(stop.clone());
+    let outcome = rt.block_on(async {
+        // us-east-1 takes well under a second; eu-west-1 hangs for a minute.
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            stop.notify_one();
+        });
+        collect::scan(&options).await.expect("scan runs")
+    });
+    assert!(outcome.stats.interrupted);
+    assert!(outcome.stats.wall_seconds < 30.0, "the stop ended the wait");
+    let inventory = &outcome.inventory;
+    assert!(!inventory.manifest.complete);
+    let regions = inventory.table("regions");
+    let names = amiaudit::inventory::str_column(regions, "region");
+    let statuses = amiaudit::inventory::str_column(regions, "scan_status");
+    let status: std::collections::BTreeMap<_, _> = names
+        .into_iter()
+        .flatten()
+        .zip(statuses.into_iter().flatten())
+        .collect();
+    assert_eq!(status["us-east-1"], "ok");
+    assert_eq!(status["eu-west-1"], "failed");
+    let codes = amiaudit::inventory::str_column(inventory.table("scan_errors"), "error_code");
+    assert_eq!(codes, [Some("Interrupted".to_string())]);
+    // What us-east-1 yielded is kept.
+    assert_eq!(inventory.table("images").height(), 2);
+}
