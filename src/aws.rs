@@ -77,6 +77,10 @@ pub async fn base_config(connection: &Connection) -> SdkConfig {
     if let Some(profile) = &connection.profile {
         loader = loader.profile_name(profile);
     }
+    if let Some(region) = &connection.region {
+        // Given up front, so the region chain (which may ask IMDS) never runs.
+        loader = loader.region(Region::new(region.clone()));
+    }
     if let Some(url) = &connection.endpoint_url {
         loader = loader.endpoint_url(url);
     }
@@ -87,14 +91,13 @@ pub async fn base_config(connection: &Connection) -> SdkConfig {
         loader = loader.credentials_provider(credentials.clone());
     }
     let config = loader.load().await;
-    if config.region().is_some() && connection.region.is_none() {
+    if config.region().is_some() {
         return config;
     }
-    let region = connection
-        .region
-        .clone()
-        .unwrap_or_else(|| DEFAULT_REGION.to_string());
-    config.into_builder().region(Region::new(region)).build()
+    config
+        .into_builder()
+        .region(Region::new(DEFAULT_REGION))
+        .build()
 }
 
 /// Credentials for one account: its own provider and identity cache, cloned
