@@ -551,7 +551,7 @@ pub fn diff(old: &Path, new: &Path, out: Option<&Path>) -> Result<String> {
 
 /// Scope, role and connection flags of `scan` and `audit --live`. Every flag
 /// overrides the `[scan]` section of amiaudit.toml.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct ScanFlags {
     /// Every ACTIVE account of the organization (Organizations ListAccounts).
     #[arg(long)]
@@ -588,7 +588,7 @@ pub struct ScanFlags {
     /// Send every call to this endpoint (emulators); AWS_ENDPOINT_URL works too.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// Account-regions scanned at once [default: 64].
+    /// Account-regions scanned at once [default: 256].
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// Attempts per call, the first included, with adaptive backoff [default: 6].

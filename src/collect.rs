@@ -62,7 +62,7 @@ impl Default for ScanOptions {
             exclude_accounts: Vec::new(),
             regions: RegionSelection::default(),
             role: RoleSettings::default(),
-            concurrency: 64,
+            concurrency: 256,
             image_concurrency: 8,
             progress: false,
             stop: None,
@@ -121,7 +121,7 @@ struct Harvest {
     account_id: String,
     region: String,
     opt_in_status: Option<String>,
-    /// None while in flight; set when the account-region finished or was skipped.
+    /// `failed` until the account-region finished or was skipped.
     scan_status: &'static str,
     settings: Row,
     rows: Vec<(&'static str, Row)>,
@@ -264,6 +264,19 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
             harvest.fail("ec2", "DescribeImages", None, &error);
             state.done.push(harvest);
         }
+        // Accounts whose regions were not known yet: their gap must show too.
+        let seen: BTreeSet<String> = state.done.iter().map(|h| h.account_id.clone()).collect();
+        for account in discovery
+            .accounts
+            .iter()
+            .filter(|a| !seen.contains(&a.account_id))
+        {
+            for region in discover::fallback_regions(&options.regions, &home_region) {
+                let mut harvest = Harvest::new(&account.account_id, &region);
+                harvest.fail("ec2", "DescribeImages", None, &error);
+                state.done.push(harvest);
+            }
+        }
     }
     let ended_at = Utc::now();
     let inventory = build_inventory(
@@ -402,14 +415,19 @@ async fn run_accounts(
                 state.update_bar();
             }
             for region in region_list.into_iter().filter(RegionInfo::enabled) {
-                let clients = RegionClients::new(&base, &credentials, &region.region, &recorder);
                 let (progress, permits, account_id) = (
                     progress.clone(),
                     permits.clone(),
                     account.account_id.clone(),
                 );
+                let (base, credentials, recorder) =
+                    (base.clone(), credentials.clone(), recorder.clone());
                 region_tasks.spawn(async move {
                     let _permit = permits.acquire_owned().await.expect("never closed");
+                    // Built only once running: clients are not small, and
+                    // thousands of account-regions may be waiting.
+                    let clients =
+                        RegionClients::new(&base, &credentials, &region.region, &recorder);
                     let harvest =
                         collect_region(&clients, &account_id, &region, image_concurrency).await;
                     let mut state = progress.lock().unwrap_or_else(|p| p.into_inner());
@@ -457,13 +475,28 @@ async fn collect_region(
     let mut harvest = Harvest::new(account_id, region);
     let ec2 = &clients.ec2;
 
-    let (images, snapshots, instances, templates, settings, inspector) = tokio::join!(
+    // Inspector findings come from instances (each names its AMI): none are
+    // asked for where Inspector is off or no instance runs.
+    let instances_and_inspector = async {
+        let (instances, status) = tokio::join!(
+            describe_instances(ec2),
+            inspector_status(&clients.inspector, account_id)
+        );
+        let nothing_to_find = matches!(&instances, Ok(list) if list.is_empty())
+            || matches!(&status, Ok(Value::Str(s)) if s == "DISABLED");
+        let findings = if nothing_to_find {
+            Ok(Vec::new())
+        } else {
+            inspector_findings(&clients.inspector).await
+        };
+        (instances, (status, findings))
+    };
+    let (images, snapshots, (instances, inspector), templates, settings) = tokio::join!(
         describe_images(ec2),
         describe_snapshots(ec2),
-        describe_instances(ec2),
+        instances_and_inspector,
         describe_launch_templates(ec2),
         settings(ec2),
-        inspector(&clients.inspector, account_id),
     );
 
     let images = match images {
@@ -1015,35 +1048,32 @@ async fn settings(
     ]
 }
 
-/// Inspector: the EC2 scanning status, then active findings on instances
-/// (each names the AMI it runs), skipped when EC2 scanning is known off.
-async fn inspector(
+/// Inspector's EC2 scanning status in this account-region.
+async fn inspector_status(
     client: &aws_sdk_inspector2::Client,
     account_id: &str,
-) -> (
-    CallResult<Value>,
-    CallResult<Vec<aws_sdk_inspector2::types::Finding>>,
-) {
-    let status = client
+) -> CallResult<Value> {
+    let out = client
         .batch_get_account_status()
         .account_ids(account_id)
         .send()
         .await
-        .map_err(|e| CallError::from_sdk(&e))
-        .map(|out| {
-            let status = out
-                .accounts()
-                .iter()
-                .find(|a| a.account_id() == account_id)
-                .and_then(|a| a.resource_state())
-                .and_then(|r| r.ec2())
-                .map(|s| s.status().as_str().to_string());
-            // An account Inspector has never seen has it disabled.
-            Value::Str(status.unwrap_or_else(|| "DISABLED".to_string()))
-        });
-    if matches!(&status, Ok(Value::Str(s)) if s == "DISABLED") {
-        return (status, Ok(Vec::new()));
-    }
+        .map_err(|e| CallError::from_sdk(&e))?;
+    let status = out
+        .accounts()
+        .iter()
+        .find(|a| a.account_id() == account_id)
+        .and_then(|a| a.resource_state())
+        .and_then(|r| r.ec2())
+        .map(|s| s.status().as_str().to_string());
+    // An account Inspector has never seen has it disabled.
+    Ok(Value::Str(status.unwrap_or_else(|| "DISABLED".to_string())))
+}
+
+/// Active findings on EC2 instances; each names the AMI the instance runs.
+async fn inspector_findings(
+    client: &aws_sdk_inspector2::Client,
+) -> CallResult<Vec<aws_sdk_inspector2::types::Finding>> {
     let filter = |value: &str| {
         aws_sdk_inspector2::types::StringFilter::builder()
             .comparison(aws_sdk_inspector2::types::StringComparison::Equals)
@@ -1061,8 +1091,7 @@ async fn inspector(
         .max_results(100)
         .into_paginator()
         .send();
-    let findings = all_pages(pages, |p| p.findings.unwrap_or_default()).await;
-    (status, findings)
+    all_pages(pages, |p| p.findings.unwrap_or_default()).await
 }
 
 /// Owners of AMIs in use that this account does not own, by a filtered

@@ -19,5 +19,10 @@ pub mod results;
 pub mod synth;
 pub mod waivers;
 
+/// The allocator for every binary that links the library (the CLI, tests,
+/// benchmarks): see BENCHMARKS.md for what glibc malloc cost.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Version of this tool, written into every manifest and report.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
