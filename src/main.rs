@@ -202,6 +202,10 @@ fn main() -> ExitCode {
             };
             if a.live {
                 app::audit_live(&a.scan, &options)
+            } else if a.scan != ScanFlags::default() {
+                Err(Error::input(
+                    "audit: scan flags (--org, --accounts, --regions, ...) need --live",
+                ))
             } else {
                 app::audit(&options)
             }

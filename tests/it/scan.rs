@@ -782,6 +782,11 @@ fn bad_scan_flags_and_unreachable_credentials_are_one_line_errors() {
         ],
         "must be an ARN containing {account_id}",
     );
+    let sample = sample();
+    assert_one_line_error(
+        &["audit", "--inventory", path(&sample), "--org", "--out", out],
+        "need --live",
+    );
     // Nothing listens on this port: the caller cannot be identified.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
