@@ -366,6 +366,10 @@ fn apply_coverage(
     let mut seen: std::collections::HashSet<(&str, &str)> = Default::default();
     let mut changed = false;
     let nothing_to_do = gaps.regions.is_empty() && gaps.resources.is_empty() && skipped.is_empty();
+    // Rows come grouped by account-region (inventory order), so the
+    // account-region lookups are made once per run of equal keys, not per row.
+    let mut run: Option<(&str, &str)> = None;
+    let (mut run_skipped, mut run_gap): (bool, Option<&str>) = (false, None);
     for i in 0..height {
         if status[i].is_none() {
             status[i] = Some("unknown");
@@ -380,17 +384,25 @@ fn apply_coverage(
             continue;
         }
         let (a, r) = (account[i].unwrap_or(""), region[i].unwrap_or(""));
-        seen.insert((a, r));
-        if skipped.contains(&(a, r)) {
+        if run != Some((a, r)) {
+            run = Some((a, r));
+            seen.insert((a, r));
+            run_skipped = skipped.contains(&(a, r));
+            run_gap = region_gaps.get(&(a, r)).copied();
+        }
+        if run_skipped {
             if keep.is_empty() {
                 keep = vec![true; height];
             }
             keep[i] = false;
             continue;
         }
-        let gap = region_gaps
-            .get(&(a, r))
-            .or_else(|| resource[i].and_then(|id| resource_gaps.get(&(a, r, id))));
+        let gap = run_gap.or_else(|| {
+            if resource_gaps.is_empty() {
+                return None;
+            }
+            resource[i].and_then(|id| resource_gaps.get(&(a, r, id)).copied())
+        });
         if let Some(why) = gap {
             status[i] = Some("unknown");
             reason[i] = Some(why);
@@ -422,7 +434,13 @@ fn apply_coverage(
             "reason" => blind.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>(),
             "resource_type" => vec!["account-region"; n],
         )?;
-        df.vstack_mut_owned(placeholders.select(df.get_column_names_owned())?)?;
+        let placeholders = placeholders.select(df.get_column_names_owned())?;
+        df = if is_sorted(&df)? {
+            insert_sorted(df, &placeholders)?
+        } else {
+            df.vstack_mut_owned(placeholders)?;
+            df
+        };
     }
     df.with_column(Column::new_scalar(
         "rule_id".into(),
@@ -434,11 +452,63 @@ fn apply_coverage(
 }
 
 /// Sorts by account, region, resource: the order every report uses.
+/// Most queries already return rows in inventory order, which is sorted;
+/// checking that is one linear pass, far cheaper than a stable
+/// multi-column sort of millions of strings.
 fn sort_results(df: DataFrame) -> PolarsResult<DataFrame> {
+    if is_sorted(&df)? {
+        return Ok(df);
+    }
     df.sort(
         ["account_id", "region", "resource_id"],
         SortMultipleOptions::default()
             .with_nulls_last(true)
             .with_maintain_order(true),
     )
+}
+
+/// Inserts `extra` (sorted, with account-regions that `df` has no row in)
+/// into the sorted `df` where they belong, by slicing instead of sorting.
+fn insert_sorted(df: DataFrame, extra: &DataFrame) -> PolarsResult<DataFrame> {
+    fn rank(v: Option<&str>) -> (bool, &str) {
+        (v.is_none(), v.unwrap_or(""))
+    }
+    let account = df.column("account_id")?.str()?.clone();
+    let region = df.column("region")?.str()?.clone();
+    let extra_account = extra.column("account_id")?.str()?.clone();
+    let extra_region = extra.column("region")?.str()?.clone();
+    let keys: Vec<_> = account.iter().zip(region.iter()).collect();
+    let mut out = df.clear();
+    let (mut start, mut i) = (0usize, 0usize);
+    for (j, (a, r)) in extra_account.iter().zip(extra_region.iter()).enumerate() {
+        let key = (rank(a), rank(r));
+        while i < keys.len() && (rank(keys[i].0), rank(keys[i].1)) < key {
+            i += 1;
+        }
+        out.vstack_mut_owned(df.slice(start as i64, i - start))?;
+        out.vstack_mut_owned(extra.slice(j as i64, 1))?;
+        start = i;
+    }
+    out.vstack_mut_owned(df.slice(start as i64, keys.len() - start))?;
+    Ok(out)
+}
+
+/// Whether rows are already in (account_id, region, resource_id) order,
+/// nulls last, as `sort_results` would put them.
+fn is_sorted(df: &DataFrame) -> PolarsResult<bool> {
+    let key = |name: &str| -> PolarsResult<StringChunked> { Ok(df.column(name)?.str()?.clone()) };
+    let (account, region, resource) = (key("account_id")?, key("region")?, key("resource_id")?);
+    // Nulls sort last: map None above every string.
+    fn rank(v: Option<&str>) -> (bool, &str) {
+        (v.is_none(), v.unwrap_or(""))
+    }
+    let mut previous: Option<((bool, &str), (bool, &str), (bool, &str))> = None;
+    for ((a, r), id) in account.iter().zip(region.iter()).zip(resource.iter()) {
+        let current = (rank(a), rank(r), rank(id));
+        if previous.is_some_and(|p| p > current) {
+            return Ok(false);
+        }
+        previous = Some(current);
+    }
+    Ok(true)
 }

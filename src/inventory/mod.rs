@@ -583,7 +583,24 @@ pub fn save(inventory: &Inventory, dir: &Path, format: TableFormat) -> Result<Ma
     for def in TABLES {
         let file = format!("{}.{}", def.name, format.extension());
         let path = dir.join(&file);
-        let mut df = inventory.table(def.name).clone();
+        // Stored in (account, region, resource) order, the order results are
+        // reported in: most rule results then need no sort of their own.
+        let mut keys = vec!["account_id"];
+        if def.column("region").is_some() {
+            keys.push("region");
+        }
+        if !keys.contains(&def.resource_id) {
+            keys.push(def.resource_id);
+        }
+        let mut df = inventory
+            .table(def.name)
+            .sort(
+                keys,
+                SortMultipleOptions::default()
+                    .with_nulls_last(true)
+                    .with_maintain_order(true),
+            )
+            .map_err(|e| Error::Internal(polars_message(&e)))?;
         match format {
             TableFormat::Parquet => write_parquet(&mut df, &path)?,
             TableFormat::Jsonl => write_jsonl(def, &df, &path)?,
