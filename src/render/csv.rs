@@ -18,8 +18,7 @@ use crate::results::{account_directory, frameworks_text};
 
 use super::AuditMeta;
 
-/// Columns of `findings.csv`. A framework CSV (`findings-<framework>.csv`)
-/// has the same columns with `requirements` (that framework's ids) after `rule_id`.
+/// Columns of `findings.csv`.
 pub const CSV_COLUMNS: [&str; 17] = [
     "audit_time",
     "rule_id",
@@ -38,6 +37,24 @@ pub const CSV_COLUMNS: [&str; 17] = [
     "frameworks",
     "waiver_reason",
     "waiver_expires",
+];
+
+/// Columns of each `findings-<framework>.csv`: the rows of rules mapped to
+/// that framework with its requirement ids, and only what a per-framework
+/// review needs; the key (`rule_id`, `account_id`, `region`, `resource_id`)
+/// joins a row to `findings.csv` for the rest. Also only grows at the end.
+pub const FRAMEWORK_CSV_COLUMNS: [&str; 11] = [
+    "audit_time",
+    "requirements",
+    "rule_id",
+    "severity",
+    "status",
+    "account_id",
+    "region",
+    "resource_type",
+    "resource_id",
+    "reason",
+    "waiver_reason",
 ];
 
 /// Prefixes a cell that a spreadsheet would run as a formula (`=`, `+`, `-`,
@@ -103,12 +120,13 @@ pub(super) fn write_all(
                 inner: BufWriter::with_capacity(1 << 20, file),
                 hasher: <sha2::Sha256 as sha2::Digest>::new(),
             });
-        let mut header: Vec<&str> = CSV_COLUMNS.to_vec();
-        if i > 0 {
-            header.insert(2, "requirements");
-        }
+        let header: &[&str] = if i == 0 {
+            &CSV_COLUMNS
+        } else {
+            &FRAMEWORK_CSV_COLUMNS
+        };
         writer
-            .write_record(&header)
+            .write_record(header)
             .map_err(|e| csv_error(path, e))?;
         writers.push(writer);
     }
@@ -207,11 +225,25 @@ pub(super) fn write_all(
             .map_err(|e| csv_error(&paths[0], e))?;
         for (f, requirements) in rule.requirements.iter().enumerate() {
             if let Some(req) = requirements {
-                cells.insert(2, neutralise_cell(req));
+                // Same cells as above, picked by index (see CSV_COLUMNS).
+                let req = neutralise_cell(req);
+                let c = |i: usize| cells[i].as_bytes();
+                let picked: [&[u8]; FRAMEWORK_CSV_COLUMNS.len()] = [
+                    c(0),
+                    req.as_bytes(),
+                    c(1),
+                    c(3),
+                    c(4),
+                    c(5),
+                    c(8),
+                    c(9),
+                    c(10),
+                    c(12),
+                    c(15),
+                ];
                 writers[f + 1]
-                    .write_record(cells.iter().map(|c| c.as_bytes()))
+                    .write_record(picked)
                     .map_err(|e| csv_error(&paths[f + 1], e))?;
-                cells.remove(2);
             }
         }
     }

@@ -293,3 +293,46 @@ fn templates_dir_overrides_one_file_at_a_time() {
     let err = stderr(&out);
     assert!(err.contains("report.html:1: template error"), "{err}");
 }
+
+#[test]
+fn framework_csvs_hold_the_mapped_rules_with_requirements_and_join_findings_csv() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let run = audit_sample(out_dir.path(), &["--format", "csv"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let all = csv_rows(&out_dir.path().join("findings.csv"));
+    let key = |r: &std::collections::BTreeMap<String, String>| {
+        (
+            r["rule_id"].clone(),
+            r["account_id"].clone(),
+            r["region"].clone(),
+            r["resource_id"].clone(),
+        )
+    };
+    let status: std::collections::BTreeMap<_, _> =
+        all.iter().map(|r| (key(r), r["status"].clone())).collect();
+    let path = out_dir.path().join("findings-cis-compute-v1.0.0.csv");
+    let header = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        header.lines().next().unwrap(),
+        "audit_time,requirements,rule_id,severity,status,account_id,region,resource_type,resource_id,reason,waiver_reason"
+    );
+    let rows = csv_rows(&path);
+    assert!(!rows.is_empty());
+    let cis_rules: std::collections::BTreeSet<String> =
+        rows.iter().map(|r| r["rule_id"].clone()).collect();
+    assert!(cis_rules.contains("AMI-PUBLIC"));
+    // A rule with no CIS mapping is not in the CIS file.
+    assert!(
+        !cis_rules.contains("AMI-NOT-PIPELINE-BUILT"),
+        "{cis_rules:?}"
+    );
+    for row in &rows {
+        assert!(!row["requirements"].is_empty());
+        assert_eq!(status.get(&key(row)), Some(&row["status"]), "{row:?}");
+    }
+    let expected = all
+        .iter()
+        .filter(|r| cis_rules.contains(&r["rule_id"]))
+        .count();
+    assert_eq!(rows.len(), expected);
+}
