@@ -151,28 +151,39 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
         Some(w) => w.apply(&inventory, &mut evaluation.results)?,
         None => Vec::new(),
     };
-    let summary = summarize(&inventory, &evaluation, &pack.rules);
-    let mut context = ReportContext::build(&inventory, &pack, &evaluation, summary, framework);
-    context.waivers = waiver_uses;
-    context.meta.waivers_sha256 = waivers.as_ref().map(|w| w.sha256.clone());
-    if let Some(old) = &baseline {
-        context.diff = Some(crate::diff::compare(
-            old,
-            &crate::diff::Snapshot::from_context(&context),
-        ));
-    }
     evidence::prepare(&options.out)?;
     let mut digests = evidence::Digests::new();
     evidence::copy_inventory(&options.inventory, &inventory, &options.out, &mut digests)?;
-    let files = render::write_reports(
-        &options.out,
-        &formats,
-        &inventory,
-        &pack,
-        &evaluation,
-        &context,
-        templates.as_deref(),
-    )?;
+    // The CSVs need only the results; they are written while the report
+    // context (every non-passing finding with its account and rule) is
+    // built and the other formats are rendered from it.
+    let meta = render::audit_meta(&inventory, &pack, framework.clone());
+    let (csv_files, reports) = rayon::join(
+        || render::write_csv(&options.out, &formats, &inventory, &pack, &evaluation, &meta),
+        || {
+            let summary = summarize(&inventory, &evaluation, &pack.rules);
+            let mut context =
+                ReportContext::build(&inventory, &pack, &evaluation, summary, framework);
+            context.waivers = waiver_uses;
+            context.meta.waivers_sha256 = waivers.as_ref().map(|w| w.sha256.clone());
+            if let Some(old) = &baseline {
+                context.diff = Some(crate::diff::compare(
+                    old,
+                    &crate::diff::Snapshot::from_context(&context),
+                ));
+            }
+            let files = render::write_reports(
+                &options.out,
+                &formats,
+                &evaluation,
+                &context,
+                templates.as_deref(),
+            )?;
+            Ok::<_, Error>((context, files))
+        },
+    );
+    let (context, mut files) = reports?;
+    files.extend(csv_files?);
     digests.extend(files.iter().cloned());
     let mut written: Vec<PathBuf> = files.into_iter().map(|(path, _)| path).collect();
     let meta = &context.meta;

@@ -340,49 +340,79 @@ fn scan_errors(inventory: &Inventory) -> Vec<ScanErrorRow> {
     rows
 }
 
-/// Writes the selected formats into `out_dir`; returns each file written
-/// with its sha256 (hashed from what was written, for the evidence manifest).
+/// Writes the reports made from the context (every format but CSV, see
+/// [`write_csv`]), the formats side by side, and `diff.json`/`diff.csv` when
+/// there is a baseline. Returns each file with its sha256, in
+/// [`OutputFormat::ALL`] order, hashed as it is written.
 pub fn write_reports(
+    out_dir: &Path,
+    formats: &[OutputFormat],
+    evaluation: &Evaluation,
+    context: &ReportContext,
+    templates: Option<&Path>,
+) -> Result<Vec<(PathBuf, String)>> {
+    use rayon::prelude::*;
+    fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let wanted: Vec<OutputFormat> = OutputFormat::ALL
+        .into_iter()
+        .filter(|f| *f != OutputFormat::Csv && formats.contains(f))
+        .collect();
+    let mut written = wanted
+        .into_par_iter()
+        .map(|format| {
+            let path = out_dir.join(format.file_name());
+            let chunks = match format {
+                OutputFormat::Csv => unreachable!("filtered out above"),
+                OutputFormat::Json => vec![findings_json(context)?],
+                OutputFormat::Html => vec![html::render(context, templates)?],
+                OutputFormat::Ocsf => machine::ocsf(context),
+                OutputFormat::Junit => {
+                    vec![machine::junit(context, &account_regions(evaluation))]
+                }
+                OutputFormat::Markdown => vec![machine::markdown(context)],
+            };
+            write_hashed(path, &chunks)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(diff) = &context.diff {
+        written.push(write_hashed(out_dir.join("diff.json"), &[diff.json()?])?);
+        written.push(write_hashed(out_dir.join("diff.csv"), &[diff.csv()?])?);
+    }
+    Ok(written)
+}
+
+/// Writes `findings.csv` and the per-framework CSVs when CSV is asked for.
+/// Needs only the results, not the report context, so it can run while the
+/// context is built.
+pub fn write_csv(
     out_dir: &Path,
     formats: &[OutputFormat],
     inventory: &Inventory,
     pack: &PolicyPack,
     evaluation: &Evaluation,
-    context: &ReportContext,
-    templates: Option<&Path>,
+    meta: &AuditMeta,
 ) -> Result<Vec<(PathBuf, String)>> {
+    if !formats.contains(&OutputFormat::Csv) {
+        return Ok(Vec::new());
+    }
     fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let mut written = Vec::new();
-    let mut write = |path: PathBuf, text: String| {
-        fs::write(&path, &text).map_err(|e| Error::io(&path, e))?;
-        written.push((path, hex::encode(Sha256::digest(text.as_bytes()))));
-        Ok::<(), Error>(())
-    };
-    let mut csv_files = Vec::new();
-    for format in OutputFormat::ALL {
-        if !formats.contains(&format) {
-            continue;
-        }
-        let path = out_dir.join(format.file_name());
-        match format {
-            OutputFormat::Csv => {
-                csv_files = csv::write_all(out_dir, inventory, pack, evaluation, &context.meta)?
-            }
-            OutputFormat::Json => write(path, findings_json(context)?)?,
-            OutputFormat::Html => write(path, html::render(context, templates)?)?,
-            OutputFormat::Ocsf => write(path, machine::ocsf(context))?,
-            OutputFormat::Junit => {
-                write(path, machine::junit(context, &account_regions(evaluation)))?
-            }
-            OutputFormat::Markdown => write(path, machine::markdown(context))?,
-        }
+    csv::write_all(out_dir, inventory, pack, evaluation, meta)
+}
+
+/// Writes the chunks one after another and returns the path with the
+/// sha256 of what was written.
+fn write_hashed(path: PathBuf, chunks: &[String]) -> Result<(PathBuf, String)> {
+    use std::io::Write as _;
+    let file = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+    let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut hasher = Sha256::new();
+    for chunk in chunks {
+        file.write_all(chunk.as_bytes())
+            .map_err(|e| Error::io(&path, e))?;
+        hasher.update(chunk.as_bytes());
     }
-    if let Some(diff) = &context.diff {
-        write(out_dir.join("diff.json"), diff.json()?)?;
-        write(out_dir.join("diff.csv"), diff.csv()?)?;
-    }
-    written.extend(csv_files);
-    Ok(written)
+    file.flush().map_err(|e| Error::io(&path, e))?;
+    Ok((path, hex::encode(hasher.finalize())))
 }
 
 /// Rule id -> the (account, region) pairs it has results in.
