@@ -159,7 +159,16 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
     // built and the other formats are rendered from it.
     let meta = render::audit_meta(&inventory, &pack, framework.clone());
     let (csv_files, reports) = rayon::join(
-        || render::write_csv(&options.out, &formats, &inventory, &pack, &evaluation, &meta),
+        || {
+            render::write_csv(
+                &options.out,
+                &formats,
+                &inventory,
+                &pack,
+                &evaluation,
+                &meta,
+            )
+        },
         || {
             let summary = summarize(&inventory, &evaluation, &pack.rules);
             let mut context =

@@ -428,8 +428,16 @@ async fn run_accounts(
                     // thousands of account-regions may be waiting.
                     let clients =
                         RegionClients::new(&base, &credentials, &region.region, &recorder);
-                    let harvest =
-                        collect_region(&clients, &account_id, &region, image_concurrency).await;
+                    // Boxed: the account-region's future (every SDK call
+                    // state inline) is tens of KB; unboxed it would be
+                    // allocated for every waiting task at spawn time.
+                    let harvest = Box::pin(collect_region(
+                        &clients,
+                        &account_id,
+                        &region,
+                        image_concurrency,
+                    ))
+                    .await;
                     let mut state = progress.lock().unwrap_or_else(|p| p.into_inner());
                     state
                         .pending

@@ -58,7 +58,10 @@ pub fn ocsf(context: &ReportContext) -> Vec<String> {
             let (rule, extra) = (&context.rules[i], &rules[i]);
             let mut out = Vec::with_capacity(findings.len() * 1400);
             for f in findings {
-                let uid = format!("{}:{}:{}:{}", f.rule_id, f.account_id, f.region, f.resource_id);
+                let uid = format!(
+                    "{}:{}:{}:{}",
+                    f.rule_id, f.account_id, f.region, f.resource_id
+                );
                 let event = ocsf_event(context, rule, extra, f, time, &uid);
                 // Serialising borrowed strings and numbers cannot fail.
                 serde_json::to_writer(&mut out, &event).expect("OCSF event serialises");
