@@ -13,6 +13,8 @@
 //!   the scan's wall time and calls, then moto's own request rate for the
 //!   per-image call, measured directly.
 
+#[path = "support/cli.rs"]
+mod cli;
 #[path = "../tests/it/moto.rs"]
 #[allow(dead_code)]
 mod moto;
@@ -23,25 +25,8 @@ use std::time::{Duration, Instant};
 
 use amiaudit::collect::{self, ScanOptions, ScanStats};
 use amiaudit::discover::{AccountSelection, RegionSelection};
+use cli::{arg, peak_rss_mib};
 use simulated_aws::{REGIONS, SimulatedOrg};
-
-fn arg(args: &[String], name: &str, default: usize) -> usize {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 fn report(label: &str, stats: &ScanStats) {
     println!(
@@ -163,20 +148,9 @@ async fn moto_bench(args: &[String]) {
                     .build(),
             );
             for n in 0..images {
-                let image = client
-                    .register_image()
-                    .name(format!("web-golden-20261101-v{n}"))
-                    .root_device_name("/dev/xvda")
-                    .block_device_mappings(
-                        ec2::BlockDeviceMapping::builder()
-                            .device_name("/dev/xvda")
-                            .ebs(ec2::EbsBlockDevice::builder().volume_size(8).build())
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .unwrap();
-                first_image.get_or_insert((client.clone(), image.image_id().unwrap().to_string()));
+                let image =
+                    moto::register_image(&client, &format!("web-golden-20261101-v{n}")).await;
+                first_image.get_or_insert((client.clone(), image));
             }
         }
     }

@@ -294,3 +294,24 @@ impl HttpConnector for GapConnector {
         }
     }
 }
+
+/// Registers an EBS-backed AMI (one 8 GiB root volume) and returns its id.
+pub async fn register_image(client: &aws_sdk_ec2::Client, name: &str) -> String {
+    use aws_sdk_ec2::types as ec2;
+    client
+        .register_image()
+        .name(name)
+        .root_device_name("/dev/xvda")
+        .block_device_mappings(
+            ec2::BlockDeviceMapping::builder()
+                .device_name("/dev/xvda")
+                .ebs(ec2::EbsBlockDevice::builder().volume_size(8).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .image_id()
+        .unwrap()
+        .to_string()
+}

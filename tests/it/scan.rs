@@ -8,7 +8,7 @@ use amiaudit::discover::{AccountSelection, RegionSelection};
 use aws_sdk_ec2::types as ec2;
 use serde_json::{Value, json};
 
-use super::moto::{Moto, MotoGaps, settings_for, static_credentials};
+use super::moto::{Moto, MotoGaps, register_image, settings_for, static_credentials};
 use super::support::*;
 
 const OUTSIDE_ACCOUNT: &str = "999999999999";
@@ -36,22 +36,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn register(client: &aws_sdk_ec2::Client, name: &str, tags: &[(&str, &str)]) -> String {
-    let id = client
-        .register_image()
-        .name(name)
-        .root_device_name("/dev/xvda")
-        .block_device_mappings(
-            ec2::BlockDeviceMapping::builder()
-                .device_name("/dev/xvda")
-                .ebs(ec2::EbsBlockDevice::builder().volume_size(8).build())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .image_id()
-        .unwrap()
-        .to_string();
+    let id = register_image(client, name).await;
     if !tags.is_empty() {
         let mut request = client.create_tags().resources(&id);
         for (k, v) in tags {
