@@ -30,7 +30,7 @@ fn severity_id(s: Severity) -> u8 {
 /// Returned as chunks of lines, in results order, serialised in parallel
 /// (an audit of 100k AMIs has hundreds of thousands of findings); the
 /// caller writes them one after another.
-pub fn ocsf(context: &ReportContext) -> Vec<String> {
+pub fn ocsf(context: &ReportContext) -> crate::error::Result<Vec<String>> {
     use rayon::prelude::*;
     const CHUNK: usize = 8192;
     let time = audit_time_ms(context);
@@ -63,13 +63,16 @@ pub fn ocsf(context: &ReportContext) -> Vec<String> {
                     f.rule_id, f.account_id, f.region, f.resource_id
                 );
                 let event = ocsf_event(context, rule, extra, f, time, &uid);
-                // Serialising borrowed strings and numbers cannot fail.
-                serde_json::to_writer(&mut out, &event).expect("OCSF event serialises");
+                serde_json::to_writer(&mut out, &event).map_err(ocsf_error)?;
                 out.push(b'\n');
             }
-            String::from_utf8(out).expect("serde_json writes UTF-8")
+            String::from_utf8(out).map_err(ocsf_error)
         })
         .collect()
+}
+
+fn ocsf_error(e: impl std::fmt::Display) -> crate::error::Error {
+    crate::error::Error::Internal(format!("findings.ocsf.jsonl: {e}"))
 }
 
 /// Per-rule parts of an OCSF event, computed once.

@@ -365,7 +365,7 @@ pub fn write_reports(
                 OutputFormat::Csv => unreachable!("filtered out above"),
                 OutputFormat::Json => vec![findings_json(context)?],
                 OutputFormat::Html => vec![html::render(context, templates)?],
-                OutputFormat::Ocsf => machine::ocsf(context),
+                OutputFormat::Ocsf => machine::ocsf(context)?,
                 OutputFormat::Junit => {
                     vec![machine::junit(context, &account_regions(evaluation))]
                 }
