@@ -157,7 +157,7 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
     // The CSVs need only the results; they are written while the report
     // context (every non-passing finding with its account and rule) is
     // built and the other formats are rendered from it.
-    let meta = render::audit_meta(&inventory, &pack, framework.clone());
+    let meta = render::audit_meta(&inventory, &pack, framework);
     let (csv_files, reports) = rayon::join(
         || {
             render::write_csv(
@@ -172,7 +172,7 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
         || {
             let summary = summarize(&inventory, &evaluation, &pack.rules);
             let mut context =
-                ReportContext::build(&inventory, &pack, &evaluation, summary, framework);
+                ReportContext::build(&inventory, &pack, &evaluation, summary, meta.clone());
             context.waivers = waiver_uses;
             context.meta.waivers_sha256 = waivers.as_ref().map(|w| w.sha256.clone());
             if let Some(old) = &baseline {

@@ -218,7 +218,7 @@ impl ReportContext {
         pack: &PolicyPack,
         evaluation: &Evaluation,
         summary: Summary,
-        framework: Option<String>,
+        meta: AuditMeta,
     ) -> ReportContext {
         let mut findings_by_rule: std::collections::BTreeMap<String, Vec<Finding>> =
             Default::default();
@@ -260,7 +260,7 @@ impl ReportContext {
             .collect();
         let charts = charts::build(inventory, &summary, &rules);
         ReportContext {
-            meta: audit_meta(inventory, pack, framework),
+            meta,
             summary,
             rules,
             scan_errors: scan_errors(inventory),
