@@ -3,27 +3,16 @@
 use std::fs;
 use std::path::Path;
 
-fn collect(dir: &Path, out: &mut Vec<String>) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect(&path, out);
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            out.push(path.to_string_lossy().replace('\\', "/"));
-        }
-    }
-}
-
 fn main() {
     println!("cargo:rerun-if-changed=policies");
-    let mut files = Vec::new();
-    collect(Path::new("policies"), &mut files);
+    let mut files: Vec<String> = walkdir::WalkDir::new("policies")
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_string_lossy().replace('\\', "/"))
+        .filter(|p| p.ends_with(".yaml") || p.ends_with(".yml"))
+        .collect();
     files.sort();
     let mut code = String::from(
         "/// Rule files of the built-in pack: (path, text).\npub const BUILTIN_POLICIES: &[(&str, &str)] = &[\n",
@@ -34,7 +23,9 @@ fn main() {
         ));
     }
     code.push_str("];\n");
-    let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
-        .join("builtin_policies.rs");
-    fs::write(out, code).expect("write generated file");
+    let out_dir = std::env::var("OUT_DIR").unwrap_or_else(|_| ".".to_string());
+    if let Err(e) = fs::write(Path::new(&out_dir).join("builtin_policies.rs"), code) {
+        eprintln!("cannot write the built-in policy list: {e}");
+        std::process::exit(1);
+    }
 }

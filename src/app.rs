@@ -157,7 +157,7 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
     // The CSVs need only the results; they are written while the report
     // context (every non-passing finding with its account and rule) is
     // built and the other formats are rendered from it.
-    let meta = render::audit_meta(&inventory, &pack, framework);
+    let meta = render::audit_meta(&inventory, &pack, framework)?;
     let (csv_files, reports) = rayon::join(
         || {
             render::write_csv(
@@ -170,9 +170,9 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
             )
         },
         || {
-            let summary = summarize(&inventory, &evaluation, &pack.rules);
+            let summary = summarize(&inventory, &evaluation, &pack.rules)?;
             let mut context =
-                ReportContext::build(&inventory, &pack, &evaluation, summary, meta.clone());
+                ReportContext::build(&inventory, &pack, &evaluation, summary, meta.clone())?;
             context.waivers = waiver_uses;
             context.meta.waivers_sha256 = waivers.as_ref().map(|w| w.sha256.clone());
             if let Some(old) = &baseline {
@@ -204,13 +204,15 @@ pub fn audit(options: &AuditOptions) -> Result<AuditOutcome> {
             collected_at: meta.collected_at.clone(),
             scope: meta.scope.clone(),
             scan_started_at: inventory
-                .manifest
+                .manifest()
                 .scan_started_at
-                .map(|t| inventory::format_timestamp(t.timestamp_millis())),
+                .map(|t| inventory::format_timestamp(t.timestamp_millis()))
+                .transpose()?,
             scan_ended_at: inventory
-                .manifest
+                .manifest()
                 .scan_ended_at
-                .map(|t| inventory::format_timestamp(t.timestamp_millis())),
+                .map(|t| inventory::format_timestamp(t.timestamp_millis()))
+                .transpose()?,
             inventory_complete: meta.inventory_complete,
             policy_pack_sha256: meta.policy_pack_sha256.clone(),
             waivers_sha256: meta.waivers_sha256.clone(),
@@ -271,7 +273,7 @@ pub fn synth(command: &SynthCommand) -> Result<String> {
             synth::REGIONS.len()
         )));
     }
-    let inventory = synth::generate(&command.options);
+    let inventory = synth::generate(&command.options)?;
     let manifest = inventory::save(&inventory, &command.out, command.format)?;
     let images = manifest.tables.get("images").map_or(0, |t| t.rows);
     Ok(format!(
@@ -380,10 +382,14 @@ pub fn policies_explain(
             out.push_str(&format!("  {f}: {}\n", ids.join(", ")));
         }
     }
-    if !rule.requires.is_empty() {
+    if !rule.evidence.is_empty() {
         out.push_str(&format!(
-            "\nneeds data from: {} (unknown where they failed)\n",
-            rule.requires.join(", ")
+            "\nrests on: {} (unknown where one was not gathered)\n",
+            rule.evidence
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     if !rule.references.is_empty() {
@@ -400,7 +406,7 @@ pub fn policies_explain(
 /// query against an empty inventory of the right schema.
 pub fn policies_validate(dirs: &[PathBuf]) -> Result<String> {
     let pack = load_pack(dirs)?;
-    let empty = inventory::empty(chrono::DateTime::UNIX_EPOCH);
+    let empty = inventory::empty(chrono::DateTime::UNIX_EPOCH)?;
     let evaluation = evaluate(&empty, &pack.rules, &policy::ParamOverrides::new());
     if let Some(first) = evaluation.rule_errors.first() {
         let more = evaluation.rule_errors.len() - 1;
@@ -435,7 +441,7 @@ pub fn query(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<Str
     use polars::prelude::*;
     let inv = inventory::load(inventory_dir)?;
     let mut ctx = polars::sql::SQLContext::new();
-    for (name, lf) in inv.frames() {
+    for (name, lf) in inv.frames()? {
         ctx.register(&name, lf);
     }
     let df = ctx.execute(sql).and_then(|lf| lf.collect()).map_err(|e| {
@@ -452,35 +458,44 @@ pub fn query(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<Str
                 .iter()
                 .map(|n| n.to_string())
                 .collect();
-            let cell = |c: &Column, i: usize| -> serde_json::Value {
-                match c.get(i) {
-                    Ok(AnyValue::Null) | Err(_) => serde_json::Value::Null,
-                    Ok(AnyValue::Boolean(b)) => b.into(),
-                    Ok(AnyValue::Int64(v)) => v.into(),
-                    Ok(AnyValue::Int32(v)) => v.into(),
-                    Ok(AnyValue::UInt32(v)) => v.into(),
-                    Ok(AnyValue::UInt64(v)) => v.into(),
-                    Ok(AnyValue::Float64(v)) => v.into(),
-                    Ok(AnyValue::String(s)) => s.into(),
-                    Ok(AnyValue::Datetime(ms, TimeUnit::Milliseconds, _)) => {
-                        inventory::format_timestamp(ms).into()
+            let cell = |c: &Column, i: usize| -> Result<serde_json::Value> {
+                let value = c.get(i).map_err(|e| {
+                    Error::input(format!("query: {}", crate::error::polars_message(&e)))
+                })?;
+                Ok(match value {
+                    AnyValue::Null => serde_json::Value::Null,
+                    AnyValue::Boolean(b) => b.into(),
+                    AnyValue::Int64(v) => v.into(),
+                    AnyValue::Int32(v) => v.into(),
+                    AnyValue::UInt32(v) => v.into(),
+                    AnyValue::UInt64(v) => v.into(),
+                    AnyValue::Float64(v) => v.into(),
+                    AnyValue::String(s) => s.into(),
+                    AnyValue::Datetime(ms, TimeUnit::Milliseconds, _) => {
+                        inventory::format_timestamp(ms)
+                            .map_err(|_| {
+                                Error::input(format!(
+                                    "query: column `{}` holds a timestamp outside 1970-2200",
+                                    c.name()
+                                ))
+                            })?
+                            .into()
                     }
-                    Ok(other) => other.to_string().trim_matches('"').into(),
-                }
+                    other => other.to_string().trim_matches('"').into(),
+                })
             };
             let columns = df.columns();
             if format == QueryFormat::Json {
-                let rows: Vec<serde_json::Value> = (0..df.height())
+                let rows = (0..df.height())
                     .map(|i| {
-                        serde_json::Value::Object(
-                            names
-                                .iter()
-                                .zip(columns)
-                                .map(|(n, c)| (n.clone(), cell(c, i)))
-                                .collect(),
-                        )
+                        names
+                            .iter()
+                            .zip(columns)
+                            .map(|(n, c)| Ok((n.clone(), cell(c, i)?)))
+                            .collect::<Result<serde_json::Map<_, _>>>()
+                            .map(serde_json::Value::Object)
                     })
-                    .collect();
+                    .collect::<Result<Vec<_>>>()?;
                 let mut text = serde_json::to_string_pretty(&rows)
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 text.push('\n');
@@ -490,16 +505,18 @@ pub fn query(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<Str
                 let fail = |e: ::csv::Error| Error::Internal(e.to_string());
                 w.write_record(&names).map_err(fail)?;
                 for i in 0..df.height() {
-                    let record: Vec<String> = columns
+                    let record = columns
                         .iter()
-                        .map(|c| match cell(c, i) {
-                            serde_json::Value::Null => String::new(),
-                            serde_json::Value::String(s) => {
-                                render::neutralise_cell(&s).into_owned()
-                            }
-                            v => v.to_string(),
+                        .map(|c| {
+                            Ok(match cell(c, i)? {
+                                serde_json::Value::Null => String::new(),
+                                serde_json::Value::String(s) => {
+                                    render::neutralise_cell(&s).into_owned()
+                                }
+                                v => v.to_string(),
+                            })
                         })
-                        .collect();
+                        .collect::<Result<Vec<String>>>()?;
                     w.write_record(&record).map_err(fail)?;
                 }
                 String::from_utf8(w.into_inner().map_err(|e| Error::Internal(e.to_string()))?)

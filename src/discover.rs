@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_config::SdkConfig;
 
 use crate::aws::{self, CallError, CallRecorder};
+use crate::inventory::schema::ScanErrorRow;
 
 /// Which accounts to scan.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -67,35 +68,22 @@ impl RoleSettings {
 }
 
 /// One failed call, as the `scan_errors` table holds it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ScanErrorRow {
-    pub account_id: String,
-    pub region: Option<String>,
-    pub service: String,
-    pub operation: String,
-    pub resource_id: Option<String>,
-    pub code: String,
-    pub message: String,
-}
-
-impl ScanErrorRow {
-    pub fn new(
-        account_id: &str,
-        region: Option<&str>,
-        service: &str,
-        operation: &str,
-        resource_id: Option<&str>,
-        error: &CallError,
-    ) -> Self {
-        ScanErrorRow {
-            account_id: account_id.to_string(),
-            region: region.map(str::to_string),
-            service: service.to_string(),
-            operation: operation.to_string(),
-            resource_id: resource_id.map(str::to_string),
-            code: error.code.clone(),
-            message: error.message.clone(),
-        }
+pub fn failed_call(
+    account_id: &str,
+    region: Option<&str>,
+    service: &str,
+    operation: &str,
+    resource_id: Option<&str>,
+    error: &CallError,
+) -> ScanErrorRow {
+    ScanErrorRow {
+        account_id: account_id.to_string(),
+        region: region.map(str::to_string),
+        service: service.to_string(),
+        operation: operation.to_string(),
+        resource_id: resource_id.map(str::to_string),
+        error_code: Some(error.code.clone()),
+        message: Some(error.message.clone()),
     }
 }
 
@@ -121,7 +109,12 @@ pub struct Discovery {
     pub source: String,
     pub organization_id: Option<String>,
     pub management_account_id: Option<String>,
+    /// The accounts in scope.
     pub accounts: Vec<AccountInfo>,
+    /// Every account of the organization, in scope or not (suspended ones
+    /// included): whether a share stays inside the organization is judged
+    /// against these, not against the scope.
+    pub members: Vec<AccountInfo>,
     pub errors: Vec<ScanErrorRow>,
 }
 
@@ -211,7 +204,7 @@ async fn organization(
     let client = aws::organizations_client(base, recorder);
     let caller = discovery.caller_account_id.clone();
     let fail = |discovery: &mut Discovery, operation: &str, error: CallError| {
-        discovery.errors.push(ScanErrorRow::new(
+        discovery.errors.push(failed_call(
             &caller,
             None,
             "organizations",
@@ -274,6 +267,7 @@ async fn organization(
         }];
         return Ok(());
     }
+    discovery.members = accounts.values().cloned().collect();
     // Suspended and closing accounts cannot be scanned; ACTIVE only.
     accounts.retain(|_, a| a.status.as_deref().is_none_or(|s| s == "ACTIVE"));
 
@@ -297,6 +291,11 @@ async fn organization(
                 )));
             }
             fail(discovery, operation, error);
+        }
+    }
+    for member in &mut discovery.members {
+        if let Some(placed) = accounts.get(&member.account_id) {
+            *member = placed.clone();
         }
     }
     discovery.accounts = accounts.into_values().collect();

@@ -78,3 +78,24 @@ pub fn polars_message(err: &polars::prelude::PolarsError) -> String {
         .trim();
     first.trim_end_matches(':').to_string()
 }
+
+/// serde_json appends " at line L column C"; messages print the position first.
+pub fn strip_serde_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// The text of a caught panic, for a one-line error.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unexpected failure".to_string())
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}

@@ -6,20 +6,57 @@
 //! the same in-memory tables. A rule that fails is reported in
 //! [`Evaluation::rule_errors`] and the other rules carry on.
 //!
-//! Coverage is applied here, the same way for every rule: where an
-//! account-region was not scanned, or a call the rule `requires` failed,
-//! results become `unknown` (and an account-region where the rule saw
-//! nothing gets one `unknown` row), so a gap never reads as `pass`.
+//! Coverage is applied here, the same way for every rule, from the rule's
+//! `evidence`: where an account-region was not scanned, or a call the rule
+//! needs failed or was never made, results become `unknown` (and an
+//! account-region where the rule saw nothing gets one `unknown` row); where
+//! a column of a resource's own row that the rule needs is not known, a
+//! `pass` there becomes `unknown`. A gap never reads as `pass`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use polars::prelude::*;
 use polars::sql::SQLContext;
 use rayon::prelude::*;
 
 use crate::error::polars_message;
-use crate::inventory::{Inventory, str_column};
-use crate::policy::{ParamOverrides, Rule};
+use crate::inventory::{Coverage as InventoryCoverage, Inventory, ScanStatus};
+use crate::policy::{Evidence, ParamOverrides, Rule};
+
+
+/// The status of one result: the only vocabulary of the results frame's
+/// `status` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Fail,
+    Unknown,
+    Waived,
+    Pass,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [Status::Fail, Status::Unknown, Status::Waived, Status::Pass];
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Fail => "fail",
+            Status::Unknown => "unknown",
+            Status::Waived => "waived",
+            Status::Pass => "pass",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Columns of the results frame, in order.
 pub const RESULT_COLUMNS: [&str; 8] = [
@@ -74,114 +111,66 @@ struct Gaps {
     regions: BTreeMap<(String, String), String>,
     /// (account_id, region, resource_id) -> reason
     resources: BTreeMap<(String, String, String), String>,
+    /// Facts of a resource's own row that are not known: resource type ->
+    /// (account_id, region, resource_id) -> reason. Only a `pass` needs them
+    /// all: a `fail` stands on the facts that prove it.
+    unknown_facts: HashMap<String, HashMap<(String, String, String), String>>,
 }
 
-/// Facts about scan coverage, read once from the small `regions` and
-/// `scan_errors` tables.
-struct Coverage {
-    /// account_id -> regions in scope for it (any scan status but not-opted-in)
-    regions_by_account: BTreeMap<String, Vec<String>>,
+/// The coverage facts every rule's gaps are made from.
+struct Coverage<'a> {
+    inventory: &'a Inventory,
+    coverage: &'a InventoryCoverage,
     skipped: BTreeSet<(String, String)>,
-    failed: BTreeMap<(String, String), String>,
-    errors: Vec<ScanError>,
+    unseen: BTreeMap<(String, String), String>,
 }
 
-struct ScanError {
-    account_id: String,
-    region: Option<String>,
-    operation: String,
-    resource_id: Option<String>,
-    error_code: String,
-}
-
-impl Coverage {
-    fn read(inventory: &Inventory) -> Coverage {
-        let regions = inventory.table("regions");
-        let accounts = str_column(regions, "account_id");
-        let names = str_column(regions, "region");
-        let statuses = str_column(regions, "scan_status");
-        let errors_df = inventory.table("scan_errors");
-        let errors: Vec<ScanError> = {
-            let account = str_column(errors_df, "account_id");
-            let region = str_column(errors_df, "region");
-            let service = str_column(errors_df, "service");
-            let operation = str_column(errors_df, "operation");
-            let resource = str_column(errors_df, "resource_id");
-            let code = str_column(errors_df, "error_code");
-            (0..errors_df.height())
-                .map(|i| ScanError {
-                    account_id: account[i].clone().unwrap_or_default(),
-                    region: region[i].clone(),
-                    operation: format!(
-                        "{}:{}",
-                        service[i].as_deref().unwrap_or(""),
-                        operation[i].as_deref().unwrap_or("")
-                    ),
-                    resource_id: resource[i].clone(),
-                    error_code: code[i].clone().unwrap_or_else(|| "error".to_string()),
-                })
-                .collect()
-        };
-        let mut coverage = Coverage {
-            regions_by_account: BTreeMap::new(),
-            skipped: BTreeSet::new(),
-            failed: BTreeMap::new(),
-            errors,
-        };
-        for i in 0..regions.height() {
-            let (Some(account), Some(region)) = (accounts[i].clone(), names[i].clone()) else {
-                continue;
-            };
-            let status = statuses[i].as_deref().unwrap_or("failed");
-            let key = (account.clone(), region.clone());
-            match status {
-                "not-opted-in" => {
-                    coverage.skipped.insert(key);
-                }
-                "failed" => {
-                    let why = coverage
-                        .errors
-                        .iter()
-                        .find(|e| {
-                            e.account_id == account
-                                && e.region.as_ref().is_none_or(|r| *r == region)
-                        })
-                        .map(|e| format!("{} {}", e.operation, e.error_code))
-                        .unwrap_or_else(|| "scan failed".to_string());
-                    coverage
-                        .failed
-                        .insert(key, format!("account-region not scanned ({why})"));
-                    coverage
-                        .regions_by_account
-                        .entry(account)
-                        .or_default()
-                        .push(region);
-                }
-                _ => coverage
-                    .regions_by_account
-                    .entry(account)
-                    .or_default()
-                    .push(region),
-            }
+impl<'a> Coverage<'a> {
+    fn read(inventory: &'a Inventory) -> Coverage<'a> {
+        let coverage = inventory.coverage();
+        Coverage {
+            inventory,
+            coverage,
+            skipped: coverage.skipped().cloned().collect(),
+            unseen: coverage
+                .unseen()
+                .map(|(k, why)| (k.clone(), why.to_string()))
+                .collect(),
         }
-        coverage
     }
 
-    fn gaps_for(&self, rule: &Rule) -> Gaps {
+    fn gaps_for(&self, rule: &Rule) -> Result<Gaps, String> {
         let mut gaps = Gaps {
-            regions: self.failed.clone(),
+            regions: self.unseen.clone(),
             resources: BTreeMap::new(),
+            unknown_facts: HashMap::new(),
         };
-        let needs = |op: &str| rule.requires.iter().any(|r| r.eq_ignore_ascii_case(op));
-        for e in self.errors.iter().filter(|e| needs(&e.operation)) {
+        let needs = |op: &str| rule.calls().any(|r| r.eq_ignore_ascii_case(op));
+        // Calls this inventory never made (it predates them): blind everywhere.
+        let never: Vec<&str> = rule
+            .calls()
+            .filter(|op| self.coverage.not_collected.contains(&op.to_ascii_lowercase()))
+            .collect();
+        if let Some(op) = never.first() {
+            let why = format!(
+                "{op} was not collected by this inventory (schema version {})",
+                self.coverage.written_with
+            );
+            for (key, (status, _)) in &self.coverage.regions {
+                if *status != ScanStatus::NotOptedIn {
+                    gaps.regions.entry(key.clone()).or_insert_with(|| why.clone());
+                }
+            }
+        }
+        for e in self.coverage.failed_calls.iter().filter(|e| needs(&e.operation)) {
             let reason = format!("{} failed ({})", e.operation, e.error_code);
             let regions: Vec<String> = match &e.region {
                 Some(r) => vec![r.clone()],
                 None => self
-                    .regions_by_account
-                    .get(&e.account_id)
-                    .cloned()
-                    .unwrap_or_default(),
+                    .coverage
+                    .regions_of(&e.account_id)
+                    .map(str::to_string)
+                    .collect(),
             };
             for region in regions {
                 // A region that is not opted in is out of scope, not a gap.
@@ -205,24 +194,72 @@ impl Coverage {
                 }
             }
         }
-        gaps
+        let settings: Vec<String> = self
+            .inventory
+            .manifest()
+            .settings
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        for fact in &rule.evidence {
+            let Evidence::Column { table, column } = fact else {
+                continue;
+            };
+            let df = self.inventory.table(table.name).map_err(|e| e.to_string())?;
+            let text = |name: &str| crate::inventory::str_column(df, name).map_err(|e| e.to_string());
+            let (account, region, id) = (text("account_id")?, text("region")?, text(table.resource_id)?);
+            let nulls = df
+                .column(column)
+                .map_err(|e| polars_message(&e))?
+                .is_null();
+            let mut why = format!("`{fact}` is not known for this {}", table.resource_type);
+            if !settings.is_empty() {
+                why.push_str(&format!(" (scan settings: {})", settings.join(", ")));
+            }
+            let missing = gaps.unknown_facts.entry(table.resource_type.to_string()).or_default();
+            for (i, null) in nulls.iter().enumerate() {
+                if null == Some(true) {
+                    missing
+                        .entry((
+                            account[i].unwrap_or_default().to_string(),
+                            region[i].unwrap_or_default().to_string(),
+                            id[i].unwrap_or_default().to_string(),
+                        ))
+                        .or_insert_with(|| why.clone());
+                }
+            }
+        }
+        Ok(gaps)
     }
 }
 
 /// Evaluates every rule. Never fails as a whole: a rule that cannot run
-/// becomes a [`RuleError`].
+/// (bad SQL, or a failure inside polars) becomes a [`RuleError`].
 pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverrides) -> Evaluation {
-    let frames = inventory.frames();
     let coverage = Coverage::read(inventory);
+    let frames = inventory.frames();
     // Rules side by side: many queries are short and leave cores idle.
     let outcomes: Vec<Result<DataFrame, RuleError>> = rules
         .par_iter()
         .map(|rule| {
-            evaluate_rule(rule, &frames, &coverage, overrides).map_err(|message| RuleError {
-                rule_id: rule.id.clone(),
-                file: rule.source.clone(),
-                message,
-            })
+            let run = || -> Result<DataFrame, String> {
+                let frames = frames.as_ref().map_err(|e| e.to_string())?;
+                evaluate_rule(rule, frames, &coverage, overrides)
+            };
+            // polars panics on some inputs it should refuse; one rule's
+            // crash is that rule's error, never the audit's.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                .unwrap_or_else(|panic| {
+                    Err(format!(
+                        "the query engine failed: {}",
+                        crate::error::panic_message(panic.as_ref())
+                    ))
+                })
+                .map_err(|message| RuleError {
+                    rule_id: rule.id.clone(),
+                    file: rule.source.clone(),
+                    message,
+                })
         })
         .collect();
     let mut frames_out = Vec::new();
@@ -233,18 +270,18 @@ pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverride
             Err(e) => rule_errors.push(e),
         }
     }
-    let results = if frames_out.is_empty() {
-        empty_results()
-    } else {
-        let mut iter = frames_out.into_iter();
-        let mut acc = iter.next().expect("non-empty");
-        // Chunks are kept as they are: rechunking 20M rows of strings costs
-        // seconds and memory, and every reader iterates chunk-wise anyway.
-        for df in iter {
-            acc.vstack_mut_owned(df).expect("same result schema");
+    let mut results = empty_results();
+    // Chunks are kept as they are: rechunking 20M rows of strings costs
+    // seconds and memory, and every reader iterates chunk-wise anyway.
+    for df in frames_out {
+        if let Err(e) = results.vstack_mut_owned(df) {
+            rule_errors.push(RuleError {
+                rule_id: String::new(),
+                file: "evaluate".to_string(),
+                message: format!("cannot collect results: {}", polars_message(&e)),
+            });
         }
-        acc
-    };
+    }
     Evaluation {
         results,
         rule_errors,
@@ -252,11 +289,11 @@ pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverride
 }
 
 pub fn empty_results() -> DataFrame {
-    let columns = RESULT_COLUMNS
-        .iter()
-        .map(|n| Column::new_empty(PlSmallStr::from_static(n), &DataType::String))
-        .collect();
-    DataFrame::new(0, columns).expect("empty frame")
+    DataFrame::empty_with_schema(&Schema::from_iter(
+        RESULT_COLUMNS
+            .iter()
+            .map(|n| Field::new(PlSmallStr::from_static(n), DataType::String)),
+    ))
 }
 
 fn evaluate_rule(
@@ -308,7 +345,7 @@ fn evaluate_rule(
                 format!("SQL error: {msg}")
             }
         })?;
-    let gaps = coverage.gaps_for(rule);
+    let gaps = coverage.gaps_for(rule)?;
     let result =
         apply_coverage(raw, &gaps, &coverage.skipped, rule).map_err(|e| polars_message(&e))?;
     check_statuses(&result)?;
@@ -319,7 +356,10 @@ fn check_statuses(df: &DataFrame) -> Result<(), String> {
     let statuses = df.column("status").map_err(|e| polars_message(&e))?;
     let statuses = statuses.str().map_err(|e| polars_message(&e))?;
     for s in statuses.iter().flatten() {
-        if !matches!(s, "pass" | "fail" | "unknown") {
+        if !matches!(
+            Status::parse(s),
+            Some(Status::Pass | Status::Fail | Status::Unknown)
+        ) {
             return Err(format!(
                 "query returned status `{s}`; a rule's status must be pass, fail or unknown"
             ));
@@ -345,8 +385,22 @@ fn apply_coverage(
     let account = text("account_id")?;
     let region = text("region")?;
     let resource = text("resource_id")?;
+    let kinds = text("resource_type")?;
     let mut status = text("status")?;
     let mut reason = text("reason")?;
+    let fact_gaps: HashMap<&str, HashMap<(&str, &str, &str), &str>> = gaps
+        .unknown_facts
+        .iter()
+        .map(|(kind, missing)| {
+            (
+                kind.as_str(),
+                missing
+                    .iter()
+                    .map(|((a, r, id), why)| ((a.as_str(), r.as_str(), id.as_str()), why.as_str()))
+                    .collect(),
+            )
+        })
+        .collect();
 
     let region_gaps: std::collections::HashMap<(&str, &str), &str> = gaps
         .regions
@@ -365,14 +419,17 @@ fn apply_coverage(
     let mut keep: Vec<bool> = Vec::new();
     let mut seen: std::collections::HashSet<(&str, &str)> = Default::default();
     let mut changed = false;
-    let nothing_to_do = gaps.regions.is_empty() && gaps.resources.is_empty() && skipped.is_empty();
+    let nothing_to_do = gaps.regions.is_empty()
+        && gaps.resources.is_empty()
+        && skipped.is_empty()
+        && fact_gaps.values().all(HashMap::is_empty);
     // Rows come grouped by account-region (inventory order), so the
     // account-region lookups are made once per run of equal keys, not per row.
     let mut run: Option<(&str, &str)> = None;
     let (mut run_skipped, mut run_gap): (bool, Option<&str>) = (false, None);
     for i in 0..height {
         if status[i].is_none() {
-            status[i] = Some("unknown");
+            status[i] = Some(Status::Unknown.as_str());
             reason[i] = Some("needed data is missing");
             changed = true;
         }
@@ -404,7 +461,15 @@ fn apply_coverage(
             resource[i].and_then(|id| resource_gaps.get(&(a, r, id)).copied())
         });
         if let Some(why) = gap {
-            status[i] = Some("unknown");
+            status[i] = Some(Status::Unknown.as_str());
+            reason[i] = Some(why);
+            changed = true;
+        } else if status[i] == Some(Status::Pass.as_str())
+            && let Some(why) = kinds[i]
+                .and_then(|k| fact_gaps.get(k))
+                .and_then(|m| m.get(&(a, r, resource[i].unwrap_or(""))))
+        {
+            status[i] = Some(Status::Unknown.as_str());
             reason[i] = Some(why);
             changed = true;
         }
@@ -430,7 +495,7 @@ fn apply_coverage(
             "region" => blind.iter().map(|((_, r), _)| r.as_str()).collect::<Vec<_>>(),
             "resource_id" => blind.iter().map(|((_, r), _)| r.as_str()).collect::<Vec<_>>(),
             "resource_name" => vec![""; n],
-            "status" => vec!["unknown"; n],
+            "status" => vec![Status::Unknown.as_str(); n],
             "reason" => blind.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>(),
             "resource_type" => vec!["account-region"; n],
         )?;

@@ -100,7 +100,7 @@ pub fn copy_inventory(
     let dest = out.join(INVENTORY_DIR);
     fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
     let mut files: Vec<&str> = inventory
-        .manifest
+        .manifest()
         .tables
         .values()
         .map(|t| t.file.as_str())
@@ -111,7 +111,7 @@ pub fn copy_inventory(
         fs::copy(&from, dest.join(file)).map_err(|e| Error::io(&from, e))?;
     }
     // Table files were checked against these digests when the inventory loaded.
-    for table in inventory.manifest.tables.values() {
+    for table in inventory.manifest().tables.values() {
         digests.insert(dest.join(&table.file), table.sha256.clone());
     }
     Ok(())

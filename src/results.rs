@@ -18,38 +18,12 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use serde::Serialize;
 
+use crate::error::{Error, Result, polars_message};
 use crate::evaluate::Evaluation;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, ScanStatus, str_column};
 use crate::policy::{Rule, Severity};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Fail,
-    Unknown,
-    Waived,
-    Pass,
-}
-
-impl Status {
-    pub fn parse(s: &str) -> Status {
-        match s {
-            "fail" => Status::Fail,
-            "pass" => Status::Pass,
-            "waived" => Status::Waived,
-            _ => Status::Unknown,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Fail => "fail",
-            Status::Unknown => "unknown",
-            Status::Waived => "waived",
-            Status::Pass => "pass",
-        }
-    }
-}
+pub use crate::evaluate::Status;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct StatusCounts {
@@ -156,26 +130,32 @@ pub struct AccountInfo {
     pub ou_path: String,
 }
 
-pub fn account_directory(inventory: &Inventory) -> BTreeMap<String, AccountInfo> {
-    let df = inventory.table("accounts");
-    let ids = str_column(df, "account_id");
-    let names = str_column(df, "account_name");
-    let ous = str_column(df, "ou_path");
-    ids.into_iter()
-        .zip(names.into_iter().zip(ous))
-        .filter_map(|(id, (name, ou))| {
-            Some((
-                id?,
+/// Every account in scope with its name and OU path; an account in scope
+/// that the accounts table does not describe is listed with empty names.
+pub fn account_directory(inventory: &Inventory) -> Result<BTreeMap<String, AccountInfo>> {
+    let df = inventory.table("accounts")?;
+    let ids = str_column(df, "account_id")?;
+    let names = str_column(df, "account_name")?;
+    let ous = str_column(df, "ou_path")?;
+    let mut out: BTreeMap<String, AccountInfo> = inventory
+        .coverage()
+        .accounts
+        .iter()
+        .map(|a| (a.clone(), AccountInfo::default()))
+        .collect();
+    for i in 0..df.height() {
+        if let Some(id) = ids[i] {
+            out.insert(
+                id.to_string(),
                 AccountInfo {
-                    name: name.unwrap_or_default(),
-                    ou_path: ou.unwrap_or_default(),
+                    name: names[i].unwrap_or_default().to_string(),
+                    ou_path: ous[i].unwrap_or_default().to_string(),
                 },
-            ))
-        })
-        .collect()
+            );
+        }
+    }
+    Ok(out)
 }
-
-pub use crate::inventory::str_column;
 
 /// Score and grade; no score where nothing was judged but something was not
 /// seen (an account that could not be scanned must not look clean).
@@ -201,8 +181,15 @@ pub fn score_and_grade(pass_weight: f64, fail_weight: f64, unknown: u64) -> (Opt
 }
 
 /// Counts results by rule, account and status with one polars group-by, then
-/// folds the small counts table into the summary.
-pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule]) -> Summary {
+/// folds the small counts table into the summary. Any failure is an error
+/// naming this stage: a summary that cannot be made must never read as
+/// "nothing failed".
+pub fn summarize(
+    inventory: &Inventory,
+    evaluation: &Evaluation,
+    rules: &[Rule],
+) -> Result<Summary> {
+    let fail = |e: PolarsError| Error::Internal(format!("summarize: {}", polars_message(&e)));
     let counts = evaluation
         .results
         .clone()
@@ -213,23 +200,21 @@ pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule])
             col("region"),
             col("status"),
         ])
-        .agg([len().alias("n")])
+        .agg([len().cast(DataType::UInt64).alias("n")])
         .collect()
-        .unwrap_or_else(|_| DataFrame::empty());
-    let rule_ids = str_column(&counts, "rule_id");
-    let account_ids = str_column(&counts, "account_id");
-    let statuses = str_column(&counts, "status");
-    let regions = str_column(&counts, "region");
-    let ns: Vec<u64> = counts
+        .map_err(fail)?;
+    let stage = |e: Error| Error::Internal(format!("summarize: {e}"));
+    let rule_ids = str_column(&counts, "rule_id").map_err(stage)?;
+    let account_ids = str_column(&counts, "account_id").map_err(stage)?;
+    let statuses = str_column(&counts, "status").map_err(stage)?;
+    let regions = str_column(&counts, "region").map_err(stage)?;
+    let ns: Vec<Option<u64>> = counts
         .column("n")
-        .ok()
-        .and_then(|c| c.cast(&DataType::UInt64).ok())
-        .and_then(|c| {
-            c.u64()
-                .ok()
-                .map(|ca| ca.iter().map(|v| v.unwrap_or(0)).collect())
-        })
-        .unwrap_or_default();
+        .map_err(fail)?
+        .u64()
+        .map_err(fail)?
+        .iter()
+        .collect();
 
     let by_id: BTreeMap<&str, &Rule> = rules.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut per_rule: BTreeMap<String, StatusCounts> = BTreeMap::new();
@@ -240,32 +225,38 @@ pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule])
     let mut fail_matrix: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut per_region: BTreeMap<String, StatusCounts> = BTreeMap::new();
     for i in 0..ns.len() {
-        let (Some(rule_id), Some(account), Some(status)) =
-            (&rule_ids[i], &account_ids[i], &statuses[i])
+        let (Some(rule_id), Some(account), Some(status), Some(n)) =
+            (rule_ids[i], account_ids[i], statuses[i], ns[i])
         else {
-            continue;
+            return Err(Error::Internal(format!(
+                "summarize: a result row has no rule, account, status or count (row {})",
+                i + 1
+            )));
         };
-        let Some(rule) = by_id.get(rule_id.as_str()) else {
-            continue;
-        };
-        let status = Status::parse(status);
-        let n = ns[i];
+        let rule = by_id.get(rule_id).ok_or_else(|| {
+            Error::Internal(format!("summarize: results name unknown rule `{rule_id}`"))
+        })?;
+        let status = Status::parse(status).ok_or_else(|| {
+            Error::Internal(format!(
+                "summarize: rule `{rule_id}` has a result with status `{status}`"
+            ))
+        })?;
         totals.add(status, n);
-        per_rule.entry(rule_id.clone()).or_default().add(status, n);
+        per_rule.entry(rule_id.to_string()).or_default().add(status, n);
         per_severity
             .entry(rule.severity)
             .or_default()
             .add(status, n);
         per_region
-            .entry(regions[i].clone().unwrap_or_default())
+            .entry(regions[i].unwrap_or_default().to_string())
             .or_default()
             .add(status, n);
         if status == Status::Fail {
             *fail_matrix
-                .entry((account.clone(), rule_id.clone()))
+                .entry((account.to_string(), rule_id.to_string()))
                 .or_default() += n;
         }
-        let entry = per_account.entry(account.clone()).or_default();
+        let entry = per_account.entry(account.to_string()).or_default();
         entry.0.add(status, n);
         let w = rule.severity.weight() * n as f64;
         match status {
@@ -275,7 +266,7 @@ pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule])
         }
     }
 
-    let directory = account_directory(inventory);
+    let directory = account_directory(inventory)?;
     for id in directory.keys() {
         per_account.entry(id.clone()).or_default();
     }
@@ -303,7 +294,7 @@ pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule])
             .then_with(|| a.account_id.cmp(&b.account_id))
     });
 
-    Summary {
+    Ok(Summary {
         totals,
         by_severity: Severity::ALL
             .into_iter()
@@ -327,7 +318,7 @@ pub fn summarize(inventory: &Inventory, evaluation: &Evaluation, rules: &[Rule])
         regions: per_region,
         coverage: coverage(inventory),
         fail_matrix,
-    }
+    })
 }
 
 fn frameworks(rules: &[Rule], per_rule: &BTreeMap<String, StatusCounts>) -> Vec<FrameworkSummary> {
@@ -379,23 +370,19 @@ fn frameworks(rules: &[Rule], per_rule: &BTreeMap<String, StatusCounts>) -> Vec<
 }
 
 fn coverage(inventory: &Inventory) -> CoverageSummary {
-    let regions = inventory.table("regions");
-    let mut c = CoverageSummary {
-        accounts_in_scope: inventory.table("accounts").height() as u64,
-        scan_errors: inventory.table("scan_errors").height() as u64,
-        ..Default::default()
-    };
-    for status in str_column(regions, "scan_status").into_iter().flatten() {
-        match status.as_str() {
-            "ok" => c.scanned_ok += 1,
-            "partial" => c.partial += 1,
-            "not-opted-in" => c.not_opted_in += 1,
-            _ => c.failed += 1,
-        }
+    let c = inventory.coverage();
+    let failed = c.count(ScanStatus::Failed) + c.count(ScanStatus::Missing);
+    let (scanned_ok, partial) = (c.count(ScanStatus::Ok), c.count(ScanStatus::Partial));
+    CoverageSummary {
+        accounts_in_scope: c.accounts.len() as u64,
+        account_regions_in_scope: scanned_ok + partial + failed,
+        scanned_ok,
+        partial,
+        failed,
+        not_opted_in: c.count(ScanStatus::NotOptedIn),
+        scan_errors: c.failed_calls.len() as u64,
+        complete: c.complete(),
     }
-    c.account_regions_in_scope = c.scanned_ok + c.partial + c.failed;
-    c.complete = inventory.manifest.complete && c.failed == 0 && c.partial == 0;
-    c
 }
 
 /// One result row with everything a report shows next to it.
@@ -428,61 +415,73 @@ pub fn frameworks_text(rule: &Rule) -> String {
         .join("; ")
 }
 
-/// Streams result rows as [`Finding`]s, in results order, keeping those `keep` accepts.
+/// Streams result rows as [`Finding`]s, in results order, keeping those
+/// `keep` accepts. A results frame without its columns, or a row naming a
+/// rule that is not in the pack, is an error, never a silently short list.
 pub fn for_each_finding(
     inventory: &Inventory,
     evaluation: &Evaluation,
     rules: &[Rule],
     mut keep: impl FnMut(Status) -> bool,
     mut sink: impl FnMut(Finding),
-) {
+) -> Result<()> {
     let df = &evaluation.results;
-    let directory = account_directory(inventory);
+    let directory = account_directory(inventory)?;
     let by_id: BTreeMap<&str, &Rule> = rules.iter().map(|r| (r.id.as_str(), r)).collect();
     let frameworks: BTreeMap<&str, String> = rules
         .iter()
         .map(|r| (r.id.as_str(), frameworks_text(r)))
         .collect();
-    let column = |name: &str| df.column(name).and_then(|c| c.str().cloned()).ok();
-    let (
-        Some(rule_id),
-        Some(account),
-        Some(region),
-        Some(rtype),
-        Some(rid),
-        Some(rname),
-        Some(status),
-        Some(reason),
-    ) = (
-        column("rule_id"),
-        column("account_id"),
-        column("region"),
-        column("resource_type"),
-        column("resource_id"),
-        column("resource_name"),
-        column("status"),
-        column("reason"),
-    )
-    else {
-        return;
+    let stage = |e: Error| Error::Internal(format!("findings: {e}"));
+    let column = |name: &str| str_column(df, name).map_err(stage);
+    let (rule_id, account, region, rtype, rid, rname, status, reason) = (
+        column("rule_id")?,
+        column("account_id")?,
+        column("region")?,
+        column("resource_type")?,
+        column("resource_id")?,
+        column("resource_name")?,
+        column("status")?,
+        column("reason")?,
+    );
+    // Waivers add these two; without waivers they are absent.
+    let optional = |name: &str| -> Result<Option<Vec<Option<&str>>>> {
+        if df.column(name).is_ok() {
+            column(name).map(Some)
+        } else {
+            Ok(None)
+        }
     };
-    let waiver_reason = column("waiver_reason");
-    let waiver_expires = column("waiver_expires");
+    let waiver_reason = optional("waiver_reason")?;
+    let waiver_expires = optional("waiver_expires")?;
     for i in 0..df.height() {
-        let st = Status::parse(status.get(i).unwrap_or("unknown"));
+        let st = status[i].and_then(Status::parse).ok_or_else(|| {
+            Error::Internal(format!(
+                "findings: result row {} has status `{}`",
+                i + 1,
+                status[i].unwrap_or("")
+            ))
+        })?;
         if !keep(st) {
             continue;
         }
-        let Some(rule) = rule_id.get(i).and_then(|id| by_id.get(id)) else {
-            continue;
-        };
-        let account_id = account.get(i).unwrap_or("").to_string();
+        let id = rule_id[i].unwrap_or("");
+        let rule = by_id
+            .get(id)
+            .ok_or_else(|| Error::Internal(format!("findings: results name unknown rule `{id}`")))?;
+        let account_id = account[i].unwrap_or("").to_string();
         let info = directory.get(&account_id).cloned().unwrap_or_default();
-        let region = region.get(i).unwrap_or("").to_string();
-        let resource_id = rid.get(i).unwrap_or("").to_string();
+        let region = region[i].unwrap_or("").to_string();
+        let resource_id = rid[i].unwrap_or("").to_string();
         let remediation = match rule.remediation_command(&account_id, &region, &resource_id) {
             Some(cmd) if st == Status::Fail => cmd,
             _ => String::new(),
+        };
+        let cell = |c: &Option<Vec<Option<&str>>>| {
+            c.as_ref()
+                .and_then(|c| c[i])
+                .unwrap_or("")
+                .to_string()
         };
         sink(Finding {
             rule_id: rule.id.clone(),
@@ -493,25 +492,15 @@ pub fn for_each_finding(
             ou_path: info.ou_path,
             account_id,
             region,
-            resource_type: rtype.get(i).unwrap_or("").to_string(),
+            resource_type: rtype[i].unwrap_or("").to_string(),
             resource_id,
-            resource_name: rname.get(i).unwrap_or("").to_string(),
-            reason: reason.get(i).unwrap_or("").to_string(),
+            resource_name: rname[i].unwrap_or("").to_string(),
+            reason: reason[i].unwrap_or("").to_string(),
             remediation,
-            frameworks: frameworks
-                .get(rule.id.as_str())
-                .cloned()
-                .unwrap_or_default(),
-            waiver_reason: waiver_reason
-                .as_ref()
-                .and_then(|c| c.get(i))
-                .unwrap_or("")
-                .to_string(),
-            waiver_expires: waiver_expires
-                .as_ref()
-                .and_then(|c| c.get(i))
-                .unwrap_or("")
-                .to_string(),
+            frameworks: frameworks.get(rule.id.as_str()).cloned().unwrap_or_default(),
+            waiver_reason: cell(&waiver_reason),
+            waiver_expires: cell(&waiver_expires),
         });
     }
+    Ok(())
 }

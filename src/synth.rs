@@ -15,6 +15,9 @@ use chrono::{DateTime, Duration, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use polars::prelude::*;
+
+use crate::error::{Error, Result, polars_message};
 use crate::inventory::{Inventory, Manifest, Scope, TableBuilder, Value, schema};
 
 #[derive(Debug, Clone)]
@@ -276,7 +279,7 @@ fn account_id(index: usize) -> String {
 }
 
 /// Builds the inventory.
-pub fn generate(options: &SynthOptions) -> Inventory {
+pub fn generate(options: &SynthOptions) -> Result<Inventory> {
     let regions: Vec<&str> = REGIONS
         .iter()
         .copied()
@@ -287,7 +290,7 @@ pub fn generate(options: &SynthOptions) -> Inventory {
         now: options.collected_at,
         tables: schema::TABLES
             .iter()
-            .map(|t| (t.name, TableBuilder::new(t.name)))
+            .map(|t| (t.name, TableBuilder::new(t)))
             .collect(),
         account_ids: (0..options.accounts).map(account_id).collect(),
         planted_keys: Default::default(),
@@ -363,31 +366,120 @@ pub fn generate(options: &SynthOptions) -> Inventory {
     }
     plant(&mut g, options, &regions);
 
-    let tables = g
+    let mut tables = g
         .tables
         .into_iter()
-        .map(|(name, b)| (name, b.finish()))
-        .collect();
-    Inventory {
-        manifest: Manifest {
-            schema_version: schema::SCHEMA_VERSION,
-            collected_at: options.collected_at,
-            tool_version: crate::VERSION.to_string(),
-            scope: Scope {
-                source: "synthetic".to_string(),
-                organization_id: Some(ORGANIZATION_ID.to_string()),
-                management_account_id: Some(account_id(0)),
-                caller_arn: None,
-                accounts: g.account_ids.clone(),
-                regions: regions.iter().map(|r| r.to_string()).collect(),
-            },
-            scan_started_at: None,
-            scan_ended_at: None,
-            complete: true,
-            tables: BTreeMap::new(),
+        .map(|(name, b)| Ok((name, b.finish()?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    what_a_scan_reads(&mut tables)
+        .map_err(|e| Error::Internal(format!("synth: {}", polars_message(&e))))?;
+    let mut manifest = Manifest::new(
+        options.collected_at,
+        Scope {
+            source: "synthetic".to_string(),
+            organization_id: Some(ORGANIZATION_ID.to_string()),
+            management_account_id: Some(account_id(0)),
+            caller_arn: None,
+            accounts: g.account_ids.clone(),
+            regions: regions.iter().map(|r| r.to_string()).collect(),
         },
-        tables,
+    );
+    manifest.complete = true;
+    Inventory::new(manifest, tables)
+}
+
+/// The columns a scan fills from its per-resource reads, from the rows
+/// generated: every image's and every snapshot's permissions were read
+/// (except where a scan error says the read failed), snapshots anyone can
+/// restore are the ones with a permission for `all`, and an instance's AMI
+/// is visible when its owner is known (the others were deregistered).
+fn what_a_scan_reads(tables: &mut BTreeMap<&'static str, DataFrame>) -> PolarsResult<()> {
+    let get = |tables: &BTreeMap<&'static str, DataFrame>, name: &str| {
+        tables
+            .get(name)
+            .cloned()
+            .ok_or_else(|| PolarsError::ColumnNotFound(name.to_string().into()))
+    };
+    let failed = get(tables, "scan_errors")?
+        .lazy()
+        .filter(col("operation").eq(lit("DescribeImageAttribute")))
+        .select([col("resource_id").alias("image_id")])
+        .with_column(lit(true).alias("failed"));
+    let image_keys = [col("account_id"), col("region"), col("image_id")];
+    let counts = get(tables, "launch_permissions")?
+        .lazy()
+        .group_by(image_keys.clone())
+        .agg([len().cast(DataType::Int64).alias("n")]);
+    let images = get(tables, "images")?
+        .lazy()
+        .drop(by_name(["launch_permission_count"], true, false))
+        .join(counts, image_keys.clone(), image_keys, JoinArgs::new(JoinType::Left))
+        .join(
+            failed,
+            [col("image_id")],
+            [col("image_id")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_column(
+            when(col("failed").is_not_null())
+                .then(lit(NULL).cast(DataType::Int64))
+                .otherwise(col("n").fill_null(lit(0i64)))
+                .alias("launch_permission_count"),
+        );
+    let snapshot_keys = [col("account_id"), col("region"), col("snapshot_id")];
+    let permissions = get(tables, "snapshot_permissions")?
+        .lazy()
+        .group_by(snapshot_keys.clone())
+        .agg([
+            len().cast(DataType::Int64).alias("n"),
+            col("group").eq(lit("all")).any(true).alias("any_public"),
+        ]);
+    let snapshots = get(tables, "snapshots")?
+        .lazy()
+        .drop(by_name(["public", "create_volume_permission_count"], true, false))
+        .join(
+            permissions,
+            snapshot_keys.clone(),
+            snapshot_keys,
+            JoinArgs::new(JoinType::Left),
+        )
+        .with_columns([
+            col("any_public").fill_null(lit(false)).alias("public"),
+            col("n")
+                .fill_null(lit(0i64))
+                .alias("create_volume_permission_count"),
+        ]);
+    let instances = get(tables, "instances")?.lazy().with_columns([
+        col("image_owner_id").is_not_null().alias("image_visible"),
+        when(col("image_owner_id").is_not_null())
+            .then(lit("available"))
+            .otherwise(lit("deregistered"))
+            .alias("image_state"),
+        when(col("image_owner_id").eq(lit(AMAZON_OWNER)))
+            .then(lit("amazon"))
+            .when(col("image_owner_id").eq(lit(MARKETPLACE_OWNER)))
+            .then(lit("aws-marketplace"))
+            .otherwise(lit(NULL).cast(DataType::String))
+            .alias("image_owner_alias"),
+    ]);
+    let templates = get(tables, "launch_templates")?.lazy().with_column(
+        when(col("image_id").is_null())
+            .then(lit(NULL).cast(DataType::Boolean))
+            .otherwise(col("image_owner_id").is_not_null())
+            .alias("image_visible"),
+    );
+    for (name, lf) in [
+        ("images", images),
+        ("snapshots", snapshots),
+        ("instances", instances),
+        ("launch_templates", templates),
+    ] {
+        let def = schema::table(name)
+            .ok_or_else(|| PolarsError::ColumnNotFound(name.to_string().into()))?;
+        let df = lf.select(def.columns.iter().map(|c| col(c.name)).collect::<Vec<_>>()).collect()?;
+        tables.insert(def.name, df);
     }
+    Ok(())
 }
 
 fn role(index: usize) -> (String, &'static str, Vec<String>) {

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::inventory::Inventory;
-use crate::results::str_column;
+use crate::inventory::str_column;
+use crate::evaluate::Status;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,39 +144,45 @@ impl Waivers {
     /// Rewrites `fail` results that an active waiver matches to `waived` and
     /// adds `waiver_reason` / `waiver_expires` columns. Returns each waiver's use.
     pub fn apply(&self, inventory: &Inventory, results: &mut DataFrame) -> Result<Vec<WaiverUse>> {
-        let today = chrono::DateTime::from_timestamp_millis(inventory.collected_at_ms())
-            .unwrap_or_default()
-            .date_naive();
+        let today = inventory.manifest().collected_at.date_naive();
         let active: Vec<usize> = (0..self.waivers.len())
             .filter(|&i| self.waivers[i].spec.expires >= today)
             .collect();
         let tags = if active.iter().any(|&i| self.waivers[i].spec.tag.is_some()) {
-            resource_tags(inventory)
+            resource_tags(inventory)?
         } else {
             HashMap::new()
         };
-        let rule = str_column(results, "rule_id");
-        let account = str_column(results, "account_id");
-        let region = str_column(results, "region");
-        let resource = str_column(results, "resource_id");
-        let mut status = str_column(results, "status");
+        let stage = |e: Error| Error::Internal(format!("waivers: {e}"));
+        let rule = str_column(results, "rule_id").map_err(stage)?;
+        let account = str_column(results, "account_id").map_err(stage)?;
+        let region = str_column(results, "region").map_err(stage)?;
+        let resource = str_column(results, "resource_id").map_err(stage)?;
+        let mut status: Vec<Option<&str>> = str_column(results, "status").map_err(stage)?;
         let mut reason: Vec<Option<String>> = vec![None; results.height()];
         let mut expires: Vec<Option<String>> = vec![None; results.height()];
         let mut matched = vec![0u64; self.waivers.len()];
         for row in 0..results.height() {
-            if status[row].as_deref() != Some("fail") {
+            if status[row] != Some(Status::Fail.as_str()) {
                 continue;
             }
-            let get = |v: &Vec<Option<String>>| v[row].clone().unwrap_or_default();
-            let (r, a, g, id) = (get(&rule), get(&account), get(&region), get(&resource));
+            fn get<'a>(v: &[Option<&'a str>], row: usize) -> &'a str {
+                v[row].unwrap_or_default()
+            }
+            let (r, a, g, id) = (
+                get(&rule, row),
+                get(&account, row),
+                get(&region, row),
+                get(&resource, row),
+            );
             let hit = active.iter().copied().find(|&i| {
                 let w = &self.waivers[i];
-                w.rule.is_match(&r)
-                    && w.account.as_ref().is_none_or(|m| m.is_match(&a))
-                    && w.region.as_ref().is_none_or(|m| m.is_match(&g))
-                    && w.resource.as_ref().is_none_or(|m| m.is_match(&id))
+                w.rule.is_match(r)
+                    && w.account.as_ref().is_none_or(|m| m.is_match(a))
+                    && w.region.as_ref().is_none_or(|m| m.is_match(g))
+                    && w.resource.as_ref().is_none_or(|m| m.is_match(id))
                     && w.spec.tag.as_ref().is_none_or(|t| {
-                        tags.get(id.as_str()).is_some_and(|pairs| {
+                        tags.get(id).is_some_and(|pairs| {
                             pairs.iter().any(|(k, v)| {
                                 *k == t.key && w.tag_value.as_ref().is_none_or(|m| m.is_match(v))
                             })
@@ -184,7 +191,7 @@ impl Waivers {
             });
             if let Some(i) = hit {
                 matched[i] += 1;
-                status[row] = Some("waived".to_string());
+                status[row] = Some(Status::Waived.as_str());
                 reason[row] = Some(format!(
                     "{} (approved by {})",
                     self.waivers[i].spec.reason, self.waivers[i].spec.approved_by
@@ -193,6 +200,7 @@ impl Waivers {
             }
         }
         let internal = |e: PolarsError| Error::Internal(crate::error::polars_message(&e));
+        let status: Vec<Option<String>> = status.into_iter().map(|s| s.map(str::to_string)).collect();
         results
             .with_column(Column::new("status".into(), status))
             .map_err(internal)?;
@@ -222,12 +230,12 @@ impl Waivers {
 }
 
 /// Image id -> its tags. Only images carry tags in the inventory.
-fn resource_tags(inventory: &Inventory) -> HashMap<String, Vec<(String, String)>> {
-    let df = inventory.table("image_tags");
-    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    let ids = str_column(df, "image_id");
-    let keys = str_column(df, "key");
-    let values = str_column(df, "value");
+fn resource_tags(inventory: &Inventory) -> Result<HashMap<&str, Vec<(&str, &str)>>> {
+    let df = inventory.table("image_tags")?;
+    let mut out: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
+    let ids = str_column(df, "image_id")?;
+    let keys = str_column(df, "key")?;
+    let values = str_column(df, "value")?;
     for ((id, key), value) in ids.into_iter().zip(keys).zip(values) {
         if let (Some(id), Some(key)) = (id, key) {
             out.entry(id)
@@ -235,5 +243,5 @@ fn resource_tags(inventory: &Inventory) -> HashMap<String, Vec<(String, String)>
                 .push((key, value.unwrap_or_default()));
         }
     }
-    out
+    Ok(out)
 }

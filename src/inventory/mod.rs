@@ -1,21 +1,30 @@
 //! The inventory: what was collected, as relational tables.
 //!
 //! Owns the on-disk format (a directory with one file per table and a
-//! `manifest.json`), loading it into polars DataFrames with every column
-//! checked against [`schema`], and writing it back. Nothing here knows about
-//! AWS or about rules: the collector and `synth` fill a [`TableBuilder`], the
+//! `manifest.json`), reading it into polars DataFrames with every cell
+//! checked against [`schema`], upgrading older layouts, and writing it
+//! back. Nothing here knows about AWS or about rules: the collector and
+//! `synth` fill [`TableBuilder`]s and call [`Inventory::new`], the
 //! evaluator reads [`Inventory::frames`].
 //!
-//! **Architecture invariant:** an inventory that loads is complete and
-//! well-typed: every schema table is present, every column has its schema
-//! type, required columns have no nulls, and each file's sha256 matches the
-//! manifest.
+//! **Architecture invariant: loaded means valid.** An [`Inventory`] can only
+//! be made by [`load`] or [`Inventory::new`], both of which check it whole:
+//! every schema table present, every column of its schema type, required
+//! columns without nulls, string columns inside their vocabulary, no two
+//! rows with the same key, timestamps between 1970 and 2200, and (on load)
+//! each file's sha256 equal to the manifest's. Derived columns and the
+//! [`Coverage`] are computed once, there.
 
+mod builder;
+mod coverage;
+mod read;
 pub mod schema;
+mod upgrade;
+mod validate;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
@@ -24,7 +33,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, polars_message};
-use schema::{ColumnKind, SCHEMA_VERSION, TABLES, TableDef};
+pub use builder::{CellError, TIMESTAMP_RANGE_MS, TableBuilder, timestamp_dtype};
+pub use coverage::{Coverage, FailedCall, ScanStatus};
+pub use schema::{Millis, SCHEMA_VERSION, TABLES, TableDef, TableRow, Value};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 
@@ -44,6 +55,10 @@ pub struct Manifest {
     pub scan_ended_at: Option<DateTime<Utc>>,
     /// False when the scan was interrupted before it visited everything in scope.
     pub complete: bool,
+    /// Scan settings that limited what was read (e.g. `snapshot_permissions`),
+    /// so a result left `unknown` by them can say why.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
     pub tables: BTreeMap<String, TableEntry>,
 }
 
@@ -68,6 +83,23 @@ pub struct TableEntry {
     pub rows: u64,
 }
 
+impl Manifest {
+    /// A manifest for an inventory built in memory (tables filled on save).
+    pub fn new(collected_at: DateTime<Utc>, scope: Scope) -> Manifest {
+        Manifest {
+            schema_version: SCHEMA_VERSION,
+            collected_at,
+            tool_version: crate::VERSION.to_string(),
+            scope,
+            scan_started_at: None,
+            scan_ended_at: None,
+            complete: true,
+            settings: BTreeMap::new(),
+            tables: BTreeMap::new(),
+        }
+    }
+}
+
 /// On-disk format of the table files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TableFormat {
@@ -86,64 +118,99 @@ impl TableFormat {
     }
 }
 
-/// A loaded inventory: the manifest and one DataFrame per schema table.
+/// A checked inventory: the manifest, one DataFrame per schema table (with
+/// its derived columns), and its coverage.
 #[derive(Debug, Clone)]
 pub struct Inventory {
-    pub manifest: Manifest,
-    pub tables: BTreeMap<&'static str, DataFrame>,
+    manifest: Manifest,
+    tables: BTreeMap<&'static str, DataFrame>,
+    coverage: Coverage,
 }
 
 impl Inventory {
-    pub fn table(&self, name: &str) -> &DataFrame {
-        // Every schema table is present by the load invariant.
-        &self.tables[name]
+    /// Checks tables built in memory (by the scanner or `synth`) as loading
+    /// checks files, adds derived columns and computes coverage. Every
+    /// schema table must be present.
+    pub fn new(manifest: Manifest, tables: BTreeMap<&'static str, DataFrame>) -> Result<Inventory> {
+        for def in TABLES {
+            let df = tables.get(def.name).ok_or_else(|| {
+                Error::Internal(format!("inventory built without table `{}`", def.name))
+            })?;
+            validate::check(def, df, &validate::Origin::Memory)?;
+        }
+        Inventory::assemble(manifest, tables, BTreeSet::new())
+    }
+
+    fn assemble(
+        manifest: Manifest,
+        mut tables: BTreeMap<&'static str, DataFrame>,
+        not_collected: BTreeSet<String>,
+    ) -> Result<Inventory> {
+        check_collected_at(&manifest)?;
+        let now = manifest.collected_at.timestamp_millis();
+        for (name, df) in tables.iter_mut() {
+            derive(name, df, now)?;
+        }
+        let coverage = Coverage::read(
+            &manifest,
+            &tables["accounts"],
+            &tables["regions"],
+            &tables["scan_errors"],
+            not_collected,
+        )?;
+        Ok(Inventory {
+            manifest,
+            tables,
+            coverage,
+        })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn coverage(&self) -> &Coverage {
+        &self.coverage
+    }
+
+    /// A table with its derived columns. Every schema table is present.
+    pub fn table(&self, name: &str) -> Result<&DataFrame> {
+        self.tables
+            .get(name)
+            .ok_or_else(|| Error::Internal(format!("no inventory table `{name}`")))
     }
 
     pub fn collected_at_ms(&self) -> i64 {
         self.manifest.collected_at.timestamp_millis()
     }
 
-    /// Every table as a LazyFrame, with the derived columns of
-    /// [`schema::DERIVED`] added and the one-row `audit` table.
-    pub fn frames(&self) -> BTreeMap<String, LazyFrame> {
-        let now = self.collected_at_ms();
-        let days =
-            |c: &str| (lit(now) - col(c).cast(DataType::Int64)).floor_div(lit(86_400_000i64));
-        let mut out = BTreeMap::new();
-        for (name, df) in &self.tables {
-            let mut lf = df.clone().lazy();
-            match *name {
-                "images" => {
-                    lf = lf.with_columns([
-                        days("creation_date").alias("age_days"),
-                        (col("deprecation_time")
-                            .cast(DataType::Int64)
-                            .lt_eq(lit(now)))
-                        .fill_null(lit(false))
-                        .alias("deprecated"),
-                        days("last_launched_time").alias("days_since_last_launch"),
-                        col("name")
-                            .str()
-                            .replace_all(lit(FAMILY_SUFFIX), lit(""), false)
-                            .alias("family"),
-                    ])
-                }
-                "inspector_findings" => {
-                    lf = lf.with_columns([days("first_observed_at").alias("open_days")])
-                }
-                _ => {}
-            }
-            out.insert(name.to_string(), lf);
-        }
+    /// Every table as a LazyFrame, plus the one-row `audit` table.
+    pub fn frames(&self) -> Result<BTreeMap<String, LazyFrame>> {
+        let mut out: BTreeMap<String, LazyFrame> = self
+            .tables
+            .iter()
+            .map(|(name, df)| (name.to_string(), df.clone().lazy()))
+            .collect();
         let audit = df!(
-            "collected_at" => [now],
+            "collected_at" => [self.collected_at_ms()],
             "organization_id" => [self.manifest.scope.organization_id.clone()],
         )
-        .expect("one-row frame of equal-length columns")
+        .map_err(|e| Error::Internal(polars_message(&e)))?
         .lazy()
-        .with_column(col("collected_at").cast(DataType::Datetime(TimeUnit::Milliseconds, None)));
+        .with_column(col("collected_at").cast(timestamp_dtype()));
         out.insert("audit".to_string(), audit);
-        out
+        Ok(out)
+    }
+}
+
+fn check_collected_at(manifest: &Manifest) -> Result<()> {
+    if TIMESTAMP_RANGE_MS.contains(&manifest.collected_at.timestamp_millis()) {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "{MANIFEST_FILE}: collected_at {} is outside 1970-01-01..2200-01-01",
+            manifest.collected_at
+        )))
     }
 }
 
@@ -151,202 +218,42 @@ impl Inventory {
 /// its family: `-20260301-v3`, `-2025-03-01-v1`, `_v12`, `.3`.
 pub const FAMILY_SUFFIX: &str = r"([-_.]v?\d+)+$";
 
-/// A value for one cell while building a table.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Null,
-    Str(String),
-    Int(i64),
-    Bool(bool),
-    /// Milliseconds since the Unix epoch, UTC.
-    Timestamp(i64),
-}
-
-impl From<&str> for Value {
-    fn from(s: &str) -> Self {
-        Value::Str(s.to_string())
-    }
-}
-impl From<String> for Value {
-    fn from(s: String) -> Self {
-        Value::Str(s)
-    }
-}
-impl From<i64> for Value {
-    fn from(v: i64) -> Self {
-        Value::Int(v)
-    }
-}
-impl From<bool> for Value {
-    fn from(v: bool) -> Self {
-        Value::Bool(v)
-    }
-}
-impl From<DateTime<Utc>> for Value {
-    fn from(t: DateTime<Utc>) -> Self {
-        Value::Timestamp(t.timestamp_millis())
-    }
-}
-impl<T: Into<Value>> From<Option<T>> for Value {
-    fn from(v: Option<T>) -> Self {
-        v.map_or(Value::Null, Into::into)
-    }
-}
-
-enum ColumnBuffer {
-    Str(Vec<Option<String>>),
-    Int(Vec<Option<i64>>),
-    Bool(Vec<Option<bool>>),
-    Timestamp(Vec<Option<i64>>),
-}
-
-/// Builds one schema table row by row, checking types as it goes.
-pub struct TableBuilder {
-    def: &'static TableDef,
-    columns: Vec<ColumnBuffer>,
-    rows: usize,
-}
-
-impl TableBuilder {
-    pub fn new(table: &str) -> Self {
-        let def = schema::table(table).unwrap_or_else(|| panic!("no schema table `{table}`"));
-        let columns = def
-            .columns
-            .iter()
-            .map(|c| match c.kind {
-                ColumnKind::Str => ColumnBuffer::Str(Vec::new()),
-                ColumnKind::Int => ColumnBuffer::Int(Vec::new()),
-                ColumnKind::Bool => ColumnBuffer::Bool(Vec::new()),
-                ColumnKind::Timestamp => ColumnBuffer::Timestamp(Vec::new()),
-            })
-            .collect();
-        TableBuilder {
-            def,
-            columns,
-            rows: 0,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.rows
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
-    /// Appends a row given as (column, value) pairs; columns not named are null.
-    /// Errors name the column; the caller adds the file and line.
-    pub fn push<V: Into<Value>>(
-        &mut self,
-        cells: impl IntoIterator<Item = (&'static str, V)>,
-    ) -> Result<(), String> {
-        let mut row: Vec<Value> = vec![Value::Null; self.def.columns.len()];
-        for (name, value) in cells {
-            let idx = self.index_of(name)?;
-            row[idx] = value.into();
-        }
-        self.push_values(row)
-    }
-
-    fn index_of(&self, name: &str) -> Result<usize, String> {
-        self.def
-            .columns
-            .iter()
-            .position(|c| c.name == name)
-            .ok_or_else(|| format!("unknown column `{name}` for table `{}`", self.def.name))
-    }
-
-    /// Appends a row given in schema column order.
-    pub fn push_values(&mut self, row: Vec<Value>) -> Result<(), String> {
-        // Check the whole row first so a bad row leaves the buffers aligned.
-        for (def, value) in self.def.columns.iter().zip(&row) {
-            let ok = matches!(
-                (def.kind, value),
-                (_, Value::Null)
-                    | (ColumnKind::Str, Value::Str(_))
-                    | (ColumnKind::Int, Value::Int(_))
-                    | (ColumnKind::Bool, Value::Bool(_))
-                    | (ColumnKind::Timestamp, Value::Timestamp(_))
-            );
-            if !ok {
-                return Err(format!("column `{}` expects {}", def.name, def.kind.name()));
-            }
-            if def.required && *value == Value::Null {
-                return Err(format!("column `{}` is required", def.name));
-            }
-        }
-        for (buffer, value) in self.columns.iter_mut().zip(row) {
-            match (buffer, value) {
-                (ColumnBuffer::Str(v), Value::Str(s)) => v.push(Some(s)),
-                (ColumnBuffer::Str(v), _) => v.push(None),
-                (ColumnBuffer::Int(v), Value::Int(i)) => v.push(Some(i)),
-                (ColumnBuffer::Int(v), _) => v.push(None),
-                (ColumnBuffer::Bool(v), Value::Bool(b)) => v.push(Some(b)),
-                (ColumnBuffer::Bool(v), _) => v.push(None),
-                (ColumnBuffer::Timestamp(v), Value::Timestamp(t)) => v.push(Some(t)),
-                (ColumnBuffer::Timestamp(v), _) => v.push(None),
-            }
-        }
-        self.rows += 1;
-        Ok(())
-    }
-
-    pub fn finish(self) -> DataFrame {
-        let columns: Vec<Column> = self
-            .def
-            .columns
-            .iter()
-            .zip(self.columns)
-            .map(|(def, buffer)| {
-                let name = PlSmallStr::from_static(def.name);
-                let series = match buffer {
-                    ColumnBuffer::Str(v) => Series::new(name, v),
-                    ColumnBuffer::Int(v) => Series::new(name, v),
-                    ColumnBuffer::Bool(v) => Series::new(name, v),
-                    ColumnBuffer::Timestamp(v) => Series::new(name, v)
-                        .cast(&timestamp_dtype())
-                        .expect("i64 casts to datetime"),
-                };
-                series.into_column()
-            })
-            .collect();
-        DataFrame::new(self.rows, columns).expect("columns of equal length")
-    }
-}
-
-pub fn timestamp_dtype() -> DataType {
-    DataType::Datetime(TimeUnit::Milliseconds, None)
-}
-
-fn dtype_of(kind: ColumnKind) -> DataType {
-    match kind {
-        ColumnKind::Str => DataType::String,
-        ColumnKind::Int => DataType::Int64,
-        ColumnKind::Bool => DataType::Boolean,
-        ColumnKind::Timestamp => timestamp_dtype(),
-    }
+/// Adds the derived columns of [`schema::DERIVED`] to a table, from its
+/// stored columns and `now` (the inventory's collected_at).
+fn derive(name: &str, df: &mut DataFrame, now: i64) -> Result<()> {
+    let days = |c: &str| (lit(now) - col(c).cast(DataType::Int64)).floor_div(lit(86_400_000i64));
+    let columns = match name {
+        "images" => vec![
+            days("creation_date").alias("age_days"),
+            (col("deprecation_time")
+                .cast(DataType::Int64)
+                .lt_eq(lit(now)))
+            .fill_null(lit(false))
+            .alias("deprecated"),
+            days("last_launched_time").alias("days_since_last_launch"),
+            col("name")
+                .str()
+                .replace_all(lit(FAMILY_SUFFIX), lit(""), false)
+                .alias("family"),
+        ],
+        "inspector_findings" => vec![days("first_observed_at").alias("open_days")],
+        _ => return Ok(()),
+    };
+    *df = std::mem::take(df)
+        .lazy()
+        .with_columns(columns)
+        .collect()
+        .map_err(|e| Error::Internal(format!("derived columns of `{name}`: {}", polars_message(&e))))?;
+    Ok(())
 }
 
 /// An empty inventory of the right schema (for dry-running rules).
-pub fn empty(collected_at: DateTime<Utc>) -> Inventory {
+pub fn empty(collected_at: DateTime<Utc>) -> Result<Inventory> {
     let tables = TABLES
         .iter()
-        .map(|t| (t.name, TableBuilder::new(t.name).finish()))
-        .collect();
-    Inventory {
-        manifest: Manifest {
-            schema_version: SCHEMA_VERSION,
-            collected_at,
-            tool_version: crate::VERSION.to_string(),
-            scope: Scope::default(),
-            scan_started_at: None,
-            scan_ended_at: None,
-            complete: true,
-            tables: BTreeMap::new(),
-        },
-        tables,
-    }
+        .map(|t| Ok((t.name, TableBuilder::new(t).finish()?)))
+        .collect::<Result<BTreeMap<_, _>>>()?;
+    Inventory::new(Manifest::new(collected_at, Scope::default()), tables)
 }
 
 /// Hex sha256 of a file, streamed.
@@ -357,14 +264,19 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Loads and checks an inventory directory.
-pub fn load(dir: &Path) -> Result<Inventory> {
-    if !dir.is_dir() {
-        return Err(Error::input(format!(
-            "{}: inventory directory not found (give the folder that holds manifest.json)",
-            dir.display()
-        )));
-    }
+/// Whether `name` is a plain file name: no directory part, not `.`/`..`,
+/// no separators. Paths read from manifests must be this and nothing else.
+pub fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && !name.starts_with('.')
+        && Path::new(name).components().count() == 1
+}
+
+/// Reads a manifest.json with every field checked; errors name the file.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let manifest_path = dir.join(MANIFEST_FILE);
     let text = fs::read_to_string(&manifest_path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -382,17 +294,20 @@ pub fn load(dir: &Path) -> Result<Inventory> {
             manifest_path.display(),
             e.line(),
             e.column(),
-            strip_serde_position(&e.to_string())
+            crate::error::strip_serde_position(&e.to_string())
         ))
     })?;
-    if manifest.schema_version != SCHEMA_VERSION {
+    if manifest.schema_version > SCHEMA_VERSION
+        || manifest.schema_version < schema::OLDEST_SCHEMA_VERSION
+    {
         return Err(Error::input(format!(
-            "{}: schema version {} is not supported; this amiaudit reads version {SCHEMA_VERSION} (use the amiaudit release that wrote it, or re-scan)",
+            "{}: schema version {} is not supported; this amiaudit reads versions {} to {SCHEMA_VERSION} (use the amiaudit release that wrote it, or re-scan)",
             manifest_path.display(),
-            manifest.schema_version
+            manifest.schema_version,
+            schema::OLDEST_SCHEMA_VERSION
         )));
     }
-    for name in manifest.tables.keys() {
+    for (name, entry) in &manifest.tables {
         if schema::table(name).is_none() {
             return Err(Error::input(format!(
                 "{}: unknown table `{name}` (known tables: {})",
@@ -400,16 +315,44 @@ pub fn load(dir: &Path) -> Result<Inventory> {
                 TABLES.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
             )));
         }
+        if !is_plain_file_name(&entry.file) {
+            return Err(Error::input(format!(
+                "{}: table `{name}` names file `{}`; table files must be plain names inside the inventory directory",
+                manifest_path.display(),
+                entry.file.escape_debug()
+            )));
+        }
     }
+    Ok(manifest)
+}
+
+/// Loads and checks an inventory directory.
+pub fn load(dir: &Path) -> Result<Inventory> {
+    if !dir.is_dir() {
+        return Err(Error::input(format!(
+            "{}: inventory directory not found (give the folder that holds manifest.json)",
+            dir.display()
+        )));
+    }
+    let manifest = read_manifest(dir)?;
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let version = manifest.schema_version;
     let mut tables = BTreeMap::new();
+    let mut not_collected = BTreeSet::new();
     for def in TABLES {
-        let entry = manifest.tables.get(def.name).ok_or_else(|| {
-            Error::input(format!(
+        let Some(entry) = manifest.tables.get(def.name) else {
+            if def.since > version {
+                // The inventory predates this table: empty, and not collected.
+                tables.insert(def.name, TableBuilder::new(def).finish()?);
+                not_collected.extend(def.operations.iter().map(|op| op.to_ascii_lowercase()));
+                continue;
+            }
+            return Err(Error::input(format!(
                 "{}: table `{}` is missing from the manifest",
                 manifest_path.display(),
                 def.name
-            ))
-        })?;
+            )));
+        };
         let path = dir.join(&entry.file);
         if !path.is_file() {
             return Err(Error::input(format!(
@@ -425,16 +368,7 @@ pub fn load(dir: &Path) -> Result<Inventory> {
                 path.display()
             )));
         }
-        let df = if entry.file.ends_with(".jsonl") {
-            read_jsonl(def, &path)?
-        } else if entry.file.ends_with(".parquet") {
-            read_parquet(def, &path)?
-        } else {
-            return Err(Error::input(format!(
-                "{}: unsupported table file type (use .parquet or .jsonl)",
-                path.display()
-            )));
-        };
+        let df = read::table(def, &path, version)?;
         if df.height() as u64 != entry.rows {
             return Err(Error::input(format!(
                 "{}: holds {} rows but manifest.json says {}",
@@ -445,133 +379,10 @@ pub fn load(dir: &Path) -> Result<Inventory> {
         }
         tables.insert(def.name, df);
     }
-    Ok(Inventory { manifest, tables })
-}
-
-/// serde_json appends " at line L column C"; we print the position first.
-fn strip_serde_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
+    if version < SCHEMA_VERSION {
+        upgrade::upgrade(version, &mut tables)?;
     }
-}
-
-fn read_jsonl(def: &'static TableDef, path: &Path) -> Result<DataFrame> {
-    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut builder = TableBuilder::new(def.name);
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let line_no = index + 1;
-        let line = line.map_err(|e| Error::io(path, e))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = |msg: String| Error::input(format!("{}:{line_no}: {msg}", path.display()));
-        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&line)
-            .map_err(|e| {
-                Error::input(format!(
-                    "{}:{line_no}:{}: invalid JSON: {}",
-                    path.display(),
-                    e.column(),
-                    strip_serde_position(&e.to_string())
-                ))
-            })?;
-        let mut row = vec![Value::Null; def.columns.len()];
-        for (key, json) in object {
-            let idx = def
-                .columns
-                .iter()
-                .position(|c| c.name == key)
-                .ok_or_else(|| at(format!("unknown column `{key}` for table `{}`", def.name)))?;
-            let column = &def.columns[idx];
-            row[idx] = json_to_value(column.kind, json).map_err(|found| {
-                at(format!(
-                    "column `{key}` expects {}, found {found}",
-                    column.kind.name()
-                ))
-            })?;
-        }
-        builder.push_values(row).map_err(at)?;
-    }
-    Ok(builder.finish())
-}
-
-fn json_to_value(kind: ColumnKind, json: serde_json::Value) -> Result<Value, String> {
-    use serde_json::Value as J;
-    match (kind, json) {
-        (_, J::Null) => Ok(Value::Null),
-        (ColumnKind::Str, J::String(s)) => Ok(Value::Str(s)),
-        (ColumnKind::Int, J::Number(n)) => n.as_i64().map(Value::Int).ok_or(format!("`{n}`")),
-        (ColumnKind::Bool, J::Bool(b)) => Ok(Value::Bool(b)),
-        (ColumnKind::Timestamp, J::String(s)) => DateTime::parse_from_rfc3339(&s)
-            .map(|t| Value::Timestamp(t.timestamp_millis()))
-            .map_err(|_| format!("`{s}` (use RFC 3339, e.g. 2026-03-01T12:00:00Z)")),
-        (_, other) => Err(match other {
-            J::String(s) => format!("string `{s}`"),
-            J::Number(n) => format!("number `{n}`"),
-            J::Bool(b) => format!("boolean `{b}`"),
-            J::Array(_) => "an array".to_string(),
-            J::Object(_) => "an object".to_string(),
-            J::Null => "null".to_string(),
-        }),
-    }
-}
-
-fn read_parquet(def: &'static TableDef, path: &Path) -> Result<DataFrame> {
-    use polars_io::SerReader;
-    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let df = polars_io::parquet::read::ParquetReader::new(file)
-        .finish()
-        .map_err(|e| {
-            Error::input(format!(
-                "{}: not a readable Parquet file: {}",
-                path.display(),
-                polars_message(&e)
-            ))
-        })?;
-    let mut columns = Vec::with_capacity(def.columns.len());
-    for column in def.columns {
-        let found = df.column(column.name).map_err(|_| {
-            Error::input(format!(
-                "{}: column `{}` is missing",
-                path.display(),
-                column.name
-            ))
-        })?;
-        let want = dtype_of(column.kind);
-        if found.dtype() != &want && !(found.dtype() == &DataType::Null) {
-            return Err(Error::input(format!(
-                "{}: column `{}` has type {}, expected {}",
-                path.display(),
-                column.name,
-                found.dtype(),
-                column.kind.name()
-            )));
-        }
-        let found = found
-            .cast(&want)
-            .map_err(|e| Error::Internal(polars_message(&e)))?;
-        if column.required && found.null_count() > 0 {
-            return Err(Error::input(format!(
-                "{}: column `{}` is required but has {} null values",
-                path.display(),
-                column.name,
-                found.null_count()
-            )));
-        }
-        columns.push(found);
-    }
-    if let Some(extra) = df
-        .get_column_names()
-        .into_iter()
-        .find(|n| def.column(n.as_str()).is_none())
-    {
-        return Err(Error::input(format!(
-            "{}: unknown column `{extra}` for table `{}`",
-            path.display(),
-            def.name
-        )));
-    }
-    DataFrame::new(df.height(), columns).map_err(|e| Error::Internal(polars_message(&e)))
+    Inventory::assemble(manifest, tables, not_collected)
 }
 
 /// Writes every table and the manifest into `dir` (created if needed).
@@ -579,6 +390,7 @@ fn read_parquet(def: &'static TableDef, path: &Path) -> Result<DataFrame> {
 pub fn save(inventory: &Inventory, dir: &Path, format: TableFormat) -> Result<Manifest> {
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut manifest = inventory.manifest.clone();
+    manifest.schema_version = SCHEMA_VERSION;
     manifest.tables.clear();
     for def in TABLES {
         let file = format!("{}.{}", def.name, format.extension());
@@ -593,13 +405,16 @@ pub fn save(inventory: &Inventory, dir: &Path, format: TableFormat) -> Result<Ma
             keys.push(def.resource_id);
         }
         let mut df = inventory
-            .table(def.name)
-            .sort(
-                keys,
-                SortMultipleOptions::default()
-                    .with_nulls_last(true)
-                    .with_maintain_order(true),
-            )
+            .table(def.name)?
+            .select(def.columns.iter().map(|c| c.name))
+            .and_then(|df| {
+                df.sort(
+                    keys,
+                    SortMultipleOptions::default()
+                        .with_nulls_last(true)
+                        .with_maintain_order(true),
+                )
+            })
             .map_err(|e| Error::Internal(polars_message(&e)))?;
         match format {
             TableFormat::Parquet => write_parquet(&mut df, &path)?,
@@ -624,23 +439,27 @@ pub fn save(inventory: &Inventory, dir: &Path, format: TableFormat) -> Result<Ma
 
 fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<()> {
     let file = fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    polars_io::parquet::write::ParquetWriter::new(BufWriter::new(file))
+    let mut out = BufWriter::new(file);
+    polars_io::parquet::write::ParquetWriter::new(&mut out)
         .finish(df)
         .map_err(|e| Error::Internal(format!("{}: {}", path.display(), polars_message(&e))))?;
-    Ok(())
+    out.flush().map_err(|e| Error::io(path, e))
 }
 
 fn write_jsonl(def: &TableDef, df: &DataFrame, path: &Path) -> Result<()> {
     let file = fs::File::create(path).map_err(|e| Error::io(path, e))?;
     let mut out = BufWriter::new(file);
-    let columns: Vec<&Column> = def
+    let columns = def
         .columns
         .iter()
-        .map(|c| df.column(c.name).expect("schema column present"))
-        .collect();
+        .map(|c| {
+            df.column(c.name)
+                .map_err(|e| Error::Internal(polars_message(&e)))
+        })
+        .collect::<Result<Vec<&Column>>>()?;
     for row in 0..df.height() {
         let mut object = serde_json::Map::new();
-        for (def, column) in def.columns.iter().zip(&columns) {
+        for (column_def, column) in def.columns.iter().zip(&columns) {
             let value = column
                 .get(row)
                 .map_err(|e| Error::Internal(polars_message(&e)))?;
@@ -651,16 +470,16 @@ fn write_jsonl(def: &TableDef, df: &DataFrame, path: &Path) -> Result<()> {
                 AnyValue::Int64(i) => serde_json::Value::from(i),
                 AnyValue::Boolean(b) => serde_json::Value::from(b),
                 AnyValue::Datetime(ms, _, _) | AnyValue::DatetimeOwned(ms, _, _) => {
-                    serde_json::Value::from(format_timestamp(ms))
+                    serde_json::Value::from(format_timestamp(ms)?)
                 }
                 other => {
                     return Err(Error::Internal(format!(
                         "table `{}` column `{}`: unexpected value {other:?}",
-                        def.name, def.name
+                        def.name, column_def.name
                     )));
                 }
             };
-            object.insert(def.name.to_string(), json);
+            object.insert(column_def.name.to_string(), json);
         }
         serde_json::to_writer(&mut out, &object).map_err(|e| Error::Internal(e.to_string()))?;
         out.write_all(b"\n").map_err(|e| Error::io(path, e))?;
@@ -669,19 +488,28 @@ fn write_jsonl(def: &TableDef, df: &DataFrame, path: &Path) -> Result<()> {
 }
 
 /// RFC 3339 with a `Z`, seconds precision unless milliseconds are present.
-pub fn format_timestamp(ms: i64) -> String {
-    let t = Utc.timestamp_millis_opt(ms).single().unwrap_or_default();
-    if ms % 1000 == 0 {
+/// Every timestamp an inventory holds is in range; one that is not is an
+/// internal error, never a silent 1970.
+pub fn format_timestamp(ms: i64) -> Result<String> {
+    let t = Utc
+        .timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| Error::Internal(format!("timestamp {ms} ms is out of range")))?;
+    Ok(if ms % 1000 == 0 {
         t.to_rfc3339_opts(SecondsFormat::Secs, true)
     } else {
         t.to_rfc3339_opts(SecondsFormat::Millis, true)
-    }
+    })
 }
 
-/// A string column's values (all `None` when the column is missing or not a string).
-pub fn str_column(df: &DataFrame, name: &str) -> Vec<Option<String>> {
-    match df.column(name).and_then(|c| c.str().cloned()) {
-        Ok(ca) => ca.iter().map(|v| v.map(str::to_string)).collect(),
-        Err(_) => vec![None; df.height()],
-    }
+/// A string column's values, borrowed. A missing or non-string column is
+/// an internal error (every loaded table has its schema columns).
+pub fn str_column<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>> {
+    let column = df
+        .column(name)
+        .map_err(|_| Error::Internal(format!("missing column `{name}`")))?;
+    let ca = column
+        .str()
+        .map_err(|_| Error::Internal(format!("column `{name}` is not text")))?;
+    Ok(ca.iter().collect())
 }

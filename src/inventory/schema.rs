@@ -1,17 +1,30 @@
 //! The inventory schema: every table, every column, its type and meaning.
 //!
 //! **API boundary.** This list is the contract between scanning and
-//! evaluating. Adding a nullable column is backwards compatible; renaming or
-//! retyping one bumps [`SCHEMA_VERSION`]. `tests/schema_snapshot.txt` pins it
-//! and `docs/inventory-schema.md` documents it; tests keep both equal to this.
+//! evaluating. Each table is declared once, in [`tables!`] below, which
+//! yields both its [`TableDef`] (what loading checks and the docs print)
+//! and a typed row struct (what the scanner fills), so a misspelt or
+//! mistyped column is a compile error, not a runtime panic.
+//! `tests/schema_snapshot.txt` pins the list and `docs/inventory-schema.md`
+//! documents it; tests keep both equal to this.
+//!
+//! Versions: a table or column carries the schema version that introduced
+//! it (`since`). An inventory of an older version loads: the tables it
+//! lacks are empty and marked *not collected*, so the rules that need them
+//! answer `unknown`; columns it lacks are filled the way that version's
+//! scanner would have known them (see `inventory::upgrade`), else null.
 //!
 //! Conventions: every table carries `account_id`; every table but `accounts`
 //! carries `region`. A null means "not known" (the call that would have told
-//! us failed or the field was absent), never "false". Timestamps are UTC,
-//! millisecond precision, written as RFC 3339 strings in JSON Lines.
+//! us failed, was not made, or the field was absent), never "false".
+//! Timestamps are UTC, millisecond precision, written as RFC 3339 strings in
+//! JSON Lines.
 
-/// Version of the table layout below. An inventory with another version is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the table layout below. Older versions down to
+/// [`OLDEST_SCHEMA_VERSION`] load; newer ones are refused.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest inventory layout this build still reads.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
@@ -39,6 +52,11 @@ pub struct ColumnDef {
     /// Whether the value must be present in every row.
     pub required: bool,
     pub doc: &'static str,
+    /// The values a string column may take (None: any text). Vocabularies
+    /// only ever grow, so an inventory saved today still loads next year.
+    pub vocabulary: Option<&'static [&'static str]>,
+    /// Schema version that introduced the column.
+    pub since: u32,
 }
 
 #[derive(Debug)]
@@ -52,11 +70,22 @@ pub struct TableDef {
     pub resource_name: &'static str,
     /// What a finding on a row of this table calls its resource.
     pub resource_type: &'static str,
+    /// Columns that identify a row: no two rows may share them. Empty: no key.
+    pub key: &'static [&'static str],
+    /// Schema version that introduced the table.
+    pub since: u32,
+    /// The calls (`service:Operation`) that fill this table. A rule that
+    /// needs one of them is `unknown` on an inventory that predates the table.
+    pub operations: &'static [&'static str],
 }
 
 impl TableDef {
     pub fn column(&self, name: &str) -> Option<&ColumnDef> {
         self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
     }
 }
 
@@ -70,459 +99,601 @@ pub struct DerivedColumn {
     pub doc: &'static str,
 }
 
-const fn req(name: &'static str, kind: ColumnKind, doc: &'static str) -> ColumnDef {
-    ColumnDef {
-        name,
-        kind,
-        required: true,
-        doc,
+/// A cell value while building a table; see [`TableRow`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    /// Milliseconds since the Unix epoch, UTC.
+    Timestamp(i64),
+}
+
+/// A timestamp cell: milliseconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Millis(pub i64);
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Str(s.to_string())
     }
 }
-const fn opt(name: &'static str, kind: ColumnKind, doc: &'static str) -> ColumnDef {
-    ColumnDef {
-        name,
-        kind,
-        required: false,
-        doc,
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Str(s)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<Millis> for Value {
+    fn from(v: Millis) -> Self {
+        Value::Timestamp(v.0)
+    }
+}
+impl From<chrono::DateTime<chrono::Utc>> for Value {
+    fn from(t: chrono::DateTime<chrono::Utc>) -> Self {
+        Value::Timestamp(t.timestamp_millis())
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Value::Null, Into::into)
     }
 }
 
-use ColumnKind::{Bool, Int, Str, Timestamp};
+/// A typed row of one table, generated by [`tables!`]: its fields are the
+/// table's columns, in order, with required columns not optional.
+pub trait TableRow {
+    const TABLE: &'static str;
+    /// The row's cells in schema column order.
+    fn into_values(self) -> Vec<Value>;
+}
 
-pub const TABLES: &[TableDef] = &[
-    TableDef {
-        name: "accounts",
-        doc: "Accounts in scope, from Organizations (or the account list given).",
-        resource_id: "account_id",
-        resource_name: "account_name",
-        resource_type: "account",
-        columns: &[
-            req("account_id", Str, "12-digit AWS account id"),
-            opt("account_name", Str, "account name in the organization"),
-            opt("email", Str, "root e-mail address"),
-            opt("status", Str, "ACTIVE | SUSPENDED | PENDING_CLOSURE"),
-            opt(
-                "ou_id",
-                Str,
-                "id of the organizational unit holding the account",
-            ),
-            opt(
-                "ou_path",
-                Str,
-                "OU names from the root, `/`-separated, e.g. `Root/Workloads/Prod`",
-            ),
-            opt(
-                "joined_at",
-                Timestamp,
-                "when the account joined the organization",
-            ),
-        ],
-    },
-    TableDef {
-        name: "regions",
-        doc: "One row per account-region in scope: whether it was scanned and the settings that guard AMIs there.",
-        resource_id: "region",
-        resource_name: "region",
-        resource_type: "account-region",
-        columns: &[
-            req("account_id", Str, "account id"),
-            req("region", Str, "region code, e.g. `eu-west-1`"),
-            opt(
-                "opt_in_status",
-                Str,
-                "opt-in-not-required | opted-in | not-opted-in",
-            ),
-            req(
-                "scan_status",
-                Str,
-                "ok (everything collected) | partial (some calls failed, see scan_errors) | failed (nothing collected) | not-opted-in (skipped)",
-            ),
-            opt(
-                "ebs_encryption_by_default",
-                Bool,
-                "GetEbsEncryptionByDefault",
-            ),
-            opt("ebs_default_kms_key_id", Str, "GetEbsDefaultKmsKeyId"),
-            opt(
-                "image_block_public_access",
-                Str,
-                "GetImageBlockPublicAccessState: block-new-sharing | unblocked",
-            ),
-            opt(
-                "snapshot_block_public_access",
-                Str,
-                "GetSnapshotBlockPublicAccessState: block-all-sharing | block-new-sharing | unblocked",
-            ),
-            opt(
-                "allowed_images_state",
-                Str,
-                "GetAllowedImagesSettings: disabled | audit-mode | enabled",
-            ),
-            opt(
-                "inspector_ec2_status",
-                Str,
-                "Inspector2 BatchGetAccountStatus, EC2 resource: ENABLED | ENABLING | DISABLED | DISABLING | SUSPENDED",
-            ),
-        ],
-    },
-    TableDef {
-        name: "images",
-        doc: "AMIs owned by the account (DescribeImages Owners=self, IncludeDeprecated, IncludeDisabled).",
-        resource_id: "image_id",
-        resource_name: "name",
-        resource_type: "ami",
-        columns: &[
-            req("account_id", Str, "owning account"),
-            req("region", Str, "region"),
-            req("image_id", Str, "AMI id"),
-            opt("name", Str, "image name"),
-            opt("description", Str, "image description"),
-            opt(
-                "state",
-                Str,
-                "available | pending | failed | error | invalid | deregistered | transient | disabled",
-            ),
-            opt("owner_id", Str, "owner account id"),
-            opt("creation_date", Timestamp, "when the image was created"),
-            opt(
-                "deprecation_time",
-                Timestamp,
-                "when the image is (or was) deprecated; null when none is set",
-            ),
-            opt(
-                "last_launched_time",
-                Timestamp,
-                "last time an instance was launched from it; null when never or unknown",
-            ),
-            opt(
-                "public",
-                Bool,
-                "whether the image has public launch permissions",
-            ),
-            opt(
-                "architecture",
-                Str,
-                "x86_64 | arm64 | i386 | x86_64_mac | arm64_mac",
-            ),
-            opt("platform", Str, "windows, or null for Linux/UNIX"),
-            opt(
-                "platform_details",
-                Str,
-                "platform and billing details, e.g. `Linux/UNIX`",
-            ),
-            opt("image_type", Str, "machine | kernel | ramdisk"),
-            opt("root_device_type", Str, "ebs | instance-store"),
-            opt("root_device_name", Str, "e.g. `/dev/xvda`"),
-            opt("virtualization_type", Str, "hvm | paravirtual"),
-            opt("ena_support", Bool, "whether ENA is enabled"),
-            opt(
-                "imds_support",
-                Str,
-                "v2.0 when instances launched from it require IMDSv2; null otherwise",
-            ),
-            opt("boot_mode", Str, "legacy-bios | uefi | uefi-preferred"),
-            opt("tpm_support", Str, "v2.0 when NitroTPM is enabled"),
-            opt(
-                "deregistration_protection",
-                Str,
-                "disabled | enabled | enabled-with-cooldown",
-            ),
-            opt(
-                "source_image_id",
-                Str,
-                "AMI this one was copied from (CopyImage)",
-            ),
-            opt("source_image_region", Str, "region of the source image"),
-            opt(
-                "image_allowed",
-                Bool,
-                "whether the Allowed AMIs setting admits this image",
-            ),
-        ],
-    },
-    TableDef {
-        name: "image_block_devices",
-        doc: "Block-device mappings of each image.",
-        resource_id: "image_id",
-        resource_name: "device_name",
-        resource_type: "ami",
-        columns: &[
-            req("account_id", Str, "owning account"),
-            req("region", Str, "region"),
-            req("image_id", Str, "AMI id"),
-            opt("device_name", Str, "e.g. `/dev/xvda`"),
-            opt(
-                "virtual_name",
-                Str,
-                "instance-store name (`ephemeral0`); null for EBS",
-            ),
-            req(
-                "is_ebs",
-                Bool,
-                "true when the mapping has an `Ebs` block (instance store and NoDevice are false)",
-            ),
-            opt("snapshot_id", Str, "backing snapshot"),
-            opt("volume_size", Int, "GiB"),
-            opt(
-                "volume_type",
-                Str,
-                "gp3 | gp2 | io1 | io2 | st1 | sc1 | standard",
-            ),
-            opt("encrypted", Bool, "whether the EBS volume is encrypted"),
-            opt("kms_key_id", Str, "ARN of the KMS key that encrypts it"),
-            opt("delete_on_termination", Bool, "DeleteOnTermination"),
-        ],
-    },
-    TableDef {
-        name: "image_tags",
-        doc: "Tags of each image, one row per tag.",
-        resource_id: "image_id",
-        resource_name: "key",
-        resource_type: "ami",
-        columns: &[
-            req("account_id", Str, "owning account"),
-            req("region", Str, "region"),
-            req("image_id", Str, "AMI id"),
-            req("key", Str, "tag key"),
-            opt("value", Str, "tag value"),
-        ],
-    },
-    TableDef {
-        name: "launch_permissions",
-        doc: "DescribeImageAttribute(launchPermission): who may launch each image. One of the four target columns is set per row.",
-        resource_id: "image_id",
-        resource_name: "image_id",
-        resource_type: "ami",
-        columns: &[
-            req("account_id", Str, "owning account"),
-            req("region", Str, "region"),
-            req("image_id", Str, "AMI id"),
-            opt("group", Str, "`all` for a public image"),
-            opt("user_id", Str, "account the image is shared with"),
-            opt(
-                "organization_arn",
-                Str,
-                "organization the image is shared with",
-            ),
-            opt(
-                "organizational_unit_arn",
-                Str,
-                "OU the image is shared with",
-            ),
-        ],
-    },
-    TableDef {
-        name: "snapshots",
-        doc: "EBS snapshots owned by the account (DescribeSnapshots OwnerIds=self).",
-        resource_id: "snapshot_id",
-        resource_name: "description",
-        resource_type: "snapshot",
-        columns: &[
-            req("account_id", Str, "owning account"),
-            req("region", Str, "region"),
-            req("snapshot_id", Str, "snapshot id"),
-            opt("volume_id", Str, "source volume"),
-            opt("volume_size", Int, "GiB"),
-            opt(
-                "state",
-                Str,
-                "pending | completed | error | recoverable | recovering",
-            ),
-            opt("encrypted", Bool, "whether the snapshot is encrypted"),
-            opt("kms_key_id", Str, "ARN of the KMS key"),
-            opt(
-                "description",
-                Str,
-                "description; CreateImage writes `Created by CreateImage(i-...) for ami-...`",
-            ),
-            opt("start_time", Timestamp, "when the snapshot was started"),
-        ],
-    },
-    TableDef {
-        name: "snapshot_permissions",
-        doc: "DescribeSnapshotAttribute(createVolumePermission): who may restore each snapshot.",
-        resource_id: "snapshot_id",
-        resource_name: "snapshot_id",
-        resource_type: "snapshot",
-        columns: &[
-            req("account_id", Str, "owning account"),
-            req("region", Str, "region"),
-            req("snapshot_id", Str, "snapshot id"),
-            opt("group", Str, "`all` for a public snapshot"),
-            opt("user_id", Str, "account the snapshot is shared with"),
-        ],
-    },
-    TableDef {
-        name: "instances",
-        doc: "EC2 instances (DescribeInstances), to tell which AMIs are in use.",
-        resource_id: "instance_id",
-        resource_name: "name",
-        resource_type: "instance",
-        columns: &[
-            req("account_id", Str, "account"),
-            req("region", Str, "region"),
-            req("instance_id", Str, "instance id"),
-            opt("name", Str, "value of the `Name` tag"),
-            opt("image_id", Str, "AMI it was launched from"),
-            opt(
-                "image_owner_id",
-                Str,
-                "owner of that AMI (DescribeImages on the ids in use); null when the AMI no longer exists",
-            ),
-            opt(
-                "state",
-                Str,
-                "pending | running | stopping | stopped | shutting-down | terminated",
-            ),
-            opt("instance_type", Str, "e.g. `m7g.large`"),
-            opt("launch_time", Timestamp, "launch time"),
-        ],
-    },
-    TableDef {
-        name: "launch_templates",
-        doc: "The $Default and $Latest versions of each launch template (DescribeLaunchTemplateVersions).",
-        resource_id: "launch_template_id",
-        resource_name: "launch_template_name",
-        resource_type: "launch-template",
-        columns: &[
-            req("account_id", Str, "account"),
-            req("region", Str, "region"),
-            req("launch_template_id", Str, "template id"),
-            opt("launch_template_name", Str, "template name"),
-            opt("version_number", Int, "version"),
-            opt("is_default", Bool, "this version is $Default"),
-            opt("is_latest", Bool, "this version is $Latest"),
-            opt(
-                "image_id",
-                Str,
-                "AMI the version launches (null when it resolves an SSM parameter at launch)",
-            ),
-            opt(
-                "image_owner_id",
-                Str,
-                "owner of that AMI (DescribeImages on the ids in use); null when the AMI no longer exists",
-            ),
-        ],
-    },
-    TableDef {
-        name: "kms_keys",
-        doc: "KMS keys referenced by image block devices (DescribeKey), to tell AWS-managed from customer-managed keys.",
-        resource_id: "key_arn",
-        resource_name: "alias",
-        resource_type: "kms-key",
-        columns: &[
-            req("account_id", Str, "account that owns the key"),
-            req("region", Str, "region"),
-            req("key_arn", Str, "key ARN"),
-            opt("key_manager", Str, "AWS | CUSTOMER"),
-            opt("alias", Str, "first alias, e.g. `alias/aws/ebs`"),
-        ],
-    },
-    TableDef {
-        name: "inspector_findings",
-        doc: "Active Amazon Inspector findings tied to an AMI: found on instances launched from it, or on the AMI itself.",
-        resource_id: "finding_arn",
-        resource_name: "title",
-        resource_type: "finding",
-        columns: &[
-            req("account_id", Str, "account"),
-            req("region", Str, "region"),
-            req("finding_arn", Str, "finding ARN"),
-            opt("image_id", Str, "AMI the finding is tied to"),
-            opt("instance_id", Str, "instance it was found on, if any"),
-            opt("resource_type", Str, "AWS_EC2_INSTANCE | AWS_EC2_AMI"),
-            opt(
-                "severity",
-                Str,
-                "CRITICAL | HIGH | MEDIUM | LOW | INFORMATIONAL | UNTRIAGED",
-            ),
-            opt("vulnerability_id", Str, "e.g. `CVE-2024-6387`"),
-            opt("title", Str, "finding title"),
-            opt("status", Str, "ACTIVE | SUPPRESSED | CLOSED"),
-            opt("fix_available", Str, "YES | NO | PARTIAL"),
-            opt("first_observed_at", Timestamp, "first observed"),
-            opt("last_observed_at", Timestamp, "last observed"),
-        ],
-    },
-    TableDef {
-        name: "scan_errors",
-        doc: "Every call that failed during the scan. A rule that needs a failed call reports `unknown` where it failed.",
-        resource_id: "operation",
-        resource_name: "operation",
-        resource_type: "scan-error",
-        columns: &[
-            req("account_id", Str, "account"),
-            opt(
-                "region",
-                Str,
-                "region; null for account-wide failures such as AssumeRole",
-            ),
-            req(
-                "service",
-                Str,
-                "sts | organizations | ec2 | inspector2 | kms",
-            ),
-            req(
-                "operation",
-                Str,
-                "API operation, e.g. `DescribeImageAttribute`",
-            ),
-            opt(
-                "resource_id",
-                Str,
-                "resource the call was about, when it was about one",
-            ),
-            opt(
-                "error_code",
-                Str,
-                "AWS error code, e.g. `AccessDenied`, `OptInRequired`, `Throttling`",
-            ),
-            opt("message", Str, "error message"),
-        ],
-    },
-];
+/// The Rust type of a column: required columns are plain, others optional.
+macro_rules! cell_type {
+    (Str, required) => { String };
+    (Str, optional) => { Option<String> };
+    (Int, required) => { i64 };
+    (Int, optional) => { Option<i64> };
+    (Bool, required) => { bool };
+    (Bool, optional) => { Option<bool> };
+    (Timestamp, required) => { Millis };
+    (Timestamp, optional) => { Option<Millis> };
+}
+
+macro_rules! is_required {
+    (required) => {
+        true
+    };
+    (optional) => {
+        false
+    };
+}
+
+macro_rules! vocabulary {
+    () => {
+        None
+    };
+    ([$($v:literal),+]) => {
+        Some(&[$($v),+])
+    };
+}
+
+macro_rules! column_since {
+    ($table:literal) => {
+        $table
+    };
+    ($table:literal, $column:literal) => {
+        $column
+    };
+}
+
+/// Declares every table once: its [`TableDef`] in [`TABLES`] and its row struct.
+macro_rules! tables {
+    ($(
+        $(#[doc = $tdoc:literal])*
+        $table:ident => $Row:ident {
+            resource: ($rid:literal, $rname:literal, $rtype:literal),
+            key: [$($key:literal),* $(,)?],
+            since: $since:literal,
+            operations: [$($op:literal),* $(,)?],
+            columns: {
+                $(
+                    $(#[doc = $cdoc:literal])+
+                    $col:ident: $kind:ident $req:ident $(since $csince:literal)? $(in [$($v:literal),+ $(,)?])?,
+                )+
+            }
+        }
+    )+) => {
+        pub const TABLES: &[TableDef] = &[$(
+            TableDef {
+                name: stringify!($table),
+                doc: concat!($($tdoc),*),
+                resource_id: $rid,
+                resource_name: $rname,
+                resource_type: $rtype,
+                key: &[$($key),*],
+                since: $since,
+                operations: &[$($op),*],
+                columns: &[$(
+                    ColumnDef {
+                        name: stringify!($col),
+                        kind: ColumnKind::$kind,
+                        required: is_required!($req),
+                        doc: concat!($($cdoc),+),
+                        vocabulary: vocabulary!($([$($v),+])?),
+                        since: column_since!($since $(, $csince)?),
+                    },
+                )+],
+            },
+        )+];
+
+        $(
+            $(#[doc = $tdoc])*
+            #[derive(Debug, Clone, Default, PartialEq)]
+            pub struct $Row {
+                $(
+                    $(#[doc = $cdoc])+
+                    pub $col: cell_type!($kind, $req),
+                )+
+            }
+
+            impl TableRow for $Row {
+                const TABLE: &'static str = stringify!($table);
+                fn into_values(self) -> Vec<Value> {
+                    vec![$(Value::from(self.$col)),+]
+                }
+            }
+        )+
+    };
+}
+
+tables! {
+    /// Accounts in scope, from Organizations (or the account list given).
+    accounts => AccountRow {
+        resource: ("account_id", "account_name", "account"),
+        key: ["account_id"],
+        since: 1,
+        operations: ["organizations:ListAccounts"],
+        columns: {
+            /// 12-digit AWS account id
+            account_id: Str required,
+            /// account name in the organization
+            account_name: Str optional,
+            /// root e-mail address
+            email: Str optional,
+            /// PENDING_ACTIVATION | ACTIVE | SUSPENDED | PENDING_CLOSURE | CLOSED
+            status: Str optional in ["PENDING_ACTIVATION", "ACTIVE", "SUSPENDED", "PENDING_CLOSURE", "CLOSED"],
+            /// id of the organizational unit holding the account
+            ou_id: Str optional,
+            /// OU names from the root, `/`-separated, e.g. `Root/Workloads/Prod`
+            ou_path: Str optional,
+            /// when the account joined the organization
+            joined_at: Timestamp optional,
+        }
+    }
+
+    /// One row per account-region in scope: whether it was scanned and the settings that guard AMIs there.
+    regions => RegionRow {
+        resource: ("region", "region", "account-region"),
+        key: ["account_id", "region"],
+        since: 1,
+        operations: ["ec2:DescribeRegions"],
+        columns: {
+            /// account id
+            account_id: Str required,
+            /// region code, e.g. `eu-west-1`
+            region: Str required,
+            /// opt-in-not-required | opted-in | not-opted-in
+            opt_in_status: Str optional in ["opt-in-not-required", "opted-in", "not-opted-in"],
+            /// ok (everything collected) | partial (some calls failed, see scan_errors) | failed (nothing collected) | not-opted-in (skipped)
+            scan_status: Str required in ["ok", "partial", "failed", "not-opted-in"],
+            /// GetEbsEncryptionByDefault
+            ebs_encryption_by_default: Bool optional,
+            /// GetEbsDefaultKmsKeyId
+            ebs_default_kms_key_id: Str optional,
+            /// GetImageBlockPublicAccessState: block-new-sharing | unblocked
+            image_block_public_access: Str optional in ["block-new-sharing", "unblocked"],
+            /// GetSnapshotBlockPublicAccessState: block-all-sharing | block-new-sharing | unblocked
+            snapshot_block_public_access: Str optional in ["block-all-sharing", "block-new-sharing", "unblocked"],
+            /// GetAllowedImagesSettings: disabled | audit-mode | enabled
+            allowed_images_state: Str optional in ["disabled", "audit-mode", "enabled"],
+            /// Inspector2 BatchGetAccountStatus, EC2 resource: ENABLED | ENABLING | DISABLED | DISABLING | SUSPENDING | SUSPENDED
+            inspector_ec2_status: Str optional in ["ENABLED", "ENABLING", "DISABLED", "DISABLING", "SUSPENDING", "SUSPENDED"],
+        }
+    }
+
+    /// AMIs owned by the account (DescribeImages Owners=self, IncludeDeprecated, IncludeDisabled).
+    images => ImageRow {
+        resource: ("image_id", "name", "ami"),
+        key: ["account_id", "region", "image_id"],
+        since: 1,
+        operations: ["ec2:DescribeImages"],
+        columns: {
+            /// owning account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// AMI id
+            image_id: Str required,
+            /// image name
+            name: Str optional,
+            /// image description
+            description: Str optional,
+            /// available | pending | failed | error | invalid | deregistered | transient | disabled
+            state: Str optional in ["available", "pending", "failed", "error", "invalid", "deregistered", "transient", "disabled"],
+            /// owner account id
+            owner_id: Str optional,
+            /// when the image was created
+            creation_date: Timestamp optional,
+            /// when the image is (or was) deprecated; null when none is set
+            deprecation_time: Timestamp optional,
+            /// last time an instance was launched from it; null when never or unknown
+            last_launched_time: Timestamp optional,
+            /// whether the image has public launch permissions
+            public: Bool optional,
+            /// x86_64 | arm64 | i386 | x86_64_mac | arm64_mac
+            architecture: Str optional,
+            /// windows, or null for Linux/UNIX
+            platform: Str optional,
+            /// platform and billing details, e.g. `Linux/UNIX`
+            platform_details: Str optional,
+            /// machine | kernel | ramdisk
+            image_type: Str optional,
+            /// ebs | instance-store
+            root_device_type: Str optional,
+            /// e.g. `/dev/xvda`
+            root_device_name: Str optional,
+            /// hvm | paravirtual
+            virtualization_type: Str optional,
+            /// whether ENA is enabled
+            ena_support: Bool optional,
+            /// v2.0 when instances launched from it require IMDSv2; null otherwise
+            imds_support: Str optional,
+            /// legacy-bios | uefi | uefi-preferred
+            boot_mode: Str optional,
+            /// v2.0 when NitroTPM is enabled
+            tpm_support: Str optional,
+            /// disabled | enabled | enabled-with-cooldown
+            deregistration_protection: Str optional,
+            /// AMI this one was copied from (CopyImage)
+            source_image_id: Str optional,
+            /// region of the source image
+            source_image_region: Str optional,
+            /// whether the Allowed AMIs setting admits this image
+            image_allowed: Bool optional,
+            /// how many launch permissions DescribeImageAttribute(launchPermission) returned (rows in `launch_permissions`); null when they were not read
+            launch_permission_count: Int optional since 2,
+        }
+    }
+
+    /// Block-device mappings of each image.
+    image_block_devices => ImageBlockDeviceRow {
+        resource: ("image_id", "device_name", "ami"),
+        key: ["account_id", "region", "image_id", "device_name"],
+        since: 1,
+        operations: ["ec2:DescribeImages"],
+        columns: {
+            /// owning account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// AMI id
+            image_id: Str required,
+            /// e.g. `/dev/xvda`
+            device_name: Str optional,
+            /// instance-store name (`ephemeral0`); null for EBS
+            virtual_name: Str optional,
+            /// true when the mapping has an `Ebs` block (instance store and NoDevice are false)
+            is_ebs: Bool required,
+            /// backing snapshot
+            snapshot_id: Str optional,
+            /// GiB
+            volume_size: Int optional,
+            /// gp3 | gp2 | io1 | io2 | st1 | sc1 | standard
+            volume_type: Str optional,
+            /// whether the EBS volume is encrypted
+            encrypted: Bool optional,
+            /// ARN of the KMS key that encrypts it
+            kms_key_id: Str optional,
+            /// DeleteOnTermination
+            delete_on_termination: Bool optional,
+        }
+    }
+
+    /// Tags of each image, one row per tag.
+    image_tags => ImageTagRow {
+        resource: ("image_id", "key", "ami"),
+        key: ["account_id", "region", "image_id", "key"],
+        since: 1,
+        operations: ["ec2:DescribeImages"],
+        columns: {
+            /// owning account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// AMI id
+            image_id: Str required,
+            /// tag key
+            key: Str required,
+            /// tag value
+            value: Str optional,
+        }
+    }
+
+    /// DescribeImageAttribute(launchPermission): who may launch each image. One of the four target columns is set per row.
+    launch_permissions => LaunchPermissionRow {
+        resource: ("image_id", "image_id", "ami"),
+        key: ["account_id", "region", "image_id", "group", "user_id", "organization_arn", "organizational_unit_arn"],
+        since: 1,
+        operations: ["ec2:DescribeImageAttribute"],
+        columns: {
+            /// owning account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// AMI id
+            image_id: Str required,
+            /// `all` for a public image
+            group: Str optional in ["all"],
+            /// account the image is shared with
+            user_id: Str optional,
+            /// organization the image is shared with
+            organization_arn: Str optional,
+            /// OU the image is shared with
+            organizational_unit_arn: Str optional,
+        }
+    }
+
+    /// EBS snapshots owned by the account (DescribeSnapshots OwnerIds=self).
+    snapshots => SnapshotRow {
+        resource: ("snapshot_id", "description", "snapshot"),
+        key: ["account_id", "region", "snapshot_id"],
+        since: 1,
+        operations: ["ec2:DescribeSnapshots"],
+        columns: {
+            /// owning account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// snapshot id
+            snapshot_id: Str required,
+            /// source volume
+            volume_id: Str optional,
+            /// GiB
+            volume_size: Int optional,
+            /// pending | completed | error | recoverable | recovering
+            state: Str optional in ["pending", "completed", "error", "recoverable", "recovering"],
+            /// whether the snapshot is encrypted
+            encrypted: Bool optional,
+            /// ARN of the KMS key
+            kms_key_id: Str optional,
+            /// description; CreateImage writes `Created by CreateImage(i-...) for ami-...`
+            description: Str optional,
+            /// when the snapshot was started
+            start_time: Timestamp optional,
+            /// restorable by anyone (listed by DescribeSnapshots RestorableByUserIds=all, or a createVolumePermission for group `all`); null when not known
+            public: Bool optional since 2,
+            /// how many createVolumePermissions DescribeSnapshotAttribute returned (rows in `snapshot_permissions`); null when they were not read
+            create_volume_permission_count: Int optional since 2,
+        }
+    }
+
+    /// DescribeSnapshotAttribute(createVolumePermission): who may restore each snapshot.
+    snapshot_permissions => SnapshotPermissionRow {
+        resource: ("snapshot_id", "snapshot_id", "snapshot"),
+        key: ["account_id", "region", "snapshot_id", "group", "user_id"],
+        since: 1,
+        operations: ["ec2:DescribeSnapshotAttribute"],
+        columns: {
+            /// owning account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// snapshot id
+            snapshot_id: Str required,
+            /// `all` for a public snapshot
+            group: Str optional in ["all"],
+            /// account the snapshot is shared with
+            user_id: Str optional,
+        }
+    }
+
+    /// EC2 instances (DescribeInstances), to tell which AMIs are in use, with the AMI each was launched from (DescribeInstanceImageMetadata).
+    instances => InstanceRow {
+        resource: ("instance_id", "name", "instance"),
+        key: ["account_id", "region", "instance_id"],
+        since: 1,
+        operations: ["ec2:DescribeInstances"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// instance id
+            instance_id: Str required,
+            /// value of the `Name` tag
+            name: Str optional,
+            /// AMI it was launched from
+            image_id: Str optional,
+            /// owner of that AMI (DescribeInstanceImageMetadata, which knows it even when the AMI was deregistered or unshared; else DescribeImages); null when not known
+            image_owner_id: Str optional,
+            /// pending | running | stopping | stopped | shutting-down | terminated
+            state: Str optional in ["pending", "running", "stopping", "stopped", "shutting-down", "terminated"],
+            /// e.g. `m7g.large`
+            instance_type: Str optional,
+            /// launch time
+            launch_time: Timestamp optional,
+            /// state of the AMI it was launched from (DescribeInstanceImageMetadata): available | deregistered | disabled | ...; null when not known
+            image_state: Str optional since 2 in ["available", "pending", "failed", "error", "invalid", "deregistered", "transient", "disabled"],
+            /// whether DescribeImages shows that AMI to this account now; false when it was deregistered, made private or unshared; null when not asked
+            image_visible: Bool optional since 2,
+            /// alias of the AMI's owner (`amazon`, `aws-marketplace`), from DescribeInstanceImageMetadata
+            image_owner_alias: Str optional since 2,
+        }
+    }
+
+    /// The $Default and $Latest versions of each launch template (DescribeLaunchTemplateVersions).
+    launch_templates => LaunchTemplateRow {
+        resource: ("launch_template_id", "launch_template_name", "launch-template"),
+        key: ["account_id", "region", "launch_template_id", "version_number"],
+        since: 1,
+        operations: ["ec2:DescribeLaunchTemplateVersions"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// template id
+            launch_template_id: Str required,
+            /// template name
+            launch_template_name: Str optional,
+            /// version
+            version_number: Int optional,
+            /// this version is $Default
+            is_default: Bool optional,
+            /// this version is $Latest
+            is_latest: Bool optional,
+            /// AMI the version launches (null when it resolves an SSM parameter at launch)
+            image_id: Str optional,
+            /// owner of that AMI (DescribeImages on the ids in use); null when not known or not visible
+            image_owner_id: Str optional,
+            /// whether DescribeImages shows that AMI to this account now; false when it was deregistered, made private or unshared; null when not asked
+            image_visible: Bool optional since 2,
+        }
+    }
+
+    /// KMS keys referenced by image block devices (DescribeKey), to tell AWS-managed from customer-managed keys.
+    kms_keys => KmsKeyRow {
+        resource: ("key_arn", "alias", "kms-key"),
+        key: ["key_arn"],
+        since: 1,
+        operations: ["kms:DescribeKey"],
+        columns: {
+            /// account that owns the key
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// key ARN
+            key_arn: Str required,
+            /// AWS | CUSTOMER; null when not known
+            key_manager: Str optional in ["AWS", "CUSTOMER"],
+            /// first alias, e.g. `alias/aws/ebs`
+            alias: Str optional,
+        }
+    }
+
+    /// Active Amazon Inspector findings tied to an AMI: found on instances launched from it, or on the AMI itself.
+    inspector_findings => InspectorFindingRow {
+        resource: ("finding_arn", "title", "finding"),
+        key: ["account_id", "region", "finding_arn"],
+        since: 1,
+        operations: ["inspector2:ListFindings"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// finding ARN
+            finding_arn: Str required,
+            /// AMI the finding is tied to
+            image_id: Str optional,
+            /// instance it was found on, if any
+            instance_id: Str optional,
+            /// AWS_EC2_INSTANCE | AWS_EC2_AMI
+            resource_type: Str optional,
+            /// CRITICAL | HIGH | MEDIUM | LOW | INFORMATIONAL | UNTRIAGED
+            severity: Str optional in ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL", "UNTRIAGED"],
+            /// e.g. `CVE-2024-6387`
+            vulnerability_id: Str optional,
+            /// finding title
+            title: Str optional,
+            /// ACTIVE | SUPPRESSED | CLOSED
+            status: Str optional in ["ACTIVE", "SUPPRESSED", "CLOSED"],
+            /// YES | NO | PARTIAL
+            fix_available: Str optional in ["YES", "NO", "PARTIAL"],
+            /// first observed
+            first_observed_at: Timestamp optional,
+            /// last observed
+            last_observed_at: Timestamp optional,
+        }
+    }
+
+    /// Every call that failed during the scan. A rule that needs a failed call reports `unknown` where it failed.
+    scan_errors => ScanErrorRow {
+        resource: ("operation", "operation", "scan-error"),
+        key: [],
+        since: 1,
+        operations: [],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region; null for account-wide failures such as AssumeRole
+            region: Str optional,
+            /// sts | organizations | ec2 | inspector2 | kms
+            service: Str required,
+            /// API operation, e.g. `DescribeImageAttribute`
+            operation: Str required,
+            /// resource the call was about, when it was about one
+            resource_id: Str optional,
+            /// AWS error code, e.g. `AccessDenied`, `OptInRequired`, `Throttling`
+            error_code: Str optional,
+            /// error message
+            message: Str optional,
+        }
+    }
+}
 
 pub const DERIVED: &[DerivedColumn] = &[
     DerivedColumn {
         table: "images",
         name: "age_days",
-        kind: Int,
+        kind: ColumnKind::Int,
         doc: "whole days from creation_date to collected_at",
     },
     DerivedColumn {
         table: "images",
         name: "deprecated",
-        kind: Bool,
+        kind: ColumnKind::Bool,
         doc: "deprecation_time is set and not after collected_at",
     },
     DerivedColumn {
         table: "images",
         name: "days_since_last_launch",
-        kind: Int,
+        kind: ColumnKind::Int,
         doc: "whole days from last_launched_time to collected_at; null when never launched",
     },
     DerivedColumn {
         table: "images",
         name: "family",
-        kind: Str,
+        kind: ColumnKind::Str,
         doc: "name without its trailing date and version (`web-golden-20260301-v3` -> `web-golden`)",
     },
     DerivedColumn {
         table: "inspector_findings",
         name: "open_days",
-        kind: Int,
+        kind: ColumnKind::Int,
         doc: "whole days from first_observed_at to collected_at",
     },
     DerivedColumn {
         table: "audit",
         name: "collected_at",
-        kind: Timestamp,
+        kind: ColumnKind::Timestamp,
         doc: "one-row table: when the inventory was collected (\"now\" for every rule)",
     },
     DerivedColumn {
         table: "audit",
         name: "organization_id",
-        kind: Str,
+        kind: ColumnKind::Str,
         doc: "one-row table: the organization id (`o-...`), null outside an organization",
     },
 ];
@@ -531,13 +702,40 @@ pub fn table(name: &str) -> Option<&'static TableDef> {
     TABLES.iter().find(|t| t.name == name)
 }
 
+/// The table whose rows are resources of `resource_type` (`ami` -> `images`).
+pub fn table_for_resource_type(resource_type: &str) -> Option<&'static TableDef> {
+    TABLES
+        .iter()
+        .find(|t| t.resource_type == resource_type && t.key.contains(&t.resource_id))
+}
+
 /// The schema as plain text, one line per column: what `tests/schema_snapshot.txt` pins.
 pub fn describe() -> String {
     let mut out = format!("schema_version {SCHEMA_VERSION}\n");
     for t in TABLES {
+        out.push_str(&format!(
+            "{} key({}) since {}\n",
+            t.name,
+            t.key.join(","),
+            t.since
+        ));
         for c in t.columns {
             let req = if c.required { " required" } else { "" };
-            out.push_str(&format!("{}.{} {}{}\n", t.name, c.name, c.kind.name(), req));
+            let since = if c.since > t.since {
+                format!(" since {}", c.since)
+            } else {
+                String::new()
+            };
+            let vocab = c
+                .vocabulary
+                .map(|v| format!(" in {}", v.join("|")))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{}.{} {}{req}{since}{vocab}\n",
+                t.name,
+                c.name,
+                c.kind.name()
+            ));
         }
     }
     for d in DERIVED {
@@ -559,31 +757,68 @@ pub fn markdown() -> String {
          An inventory is a directory with `manifest.json` and one file per table below, \
          Parquet (`<table>.parquet`, what scans write) or JSON Lines (`<table>.jsonl`, one object \
          per row, nulls omitted). Every table carries `account_id`; every table but `accounts` \
-         carries `region`. A null means *not known* (the call that would tell failed, or AWS \
-         returned no value), never *false*. Timestamps are UTC, RFC 3339 in JSON Lines.\n\n\
+         carries `region`. A null means *not known* (the call that would tell failed or was not \
+         made, or AWS returned no value), never *false*. Timestamps are UTC, RFC 3339 in JSON Lines, \
+         between 1970 and 2200.\n\n\
          `manifest.json` holds `schema_version`, `collected_at` (\"now\" for every rule), \
          `tool_version`, `scope` (source, organization id, management account, caller ARN, \
-         accounts, regions), `complete` (false when the scan was interrupted) and, per table, \
-         its `file`, `sha256` and `rows`. Loading refuses any other schema version, a missing \
-         table, a file whose sha256 differs, an unknown column, a wrong type, or a null in a \
-         required column.\n"
+         accounts, regions), `complete` (false when the scan was interrupted), `settings` (scan \
+         settings that limited what was read, e.g. `snapshot_permissions`) and, per table, \
+         its `file`, `sha256` and `rows`. Table files are plain names inside the directory.\n\n\
+         Loading refuses a schema version newer than {SCHEMA_VERSION} or older than \
+         {OLDEST_SCHEMA_VERSION}, a missing table, a file whose sha256 differs, an unknown column, \
+         a wrong type, a null in a required column, a value outside a column's vocabulary, two rows \
+         with the same key, or a timestamp outside 1970-2200; each error names the file and the line \
+         (or row). An older inventory loads: a table it predates is empty and *not collected*, so \
+         rules that need it answer `unknown`. Every account and region in `scope` without a \
+         `regions` row is a coverage gap.\n"
     );
     for t in TABLES {
+        let since = if t.since > 1 {
+            format!(" Since schema version {}.", t.since)
+        } else {
+            String::new()
+        };
+        let key = if t.key.is_empty() {
+            "no key".to_string()
+        } else {
+            format!(
+                "key ({})",
+                t.key
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         out.push_str(&format!(
-            "\n## `{}`\n\n{}\nA finding on a row of it names the resource by `{}` ({}).\n\n| column | type | meaning |\n|---|---|---|\n",
+            "\n## `{}`\n\n{}{since}\nA finding on a row of it names the resource by `{}` ({}); {key}.\n\n| column | type | meaning |\n|---|---|---|\n",
             t.name, t.doc, t.resource_id, t.resource_type
         ));
         for c in t.columns {
-            let ty = if c.required {
-                format!("{}, required", c.kind.name())
-            } else {
-                c.kind.name().to_string()
+            let mut ty = c.kind.name().to_string();
+            if c.required {
+                ty.push_str(", required");
+            }
+            if c.since > t.since {
+                ty.push_str(&format!(", since v{}", c.since));
+            }
+            let doc = match c.vocabulary {
+                Some(v) => format!(
+                    "{} (one of {})",
+                    c.doc,
+                    v.iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => c.doc.to_string(),
             };
             out.push_str(&format!(
                 "| `{}` | {} | {} |\n",
                 c.name,
                 ty,
-                c.doc.replace('|', "\\|")
+                doc.replace('|', "\\|")
             ));
         }
     }
@@ -601,4 +836,36 @@ pub fn markdown() -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_column_exists_and_every_table_has_account_and_region() {
+        for t in TABLES {
+            for k in t.key {
+                assert!(t.column(k).is_some(), "{}: key column `{k}`", t.name);
+            }
+            assert!(t.column("account_id").is_some(), "{}", t.name);
+            if t.name != "accounts" {
+                assert!(t.column("region").is_some(), "{}", t.name);
+            }
+            assert!(t.column(t.resource_id).is_some(), "{}", t.name);
+        }
+    }
+
+    #[test]
+    fn row_structs_have_the_schema_columns_in_order() {
+        let values = ImageRow::default().into_values();
+        assert_eq!(values.len(), table("images").map_or(0, |t| t.columns.len()));
+        let snapshot = SnapshotRow {
+            public: Some(true),
+            ..Default::default()
+        };
+        let def = table("snapshots").expect("snapshots table");
+        let idx = def.column_index("public").expect("public column");
+        assert_eq!(snapshot.into_values()[idx], Value::Bool(true));
+    }
 }

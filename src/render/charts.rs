@@ -60,7 +60,11 @@ fn severity_color(severity: crate::policy::Severity) -> &'static str {
     }
 }
 
-pub fn build(inventory: &Inventory, summary: &Summary, rules: &[RuleSection]) -> Charts {
+pub fn build(
+    inventory: &Inventory,
+    summary: &Summary,
+    rules: &[RuleSection],
+) -> crate::error::Result<Charts> {
     // Failures by rule, most first.
     let mut by_rule: Vec<(String, u64, &str)> = rules
         .iter()
@@ -85,16 +89,17 @@ pub fn build(inventory: &Inventory, summary: &Summary, rules: &[RuleSection]) ->
         ("1-2 years", 366, 730),
         ("over 2 years", 731, i64::MAX),
     ];
+    let chart_error = |e: PolarsError| {
+        crate::error::Error::Internal(format!(
+            "report charts: {}",
+            crate::error::polars_message(&e)
+        ))
+    };
     let ages: Vec<i64> = inventory
-        .frames()
-        .get("images")
-        .and_then(|lf| lf.clone().select([col("age_days")]).collect().ok())
-        .and_then(|df| {
-            df.column("age_days")
-                .ok()
-                .and_then(|c| c.i64().ok().map(|ca| ca.iter().flatten().collect()))
-        })
-        .unwrap_or_default();
+        .table("images")?
+        .column("age_days")
+        .and_then(|c| c.i64().map(|ca| ca.iter().flatten().collect()))
+        .map_err(chart_error)?;
     let age_rows: Vec<(String, u64, &str)> = buckets
         .iter()
         .map(|(label, lo, hi)| {
@@ -104,12 +109,12 @@ pub fn build(inventory: &Inventory, summary: &Summary, rules: &[RuleSection]) ->
         .collect();
     let age_histogram = bars("AMIs by age", &age_rows, 120);
 
-    Charts {
+    Ok(Charts {
         failures_by_rule,
         heatmap: heatmap(summary, rules),
         age_histogram,
         by_region,
-    }
+    })
 }
 
 /// Accounts (worst 40) x rules, cell shade by failing results.

@@ -149,7 +149,7 @@ pub(super) fn write_all(
             )
         })
         .collect();
-    let directory = account_directory(inventory);
+    let directory = account_directory(inventory)?;
     let df = &evaluation.results;
     let column = |name: &str| {
         df.column(name)
@@ -166,9 +166,17 @@ pub(super) fn write_all(
         column("status")?,
         column("reason")?,
     );
+    // Waivers add these two; without waivers they are absent (not an error).
     let empty = StringChunked::full_null("".into(), df.height());
-    let waiver_reason = column("waiver_reason").unwrap_or_else(|_| empty.clone());
-    let waiver_expires = column("waiver_expires").unwrap_or_else(|_| empty.clone());
+    let optional = |name: &str| {
+        if df.column(name).is_ok() {
+            column(name)
+        } else {
+            Ok(empty.clone())
+        }
+    };
+    let waiver_reason = optional("waiver_reason")?;
+    let waiver_expires = optional("waiver_expires")?;
     let rows = rule_id
         .iter()
         .zip(account.iter())
@@ -181,15 +189,14 @@ pub(super) fn write_all(
         .zip(waiver_reason.iter())
         .zip(waiver_expires.iter());
     for (((((((((r, a), g), t), id), name), st), why), wr), we) in rows {
-        let Some(rule) = r.and_then(|r| rules.get(r)) else {
-            continue;
-        };
-        let (a, g, id, st) = (
-            a.unwrap_or(""),
-            g.unwrap_or(""),
-            id.unwrap_or(""),
-            st.unwrap_or("unknown"),
-        );
+        let rule = r.and_then(|r| rules.get(r)).ok_or_else(|| {
+            Error::Internal(format!(
+                "findings.csv: a result names unknown rule `{}`",
+                r.unwrap_or("")
+            ))
+        })?;
+        let (a, g, id) = (a.unwrap_or(""), g.unwrap_or(""), id.unwrap_or(""));
+        let st = st.ok_or_else(|| Error::Internal("findings.csv: a result has no status".into()))?;
         let info = directory.get(a);
         let fix = match (st, rule.command) {
             ("fail", Some(cmd)) => cmd

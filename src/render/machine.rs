@@ -9,12 +9,6 @@ use crate::results::{Finding, Status};
 
 use super::ReportContext;
 
-/// Milliseconds since the epoch of the audit point in time.
-fn audit_time_ms(context: &ReportContext) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(&context.meta.collected_at)
-        .map_or(0, |t| t.timestamp_millis())
-}
-
 fn severity_id(s: Severity) -> u8 {
     match s {
         Severity::Info => 1,
@@ -33,7 +27,7 @@ fn severity_id(s: Severity) -> u8 {
 pub fn ocsf(context: &ReportContext) -> crate::error::Result<Vec<String>> {
     use rayon::prelude::*;
     const CHUNK: usize = 8192;
-    let time = audit_time_ms(context);
+    let time = context.meta.collected_at_ms;
     let rules: Vec<OcsfRule> = context
         .rules
         .iter()

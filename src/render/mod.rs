@@ -25,7 +25,8 @@ use crate::error::{Error, Result};
 use crate::evaluate::{Evaluation, RuleError};
 use crate::inventory::{Inventory, Scope, format_timestamp};
 use crate::policy::{PolicyPack, Severity};
-use crate::results::{Finding, Status, Summary, for_each_finding, frameworks_text, str_column};
+use crate::inventory::str_column;
+use crate::results::{Finding, Status, Summary, for_each_finding, frameworks_text};
 
 pub use csv::{CSV_COLUMNS, neutralise_cell};
 pub use terminal::terminal_summary;
@@ -78,6 +79,9 @@ pub struct AuditMeta {
     pub inventory_schema_version: u32,
     /// The inventory's `collected_at`: the audit's point in time.
     pub collected_at: String,
+    /// The same instant in milliseconds (for formats that want a number).
+    #[serde(skip)]
+    pub collected_at_ms: i64,
     pub scope: Scope,
     pub inventory_complete: bool,
     /// sha256 of the inventory manifest (which holds each table file's sha256).
@@ -219,7 +223,7 @@ impl ReportContext {
         evaluation: &Evaluation,
         summary: Summary,
         meta: AuditMeta,
-    ) -> ReportContext {
+    ) -> Result<ReportContext> {
         let mut findings_by_rule: std::collections::BTreeMap<String, Vec<Finding>> =
             Default::default();
         for_each_finding(
@@ -233,7 +237,7 @@ impl ReportContext {
                     .or_default()
                     .push(f)
             },
-        );
+        )?;
         let rules: Vec<RuleSection> = pack
             .rules
             .iter()
@@ -258,21 +262,24 @@ impl ReportContext {
                 findings: findings_by_rule.remove(&r.id).unwrap_or_default(),
             })
             .collect();
-        let charts = charts::build(inventory, &summary, &rules);
-        ReportContext {
+        let charts = charts::build(inventory, &summary, &rules)?;
+        Ok(ReportContext {
             meta,
             summary,
             rules,
-            scan_errors: scan_errors(inventory),
+            scan_errors: scan_errors(inventory)?,
             rule_errors: evaluation
                 .rule_errors
                 .iter()
                 .map(RuleError::to_string)
                 .collect(),
             regions: {
-                let mut r: Vec<String> = str_column(inventory.table("regions"), "region")
-                    .into_iter()
-                    .flatten()
+                let mut r: Vec<String> = inventory
+                    .coverage()
+                    .regions
+                    .keys()
+                    .map(|(_, r)| r.clone())
+                    .filter(|r| !r.is_empty())
                     .collect();
                 r.sort();
                 r.dedup();
@@ -281,7 +288,7 @@ impl ReportContext {
             waivers: Vec::new(),
             charts,
             diff: None,
-        }
+        })
     }
 }
 
@@ -289,44 +296,48 @@ pub fn audit_meta(
     inventory: &Inventory,
     pack: &PolicyPack,
     framework: Option<String>,
-) -> AuditMeta {
-    let manifest_json = serde_json::to_string(&inventory.manifest).unwrap_or_default();
-    AuditMeta {
+) -> Result<AuditMeta> {
+    let manifest = inventory.manifest();
+    let manifest_json = serde_json::to_string(manifest)
+        .map_err(|e| Error::Internal(format!("evidence: inventory manifest: {e}")))?;
+    Ok(AuditMeta {
         tool: "amiaudit",
         tool_version: crate::VERSION,
-        inventory_schema_version: inventory.manifest.schema_version,
-        collected_at: format_timestamp(inventory.collected_at_ms()),
-        scope: inventory.manifest.scope.clone(),
-        inventory_complete: inventory.manifest.complete,
+        inventory_schema_version: manifest.schema_version,
+        collected_at: format_timestamp(inventory.collected_at_ms())?,
+        collected_at_ms: inventory.collected_at_ms(),
+        scope: manifest.scope.clone(),
+        inventory_complete: manifest.complete,
         inventory_sha256: hex::encode(Sha256::digest(manifest_json.as_bytes())),
         policy_pack_sha256: pack.sha256.clone(),
         waivers_sha256: None,
         rules_evaluated: pack.rules.len(),
         framework,
-    }
+    })
 }
 
-fn scan_errors(inventory: &Inventory) -> Vec<ScanErrorRow> {
-    let df = inventory.table("scan_errors");
+fn scan_errors(inventory: &Inventory) -> Result<Vec<ScanErrorRow>> {
+    let df = inventory.table("scan_errors")?;
     let get = |name| str_column(df, name);
     let (a, r, s, o, id, c, m) = (
-        get("account_id"),
-        get("region"),
-        get("service"),
-        get("operation"),
-        get("resource_id"),
-        get("error_code"),
-        get("message"),
+        get("account_id")?,
+        get("region")?,
+        get("service")?,
+        get("operation")?,
+        get("resource_id")?,
+        get("error_code")?,
+        get("message")?,
     );
+    let text = |v: Option<&str>| v.unwrap_or_default().to_string();
     let mut rows: Vec<ScanErrorRow> = (0..df.height())
         .map(|i| ScanErrorRow {
-            account_id: a[i].clone().unwrap_or_default(),
-            region: r[i].clone().unwrap_or_default(),
-            service: s[i].clone().unwrap_or_default(),
-            operation: o[i].clone().unwrap_or_default(),
-            resource_id: id[i].clone().unwrap_or_default(),
-            error_code: c[i].clone().unwrap_or_default(),
-            message: m[i].clone().unwrap_or_default(),
+            account_id: text(a[i]),
+            region: text(r[i]),
+            service: text(s[i]),
+            operation: text(o[i]),
+            resource_id: text(id[i]),
+            error_code: text(c[i]),
+            message: text(m[i]),
         })
         .collect();
     rows.sort_by(|x, y| {
@@ -337,7 +348,7 @@ fn scan_errors(inventory: &Inventory) -> Vec<ScanErrorRow> {
             &y.resource_id,
         ))
     });
-    rows
+    Ok(rows)
 }
 
 /// Writes the reports made from the context (every format but CSV, see
@@ -367,7 +378,7 @@ pub fn write_reports(
                 OutputFormat::Html => vec![html::render(context, templates)?],
                 OutputFormat::Ocsf => machine::ocsf(context)?,
                 OutputFormat::Junit => {
-                    vec![machine::junit(context, &account_regions(evaluation))]
+                    vec![machine::junit(context, &account_regions(evaluation)?)]
                 }
                 OutputFormat::Markdown => vec![machine::markdown(context)],
             };
@@ -418,28 +429,32 @@ fn write_hashed(path: PathBuf, chunks: &[String]) -> Result<(PathBuf, String)> {
 /// Rule id -> the (account, region) pairs it has results in.
 fn account_regions(
     evaluation: &Evaluation,
-) -> std::collections::BTreeMap<String, Vec<(String, String)>> {
+) -> Result<std::collections::BTreeMap<String, Vec<(String, String)>>> {
     use polars::prelude::*;
+    let stage = |message: String| Error::Internal(format!("junit.xml: {message}"));
     let pairs = evaluation
         .results
         .clone()
         .lazy()
         .select([col("rule_id"), col("account_id"), col("region")])
-        .unique(None, UniqueKeepStrategy::First)
+        .unique_stable(None, UniqueKeepStrategy::First)
         .collect()
-        .unwrap_or_else(|_| DataFrame::empty());
+        .map_err(|e| stage(crate::error::polars_message(&e)))?;
     let mut out: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
-    let (r, a, g) = (
-        str_column(&pairs, "rule_id"),
-        str_column(&pairs, "account_id"),
-        str_column(&pairs, "region"),
-    );
-    for ((rule, account), region) in r.into_iter().zip(a).zip(g) {
-        if let (Some(rule), Some(account), Some(region)) = (rule, account, region) {
-            out.entry(rule).or_default().push((account, region));
-        }
+    let column = |name: &str| str_column(&pairs, name).map_err(|e| stage(e.to_string()));
+    let (r, a, g) = (column("rule_id")?, column("account_id")?, column("region")?);
+    for i in 0..pairs.height() {
+        let (Some(rule), Some(account), Some(region)) = (r[i], a[i], g[i]) else {
+            return Err(stage(format!("result row {} lacks a rule, account or region", i + 1)));
+        };
+        out.entry(rule.to_string())
+            .or_default()
+            .push((account.to_string(), region.to_string()));
     }
-    out
+    for places in out.values_mut() {
+        places.sort();
+    }
+    Ok(out)
 }
 
 #[derive(Serialize)]

@@ -154,7 +154,7 @@ fn wrong_schema_version() {
     let manifest_path = dir.path().join("manifest.json");
     let text = fs::read_to_string(&manifest_path)
         .unwrap()
-        .replace("\"schema_version\": 1", "\"schema_version\": 99");
+        .replace("\"schema_version\": 2", "\"schema_version\": 99");
     fs::write(&manifest_path, text).unwrap();
     let err = audit_error(dir.path());
     assert!(err.contains("schema version 99 is not supported"), "{err}");

@@ -2,8 +2,10 @@
 //! port, seeded through the AWS SDK, plus an HTTP client wrapper that
 //! answers the few calls moto does not implement (in AWS's wire format) and
 //! denies AssumeRole into one account.
+use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,10 +16,14 @@ use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
 
 /// A running moto server; killed on drop.
 pub struct Moto {
@@ -148,14 +154,28 @@ pub fn static_credentials(
     ))
 }
 
-/// Wraps the SDK's HTTP client: answers what moto lacks, denies AssumeRole
-/// into `denied_account`, forwards the rest to moto.
+/// Wraps the SDK's HTTP client: answers what moto lacks or gets wrong the
+/// way EC2 does, denies AssumeRole into `denied_account`, forwards the rest
+/// to moto. What it answers, and why:
+/// - the four Get* settings moto does not implement (image and snapshot
+///   block public access, allowed AMIs, EBS default key): canned per region;
+/// - DescribeInstanceImageMetadata (missing in moto): from the caller's
+///   instances and what moto knows of each AMI now (deregistered when its
+///   owner no longer has it);
+/// - DescribeSnapshots RestorableByUserIds=all (moto ignores the filter and
+///   lists every snapshot): the caller's snapshots with a createVolumePermission
+///   for `all`;
+/// - DescribeImages by image id (moto shows another account's AMI to nobody,
+///   even when shared or public): visible when the caller owns it, or its
+///   launch permissions name the caller, `all` or an organization.
 #[derive(Debug, Clone)]
 pub struct MotoGaps {
     inner: SharedHttpClient,
     denied_account: String,
     /// EC2 calls to this region hang for a minute (for the interruption test).
     slow_region: Option<String>,
+    /// Access key id -> account, learned from AssumeRole answers.
+    sessions: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 impl MotoGaps {
@@ -171,6 +191,7 @@ impl MotoGaps {
             inner: aws_smithy_http_client::Builder::new().build_http(),
             denied_account: denied_account.to_string(),
             slow_region: slow_region.map(str::to_string),
+            sessions: Arc::default(),
         })
     }
 }
@@ -185,15 +206,103 @@ impl HttpClient for MotoGaps {
             inner: self.inner.http_connector(settings, components),
             denied_account: self.denied_account.clone(),
             slow_region: self.slow_region.clone(),
+            sessions: self.sessions.clone(),
         })
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct GapConnector {
     inner: SharedHttpConnector,
     denied_account: String,
     slow_region: Option<String>,
+    sessions: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+/// Every AMI a test registered or created, with its owner: EC2 remembers an
+/// AMI's owner after it is deregistered; moto forgets it.
+static KNOWN_IMAGES: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+/// moto's default account: the caller's own credentials map to it.
+const MOTO_DEFAULT_ACCOUNT: &str = "123456789012";
+
+/// Remembers an AMI's owner (asked of moto right after it was made).
+pub async fn remember_image(client: &aws_sdk_ec2::Client, image_id: &str) {
+    let owner = client
+        .describe_images()
+        .image_ids(image_id)
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .owner_id()
+        .unwrap()
+        .to_string();
+    KNOWN_IMAGES
+        .lock()
+        .unwrap()
+        .insert(image_id.to_string(), owner);
+}
+
+/// Adds `x-moto-account-id` to every request: moto then acts as that account.
+#[derive(Debug)]
+struct AsAccount(String);
+
+impl Intercept for AsAccount {
+    fn name(&self) -> &'static str {
+        "AsAccount"
+    }
+    fn modify_before_transmit(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        context
+            .request_mut()
+            .headers_mut()
+            .insert("x-moto-account-id", self.0.clone());
+        Ok(())
+    }
+}
+
+/// Query parameters of a form-encoded EC2 or STS body, decoded.
+fn form(body: &str) -> Vec<(String, String)> {
+    body.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn ec2_xml(action: &str, inner: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>5a3c2b1e-0000-4000-8000-000000000000</requestId>{inner}</{action}Response>"
+    )
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The Get* settings moto does not implement, per region, so the test can
@@ -203,12 +312,6 @@ pub fn settings_for(region: &str) -> (&'static str, &'static str, &'static str) 
         "eu-west-1" => ("block-new-sharing", "block-all-sharing", "enabled"),
         _ => ("unblocked", "unblocked", "disabled"),
     }
-}
-
-fn ec2_xml(action: &str, inner: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>5a3c2b1e-0000-4000-8000-000000000000</requestId>{inner}</{action}Response>"
-    )
 }
 
 impl GapConnector {
@@ -253,6 +356,163 @@ impl GapConnector {
             _ => return None,
         })
     }
+
+    /// An EC2 client that moto serves as `account`, not through this connector.
+    fn ec2_as(&self, endpoint: &str, account: &str, region: &str) -> aws_sdk_ec2::Client {
+        let config = aws_sdk_ec2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new(region.to_string()))
+            .credentials_provider(static_credentials("test", "test", None))
+            .interceptor(AsAccount(account.to_string()))
+            .build();
+        aws_sdk_ec2::Client::from_conf(config)
+    }
+
+    /// The account a request is made as: a session from AssumeRole, or the caller.
+    fn caller(&self, access_key: &str) -> String {
+        self.sessions
+            .lock()
+            .unwrap()
+            .get(access_key)
+            .cloned()
+            .unwrap_or_else(|| MOTO_DEFAULT_ACCOUNT.to_string())
+    }
+
+    /// Whether `caller` may see `image_id` now, and what EC2 would show.
+    async fn describe_as_ec2(
+        &self,
+        endpoint: &str,
+        caller: &str,
+        region: &str,
+        image_id: &str,
+    ) -> Option<aws_sdk_ec2::types::Image> {
+        let owner = KNOWN_IMAGES.lock().unwrap().get(image_id).cloned()?;
+        let client = self.ec2_as(endpoint, &owner, region);
+        let image = client
+            .describe_images()
+            .image_ids(image_id)
+            .send()
+            .await
+            .ok()?
+            .images()
+            .first()
+            .cloned()?;
+        if owner == caller || image.public() == Some(true) {
+            return Some(image);
+        }
+        let permissions = client
+            .describe_image_attribute()
+            .image_id(image_id)
+            .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+            .send()
+            .await
+            .ok()?;
+        permissions
+            .launch_permissions()
+            .iter()
+            .any(|p| {
+                p.user_id() == Some(caller)
+                    || p.group().is_some_and(|g| g.as_str() == "all")
+                    || p.organization_arn().is_some()
+                    || p.organizational_unit_arn().is_some()
+            })
+            .then_some(image)
+    }
+
+    async fn dynamic(&self, endpoint: String, body: String, region: String, caller: String) -> Option<String> {
+        let params = form(&body);
+        let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let action = get("Action")?;
+        match action {
+            "DescribeInstanceImageMetadata" => {
+                let client = self.ec2_as(&endpoint, &caller, &region);
+                let out = client.describe_instances().send().await.unwrap();
+                let mut items = String::new();
+                for instance in out.reservations().iter().flat_map(|r| r.instances()) {
+                    let (Some(id), Some(image)) = (instance.instance_id(), instance.image_id()) else {
+                        continue;
+                    };
+                    let owner = KNOWN_IMAGES.lock().unwrap().get(image).cloned();
+                    let exists = match &owner {
+                        Some(owner) => self
+                            .ec2_as(&endpoint, owner, &region)
+                            .describe_images()
+                            .image_ids(image)
+                            .send()
+                            .await
+                            .map(|o| o.images().first().cloned())
+                            .ok()
+                            .flatten(),
+                        None => None,
+                    };
+                    let state = if exists.is_some() { "available" } else { "deregistered" };
+                    let owner_xml = owner
+                        .map(|o| format!("<imageOwnerId>{o}</imageOwnerId>"))
+                        .unwrap_or_default();
+                    let name_xml = exists
+                        .as_ref()
+                        .and_then(|i| i.name())
+                        .map(|n| format!("<name>{}</name>", xml_escape(n)))
+                        .unwrap_or_default();
+                    items.push_str(&format!(
+                        "<item><instanceId>{id}</instanceId><instanceOwnerId>{caller}</instanceOwnerId><imageMetadata><imageId>{image}</imageId>{name_xml}{owner_xml}<imageState>{state}</imageState></imageMetadata></item>"
+                    ));
+                }
+                Some(ec2_xml(
+                    action,
+                    &format!("<instanceImageMetadataSet>{items}</instanceImageMetadataSet>"),
+                ))
+            }
+            "DescribeSnapshots" if get("RestorableBy.1") == Some("all") => {
+                let client = self.ec2_as(&endpoint, &caller, &region);
+                let out = client.describe_snapshots().owner_ids("self").send().await.unwrap();
+                let mut items = String::new();
+                for snapshot in out.snapshots() {
+                    let Some(id) = snapshot.snapshot_id() else { continue };
+                    let attribute = client
+                        .describe_snapshot_attribute()
+                        .snapshot_id(id)
+                        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+                        .send()
+                        .await
+                        .unwrap();
+                    if attribute
+                        .create_volume_permissions()
+                        .iter()
+                        .any(|p| p.group().is_some_and(|g| g.as_str() == "all"))
+                    {
+                        items.push_str(&format!(
+                            "<item><snapshotId>{id}</snapshotId><ownerId>{caller}</ownerId><status>completed</status></item>"
+                        ));
+                    }
+                }
+                Some(ec2_xml(action, &format!("<snapshotSet>{items}</snapshotSet>")))
+            }
+            "DescribeImages" if get("Filter.1.Name") == Some("image-id") => {
+                let ids: Vec<String> = params
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("Filter.1.Value."))
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                let mut items = String::new();
+                for id in ids {
+                    if let Some(image) = self.describe_as_ec2(&endpoint, &caller, &region, &id).await {
+                        items.push_str(&format!(
+                            "<item><imageId>{id}</imageId><imageOwnerId>{}</imageOwnerId><imageState>available</imageState>{}</item>",
+                            image.owner_id().unwrap_or_default(),
+                            image
+                                .name()
+                                .map(|n| format!("<name>{}</name>", xml_escape(n)))
+                                .unwrap_or_default()
+                        ));
+                    }
+                }
+                Some(ec2_xml(action, &format!("<imagesSet>{items}</imagesSet>")))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl HttpConnector for GapConnector {
@@ -262,43 +522,76 @@ impl HttpConnector for GapConnector {
             .bytes()
             .map(|b| String::from_utf8_lossy(b).to_string())
             .unwrap_or_default();
-        // The SigV4 credential scope names the region: .../20261123/eu-west-1/ec2/aws4_request
-        let region = request
+        // The SigV4 credential scope names the key and the region:
+        // Credential=AKID/20261123/eu-west-1/ec2/aws4_request
+        let scope: Vec<String> = request
             .headers()
             .get("authorization")
             .and_then(|a| a.split("Credential=").nth(1))
-            .and_then(|c| c.split('/').nth(2))
-            .unwrap_or("us-east-1")
-            .to_string();
-        match self.canned(&body, &region) {
-            Some((status, xml)) => {
-                let mut response = Response::new(
-                    StatusCode::try_from(status).expect("valid status"),
-                    SdkBody::from(xml),
-                );
-                response
-                    .headers_mut()
-                    .insert("content-type", "text/xml;charset=UTF-8");
-                HttpConnectorFuture::ready(Ok(response))
-            }
-            None if self.slow_region.as_deref() == Some(region.as_str())
-                && body.contains("Action=DescribeImages") =>
-            {
-                let forward = self.inner.call(request);
-                HttpConnectorFuture::new(async move {
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                    forward.await
-                })
-            }
-            None => self.inner.call(request),
+            .map(|c| c.split('/').map(str::to_string).collect())
+            .unwrap_or_default();
+        let access_key = scope.first().cloned().unwrap_or_default();
+        let region = scope.get(2).cloned().unwrap_or_else(|| "us-east-1".to_string());
+        let uri = request.uri().to_string();
+        let endpoint = uri
+            .split('/')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("/");
+        if let Some((status, xml)) = self.canned(&body, &region) {
+            return HttpConnectorFuture::ready(Ok(xml_response(status, xml)));
         }
+        if self.slow_region.as_deref() == Some(region.as_str())
+            && body.contains("Action=DescribeImages")
+        {
+            let forward = self.inner.call(request);
+            return HttpConnectorFuture::new(async move {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                forward.await
+            });
+        }
+        let this = self.clone();
+        let caller = self.caller(&access_key);
+        let assumed = form(&body)
+            .into_iter()
+            .find(|(k, _)| k == "RoleArn")
+            .and_then(|(_, arn)| arn.split(':').nth(4).map(str::to_string));
+        HttpConnectorFuture::new(async move {
+            if let Some(xml) = this.dynamic(endpoint, body, region, caller).await {
+                return Ok(xml_response(200, xml));
+            }
+            let response = this.inner.call(request).await?;
+            // Learn which account an AssumeRole session belongs to.
+            if let (Some(account), Some(bytes)) = (assumed, response.body().bytes()) {
+                let text = String::from_utf8_lossy(bytes);
+                if let Some(key) = text
+                    .split("<AccessKeyId>")
+                    .nth(1)
+                    .and_then(|t| t.split("</AccessKeyId>").next())
+                {
+                    this.sessions.lock().unwrap().insert(key.to_string(), account);
+                }
+            }
+            Ok(response)
+        })
     }
+}
+
+fn xml_response(status: u16, xml: String) -> Response {
+    let mut response = Response::new(
+        StatusCode::try_from(status).expect("valid status"),
+        SdkBody::from(xml),
+    );
+    response
+        .headers_mut()
+        .insert("content-type", "text/xml;charset=UTF-8");
+    response
 }
 
 /// Registers an EBS-backed AMI (one 8 GiB root volume) and returns its id.
 pub async fn register_image(client: &aws_sdk_ec2::Client, name: &str) -> String {
     use aws_sdk_ec2::types as ec2;
-    client
+    let id = client
         .register_image()
         .name(name)
         .root_device_name("/dev/xvda")
@@ -313,5 +606,7 @@ pub async fn register_image(client: &aws_sdk_ec2::Client, name: &str) -> String 
         .unwrap()
         .image_id()
         .unwrap()
-        .to_string()
+        .to_string();
+    remember_image(client, &id).await;
+    id
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use amiaudit::evaluate::evaluate;
 use amiaudit::inventory::Value;
 use amiaudit::policy::ParamOverrides;
-use amiaudit::results::str_column;
+use amiaudit::inventory::str_column;
 use chrono::Duration;
 
 use super::support::*;
@@ -44,9 +44,21 @@ fn image(id: &str, extra: Vec<(&'static str, Value)>) -> Row {
         ("last_launched_time", days(1)),
         ("imds_support", "v2.0".into()),
         ("deregistration_protection", "enabled".into()),
+        ("launch_permission_count", 0i64.into()),
     ];
     cells.extend(extra);
     row("images", cells)
+}
+
+/// A snapshot nobody else may restore; `extra` overrides columns.
+fn snapshot(id: &str, extra: Vec<(&'static str, Value)>) -> Row {
+    let mut cells: Vec<(&'static str, Value)> = vec![
+        ("snapshot_id", id.into()),
+        ("public", false.into()),
+        ("create_volume_permission_count", 0i64.into()),
+    ];
+    cells.extend(extra);
+    row("snapshots", cells)
 }
 
 fn tag(image: &str, key: &str, value: &str) -> Row {
@@ -105,8 +117,17 @@ fn run(rule: &str, rows: Vec<Row>) -> BTreeMap<String, String> {
 
 fn run_with(rule: &str, mut rows: Vec<Row>, overrides: ParamOverrides) -> BTreeMap<String, String> {
     let mut all = base();
+    // A withheld region setting replaces the base region's value.
+    if let Some(at) = rows.iter().position(|(t, _)| *t == "regions:withheld") {
+        let (_, cells) = rows.remove(at);
+        for (column, value) in cells {
+            all[2].1.retain(|(k, _)| *k != column);
+            all[2].1.push((column, value));
+        }
+    }
     all.append(&mut rows);
-    let inv = inventory(all);
+    // Account B is a member of the organization outside the scope.
+    let inv = inventory_with(all, |m| m.scope.accounts = vec![A.to_string()]);
     let pack = amiaudit::app::load_pack(&[]).unwrap();
     let rules: Vec<_> = pack.rules.into_iter().filter(|r| r.id == rule).collect();
     assert_eq!(rules.len(), 1, "no rule {rule}");
@@ -116,12 +137,12 @@ fn run_with(rule: &str, mut rows: Vec<Row>, overrides: ParamOverrides) -> BTreeM
         "{:?}",
         evaluation.rule_errors
     );
-    let ids = str_column(&evaluation.results, "resource_id");
-    let statuses = str_column(&evaluation.results, "status");
+    let ids = str_column(&evaluation.results, "resource_id").unwrap();
+    let statuses = str_column(&evaluation.results, "status").unwrap();
     let map: BTreeMap<String, String> = ids
         .into_iter()
         .zip(statuses)
-        .map(|(i, s)| (i.unwrap(), s.unwrap()))
+        .map(|(i, s)| (i.unwrap().to_string(), s.unwrap().to_string()))
         .collect();
     // The account-region that was not scanned is never judged.
     assert_eq!(
@@ -287,13 +308,27 @@ fn ami_shared_account_by_account() {
 fn snapshots_public_and_shared_outside() {
     let rows = || {
         vec![
-            row("snapshots", vec![("snapshot_id", "snap-ok".into())]),
-            row("snapshots", vec![("snapshot_id", "snap-pub".into())]),
+            snapshot("snap-ok", vec![]),
+            // Listed by DescribeSnapshots RestorableByUserIds=all, never read one by one.
+            snapshot(
+                "snap-listed",
+                vec![
+                    ("public", true.into()),
+                    ("create_volume_permission_count", Value::Null),
+                ],
+            ),
+            snapshot(
+                "snap-pub",
+                vec![("create_volume_permission_count", 1i64.into())],
+            ),
             row(
                 "snapshot_permissions",
                 vec![("snapshot_id", "snap-pub".into()), ("group", "all".into())],
             ),
-            row("snapshots", vec![("snapshot_id", "snap-out".into())]),
+            snapshot(
+                "snap-out",
+                vec![("create_volume_permission_count", 1i64.into())],
+            ),
             row(
                 "snapshot_permissions",
                 vec![
@@ -308,12 +343,21 @@ fn snapshots_public_and_shared_outside() {
         &m,
         &[
             ("snap-ok", "pass"),
+            ("snap-listed", "fail"),
             ("snap-pub", "fail"),
             ("snap-out", "pass"),
         ],
     );
     let m = run("SNAP-SHARED-OUTSIDE-ORG", rows());
-    expect(&m, &[("snap-ok", "pass"), ("snap-out", "fail")]);
+    expect(
+        &m,
+        &[
+            ("snap-ok", "pass"),
+            ("snap-out", "fail"),
+            // Its permissions were never read: sharing is not known.
+            ("snap-listed", "unknown"),
+        ],
+    );
 }
 
 /// Region rules: the base region passes; a second region with bad or unknown settings.
@@ -369,12 +413,12 @@ fn region_settings() {
     );
 }
 
-fn device(image: &str, encrypted: Value, key: Option<&str>, is_ebs: bool) -> Row {
+fn device(image: &str, name: &str, encrypted: Value, key: Option<&str>, is_ebs: bool) -> Row {
     row(
         "image_block_devices",
         vec![
             ("image_id", image.into()),
-            ("device_name", "/dev/xvda".into()),
+            ("device_name", name.into()),
             ("is_ebs", is_ebs.into()),
             ("encrypted", encrypted),
             ("kms_key_id", key.into()),
@@ -388,12 +432,12 @@ fn ami_unencrypted_ignores_instance_store() {
         "AMI-UNENCRYPTED",
         vec![
             image("ami-enc", vec![]),
-            device("ami-enc", true.into(), Some("k1"), true),
-            device("ami-enc", Value::Null, None, false),
+            device("ami-enc", "/dev/xvda", true.into(), Some("k1"), true),
+            device("ami-enc", "/dev/sdb", Value::Null, None, false),
             image("ami-plain", vec![]),
-            device("ami-plain", false.into(), None, true),
+            device("ami-plain", "/dev/xvda", false.into(), None, true),
             image("ami-null", vec![]),
-            device("ami-null", Value::Null, None, true),
+            device("ami-null", "/dev/xvda", Value::Null, None, true),
         ],
     );
     expect(
@@ -427,11 +471,21 @@ fn ami_aws_managed_key() {
                 ],
             ),
             image("ami-cmk", vec![]),
-            device("ami-cmk", true.into(), Some("cmk"), true),
+            device("ami-cmk", "/dev/xvda", true.into(), Some("cmk"), true),
             image("ami-aws", vec![]),
-            device("ami-aws", true.into(), Some("awskey"), true),
+            device("ami-aws", "/dev/xvda", true.into(), Some("awskey"), true),
             image("ami-nokey", vec![]),
-            device("ami-nokey", true.into(), Some("undescribed"), true),
+            device("ami-nokey", "/dev/xvda", true.into(), Some("undescribed"), true),
+            // A key described, but whether AWS manages it was not returned.
+            row("kms_keys", vec![("key_arn", "vague".into())]),
+            image("ami-vague", vec![]),
+            device("ami-vague", "/dev/xvda", true.into(), Some("vague"), true),
+            image("ami-unsure", vec![]),
+            device("ami-unsure", "/dev/xvda", Value::Null, None, true),
+            // No AWS-managed key on an unencrypted or volume-less image.
+            image("ami-plain", vec![]),
+            device("ami-plain", "/dev/xvda", false.into(), None, true),
+            image("ami-bare", vec![]),
         ],
     );
     expect(
@@ -440,6 +494,10 @@ fn ami_aws_managed_key() {
             ("ami-cmk", "pass"),
             ("ami-aws", "fail"),
             ("ami-nokey", "unknown"),
+            ("ami-vague", "unknown"),
+            ("ami-unsure", "unknown"),
+            ("ami-plain", "pass"),
+            ("ami-bare", "pass"),
         ],
     );
 }
@@ -540,54 +598,64 @@ fn deprecated_in_use_and_protection() {
 
 #[test]
 fn instance_or_template_ami_missing() {
+    let instance = |id: &str, image: &str, extra: Vec<(&'static str, Value)>| {
+        let mut cells: Vec<(&'static str, Value)> = vec![
+            ("instance_id", id.into()),
+            ("image_id", image.into()),
+            ("state", "running".into()),
+        ];
+        cells.extend(extra);
+        row("instances", cells)
+    };
+    let template = |id: &str, image: &str, visible: Value| {
+        row(
+            "launch_templates",
+            vec![
+                ("launch_template_id", id.into()),
+                ("version_number", 1i64.into()),
+                ("is_default", true.into()),
+                ("is_latest", true.into()),
+                ("image_id", image.into()),
+                ("image_visible", visible),
+            ],
+        )
+    };
     let m = run(
         "INSTANCE-AMI-MISSING",
         vec![
             image("ami-here", vec![]),
-            row(
-                "instances",
+            instance("i-ok", "ami-here", vec![("image_owner_id", A.into())]),
+            instance(
+                "i-amazon",
+                "ami-amzn",
                 vec![
-                    ("instance_id", "i-ok".into()),
-                    ("image_id", "ami-here".into()),
-                    ("state", "running".into()),
-                    ("image_owner_id", A.into()),
-                ],
-            ),
-            row(
-                "instances",
-                vec![
-                    ("instance_id", "i-amazon".into()),
-                    ("image_id", "ami-amzn".into()),
-                    ("state", "running".into()),
                     ("image_owner_id", "137112412989".into()),
+                    ("image_state", "available".into()),
+                    ("image_visible", true.into()),
                 ],
             ),
-            row(
-                "instances",
+            instance(
+                "i-gone",
+                "ami-gone",
                 vec![
-                    ("instance_id", "i-gone".into()),
-                    ("image_id", "ami-gone".into()),
                     ("state", "stopped".into()),
+                    ("image_owner_id", B.into()),
+                    ("image_state", "deregistered".into()),
+                    ("image_visible", false.into()),
                 ],
             ),
-            row(
-                "launch_templates",
+            instance(
+                "i-unshared",
+                "ami-private",
                 vec![
-                    ("launch_template_id", "lt-gone".into()),
-                    ("is_default", true.into()),
-                    ("is_latest", true.into()),
-                    ("image_id", "ami-gone".into()),
+                    ("image_state", "available".into()),
+                    ("image_visible", false.into()),
                 ],
             ),
-            row(
-                "launch_templates",
-                vec![
-                    ("launch_template_id", "lt-ok".into()),
-                    ("is_default", true.into()),
-                    ("is_latest", true.into()),
-                    ("image_id", "ami-here".into()),
-                ],
-            ),
+            instance("i-unasked", "ami-unasked", vec![]),
+            template("lt-gone", "ami-gone", false.into()),
+            template("lt-ok", "ami-here", Value::Null),
+            template("lt-unasked", "ami-unasked", Value::Null),
         ],
     );
     expect(
@@ -596,8 +664,11 @@ fn instance_or_template_ami_missing() {
             ("i-ok", "pass"),
             ("i-amazon", "pass"),
             ("i-gone", "fail"),
+            ("i-unshared", "fail"),
+            ("i-unasked", "unknown"),
             ("lt-gone", "fail"),
             ("lt-ok", "pass"),
+            ("lt-unasked", "unknown"),
         ],
     );
 }
@@ -843,13 +914,28 @@ fn vulnerabilities() {
             ],
         )
     };
+    let running = |instance: &str, image: &str| {
+        row(
+            "instances",
+            vec![
+                ("instance_id", instance.into()),
+                ("image_id", image.into()),
+                ("state", "running".into()),
+            ],
+        )
+    };
     let rows = || {
         vec![
             image("ami-clean", vec![]),
+            running("i-1", "ami-clean"),
             image("ami-crit", vec![]),
+            running("i-2", "ami-crit"),
             finding("1", "ami-crit", "CRITICAL", "YES", 45),
             image("ami-high", vec![]),
+            running("i-3", "ami-high"),
             finding("2", "ami-high", "HIGH", "YES", 5),
+            // Nothing runs it: Inspector never looked, so no pass.
+            image("ami-idle", vec![]),
         ]
     };
     expect(
@@ -858,6 +944,7 @@ fn vulnerabilities() {
             ("ami-clean", "pass"),
             ("ami-crit", "fail"),
             ("ami-high", "pass"),
+            ("ami-idle", "unknown"),
         ],
     );
     expect(
@@ -868,7 +955,7 @@ fn vulnerabilities() {
         &run("VULN-FIX-OVERDUE", rows()),
         &[("ami-crit", "fail"), ("ami-high", "pass")],
     );
-    // Inspector off where the image lives: no finding proves nothing.
+    // Inspector off where its instances run: no finding proves nothing.
     let mut rows = rows();
     rows.push(row(
         "regions",
@@ -878,11 +965,162 @@ fn vulnerabilities() {
             ("inspector_ec2_status", "DISABLED".into()),
         ],
     ));
-    let mut blind = image("ami-blind", vec![]);
-    blind.1.retain(|(k, _)| *k != "region");
-    blind.1.push(("region", "eu-central-1".into()));
-    rows.push(blind);
+    rows.push(image("ami-blind", vec![]));
+    let mut blind_instance = running("i-4", "ami-blind");
+    blind_instance.1.retain(|(k, _)| *k != "region");
+    blind_instance.1.push(("region", "eu-central-1".into()));
+    rows.push(blind_instance);
     expect(&run("VULN-CRITICAL", rows), &[("ami-blind", "unknown")]);
+}
+
+/// A world in which every built-in rule passes one resource (see [`passing`]).
+fn clean_world() -> Vec<Row> {
+    vec![
+        image(
+            "ami-clean",
+            vec![("name", "web-golden-20261101-v2".into())],
+        ),
+        tag("ami-clean", "Owner", "web"),
+        tag("ami-clean", "Version", "2"),
+        tag("ami-clean", "Environment", "prod"),
+        tag("ami-clean", "Ec2ImageBuilderArn", "arn:x"),
+        row(
+            "image_block_devices",
+            vec![
+                ("image_id", "ami-clean".into()),
+                ("device_name", "/dev/xvda".into()),
+                ("is_ebs", true.into()),
+                ("snapshot_id", "snap-clean".into()),
+                ("encrypted", true.into()),
+                ("kms_key_id", "cmk".into()),
+            ],
+        ),
+        row(
+            "kms_keys",
+            vec![("key_arn", "cmk".into()), ("key_manager", "CUSTOMER".into())],
+        ),
+        snapshot(
+            "snap-clean",
+            vec![(
+                "description",
+                "Created by CreateImage(i-0) for ami-clean".into(),
+            )],
+        ),
+        image(
+            "ami-retired",
+            vec![
+                ("name", "web-golden-20261001-v1".into()),
+                ("creation_date", days(40)),
+                ("deprecation_time", days(5)),
+                ("last_launched_time", days(20)),
+            ],
+        ),
+        row(
+            "instances",
+            vec![
+                ("instance_id", "i-clean".into()),
+                ("image_id", "ami-clean".into()),
+                ("image_owner_id", A.into()),
+                ("image_state", "available".into()),
+                ("image_visible", true.into()),
+                ("state", "running".into()),
+            ],
+        ),
+        row(
+            "launch_templates",
+            vec![
+                ("launch_template_id", "lt-clean".into()),
+                ("version_number", 1i64.into()),
+                ("is_default", true.into()),
+                ("is_latest", true.into()),
+                ("image_id", "ami-clean".into()),
+                ("image_owner_id", A.into()),
+                ("image_visible", true.into()),
+            ],
+        ),
+    ]
+}
+
+/// The resource a rule passes in the clean world.
+fn passing(rule: &str) -> &'static str {
+    match rule {
+        "AMI-DEPRECATED-IN-USE" => "ami-retired",
+        "FAMILY-REGION-GAP" => "web-golden@eu-west-1",
+        r if r.starts_with("SNAP-") => "snap-clean",
+        r if r.starts_with("INSTANCE-") => "i-clean",
+        r if r.starts_with("REGION-") => R,
+        _ => "ami-clean",
+    }
+}
+
+/// The clean world without one fact, for the resource that passes.
+fn withhold(fact: &amiaudit::policy::Evidence, resource: &str) -> Vec<Row> {
+    use amiaudit::policy::Evidence;
+    let mut rows = clean_world();
+    match fact {
+        Evidence::Call(op) => {
+            let (service, operation) = op.split_once(':').unwrap();
+            let mut cells: Vec<(&'static str, Value)> = vec![
+                ("service", service.to_string().into()),
+                ("operation", operation.to_string().into()),
+                ("error_code", "AccessDenied".into()),
+            ];
+            if service == "organizations" {
+                // Account-wide: no region.
+                cells.push(("region", Value::Null));
+            }
+            rows.push(row("scan_errors", cells));
+        }
+        Evidence::Column { table, column } => {
+            let column = amiaudit::inventory::schema::table(table.name)
+                .and_then(|t| t.column(column))
+                .map(|c| c.name)
+                .expect("a stored column");
+            if table.name == "regions" {
+                // The base region row is the resource: `run` adds it, so the
+                // clean world carries the withheld copy and `run` skips its own.
+                rows.push(("regions:withheld", vec![(column, Value::Null)]));
+                return rows;
+            }
+            let mut found = false;
+            for (t, cells) in rows.iter_mut() {
+                let is_it = *t == table.name
+                    && cells.iter().any(|(k, v)| {
+                        *k == table.resource_id && *v == Value::Str(resource.to_string())
+                    });
+                if is_it {
+                    cells.retain(|(k, _)| *k != column);
+                    found = true;
+                }
+            }
+            assert!(found, "no {} row for {resource}", table.name);
+        }
+    }
+    rows
+}
+
+#[test]
+fn every_fact_a_rule_rests_on_is_needed_for_a_pass() {
+    for rule in amiaudit::app::load_pack(&[]).unwrap().rules {
+        let id = passing(&rule.id);
+        let clean = run(&rule.id, clean_world());
+        assert_eq!(
+            clean.get(id).map(String::as_str),
+            Some("pass"),
+            "{} in the clean world: {clean:?}",
+            rule.id
+        );
+        assert!(!rule.evidence.is_empty(), "{} names no evidence", rule.id);
+        for fact in &rule.evidence {
+            let m = run(&rule.id, withhold(fact, id));
+            assert_eq!(
+                m.get(id).map(String::as_str),
+                Some("unknown"),
+                "{} without {fact}: {m:?}",
+                rule.id
+            );
+        }
+    }
 }
 
 #[test]

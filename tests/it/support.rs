@@ -2,7 +2,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use amiaudit::inventory::{self, Inventory, TableBuilder, TableFormat, Value};
+use amiaudit::inventory::{self, Inventory, Manifest, Scope, TableBuilder, TableFormat, Value, schema};
 use chrono::{DateTime, TimeZone, Utc};
 
 pub fn repo() -> PathBuf {
@@ -38,22 +38,35 @@ pub fn now() -> DateTime<Utc> {
 }
 
 /// An inventory with the given rows (table, cells); everything else empty.
+/// The scope is the accounts and regions the rows mention.
 pub fn inventory(rows: Vec<(&'static str, Vec<(&'static str, Value)>)>) -> Inventory {
-    let mut inv = inventory::empty(now());
-    inv.manifest.scope.organization_id = Some("o-test123456".to_string());
-    let mut builders: std::collections::BTreeMap<&str, TableBuilder> = Default::default();
+    inventory_with(rows, |_| {})
+}
+
+/// The same, with the manifest adjusted before the inventory is checked.
+pub fn inventory_with(
+    rows: Vec<(&'static str, Vec<(&'static str, Value)>)>,
+    adjust: impl FnOnce(&mut Manifest),
+) -> Inventory {
+    let mut builders: std::collections::BTreeMap<&str, TableBuilder> = schema::TABLES
+        .iter()
+        .map(|t| (t.name, TableBuilder::new(t)))
+        .collect();
     for (table, cells) in rows {
         builders
-            .entry(table)
-            .or_insert_with(|| TableBuilder::new(table))
+            .get_mut(table)
+            .unwrap_or_else(|| panic!("no table {table}"))
             .push(cells)
             .unwrap_or_else(|e| panic!("{table}: {e}"));
     }
-    for (table, builder) in builders {
-        let name = amiaudit::inventory::schema::table(table).unwrap().name;
-        inv.tables.insert(name, builder.finish());
-    }
-    inv
+    let tables = builders
+        .into_iter()
+        .map(|(name, b)| (name, b.finish().unwrap()))
+        .collect();
+    let mut manifest = Manifest::new(now(), Scope::default());
+    manifest.scope.organization_id = Some("o-test123456".to_string());
+    adjust(&mut manifest);
+    Inventory::new(manifest, tables).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn save(inv: &Inventory, dir: &Path) {

@@ -1,0 +1,243 @@
+//! Collect: visit every account-region in scope and build an inventory.
+//!
+//! - `scheduler`: account and account-region tasks under one bound, and the
+//!   shared progress an interruption keeps;
+//! - `region`: the calls of one account-region, in order;
+//! - one module per AWS service area (`ec2_images`, `ec2_snapshots`,
+//!   `ec2_settings`, `ec2_usage`, `inspector`, `kms`): the calls and the
+//!   mapping of SDK types to typed inventory rows;
+//! - `harvest`: what an account-region yields; `assemble`: harvests into
+//!   the inventory.
+//!
+//! **Invariants.** Only Describe/List/Get/BatchGet calls and sts:AssumeRole
+//! (the [`CallRecorder`] sees every one; a test holds them against
+//! `deploy/iam-policy.json`). A failure never aborts the scan and never
+//! reads as "nothing there": it becomes a `scan_errors` row and the
+//! account-region's `scan_status` says `partial` or `failed`, so rules
+//! answer `unknown`. Ctrl-C keeps what was collected and marks the rest
+//! `failed` and the inventory incomplete. Nothing here panics on data.
+
+mod assemble;
+mod calls;
+mod ec2_images;
+mod ec2_settings;
+mod ec2_snapshots;
+mod ec2_usage;
+mod harvest;
+mod inspector;
+mod kms;
+mod region;
+mod scheduler;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::Utc;
+
+use crate::aws::{self, CallCounts, CallError, CallRecorder, Connection};
+use crate::discover::{self, AccountSelection, RegionInfo, RegionSelection, RoleSettings};
+use crate::error::{Error, Result};
+use crate::inventory::Inventory;
+pub use ec2_snapshots::SnapshotPermissions;
+use harvest::Harvest;
+use scheduler::{Plan, Progress, lock};
+
+/// Everything a scan needs to know.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub connection: Connection,
+    pub accounts: AccountSelection,
+    pub exclude_accounts: Vec<String>,
+    pub regions: RegionSelection,
+    pub role: RoleSettings,
+    /// Account-regions scanned at once, across the organization.
+    pub concurrency: usize,
+    /// Per-resource calls at once inside one account-region.
+    pub image_concurrency: usize,
+    /// Which owned snapshots get a permission read.
+    pub snapshot_permissions: SnapshotPermissions,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+    /// Ends the scan like Ctrl-C when notified (for embedding and tests).
+    pub stop: Option<Arc<tokio::sync::Notify>>,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            connection: Connection::new(),
+            accounts: AccountSelection::default(),
+            exclude_accounts: Vec::new(),
+            regions: RegionSelection::default(),
+            role: RoleSettings::default(),
+            concurrency: 256,
+            image_concurrency: 8,
+            snapshot_permissions: SnapshotPermissions::default(),
+            progress: false,
+            stop: None,
+        }
+    }
+}
+
+/// What a scan produced, plus its statistics.
+#[derive(Debug)]
+pub struct ScanOutcome {
+    pub inventory: Inventory,
+    pub stats: ScanStats,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScanStats {
+    pub wall_seconds: f64,
+    pub accounts: usize,
+    pub account_regions: usize,
+    pub images: usize,
+    pub snapshots: usize,
+    pub errors: usize,
+    pub interrupted: bool,
+    /// `service:Operation` -> calls, attempts, throttled responses.
+    pub operations: BTreeMap<String, CallCounts>,
+}
+
+impl ScanStats {
+    pub fn calls(&self) -> u64 {
+        self.operations.values().map(|c| c.calls).sum()
+    }
+    pub fn retries(&self) -> u64 {
+        self.operations
+            .values()
+            .map(|c| c.attempts.saturating_sub(c.calls))
+            .sum()
+    }
+    pub fn throttled(&self) -> u64 {
+        self.operations.values().map(|c| c.throttled).sum()
+    }
+}
+
+/// Runs a scan on its own tokio runtime (the CLI's entry point).
+pub fn scan_blocking(options: &ScanOptions) -> Result<ScanOutcome> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(scan(options))
+}
+
+pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
+    let started = Instant::now();
+    let started_at = Utc::now();
+    let recorder = CallRecorder::default();
+    let base = aws::base_config(&options.connection).await;
+    let home_region = base
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| aws::DEFAULT_REGION.to_string());
+    let discovery = discover::discover(
+        &base,
+        &recorder,
+        &options.accounts,
+        &options.exclude_accounts,
+    )
+    .await
+    .map_err(|e| Error::Scan(e.to_string()))?;
+
+    let progress = Arc::new(Mutex::new(Progress {
+        bar: if options.progress {
+            scheduler::progress_bar()
+        } else {
+            None
+        },
+        ..Default::default()
+    }));
+    let plan = Plan {
+        base: base.clone(),
+        recorder: recorder.clone(),
+        role: options.role.clone(),
+        regions: options.regions.clone(),
+        home_region: home_region.clone(),
+        region_settings: region::RegionSettings {
+            per_resource_concurrency: options.image_concurrency,
+            snapshot_permissions: options.snapshot_permissions,
+        },
+        caller_account_id: discovery.caller_account_id.clone(),
+        partition: discovery.partition.clone(),
+    };
+    let work = scheduler::run_accounts(plan, &discovery, options.concurrency, progress.clone());
+    let stop = async {
+        match &options.stop {
+            Some(notify) => notify.notified().await,
+            None => std::future::pending().await,
+        }
+    };
+    // Dropping `work` aborts the tasks still running; what they finished is kept.
+    let interrupted = tokio::select! {
+        _ = work => false,
+        _ = tokio::signal::ctrl_c() => true,
+        _ = stop => true,
+    };
+    let mut state = std::mem::take(&mut *lock(&progress));
+    if let Some(bar) = state.bar.take() {
+        bar.finish_and_clear();
+    }
+    if interrupted {
+        let error = CallError {
+            code: "Interrupted".to_string(),
+            message: "the scan was interrupted before this account-region finished".to_string(),
+        };
+        for (account, region) in std::mem::take(&mut state.pending) {
+            let mut harvest = Harvest::new(
+                &account,
+                &RegionInfo {
+                    region,
+                    opt_in_status: None,
+                },
+            );
+            harvest.fail("ec2", "DescribeImages", None, &error);
+            state.done.push(harvest);
+        }
+        // Accounts whose regions were not known yet: their gap must show too.
+        let seen: BTreeSet<String> = state.done.iter().map(|h| h.account_id.clone()).collect();
+        for account in discovery
+            .accounts
+            .iter()
+            .filter(|a| !seen.contains(&a.account_id))
+        {
+            for region in discover::fallback_regions(&options.regions, &home_region) {
+                let mut harvest = Harvest::new(&account.account_id, &region);
+                harvest.fail("ec2", "DescribeImages", None, &error);
+                state.done.push(harvest);
+            }
+        }
+    }
+    let mut settings = BTreeMap::new();
+    if options.snapshot_permissions != SnapshotPermissions::All {
+        settings.insert(
+            "snapshot_permissions".to_string(),
+            options.snapshot_permissions.as_str().to_string(),
+        );
+    }
+    let ended_at = Utc::now();
+    let inventory = assemble::inventory(assemble::Assembly {
+        discovery: &discovery,
+        harvests: state.done,
+        account_errors: state.account_errors,
+        regions: &options.regions,
+        settings,
+        started_at,
+        ended_at,
+        complete: !interrupted,
+    })?;
+    let height = |t: &str| inventory.table(t).map(|df| df.height());
+    let stats = ScanStats {
+        wall_seconds: started.elapsed().as_secs_f64(),
+        accounts: discovery.accounts.len(),
+        account_regions: height("regions")?,
+        images: height("images")?,
+        snapshots: height("snapshots")?,
+        errors: height("scan_errors")?,
+        interrupted,
+        operations: recorder.snapshot(),
+    };
+    Ok(ScanOutcome { inventory, stats })
+}

@@ -1,0 +1,174 @@
+//! One account-region, start to end: which calls, in which order. Never
+//! fails: every failure is a scan error in the harvest.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::calls::each_bounded;
+use super::ec2_snapshots::SnapshotPermissions;
+use super::harvest::{Harvest, RegionScan};
+use super::{ec2_images, ec2_settings, ec2_snapshots, ec2_usage, inspector, kms};
+use crate::aws::RegionClients;
+use crate::discover::RegionInfo;
+
+/// What the scan reads in each account-region, beyond the fixed calls.
+#[derive(Debug, Clone, Copy)]
+pub struct RegionSettings {
+    /// Per-resource calls at once inside one account-region.
+    pub per_resource_concurrency: usize,
+    pub snapshot_permissions: SnapshotPermissions,
+}
+
+pub async fn collect(
+    clients: &RegionClients,
+    account_id: &str,
+    region: &RegionInfo,
+    settings: RegionSettings,
+) -> Harvest {
+    let mut harvest = Harvest::new(account_id, region);
+    let ec2 = &clients.ec2;
+
+    // Inspector findings come from instances (each names its AMI): none are
+    // asked for where Inspector is off or no instance runs. The image
+    // metadata of instances is asked for only where instances exist.
+    let usage = async {
+        let (instances, status) = tokio::join!(
+            ec2_usage::describe_instances(ec2),
+            inspector::status(&clients.inspector, account_id)
+        );
+        let any_instance = !matches!(&instances, Ok(list) if list.is_empty());
+        let inspector_off = matches!(&status, Ok(s) if s == "DISABLED");
+        let (metadata, findings) = tokio::join!(
+            async {
+                if any_instance {
+                    Some(ec2_usage::describe_image_metadata(ec2).await)
+                } else {
+                    None
+                }
+            },
+            async {
+                if any_instance && !inspector_off {
+                    Some(inspector::findings(&clients.inspector).await)
+                } else {
+                    None
+                }
+            }
+        );
+        (instances, metadata, status, findings)
+    };
+    let (images, snapshots, usage, templates, fetched_settings) = tokio::join!(
+        ec2_images::describe_images(ec2),
+        ec2_snapshots::describe_snapshots(ec2),
+        usage,
+        ec2_usage::describe_launch_templates(ec2),
+        ec2_settings::fetch(ec2),
+    );
+    let images = match images {
+        Err(error) if error.is_opt_in_required() => {
+            harvest.scan = RegionScan::NotOptedIn;
+            harvest.opt_in_status = Some("not-opted-in".to_string());
+            return harvest;
+        }
+        other => harvest.take("ec2", "DescribeImages", None, other),
+    };
+    ec2_settings::record(&mut harvest, fetched_settings);
+    let (instances, metadata, inspector_status, findings) = usage;
+    harvest.settings.inspector_ec2_status =
+        harvest.take("inspector2", "BatchGetAccountStatus", None, inspector_status);
+
+    let images = images.unwrap_or_default();
+    harvest.images = images.len();
+    let own: BTreeMap<String, String> = images
+        .iter()
+        .filter_map(|i| {
+            Some((
+                i.image_id()?.to_string(),
+                i.owner_id().unwrap_or(account_id).to_string(),
+            ))
+        })
+        .collect();
+    let mut backing: BTreeSet<String> = BTreeSet::new();
+    let mut keys: BTreeSet<String> = BTreeSet::new();
+    for image in &images {
+        for device in image.block_device_mappings() {
+            if let Some(ebs) = device.ebs() {
+                backing.extend(ebs.snapshot_id().map(str::to_string));
+                keys.extend(ebs.kms_key_id().map(str::to_string));
+            }
+        }
+    }
+
+    let snapshots = harvest.take("ec2", "DescribeSnapshots", None, snapshots);
+    let snapshot_reads = snapshots
+        .as_ref()
+        .map(|owned| ec2_snapshots::to_read(settings.snapshot_permissions, owned, &backing))
+        .unwrap_or_default();
+
+    let instances = harvest.take("ec2", "DescribeInstances", None, instances);
+    let metadata = metadata.and_then(|m| {
+        harvest.take("ec2", "DescribeInstanceImageMetadata", None, m)
+    });
+    let templates = harvest.take("ec2", "DescribeLaunchTemplateVersions", None, templates);
+    let mut in_use: BTreeSet<String> = BTreeSet::new();
+    in_use.extend(
+        instances
+            .iter()
+            .flatten()
+            .filter_map(|i| i.image_id().map(str::to_string)),
+    );
+    in_use.extend(
+        templates
+            .iter()
+            .flatten()
+            .filter_map(|v| ec2_usage::template_image(v).map(str::to_string)),
+    );
+    let foreign: Vec<String> = in_use
+        .into_iter()
+        .filter(|id| !own.contains_key(id))
+        .collect();
+
+    // The per-resource calls, bounded.
+    let limit = settings.per_resource_concurrency;
+    let (launch_permissions, snapshot_permissions, key_outcomes, visible) = tokio::join!(
+        each_bounded(own.keys().cloned(), limit, |id| ec2_images::launch_permissions(ec2, id)),
+        each_bounded(snapshot_reads, limit, |id| {
+            ec2_snapshots::create_volume_permissions(ec2, id)
+        }),
+        each_bounded(keys, limit, |key| kms::describe_key(&clients.kms, key)),
+        async {
+            if foreign.is_empty() {
+                Ok(BTreeMap::new())
+            } else {
+                ec2_usage::visible_images(ec2, &foreign).await
+            }
+        },
+    );
+    let permission_counts = ec2_images::permission_rows(&mut harvest, launch_permissions);
+    for image in &images {
+        let count = image
+            .image_id()
+            .and_then(|id| permission_counts.get(id))
+            .copied();
+        ec2_images::image_rows(&mut harvest, image, count);
+    }
+    ec2_snapshots::rows(&mut harvest, snapshots.as_ref(), snapshot_permissions);
+    kms::key_rows(&mut harvest, key_outcomes);
+    let visible = harvest.take("ec2", "DescribeImages", None, visible);
+    let visibility = ec2_usage::Visibility {
+        own: &own,
+        foreign: visible.as_ref(),
+    };
+    if let Some(instances) = &instances {
+        ec2_usage::instance_rows(&mut harvest, instances, metadata.as_deref(), &visibility);
+    }
+    if let Some(templates) = &templates {
+        ec2_usage::template_rows(&mut harvest, templates, &visibility);
+    }
+    if let Some(findings) = findings.and_then(|f| harvest.take("inspector2", "ListFindings", None, f))
+    {
+        for finding in &findings {
+            inspector::finding_row(&mut harvest, finding);
+        }
+    }
+    harvest.finish();
+    harvest
+}

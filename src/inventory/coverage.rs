@@ -1,0 +1,237 @@
+//! Coverage: which account-regions in scope were seen, and which calls
+//! failed or were never made. Computed once, when an inventory is built or
+//! loaded, so the evaluator and the summaries read one truth.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use polars::prelude::DataFrame;
+
+use super::{Manifest, str_column};
+use crate::error::Result;
+
+/// What happened to one account-region in scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ScanStatus {
+    /// Everything was collected.
+    Ok,
+    /// Some calls failed (see the scan errors).
+    Partial,
+    /// Nothing was collected.
+    Failed,
+    /// In scope, but the inventory holds no row for it at all.
+    Missing,
+    /// The region is not enabled for the account: out of scope.
+    NotOptedIn,
+}
+
+impl ScanStatus {
+    pub fn parse(text: &str) -> Option<ScanStatus> {
+        Some(match text {
+            "ok" => ScanStatus::Ok,
+            "partial" => ScanStatus::Partial,
+            "failed" => ScanStatus::Failed,
+            "not-opted-in" => ScanStatus::NotOptedIn,
+            _ => return None,
+        })
+    }
+
+    /// Whether rules can judge resources here (possibly in part).
+    pub fn seen(self) -> bool {
+        matches!(self, ScanStatus::Ok | ScanStatus::Partial)
+    }
+}
+
+/// A failed call, as the evaluator matches it against a rule's evidence.
+#[derive(Debug, Clone)]
+pub struct FailedCall {
+    pub account_id: String,
+    /// None for account-wide failures (AssumeRole, DescribeRegions).
+    pub region: Option<String>,
+    /// `service:Operation`, e.g. `ec2:DescribeImageAttribute`.
+    pub operation: String,
+    pub resource_id: Option<String>,
+    pub error_code: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Coverage {
+    /// Every account-region in scope, with its status and, where it was not
+    /// seen, why.
+    pub regions: BTreeMap<(String, String), (ScanStatus, String)>,
+    /// Every account in scope (the manifest's scope, else the accounts
+    /// table), and any account with a region row.
+    pub accounts: BTreeSet<String>,
+    pub failed_calls: Vec<FailedCall>,
+    /// `service:Operation`s this inventory never made at all (an older
+    /// schema that predates the tables they fill), lower case.
+    pub not_collected: BTreeSet<String>,
+    /// The schema version the inventory was written with.
+    pub written_with: u32,
+    /// The manifest says the scan ran to the end.
+    pub scan_finished: bool,
+}
+
+impl Coverage {
+    pub fn read(
+        manifest: &Manifest,
+        accounts: &DataFrame,
+        regions: &DataFrame,
+        scan_errors: &DataFrame,
+        not_collected: BTreeSet<String>,
+    ) -> Result<Coverage> {
+        let mut coverage = Coverage {
+            not_collected,
+            written_with: manifest.schema_version,
+            scan_finished: manifest.complete,
+            ..Default::default()
+        };
+        {
+            let account = str_column(scan_errors, "account_id")?;
+            let region = str_column(scan_errors, "region")?;
+            let service = str_column(scan_errors, "service")?;
+            let operation = str_column(scan_errors, "operation")?;
+            let resource = str_column(scan_errors, "resource_id")?;
+            let code = str_column(scan_errors, "error_code")?;
+            for i in 0..scan_errors.height() {
+                coverage.failed_calls.push(FailedCall {
+                    account_id: account[i].unwrap_or_default().to_string(),
+                    region: region[i].map(str::to_string),
+                    operation: format!(
+                        "{}:{}",
+                        service[i].unwrap_or_default(),
+                        operation[i].unwrap_or_default()
+                    ),
+                    resource_id: resource[i].map(str::to_string),
+                    error_code: code[i].unwrap_or("error").to_string(),
+                });
+            }
+        }
+        // The scope's account list when there is one; the accounts table
+        // may also list members outside it (sharing is judged against them).
+        coverage
+            .accounts
+            .extend(manifest.scope.accounts.iter().cloned());
+        if coverage.accounts.is_empty() {
+            coverage.accounts.extend(
+                str_column(accounts, "account_id")?
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_string),
+            );
+        }
+        let ids = str_column(regions, "account_id")?;
+        let names = str_column(regions, "region")?;
+        let statuses = str_column(regions, "scan_status")?;
+        for i in 0..regions.height() {
+            let (Some(account), Some(region)) = (ids[i], names[i]) else {
+                continue;
+            };
+            coverage.accounts.insert(account.to_string());
+            // The loader checked the vocabulary; anything else is not seen.
+            let status = statuses[i]
+                .and_then(ScanStatus::parse)
+                .unwrap_or(ScanStatus::Failed);
+            let why = match status {
+                ScanStatus::Failed => coverage.why_failed(account, region),
+                _ => String::new(),
+            };
+            coverage
+                .regions
+                .insert((account.to_string(), region.to_string()), (status, why));
+        }
+        // Every account and region of the scope must have been accounted for.
+        let mut scope_regions: BTreeSet<&str> =
+            manifest.scope.regions.iter().map(String::as_str).collect();
+        if scope_regions.is_empty() {
+            scope_regions = coverage.regions.keys().map(|(_, r)| r.as_str()).collect();
+        }
+        let scope_regions: Vec<String> = scope_regions.into_iter().map(str::to_string).collect();
+        for account in &coverage.accounts {
+            for region in &scope_regions {
+                let key = (account.clone(), region.clone());
+                if !coverage.regions.contains_key(&key) {
+                    let why = coverage.why_failed(account, region);
+                    let why = if why == "scan failed" {
+                        "no scan data for this account-region in the inventory".to_string()
+                    } else {
+                        why
+                    };
+                    coverage.regions.insert(key, (ScanStatus::Missing, why));
+                }
+            }
+        }
+        // An account in scope with no region at all (and no regions in scope to guess).
+        for account in &coverage.accounts {
+            if !coverage.regions.keys().any(|(a, _)| a == account) {
+                coverage.regions.insert(
+                    (account.clone(), String::new()),
+                    (
+                        ScanStatus::Missing,
+                        "no scan data for this account in the inventory".to_string(),
+                    ),
+                );
+            }
+        }
+        for (_, why) in coverage.regions.values_mut() {
+            if why.is_empty() {
+                continue;
+            }
+            if !why.starts_with("account-region not scanned") && !why.starts_with("no scan data")
+            {
+                *why = format!("account-region not scanned ({why})");
+            }
+        }
+        Ok(coverage)
+    }
+
+    fn why_failed(&self, account: &str, region: &str) -> String {
+        self.failed_calls
+            .iter()
+            .find(|e| e.account_id == account && e.region.as_deref().is_none_or(|r| r == region))
+            .map(|e| format!("{} {}", e.operation, e.error_code))
+            .unwrap_or_else(|| "scan failed".to_string())
+    }
+
+    pub fn status(&self, account: &str, region: &str) -> Option<ScanStatus> {
+        self.regions
+            .get(&(account.to_string(), region.to_string()))
+            .map(|(s, _)| *s)
+    }
+
+    /// Account-regions in scope that rules cannot see, with why.
+    pub fn unseen(&self) -> impl Iterator<Item = (&(String, String), &str)> {
+        self.regions
+            .iter()
+            .filter(|(_, (s, _))| matches!(s, ScanStatus::Failed | ScanStatus::Missing))
+            .map(|(k, (_, why))| (k, why.as_str()))
+    }
+
+    /// Account-regions out of scope (not opted in).
+    pub fn skipped(&self) -> impl Iterator<Item = &(String, String)> {
+        self.regions
+            .iter()
+            .filter(|(_, (s, _))| *s == ScanStatus::NotOptedIn)
+            .map(|(k, _)| k)
+    }
+
+    /// In-scope regions of an account (everything but not-opted-in).
+    pub fn regions_of<'a>(&'a self, account: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.regions
+            .iter()
+            .filter(move |((a, _), (s, _))| a == account && *s != ScanStatus::NotOptedIn)
+            .map(|((_, r), _)| r.as_str())
+    }
+
+    pub fn count(&self, status: ScanStatus) -> u64 {
+        self.regions.values().filter(|(s, _)| *s == status).count() as u64
+    }
+
+    /// Every account-region in scope was scanned in full, and the scan ran to the end.
+    pub fn complete(&self) -> bool {
+        self.scan_finished
+            && self
+                .regions
+                .values()
+                .all(|(s, _)| matches!(s, ScanStatus::Ok | ScanStatus::NotOptedIn))
+    }
+}

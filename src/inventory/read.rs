@@ -1,0 +1,187 @@
+//! Reading table files (JSON Lines, Parquet) into checked DataFrames.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+use chrono::DateTime;
+use polars::prelude::*;
+
+use super::builder::{TableBuilder, dtype_of, timestamp_dtype};
+use super::schema::{ColumnKind, TableDef, Value};
+use super::validate::{self, Origin};
+use crate::error::{Error, Result, polars_message, strip_serde_position};
+
+/// Reads one table file written with schema `version`.
+pub fn table(def: &'static TableDef, path: &Path, version: u32) -> Result<DataFrame> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.ends_with(".jsonl") {
+        jsonl(def, path, version)
+    } else if name.ends_with(".parquet") {
+        parquet(def, path, version)
+    } else {
+        Err(Error::input(format!(
+            "{}: unsupported table file type (use .parquet or .jsonl)",
+            path.display()
+        )))
+    }
+}
+
+fn jsonl(def: &'static TableDef, path: &Path, version: u32) -> Result<DataFrame> {
+    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut builder = TableBuilder::new(def);
+    let mut lines: Vec<usize> = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let line_no = index + 1;
+        let line = line.map_err(|e| Error::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |msg: String| Error::input(format!("{}:{line_no}: {msg}", path.display()));
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&line)
+            .map_err(|e| {
+                Error::input(format!(
+                    "{}:{line_no}:{}: invalid JSON: {}",
+                    path.display(),
+                    e.column(),
+                    strip_serde_position(&e.to_string())
+                ))
+            })?;
+        let mut row = vec![Value::Null; def.columns.len()];
+        for (key, json) in object {
+            let idx = def
+                .column_index(&key)
+                .filter(|i| def.columns[*i].since <= version)
+                .ok_or_else(|| at(format!("unknown column `{key}` for table `{}`", def.name)))?;
+            let column = &def.columns[idx];
+            row[idx] = json_to_value(column.kind, json).map_err(|found| {
+                at(format!(
+                    "column `{key}` expects {}, found {found}",
+                    column.kind.name()
+                ))
+            })?;
+        }
+        builder.push_values(row).map_err(|e| at(e.message))?;
+        lines.push(line_no);
+    }
+    let df = builder.finish()?;
+    validate::check(def, &df, &Origin::Lines { path, lines })?;
+    Ok(df)
+}
+
+fn json_to_value(kind: ColumnKind, json: serde_json::Value) -> Result<Value, String> {
+    use serde_json::Value as J;
+    match (kind, json) {
+        (_, J::Null) => Ok(Value::Null),
+        (ColumnKind::Str, J::String(s)) => Ok(Value::Str(s)),
+        (ColumnKind::Int, J::Number(n)) => n.as_i64().map(Value::Int).ok_or(format!("`{n}`")),
+        (ColumnKind::Bool, J::Bool(b)) => Ok(Value::Bool(b)),
+        (ColumnKind::Timestamp, J::String(s)) => DateTime::parse_from_rfc3339(&s)
+            .map(|t| Value::Timestamp(t.timestamp_millis()))
+            .map_err(|_| format!("`{s}` (use RFC 3339, e.g. 2026-03-01T12:00:00Z)")),
+        (_, other) => Err(match other {
+            J::String(s) => format!("string `{s}`"),
+            J::Number(n) => format!("number `{n}`"),
+            J::Bool(b) => format!("boolean `{b}`"),
+            J::Array(_) => "an array".to_string(),
+            J::Object(_) => "an object".to_string(),
+            J::Null => "null".to_string(),
+        }),
+    }
+}
+
+fn parquet(def: &'static TableDef, path: &Path, version: u32) -> Result<DataFrame> {
+    use polars_io::SerReader;
+    let unreadable = |message: String| {
+        Error::input(format!(
+            "{}: not a readable Parquet file: {message}",
+            path.display()
+        ))
+    };
+    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    // polars panics on some encodings it does not support; a bad file is
+    // bad input, never a crash.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        polars_io::parquet::read::ParquetReader::new(file).finish()
+    }));
+    let df = match read {
+        Ok(Ok(df)) => df,
+        Ok(Err(e)) => return Err(unreadable(polars_message(&e))),
+        Err(panic) => return Err(unreadable(crate::error::panic_message(panic.as_ref()))),
+    };
+    let height = df.height();
+    let mut columns = Vec::with_capacity(def.columns.len());
+    for column in def.columns {
+        let Ok(found) = df.column(column.name) else {
+            if column.since > version {
+                columns.push(Column::full_null(
+                    PlSmallStr::from_static(column.name),
+                    height,
+                    &dtype_of(column.kind),
+                ));
+                continue;
+            }
+            return Err(Error::input(format!(
+                "{}: column `{}` is missing",
+                path.display(),
+                column.name
+            )));
+        };
+        columns.push(coerce(path, column.name, column.kind, found)?);
+    }
+    if let Some(extra) = df.get_column_names().into_iter().find(|n| {
+        def.column(n.as_str())
+            .is_none_or(|c| c.since > version)
+    }) {
+        return Err(Error::input(format!(
+            "{}: unknown column `{extra}` for table `{}`",
+            path.display(),
+            def.name
+        )));
+    }
+    let df = DataFrame::new(height, columns).map_err(|e| Error::Internal(polars_message(&e)))?;
+    validate::check(def, &df, &Origin::Rows { path })?;
+    Ok(df)
+}
+
+/// Accepts any Parquet physical encoding of a column's logical type
+/// (dictionary-encoded or view strings, narrower integers, other time units
+/// or time zones) and casts it to the schema type.
+fn coerce(path: &Path, name: &str, kind: ColumnKind, found: &Column) -> Result<Column> {
+    let want = dtype_of(kind);
+    let dtype = found.dtype();
+    let compatible = match kind {
+        ColumnKind::Str => matches!(dtype, DataType::String | DataType::Categorical(..)),
+        ColumnKind::Int => dtype.is_integer(),
+        ColumnKind::Bool => matches!(dtype, DataType::Boolean),
+        ColumnKind::Timestamp => matches!(dtype, DataType::Datetime(..) | DataType::Date),
+    } || matches!(dtype, DataType::Null);
+    if !compatible {
+        return Err(Error::input(format!(
+            "{}: column `{name}` has type {dtype}, expected {}",
+            path.display(),
+            kind.name()
+        )));
+    }
+    let cast = |target: &DataType| {
+        found.strict_cast(target).map_err(|e| {
+            Error::input(format!(
+                "{}: column `{name}` cannot be read as {}: {}",
+                path.display(),
+                kind.name(),
+                polars_message(&e)
+            ))
+        })
+    };
+    match dtype {
+        // A zone only labels the instant; the stored value is UTC already.
+        DataType::Datetime(unit, Some(_)) => {
+            let naive = cast(&DataType::Datetime(*unit, None))?;
+            naive
+                .strict_cast(&timestamp_dtype())
+                .map_err(|e| Error::Internal(polars_message(&e)))
+        }
+        _ if dtype == &want => Ok(found.clone()),
+        _ => cast(&want),
+    }
+}
