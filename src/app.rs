@@ -438,8 +438,20 @@ pub enum QueryFormat {
 
 /// `amiaudit query`: ad-hoc SQL over an inventory (with its derived columns).
 pub fn query(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<String> {
-    use polars::prelude::*;
     let inv = inventory::load(inventory_dir)?;
+    // polars panics on values it cannot show (a timestamp past year 262143);
+    // a query is user input, so that is one line of error, not a crash.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_query(&inv, sql, format)))
+        .unwrap_or_else(|panic| {
+            Err(Error::input(format!(
+                "query: the result cannot be shown: {}",
+                crate::error::panic_message(panic.as_ref())
+            )))
+        })
+}
+
+fn run_query(inv: &inventory::Inventory, sql: &str, format: QueryFormat) -> Result<String> {
+    use polars::prelude::*;
     let mut ctx = polars::sql::SQLContext::new();
     for (name, lf) in inv.frames()? {
         ctx.register(&name, lf);
@@ -471,7 +483,12 @@ pub fn query(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<Str
                     AnyValue::UInt64(v) => v.into(),
                     AnyValue::Float64(v) => v.into(),
                     AnyValue::String(s) => s.into(),
-                    AnyValue::Datetime(ms, TimeUnit::Milliseconds, _) => {
+                    AnyValue::Datetime(v, unit, _) => {
+                        let ms = match unit {
+                            TimeUnit::Milliseconds => v,
+                            TimeUnit::Microseconds => v.div_euclid(1_000),
+                            TimeUnit::Nanoseconds => v.div_euclid(1_000_000),
+                        };
                         inventory::format_timestamp(ms)
                             .map_err(|_| {
                                 Error::input(format!(
@@ -631,6 +648,11 @@ pub struct ScanFlags {
     /// Attempts per call, the first included, with adaptive backoff [default: 6].
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
+    /// Which owned snapshots get their createVolumePermission read (one call
+    /// each): all, ami-backing or none [default: all]. The others are
+    /// `unknown` for SNAP-SHARED-OUTSIDE-ORG.
+    #[arg(long, value_name = "WHICH")]
+    pub snapshot_permissions: Option<String>,
     /// Print calls, retries, throttles and wall time after the scan.
     #[arg(long)]
     pub stats: bool,
@@ -755,6 +777,17 @@ pub fn scan_options(flags: &ScanFlags, config: &Config) -> Result<collect::ScanO
             return Err(Error::input("scan: --concurrency must be at least 1"));
         }
         options.concurrency = n;
+    }
+    if let Some(which) = flags
+        .snapshot_permissions
+        .clone()
+        .or_else(|| file.snapshot_permissions.clone())
+    {
+        options.snapshot_permissions = collect::SnapshotPermissions::parse(&which).ok_or_else(|| {
+            Error::input(format!(
+                "scan: snapshot permissions `{which}` is not one of all, ami-backing, none"
+            ))
+        })?;
     }
     if let Some(n) = flags.max_attempts {
         if n == 0 {

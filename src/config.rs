@@ -76,6 +76,8 @@ pub struct ScanSection {
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
     pub concurrency: Option<usize>,
+    /// `all` | `ami-backing` | `none`: which snapshots get a permission read.
+    pub snapshot_permissions: Option<String>,
 }
 
 /// Loads the explicit file, or `./amiaudit.toml` if present, or defaults.

@@ -183,6 +183,22 @@ struct SynthArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A panic is a bug, but the user still gets one line and exit 2, not a
+    // backtrace: the default hook's message is replaced by ours below.
+    std::panic::set_hook(Box::new(|_| {}));
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(code) => code,
+        Err(panic) => {
+            eprintln!(
+                "error: internal error: {}; please report it",
+                amiaudit::error::panic_message(panic.as_ref())
+            );
+            ExitCode::from(amiaudit::error::EXIT_INPUT as u8)
+        }
+    }
+}
+
+fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Audit(a) => {
             let options = AuditOptions {

@@ -504,3 +504,79 @@ pub fn for_each_finding(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evaluate::{Evaluation, empty_results};
+
+    fn rule() -> Rule {
+        crate::policy::load_builtin()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .rules
+            .remove(0)
+    }
+
+    fn evaluation(status: &str, rule_id: &str) -> Evaluation {
+        let results = df!(
+            "rule_id" => [rule_id],
+            "account_id" => ["111111111111"],
+            "region" => ["eu-west-1"],
+            "resource_type" => ["ami"],
+            "resource_id" => ["ami-1"],
+            "resource_name" => ["n"],
+            "status" => [status],
+            "reason" => [""],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        Evaluation {
+            results,
+            rule_errors: Vec::new(),
+        }
+    }
+
+    fn inventory() -> Inventory {
+        crate::inventory::empty(chrono::Utc::now()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_summary_that_cannot_be_made_is_an_error_never_zero_failures() {
+        let rule = rule();
+        let inv = inventory();
+        let ok = summarize(&inv, &evaluation("fail", &rule.id), std::slice::from_ref(&rule))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ok.totals.fail, 1);
+        for bad in [
+            evaluation("maybe", &rule.id),
+            evaluation("fail", "NO-SUCH-RULE"),
+            Evaluation {
+                results: empty_results()
+                    .drop("status")
+                    .unwrap_or_else(|e| panic!("{e}")),
+                rule_errors: Vec::new(),
+            },
+        ] {
+            let err = summarize(&inv, &bad, std::slice::from_ref(&rule))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("summarize: "), "{err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    }
+
+    #[test]
+    fn findings_from_a_broken_results_frame_are_an_error_not_a_short_list() {
+        let rule = rule();
+        let inv = inventory();
+        let mut seen = 0;
+        for bad in [evaluation("maybe", &rule.id), evaluation("fail", "NO-SUCH-RULE")] {
+            let outcome = for_each_finding(&inv, &bad, std::slice::from_ref(&rule), |_| true, |_| {
+                seen += 1
+            });
+            let err = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("findings: "), "{err}");
+        }
+        assert_eq!(seen, 0);
+    }
+}

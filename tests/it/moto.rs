@@ -459,10 +459,11 @@ impl GapConnector {
                         "<item><instanceId>{id}</instanceId><instanceOwnerId>{caller}</instanceOwnerId><imageMetadata><imageId>{image}</imageId>{name_xml}{owner_xml}<imageState>{state}</imageState></imageMetadata></item>"
                     ));
                 }
-                Some(ec2_xml(
+                let xml = ec2_xml(
                     action,
                     &format!("<instanceImageMetadataSet>{items}</instanceImageMetadataSet>"),
-                ))
+                );
+                Some(xml)
             }
             "DescribeSnapshots" if get("RestorableBy.1") == Some("all") => {
                 let client = self.ec2_as(&endpoint, &caller, &region);
@@ -561,18 +562,29 @@ impl HttpConnector for GapConnector {
                 return Ok(xml_response(200, xml));
             }
             let response = this.inner.call(request).await?;
-            // Learn which account an AssumeRole session belongs to.
-            if let (Some(account), Some(bytes)) = (assumed, response.body().bytes()) {
-                let text = String::from_utf8_lossy(bytes);
-                if let Some(key) = text
-                    .split("<AccessKeyId>")
-                    .nth(1)
-                    .and_then(|t| t.split("</AccessKeyId>").next())
-                {
-                    this.sessions.lock().unwrap().insert(key.to_string(), account);
-                }
+            let Some(account) = assumed else {
+                return Ok(response);
+            };
+            // Learn which account an AssumeRole session belongs to (the
+            // body streams: read it whole, then hand it on).
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = aws_smithy_types::byte_stream::ByteStream::new(response.into_body())
+                .collect()
+                .await
+                .unwrap()
+                .into_bytes();
+            let text = String::from_utf8_lossy(&bytes);
+            if let Some(key) = text
+                .split("<AccessKeyId>")
+                .nth(1)
+                .and_then(|t| t.split("</AccessKeyId>").next())
+            {
+                this.sessions.lock().unwrap().insert(key.to_string(), account);
             }
-            Ok(response)
+            let mut rebuilt = Response::new(status, SdkBody::from(bytes));
+            *rebuilt.headers_mut() = headers;
+            Ok(rebuilt)
         })
     }
 }
@@ -601,6 +613,58 @@ pub async fn register_image(client: &aws_sdk_ec2::Client, name: &str) -> String 
                 .ebs(ec2::EbsBlockDevice::builder().volume_size(8).build())
                 .build(),
         )
+        .send()
+        .await
+        .unwrap()
+        .image_id()
+        .unwrap()
+        .to_string();
+    remember_image(client, &id).await;
+    id
+}
+
+/// Registers an AMI with tags.
+pub async fn register(client: &aws_sdk_ec2::Client, name: &str, tags: &[(&str, &str)]) -> String {
+    let id = register_image(client, name).await;
+    if !tags.is_empty() {
+        let mut request = client.create_tags().resources(&id);
+        for (k, v) in tags {
+            request = request.tags(aws_sdk_ec2::types::Tag::builder().key(*k).value(*v).build());
+        }
+        request.send().await.unwrap();
+    }
+    id
+}
+
+/// Runs one instance of `image` with a Name tag.
+pub async fn run_instance(client: &aws_sdk_ec2::Client, image: &str, name: &str) -> String {
+    client
+        .run_instances()
+        .image_id(image)
+        .min_count(1)
+        .max_count(1)
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
+                .tags(aws_sdk_ec2::types::Tag::builder().key("Name").value(name).build())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .instances()[0]
+        .instance_id()
+        .unwrap()
+        .to_string()
+}
+
+/// Creates an AMI from an instance (EC2 makes its snapshots with a
+/// `Created by CreateImage(i-...) for ami-...` description) and returns its id.
+pub async fn create_image(client: &aws_sdk_ec2::Client, instance: &str, name: &str) -> String {
+    let id = client
+        .create_image()
+        .instance_id(instance)
+        .name(name)
         .send()
         .await
         .unwrap()

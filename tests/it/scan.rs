@@ -8,7 +8,7 @@ use amiaudit::discover::{AccountSelection, RegionSelection};
 use aws_sdk_ec2::types as ec2;
 use serde_json::{Value, json};
 
-use super::moto::{Moto, MotoGaps, register_image, settings_for, static_credentials};
+use super::moto::{Moto, MotoGaps, register, run_instance, settings_for, static_credentials};
 use super::support::*;
 
 const OUTSIDE_ACCOUNT: &str = "999999999999";
@@ -33,39 +33,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-async fn register(client: &aws_sdk_ec2::Client, name: &str, tags: &[(&str, &str)]) -> String {
-    let id = register_image(client, name).await;
-    if !tags.is_empty() {
-        let mut request = client.create_tags().resources(&id);
-        for (k, v) in tags {
-            request = request.tags(ec2::Tag::builder().key(*k).value(*v).build());
-        }
-        request.send().await.unwrap();
-    }
-    id
-}
-
-async fn run_instance(client: &aws_sdk_ec2::Client, image: &str, name: &str) -> String {
-    client
-        .run_instances()
-        .image_id(image)
-        .min_count(1)
-        .max_count(1)
-        .tag_specifications(
-            ec2::TagSpecification::builder()
-                .resource_type(ec2::ResourceType::Instance)
-                .tags(ec2::Tag::builder().key("Name").value(name).build())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .instances()[0]
-        .instance_id()
-        .unwrap()
-        .to_string()
 }
 
 /// Seeds the organization through the SDK, as its owners would have built it.

@@ -142,3 +142,38 @@ pub fn hostile_inventory(account_name: &str, image_name: &str, description: &str
         ),
     ])
 }
+
+/// Copies the sample inventory so a test can break it.
+pub fn broken_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(sample()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+/// Rewrites a table file and its sha256 in the manifest, so only the content is wrong.
+pub fn rewrite_table(dir: &Path, file: &str, content: &str) {
+    std::fs::write(dir.join(file), content).unwrap();
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(content.as_bytes()))
+    };
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    let table = file.trim_end_matches(".jsonl");
+    manifest["tables"][table]["sha256"] = digest.into();
+    manifest["tables"][table]["rows"] = content
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+        .into();
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+}
+

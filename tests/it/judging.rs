@@ -1,0 +1,275 @@
+//! Inventories that load must be judged right: each case here once loaded
+//! and was judged wrong (a failed region judged, an account vanished,
+//! duplicate rows, "not known" read as "no"), or crashed.
+use std::fs;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use super::bad_input::audit_error;
+use super::support::*;
+
+fn table_text(dir: &Path, file: &str) -> String {
+    fs::read_to_string(dir.join(file)).unwrap()
+}
+
+#[test]
+fn a_scan_status_outside_the_vocabulary_is_refused_with_file_and_line() {
+    let dir = broken_copy();
+    let text = table_text(dir.path(), "regions.jsonl");
+    let broken = text.replacen("\"scan_status\":\"failed\"", "\"scan_status\":\"FAILED\"", 1);
+    assert_ne!(text, broken);
+    let line = broken
+        .lines()
+        .position(|l| l.contains("FAILED"))
+        .unwrap()
+        + 1;
+    rewrite_table(dir.path(), "regions.jsonl", &broken);
+    let err = audit_error(dir.path());
+    assert!(
+        err.contains(&format!("regions.jsonl:{line}: column `scan_status`: `FAILED` is not one of")),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_account_in_scope_without_rows_is_a_coverage_gap() {
+    let dir = broken_copy();
+    // Drop every row of one account from every table.
+    let gone = "210006000222";
+    for entry in fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.ends_with(".jsonl") {
+            let text = fs::read_to_string(&path).unwrap();
+            let kept: String = text
+                .lines()
+                .filter(|l| !l.contains(&format!("\"account_id\":\"{gone}\"")))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            rewrite_table(dir.path(), &name, &kept);
+        }
+    }
+    let out = tempfile::tempdir().unwrap();
+    let run = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(dir.path()),
+        "--out",
+        path(&out.path().join("a")),
+        "--fail-on-incomplete",
+    ]);
+    let text = stdout(&run);
+    assert_eq!(run.status.code(), Some(3), "{text}{}", stderr(&run));
+    assert!(text.contains("coverage: 12 accounts"), "{text}");
+    let rows = csv_rows(&out.path().join("a/findings.csv"));
+    let of_gone: Vec<&std::collections::BTreeMap<String, String>> =
+        rows.iter().filter(|r| r["account_id"] == gone).collect();
+    assert!(!of_gone.is_empty(), "the account is reported");
+    assert!(
+        of_gone.iter().all(|r| r["status"] == "unknown"),
+        "{of_gone:?}"
+    );
+}
+
+#[test]
+fn duplicate_rows_are_refused_with_both_lines() {
+    let dir = broken_copy();
+    let text = table_text(dir.path(), "image_tags.jsonl");
+    let owner = text.lines().position(|l| l.contains("\"key\":\"Owner\"")).unwrap();
+    let line = text.lines().nth(owner).unwrap().to_string();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(owner + 1, &line);
+    lines.insert(owner + 1, &line);
+    let broken: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    rewrite_table(dir.path(), "image_tags.jsonl", &broken);
+    let err = audit_error(dir.path());
+    assert!(
+        err.contains(&format!("image_tags.jsonl:{}: duplicate row", owner + 2))
+            && err.contains(&format!("as line {}", owner + 1)),
+        "{err}"
+    );
+}
+
+/// AMI-AWS-MANAGED-KEY's status per image in an audit of `dir`.
+fn managed_key_results(dir: &Path) -> std::collections::BTreeMap<String, String> {
+    let out = tempfile::tempdir().unwrap();
+    let run = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(dir),
+        "--out",
+        path(out.path()),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    csv_rows(&out.path().join("findings.csv"))
+        .into_iter()
+        .filter(|r| r["rule_id"] == "AMI-AWS-MANAGED-KEY" && r["resource_type"] == "ami")
+        .map(|r| (r["resource_id"].clone(), r["status"].clone()))
+        .collect()
+}
+
+#[test]
+fn a_key_whose_manager_is_not_known_is_not_customer_managed() {
+    let before = managed_key_results(&sample());
+    let images = table_text(&sample(), "images.jsonl").lines().count();
+    assert_eq!(before.len(), images, "every AMI gets a result");
+    let dir = broken_copy();
+    let text = table_text(dir.path(), "kms_keys.jsonl");
+    let broken = text
+        .replace(",\"key_manager\":\"AWS\"", "")
+        .replace("\"alias\":\"alias/aws/ebs\",", "");
+    assert_ne!(text, broken);
+    rewrite_table(dir.path(), "kms_keys.jsonl", &broken);
+    let after = managed_key_results(dir.path());
+    let failed: Vec<&String> = before
+        .iter()
+        .filter(|(_, s)| *s == "fail")
+        .map(|(id, _)| id)
+        .collect();
+    assert!(failed.len() >= 40, "{failed:?}");
+    for id in failed {
+        assert_eq!(after[id], "unknown", "{id}: a key nobody described is not customer-managed");
+    }
+}
+
+/// Writes `df` over an inventory's parquet table and fixes the manifest.
+fn replace_parquet(dir: &Path, table: &str, df: &mut DataFrame) {
+    let path = dir.join(format!("{table}.parquet"));
+    let file = fs::File::create(&path).unwrap();
+    polars_io::parquet::write::ParquetWriter::new(file)
+        .finish(df)
+        .unwrap();
+    let digest = amiaudit::inventory::sha256_file(&path).unwrap();
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["tables"][table]["sha256"] = digest.into();
+    fs::write(&manifest_path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+}
+
+fn parquet_inventory() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let run = amiaudit(&["synth", "--out", path(dir.path())]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    dir
+}
+
+fn read_parquet(dir: &Path, table: &str) -> DataFrame {
+    use polars_io::SerReader;
+    let file = fs::File::open(dir.join(format!("{table}.parquet"))).unwrap();
+    polars_io::parquet::read::ParquetReader::new(file)
+        .finish()
+        .unwrap()
+}
+
+#[test]
+fn a_timestamp_near_the_end_of_time_is_refused_not_wrapped() {
+    let dir = parquet_inventory();
+    let mut images = read_parquet(dir.path(), "images");
+    let n = images.height();
+    let mut ms: Vec<Option<i64>> = vec![Some(1_700_000_000_000); n];
+    ms[3] = Some(i64::MIN + 1_000);
+    let column = Series::new("creation_date".into(), ms)
+        .cast(&DataType::Datetime(TimeUnit::Milliseconds, None))
+        .unwrap();
+    images.with_column(column.into_column()).unwrap();
+    replace_parquet(dir.path(), "images", &mut images);
+    let err = audit_error(dir.path());
+    assert!(
+        err.contains("images.parquet: row 4: column `creation_date`: timestamp outside 1970-01-01..2200-01-01"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dictionary_encoded_strings_and_narrow_integers_load() {
+    let dir = parquet_inventory();
+    let out = tempfile::tempdir().unwrap();
+    let before = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(dir.path()),
+        "--out",
+        path(&out.path().join("before")),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(before.status.code(), Some(0), "{}", stderr(&before));
+    let mut images = read_parquet(dir.path(), "images");
+    let state = images
+        .column("state")
+        .unwrap()
+        .cast(&DataType::from_categories(Categories::global()))
+        .unwrap();
+    images.with_column(state).unwrap();
+    let mut devices = read_parquet(dir.path(), "image_block_devices");
+    let size = devices
+        .column("volume_size")
+        .unwrap()
+        .cast(&DataType::Int32)
+        .unwrap();
+    devices.with_column(size).unwrap();
+    replace_parquet(dir.path(), "images", &mut images);
+    replace_parquet(dir.path(), "image_block_devices", &mut devices);
+    let after = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(dir.path()),
+        "--out",
+        path(&out.path().join("after")),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(after.status.code(), Some(0), "{}", stderr(&after));
+    assert_eq!(
+        fs::read(out.path().join("before/findings.csv")).unwrap(),
+        fs::read(out.path().join("after/findings.csv")).unwrap(),
+        "the same facts, judged the same"
+    );
+}
+
+#[test]
+fn an_out_of_range_timestamp_in_a_query_is_one_line() {
+    for format in ["table", "csv", "json"] {
+        let out = amiaudit(&[
+            "query",
+            "--inventory",
+            path(&sample()),
+            "--format",
+            format,
+            "SELECT CAST(9223372036854775807 AS TIMESTAMP) AS far FROM audit",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{format}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{format}: {err}");
+        assert!(err.starts_with("error: query: "), "{format}: {err}");
+        assert!(!err.contains("panicked"), "{format}: {err}");
+    }
+}
+
+#[test]
+fn a_rule_that_breaks_the_query_engine_is_that_rule_s_error() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("far.yaml"),
+        "id: FAR-FUTURE\ntitle: far\nseverity: low\nresource_type: ami\ndescription: d\nremediation:\n  text: t\nevidence: [ec2:DescribeImages]\nquery: |\n  SELECT account_id, region, image_id AS resource_id, name AS resource_name, 'fail' AS status,\n         CAST(CAST(253402300800000000 AS TIMESTAMP) AS VARCHAR) AS reason\n  FROM images\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let run = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        path(out.path()),
+        "--policies",
+        path(dir.path()),
+    ]);
+    let err = stderr(&run);
+    assert!(!err.contains("panicked"), "{err}");
+    // Either the engine copes or the rule is reported; never a crash.
+    assert!(matches!(run.status.code(), Some(0) | Some(2)), "{err}");
+}

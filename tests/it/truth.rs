@@ -1,0 +1,606 @@
+//! The truth test: a moto-seeded organization in which every result of every
+//! seedable rule is known in advance, asserted exactly: the seeded problems
+//! fail, everything else passes, and what was not seen is `unknown`. No
+//! false positive, no pass without the facts.
+//!
+//! Where moto differs from EC2 the org is seeded around it (RegisterImage
+//! makes its own backing snapshot, so shared and public snapshots are made
+//! from volumes; moto returns no ImdsSupport, DeprecationTime or
+//! deregistration protection, so every AMI fails those rules or is unknown
+//! for them, and that is asserted too). Calls moto lacks or gets wrong are
+//! answered by the gap client the way EC2 does (see `moto::MotoGaps`).
+use std::collections::BTreeMap;
+
+use amiaudit::collect::{self, ScanOptions};
+use amiaudit::discover::{AccountSelection, RegionSelection};
+use amiaudit::evaluate::evaluate;
+use amiaudit::inventory::str_column;
+use amiaudit::policy::{ParamOverrides, ParamValue};
+use aws_sdk_ec2::types as ec2;
+use serde_json::json;
+
+use super::moto::{
+    Moto, MotoGaps, create_image, register, run_instance, static_credentials,
+};
+
+const OUTSIDE: &str = "999999999999";
+const US: &str = "us-east-1";
+const EU: &str = "eu-west-1";
+
+const FULL_TAGS: &[(&str, &str)] = &[
+    ("Owner", "platform"),
+    ("Version", "1"),
+    ("Environment", "prod"),
+    ("Ec2ImageBuilderArn", "arn:aws:imagebuilder:us-east-1:1:image/x/1.0.0/1"),
+];
+
+#[derive(Default)]
+struct Org {
+    management: String,
+    factory: String,
+    workload: String,
+    denied: String,
+    organization_arn: String,
+    images: BTreeMap<&'static str, String>,
+    snapshots: BTreeMap<&'static str, String>,
+    instances: BTreeMap<&'static str, String>,
+    templates: BTreeMap<&'static str, String>,
+}
+
+impl Org {
+    fn image(&self, name: &str) -> String {
+        self.images[name].clone()
+    }
+}
+
+fn launch(
+    adds: Vec<ec2::LaunchPermission>,
+) -> ec2::LaunchPermissionModifications {
+    ec2::LaunchPermissionModifications::builder()
+        .set_add(Some(adds))
+        .build()
+}
+
+fn user(id: &str) -> ec2::LaunchPermission {
+    ec2::LaunchPermission::builder().user_id(id).build()
+}
+
+async fn share_image(client: &aws_sdk_ec2::Client, image: &str, adds: Vec<ec2::LaunchPermission>) {
+    client
+        .modify_image_attribute()
+        .image_id(image)
+        .launch_permission(launch(adds))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A snapshot of a fresh volume, with create-volume permissions added.
+async fn standalone_snapshot(client: &aws_sdk_ec2::Client, users: &[&str], public: bool) -> String {
+    let volume = client
+        .create_volume()
+        .availability_zone("us-east-1a")
+        .size(8)
+        .send()
+        .await
+        .unwrap()
+        .volume_id()
+        .unwrap()
+        .to_string();
+    let snapshot = client
+        .create_snapshot()
+        .volume_id(volume)
+        .description("database export")
+        .send()
+        .await
+        .unwrap()
+        .snapshot_id()
+        .unwrap()
+        .to_string();
+    let mut modify = client
+        .modify_snapshot_attribute()
+        .snapshot_id(&snapshot)
+        .attribute(ec2::SnapshotAttributeName::CreateVolumePermission)
+        .operation_type(ec2::OperationType::Add);
+    for u in users {
+        modify = modify.user_ids(*u);
+    }
+    if public {
+        modify = modify.group_names("all");
+    }
+    if !users.is_empty() || public {
+        modify.send().await.unwrap();
+    }
+    snapshot
+}
+
+async fn seed(moto: &Moto) -> Org {
+    use aws_sdk_organizations::types::OrganizationFeatureSet;
+    let mut org = Org::default();
+    let organizations = aws_sdk_organizations::Client::new(&moto.config().await);
+    let created = organizations
+        .create_organization()
+        .feature_set(OrganizationFeatureSet::All)
+        .send()
+        .await
+        .unwrap();
+    let organization = created.organization().unwrap();
+    org.organization_arn = organization.arn().unwrap().to_string();
+    org.management = organization.master_account_id().unwrap().to_string();
+    let mut ids = Vec::new();
+    for name in ["factory", "workload", "denied"] {
+        ids.push(
+            organizations
+                .create_account()
+                .email(format!("aws+{name}@acme.example"))
+                .account_name(name)
+                .send()
+                .await
+                .unwrap()
+                .create_account_status()
+                .unwrap()
+                .account_id()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    org.factory = ids[0].clone();
+    org.workload = ids[1].clone();
+    org.denied = ids[2].clone();
+
+    // The image factory, us-east-1.
+    let factory_config = moto.account(&org.factory).await;
+    let f = aws_sdk_ec2::Client::new(&factory_config);
+    f.enable_ebs_encryption_by_default().send().await.unwrap();
+    let good = register(&f, "base-golden-20261101-v1", FULL_TAGS).await;
+    share_image(
+        &f,
+        &good,
+        vec![ec2::LaunchPermission::builder()
+            .organization_arn(&org.organization_arn)
+            .build()],
+    )
+    .await;
+    let public = register(&f, "web-golden-20261101-v1", FULL_TAGS).await;
+    share_image(
+        &f,
+        &public,
+        vec![ec2::LaunchPermission::builder()
+            .group(ec2::PermissionGroup::All)
+            .build()],
+    )
+    .await;
+    let outside = register(&f, "app-golden-20261101-v1", FULL_TAGS).await;
+    share_image(&f, &outside, vec![user(OUTSIDE), user(&org.workload)]).await;
+    let many = register(&f, "svc-golden-20261101-v1", FULL_TAGS).await;
+    share_image(
+        &f,
+        &many,
+        vec![user(&org.workload), user(&org.management), user(&org.denied)],
+    )
+    .await;
+    // Required tags missing one key at a time.
+    let missing = |key: &str| -> Vec<(&'static str, &'static str)> {
+        FULL_TAGS.iter().copied().filter(|(k, _)| *k != key).collect()
+    };
+    let no_owner = register(&f, "db-golden-20261101-v1", &missing("Owner")).await;
+    let no_version = register(&f, "db-golden-20261101-v2", &missing("Version")).await;
+    let no_env = register(&f, "db-golden-20261101-v3", &missing("Environment")).await;
+    let manual = register(&f, "Manual Build 1", &[]).await;
+
+    // Snapshots that back no AMI.
+    org.snapshots.insert("public", standalone_snapshot(&f, &[], true).await);
+    org.snapshots
+        .insert("outside", standalone_snapshot(&f, &[OUTSIDE], false).await);
+    org.snapshots
+        .insert("inside", standalone_snapshot(&f, &[&org.workload], false).await);
+    org.snapshots.insert("private", standalone_snapshot(&f, &[], false).await);
+
+    // Images made from an instance: one kept, one deregistered (its
+    // snapshot is left behind), and a template still pointing at it.
+    let builder = run_instance(&f, &good, "image-builder").await;
+    let kept = create_image(&f, &builder, "kept-golden-20261102-v1").await;
+    let gone = create_image(&f, &builder, "gone-golden-20261102-v1").await;
+    let snapshot_of = |described: aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput,
+                       image: &str| {
+        described
+            .snapshots()
+            .iter()
+            .find(|s| {
+                s.description()
+                    .is_some_and(|d| d.starts_with("Created by CreateImage(") && d.ends_with(image))
+            })
+            .and_then(|s| s.snapshot_id())
+            .unwrap()
+            .to_string()
+    };
+    let described = f.describe_snapshots().owner_ids("self").send().await.unwrap();
+    org.snapshots.insert("kept", snapshot_of(described.clone(), &kept));
+    org.snapshots.insert("orphan", snapshot_of(described, &gone));
+    for (name, image) in [("lt-gone", &gone), ("lt-ok", &good)] {
+        let id = f
+            .create_launch_template()
+            .launch_template_name(name)
+            .launch_template_data(
+                ec2::RequestLaunchTemplateData::builder()
+                    .image_id(image)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .launch_template()
+            .unwrap()
+            .launch_template_id()
+            .unwrap()
+            .to_string();
+        org.templates.insert(if name == "lt-gone" { "gone" } else { "ok" }, id);
+    }
+    f.deregister_image().image_id(&gone).send().await.unwrap();
+    org.instances.insert("builder", builder);
+
+    // The factory's eu-west-1 copy of the base image.
+    let eu_config = factory_config
+        .to_builder()
+        .region(aws_config::Region::new(EU))
+        .build();
+    let f_eu = aws_sdk_ec2::Client::new(&eu_config);
+    let eu = register(&f_eu, "base-golden-20261101-v1", FULL_TAGS).await;
+
+    // A vendor outside the organization shares an image with the workload.
+    let vendor_client = aws_sdk_ec2::Client::new(&moto.account(OUTSIDE).await);
+    let vendor = register(&vendor_client, "vendor-appliance-7.2", &[]).await;
+    share_image(&vendor_client, &vendor, vec![user(&org.workload)]).await;
+
+    // The workload, us-east-1, with Inspector on and a critical finding on
+    // the golden image it runs.
+    let workload_config = moto.account(&org.workload).await;
+    let w = aws_sdk_ec2::Client::new(&workload_config);
+    let w_good = run_instance(&w, &good, "web-1").await;
+    let w_vendor = run_instance(&w, &vendor, "appliance").await;
+    let temporary = register(&w, "scratch-golden-20261101-v1", FULL_TAGS).await;
+    let w_gone = run_instance(&w, &temporary, "scratch").await;
+    w.deregister_image().image_id(&temporary).send().await.unwrap();
+    aws_sdk_inspector2::Client::new(&workload_config)
+        .enable()
+        .account_ids(&org.workload)
+        .resource_types(aws_sdk_inspector2::types::ResourceScanType::Ec2)
+        .send()
+        .await
+        .unwrap();
+    moto.seed_findings(
+        &org.workload,
+        US,
+        json!([{
+            "awsAccountId": org.workload,
+            "findingArn": format!("arn:aws:inspector2:us-east-1:{}:finding/0f1e2d3c", org.workload),
+            "description": "regreSSHion",
+            "title": "CVE-2024-6387 - openssh",
+            "type": "PACKAGE_VULNERABILITY",
+            "severity": "CRITICAL",
+            "status": "ACTIVE",
+            "fixAvailable": "YES",
+            "firstObservedAt": 1_760_000_000,
+            "lastObservedAt": 1_763_000_000,
+            "remediation": {"recommendation": {"text": "Update openssh"}},
+            "packageVulnerabilityDetails": {
+                "vulnerabilityId": "CVE-2024-6387",
+                "source": "NVD",
+                "vulnerablePackages": []
+            },
+            "resources": [{
+                "id": w_good,
+                "type": "AWS_EC2_INSTANCE",
+                "region": US,
+                "partition": "aws",
+                "details": {"awsEc2Instance": {"imageId": good}}
+            }]
+        }]),
+    );
+    for (k, v) in [
+        ("good", good),
+        ("public", public),
+        ("outside", outside),
+        ("many", many),
+        ("no_owner", no_owner),
+        ("no_version", no_version),
+        ("no_env", no_env),
+        ("manual", manual),
+        ("kept", kept),
+        ("gone", gone),
+        ("eu", eu),
+        ("vendor", vendor),
+        ("temporary", temporary),
+    ] {
+        org.images.insert(k, v);
+    }
+    for (k, v) in [("w_good", w_good), ("w_vendor", w_vendor), ("w_gone", w_gone)] {
+        org.instances.insert(k, v);
+    }
+    org
+}
+
+/// (account, resource) -> status, for every result of one rule.
+type Results = BTreeMap<(String, String), String>;
+
+struct Audit {
+    by_rule: BTreeMap<String, Results>,
+    denied: String,
+}
+
+impl Audit {
+    /// The rule's results outside the denied account must be exactly
+    /// `expected`; inside it, all unknown.
+    fn check(&self, rule: &str, expected: Vec<(&str, &str, &str)>) {
+        let results = &self.by_rule[rule];
+        let mut seen: Results = BTreeMap::new();
+        for ((account, resource), status) in results {
+            if *account == self.denied {
+                assert_eq!(status, "unknown", "{rule}: {resource} of the denied account");
+            } else {
+                seen.insert((account.clone(), resource.clone()), status.clone());
+            }
+        }
+        assert!(
+            results.keys().any(|(a, _)| *a == self.denied),
+            "{rule}: the denied account has no result"
+        );
+        let expected: Results = expected
+            .into_iter()
+            .map(|(a, r, s)| ((a.to_string(), r.to_string()), s.to_string()))
+            .collect();
+        if seen != expected {
+            let only = |x: &Results, y: &Results| -> Vec<String> {
+                x.iter()
+                    .filter(|(k, v)| y.get(*k) != Some(*v))
+                    .map(|((a, r), s)| format!("{a} {r} {s}"))
+                    .collect()
+            };
+            panic!(
+                "{rule}:\n  got but not expected: {:?}\n  expected but not got: {:?}",
+                only(&seen, &expected),
+                only(&expected, &seen)
+            );
+        }
+    }
+}
+
+#[test]
+fn every_seeded_fact_is_judged_exactly() {
+    let moto = Moto::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let org = rt.block_on(seed(&moto));
+    let mut options = ScanOptions::default();
+    options.connection.endpoint_url = Some(moto.endpoint.clone());
+    options.connection.region = Some(US.to_string());
+    options.connection.http_client = Some(MotoGaps::client(&org.denied));
+    options.connection.credentials = Some(static_credentials("test", "test", None));
+    options.connection.max_attempts = 2;
+    options.accounts = AccountSelection::Organization { ou: None };
+    options.regions = RegionSelection::List(vec![EU.into(), US.into()]);
+    let outcome = rt.block_on(collect::scan(&options)).expect("scan runs");
+    let inventory = outcome.inventory;
+    let errors = inventory.table("scan_errors").unwrap();
+    assert_eq!(
+        errors.height(),
+        1,
+        "only the denied AssumeRole fails: {errors}"
+    );
+
+    let pack = amiaudit::app::load_pack(&[]).unwrap();
+    let mut overrides = ParamOverrides::new();
+    overrides
+        .entry("AMI-SHARED-ACCOUNT-BY-ACCOUNT".to_string())
+        .or_default()
+        .insert("max_direct_shares".to_string(), ParamValue::Int(2));
+    let evaluation = evaluate(&inventory, &pack.rules, &overrides);
+    assert!(evaluation.rule_errors.is_empty(), "{:?}", evaluation.rule_errors);
+    let r = &evaluation.results;
+    let (rules, accounts, resources, statuses) = (
+        str_column(r, "rule_id").unwrap(),
+        str_column(r, "account_id").unwrap(),
+        str_column(r, "resource_id").unwrap(),
+        str_column(r, "status").unwrap(),
+    );
+    let mut by_rule: BTreeMap<String, Results> = BTreeMap::new();
+    for i in 0..r.height() {
+        let previous = by_rule
+            .entry(rules[i].unwrap().to_string())
+            .or_default()
+            .insert(
+                (accounts[i].unwrap().to_string(), resources[i].unwrap().to_string()),
+                statuses[i].unwrap().to_string(),
+            );
+        assert!(previous.is_none(), "one result per resource: {:?}", rules[i]);
+    }
+    let audit = Audit {
+        by_rule,
+        denied: org.denied.clone(),
+    };
+
+    let f = org.factory.as_str();
+    let w = org.workload.as_str();
+    let m = org.management.as_str();
+    let id = |name: &str| org.image(name);
+    // Every AMI the scan saw, by owner.
+    let f_images: Vec<(&str, String)> = [
+        "good", "public", "outside", "many", "no_owner", "no_version", "no_env", "manual",
+        "kept", "eu",
+    ]
+    .into_iter()
+    .map(|n| (n, id(n)))
+    .collect();
+    let images_where = |status: &dyn Fn(&str) -> &'static str| -> Vec<(String, String, &'static str)> {
+        f_images
+            .iter()
+            .map(|(n, i)| (f.to_string(), i.clone(), status(n)))
+            .collect()
+    };
+    let owned = |rows: Vec<(String, String, &'static str)>| rows;
+    let check = |rule: &str, rows: Vec<(String, String, &'static str)>| {
+        audit.check(
+            rule,
+            rows.iter()
+                .map(|(a, r, s)| (a.as_str(), r.as_str(), *s))
+                .collect(),
+        );
+    };
+
+    check("AMI-PUBLIC", images_where(&|n| if n == "public" { "fail" } else { "pass" }));
+    check(
+        "AMI-SHARED-OUTSIDE-ORG",
+        images_where(&|n| if n == "outside" { "fail" } else { "pass" }),
+    );
+    check(
+        "AMI-SHARED-ACCOUNT-BY-ACCOUNT",
+        images_where(&|n| if n == "many" { "fail" } else { "pass" }),
+    );
+    check(
+        "AMI-REQUIRED-TAGS",
+        images_where(&|n| match n {
+            "no_owner" | "no_version" | "no_env" | "manual" | "kept" => "fail",
+            _ => "pass",
+        }),
+    );
+    check("AMI-NAMING", images_where(&|n| if n == "manual" { "fail" } else { "pass" }));
+    check(
+        "AMI-NOT-PIPELINE-BUILT",
+        images_where(&|n| if matches!(n, "manual" | "kept") { "fail" } else { "pass" }),
+    );
+    // moto returns no ImdsSupport and no DeprecationTime: all fail, as on EC2
+    // for images registered without them.
+    check("AMI-IMDSV1-ALLOWED", images_where(&|_| "fail"));
+    check("AMI-NO-DEPRECATION", images_where(&|_| "fail"));
+    for rule in ["AMI-STALE", "AMI-UNUSED", "AMI-UNHEALTHY-STATE"] {
+        check(rule, images_where(&|_| "pass"));
+    }
+    // moto's block-device mappings carry no `Encrypted` flag: not known.
+    check("AMI-UNENCRYPTED", images_where(&|_| "unknown"));
+    check("AMI-AWS-MANAGED-KEY", images_where(&|_| "unknown"));
+    // In use, and moto does not say whether deregistration protection is on.
+    check(
+        "AMI-NO-DEREGISTRATION-PROTECTION",
+        owned(vec![(f.to_string(), id("good"), "unknown")]),
+    );
+    check("AMI-DEPRECATED-IN-USE", vec![]);
+    // Inspector scans only where an instance of the image runs with it on.
+    check(
+        "VULN-CRITICAL",
+        images_where(&|n| if n == "good" { "fail" } else { "unknown" }),
+    );
+    check(
+        "VULN-HIGH",
+        images_where(&|n| if n == "good" { "pass" } else { "unknown" }),
+    );
+    check(
+        "VULN-FIX-OVERDUE",
+        images_where(&|n| if n == "good" { "fail" } else { "unknown" }),
+    );
+    check(
+        "FAMILY-REGION-GAP",
+        [
+            (US, "base-golden"),
+            (EU, "base-golden"),
+            (US, "web-golden"),
+            (US, "app-golden"),
+            (US, "svc-golden"),
+            (US, "db-golden"),
+            (US, "Manual Build 1"),
+            (US, "kept-golden"),
+        ]
+        .into_iter()
+        .map(|(region, family)| (f.to_string(), format!("{family}@{region}"), "pass"))
+        .collect(),
+    );
+
+    // Snapshots: every one the factory owns, backing an AMI or not.
+    let snapshots = inventory.table("snapshots").unwrap();
+    let (owners, ids) = (
+        str_column(snapshots, "account_id").unwrap(),
+        str_column(snapshots, "snapshot_id").unwrap(),
+    );
+    let all_snapshots: Vec<(String, String)> = owners
+        .iter()
+        .zip(ids)
+        .map(|(a, s)| (a.unwrap().to_string(), s.unwrap().to_string()))
+        .collect();
+    assert!(all_snapshots.len() >= 10, "{all_snapshots:?}");
+    let snapshots_where = |bad: &str| -> Vec<(String, String, &'static str)> {
+        all_snapshots
+            .iter()
+            .map(|(a, s)| {
+                let status = if *s == org.snapshots[bad] { "fail" } else { "pass" };
+                (a.clone(), s.clone(), status)
+            })
+            .collect()
+    };
+    check("SNAP-PUBLIC", snapshots_where("public"));
+    check("SNAP-SHARED-OUTSIDE-ORG", snapshots_where("outside"));
+    check(
+        "SNAP-ORPHANED",
+        vec![
+            (f.to_string(), org.snapshots["kept"].clone(), "pass"),
+            (f.to_string(), org.snapshots["orphan"].clone(), "fail"),
+        ],
+    );
+
+    // Instances and templates, and the AMIs they use.
+    let inst = |n: &str| org.instances[n].clone();
+    check(
+        "INSTANCE-AMI-MISSING",
+        vec![
+            (f.to_string(), inst("builder"), "pass"),
+            (w.to_string(), inst("w_good"), "pass"),
+            (w.to_string(), inst("w_vendor"), "pass"),
+            (w.to_string(), inst("w_gone"), "fail"),
+            (f.to_string(), org.templates["gone"].clone(), "fail"),
+            (f.to_string(), org.templates["ok"].clone(), "pass"),
+        ],
+    );
+    check(
+        "INSTANCE-UNAPPROVED-AMI",
+        vec![
+            (f.to_string(), inst("builder"), "pass"),
+            (w.to_string(), inst("w_good"), "pass"),
+            (w.to_string(), inst("w_vendor"), "fail"),
+            (w.to_string(), inst("w_gone"), "pass"),
+        ],
+    );
+
+    // Settings of every account-region.
+    let regions = |pass: &dyn Fn(&str, &str) -> bool| -> Vec<(String, String, &'static str)> {
+        [m, f, w]
+            .into_iter()
+            .flat_map(|a| [US, EU].map(move |r| (a, r)))
+            .map(|(a, r)| (a.to_string(), r.to_string(), if pass(a, r) { "pass" } else { "fail" }))
+            .collect()
+    };
+    for rule in [
+        "REGION-IMAGE-BPA",
+        "REGION-SNAPSHOT-BPA",
+        "REGION-ALLOWED-AMIS-OFF",
+    ] {
+        check(rule, regions(&|_, r| r == EU));
+    }
+    check(
+        "REGION-EBS-DEFAULT-ENCRYPTION",
+        regions(&|a, r| a == f && r == US),
+    );
+    check(
+        "REGION-INSPECTOR-EC2-OFF",
+        regions(&|a, r| a == w && r == US),
+    );
+
+    // Every rule of the pack was checked here.
+    let source = include_str!("truth.rs");
+    for rule in &pack.rules {
+        assert!(
+            source.contains(&format!("\"{}\"", rule.id)),
+            "{} is not asserted by the truth test",
+            rule.id
+        );
+    }
+}
