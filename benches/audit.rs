@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use amiaudit::app::{self, AuditOptions};
+use amiaudit::config::{AuditSection, Config};
 use amiaudit::evaluate::evaluate;
+use amiaudit::settings::{self, AuditPlan, AuditRequest};
 use amiaudit::inventory;
 use amiaudit::policy::ParamOverrides;
 use amiaudit::render::OutputFormat;
@@ -58,14 +59,21 @@ fn main() {
     if args.iter().any(|a| a == "--audit") {
         let out = tempdir(&target);
         let t = Instant::now();
-        let outcome = app::audit(&AuditOptions {
-            inventory: dir.clone(),
-            out: out.clone(),
-            // What the target names: CSV, JSON and HTML.
-            formats: vec![OutputFormat::Csv, OutputFormat::Json, OutputFormat::Html],
-            ..Default::default()
-        })
-        .expect("audit");
+        let plan = AuditPlan::resolve(
+            AuditRequest {
+                inventory: Some(dir.clone()),
+                out: out.clone(),
+                ..Default::default()
+            },
+            AuditSection {
+                // What the target names: CSV, JSON and HTML.
+                formats: Some(vec![OutputFormat::Csv, OutputFormat::Json, OutputFormat::Html]),
+                ..Default::default()
+            },
+            &Config::default(),
+        )
+        .expect("audit settings");
+        let outcome = amiaudit::cmd::audit::run(plan).expect("audit");
         let secs = t.elapsed().as_secs_f64();
         let size = |f: &str| std::fs::metadata(out.join(f)).map_or(0, |m| m.len()) as f64 / 1e6;
         println!(
@@ -82,8 +90,8 @@ fn main() {
     let t = Instant::now();
     let inv = inventory::load(&dir).expect("load inventory");
     let load = t.elapsed().as_secs_f64();
-    let n_images = inv.table("images").height();
-    let pack = app::load_pack(&[]).expect("built-in pack");
+    let n_images = inv.table("images").expect("images").height();
+    let pack = settings::load_pack(&[]).expect("built-in pack");
     if args.iter().any(|a| a == "--per-rule") {
         for rule in &pack.rules {
             let t = Instant::now();
@@ -116,9 +124,7 @@ fn main() {
     println!("peak memory  {:>8.0} MiB (load + evaluate)", peak_rss_mib());
 }
 
+/// The audit's output directory: an earlier bench audit there is replaced.
 fn tempdir(target: &std::path::Path) -> PathBuf {
-    let dir = target.join("bench-out");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create bench output dir");
-    dir
+    target.join("bench-out")
 }

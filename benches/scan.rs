@@ -30,15 +30,22 @@ use simulated_aws::{REGIONS, SimulatedOrg};
 
 fn report(label: &str, stats: &ScanStats) {
     println!(
-        "{label}: {:.2} s wall, {} account-regions, {} images, {} calls ({:.0} calls/s, {:.2} per image), {} retries, {} errors",
+        "{label}: {:.2} s wall, {} account-regions, {} images, {} snapshots, {} calls ({:.0} calls/s), {} retries, {} errors",
         stats.wall_seconds,
         stats.account_regions,
         stats.images,
+        stats.snapshots,
         stats.calls(),
         stats.calls() as f64 / stats.wall_seconds,
-        stats.calls() as f64 / stats.images.max(1) as f64,
         stats.retries(),
         stats.errors,
+    );
+    let op = |name: &str| stats.operations.get(name).map_or(0, |c| c.calls);
+    println!(
+        "  per image: {:.2} launch-permission calls; per snapshot: {:.2} permission calls; {} other calls",
+        op("ec2:DescribeImageAttribute") as f64 / stats.images.max(1) as f64,
+        op("ec2:DescribeSnapshotAttribute") as f64 / stats.snapshots.max(1) as f64,
+        stats.calls() - op("ec2:DescribeImageAttribute") - op("ec2:DescribeSnapshotAttribute"),
     );
 }
 
@@ -62,6 +69,7 @@ async fn simulated_bench(args: &[String]) {
         regions: arg(args, "--regions", 17).min(REGIONS.len()),
         images: arg(args, "--images", 10),
         factory_images: arg(args, "--factory-images", 400),
+        loose_snapshots: arg(args, "--loose-snapshots", 0),
         latency: Duration::from_millis(arg(args, "--latency-ms", 100) as u64),
     };
     let mut options = ScanOptions::default();
@@ -73,11 +81,12 @@ async fn simulated_bench(args: &[String]) {
     options.connection.credentials = Some(moto::static_credentials("AKIDSIMCALLER", "x", None));
     options.accounts = AccountSelection::Organization { ou: None };
     println!(
-        "simulated org: {} accounts x {} regions, {} images per account in 2 regions, {} in the factory account-region, {} ms per call, concurrency {}",
+        "simulated org: {} accounts x {} regions, {} images per account in 2 regions, {} in the factory account-region, {} loose snapshots where images are, {} ms per call, concurrency {}",
         org.accounts,
         org.regions,
         org.images,
         org.factory_images,
+        org.loose_snapshots,
         org.latency.as_millis(),
         options.concurrency
     );

@@ -1,8 +1,11 @@
 //! `amiaudit.toml`: settings an organization keeps next to its audits.
 //!
 //! Read from `--config FILE`, or `./amiaudit.toml` when it exists. Flags on
-//! the command line override it. Unknown keys and values of the wrong type
-//! are input errors naming the file and the key.
+//! the command line override it: the binary fills the same [`ScanSection`]
+//! and [`AuditSection`] from its flags, and [`ScanSection::or`] /
+//! [`AuditSection::or`] take each setting from the flags where given, else
+//! from the file. Unknown keys and values of the wrong type are input errors
+//! naming the file, line and key.
 //!
 //! ```toml
 //! [scan]
@@ -25,7 +28,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::policy::{ParamOverrides, ParamValue, PolicyPack, param_spec};
+use crate::policy::{ParamOverrides, ParamValue, PolicyPack, Severity, param_spec};
+use crate::render::OutputFormat;
 
 pub const DEFAULT_FILE: &str = "amiaudit.toml";
 
@@ -44,20 +48,87 @@ pub struct Config {
     pub path: Option<PathBuf>,
 }
 
+/// Threshold for a failing exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailOn {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+    None,
+}
+
+impl FailOn {
+    pub const NAMES: [&'static str; 6] = ["critical", "high", "medium", "low", "info", "none"];
+
+    pub fn parse(text: &str) -> Option<FailOn> {
+        Some(match text {
+            "critical" => FailOn::Critical,
+            "high" => FailOn::High,
+            "medium" => FailOn::Medium,
+            "low" => FailOn::Low,
+            "info" => FailOn::Info,
+            "none" => FailOn::None,
+            _ => return None,
+        })
+    }
+
+    /// The least severe failure that sets exit code 1.
+    pub fn threshold(self) -> Option<Severity> {
+        match self {
+            FailOn::Critical => Some(Severity::Critical),
+            FailOn::High => Some(Severity::High),
+            FailOn::Medium => Some(Severity::Medium),
+            FailOn::Low => Some(Severity::Low),
+            FailOn::Info => Some(Severity::Info),
+            FailOn::None => None,
+        }
+    }
+}
+
+/// Settings of `amiaudit audit`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSection {
     #[serde(default)]
     pub policies: Vec<PathBuf>,
     pub waivers: Option<PathBuf>,
-    pub fail_on: Option<String>,
-    pub formats: Option<Vec<String>>,
+    pub fail_on: Option<FailOn>,
+    pub formats: Option<Vec<OutputFormat>>,
     pub framework: Option<String>,
     pub templates: Option<PathBuf>,
 }
 
+impl AuditSection {
+    /// Each setting from `self` (the flags) where given, else from `base`.
+    pub fn or(self, base: &AuditSection) -> AuditSection {
+        AuditSection {
+            policies: if self.policies.is_empty() {
+                base.policies.clone()
+            } else {
+                self.policies
+            },
+            waivers: self.waivers.or_else(|| base.waivers.clone()),
+            fail_on: self.fail_on.or(base.fail_on),
+            formats: self.formats.or_else(|| base.formats.clone()),
+            framework: self.framework.or_else(|| base.framework.clone()),
+            templates: self.templates.or_else(|| base.templates.clone()),
+        }
+    }
+}
+
+/// `"all"` or a list of region codes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum RegionsSetting {
+    Word(String),
+    List(Vec<String>),
+}
+
 /// Scope and role settings of `amiaudit scan` and `audit --live`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScanSection {
     /// Every ACTIVE account of the organization.
@@ -67,7 +138,7 @@ pub struct ScanSection {
     pub accounts: Option<Vec<String>>,
     pub exclude_accounts: Option<Vec<String>>,
     /// `"all"` or a list of region codes.
-    pub regions: Option<toml::Value>,
+    pub regions: Option<RegionsSetting>,
     pub role_name: Option<String>,
     pub role_arn_template: Option<String>,
     pub external_id: Option<String>,
@@ -76,8 +147,43 @@ pub struct ScanSection {
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
     pub concurrency: Option<usize>,
+    /// Attempts per call, the first included.
+    pub max_attempts: Option<u32>,
     /// `all` | `ami-backing` | `none`: which snapshots get a permission read.
     pub snapshot_permissions: Option<String>,
+}
+
+impl ScanSection {
+    /// Each setting from `self` (the flags) where given, else from `base`.
+    pub fn or(self, base: &ScanSection) -> ScanSection {
+        macro_rules! pick {
+            ($($field:ident),* $(,)?) => {
+                ScanSection { $($field: self.$field.or_else(|| base.$field.clone())),* }
+            };
+        }
+        pick!(
+            org,
+            ou,
+            accounts,
+            exclude_accounts,
+            regions,
+            role_name,
+            role_arn_template,
+            external_id,
+            role_session_name,
+            profile,
+            region,
+            endpoint_url,
+            concurrency,
+            max_attempts,
+            snapshot_permissions,
+        )
+    }
+
+    /// Whether any scan setting was given (the flags of `audit` without `--live`).
+    pub fn any(&self) -> bool {
+        *self != ScanSection::default()
+    }
 }
 
 /// Loads the explicit file, or `./amiaudit.toml` if present, or defaults.
@@ -103,7 +209,11 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
                 format!(":{line}:{col}")
             })
             .unwrap_or_default();
-        Error::input(format!("{}{at}: {}", path.display(), e.message()))
+        Error::input(format!(
+            "{}{at}: {}",
+            path.display(),
+            e.message().lines().next().unwrap_or("")
+        ))
     })?;
     // Relative paths in the file are relative to the file.
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();

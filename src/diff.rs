@@ -1,100 +1,45 @@
 //! Drift between two audits: which failures are new, resolved or
 //! persisting, and how the waivers changed.
 //!
-//! Reads two audit output directories' `findings.json` (the non-passing
-//! results of each) and matches results by rule, account, region and
+//! Compares two `findings.json` documents (the non-passing results of each;
+//! see `findings`) and matches results by rule, account, region and
 //! resource. A failure that is no longer failing is only called `resolved`
 //! when the resource now passes or is gone; when it is now `unknown` or
 //! `waived` it is reported as such, never as fixed.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::fs;
-use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::evaluate::Status;
+use crate::findings::{Document, Finding};
+use crate::waivers::WaiverUse;
 
-/// What a diff needs of one audit: read from `findings.json`, or taken from
-/// an audit in progress (`--baseline`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Snapshot {
-    audit: AuditHead,
-    findings: Vec<FindingRow>,
-    #[serde(default)]
-    waivers: Vec<WaiverRow>,
-}
-
-impl Snapshot {
-    pub fn from_context(context: &crate::render::ReportContext) -> Snapshot {
-        Snapshot {
-            audit: AuditHead {
-                collected_at: context.meta.collected_at.clone(),
-            },
-            findings: context
-                .rules
-                .iter()
-                .flat_map(|r| r.findings.iter())
-                .map(|f| FindingRow {
-                    rule_id: f.rule_id.clone(),
-                    severity: f.severity.to_string(),
-                    status: f.status.as_str().to_string(),
-                    account_id: f.account_id.clone(),
-                    region: f.region.clone(),
-                    resource_id: f.resource_id.clone(),
-                    resource_name: f.resource_name.clone(),
-                    reason: f.reason.clone(),
-                })
-                .collect(),
-            waivers: context
-                .waivers
-                .iter()
-                .map(|w| WaiverRow {
-                    rule: w.spec.rule.clone(),
-                    account: w.spec.account.clone(),
-                    region: w.spec.region.clone(),
-                    resource: w.spec.resource.clone(),
-                    reason: w.spec.reason.clone(),
-                    expires: w.spec.expires.to_string(),
-                    state: w.state.to_string(),
-                })
-                .collect(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct AuditHead {
-    collected_at: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FindingRow {
-    pub rule_id: String,
-    pub severity: String,
-    pub status: String,
-    pub account_id: String,
-    pub region: String,
-    pub resource_id: String,
-    #[serde(default)]
-    pub resource_name: String,
-    #[serde(default)]
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A waiver as diff.json shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WaiverRow {
     pub rule: String,
-    #[serde(default)]
     pub account: Option<String>,
-    #[serde(default)]
     pub region: Option<String>,
-    #[serde(default)]
     pub resource: Option<String>,
     pub reason: String,
     pub expires: String,
     pub state: String,
+}
+
+impl From<&WaiverUse> for WaiverRow {
+    fn from(w: &WaiverUse) -> Self {
+        WaiverRow {
+            rule: w.spec.rule.clone(),
+            account: w.spec.account.clone(),
+            region: w.spec.region.clone(),
+            resource: w.spec.resource.clone(),
+            reason: w.spec.reason.clone(),
+            expires: w.spec.expires.to_string(),
+            state: w.state.as_str().to_string(),
+        }
+    }
 }
 
 /// One failure's change between the two audits.
@@ -137,65 +82,34 @@ pub struct Diff {
     pub waivers: Vec<WaiverChange>,
 }
 
-pub fn read(dir: &Path) -> Result<Snapshot> {
-    let path = dir.join("findings.json");
-    let text = fs::read_to_string(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::input(format!(
-                "{}: not found; give an audit output directory written with the json format",
-                path.display()
-            ))
-        } else {
-            Error::io(&path, e)
-        }
-    })?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::input(format!(
-            "{}:{}:{}: not an amiaudit findings.json: {e}",
-            path.display(),
-            e.line(),
-            e.column()
-        ))
-    })
+type Key<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+fn key<'a>(f: &'a Finding<'_>) -> Key<'a> {
+    (&f.rule_id, &f.account_id, &f.region, &f.resource_id)
 }
 
-type Key = (String, String, String, String);
-
-fn key(f: &FindingRow) -> Key {
-    (
-        f.rule_id.clone(),
-        f.account_id.clone(),
-        f.region.clone(),
-        f.resource_id.clone(),
-    )
-}
-
-/// Compares the audit in `old_dir` with the one in `new_dir`.
-pub fn diff(old_dir: &Path, new_dir: &Path) -> Result<Diff> {
-    Ok(compare(&read(old_dir)?, &read(new_dir)?))
-}
-
-pub fn compare(old: &Snapshot, new: &Snapshot) -> Diff {
-    let old_by: BTreeMap<Key, &FindingRow> = old.findings.iter().map(|f| (key(f), f)).collect();
-    let new_by: BTreeMap<Key, &FindingRow> = new.findings.iter().map(|f| (key(f), f)).collect();
+/// Compares two audits' findings.
+pub fn compare(old: &Document<'_>, new: &Document<'_>) -> Diff {
+    let old_by: BTreeMap<Key, &Finding> = old.findings.iter().map(|f| (key(f), f)).collect();
+    let new_by: BTreeMap<Key, &Finding> = new.findings.iter().map(|f| (key(f), f)).collect();
     let mut changes = Vec::new();
     let mut counts = DiffCounts::default();
-    let change = |kind: &'static str, f: &FindingRow| Change {
+    let change = |kind: &'static str, f: &Finding| Change {
         change: kind,
-        rule_id: f.rule_id.clone(),
-        severity: f.severity.clone(),
-        account_id: f.account_id.clone(),
-        region: f.region.clone(),
-        resource_id: f.resource_id.clone(),
-        resource_name: f.resource_name.clone(),
-        reason: f.reason.clone(),
+        rule_id: f.rule_id.to_string(),
+        severity: f.severity.to_string(),
+        account_id: f.account_id.to_string(),
+        region: f.region.to_string(),
+        resource_id: f.resource_id.to_string(),
+        resource_name: f.resource_name.to_string(),
+        reason: f.reason.to_string(),
     };
     for (k, f) in &new_by {
-        if f.status != "fail" {
+        if f.status != Status::Fail {
             continue;
         }
         match old_by.get(k) {
-            Some(o) if o.status == "fail" => {
+            Some(o) if o.status == Status::Fail => {
                 counts.persisting += 1;
                 changes.push(change("persisting", f));
             }
@@ -206,16 +120,16 @@ pub fn compare(old: &Snapshot, new: &Snapshot) -> Diff {
         }
     }
     for (k, o) in &old_by {
-        if o.status != "fail" {
+        if o.status != Status::Fail {
             continue;
         }
-        match new_by.get(k).map(|f| f.status.as_str()) {
-            Some("fail") => {}
-            Some("waived") => {
+        match new_by.get(k).map(|f| f.status) {
+            Some(Status::Fail) => {}
+            Some(Status::Waived) => {
                 counts.now_waived += 1;
                 changes.push(change("now-waived", o));
             }
-            Some("unknown") => {
+            Some(Status::Unknown) => {
                 counts.now_unknown += 1;
                 changes.push(change("now-unknown", o));
             }
@@ -251,9 +165,13 @@ pub fn compare(old: &Snapshot, new: &Snapshot) -> Diff {
             w.expires.clone(),
         )
     };
+    let (old_waivers, new_waivers): (Vec<WaiverRow>, Vec<WaiverRow>) = (
+        old.waivers.iter().map(WaiverRow::from).collect(),
+        new.waivers.iter().map(WaiverRow::from).collect(),
+    );
     let mut waivers = Vec::new();
-    for w in &new.waivers {
-        match old.waivers.iter().find(|o| ident(o) == ident(w)) {
+    for w in &new_waivers {
+        match old_waivers.iter().find(|o| ident(o) == ident(w)) {
             None => waivers.push(WaiverChange {
                 change: "added",
                 waiver: w.clone(),
@@ -267,8 +185,8 @@ pub fn compare(old: &Snapshot, new: &Snapshot) -> Diff {
             Some(_) => {}
         }
     }
-    for o in &old.waivers {
-        if !new.waivers.iter().any(|w| ident(w) == ident(o)) {
+    for o in &old_waivers {
+        if !new_waivers.iter().any(|w| ident(w) == ident(o)) {
             waivers.push(WaiverChange {
                 change: "removed",
                 waiver: o.clone(),
@@ -341,31 +259,5 @@ impl Diff {
         }
         String::from_utf8(w.into_inner().map_err(|e| Error::Internal(e.to_string()))?)
             .map_err(|e| Error::Internal(e.to_string()))
-    }
-
-    /// A short Markdown section for summary.md.
-    pub fn markdown(&self) -> String {
-        let c = &self.counts;
-        let mut out = format!(
-            "\n## Since the last audit ({})\n\n| new | resolved | persisting | now waived | now unknown |\n|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} |\n",
-            self.old_collected_at, c.new, c.resolved, c.persisting, c.now_waived, c.now_unknown
-        );
-        let new: Vec<&Change> = self
-            .changes
-            .iter()
-            .filter(|c| c.change == "new")
-            .take(10)
-            .collect();
-        if !new.is_empty() {
-            out.push_str("\nNew failures:\n\n");
-            for c in new {
-                let _ = writeln!(
-                    out,
-                    "- {} `{}` {} {}",
-                    c.rule_id, c.resource_id, c.account_id, c.region
-                );
-            }
-        }
-        out
     }
 }

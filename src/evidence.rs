@@ -2,20 +2,33 @@
 //!
 //! Owns the directory's `manifest.json` (sha256 of every file, tool version,
 //! policy pack and waiver hashes, scope, caller identity, collection time),
-//! the copy of the inventory the audit used, `amiaudit verify`, and the
-//! optional reproducible `.tar.gz` bundle. Runs after render, over files.
+//! the copies it embeds (the inventory, the rule files, the waiver file),
+//! `amiaudit verify`, and the optional reproducible `.tar.gz` bundle. Runs
+//! after render, over the files of a staging directory (see `output`).
+//!
+//! `verify` trusts nothing the manifest says about itself: every listed path
+//! must be a plain path inside the directory, every file must match its
+//! digest both ways, and the manifest's own fields must agree with what it
+//! embeds (the inventory's manifest and tables, the rule files' pack hash,
+//! the waiver file's hash).
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::inventory::{self, Inventory, Scope, sha256_file};
+use crate::output::{files_below, is_plain_relative};
 
 pub const MANIFEST: &str = "manifest.json";
 pub const INVENTORY_DIR: &str = "inventory";
+/// The rule files the audit ran, copied in.
+pub const POLICIES_DIR: &str = "policies";
+/// The waiver file the audit applied, copied in.
+pub const WAIVERS_FILE: &str = "waivers.yaml";
 
 /// The evidence manifest of an audit output directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +49,10 @@ pub struct EvidenceManifest {
     pub policy_pack_sha256: String,
     pub waivers_sha256: Option<String>,
     pub framework: Option<String>,
+    /// Each rule file's path as the pack was loaded -> its copy under
+    /// `policies/` (absent in audits written before rules were embedded).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policy_files: BTreeMap<String, String>,
     /// Relative path -> sha256, every file of the directory but this one.
     pub files: BTreeMap<String, String>,
 }
@@ -46,115 +63,106 @@ pub const KIND: &str = "amiaudit-audit";
 /// verified on load), by path, so the manifest need not read them again.
 pub type Digests = BTreeMap<PathBuf, String>;
 
-/// Every file below `dir`, as sorted relative paths with `/` separators.
-fn walk(dir: &Path) -> Result<Vec<String>> {
-    fn inner(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
-        for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-            let path = entry.map_err(|e| Error::io(dir, e))?.path();
-            if path.is_dir() {
-                inner(root, &path, out)?;
-            } else {
-                let rel = path.strip_prefix(root).unwrap_or(&path);
-                out.push(
-                    rel.components()
-                        .map(|c| c.as_os_str().to_string_lossy())
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                );
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    inner(dir, dir, &mut out)?;
-    out.sort();
-    Ok(out)
-}
-
-/// Prepares an output directory: creates it, and removes what an earlier
-/// audit wrote there (the files its manifest lists), so a re-run leaves no
-/// stale report behind. Other files are left alone.
-pub fn prepare(out: &Path) -> Result<()> {
-    fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let manifest = out.join(MANIFEST);
-    if let Ok(text) = fs::read_to_string(&manifest)
-        && let Ok(old) = serde_json::from_str::<EvidenceManifest>(&text)
-        && old.kind == KIND
-    {
-        for file in old.files.keys() {
-            let _ = fs::remove_file(out.join(file));
-        }
-        let _ = fs::remove_dir_all(out.join(INVENTORY_DIR));
-        let _ = fs::remove_file(&manifest);
-    }
-    Ok(())
-}
-
-/// Copies the inventory files (as loaded and verified) into `out/inventory/`.
+/// Copies the inventory files (as loaded and verified) into `dir/inventory/`.
+/// Paths come from the checked inventory manifest: plain file names.
 pub fn copy_inventory(
     source: &Path,
     inventory: &Inventory,
-    out: &Path,
+    dir: &Path,
     digests: &mut Digests,
 ) -> Result<()> {
-    let dest = out.join(INVENTORY_DIR);
+    let dest = dir.join(INVENTORY_DIR);
     fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
-    let mut files: Vec<&str> = inventory
-        .manifest()
+    let manifest = inventory.manifest();
+    for file in manifest
         .tables
         .values()
         .map(|t| t.file.as_str())
-        .collect();
-    files.push(inventory::MANIFEST_FILE);
-    for file in files {
+        .chain([inventory::MANIFEST_FILE])
+    {
         let from = source.join(file);
         fs::copy(&from, dest.join(file)).map_err(|e| Error::io(&from, e))?;
     }
     // Table files were checked against these digests when the inventory loaded.
-    for table in inventory.manifest().tables.values() {
+    for table in manifest.tables.values() {
         digests.insert(dest.join(&table.file), table.sha256.clone());
     }
     Ok(())
 }
 
-/// Writes `manifest.json` over every file now in `out`.
-pub fn write_manifest(
-    out: &Path,
-    mut manifest: EvidenceManifest,
-    known: &Digests,
-) -> Result<EvidenceManifest> {
+/// Copies the rule files and the waiver file into `dir`; returns the
+/// original path -> copy map for the manifest.
+pub fn embed_policies(
+    dir: &Path,
+    files: &[(String, String)],
+    waivers: Option<&str>,
+) -> Result<BTreeMap<String, String>> {
+    let dest = dir.join(POLICIES_DIR);
+    fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
+    let mut map = BTreeMap::new();
+    for (index, (original, text)) in files.iter().enumerate() {
+        let base: String = Path::new(original)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .collect();
+        let rel = format!("{POLICIES_DIR}/{index:03}-{base}");
+        let path = dir.join(&rel);
+        fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+        map.insert(original.clone(), rel);
+    }
+    if let Some(text) = waivers {
+        let path = dir.join(WAIVERS_FILE);
+        fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(map)
+}
+
+/// Writes `manifest.json` over every file now in `dir`; returns its sha256.
+pub fn write_manifest(dir: &Path, mut manifest: EvidenceManifest, known: &Digests) -> Result<String> {
     manifest.files.clear();
-    for rel in walk(out)? {
-        if rel == MANIFEST {
+    for rel in files_below(dir)? {
+        if rel == MANIFEST || rel.starts_with('.') {
             continue;
         }
-        let path = out.join(&rel);
+        let path = dir.join(&rel);
         let digest = match known.get(&path) {
             Some(d) => d.clone(),
             None => sha256_file(&path)?,
         };
         manifest.files.insert(rel, digest);
     }
-    let path = out.join(MANIFEST);
+    let path = dir.join(MANIFEST);
     let mut text =
         serde_json::to_string_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
     text.push('\n');
-    fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
-    Ok(manifest)
+    fs::write(&path, &text).map_err(|e| Error::io(&path, e))?;
+    Ok(hex::encode(Sha256::digest(text.as_bytes())))
 }
 
 /// What `verify` found.
 #[derive(Debug, Default)]
 pub struct Verification {
+    /// sha256 of manifest.json: the audit's fingerprint.
+    pub fingerprint: String,
     pub files: usize,
     pub changed: Vec<String>,
     pub removed: Vec<String>,
     pub added: Vec<String>,
+    /// The manifest disagrees with itself or with what it embeds.
+    pub inconsistent: Vec<String>,
+    /// What could not be checked (an audit written by an older amiaudit).
+    pub notes: Vec<String>,
 }
 
 impl Verification {
     pub fn intact(&self) -> bool {
-        self.changed.is_empty() && self.removed.is_empty() && self.added.is_empty()
+        self.changed.is_empty()
+            && self.removed.is_empty()
+            && self.added.is_empty()
+            && self.inconsistent.is_empty()
     }
 }
 
@@ -172,33 +180,43 @@ pub fn read_manifest(dir: &Path) -> Result<EvidenceManifest> {
     })?;
     let manifest: EvidenceManifest = serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(
-            "{}:{}:{}: not an audit manifest: {e}",
+            "{}:{}:{}: not an audit manifest: {}",
             path.display(),
             e.line(),
-            e.column()
+            e.column(),
+            crate::error::strip_serde_position(&e.to_string())
         ))
     })?;
     if manifest.kind != KIND {
         return Err(Error::input(format!(
             "{}: not an audit manifest (kind `{}`)",
             path.display(),
-            manifest.kind
+            manifest.kind.escape_debug()
         )));
     }
     Ok(manifest)
 }
 
-/// Recomputes every file's sha256 and compares with the manifest.
+/// Recomputes every file's sha256, both ways, and checks the manifest
+/// against what it embeds. Never reads or follows a path that is not a
+/// plain path inside `dir`.
 pub fn verify(dir: &Path) -> Result<Verification> {
     let manifest = read_manifest(dir)?;
+    let text = fs::read(dir.join(MANIFEST)).map_err(|e| Error::io(&dir.join(MANIFEST), e))?;
     let mut v = Verification {
+        fingerprint: hex::encode(Sha256::digest(&text)),
         files: manifest.files.len(),
         ..Default::default()
     };
-    let present = walk(dir)?;
+    let present = files_below(dir)?;
     for (rel, digest) in &manifest.files {
+        if !is_plain_relative(rel) {
+            v.inconsistent
+                .push(format!("the manifest lists `{}`, outside the directory", rel.escape_debug()));
+            continue;
+        }
         let path = dir.join(rel);
-        if !path.is_file() {
+        if !present.contains(rel) || !path.is_file() {
             v.removed.push(rel.clone());
         } else if &sha256_file(&path)? != digest {
             v.changed.push(rel.clone());
@@ -209,25 +227,156 @@ pub fn verify(dir: &Path) -> Result<Verification> {
             v.added.push(rel);
         }
     }
+    if manifest.files.is_empty() {
+        v.inconsistent.push("the manifest lists no file".to_string());
+        return Ok(v);
+    }
+    check_inventory(dir, &manifest, &mut v);
+    check_policies(dir, &manifest, &mut v);
     Ok(v)
 }
 
-/// Writes `<out>.tar.gz` beside the directory: sorted entries, fixed
-/// timestamps and modes, so the same directory gives the same bundle bytes.
-pub fn bundle(out: &Path) -> Result<PathBuf> {
-    let name = out
+/// The embedded inventory must be whole and must say what the manifest says.
+fn check_inventory(dir: &Path, manifest: &EvidenceManifest, v: &mut Verification) {
+    let inventory_dir = dir.join(INVENTORY_DIR);
+    let listed = format!("{INVENTORY_DIR}/{}", inventory::MANIFEST_FILE);
+    if !manifest.files.contains_key(&listed) {
+        v.inconsistent
+            .push(format!("the manifest does not list `{listed}`: the audit carries no inventory"));
+        return;
+    }
+    let inv = match inventory::read_manifest(&inventory_dir) {
+        Ok(m) => m,
+        Err(e) => {
+            v.inconsistent.push(format!("the embedded inventory: {e}"));
+            return;
+        }
+    };
+    for (table, entry) in &inv.tables {
+        let rel = format!("{INVENTORY_DIR}/{}", entry.file);
+        if manifest.files.get(&rel) != Some(&entry.sha256) {
+            v.inconsistent.push(format!(
+                "table `{table}`: the inventory's manifest and the audit's disagree on `{rel}`"
+            ));
+        }
+    }
+    let collected_at = inventory::format_timestamp(inv.collected_at.timestamp_millis()).unwrap_or_default();
+    if manifest.collected_at != collected_at {
+        v.inconsistent.push(format!(
+            "collected_at `{}` differs from the inventory's `{collected_at}`",
+            manifest.collected_at.escape_debug()
+        ));
+    }
+    if manifest.inventory_complete != inv.complete {
+        v.inconsistent.push(format!(
+            "inventory_complete is {} but the inventory says {}",
+            manifest.inventory_complete, inv.complete
+        ));
+    }
+    let same_scope = serde_json::to_value(&manifest.scope).ok() == serde_json::to_value(&inv.scope).ok();
+    if !same_scope {
+        v.inconsistent
+            .push("scope differs from the inventory's".to_string());
+    }
+}
+
+/// The embedded rule files must hash to the pack hash; the embedded waiver
+/// file to the waiver hash.
+fn check_policies(dir: &Path, manifest: &EvidenceManifest, v: &mut Verification) {
+    if manifest.policy_files.is_empty() {
+        v.notes.push(format!(
+            "the rule files are not embedded (written by amiaudit {}): the policy pack hash and waiver hash cannot be checked",
+            manifest.tool_version.escape_debug()
+        ));
+        return;
+    }
+    let mut files: Vec<(&str, Vec<u8>)> = Vec::new();
+    for (original, rel) in &manifest.policy_files {
+        if !is_plain_relative(rel) || !manifest.files.contains_key(rel) {
+            v.inconsistent.push(format!(
+                "rule file `{}` is not one of the audit's files",
+                rel.escape_debug()
+            ));
+            return;
+        }
+        match fs::read(dir.join(rel)) {
+            Ok(bytes) => files.push((original, bytes)),
+            Err(_) => return, // already reported as removed
+        }
+    }
+    let sha = crate::policy::pack_sha256(files.iter().map(|(p, b)| (*p, b.as_slice())));
+    if sha != manifest.policy_pack_sha256 {
+        v.inconsistent.push(format!(
+            "policy_pack_sha256 is {} but the embedded rule files hash to {sha}",
+            manifest.policy_pack_sha256.escape_debug()
+        ));
+    }
+    match (&manifest.waivers_sha256, manifest.files.contains_key(WAIVERS_FILE)) {
+        (Some(expected), true) => {
+            if let Ok(actual) = sha256_file(&dir.join(WAIVERS_FILE))
+                && &actual != expected
+            {
+                v.inconsistent.push(format!(
+                    "waivers_sha256 is {} but the embedded waiver file hashes to {actual}",
+                    expected.escape_debug()
+                ));
+            }
+        }
+        (None, false) => {}
+        (Some(_), false) => v
+            .inconsistent
+            .push("waivers_sha256 is set but no waiver file is embedded".to_string()),
+        (None, true) => v
+            .inconsistent
+            .push("a waiver file is embedded but waivers_sha256 is not set".to_string()),
+    }
+}
+
+/// The bundle's path for an audit directory: `<dir>.tar.gz` beside it.
+pub fn bundle_path(destination: &Path) -> Result<PathBuf> {
+    let name = destination
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "audit".to_string());
-    let path = out.with_file_name(format!("{name}.tar.gz"));
-    let file = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
+        .ok_or_else(|| Error::input(format!("{}: no name for a bundle", destination.display())))?;
+    Ok(destination.with_file_name(format!("{name}.tar.gz")))
+}
+
+/// Writes the directory `dir` as a reproducible `.tar.gz` at `path` (sorted
+/// entries, fixed times and modes, entries under `name/`), through a
+/// temporary file renamed into place. An existing file there is replaced
+/// only if it is an earlier bundle of the same audit directory.
+pub fn bundle(dir: &Path, name: &str, path: &Path) -> Result<PathBuf> {
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        if !meta.is_file() || !is_bundle_of(path, name) {
+            return Err(Error::input(format!(
+                "{}: exists and is not an earlier amiaudit bundle of `{name}`; move it away or drop --bundle",
+                path.display()
+            )));
+        }
+    }
+    let temp = path.with_file_name(format!(
+        ".{}.amiaudit-{}",
+        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        std::process::id()
+    ));
+    let written = write_bundle(dir, name, &temp);
+    if let Err(e) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(e);
+    }
+    fs::rename(&temp, path).map_err(|e| Error::io(path, e))?;
+    Ok(path.to_path_buf())
+}
+
+fn write_bundle(dir: &Path, name: &str, temp: &Path) -> Result<()> {
+    let file = fs::File::create(temp).map_err(|e| Error::io(temp, e))?;
     let gz = flate2::GzBuilder::new()
         .mtime(0)
         .write(file, flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
-    let fail = |e: std::io::Error| Error::io(&path, e);
-    for rel in walk(out)? {
-        let data = fs::read(out.join(&rel)).map_err(|e| Error::io(&out.join(&rel), e))?;
+    let fail = |e: std::io::Error| Error::io(temp, e);
+    for rel in files_below(dir)? {
+        let data = fs::read(dir.join(&rel)).map_err(|e| Error::io(&dir.join(&rel), e))?;
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
@@ -238,6 +387,31 @@ pub fn bundle(out: &Path) -> Result<PathBuf> {
         tar.append_data(&mut header, format!("{name}/{rel}"), data.as_slice())
             .map_err(fail)?;
     }
-    tar.into_inner().map_err(fail)?.finish().map_err(fail)?;
-    Ok(path)
+    let gz = tar.into_inner().map_err(fail)?;
+    let file = gz.finish().map_err(fail)?;
+    file.sync_all().map_err(fail)
+}
+
+/// Whether `path` is a gzipped tar whose entries all sit under `name/` and
+/// include `name/manifest.json`.
+fn is_bundle_of(path: &Path, name: &str) -> bool {
+    let Ok(file) = fs::File::open(path) else {
+        return false;
+    };
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let Ok(entries) = archive.entries() else {
+        return false;
+    };
+    let prefix = format!("{name}/");
+    let mut has_manifest = false;
+    for entry in entries {
+        let Ok(entry) = entry else { return false };
+        let Ok(p) = entry.path() else { return false };
+        let p = p.to_string_lossy().into_owned();
+        if !p.starts_with(&prefix) {
+            return false;
+        }
+        has_manifest |= p == format!("{prefix}{MANIFEST}");
+    }
+    has_manifest
 }

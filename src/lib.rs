@@ -3,8 +3,8 @@
 //! Data flows one way: [`discover`] -> [`collect`] -> [`inventory`] -> [`evaluate`]
 //! -> [`results`] -> [`render`]. See ARCHITECTURE.md for the map.
 
-pub mod app;
 pub mod aws;
+pub mod cmd;
 pub mod collect;
 pub mod config;
 pub mod diff;
@@ -12,10 +12,13 @@ pub mod discover;
 pub mod error;
 pub mod evaluate;
 pub mod evidence;
+pub mod findings;
 pub mod inventory;
+pub mod output;
 pub mod policy;
 pub mod render;
 pub mod results;
+pub mod settings;
 pub mod synth;
 pub mod waivers;
 

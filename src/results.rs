@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, polars_message};
 use crate::evaluate::Evaluation;
@@ -25,7 +25,7 @@ use crate::policy::{Rule, Severity};
 
 pub use crate::evaluate::Status;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusCounts {
     pub fail: u64,
     pub unknown: u64,
@@ -48,14 +48,14 @@ impl StatusCounts {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeverityCounts {
     pub severity: Severity,
     #[serde(flatten)]
     pub counts: StatusCounts,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RuleSummary {
     pub rule_id: String,
     pub title: String,
@@ -64,7 +64,7 @@ pub struct RuleSummary {
     pub counts: StatusCounts,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccountScore {
     pub account_id: String,
     pub account_name: String,
@@ -77,7 +77,7 @@ pub struct AccountScore {
     pub counts: StatusCounts,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CoverageSummary {
     pub accounts_in_scope: u64,
     pub account_regions_in_scope: u64,
@@ -92,7 +92,7 @@ pub struct CoverageSummary {
 
 /// One requirement of a framework: the rules mapped to it, and its status
 /// (`fail` if any result fails, else `unknown` if any is unknown, else `pass`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RequirementStatus {
     pub id: String,
     pub rules: Vec<String>,
@@ -101,13 +101,13 @@ pub struct RequirementStatus {
     pub counts: StatusCounts,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FrameworkSummary {
     pub framework: String,
     pub requirements: Vec<RequirementStatus>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub totals: StatusCounts,
     pub by_severity: Vec<SeverityCounts>,

@@ -73,17 +73,45 @@ pub struct Waivers {
     waivers: Vec<CompiledWaiver>,
     pub sha256: String,
     pub source: String,
+    /// The file as read (an audit embeds it as evidence).
+    pub text: String,
+}
+
+impl std::fmt::Debug for Waivers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Waivers({}, {} waivers)", self.source, self.waivers.len())
+    }
 }
 
 /// How one waiver fared in this audit.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WaiverUse {
     #[serde(flatten)]
     pub spec: WaiverSpec,
-    /// `active`, `expired` or `unused` (active but matched nothing).
-    pub state: &'static str,
+    pub state: WaiverState,
     /// Failing results it waived (0 when expired).
     pub matched: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WaiverState {
+    /// Applied (it may or may not have matched).
+    Active,
+    /// Past its expiry at the audit's point in time: no longer applies.
+    Expired,
+    /// Active, but matched no failing result.
+    Unused,
+}
+
+impl WaiverState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaiverState::Active => "active",
+            WaiverState::Expired => "expired",
+            WaiverState::Unused => "unused",
+        }
+    }
 }
 
 fn glob(path: &Path, index: usize, field: &str, pattern: &str) -> Result<GlobMatcher> {
@@ -137,6 +165,7 @@ pub fn load(path: &Path) -> Result<Waivers> {
         waivers,
         sha256: hex::encode(Sha256::digest(text.as_bytes())),
         source: path.display().to_string(),
+        text,
     })
 }
 
@@ -217,11 +246,11 @@ impl Waivers {
             .map(|(w, n)| WaiverUse {
                 spec: w.spec.clone(),
                 state: if w.spec.expires < today {
-                    "expired"
+                    WaiverState::Expired
                 } else if n == 0 {
-                    "unused"
+                    WaiverState::Unused
                 } else {
-                    "active"
+                    WaiverState::Active
                 },
                 matched: n,
             })

@@ -49,6 +49,9 @@ pub struct SimulatedOrg {
     pub images: usize,
     /// Images of the one image-factory account-region (account 1, first region).
     pub factory_images: usize,
+    /// Snapshots backing no image (backups, exports) in every account-region
+    /// that has images.
+    pub loose_snapshots: usize,
     pub latency: Duration,
 }
 
@@ -262,8 +265,11 @@ fn ec2(org: &SimulatedOrg, account: &str, region: &str, body: &str) -> (&'static
                 .collect();
             format!("<imagesSet>{items}</imagesSet>")
         }
+        // Nothing here is public.
+        "DescribeSnapshots" if body.contains("RestorableBy.1=all") => "<snapshotSet/>".to_string(),
         "DescribeSnapshots" => {
-            let items: String = (0..images)
+            let loose = if images > 0 { org.loose_snapshots } else { 0 };
+            let items: String = (0..images + loose)
                 .map(|i| format!("<item><snapshotId>snap-{account}{i:05}</snapshotId><volumeId>vol-1</volumeId><status>completed</status><startTime>2026-10-01T00:00:00.000Z</startTime><progress>100%</progress><ownerId>{account}</ownerId><volumeSize>8</volumeSize><encrypted>true</encrypted></item>"))
                 .collect();
             format!("<snapshotSet>{items}</snapshotSet>")

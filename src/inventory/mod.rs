@@ -101,7 +101,7 @@ impl Manifest {
 }
 
 /// On-disk format of the table files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableFormat {
     /// Apache Parquet: compact and fast; what scans write by default.
     Parquet,
@@ -110,6 +110,16 @@ pub enum TableFormat {
 }
 
 impl TableFormat {
+    pub const NAMES: [&'static str; 2] = ["parquet", "jsonl"];
+
+    pub fn parse(text: &str) -> Option<TableFormat> {
+        match text {
+            "parquet" => Some(TableFormat::Parquet),
+            "jsonl" => Some(TableFormat::Jsonl),
+            _ => None,
+        }
+    }
+
     fn extension(self) -> &'static str {
         match self {
             TableFormat::Parquet => "parquet",

@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::inventory::schema::{self, TableDef};
 
-pub use pack::{PolicyPack, filter_framework, load_builtin, load_dirs, parse_rule, yaml_error};
+pub use pack::{
+    PolicyPack, filter_framework, load_builtin, load_dirs, pack_sha256, parse_rule, yaml_error,
+};
 pub use params::{ParamOverrides, ParamSpec, ParamValue, param_spec, parse_param_flags};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -46,8 +46,26 @@ struct RuleFile {
 #[derive(Debug, Clone, Default)]
 pub struct PolicyPack {
     pub rules: Vec<Rule>,
-    /// sha256 over every rule file's path and bytes, in path order.
+    /// sha256 over every rule file's path and bytes, in path order
+    /// ([`pack_sha256`]).
     pub sha256: String,
+    /// Every rule file as loaded: (path, text), in path order. An audit
+    /// embeds them, so the hash can be checked later.
+    pub files: Vec<(String, String)>,
+}
+
+/// The policy pack hash: each rule file's path and bytes, in path order.
+pub fn pack_sha256<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut files: Vec<(&str, &[u8])> = files.into_iter().collect();
+    files.sort();
+    let mut hasher = Sha256::new();
+    for (path, bytes) in files {
+        hasher.update(path.as_bytes());
+        hasher.update([0]);
+        hasher.update(bytes);
+    }
+    hex::encode(hasher.finalize())
 }
 
 include!(concat!(env!("OUT_DIR"), "/builtin_policies.rs"));
@@ -100,14 +118,9 @@ pub fn load_dirs(dirs: &[PathBuf]) -> Result<PolicyPack> {
 }
 
 fn load_files(mut files: Vec<(PathBuf, String)>, label: &str) -> Result<PolicyPack> {
-    use sha2::{Digest, Sha256};
     files.sort();
-    let mut hasher = Sha256::new();
     let mut rules: Vec<Rule> = Vec::new();
     for (path, text) in &files {
-        hasher.update(path.to_string_lossy().as_bytes());
-        hasher.update([0]);
-        hasher.update(text.as_bytes());
         let rule = parse_rule(path, text)?;
         if let Some(other) = rules.iter().find(|r| r.id == rule.id) {
             return Err(Error::input(format!(
@@ -125,9 +138,14 @@ fn load_files(mut files: Vec<(PathBuf, String)>, label: &str) -> Result<PolicyPa
         )));
     }
     rules.sort_by(|a, b| (a.severity, &a.id).cmp(&(b.severity, &b.id)));
+    let files: Vec<(String, String)> = files
+        .into_iter()
+        .map(|(p, t)| (p.to_string_lossy().into_owned(), t))
+        .collect();
     Ok(PolicyPack {
         rules,
-        sha256: hex::encode(hasher.finalize()),
+        sha256: pack_sha256(files.iter().map(|(p, t)| (p.as_str(), t.as_bytes()))),
+        files,
     })
 }
 

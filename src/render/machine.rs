@@ -131,7 +131,7 @@ fn ocsf_event<'a>(
             product: ocsf::Product {
                 name: "amiaudit",
                 vendor_name: "amiaudit",
-                version: context.meta.tool_version,
+                version: &context.meta.tool_version,
             },
             uid,
             version: "1.3.0",
@@ -370,13 +370,28 @@ pub fn junit(
     )
 }
 
-/// Escapes text for a Markdown table cell.
-fn md(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('\n', " ")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// Text as inert Markdown, for a table cell or a list item: every ASCII
+/// punctuation mark is backslash-escaped (so no heading, emphasis, link,
+/// image, code span, table cell break or autolink can start), `<`, `>` and
+/// `&` become entities (no raw HTML), control characters are dropped and
+/// line breaks become spaces.
+pub fn md(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() || super::terminal::is_bidi_control(c) => {}
+            c if c.is_ascii_punctuation() => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// `summary.md`: the audit in a page, for tickets and chat.
@@ -430,7 +445,7 @@ pub fn markdown(context: &ReportContext) -> String {
         let _ = writeln!(
             out,
             "| {}: {} | {} | {} |",
-            r.rule_id,
+            md(&r.rule_id),
             md(&r.title),
             r.severity,
             r.counts.fail
@@ -446,27 +461,27 @@ pub fn markdown(context: &ReportContext) -> String {
             out,
             "| {} | {score} | {} | {} | {} | {} |",
             a.grade,
-            a.account_id,
+            md(&a.account_id),
             md(&a.account_name),
             a.counts.fail,
             a.counts.unknown
         );
     }
     if let Some(diff) = &context.diff {
-        out.push_str(&diff.markdown());
+        out.push_str(&diff_markdown(diff));
     }
     let expired: Vec<_> = context
         .waivers
         .iter()
-        .filter(|w| w.state != "active")
+        .filter(|w| w.state != crate::waivers::WaiverState::Active)
         .collect();
     if !expired.is_empty() {
         let _ = writeln!(out, "\n## Waivers needing attention\n");
         for w in expired {
             let _ = writeln!(
                 out,
-                "- {} `{}`: {} (approved by {}, expires {})",
-                w.state,
+                "- {} {}: {} (approved by {}, expires {})",
+                w.state.as_str(),
                 md(&w.spec.rule),
                 md(&w.spec.reason),
                 md(&w.spec.approved_by),
@@ -481,5 +496,39 @@ pub fn markdown(context: &ReportContext) -> String {
         &context.meta.policy_pack_sha256[..12.min(context.meta.policy_pack_sha256.len())],
         &context.meta.inventory_sha256[..12.min(context.meta.inventory_sha256.len())]
     );
+    out
+}
+
+/// The drift section of summary.md.
+fn diff_markdown(diff: &crate::diff::Diff) -> String {
+    let c = &diff.counts;
+    let mut out = format!(
+        "\n## Since the last audit ({})\n\n| new | resolved | persisting | now waived | now unknown |\n|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} |\n",
+        md(&diff.old_collected_at),
+        c.new,
+        c.resolved,
+        c.persisting,
+        c.now_waived,
+        c.now_unknown
+    );
+    let new: Vec<&crate::diff::Change> = diff
+        .changes
+        .iter()
+        .filter(|c| c.change == "new")
+        .take(10)
+        .collect();
+    if !new.is_empty() {
+        out.push_str("\nNew failures:\n\n");
+        for c in new {
+            let _ = writeln!(
+                out,
+                "- {} {} {} {}",
+                md(&c.rule_id),
+                md(&c.resource_id),
+                md(&c.account_id),
+                md(&c.region)
+            );
+        }
+    }
     out
 }

@@ -21,18 +21,21 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use std::borrow::Cow;
+
 use crate::error::{Error, Result};
 use crate::evaluate::{Evaluation, RuleError};
-use crate::inventory::{Inventory, Scope, format_timestamp};
+use crate::findings::{self, Document, RuleEntry};
+use crate::inventory::{Inventory, format_timestamp};
 use crate::policy::{PolicyPack, Severity};
 use crate::inventory::str_column;
 use crate::results::{Finding, Status, Summary, for_each_finding, frameworks_text};
 
 pub use csv::{CSV_COLUMNS, neutralise_cell};
-pub use terminal::terminal_summary;
+pub use terminal::{terminal_summary, terminal_text};
 
 /// Which files an audit writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     /// report.html
@@ -59,6 +62,15 @@ impl OutputFormat {
         OutputFormat::Markdown,
     ];
 
+    pub const NAMES: [&'static str; 6] = ["html", "csv", "json", "ocsf", "junit", "markdown"];
+
+    pub fn parse(text: &str) -> Option<OutputFormat> {
+        Self::NAMES
+            .iter()
+            .position(|n| *n == text)
+            .map(|i| Self::ALL[i])
+    }
+
     pub fn file_name(self) -> &'static str {
         match self {
             OutputFormat::Html => "report.html",
@@ -71,27 +83,7 @@ impl OutputFormat {
     }
 }
 
-/// What every report says about the audit itself.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditMeta {
-    pub tool: &'static str,
-    pub tool_version: &'static str,
-    pub inventory_schema_version: u32,
-    /// The inventory's `collected_at`: the audit's point in time.
-    pub collected_at: String,
-    /// The same instant in milliseconds (for formats that want a number).
-    #[serde(skip)]
-    pub collected_at_ms: i64,
-    pub scope: Scope,
-    pub inventory_complete: bool,
-    /// sha256 of the inventory manifest (which holds each table file's sha256).
-    pub inventory_sha256: String,
-    pub policy_pack_sha256: String,
-    /// sha256 of the waiver file, when one was given.
-    pub waivers_sha256: Option<String>,
-    pub rules_evaluated: usize,
-    pub framework: Option<String>,
-}
+pub use crate::findings::AuditMeta;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleSection {
@@ -301,8 +293,8 @@ pub fn audit_meta(
     let manifest_json = serde_json::to_string(manifest)
         .map_err(|e| Error::Internal(format!("evidence: inventory manifest: {e}")))?;
     Ok(AuditMeta {
-        tool: "amiaudit",
-        tool_version: crate::VERSION,
+        tool: "amiaudit".to_string(),
+        tool_version: crate::VERSION.to_string(),
         inventory_schema_version: manifest.schema_version,
         collected_at: format_timestamp(inventory.collected_at_ms())?,
         collected_at_ms: inventory.collected_at_ms(),
@@ -374,7 +366,7 @@ pub fn write_reports(
             let path = out_dir.join(format.file_name());
             let chunks = match format {
                 OutputFormat::Csv => unreachable!("filtered out above"),
-                OutputFormat::Json => vec![findings_json(context)?],
+                OutputFormat::Json => vec![context.document().to_json()?],
                 OutputFormat::Html => vec![html::render(context, templates)?],
                 OutputFormat::Ocsf => machine::ocsf(context)?,
                 OutputFormat::Junit => {
@@ -457,93 +449,46 @@ fn account_regions(
     Ok(out)
 }
 
-#[derive(Serialize)]
-struct FindingsJson<'a> {
-    audit: &'a AuditMeta,
-    summary: &'a Summary,
-    waivers: &'a [crate::waivers::WaiverUse],
-    rule_errors: &'a [String],
-    rules: Vec<JsonRule<'a>>,
-    /// Non-passing results; passing ones are counted in `summary` and listed in findings.csv.
-    findings: Vec<JsonFinding<'a>>,
-}
-
-#[derive(Serialize)]
-struct JsonRule<'a> {
-    id: &'a str,
-    title: &'a str,
-    severity: Severity,
-    resource_type: &'a str,
-    frameworks: &'a std::collections::BTreeMap<String, Vec<String>>,
-    remediation: &'a str,
-}
-
-fn is_empty(s: &&str) -> bool {
-    s.is_empty()
-}
-
-/// A result row of findings.json: rule metadata lives once in `rules`.
-#[derive(Serialize)]
-struct JsonFinding<'a> {
-    rule_id: &'a str,
-    severity: Severity,
-    status: Status,
-    account_id: &'a str,
-    account_name: &'a str,
-    region: &'a str,
-    resource_type: &'a str,
-    resource_id: &'a str,
-    resource_name: &'a str,
-    reason: &'a str,
-    #[serde(skip_serializing_if = "is_empty")]
-    remediation: &'a str,
-    #[serde(skip_serializing_if = "is_empty")]
-    waiver_reason: &'a str,
-    #[serde(skip_serializing_if = "is_empty")]
-    waiver_expires: &'a str,
-}
-
-/// findings.json: compact (one line), since large audits hold many findings.
-fn findings_json(context: &ReportContext) -> Result<String> {
-    let doc = FindingsJson {
-        audit: &context.meta,
-        summary: &context.summary,
-        waivers: &context.waivers,
-        rule_errors: &context.rule_errors,
-        rules: context
-            .rules
-            .iter()
-            .map(|r| JsonRule {
-                id: &r.id,
-                title: &r.title,
-                severity: r.severity,
-                resource_type: &r.resource_type,
-                frameworks: &r.framework_ids,
-                remediation: &r.remediation,
-            })
-            .collect(),
-        findings: context
-            .rules
-            .iter()
-            .flat_map(|r| r.findings.iter())
-            .map(|f| JsonFinding {
-                rule_id: &f.rule_id,
-                severity: f.severity,
-                status: f.status,
-                account_id: &f.account_id,
-                account_name: &f.account_name,
-                region: &f.region,
-                resource_type: &f.resource_type,
-                resource_id: &f.resource_id,
-                resource_name: &f.resource_name,
-                reason: &f.reason,
-                remediation: &f.remediation,
-                waiver_reason: &f.waiver_reason,
-                waiver_expires: &f.waiver_expires,
-            })
-            .collect(),
-    };
-    let mut text = serde_json::to_string(&doc).map_err(|e| Error::Internal(e.to_string()))?;
-    text.push('\n');
-    Ok(text)
+impl ReportContext {
+    /// The findings.json document, borrowing from the context.
+    pub fn document(&self) -> Document<'_> {
+        Document {
+            audit: Cow::Borrowed(&self.meta),
+            summary: Cow::Borrowed(&self.summary),
+            waivers: Cow::Borrowed(&self.waivers),
+            rule_errors: Cow::Borrowed(&self.rule_errors),
+            rules: self
+                .rules
+                .iter()
+                .map(|r| RuleEntry {
+                    id: Cow::Borrowed(&r.id),
+                    title: Cow::Borrowed(&r.title),
+                    severity: r.severity,
+                    resource_type: Cow::Borrowed(&r.resource_type),
+                    frameworks: Cow::Borrowed(&r.framework_ids),
+                    remediation: Cow::Borrowed(&r.remediation),
+                })
+                .collect(),
+            findings: self
+                .rules
+                .iter()
+                .flat_map(|r| r.findings.iter())
+                .map(|f| findings::Finding {
+                    rule_id: Cow::Borrowed(&f.rule_id),
+                    severity: f.severity,
+                    status: f.status,
+                    account_id: Cow::Borrowed(&f.account_id),
+                    account_name: Cow::Borrowed(&f.account_name),
+                    region: Cow::Borrowed(&f.region),
+                    resource_type: Cow::Borrowed(&f.resource_type),
+                    resource_id: Cow::Borrowed(&f.resource_id),
+                    resource_name: Cow::Borrowed(&f.resource_name),
+                    reason: Cow::Borrowed(&f.reason),
+                    remediation: Cow::Borrowed(&f.remediation),
+                    waiver_reason: Cow::Borrowed(&f.waiver_reason),
+                    waiver_expires: Cow::Borrowed(&f.waiver_expires),
+                })
+                .collect(),
+        }
+    }
 }

@@ -1,8 +1,31 @@
 //! The short summary printed after an audit.
+//!
+//! Every AWS-sourced string passes [`terminal_text`]: no escape sequence a
+//! hostile account name carries (window titles, screen clears, colours,
+//! hyperlinks) and no bidi override reaches the terminal.
 
 use std::fmt::Write;
 
 use super::ReportContext;
+
+/// Unicode characters that reorder how text is shown (Trojan Source).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Text safe to print: control characters (C0 but newline, DEL, C1,
+/// including ESC and CSI) and bidi controls become `?`.
+pub fn terminal_text(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if (c.is_control() && c != '\n') || is_bidi_control(c) {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
 
 pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
     let meta = &context.meta;
@@ -61,8 +84,8 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
                 "  {} {:>5}  {}  {:<28} {} failing, {} unknown",
                 a.grade,
                 a.score.map_or("n/a".to_string(), |s| format!("{s:.1}")),
-                a.account_id,
-                a.account_name,
+                terminal_text(&a.account_id),
+                terminal_text(&a.account_name),
                 a.counts.fail,
                 a.counts.unknown
             );
@@ -70,25 +93,28 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
     }
     for w in &context.waivers {
         match w.state {
-            "expired" => {
+            crate::waivers::WaiverState::Expired => {
                 let _ = writeln!(
                     out,
                     "waiver expired {}: {} ({}), no longer applies",
-                    w.spec.expires, w.spec.rule, w.spec.reason
+                    w.spec.expires,
+                    terminal_text(&w.spec.rule),
+                    terminal_text(&w.spec.reason)
                 );
             }
-            "unused" => {
+            crate::waivers::WaiverState::Unused => {
                 let _ = writeln!(
                     out,
                     "waiver unused: {} ({}) matched no failing result",
-                    w.spec.rule, w.spec.reason
+                    terminal_text(&w.spec.rule),
+                    terminal_text(&w.spec.reason)
                 );
             }
             _ => {}
         }
     }
     for e in &context.rule_errors {
-        let _ = writeln!(out, "rule error: {e}");
+        let _ = writeln!(out, "rule error: {}", terminal_text(e));
     }
     out
 }

@@ -181,13 +181,15 @@ fn same_inputs_give_byte_identical_reports() {
         ]);
         assert_eq!(out.status.code(), Some(0));
     }
-    let mut files: Vec<String> = std::fs::read_dir(a.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+    let files: Vec<String> = walkdir::WalkDir::new(a.path())
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(a.path()).unwrap().to_string_lossy().into_owned())
         .collect();
-    files.sort();
     assert!(files.len() >= 12, "{files:?}");
-    for file in files.iter().filter(|f| *f != "inventory") {
+    for file in &files {
         let x = std::fs::read(a.path().join(file)).unwrap();
         let y = std::fs::read(b.path().join(file)).unwrap();
         assert!(x == y, "{file} differs between two runs");

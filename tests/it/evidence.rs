@@ -60,17 +60,16 @@ fn output_directory_is_verifiable_evidence() {
         "{text}"
     );
 
-    // Re-auditing into the same directory replaces what the last audit wrote
-    // (its inventory copy included); files it did not write stay, and show.
-    fs::write(out.join("notes.txt"), "mine\n").unwrap();
+    // A directory holding files amiaudit did not write is never written over.
     let o = audit_sample(&out, &["--format", "csv"]);
-    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("amiaudit did not write"), "{}", stderr(&o));
+    assert!(out.join("inventory/extra.jsonl").exists(), "left alone");
+    fs::remove_file(out.join("inventory/extra.jsonl")).unwrap();
+    // An earlier audit is replaced whole: stale reports go with it.
+    let o = audit_sample(&out, &["--format", "csv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(!out.join("report.html").exists(), "stale report removed");
-    assert!(
-        !out.join("inventory/extra.jsonl").exists(),
-        "old inventory copy replaced"
-    );
-    assert!(out.join("notes.txt").exists(), "other files are left alone");
     let again = amiaudit(&["verify", path(&out)]);
     assert_eq!(again.status.code(), Some(0), "{}", stdout(&again));
     fs::write(out.join("later.txt"), "added after the audit\n").unwrap();

@@ -234,3 +234,22 @@ fn framework_filter_keeps_mapped_rules_only() {
         stderr(&out)
     );
 }
+
+#[test]
+fn docs_list_the_evidence_of_every_builtin_rule() {
+    let docs = std::fs::read_to_string(repo().join("docs/rules.md")).unwrap();
+    for rule in amiaudit::settings::load_pack(&[]).unwrap().rules {
+        let evidence = rule
+            .evidence
+            .iter()
+            .map(|e| format!("`{e}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let row = format!("| {} | {evidence} |", rule.id);
+        assert!(
+            docs.contains(&row),
+            "docs/rules.md lacks or differs for {}: expected a row starting `{row}`",
+            rule.id
+        );
+    }
+}

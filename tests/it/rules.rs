@@ -128,7 +128,7 @@ fn run_with(rule: &str, mut rows: Vec<Row>, overrides: ParamOverrides) -> BTreeM
     all.append(&mut rows);
     // Account B is a member of the organization outside the scope.
     let inv = inventory_with(all, |m| m.scope.accounts = vec![A.to_string()]);
-    let pack = amiaudit::app::load_pack(&[]).unwrap();
+    let pack = amiaudit::settings::load_pack(&[]).unwrap();
     let rules: Vec<_> = pack.rules.into_iter().filter(|r| r.id == rule).collect();
     assert_eq!(rules.len(), 1, "no rule {rule}");
     let evaluation = evaluate(&inv, &rules, &overrides);
@@ -1101,7 +1101,7 @@ fn withhold(fact: &amiaudit::policy::Evidence, resource: &str) -> Vec<Row> {
 
 #[test]
 fn every_fact_a_rule_rests_on_is_needed_for_a_pass() {
-    for rule in amiaudit::app::load_pack(&[]).unwrap().rules {
+    for rule in amiaudit::settings::load_pack(&[]).unwrap().rules {
         let id = passing(&rule.id);
         let clean = run(&rule.id, clean_world());
         assert_eq!(
@@ -1126,7 +1126,7 @@ fn every_fact_a_rule_rests_on_is_needed_for_a_pass() {
 #[test]
 fn every_builtin_rule_is_covered_here() {
     let source = include_str!("rules.rs");
-    for rule in amiaudit::app::load_pack(&[]).unwrap().rules {
+    for rule in amiaudit::settings::load_pack(&[]).unwrap().rules {
         assert!(
             source.contains(&format!("\"{}\"", rule.id)),
             "no test for {}",

@@ -390,7 +390,7 @@ fn every_seeded_fact_is_judged_exactly() {
         "only the denied AssumeRole fails: {errors}"
     );
 
-    let pack = amiaudit::app::load_pack(&[]).unwrap();
+    let pack = amiaudit::settings::load_pack(&[]).unwrap();
     let mut overrides = ParamOverrides::new();
     overrides
         .entry("AMI-SHARED-ACCOUNT-BY-ACCOUNT".to_string())

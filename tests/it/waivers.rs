@@ -149,7 +149,7 @@ fn bad_config_files() {
         ("[audit]\nfail_onn = \"high\"\n", "amiaudit.toml:2:"),
         (
             "[audit]\nfail_on = \"severe\"\n",
-            "fail_on = `severe` is not one of",
+            "amiaudit.toml:2:11: unknown variant `severe`",
         ),
         (
             "[params.AMI-STALE]\nmax_age_days = \"soon\"\n",

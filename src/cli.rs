@@ -1,0 +1,305 @@
+//! The command line: clap types only, on the binary's side. Each flag set
+//! becomes the library's settings types (`config::ScanSection`,
+//! `config::AuditSection`, `settings::AuditRequest`), which `settings`
+//! merges over `amiaudit.toml` and checks.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use amiaudit::cmd::query::QueryFormat;
+use amiaudit::config::{AuditSection, FailOn, RegionsSetting, ScanSection};
+use amiaudit::inventory::TableFormat;
+use amiaudit::render::OutputFormat;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+
+pub const EXIT_CODES: &str = "Exit codes: 0 clean; 1 a failing finding at or above --fail-on \
+(verify: the directory changed or contradicts itself); 2 usage or input error (bad inventory, policy, waiver, config, \
+parameter, output directory, no usable AWS credentials) or a rule that could not run; 3 coverage incomplete with --fail-on-incomplete. \
+When several apply: 2, then 3, then 1.";
+
+/// A value parser for one of the library's word-named enums.
+fn words<T: Clone + Send + Sync + 'static>(
+    names: &'static [&'static str],
+    parse: fn(&str) -> Option<T>,
+) -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(names).try_map(move |word| {
+        parse(&word).ok_or_else(|| format!("`{word}` is not one of {}", names.join(", ")))
+    })
+}
+
+#[derive(Parser)]
+#[command(name = "amiaudit", version, about = "Audit golden AMIs across every account and region of an AWS Organization", after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Evaluate the policy rules over an inventory (or a live scan) and write reports.
+    Audit(AuditArgs),
+    /// Scan AWS (read-only) and write an inventory.
+    Scan {
+        #[command(flatten)]
+        flags: ScanFlags,
+        /// Inventory directory to write (new, empty, or an earlier inventory).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Table file format.
+        #[arg(long, default_value = "parquet", value_parser = words(&TableFormat::NAMES, TableFormat::parse))]
+        format: TableFormat,
+        /// Config file [default: ./amiaudit.toml when it exists].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Write a commented default amiaudit.toml (never overwrites).
+    Init {
+        #[arg(default_value = "amiaudit.toml")]
+        path: PathBuf,
+    },
+    /// Write a deterministic synthetic inventory of any size.
+    Synth(SynthArgs),
+    /// List, explain and validate policy rules.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
+    /// Run an SQL query over an inventory's tables.
+    Query {
+        #[arg(long, value_name = "DIR")]
+        inventory: PathBuf,
+        /// The query, e.g. "SELECT region, COUNT(*) FROM images GROUP BY region".
+        sql: String,
+        #[arg(long, default_value = "table", value_parser = words(&QueryFormat::NAMES, QueryFormat::parse))]
+        format: QueryFormat,
+    },
+    /// Check an audit directory: every file against its manifest, both ways,
+    /// and the manifest against what it embeds; exit 1 if anything differs.
+    Verify { dir: PathBuf },
+    /// Compare two audit directories (each verified first): new, resolved
+    /// and persisting failures.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        /// Also write diff.json and diff.csv here.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Compare even when an audit does not verify (with a warning).
+        #[arg(long)]
+        allow_unverified: bool,
+    },
+    /// Print the inventory schema: every table and column with its type.
+    Schema {
+        /// Print the documented Markdown page instead of one line per column.
+        #[arg(long)]
+        markdown: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PoliciesCommand {
+    /// One line per rule.
+    List {
+        #[arg(long = "policies", value_name = "DIR")]
+        policies: Vec<PathBuf>,
+        /// Only rules mapped to this framework, with their requirement ids.
+        #[arg(long)]
+        framework: Option<String>,
+    },
+    /// A rule's rationale, parameters (effective values), evidence, frameworks and query.
+    Explain {
+        rule: String,
+        #[arg(long = "policies", value_name = "DIR")]
+        policies: Vec<PathBuf>,
+        #[arg(long = "param", value_name = "RULE.KEY=VALUE")]
+        params: Vec<String>,
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Parse every rule file and dry-run every query on an empty inventory.
+    Validate {
+        /// Policy directories [default: the built-in pack].
+        dirs: Vec<PathBuf>,
+    },
+}
+
+/// Scope, role and connection flags of `scan` and `audit --live`. Every flag
+/// overrides the `[scan]` section of amiaudit.toml.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ScanFlags {
+    /// Every ACTIVE account of the organization (Organizations ListAccounts).
+    #[arg(long)]
+    pub org: bool,
+    /// Only the accounts under this OU (implies --org).
+    #[arg(long, value_name = "OU_ID")]
+    pub ou: Option<String>,
+    /// These accounts (comma-separated) [default: the caller's own account].
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub accounts: Vec<String>,
+    /// Leave these accounts out.
+    #[arg(long, value_name = "ID,...", value_delimiter = ',')]
+    pub exclude_accounts: Vec<String>,
+    /// `all` (each account's enabled regions) or a comma-separated list [default: all].
+    #[arg(long, value_name = "all|LIST")]
+    pub regions: Option<String>,
+    /// Role to assume in member accounts [default: OrganizationAccountAccessRole].
+    #[arg(long, value_name = "NAME")]
+    pub role_name: Option<String>,
+    /// Role ARN with `{account_id}`, e.g. 'arn:aws:iam::{account_id}:role/Audit'.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub role_arn_template: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub external_id: Option<String>,
+    /// [default: amiaudit]
+    #[arg(long, value_name = "NAME")]
+    pub role_session_name: Option<String>,
+    /// Named AWS profile (SSO profiles included).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Home region for STS, Organizations and DescribeRegions.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send every call to this endpoint (emulators); AWS_ENDPOINT_URL works too.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Account-regions scanned at once [default: 256].
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Attempts per call, the first included, with adaptive backoff [default: 6].
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+    /// Which owned snapshots get their createVolumePermission read (one call
+    /// each): all, ami-backing or none [default: all]. The others are
+    /// `unknown` for SNAP-SHARED-OUTSIDE-ORG.
+    #[arg(long, value_name = "WHICH")]
+    pub snapshot_permissions: Option<String>,
+    /// Print calls, retries, throttles and wall time after the scan.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+impl ScanFlags {
+    /// What the flags ask, as a `[scan]` section (absent where not given).
+    pub fn section(&self) -> ScanSection {
+        let list = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+        ScanSection {
+            org: self.org.then_some(true),
+            ou: self.ou.clone(),
+            accounts: list(&self.accounts),
+            exclude_accounts: list(&self.exclude_accounts),
+            regions: self.regions.clone().map(RegionsSetting::Word),
+            role_name: self.role_name.clone(),
+            role_arn_template: self.role_arn_template.clone(),
+            external_id: self.external_id.clone(),
+            role_session_name: self.role_session_name.clone(),
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            concurrency: self.concurrency,
+            max_attempts: self.max_attempts,
+            snapshot_permissions: self.snapshot_permissions.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    /// Inventory directory (manifest.json plus one file per table).
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "live",
+        conflicts_with = "live"
+    )]
+    pub inventory: Option<PathBuf>,
+    /// Scan AWS now (read-only) instead of reading an inventory; takes the scan flags.
+    #[arg(long)]
+    pub live: bool,
+    #[command(flatten)]
+    pub scan: ScanFlags,
+    /// Directory to write the audit into: new, empty, or an earlier audit
+    /// (replaced whole, only once the new one is complete).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Policy directory (repeatable); default: the rule pack built into amiaudit.
+    #[arg(long = "policies", value_name = "DIR")]
+    pub policies: Vec<PathBuf>,
+    /// Override a rule parameter: RULE.KEY=VALUE (lists comma-separated). Repeatable.
+    #[arg(long = "param", value_name = "RULE.KEY=VALUE")]
+    pub params: Vec<String>,
+    /// Only evaluate the rules mapped to this framework.
+    #[arg(long, value_name = "NAME")]
+    pub framework: Option<String>,
+    /// Exit 1 when a failing finding at or above this severity exists [default: none].
+    #[arg(long, value_parser = words(&FailOn::NAMES, FailOn::parse))]
+    pub fail_on: Option<FailOn>,
+    /// Waiver file (YAML): accepted risks with reason, approver and expiry.
+    #[arg(long, value_name = "FILE")]
+    pub waivers: Option<PathBuf>,
+    /// Config file [default: ./amiaudit.toml when it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// An earlier audit directory (verified first): report new, resolved and persisting failures.
+    #[arg(long, value_name = "OLD_OUT")]
+    pub baseline: Option<PathBuf>,
+    /// Use a baseline that does not verify (with a warning).
+    #[arg(long)]
+    pub allow_unverified_baseline: bool,
+    /// Also write OUT.tar.gz (reproducible) beside the output directory.
+    #[arg(long)]
+    pub bundle: bool,
+    /// Exit 3 when some account-region in scope was not (fully) scanned.
+    #[arg(long)]
+    pub fail_on_incomplete: bool,
+    /// Output formats to write (repeatable or comma-separated); default: all.
+    #[arg(long = "format", value_delimiter = ',', value_parser = words(&OutputFormat::NAMES, OutputFormat::parse))]
+    pub formats: Vec<OutputFormat>,
+    /// Directory of report templates overriding the built-in ones file by file.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+impl AuditArgs {
+    /// The `[audit]` settings the flags give.
+    pub fn section(&self) -> AuditSection {
+        AuditSection {
+            policies: self.policies.clone(),
+            waivers: self.waivers.clone(),
+            fail_on: self.fail_on,
+            formats: (!self.formats.is_empty()).then(|| self.formats.clone()),
+            framework: self.framework.clone(),
+            templates: self.templates.clone(),
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct SynthArgs {
+    #[arg(long, default_value_t = 12)]
+    pub accounts: usize,
+    #[arg(long, default_value_t = 4)]
+    pub regions: usize,
+    #[arg(long = "images-per-region", default_value_t = 7)]
+    pub images_per_region: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// The inventory's collection time ("now" for every rule).
+    #[arg(long = "collected-at", default_value = "2026-11-20T00:00:00Z", value_parser = parse_time)]
+    pub collected_at: chrono::DateTime<chrono::Utc>,
+    /// Table file format.
+    #[arg(long, default_value = "parquet", value_parser = words(&TableFormat::NAMES, TableFormat::parse))]
+    pub format: TableFormat,
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// `--collected-at`: RFC 3339 or a date.
+fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::from_str(text)
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("`{text}` is not a date (use 2026-11-01 or 2026-11-01T00:00:00Z)"))
+}

@@ -1,0 +1,170 @@
+//! `amiaudit audit`: evaluate the rules over an inventory (or a live scan)
+//! and write the reports and the evidence, all at once.
+
+use std::path::{Path, PathBuf};
+
+use super::Outcome;
+use crate::collect;
+use crate::error::{EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK, Error, Result};
+use crate::evaluate::evaluate;
+use crate::evidence::{self, EvidenceManifest, INVENTORY_DIR};
+use crate::inventory::{self, TableFormat};
+use crate::output::{Kind, Staging};
+use crate::render::{self, ReportContext};
+use crate::results::summarize;
+use crate::settings::{AuditPlan, Source};
+
+pub fn run(plan: AuditPlan) -> Result<Outcome> {
+    let staging = Staging::begin(&plan.out, Kind::Audit)?;
+    let dir = staging.dir().to_path_buf();
+    let mut stdout = String::new();
+    let (inventory_dir, scanned) = match &plan.source {
+        Source::Directory(path) => (path.clone(), false),
+        Source::Scan(options) => {
+            let outcome = collect::scan_blocking(options)?;
+            let inv = dir.join(INVENTORY_DIR);
+            inventory::save(&outcome.inventory, &inv, TableFormat::Parquet)?;
+            stdout.push_str(&super::scan::summary(
+                &outcome.stats,
+                &plan.out.join(INVENTORY_DIR),
+            ));
+            if plan.stats {
+                stdout.push_str(&super::scan::stats_text(&outcome.stats));
+            }
+            (inv, true)
+        }
+    };
+    let inventory = inventory::load(&inventory_dir)?;
+    let mut evaluation = evaluate(&inventory, &plan.pack.rules, &plan.overrides);
+    let waiver_uses = match &plan.waivers {
+        Some(w) => w.apply(&inventory, &mut evaluation.results)?,
+        None => Vec::new(),
+    };
+    let mut digests = evidence::Digests::new();
+    if scanned {
+        for table in inventory.manifest().tables.values() {
+            digests.insert(dir.join(INVENTORY_DIR).join(&table.file), table.sha256.clone());
+        }
+    } else {
+        evidence::copy_inventory(&inventory_dir, &inventory, &dir, &mut digests)?;
+    }
+    let policy_files = evidence::embed_policies(
+        &dir,
+        &plan.pack.files,
+        plan.waivers.as_ref().map(|w| w.text.as_str()),
+    )?;
+    // The CSVs need only the results; they are written while the report
+    // context (every non-passing finding with its account and rule) is
+    // built and the other formats are rendered from it.
+    let meta = render::audit_meta(&inventory, &plan.pack, plan.framework.clone())?;
+    let (csv_files, reports) = rayon::join(
+        || render::write_csv(&dir, &plan.formats, &inventory, &plan.pack, &evaluation, &meta),
+        || {
+            let summary = summarize(&inventory, &evaluation, &plan.pack.rules)?;
+            let mut context =
+                ReportContext::build(&inventory, &plan.pack, &evaluation, summary, meta.clone())?;
+            context.waivers = waiver_uses;
+            context.meta.waivers_sha256 = plan.waivers.as_ref().map(|w| w.sha256.clone());
+            if let Some(old) = &plan.baseline {
+                context.diff = Some(crate::diff::compare(old, &context.document()));
+            }
+            let files = render::write_reports(
+                &dir,
+                &plan.formats,
+                &evaluation,
+                &context,
+                plan.templates.as_deref(),
+            )?;
+            Ok::<_, Error>((context, files))
+        },
+    );
+    let (context, mut files) = reports?;
+    files.extend(csv_files?);
+    digests.extend(files.iter().cloned());
+    let meta = &context.meta;
+    let manifest = inventory.manifest();
+    let fingerprint = evidence::write_manifest(
+        &dir,
+        EvidenceManifest {
+            kind: evidence::KIND.to_string(),
+            tool_version: meta.tool_version.to_string(),
+            collected_at: meta.collected_at.clone(),
+            scope: meta.scope.clone(),
+            scan_started_at: manifest
+                .scan_started_at
+                .map(|t| inventory::format_timestamp(t.timestamp_millis()))
+                .transpose()?,
+            scan_ended_at: manifest
+                .scan_ended_at
+                .map(|t| inventory::format_timestamp(t.timestamp_millis()))
+                .transpose()?,
+            inventory_complete: meta.inventory_complete,
+            policy_pack_sha256: meta.policy_pack_sha256.clone(),
+            waivers_sha256: meta.waivers_sha256.clone(),
+            framework: meta.framework.clone(),
+            policy_files,
+            files: Default::default(),
+        },
+        &digests,
+    )?;
+    let destination = staging.commit()?;
+    let mut written: Vec<PathBuf> = files
+        .iter()
+        .map(|(path, _)| moved(path, &dir, &destination))
+        .collect();
+    written.push(destination.join(evidence::MANIFEST));
+    if plan.bundle {
+        let name = destination
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        written.push(evidence::bundle(
+            &destination,
+            &name,
+            &evidence::bundle_path(&destination)?,
+        )?);
+    }
+    let failing_at_threshold = plan.fail_on.threshold().is_some_and(|t| {
+        context
+            .summary
+            .by_severity
+            .iter()
+            .any(|row| row.severity <= t && row.counts.fail > 0)
+    });
+    let exit_code = if !evaluation.rule_errors.is_empty() {
+        EXIT_INPUT
+    } else if plan.fail_on_incomplete && !context.summary.coverage.complete {
+        EXIT_INCOMPLETE
+    } else if failing_at_threshold {
+        EXIT_FINDINGS
+    } else {
+        EXIT_OK
+    };
+    stdout.push_str(&render::terminal_summary(&context, 5));
+    if let Some(diff) = &context.diff {
+        stdout.push_str(&render::terminal_text(&diff.summary_line()));
+        stdout.push('\n');
+    }
+    for path in &written {
+        stdout.push_str(&format!("wrote {}\n", path.display()));
+    }
+    stdout.push_str(&format!("audit fingerprint (sha256 of manifest.json): {fingerprint}\n"));
+    let mut stderr: Vec<String> = plan
+        .warnings
+        .iter()
+        .map(|w| format!("warning: {w}"))
+        .collect();
+    stderr.extend(context.rule_errors.iter().map(|e| format!("error: {e}")));
+    Ok(Outcome {
+        exit_code,
+        stdout,
+        stderr,
+    })
+}
+
+/// Where a file written in the staging directory lives once moved into place.
+fn moved(path: &Path, staging: &Path, destination: &Path) -> PathBuf {
+    path.strip_prefix(staging)
+        .map(|rel| destination.join(rel))
+        .unwrap_or_else(|_| path.to_path_buf())
+}

@@ -1,0 +1,46 @@
+//! `amiaudit diff OLD NEW [--out DIR]`: drift between two audits, each
+//! verified first.
+
+use std::path::Path;
+
+use super::Outcome;
+use crate::error::Result;
+use crate::output::{Kind, Staging};
+use crate::render::terminal_text;
+
+pub fn run(old: &Path, new: &Path, out: Option<&Path>, allow_unverified: bool) -> Result<Outcome> {
+    let mut warnings = Vec::new();
+    let old = crate::settings::verified_baseline(old, allow_unverified, &mut warnings)?;
+    let new = crate::settings::verified_baseline(new, allow_unverified, &mut warnings)?;
+    let d = crate::diff::compare(&old, &new);
+    let mut text = d.summary_line();
+    text.push('\n');
+    for c in d.changes.iter().filter(|c| c.change != "persisting") {
+        text.push_str(&terminal_text(&format!(
+            "  {:<12} {:<32} {} {} {}\n",
+            c.change, c.rule_id, c.account_id, c.region, c.resource_id
+        )));
+    }
+    for w in &d.waivers {
+        text.push_str(&terminal_text(&format!(
+            "  waiver {:<13} {} ({})\n",
+            w.change, w.waiver.rule, w.waiver.reason
+        )));
+    }
+    if let Some(dir) = out {
+        let staging = Staging::begin(dir, Kind::Diff)?;
+        for (name, body) in [("diff.json", d.json()?), ("diff.csv", d.csv()?)] {
+            let path = staging.dir().join(name);
+            std::fs::write(&path, body).map_err(|e| crate::error::Error::io(&path, e))?;
+        }
+        let destination = staging.commit()?;
+        for name in ["diff.json", "diff.csv"] {
+            text.push_str(&format!("wrote {}\n", destination.join(name).display()));
+        }
+    }
+    Ok(Outcome {
+        exit_code: crate::error::EXIT_OK,
+        stdout: text,
+        stderr: warnings.into_iter().map(|w| format!("warning: {w}")).collect(),
+    })
+}

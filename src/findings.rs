@@ -1,0 +1,129 @@
+//! `findings.json`: one document type, written by `render` and read back
+//! by `diff` (for `--baseline` and `amiaudit diff`).
+//!
+//! **API boundary.** Its shape is what tools parse: fields are only ever
+//! added. Strings are `Cow`s so the writer borrows from the report context
+//! (an audit of 100k AMIs has hundreds of thousands of findings) while the
+//! reader owns what it parsed.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::evaluate::Status;
+use crate::inventory::Scope;
+use crate::policy::Severity;
+use crate::results::Summary;
+use crate::waivers::WaiverUse;
+
+pub const FILE: &str = "findings.json";
+
+/// What every report says about the audit itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditMeta {
+    pub tool: String,
+    pub tool_version: String,
+    pub inventory_schema_version: u32,
+    /// The inventory's `collected_at`: the audit's point in time.
+    pub collected_at: String,
+    /// The same instant in milliseconds (for formats that want a number).
+    #[serde(skip)]
+    pub collected_at_ms: i64,
+    pub scope: Scope,
+    pub inventory_complete: bool,
+    /// sha256 of the inventory manifest (which holds each table file's sha256).
+    pub inventory_sha256: String,
+    pub policy_pack_sha256: String,
+    /// sha256 of the waiver file, when one was given.
+    pub waivers_sha256: Option<String>,
+    pub rules_evaluated: usize,
+    pub framework: Option<String>,
+}
+
+/// The document.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Document<'a> {
+    pub audit: Cow<'a, AuditMeta>,
+    pub summary: Cow<'a, Summary>,
+    #[serde(default)]
+    pub waivers: Cow<'a, [WaiverUse]>,
+    #[serde(default)]
+    pub rule_errors: Cow<'a, [String]>,
+    pub rules: Vec<RuleEntry<'a>>,
+    /// Non-passing results; passing ones are counted in `summary` and
+    /// listed in findings.csv.
+    pub findings: Vec<Finding<'a>>,
+}
+
+/// A rule's metadata, once per rule.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RuleEntry<'a> {
+    pub id: Cow<'a, str>,
+    pub title: Cow<'a, str>,
+    pub severity: Severity,
+    pub resource_type: Cow<'a, str>,
+    pub frameworks: Cow<'a, BTreeMap<String, Vec<String>>>,
+    pub remediation: Cow<'a, str>,
+}
+
+fn is_empty(s: &Cow<'_, str>) -> bool {
+    s.is_empty()
+}
+
+/// A non-passing result.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Finding<'a> {
+    pub rule_id: Cow<'a, str>,
+    pub severity: Severity,
+    pub status: Status,
+    pub account_id: Cow<'a, str>,
+    pub account_name: Cow<'a, str>,
+    pub region: Cow<'a, str>,
+    pub resource_type: Cow<'a, str>,
+    pub resource_id: Cow<'a, str>,
+    pub resource_name: Cow<'a, str>,
+    pub reason: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub remediation: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub waiver_reason: Cow<'a, str>,
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub waiver_expires: Cow<'a, str>,
+}
+
+impl Document<'_> {
+    /// The document as written: one compact line (large audits hold many findings).
+    pub fn to_json(&self) -> Result<String> {
+        let mut text =
+            serde_json::to_string(self).map_err(|e| Error::Internal(format!("{FILE}: {e}")))?;
+        text.push('\n');
+        Ok(text)
+    }
+}
+
+/// Reads an audit directory's findings.json.
+pub fn read(dir: &Path) -> Result<Document<'static>> {
+    let path = dir.join(FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::input(format!(
+                "{}: not found; give an audit directory written with the json format",
+                path.display()
+            ))
+        } else {
+            Error::io(&path, e)
+        }
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::input(format!(
+            "{}:{}:{}: not an amiaudit findings.json: {}",
+            path.display(),
+            e.line(),
+            e.column(),
+            crate::error::strip_serde_position(&e.to_string())
+        ))
+    })
+}

@@ -1,0 +1,303 @@
+//! Settings: what the user asked for (flags over `amiaudit.toml` over the
+//! defaults), checked once into what a command runs with. Like ripgrep's
+//! low and high arguments: [`ScanSection`] and [`AuditSection`] hold what
+//! was typed, [`scan_options`] and [`AuditPlan::resolve`] turn them into
+//! checked, loaded settings (a policy pack, waivers, a verified baseline),
+//! so the commands never look at a flag or the config file again.
+
+use std::path::{Path, PathBuf};
+
+use crate::collect::{ScanOptions, SnapshotPermissions};
+use crate::config::{AuditSection, Config, FailOn, RegionsSetting, ScanSection};
+use crate::discover::{AccountSelection, RegionSelection};
+use crate::error::{Error, Result};
+use crate::policy::{self, ParamOverrides, PolicyPack};
+use crate::render::OutputFormat;
+use crate::waivers::{self, Waivers};
+
+/// Where rules come from: given directories, or the pack built into the binary.
+pub fn load_pack(dirs: &[PathBuf]) -> Result<PolicyPack> {
+    if dirs.is_empty() {
+        policy::load_builtin()
+    } else {
+        policy::load_dirs(dirs)
+    }
+}
+
+/// Turns the scan settings (flags over `[scan]`) into scan options,
+/// checking every value: account ids, region codes, the role template.
+pub fn scan_options(asked: &ScanSection, config_name: &str) -> Result<ScanOptions> {
+    let at = |key: &str| format!("{config_name} [scan] {key} (or its flag)");
+    let mut options = ScanOptions::default();
+    let ou = asked.ou.clone();
+    let accounts = asked.accounts.clone().unwrap_or_default();
+    let org = asked.org.unwrap_or(false) || ou.is_some();
+    if org && !accounts.is_empty() {
+        return Err(Error::input(
+            "scan: give either --org/--ou or --accounts, not both",
+        ));
+    }
+    let exclude = asked.exclude_accounts.clone().unwrap_or_default();
+    for id in accounts.iter().chain(&exclude) {
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::input(format!(
+                "scan: `{}` is not an AWS account id (12 digits)",
+                id.escape_debug()
+            )));
+        }
+    }
+    if let Some(ou) = &ou
+        && !(ou.starts_with("ou-") || ou.starts_with("r-"))
+    {
+        return Err(Error::input(format!(
+            "scan: --ou `{}` is not an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)",
+            ou.escape_debug()
+        )));
+    }
+    options.accounts = if org {
+        AccountSelection::Organization { ou }
+    } else if accounts.is_empty() {
+        AccountSelection::Caller
+    } else {
+        AccountSelection::List(accounts)
+    };
+    options.exclude_accounts = exclude;
+    options.regions = match &asked.regions {
+        None => RegionSelection::All,
+        Some(RegionsSetting::Word(w)) if w == "all" => RegionSelection::All,
+        Some(RegionsSetting::Word(w)) => {
+            RegionSelection::List(w.split(',').map(|r| r.trim().to_string()).collect())
+        }
+        Some(RegionsSetting::List(list)) => RegionSelection::List(list.clone()),
+    };
+    if let RegionSelection::List(list) = &options.regions {
+        if list.is_empty() {
+            return Err(Error::input(format!(
+                "{}: no region given; use \"all\" or a list",
+                at("regions")
+            )));
+        }
+        for region in list {
+            if !is_region_code(region) {
+                return Err(Error::input(format!(
+                    "scan: `{}` is not a region code (e.g. eu-west-1); use --regions all or a comma-separated list",
+                    region.escape_debug()
+                )));
+            }
+        }
+    }
+    if let Some(name) = &asked.role_name {
+        options.role.role_name = name.clone();
+    }
+    options.role.role_arn_template = asked.role_arn_template.clone();
+    if let Some(template) = &options.role.role_arn_template
+        && !(template.starts_with("arn:") && template.contains("{account_id}"))
+    {
+        return Err(Error::input(format!(
+            "scan: role ARN template `{}` must be an ARN containing {{account_id}}",
+            template.escape_debug()
+        )));
+    }
+    options.role.external_id = asked.external_id.clone();
+    if let Some(name) = &asked.role_session_name {
+        options.role.session_name = name.clone();
+    }
+    options.connection.profile = asked.profile.clone();
+    options.connection.region = asked.region.clone();
+    options.connection.endpoint_url = asked.endpoint_url.clone();
+    if let Some(n) = asked.concurrency {
+        if n == 0 {
+            return Err(Error::input("scan: --concurrency must be at least 1"));
+        }
+        options.concurrency = n;
+    }
+    if let Some(n) = asked.max_attempts {
+        if n == 0 {
+            return Err(Error::input("scan: --max-attempts must be at least 1"));
+        }
+        options.connection.max_attempts = n;
+    }
+    if let Some(which) = &asked.snapshot_permissions {
+        options.snapshot_permissions = SnapshotPermissions::parse(which).ok_or_else(|| {
+            Error::input(format!(
+                "scan: snapshot permissions `{}` is not one of all, ami-backing, none",
+                which.escape_debug()
+            ))
+        })?;
+    }
+    options.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    Ok(options)
+}
+
+fn is_region_code(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Where an audit's inventory comes from.
+#[derive(Debug)]
+pub enum Source {
+    /// A saved inventory directory.
+    Directory(PathBuf),
+    /// A live scan, run first.
+    Scan(Box<ScanOptions>),
+}
+
+/// What the audit was asked, besides the `[audit]` settings.
+#[derive(Debug, Clone, Default)]
+pub struct AuditRequest {
+    pub inventory: Option<PathBuf>,
+    pub live: bool,
+    pub scan: ScanSection,
+    pub out: PathBuf,
+    pub params: Vec<String>,
+    pub baseline: Option<PathBuf>,
+    /// Use a baseline that `verify` rejects (with a warning).
+    pub allow_unverified_baseline: bool,
+    pub bundle: bool,
+    pub fail_on_incomplete: bool,
+    pub stats: bool,
+}
+
+/// An audit, resolved: everything loaded and checked before any work.
+#[derive(Debug)]
+pub struct AuditPlan {
+    pub source: Source,
+    pub out: PathBuf,
+    pub pack: PolicyPack,
+    pub overrides: ParamOverrides,
+    pub framework: Option<String>,
+    pub fail_on: FailOn,
+    pub formats: Vec<OutputFormat>,
+    pub templates: Option<PathBuf>,
+    pub waivers: Option<Waivers>,
+    /// The baseline audit, its findings, and a warning when it did not verify.
+    pub baseline: Option<crate::findings::Document<'static>>,
+    pub warnings: Vec<String>,
+    pub bundle: bool,
+    pub fail_on_incomplete: bool,
+    pub stats: bool,
+}
+
+impl AuditPlan {
+    /// Merges the flags (`asked`) over `[audit]` and checks every value.
+    pub fn resolve(request: AuditRequest, asked: AuditSection, config: &Config) -> Result<AuditPlan> {
+        let name = config.name();
+        let settings = asked.or(&config.audit);
+        let source = match (&request.inventory, request.live) {
+            (Some(dir), false) => {
+                if request.scan.any() {
+                    return Err(Error::input(
+                        "audit: scan flags (--org, --accounts, --regions, ...) need --live",
+                    ));
+                }
+                Source::Directory(dir.clone())
+            }
+            (None, true) => Source::Scan(Box::new(scan_options(
+                &request.scan.clone().or(&config.scan),
+                &name,
+            )?)),
+            _ => {
+                return Err(Error::input(
+                    "audit: give --inventory DIR or --live (not both)",
+                ));
+            }
+        };
+        let mut pack = load_pack(&settings.policies)?;
+        if let Some(framework) = &settings.framework {
+            policy::filter_framework(&mut pack, framework)?;
+        }
+        let overrides =
+            policy::parse_param_flags(&pack, &request.params, config.param_overrides(&pack)?)?;
+        let formats = settings.formats.unwrap_or_else(|| OutputFormat::ALL.to_vec());
+        if formats.is_empty() {
+            return Err(Error::input(format!(
+                "{name}: [audit] formats is empty: name at least one of html, csv, json, ocsf, junit, markdown"
+            )));
+        }
+        if let Some(dir) = &settings.templates
+            && !dir.is_dir()
+        {
+            return Err(Error::input(format!(
+                "{}: templates directory not found ([audit] templates or --templates)",
+                dir.display()
+            )));
+        }
+        let waivers = settings
+            .waivers
+            .as_deref()
+            .map(waivers::load)
+            .transpose()?;
+        let mut warnings = Vec::new();
+        let baseline = request
+            .baseline
+            .as_deref()
+            .map(|dir| verified_baseline(dir, request.allow_unverified_baseline, &mut warnings))
+            .transpose()?;
+        if let (Source::Directory(inventory), out) = (&source, &request.out) {
+            check_out_apart_from_inventory(out, inventory)?;
+        }
+        Ok(AuditPlan {
+            source,
+            out: request.out,
+            pack,
+            overrides,
+            framework: settings.framework,
+            fail_on: settings.fail_on.unwrap_or(FailOn::None),
+            formats,
+            templates: settings.templates,
+            waivers,
+            baseline,
+            warnings,
+            bundle: request.bundle,
+            fail_on_incomplete: request.fail_on_incomplete,
+            stats: request.stats,
+        })
+    }
+}
+
+/// An earlier audit to compare with: it must verify, or the user must say
+/// to use it anyway (and is warned).
+pub fn verified_baseline(
+    dir: &Path,
+    allow_unverified: bool,
+    warnings: &mut Vec<String>,
+) -> Result<crate::findings::Document<'static>> {
+    let verification = crate::evidence::verify(dir)?;
+    if !verification.intact() {
+        let why = crate::cmd::verify::problems(&verification);
+        if !allow_unverified {
+            return Err(Error::input(format!(
+                "{}: the baseline does not verify ({why}); drift against it would be drift against edited data (--allow-unverified-baseline to use it anyway)",
+                dir.display()
+            )));
+        }
+        warnings.push(format!(
+            "{}: the baseline does not verify ({why}); drift is reported against it anyway",
+            dir.display()
+        ));
+    }
+    crate::findings::read(dir)
+}
+
+/// `--out` may not be the inventory being audited, hold it, or sit inside it.
+pub fn check_out_apart_from_inventory(out: &Path, inventory: &Path) -> Result<()> {
+    let (Ok(inventory), Ok(out)) = (inventory.canonicalize(), crate::output::absolute(out)) else {
+        // A missing inventory is reported when it is loaded.
+        return Ok(());
+    };
+    if inventory.starts_with(&out) || out.starts_with(&inventory) {
+        return Err(Error::input(format!(
+            "--out `{}` overlaps the inventory being audited (`{}`); write the audit somewhere else",
+            out.display(),
+            inventory.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,439 @@
+//! Output handling: an audit never destroys what it did not write, is
+//! written whole or not at all, and its evidence proves itself. Each case
+//! here once lost data or was believed when it should not have been.
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::support::*;
+
+/// Every file below `dir` with its bytes (symlinks not followed).
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(dir).follow_links(false) {
+        let entry = entry.unwrap();
+        if entry.file_type().is_file() {
+            out.insert(entry.path().to_path_buf(), fs::read(entry.path()).unwrap());
+        }
+    }
+    out
+}
+
+fn refused(out: &std::process::Output, what: &str) {
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(out));
+    let err = stderr(out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(what), "expected `{what}` in: {err}");
+}
+
+#[test]
+fn out_dot_in_a_working_directory_is_refused_and_nothing_is_deleted() {
+    let work = tempfile::tempdir().unwrap();
+    fs::write(work.path().join("notes.txt"), "mine\n").unwrap();
+    fs::create_dir(work.path().join("src")).unwrap();
+    fs::write(work.path().join("src/lib.rs"), "// code\n").unwrap();
+    let before = snapshot(work.path());
+    for _ in 0..2 {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("amiaudit"))
+            .current_dir(work.path())
+            .args(["audit", "--inventory", path(&sample()), "--out", "."])
+            .output()
+            .unwrap();
+        refused(&out, "amiaudit writes only into a new or empty directory");
+    }
+    assert_eq!(snapshot(work.path()), before);
+}
+
+#[test]
+fn out_may_not_overlap_the_inventory() {
+    let root = tempfile::tempdir().unwrap();
+    let x = root.path().join("x");
+    fs::create_dir(&x).unwrap();
+    let inventory = x.join("inventory");
+    copy_dir(&sample(), &inventory);
+    let before = snapshot(root.path());
+    for out in [&x, &inventory, &inventory.join("deeper")] {
+        let run = amiaudit(&["audit", "--inventory", path(&inventory), "--out", path(out)]);
+        refused(&run, "overlaps the inventory being audited");
+    }
+    assert_eq!(snapshot(root.path()), before, "no table emptied");
+    // Re-auditing an audit's own inventory copy into that audit.
+    let e = root.path().join("e");
+    assert_eq!(audit_sample(&e, &[]).status.code(), Some(0));
+    let run = amiaudit(&["audit", "--inventory", path(&e.join("inventory")), "--out", path(&e)]);
+    refused(&run, "overlaps the inventory being audited");
+    assert_eq!(amiaudit(&["verify", path(&e)]).status.code(), Some(0));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn a_planted_manifest_never_points_a_removal_outside() {
+    let root = tempfile::tempdir().unwrap();
+    let victim = root.path().join("victim.txt");
+    fs::write(&victim, "precious\n").unwrap();
+    let out = root.path().join("out");
+    fs::create_dir(&out).unwrap();
+    for target in ["../victim.txt".to_string(), victim.display().to_string()] {
+        let manifest = serde_json::json!({
+            "kind": "amiaudit-audit",
+            "tool_version": "0.1.0",
+            "collected_at": "2026-11-20T00:00:00Z",
+            "scope": {"source": "x", "organization_id": null, "management_account_id": null,
+                      "caller_arn": null, "accounts": [], "regions": []},
+            "inventory_complete": true,
+            "policy_pack_sha256": "0",
+            "waivers_sha256": null,
+            "framework": null,
+            "files": {target.clone(): "0"}
+        });
+        fs::write(out.join("manifest.json"), manifest.to_string()).unwrap();
+        let run = audit_sample(&out, &[]);
+        refused(&run, "not a plain path inside it");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        let verify = amiaudit(&["verify", path(&out)]);
+        assert_eq!(verify.status.code(), Some(1), "{}", stdout(&verify));
+        assert!(stdout(&verify).contains("outside the directory"), "{}", stdout(&verify));
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    }
+    // An inventory manifest naming a file outside its directory is refused.
+    let inv = root.path().join("inv");
+    copy_dir(&sample(), &inv);
+    let manifest_path = inv.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["tables"]["images"]["file"] = victim.display().to_string().into();
+    fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let run = amiaudit(&["audit", "--inventory", path(&inv), "--out", path(&root.path().join("o2"))]);
+    refused(&run, "must be plain names inside the inventory directory");
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+}
+
+#[test]
+fn a_failed_audit_leaves_the_earlier_one_intact() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    assert_eq!(audit_sample(&out, &[]).status.code(), Some(0));
+    let before = snapshot(&out);
+    // A template error, a bad framework name, a missing templates directory.
+    let templates = root.path().join("t");
+    fs::create_dir(&templates).unwrap();
+    fs::write(templates.join("report.html"), "{% if %}").unwrap();
+    let run = audit_sample(&out, &["--templates", path(&templates)]);
+    assert_eq!(run.status.code(), Some(2));
+    let policies = root.path().join("p");
+    fs::create_dir(&policies).unwrap();
+    fs::write(
+        policies.join("r.yaml"),
+        "id: SLASHED\ntitle: t\nseverity: low\nresource_type: ami\ndescription: d\nremediation:\n  text: t\nframeworks:\n  \"../evil\": [\"1\"]\nfrom: images\nfail_when: public\n",
+    )
+    .unwrap();
+    let run = audit_sample(&out, &["--policies", path(&policies)]);
+    refused(&run, "rule `SLASHED`: framework name");
+    let run = audit_sample(&out, &["--templates", "/nonexistent/templates"]);
+    refused(&run, "templates directory not found");
+    assert_eq!(snapshot(&out), before);
+    assert_eq!(amiaudit(&["verify", path(&out)]).status.code(), Some(0));
+    // Killed half way: the earlier audit stands, nothing of the new one shows.
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("amiaudit"))
+        .args(["audit", "--inventory", path(&sample()), "--out", path(&out)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(amiaudit(&["verify", path(&out)]).status.code(), Some(0));
+    // The next audit clears the dead run's staging directory.
+    assert_eq!(audit_sample(&out, &[]).status.code(), Some(0));
+    let leftovers: Vec<String> = fs::read_dir(root.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("staging"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn two_audits_at_once_into_one_place_never_interleave() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let spawn = |format: &str| {
+        Command::new(assert_cmd::cargo::cargo_bin("amiaudit"))
+            .args(["audit", "--inventory", path(&sample()), "--out", path(&out), "--format", format])
+            .output()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| spawn("csv,json"));
+        let b = s.spawn(|| spawn("html,markdown"));
+        (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+    });
+    let codes = [a.status.code(), b.status.code()];
+    assert!(codes.contains(&Some(0)), "{codes:?}");
+    for run in [&a, &b] {
+        if run.status.code() != Some(0) {
+            refused(run, "another amiaudit is writing here");
+        }
+    }
+    let verify = amiaudit(&["verify", path(&out)]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+}
+
+#[test]
+fn synth_and_scan_outputs_follow_the_same_rules() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("audit");
+    assert_eq!(audit_sample(&out, &[]).status.code(), Some(0));
+    let before = snapshot(&out);
+    let run = amiaudit(&["synth", "--out", path(&out)]);
+    refused(&run, "its manifest.json is not an amiaudit inventory manifest");
+    assert_eq!(snapshot(&out), before);
+    // An earlier inventory is replaced whole; a second synth is the same bytes.
+    let inv = root.path().join("inv");
+    assert_eq!(amiaudit(&["synth", "--out", path(&inv)]).status.code(), Some(0));
+    let first = snapshot(&inv);
+    assert_eq!(amiaudit(&["synth", "--out", path(&inv)]).status.code(), Some(0));
+    assert_eq!(snapshot(&inv), first);
+}
+
+/// Rewrites the audit manifest with `edit` (the files stay as they are).
+fn edit_manifest(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let p = dir.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&fs::read_to_string(&p).unwrap()).unwrap();
+    edit(&mut m);
+    fs::write(&p, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+}
+
+#[test]
+fn verify_trusts_no_field_of_the_manifest() {
+    let root = tempfile::tempdir().unwrap();
+    let original = root.path().join("a");
+    let waivers = root.path().join("w.yaml");
+    fs::write(&waivers, "waivers:\n  - rule: AMI-PUBLIC\n    reason: r\n    approved_by: x@example.com\n    expires: 2027-01-01\n").unwrap();
+    assert_eq!(
+        audit_sample(&original, &["--waivers", path(&waivers)]).status.code(),
+        Some(0)
+    );
+    let ok = amiaudit(&["verify", path(&original)]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    assert!(stdout(&ok).contains("fingerprint (sha256 of manifest.json): "), "{}", stdout(&ok));
+    let edits: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+        ("inventory_complete", Box::new(|m| m["inventory_complete"] = false.into())),
+        ("collected_at", Box::new(|m| m["collected_at"] = "2027-01-01T00:00:00Z".into())),
+        ("scope", Box::new(|m| m["scope"]["accounts"] = serde_json::json!([]))),
+        ("policy_pack_sha256", Box::new(|m| m["policy_pack_sha256"] = "0".repeat(64).into())),
+        ("waivers_sha256", Box::new(|m| m["waivers_sha256"] = serde_json::Value::Null)),
+        ("lists no file", Box::new(|m| m["files"] = serde_json::json!({}))),
+    ];
+    for (what, edit) in edits {
+        let copy = root.path().join(format!("copy-{}", what.replace(' ', "-")));
+        copy_tree(&original, &copy);
+        edit_manifest(&copy, |m| edit(m));
+        let run = amiaudit(&["verify", path(&copy)]);
+        assert_eq!(run.status.code(), Some(1), "{what}: {}", stdout(&run));
+        assert!(stdout(&run).contains("inconsistent:"), "{what}: {}", stdout(&run));
+        // A baseline that does not verify is refused, or used with a warning.
+        let new = root.path().join(format!("new-{}", what.replace(' ', "-")));
+        let run = audit_sample(&new, &["--baseline", path(&copy)]);
+        refused(&run, "the baseline does not verify");
+        let run = audit_sample(&new, &["--baseline", path(&copy), "--allow-unverified-baseline"]);
+        if what != "lists no file" {
+            assert_eq!(run.status.code(), Some(0), "{what}: {}", stderr(&run));
+            assert!(stderr(&run).starts_with("warning: "), "{}", stderr(&run));
+        }
+        let diff = amiaudit(&["diff", path(&copy), path(&original)]);
+        refused(&diff, "the baseline does not verify");
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.unwrap();
+        let rel = entry.path().strip_prefix(from).unwrap();
+        let dest = to.join(rel);
+        if entry.file_type().is_dir() {
+            fs::create_dir_all(&dest).unwrap();
+        } else {
+            fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+#[test]
+fn bundle_goes_beside_the_audit_even_for_out_dot() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("here");
+    fs::create_dir(&out).unwrap();
+    let run = Command::new(assert_cmd::cargo::cargo_bin("amiaudit"))
+        .current_dir(&out)
+        .args(["audit", "--inventory", path(&sample()), "--out", ".", "--bundle"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert!(root.path().join("here.tar.gz").is_file());
+    let verify = amiaudit(&["verify", path(&out)]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+    // A file of the bundle's name that is not an earlier bundle is left alone.
+    let other = root.path().join("other");
+    fs::write(root.path().join("other.tar.gz"), "not a bundle").unwrap();
+    let run = audit_sample(&other, &["--bundle"]);
+    refused(&run, "is not an earlier amiaudit bundle");
+    assert_eq!(fs::read(root.path().join("other.tar.gz")).unwrap(), b"not a bundle");
+}
+
+#[test]
+fn empty_formats_are_a_mistake() {
+    let root = tempfile::tempdir().unwrap();
+    let config = root.path().join("amiaudit.toml");
+    fs::write(&config, "[audit]\nformats = []\n").unwrap();
+    let run = audit_sample(&root.path().join("o"), &["--config", path(&config)]);
+    refused(&run, "formats is empty");
+}
+
+/// Text an attacker can put in an account name or image name.
+const PAYLOADS: &[&str] = &[
+    "# Heading",
+    "![img](https://evil.example/x.png)",
+    "[click](https://evil.example)",
+    "<img src=x onerror=alert(1)>",
+    "a | b | c",
+    "`code`",
+    "\u{1b}]0;pwned\u{7}",
+    "\u{1b}[2J\u{1b}[31mred",
+    "\u{202e}txt.exe",
+];
+
+#[test]
+fn hostile_text_stays_text_in_markdown_and_the_terminal() {
+    for payload in PAYLOADS {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = dir.path().join("inv");
+        save(&hostile_inventory(payload, payload, payload), &inv);
+        let out = dir.path().join("out");
+        let run = amiaudit(&["audit", "--inventory", path(&inv), "--out", path(&out)]);
+        assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+        let terminal = stdout(&run);
+        assert!(
+            !terminal.contains('\u{1b}') && !terminal.contains('\u{202e}') && !terminal.contains('\u{7}'),
+            "control characters reached the terminal for {payload:?}: {terminal:?}"
+        );
+        let md = fs::read_to_string(out.join("summary.md")).unwrap();
+        for line in md.lines().filter(|l| l.contains("111111111111")) {
+            // One account row: exactly the table's own seven pipes.
+            let pipes = line.matches('|').count() - line.matches("\\|").count();
+            assert_eq!(pipes, 7, "{payload:?} split the row: {line}");
+            for bad in ["<img", "](", "![", "\n#", "`code`", "\u{1b}", "\u{202e}"] {
+                assert!(!line.contains(bad), "{payload:?} left `{bad}` in: {line}");
+            }
+        }
+    }
+}
+
+/// The fingerprint an audit printed, if it completed.
+fn fingerprint(out: &std::process::Output) -> Option<String> {
+    (out.status.code() == Some(0))
+        .then(|| {
+            stdout(out)
+                .lines()
+                .find_map(|l| l.strip_prefix("audit fingerprint (sha256 of manifest.json): "))
+                .map(str::to_string)
+        })
+        .flatten()
+}
+
+#[test]
+fn random_sequences_of_audits_touch_nothing_else_and_leave_the_last_one() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let root = tempfile::tempdir().unwrap();
+    fs::write(root.path().join("keep.txt"), "user data\n").unwrap();
+    let shared = root.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::write(shared.join("notes.md"), "mine\n").unwrap();
+    let others = |root: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
+        snapshot(root)
+            .into_iter()
+            .filter(|(p, _)| {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                !["a/", "b/", "s/"].iter().any(|d| rel.starts_with(d))
+                    && !rel.ends_with(".amiaudit-lock")
+                    // A killed run's staging directory: amiaudit's own, removed next time.
+                    && !rel.contains(".amiaudit-staging-")
+            })
+            .collect()
+    };
+    let untouched = others(root.path());
+    let dirs = ["a", "b", "shared", "s"];
+    let mut last: BTreeMap<&str, String> = BTreeMap::new();
+    let formats = ["csv", "json,markdown", "html", "csv,junit,ocsf"];
+    let audit = |dir: &Path, format: &str| {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin("amiaudit"));
+        command
+            .args(["audit", "--inventory", path(&sample()), "--out", path(dir), "--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    };
+    for step in 0..20 {
+        let name = dirs[rng.random_range(0..dirs.len())];
+        let dir = root.path().join(name);
+        let format = formats[rng.random_range(0..formats.len())];
+        match rng.random_range(0..4) {
+            0 => {
+                let run = audit(&dir, format).output().unwrap();
+                if let Some(fp) = fingerprint(&run) {
+                    last.insert(name, fp);
+                }
+            }
+            1 => {
+                let child = audit(&dir, format).spawn().unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(rng.random_range(20..400)));
+                let pid = child.id();
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                let run = child.wait_with_output().unwrap();
+                if let Some(fp) = fingerprint(&run) {
+                    last.insert(name, fp);
+                }
+            }
+            2 => {
+                let (x, y) = std::thread::scope(|s| {
+                    let x = s.spawn(|| audit(&dir, format).output().unwrap());
+                    let y = s.spawn(|| audit(&dir, "csv").output().unwrap());
+                    (x.join().unwrap(), y.join().unwrap())
+                });
+                // Whichever finished last holds the directory; with the lock
+                // at most one ran.
+                let done: Vec<String> = [&x, &y].iter().filter_map(|r| fingerprint(r)).collect();
+                assert!(done.len() <= 1, "step {step}: two audits completed at once");
+                if let Some(fp) = done.into_iter().next() {
+                    last.insert(name, fp);
+                }
+            }
+            _ => {
+                let run = amiaudit(&["synth", "--out", path(&dir)]);
+                if run.status.code() == Some(0) {
+                    last.remove(name);
+                    assert!(!last.contains_key(name));
+                }
+            }
+        }
+        assert_eq!(others(root.path()), untouched, "step {step}: a file outside the audits changed");
+        assert_eq!(fs::read_to_string(shared.join("notes.md")).unwrap(), "mine\n");
+        for (name, fp) in &last {
+            let run = amiaudit(&["verify", path(&root.path().join(name))]);
+            assert_eq!(run.status.code(), Some(0), "step {step}: {name}: {}", stdout(&run));
+            assert!(
+                stdout(&run).contains(fp.as_str()),
+                "step {step}: {name} is not the last completed audit"
+            );
+        }
+    }
+}
