@@ -1,0 +1,629 @@
+//! Planted results: resources with fixed ids that the sample organization
+//! must fail (or, for coverage gaps, not judge), each a record. The
+//! generator, the tests and `sample-data/README.md` (a test keeps its
+//! tables equal to [`PLANTED`]) read the same list, and the ids below are
+//! written once.
+
+use chrono::Duration;
+
+use super::org::{FACTORY, LEGACY, SANDBOX};
+use super::region::{block_device, launch_permission, snapshot};
+use super::usage::finding;
+use super::{COMMUNITY_OWNER, Gen, OUTSIDE_ACCOUNTS, SynthOptions};
+use crate::inventory::Value;
+
+pub const PUBLIC_IMAGE: &str = "ami-0a11ce5ec7e7pub1";
+pub const DEPRECATED_IN_USE: &str = "ami-0f1e2d3c4b5a6978";
+pub const DEPRECATED_USER: &str = "i-0de9ecaedf00d0001";
+pub const SHARED_OUTSIDE: &str = "ami-0b0bca75ea7ed0a1";
+pub const THROTTLED_IMAGE: &str = "ami-0d0e5c71be7a7001";
+pub const SHARED_ONE_BY_ONE: &str = "ami-0c0ffee5a11ac0c7";
+pub const ORPHANED_SNAPSHOT: &str = "snap-0c0ffee0ab5e0b1d";
+pub const ORPHANED_SNAPSHOT_IMAGE: &str = "ami-0de7e7ed0000beef";
+pub const LEGACY_IMAGE: &str = "ami-0dead0e7c0de0e70";
+pub const PUBLIC_SNAPSHOT: &str = "snap-0bad5eed0b11c0a1";
+pub const AWS_KEY_IMAGE: &str = "ami-0e0f5aa7ad0be5ca";
+pub const OUTSIDE_SNAPSHOT: &str = "snap-0d00dada7a5ea7ed";
+pub const FAILED_BUILD: &str = "ami-0fa11edbu11d0001";
+pub const MISSING_AMI_TEMPLATE: &str = "lt-0a1b2c3d4e5f60718";
+pub const MISSING_AMI: &str = "ami-0de7e7ed0000cafe";
+pub const SANDBOX_IMAGE: &str = "ami-0a11ce0000ad0c01";
+pub const COMMUNITY_INSTANCE: &str = "i-0c0aa1ce0c0aa1ce0";
+pub const COMMUNITY_IMAGE: &str = "ami-0c0a11c0ffee0c0a";
+pub const THROTTLED_SNAPSHOT: &str = "snap-0feed5a11ed00001";
+
+/// What a planted resource must get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Fail,
+    /// A coverage gap on purpose: the result must be `unknown`.
+    Unknown,
+}
+
+/// One planted result.
+#[derive(Debug, Clone, Copy)]
+pub struct Planted {
+    pub rule: &'static str,
+    pub resource: &'static str,
+    pub expect: Expect,
+    pub why: &'static str,
+}
+
+pub const PLANTED: &[Planted] = &[
+    Planted {
+        rule: "AMI-PUBLIC",
+        resource: PUBLIC_IMAGE,
+        expect: Expect::Fail,
+        why: "payments debug image made public by hand",
+    },
+    Planted {
+        rule: "AMI-SHARED-OUTSIDE-ORG",
+        resource: SHARED_OUTSIDE,
+        expect: Expect::Fail,
+        why: "web image shared with partner account 999988887777",
+    },
+    Planted {
+        rule: "AMI-SHARED-ACCOUNT-BY-ACCOUNT",
+        resource: SHARED_ONE_BY_ONE,
+        expect: Expect::Fail,
+        why: "factory image shared with 7 accounts one by one",
+    },
+    Planted {
+        rule: "AMI-UNENCRYPTED",
+        resource: LEGACY_IMAGE,
+        expect: Expect::Fail,
+        why: "legacy ERP image with an unencrypted root volume",
+    },
+    Planted {
+        rule: "AMI-AWS-MANAGED-KEY",
+        resource: AWS_KEY_IMAGE,
+        expect: Expect::Fail,
+        why: "staging image encrypted with aws/ebs",
+    },
+    Planted {
+        rule: "AMI-NO-DEPRECATION",
+        resource: LEGACY_IMAGE,
+        expect: Expect::Fail,
+        why: "legacy ERP image, no deprecation time",
+    },
+    Planted {
+        rule: "AMI-STALE",
+        resource: LEGACY_IMAGE,
+        expect: Expect::Fail,
+        why: "legacy ERP image from January 2025",
+    },
+    Planted {
+        rule: "AMI-DEPRECATED-IN-USE",
+        resource: DEPRECATED_IN_USE,
+        expect: Expect::Fail,
+        why: "deprecated payments image still run by i-0de9ecaedf00d0001",
+    },
+    Planted {
+        rule: "INSTANCE-AMI-MISSING",
+        resource: MISSING_AMI_TEMPLATE,
+        expect: Expect::Fail,
+        why: "web-dev launch template pointing at a deregistered AMI",
+    },
+    Planted {
+        rule: "SNAP-ORPHANED",
+        resource: ORPHANED_SNAPSHOT,
+        expect: Expect::Fail,
+        why: "factory snapshot left behind by a deregistered AMI",
+    },
+    Planted {
+        rule: "SNAP-PUBLIC",
+        resource: PUBLIC_SNAPSHOT,
+        expect: Expect::Fail,
+        why: "legacy ERP snapshot restorable by anyone",
+    },
+    Planted {
+        rule: "SNAP-SHARED-OUTSIDE-ORG",
+        resource: OUTSIDE_SNAPSHOT,
+        expect: Expect::Fail,
+        why: "data snapshot shared with 444455556666",
+    },
+    Planted {
+        rule: "AMI-UNHEALTHY-STATE",
+        resource: FAILED_BUILD,
+        expect: Expect::Fail,
+        why: "web-dev build that failed",
+    },
+    Planted {
+        rule: "AMI-REQUIRED-TAGS",
+        resource: SANDBOX_IMAGE,
+        expect: Expect::Fail,
+        why: "sandbox image with no Owner tag",
+    },
+    Planted {
+        rule: "AMI-NAMING",
+        resource: SANDBOX_IMAGE,
+        expect: Expect::Fail,
+        why: "`Alice-Test-Image` breaks the naming convention",
+    },
+    Planted {
+        rule: "AMI-NOT-PIPELINE-BUILT",
+        resource: SANDBOX_IMAGE,
+        expect: Expect::Fail,
+        why: "sandbox image built by hand",
+    },
+    Planted {
+        rule: "INSTANCE-UNAPPROVED-AMI",
+        resource: COMMUNITY_INSTANCE,
+        expect: Expect::Fail,
+        why: "sandbox instance on a community AMI",
+    },
+    Planted {
+        rule: "VULN-CRITICAL",
+        resource: DEPRECATED_IN_USE,
+        expect: Expect::Fail,
+        why: "CVE-2024-6387 (regreSSHion) on the deprecated payments image",
+    },
+    Planted {
+        rule: "FAMILY-REGION-GAP",
+        resource: "al2023-base-golden@ap-southeast-1",
+        expect: Expect::Fail,
+        why: "newest al2023 base image not copied to ap-southeast-1",
+    },
+    Planted {
+        rule: "AMI-PUBLIC",
+        resource: THROTTLED_IMAGE,
+        expect: Expect::Unknown,
+        why: "DescribeImageAttribute was throttled for this image",
+    },
+    Planted {
+        rule: "AMI-SHARED-OUTSIDE-ORG",
+        resource: THROTTLED_IMAGE,
+        expect: Expect::Unknown,
+        why: "DescribeImageAttribute was throttled for this image",
+    },
+    Planted {
+        rule: "REGION-INSPECTOR-EC2-OFF",
+        resource: "eu-west-1",
+        expect: Expect::Unknown,
+        why: "acme-data-prod denied inspector2:BatchGetAccountStatus",
+    },
+    Planted {
+        rule: "SNAP-SHARED-OUTSIDE-ORG",
+        resource: THROTTLED_SNAPSHOT,
+        expect: Expect::Unknown,
+        why: "DescribeSnapshotAttribute was throttled for this snapshot, which backs no AMI",
+    },
+];
+
+/// The two tables of `sample-data/README.md` that list [`PLANTED`].
+pub fn markdown_tables() -> (String, String) {
+    let table = |expect: Expect, header: &str| {
+        let mut out = format!("| rule | resource | {header} |\n|---|---|---|\n");
+        for p in PLANTED.iter().filter(|p| p.expect == expect) {
+            out.push_str(&format!("| {} | `{}` | {} |\n", p.rule, p.resource, p.why));
+        }
+        out
+    };
+    (
+        table(Expect::Fail, "what is wrong"),
+        table(Expect::Unknown, "why the result is `unknown`"),
+    )
+}
+
+/// Planted findings with fixed ids (see [`PLANTED`]); each needs its account
+/// and region to exist in the requested size.
+pub(super) fn plant(g: &mut Gen, o: &SynthOptions, regions: &[&str]) {
+    let has = |account: usize, ri: usize| account < o.accounts && ri < regions.len();
+    let now = g.now;
+    let image = |g: &mut Gen,
+                 account: usize,
+                 ri: usize,
+                 id: &str,
+                 name: &str,
+                 created_days: i64,
+                 extra: Vec<(&'static str, Value)>,
+                 encrypted: bool,
+                 key_alias: &str,
+                 tags: &[(&str, &str)]| {
+        let acct = g.account_ids[account].clone();
+        let region = regions[ri];
+        let mut cells: Vec<(&'static str, Value)> = vec![
+            ("account_id", acct.clone().into()),
+            ("region", region.into()),
+            ("image_id", id.into()),
+            ("name", name.into()),
+            ("description", format!("planted: {name}").into()),
+            ("state", "available".into()),
+            ("owner_id", acct.clone().into()),
+            ("creation_date", (now - Duration::days(created_days)).into()),
+            ("deprecation_time", (now + Duration::days(300)).into()),
+            ("last_launched_time", (now - Duration::days(1)).into()),
+            ("public", false.into()),
+            ("architecture", "x86_64".into()),
+            ("platform_details", "Linux/UNIX".into()),
+            ("image_type", "machine".into()),
+            ("root_device_type", "ebs".into()),
+            ("root_device_name", "/dev/xvda".into()),
+            ("virtualization_type", "hvm".into()),
+            ("ena_support", true.into()),
+            ("imds_support", "v2.0".into()),
+            ("boot_mode", "uefi".into()),
+            ("deregistration_protection", "enabled".into()),
+            ("image_allowed", true.into()),
+        ];
+        for (k, v) in extra {
+            if let Some(c) = cells.iter_mut().find(|(name, _)| *name == k) {
+                c.1 = v;
+            } else {
+                cells.push((k, v));
+            }
+        }
+        g.push("images", cells);
+        let key = format!(
+            "arn:aws:kms:{region}:{acct}:key/{}",
+            if key_alias == "aws/ebs" {
+                "aws-managed-ebs-key"
+            } else {
+                "golden-cmk"
+            }
+        );
+        if g.planted_keys.insert(key.clone()) {
+            let cells = vec![
+                ("account_id", Value::from(acct.clone())),
+                ("region", region.into()),
+                ("key_arn", key.clone().into()),
+                (
+                    "key_manager",
+                    (if key_alias == "aws/ebs" {
+                        "AWS"
+                    } else {
+                        "CUSTOMER"
+                    })
+                    .into(),
+                ),
+                ("alias", format!("alias/{key_alias}").into()),
+            ];
+            g.push("kms_keys", cells);
+        }
+        let snap = format!("snap-{}", &id[4..]);
+        block_device(
+            g,
+            &acct,
+            region,
+            id,
+            "/dev/xvda",
+            Some(&snap),
+            8,
+            encrypted,
+            &key,
+        );
+        let description = format!("Created by CreateImage(i-0{}) for {id}", g.hex(16));
+        snapshot(
+            g,
+            &acct,
+            region,
+            &snap,
+            8,
+            encrypted,
+            &key,
+            &description,
+            now - Duration::days(created_days),
+        );
+        for (k, v) in tags {
+            {
+                let cells = vec![
+                    ("account_id", Value::from(acct.clone())),
+                    ("region", region.into()),
+                    ("image_id", id.into()),
+                    ("key", (*k).into()),
+                    ("value", (*v).into()),
+                ];
+                g.push("image_tags", cells);
+            }
+        }
+    };
+    let good_tags: &[(&str, &str)] = &[
+        ("Owner", "platform-team@acme.example"),
+        ("Version", "1"),
+        ("Environment", "prod"),
+        ("CreatedBy", "EC2 Image Builder"),
+    ];
+
+    if has(3, 0) {
+        image(
+            g,
+            3,
+            0,
+            PUBLIC_IMAGE,
+            "payments-debug-golden-20261015-v1",
+            38,
+            vec![("public", true.into())],
+            true,
+            "golden-ami",
+            good_tags,
+        );
+        launch_permission(
+            g,
+            &g.account_ids[3].clone(),
+            regions[0],
+            PUBLIC_IMAGE,
+            "group",
+            "all",
+        );
+        // A deprecated image still in use, with a critical CVE.
+        image(
+            g,
+            3,
+            0,
+            DEPRECATED_IN_USE,
+            "payments-api-golden-20260301-v2",
+            266,
+            vec![
+                ("deprecation_time", (now - Duration::days(120)).into()),
+                ("deregistration_protection", "disabled".into()),
+            ],
+            true,
+            "golden-ami",
+            good_tags,
+        );
+        let acct = g.account_ids[3].clone();
+        {
+            let cells = vec![
+                ("account_id", Value::from(acct.clone())),
+                ("region", regions[0].into()),
+                ("instance_id", DEPRECATED_USER.into()),
+                ("name", "payments-api-legacy".into()),
+                ("image_id", DEPRECATED_IN_USE.into()),
+                ("image_owner_id", acct.clone().into()),
+                ("state", "running".into()),
+                ("instance_type", "m7g.large".into()),
+                ("launch_time", (now - Duration::days(200)).into()),
+            ];
+            g.push("instances", cells);
+        }
+        finding(
+            g,
+            &acct,
+            regions[0],
+            DEPRECATED_IN_USE,
+            Some(DEPRECATED_USER),
+            "CVE-2024-6387",
+            "CRITICAL",
+            "openssh: regreSSHion remote code execution",
+        );
+    }
+    if has(5, 0) {
+        image(
+            g,
+            5,
+            0,
+            SHARED_OUTSIDE,
+            "web-frontend-golden-20261002-v4",
+            30,
+            vec![],
+            true,
+            "golden-ami",
+            good_tags,
+        );
+        launch_permission(
+            g,
+            &g.account_ids[5].clone(),
+            regions[0],
+            SHARED_OUTSIDE,
+            "user_id",
+            OUTSIDE_ACCOUNTS[0],
+        );
+        // Launch permissions of this one could not be read: sharing rules say unknown.
+        image(
+            g,
+            5,
+            0,
+            THROTTLED_IMAGE,
+            "web-api-golden-20261101-v5",
+            19,
+            vec![],
+            true,
+            "golden-ami",
+            good_tags,
+        );
+        let cells = vec![
+            ("account_id", Value::from(g.account_ids[5].clone())),
+            ("region", regions[0].into()),
+            ("service", "ec2".into()),
+            ("operation", "DescribeImageAttribute".into()),
+            ("resource_id", THROTTLED_IMAGE.into()),
+            ("error_code", "RequestLimitExceeded".into()),
+            ("message", "Request limit exceeded.".into()),
+        ];
+        g.push("scan_errors", cells);
+    }
+    if has(FACTORY, 0) && o.accounts >= 8 {
+        image(
+            g,
+            FACTORY,
+            0,
+            SHARED_ONE_BY_ONE,
+            "al2023-jdk21-golden-20261020-v2",
+            20,
+            vec![],
+            true,
+            "golden-ami",
+            good_tags,
+        );
+        let acct = g.account_ids[FACTORY].clone();
+        for n in 3..10 {
+            let target = g.account_ids[n % o.accounts].clone();
+            launch_permission(
+                g,
+                &acct,
+                regions[0],
+                SHARED_ONE_BY_ONE,
+                "user_id",
+                &target,
+            );
+        }
+        snapshot(
+            g,
+            &acct,
+            regions[0],
+            ORPHANED_SNAPSHOT,
+            8,
+            true,
+            "arn:aws:kms:us-east-1:0:key/x",
+            &format!("Created by CreateImage(i-0123456789abcdef0) for {ORPHANED_SNAPSHOT_IMAGE}"),
+            now - Duration::days(150),
+        );
+    }
+    if has(LEGACY, 0) {
+        image(
+            g,
+            LEGACY,
+            0,
+            LEGACY_IMAGE,
+            "erp-app-golden-20250115-v3",
+            676,
+            vec![("deprecation_time", Value::Null)],
+            false,
+            "golden-ami",
+            good_tags,
+        );
+        let acct = g.account_ids[LEGACY].clone();
+        snapshot(
+            g,
+            &acct,
+            regions[0],
+            PUBLIC_SNAPSHOT,
+            30,
+            false,
+            "",
+            "ERP database export",
+            now - Duration::days(90),
+        );
+        {
+            let cells = vec![
+                ("account_id", Value::from(acct)),
+                ("region", regions[0].into()),
+                ("snapshot_id", PUBLIC_SNAPSHOT.into()),
+                ("group", "all".into()),
+            ];
+            g.push("snapshot_permissions", cells);
+        }
+    }
+    if has(4, 1) {
+        image(
+            g,
+            4,
+            1,
+            AWS_KEY_IMAGE,
+            "payments-api-golden-20261101-v7",
+            12,
+            vec![],
+            true,
+            "aws/ebs",
+            good_tags,
+        );
+    }
+    if has(7, 1) {
+        let acct = g.account_ids[7].clone();
+        snapshot(
+            g,
+            &acct,
+            regions[1],
+            OUTSIDE_SNAPSHOT,
+            500,
+            true,
+            "arn:aws:kms:eu-west-1:0:key/y",
+            "spark warehouse copy for partner",
+            now - Duration::days(10),
+        );
+        {
+            let cells = vec![
+                ("account_id", Value::from(acct)),
+                ("region", regions[1].into()),
+                ("snapshot_id", OUTSIDE_SNAPSHOT.into()),
+                ("user_id", OUTSIDE_ACCOUNTS[1].into()),
+            ];
+            g.push("snapshot_permissions", cells);
+        }
+    }
+    if has(6, 0) {
+        image(
+            g,
+            6,
+            0,
+            FAILED_BUILD,
+            "web-api-golden-20261118-v9",
+            4,
+            vec![("state", "failed".into())],
+            true,
+            "golden-ami",
+            good_tags,
+        );
+        let acct = g.account_ids[6].clone();
+        {
+            let cells = vec![
+                ("account_id", Value::from(acct)),
+                ("region", regions[0].into()),
+                ("launch_template_id", MISSING_AMI_TEMPLATE.into()),
+                ("launch_template_name", "web-dev-canary".into()),
+                ("version_number", 3i64.into()),
+                ("is_default", true.into()),
+                ("is_latest", true.into()),
+                ("image_id", MISSING_AMI.into()),
+            ];
+            g.push("launch_templates", cells);
+        }
+    }
+    if has(SANDBOX, 0) {
+        image(
+            g,
+            SANDBOX,
+            0,
+            SANDBOX_IMAGE,
+            "Alice-Test-Image",
+            60,
+            vec![("imds_support", Value::Null)],
+            true,
+            "golden-ami",
+            &[("Environment", "sandbox")],
+        );
+        let acct = g.account_ids[SANDBOX].clone();
+        {
+            let cells = vec![
+                ("account_id", Value::from(acct)),
+                ("region", regions[0].into()),
+                ("instance_id", COMMUNITY_INSTANCE.into()),
+                ("name", "alice-experiment".into()),
+                ("image_id", COMMUNITY_IMAGE.into()),
+                ("image_owner_id", COMMUNITY_OWNER.into()),
+                ("state", "running".into()),
+                ("instance_type", "t3.medium".into()),
+                ("launch_time", (now - Duration::days(3)).into()),
+            ];
+            g.push("instances", cells);
+        }
+    }
+    if has(5, 0) {
+        // A weekly export that backs no AMI; reading who may restore it was
+        // throttled, so whether it is shared is not known.
+        let acct = g.account_ids[5].clone();
+        snapshot(
+            g,
+            &acct,
+            regions[0],
+            THROTTLED_SNAPSHOT,
+            40,
+            true,
+            "arn:aws:kms:us-east-1:0:key/z",
+            "weekly web database export",
+            now - Duration::days(7),
+        );
+        g.push(
+            "scan_errors",
+            vec![
+                ("account_id", Value::from(acct)),
+                ("region", regions[0].into()),
+                ("service", "ec2".into()),
+                ("operation", "DescribeSnapshotAttribute".into()),
+                ("resource_id", THROTTLED_SNAPSHOT.into()),
+                ("error_code", "RequestLimitExceeded".into()),
+                ("message", "Request limit exceeded.".into()),
+            ],
+        );
+    }
+}
