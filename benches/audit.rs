@@ -7,16 +7,19 @@
 //! The inventory is written once by the `amiaudit synth` binary (in a child
 //! process, so its memory does not count here) under the target directory.
 
+// Benchmark harness: a failed unwrap ends the run, which is what it should do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 use amiaudit::config::{AuditSection, Config};
 use amiaudit::evaluate::evaluate;
-use amiaudit::settings::{self, AuditPlan, AuditRequest};
 use amiaudit::inventory;
 use amiaudit::policy::ParamOverrides;
 use amiaudit::render::OutputFormat;
+use amiaudit::settings::{self, AuditPlan, AuditRequest};
 
 #[path = "support/cli.rs"]
 mod cli;
@@ -67,7 +70,11 @@ fn main() {
             },
             AuditSection {
                 // What the target names: CSV, JSON and HTML.
-                formats: Some(vec![OutputFormat::Csv, OutputFormat::Json, OutputFormat::Html]),
+                formats: Some(vec![
+                    OutputFormat::Csv,
+                    OutputFormat::Json,
+                    OutputFormat::Html,
+                ]),
                 ..Default::default()
             },
             &Config::default(),

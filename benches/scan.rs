@@ -13,6 +13,9 @@
 //!   the scan's wall time and calls, then moto's own request rate for the
 //!   per-image call, measured directly.
 
+// Benchmark harness: a failed unwrap ends the run, which is what it should do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "support/cli.rs"]
 mod cli;
 #[path = "../tests/it/moto.rs"]

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs what the tests need, then runs them all. This is the README's test
-# command and what CI runs (.ci/run); it needs no AWS account.
+# Installs what the tests need, then runs them all, then the lints. This is
+# the README's test command and what CI runs (.ci/run); it needs no AWS
+# account. It builds into the same target directory as the README's first
+# command (./target, or $CARGO_TARGET_DIR), so a machine builds once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-# Build outside the clone so later runs (and CI on the same machine) are incremental.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/amiaudit/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# Formatting first: it costs nothing.
+cargo fmt --check
 
 # The browser tests need Debian's chromium.
 if ! command -v chromium >/dev/null 2>&1; then
@@ -25,3 +27,6 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --no-fail-fast
 fi
+
+# Lints on every target, warnings as errors (deny unwrap/panic outside tests).
+cargo clippy --all-targets --quiet -- -D warnings

@@ -430,10 +430,10 @@ impl Intercept for CallRecorder {
         let error_type = response.headers().get("x-amzn-errortype").unwrap_or("");
         // EC2 answers RequestLimitExceeded with 503; JSON services name the
         // throttling exception in a header.
-        if status == 429 || status == 503 || error_type.starts_with("Throttling") {
-            if let Some((service, operation)) = metadata(cfg) {
-                self.bump(&service, &operation, |c| c.throttled += 1);
-            }
+        if (status == 429 || status == 503 || error_type.starts_with("Throttling"))
+            && let Some((service, operation)) = metadata(cfg)
+        {
+            self.bump(&service, &operation, |c| c.throttled += 1);
         }
         Ok(())
     }

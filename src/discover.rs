@@ -178,7 +178,7 @@ pub async fn discover(
     }
     discovery
         .accounts
-        .retain(|a| !exclude.iter().any(|x| *x == a.account_id));
+        .retain(|a| !exclude.contains(&a.account_id));
     discovery
         .accounts
         .sort_by(|a, b| a.account_id.cmp(&b.account_id));

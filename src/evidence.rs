@@ -106,7 +106,13 @@ pub fn embed_policies(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let rel = format!("{POLICIES_DIR}/{index:03}-{base}");
         let path = dir.join(&rel);
@@ -121,7 +127,11 @@ pub fn embed_policies(
 }
 
 /// Writes `manifest.json` over every file now in `dir`; returns its sha256.
-pub fn write_manifest(dir: &Path, mut manifest: EvidenceManifest, known: &Digests) -> Result<String> {
+pub fn write_manifest(
+    dir: &Path,
+    mut manifest: EvidenceManifest,
+    known: &Digests,
+) -> Result<String> {
     manifest.files.clear();
     for rel in files_below(dir)? {
         if rel == MANIFEST || rel.starts_with('.') {
@@ -211,8 +221,10 @@ pub fn verify(dir: &Path) -> Result<Verification> {
     let present = files_below(dir)?;
     for (rel, digest) in &manifest.files {
         if !is_plain_relative(rel) {
-            v.inconsistent
-                .push(format!("the manifest lists `{}`, outside the directory", rel.escape_debug()));
+            v.inconsistent.push(format!(
+                "the manifest lists `{}`, outside the directory",
+                rel.escape_debug()
+            ));
             continue;
         }
         let path = dir.join(rel);
@@ -228,7 +240,8 @@ pub fn verify(dir: &Path) -> Result<Verification> {
         }
     }
     if manifest.files.is_empty() {
-        v.inconsistent.push("the manifest lists no file".to_string());
+        v.inconsistent
+            .push("the manifest lists no file".to_string());
         return Ok(v);
     }
     check_inventory(dir, &manifest, &mut v);
@@ -241,8 +254,9 @@ fn check_inventory(dir: &Path, manifest: &EvidenceManifest, v: &mut Verification
     let inventory_dir = dir.join(INVENTORY_DIR);
     let listed = format!("{INVENTORY_DIR}/{}", inventory::MANIFEST_FILE);
     if !manifest.files.contains_key(&listed) {
-        v.inconsistent
-            .push(format!("the manifest does not list `{listed}`: the audit carries no inventory"));
+        v.inconsistent.push(format!(
+            "the manifest does not list `{listed}`: the audit carries no inventory"
+        ));
         return;
     }
     let inv = match inventory::read_manifest(&inventory_dir) {
@@ -260,7 +274,8 @@ fn check_inventory(dir: &Path, manifest: &EvidenceManifest, v: &mut Verification
             ));
         }
     }
-    let collected_at = inventory::format_timestamp(inv.collected_at.timestamp_millis()).unwrap_or_default();
+    let collected_at =
+        inventory::format_timestamp(inv.collected_at.timestamp_millis()).unwrap_or_default();
     if manifest.collected_at != collected_at {
         v.inconsistent.push(format!(
             "collected_at `{}` differs from the inventory's `{collected_at}`",
@@ -273,7 +288,8 @@ fn check_inventory(dir: &Path, manifest: &EvidenceManifest, v: &mut Verification
             manifest.inventory_complete, inv.complete
         ));
     }
-    let same_scope = serde_json::to_value(&manifest.scope).ok() == serde_json::to_value(&inv.scope).ok();
+    let same_scope =
+        serde_json::to_value(&manifest.scope).ok() == serde_json::to_value(&inv.scope).ok();
     if !same_scope {
         v.inconsistent
             .push("scope differs from the inventory's".to_string());
@@ -311,7 +327,10 @@ fn check_policies(dir: &Path, manifest: &EvidenceManifest, v: &mut Verification)
             manifest.policy_pack_sha256.escape_debug()
         ));
     }
-    match (&manifest.waivers_sha256, manifest.files.contains_key(WAIVERS_FILE)) {
+    match (
+        &manifest.waivers_sha256,
+        manifest.files.contains_key(WAIVERS_FILE),
+    ) {
         (Some(expected), true) => {
             if let Ok(actual) = sha256_file(&dir.join(WAIVERS_FILE))
                 && &actual != expected
@@ -346,17 +365,19 @@ pub fn bundle_path(destination: &Path) -> Result<PathBuf> {
 /// temporary file renamed into place. An existing file there is replaced
 /// only if it is an earlier bundle of the same audit directory.
 pub fn bundle(dir: &Path, name: &str, path: &Path) -> Result<PathBuf> {
-    if let Ok(meta) = fs::symlink_metadata(path) {
-        if !meta.is_file() || !is_bundle_of(path, name) {
-            return Err(Error::input(format!(
-                "{}: exists and is not an earlier amiaudit bundle of `{name}`; move it away or drop --bundle",
-                path.display()
-            )));
-        }
+    if let Ok(meta) = fs::symlink_metadata(path)
+        && (!meta.is_file() || !is_bundle_of(path, name))
+    {
+        return Err(Error::input(format!(
+            "{}: exists and is not an earlier amiaudit bundle of `{name}`; move it away or drop --bundle",
+            path.display()
+        )));
     }
     let temp = path.with_file_name(format!(
         ".{}.amiaudit-{}",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         std::process::id()
     ));
     let written = write_bundle(dir, name, &temp);

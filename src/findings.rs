@@ -69,6 +69,8 @@ pub struct RuleEntry<'a> {
     pub remediation: Cow<'a, str>,
 }
 
+// serde's skip_serializing_if hands the field itself: a &Cow.
+#[allow(clippy::ptr_arg)]
 fn is_empty(s: &Cow<'_, str>) -> bool {
     s.is_empty()
 }

@@ -80,8 +80,9 @@ pub fn is_plain_relative(rel: &str) -> bool {
 }
 
 /// The destination as an absolute path with its parent resolved (the
-/// destination itself need not exist).
-pub fn absolute(path: &Path) -> Result<PathBuf> {
+/// destination itself need not exist; missing parents are created when
+/// `create_parents`, else an error).
+pub fn absolute(path: &Path, create_parents: bool) -> Result<PathBuf> {
     let joined = if path.is_absolute() {
         path.to_path_buf()
     } else {
@@ -95,12 +96,10 @@ pub fn absolute(path: &Path) -> Result<PathBuf> {
     let parent = normal.parent().map(Path::to_path_buf);
     match (parent, name) {
         (Some(parent), Some(name)) if !matches!(name.to_str(), Some("." | "..")) => {
-            let parent = parent.canonicalize().map_err(|e| {
-                Error::input(format!(
-                    "{}: the directory to write into does not exist ({e})",
-                    parent.display()
-                ))
-            })?;
+            if create_parents {
+                fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+            }
+            let parent = parent.canonicalize().map_err(|e| Error::io(&parent, e))?;
             Ok(parent.join(name))
         }
         _ => path.canonicalize().map_err(|e| Error::io(path, e)),
@@ -111,7 +110,7 @@ impl Staging {
     /// Checks `destination`, takes the lock beside it, removes stale
     /// staging directories of earlier runs, and creates a fresh one.
     pub fn begin(destination: &Path, kind: Kind) -> Result<Staging> {
-        let destination = absolute(destination)?;
+        let destination = absolute(destination, true)?;
         let (parent, name) = match (destination.parent(), destination.file_name()) {
             (Some(p), Some(n)) => (p.to_path_buf(), n.to_string_lossy().into_owned()),
             _ => {
@@ -322,7 +321,12 @@ fn check_destination(destination: &Path, kind: Kind) -> Result<()> {
                 present.iter().next().map(String::as_str).unwrap_or("")
             ));
         }
-        Err(e) => return refuse(format!("its manifest.json is not an amiaudit {} manifest ({e})", kind.noun())),
+        Err(e) => {
+            return refuse(format!(
+                "its manifest.json is not an amiaudit {} manifest ({e})",
+                kind.noun()
+            ));
+        }
     };
     if let Some(bad) = listed.iter().find(|p| !is_plain_relative(p)) {
         return refuse(format!(
@@ -375,7 +379,15 @@ mod tests {
         for ok in ["findings.csv", "inventory/images.parquet", "a/b/c"] {
             assert!(is_plain_relative(ok), "{ok}");
         }
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "./a", "a\\b", "a//b/.."] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "./a",
+            "a\\b",
+            "a//b/..",
+        ] {
             assert!(!is_plain_relative(bad), "{bad}");
         }
     }

@@ -187,7 +187,11 @@ pub struct AuditPlan {
 
 impl AuditPlan {
     /// Merges the flags (`asked`) over `[audit]` and checks every value.
-    pub fn resolve(request: AuditRequest, asked: AuditSection, config: &Config) -> Result<AuditPlan> {
+    pub fn resolve(
+        request: AuditRequest,
+        asked: AuditSection,
+        config: &Config,
+    ) -> Result<AuditPlan> {
         let name = config.name();
         let settings = asked.or(&config.audit);
         let source = match (&request.inventory, request.live) {
@@ -215,7 +219,9 @@ impl AuditPlan {
         }
         let overrides =
             policy::parse_param_flags(&pack, &request.params, config.param_overrides(&pack)?)?;
-        let formats = settings.formats.unwrap_or_else(|| OutputFormat::ALL.to_vec());
+        let formats = settings
+            .formats
+            .unwrap_or_else(|| OutputFormat::ALL.to_vec());
         if formats.is_empty() {
             return Err(Error::input(format!(
                 "{name}: [audit] formats is empty: name at least one of html, csv, json, ocsf, junit, markdown"
@@ -229,11 +235,7 @@ impl AuditPlan {
                 dir.display()
             )));
         }
-        let waivers = settings
-            .waivers
-            .as_deref()
-            .map(waivers::load)
-            .transpose()?;
+        let waivers = settings.waivers.as_deref().map(waivers::load).transpose()?;
         let mut warnings = Vec::new();
         let baseline = request
             .baseline
@@ -288,7 +290,10 @@ pub fn verified_baseline(
 
 /// `--out` may not be the inventory being audited, hold it, or sit inside it.
 pub fn check_out_apart_from_inventory(out: &Path, inventory: &Path) -> Result<()> {
-    let (Ok(inventory), Ok(out)) = (inventory.canonicalize(), crate::output::absolute(out)) else {
+    let (Ok(inventory), Ok(out)) = (
+        inventory.canonicalize(),
+        crate::output::absolute(out, false),
+    ) else {
         // A missing inventory is reported when it is loaded.
         return Ok(());
     };

@@ -20,9 +20,9 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::evaluate::Status;
 use crate::inventory::Inventory;
 use crate::inventory::str_column;
-use crate::evaluate::Status;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -79,7 +79,12 @@ pub struct Waivers {
 
 impl std::fmt::Debug for Waivers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Waivers({}, {} waivers)", self.source, self.waivers.len())
+        write!(
+            f,
+            "Waivers({}, {} waivers)",
+            self.source,
+            self.waivers.len()
+        )
     }
 }
 
@@ -229,7 +234,8 @@ impl Waivers {
             }
         }
         let internal = |e: PolarsError| Error::Internal(crate::error::polars_message(&e));
-        let status: Vec<Option<String>> = status.into_iter().map(|s| s.map(str::to_string)).collect();
+        let status: Vec<Option<String>> =
+            status.into_iter().map(|s| s.map(str::to_string)).collect();
         results
             .with_column(Column::new("status".into(), status))
             .map_err(internal)?;

@@ -1,2 +1,4 @@
 //! One integration test binary (one link of polars), a module per feature.
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod it;

@@ -43,7 +43,10 @@ pub fn run(plan: AuditPlan) -> Result<Outcome> {
     let mut digests = evidence::Digests::new();
     if scanned {
         for table in inventory.manifest().tables.values() {
-            digests.insert(dir.join(INVENTORY_DIR).join(&table.file), table.sha256.clone());
+            digests.insert(
+                dir.join(INVENTORY_DIR).join(&table.file),
+                table.sha256.clone(),
+            );
         }
     } else {
         evidence::copy_inventory(&inventory_dir, &inventory, &dir, &mut digests)?;
@@ -58,7 +61,16 @@ pub fn run(plan: AuditPlan) -> Result<Outcome> {
     // built and the other formats are rendered from it.
     let meta = render::audit_meta(&inventory, &plan.pack, plan.framework.clone())?;
     let (csv_files, reports) = rayon::join(
-        || render::write_csv(&dir, &plan.formats, &inventory, &plan.pack, &evaluation, &meta),
+        || {
+            render::write_csv(
+                &dir,
+                &plan.formats,
+                &inventory,
+                &plan.pack,
+                &evaluation,
+                &meta,
+            )
+        },
         || {
             let summary = summarize(&inventory, &evaluation, &plan.pack.rules)?;
             let mut context =
@@ -148,7 +160,9 @@ pub fn run(plan: AuditPlan) -> Result<Outcome> {
     for path in &written {
         stdout.push_str(&format!("wrote {}\n", path.display()));
     }
-    stdout.push_str(&format!("audit fingerprint (sha256 of manifest.json): {fingerprint}\n"));
+    stdout.push_str(&format!(
+        "audit fingerprint (sha256 of manifest.json): {fingerprint}\n"
+    ));
     let mut stderr: Vec<String> = plan
         .warnings
         .iter()

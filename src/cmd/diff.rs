@@ -41,6 +41,9 @@ pub fn run(old: &Path, new: &Path, out: Option<&Path>, allow_unverified: bool) -
     Ok(Outcome {
         exit_code: crate::error::EXIT_OK,
         stdout: text,
-        stderr: warnings.into_iter().map(|w| format!("warning: {w}")).collect(),
+        stderr: warnings
+            .into_iter()
+            .map(|w| format!("warning: {w}"))
+            .collect(),
     })
 }

@@ -32,13 +32,15 @@ pub fn run(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<Strin
     let inv = inventory::load(inventory_dir)?;
     // polars panics on values it cannot show (a timestamp past year 262143);
     // a query is user input, so that is one line of error, not a crash.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_query(&inv, sql, format)))
-        .unwrap_or_else(|panic| {
-            Err(Error::input(format!(
-                "query: the result cannot be shown: {}",
-                crate::error::panic_message(panic.as_ref())
-            )))
-        })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_query(&inv, sql, format)
+    }))
+    .unwrap_or_else(|panic| {
+        Err(Error::input(format!(
+            "query: the result cannot be shown: {}",
+            crate::error::panic_message(panic.as_ref())
+        )))
+    })
 }
 
 fn run_query(inv: &inventory::Inventory, sql: &str, format: QueryFormat) -> Result<String> {

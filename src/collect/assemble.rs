@@ -38,11 +38,10 @@ impl Tables {
         };
         let def = builder.def();
         let cell = |name: &str| {
-            def.column_index(name)
-                .and_then(|i| match &values[i] {
-                    Value::Str(s) => Some(s.clone()),
-                    _ => None,
-                })
+            def.column_index(name).and_then(|i| match &values[i] {
+                Value::Str(s) => Some(s.clone()),
+                _ => None,
+            })
         };
         let (account, region, resource) = (
             cell("account_id").unwrap_or_default(),
@@ -100,7 +99,10 @@ impl Tables {
 
 pub fn inventory(assembly: Assembly) -> Result<Inventory> {
     let mut tables = Tables {
-        builders: TABLES.iter().map(|t| (t.name, TableBuilder::new(t))).collect(),
+        builders: TABLES
+            .iter()
+            .map(|t| (t.name, TableBuilder::new(t)))
+            .collect(),
         keys: BTreeMap::new(),
         errors: Vec::new(),
     };
@@ -268,15 +270,17 @@ mod tests {
         let errors = inventory
             .table("scan_errors")
             .unwrap_or_else(|e| panic!("{e}"));
-        let codes = crate::inventory::str_column(errors, "error_code")
-            .unwrap_or_else(|e| panic!("{e}"));
+        let codes =
+            crate::inventory::str_column(errors, "error_code").unwrap_or_else(|e| panic!("{e}"));
         // account status, image state, image creation date, conflicting key
         assert_eq!(codes.len(), 4, "{errors}");
         assert!(codes.contains(&Some("DuplicateRow")));
         let images = inventory.table("images").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(images.height(), 1);
         assert_eq!(images.column("state").map(|c| c.null_count()).ok(), Some(1));
-        let keys = inventory.table("kms_keys").unwrap_or_else(|e| panic!("{e}"));
+        let keys = inventory
+            .table("kms_keys")
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(keys.height(), 1);
     }
 }

@@ -73,7 +73,12 @@ pub fn image_rows(harvest: &mut Harvest, image: &Image, launch_permission_count:
         return;
     };
     let (account_id, region) = (harvest.account_id.clone(), harvest.region.clone());
-    harvest.push(image_row(&account_id, &region, image, launch_permission_count));
+    harvest.push(image_row(
+        &account_id,
+        &region,
+        image,
+        launch_permission_count,
+    ));
     for device in image.block_device_mappings() {
         let ebs = device.ebs();
         harvest.push(ImageBlockDeviceRow {
@@ -185,7 +190,12 @@ mod tests {
         let tables: Vec<&str> = harvest.rows.iter().map(|(t, _)| *t).collect();
         assert_eq!(
             tables,
-            vec!["images", "image_block_devices", "image_block_devices", "image_tags"]
+            vec![
+                "images",
+                "image_block_devices",
+                "image_block_devices",
+                "image_tags"
+            ]
         );
         for (table, values) in harvest.rows {
             let mut builder = TableBuilder::named(table).unwrap_or_else(|e| panic!("{e}"));

@@ -74,10 +74,7 @@ pub async fn describe_snapshots(ec2: &aws_sdk_ec2::Client) -> CallResult<OwnedSn
     );
     Ok(OwnedSnapshots {
         snapshots: owned?,
-        public: public?
-            .into_iter()
-            .filter_map(|s| s.snapshot_id)
-            .collect(),
+        public: public?.into_iter().filter_map(|s| s.snapshot_id).collect(),
     })
 }
 

@@ -7,7 +7,10 @@ use super::harvest::Harvest;
 use crate::aws::CallError;
 use crate::inventory::schema::KmsKeyRow;
 
-pub async fn describe_key(client: &aws_sdk_kms::Client, key: String) -> CallResult<DescribeKeyOutput> {
+pub async fn describe_key(
+    client: &aws_sdk_kms::Client,
+    key: String,
+) -> CallResult<DescribeKeyOutput> {
     client
         .describe_key()
         .key_id(key)

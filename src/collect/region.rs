@@ -72,8 +72,12 @@ pub async fn collect(
     };
     ec2_settings::record(&mut harvest, fetched_settings);
     let (instances, metadata, inspector_status, findings) = usage;
-    harvest.settings.inspector_ec2_status =
-        harvest.take("inspector2", "BatchGetAccountStatus", None, inspector_status);
+    harvest.settings.inspector_ec2_status = harvest.take(
+        "inspector2",
+        "BatchGetAccountStatus",
+        None,
+        inspector_status,
+    );
 
     let images = images.unwrap_or_default();
     harvest.images = images.len();
@@ -104,9 +108,8 @@ pub async fn collect(
         .unwrap_or_default();
 
     let instances = harvest.take("ec2", "DescribeInstances", None, instances);
-    let metadata = metadata.and_then(|m| {
-        harvest.take("ec2", "DescribeInstanceImageMetadata", None, m)
-    });
+    let metadata =
+        metadata.and_then(|m| harvest.take("ec2", "DescribeInstanceImageMetadata", None, m));
     let templates = harvest.take("ec2", "DescribeLaunchTemplateVersions", None, templates);
     let mut in_use: BTreeSet<String> = BTreeSet::new();
     in_use.extend(
@@ -129,7 +132,9 @@ pub async fn collect(
     // The per-resource calls, bounded.
     let limit = settings.per_resource_concurrency;
     let (launch_permissions, snapshot_permissions, key_outcomes, visible) = tokio::join!(
-        each_bounded(own.keys().cloned(), limit, |id| ec2_images::launch_permissions(ec2, id)),
+        each_bounded(own.keys().cloned(), limit, |id| {
+            ec2_images::launch_permissions(ec2, id)
+        }),
         each_bounded(snapshot_reads, limit, |id| {
             ec2_snapshots::create_volume_permissions(ec2, id)
         }),
@@ -163,7 +168,8 @@ pub async fn collect(
     if let Some(templates) = &templates {
         ec2_usage::template_rows(&mut harvest, templates, &visibility);
     }
-    if let Some(findings) = findings.and_then(|f| harvest.take("inspector2", "ListFindings", None, f))
+    if let Some(findings) =
+        findings.and_then(|f| harvest.take("inspector2", "ListFindings", None, f))
     {
         for finding in &findings {
             inspector::finding_row(&mut harvest, finding);

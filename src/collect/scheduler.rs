@@ -119,9 +119,14 @@ async fn run_account(
             // The account's regions are unknown: plan the ones asked for
             // (or the home region) as failed, so the gap shows.
             let mut state = lock(&progress);
-            state
-                .account_errors
-                .push(failed_call(&account_id, None, "sts", "AssumeRole", None, &error));
+            state.account_errors.push(failed_call(
+                &account_id,
+                None,
+                "sts",
+                "AssumeRole",
+                None,
+                &error,
+            ));
             for region in discover::fallback_regions(&plan.regions, &plan.home_region) {
                 state.done.push(Harvest::new(&account_id, &region));
             }

@@ -249,7 +249,10 @@ mod tests {
         assert_eq!(b.push_row(row), Ok(()));
         let df = b.finish().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(df.height(), 1);
-        assert_eq!(df.width(), crate::inventory::schema::TABLES[2].columns.len());
+        assert_eq!(
+            df.width(),
+            crate::inventory::schema::TABLES[2].columns.len()
+        );
     }
 
     #[test]
@@ -261,7 +264,9 @@ mod tests {
             scan_status: "FAILED".into(),
             ..Default::default()
         };
-        let err = b.push_row(bad.clone()).expect_err("capitalised status refused");
+        let err = b
+            .push_row(bad.clone())
+            .expect_err("capitalised status refused");
         assert!(err.message.contains("`FAILED` is not one of"), "{err}");
         // A required cell cannot be nulled: still refused when lenient.
         assert!(b.push_lenient(bad.into_values()).is_err());

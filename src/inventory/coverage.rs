@@ -176,8 +176,7 @@ impl Coverage {
             if why.is_empty() {
                 continue;
             }
-            if !why.starts_with("account-region not scanned") && !why.starts_with("no scan data")
-            {
+            if !why.starts_with("account-region not scanned") && !why.starts_with("no scan data") {
                 *why = format!("account-region not scanned ({why})");
             }
         }

@@ -129,10 +129,11 @@ fn parquet(def: &'static TableDef, path: &Path, version: u32) -> Result<DataFram
         };
         columns.push(coerce(path, column.name, column.kind, found)?);
     }
-    if let Some(extra) = df.get_column_names().into_iter().find(|n| {
-        def.column(n.as_str())
-            .is_none_or(|c| c.since > version)
-    }) {
+    if let Some(extra) = df
+        .get_column_names()
+        .into_iter()
+        .find(|n| def.column(n.as_str()).is_none_or(|c| c.since > version))
+    {
         return Err(Error::input(format!(
             "{}: unknown column `{extra}` for table `{}`",
             path.display(),

@@ -51,7 +51,11 @@ fn v1_to_v2(tables: &mut BTreeMap<&'static str, DataFrame>) -> PolarsResult<()> 
             keys.clone(),
             JoinArgs::new(JoinType::Left),
         )
-        .with_column(col("n").fill_null(lit(0i64)).alias("launch_permission_count"))
+        .with_column(
+            col("n")
+                .fill_null(lit(0i64))
+                .alias("launch_permission_count"),
+        )
         .drop(by_name(["n"], true, false));
     tables.insert("images", images.collect()?);
 
@@ -71,7 +75,11 @@ fn v1_to_v2(tables: &mut BTreeMap<&'static str, DataFrame>) -> PolarsResult<()> 
         ]);
     let snapshots = take(tables, "snapshots")?
         .lazy()
-        .drop(by_name(["public", "create_volume_permission_count"], true, false))
+        .drop(by_name(
+            ["public", "create_volume_permission_count"],
+            true,
+            false,
+        ))
         .join(
             backing,
             snapshot_keys.clone(),
@@ -103,7 +111,14 @@ fn v1_to_v2(tables: &mut BTreeMap<&'static str, DataFrame>) -> PolarsResult<()> 
             .otherwise(col("image_owner_id").is_not_null())
             .alias("image_visible");
         let df = take(tables, name)?.lazy().with_column(visible).collect()?;
-        tables.insert(if name == "instances" { "instances" } else { "launch_templates" }, df);
+        tables.insert(
+            if name == "instances" {
+                "instances"
+            } else {
+                "launch_templates"
+            },
+            df,
+        );
     }
     // Restore schema column order (joins append).
     for name in ["images", "snapshots"] {

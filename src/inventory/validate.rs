@@ -23,11 +23,9 @@ pub enum Origin<'a> {
 impl Origin<'_> {
     fn error(&self, def: &TableDef, row: Option<usize>, message: String) -> Error {
         match (self, row) {
-            (Origin::Memory, Some(row)) => Error::Internal(format!(
-                "table `{}` row {}: {message}",
-                def.name,
-                row + 1
-            )),
+            (Origin::Memory, Some(row)) => {
+                Error::Internal(format!("table `{}` row {}: {message}", def.name, row + 1))
+            }
             (Origin::Memory, None) => Error::Internal(format!("table `{}`: {message}", def.name)),
             (Origin::Lines { path, lines }, Some(row)) => Error::input(format!(
                 "{}:{}: {message}",
@@ -64,10 +62,7 @@ pub fn check(def: &TableDef, df: &DataFrame, origin: &Origin) -> Result<()> {
             ));
         }
         if column.required && found.null_count() > 0 {
-            let row = found
-                .is_null()
-                .iter()
-                .position(|v| v == Some(true));
+            let row = found.is_null().iter().position(|v| v == Some(true));
             return Err(origin.error(def, row, format!("column `{}` is required", column.name)));
         }
         if let Some(words) = column.vocabulary {

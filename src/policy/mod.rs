@@ -136,7 +136,9 @@ impl Evidence {
                 .iter()
                 .any(|d| d.table == table && d.name == column);
             if def.column(column).is_none() && !derived {
-                return Err(format!("evidence `{text}`: table `{table}` has no column `{column}`"));
+                return Err(format!(
+                    "evidence `{text}`: table `{table}` has no column `{column}`"
+                ));
             }
             return Ok(Evidence::Column {
                 table: def,

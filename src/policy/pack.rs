@@ -90,7 +90,10 @@ pub fn load_dirs(dirs: &[PathBuf]) -> Result<PolicyPack> {
                 dir.display()
             )));
         }
-        for entry in walkdir::WalkDir::new(dir).follow_links(true).sort_by_file_name() {
+        for entry in walkdir::WalkDir::new(dir)
+            .follow_links(true)
+            .sort_by_file_name()
+        {
             let entry = entry.map_err(|e| {
                 Error::input(format!(
                     "{}: cannot read policy directory: {e}",
@@ -195,7 +198,7 @@ pub fn parse_rule(path: &Path, text: &str) -> Result<Rule> {
             "id must be upper-case letters, digits and `-`, e.g. `AMI-PUBLIC`".to_string(),
         ));
     }
-    for (framework, _) in &file.frameworks {
+    for framework in file.frameworks.keys() {
         if !is_safe_name(framework) {
             return Err(err(format!(
                 "framework name `{}` must be lower-case letters, digits, `.` and `-` (it names a file, findings-<framework>.csv)",
@@ -233,7 +236,7 @@ pub fn parse_rule(path: &Path, text: &str) -> Result<Rule> {
         }
         _ => {
             return Err(err(
-                "needs either `query` or both `from` and `fail_when`".to_string(),
+                "needs either `query` or both `from` and `fail_when`".to_string()
             ));
         }
     };

@@ -48,7 +48,11 @@ pub fn compile(rule: &Rule, params: &BTreeMap<String, ParamValue>) -> Result<Str
                 "account_id, region, CAST({id} AS VARCHAR) AS resource_id, CAST({name} AS VARCHAR) AS resource_name"
             );
             let subquery = has_subquery(&predicate)?
-                || scope.as_deref().map(has_subquery).transpose()?.unwrap_or(false);
+                || scope
+                    .as_deref()
+                    .map(has_subquery)
+                    .transpose()?
+                    .unwrap_or(false);
             // Three-valued on purpose: a predicate or scope that is NULL
             // (data not known) gives `unknown`, never `pass`; a row the
             // scope does not know whether to judge is judged `unknown`.
@@ -83,7 +87,9 @@ pub fn compile(rule: &Rule, params: &BTreeMap<String, ParamValue>) -> Result<Str
                 None => (String::new(), String::new()),
             };
             let select = |status: &str, reason: &str| {
-                format!("SELECT {columns}, '{status}' AS status, CAST({reason} AS VARCHAR) AS reason FROM {table}")
+                format!(
+                    "SELECT {columns}, '{status}' AS status, CAST({reason} AS VARCHAR) AS reason FROM {table}"
+                )
             };
             Ok(format!(
                 "{} WHERE {judged}({predicate})\nUNION ALL\n{} WHERE {judged}NOT ({predicate})\nUNION ALL\n{} WHERE {scope_null}({judged}(({predicate}) IS NULL))",
@@ -164,10 +170,7 @@ fn render(
         match e.kind() {
             minijinja::ErrorKind::UndefinedError => format!(
                 "uses a parameter that is not declared under `params` ({})",
-                one_line(template)
-                    .chars()
-                    .take(80)
-                    .collect::<String>()
+                one_line(template).chars().take(80).collect::<String>()
             ),
             minijinja::ErrorKind::UnknownFilter => {
                 format!("unknown filter: {detail} (use `length` or `text`)")
@@ -311,7 +314,10 @@ mod tests {
         let p = params(&[
             ("n", ParamValue::Int(90)),
             ("name", ParamValue::Str("x' OR '1'='1".into())),
-            ("tags", ParamValue::List(vec!["Owner".into(), "It's".into()])),
+            (
+                "tags",
+                ParamValue::List(vec!["Owner".into(), "It's".into()]),
+            ),
             ("nothing", ParamValue::List(vec![])),
             ("on", ParamValue::Bool(true)),
             ("ratio", ParamValue::Float(0.5)),
@@ -330,10 +336,7 @@ mod tests {
 
     #[test]
     fn reasons_mix_columns_and_parameters() {
-        let p = params(&[(
-            "pattern",
-            ParamValue::Str(r"^[a-z]+-\d{8}$".into()),
-        )]);
+        let p = params(&[("pattern", ParamValue::Str(r"^[a-z]+-\d{8}$".into()))]);
         let expr = reason_expr("`{name}` does not match {{ pattern }}", &p)
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(

@@ -196,7 +196,8 @@ pub(super) fn write_all(
             ))
         })?;
         let (a, g, id) = (a.unwrap_or(""), g.unwrap_or(""), id.unwrap_or(""));
-        let st = st.ok_or_else(|| Error::Internal("findings.csv: a result has no status".into()))?;
+        let st =
+            st.ok_or_else(|| Error::Internal("findings.csv: a result has no status".into()))?;
         let info = directory.get(a);
         let fix = match (st, rule.command) {
             ("fail", Some(cmd)) => cmd

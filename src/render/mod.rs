@@ -12,7 +12,9 @@
 mod charts;
 mod csv;
 mod html;
-mod machine;
+mod junit;
+mod markdown;
+mod ocsf;
 mod terminal;
 
 use std::fs;
@@ -26,9 +28,9 @@ use std::borrow::Cow;
 use crate::error::{Error, Result};
 use crate::evaluate::{Evaluation, RuleError};
 use crate::findings::{self, Document, RuleEntry};
+use crate::inventory::str_column;
 use crate::inventory::{Inventory, format_timestamp};
 use crate::policy::{PolicyPack, Severity};
-use crate::inventory::str_column;
 use crate::results::{Finding, Status, Summary, for_each_finding, frameworks_text};
 
 pub use csv::{CSV_COLUMNS, neutralise_cell};
@@ -368,11 +370,11 @@ pub fn write_reports(
                 OutputFormat::Csv => unreachable!("filtered out above"),
                 OutputFormat::Json => vec![context.document().to_json()?],
                 OutputFormat::Html => vec![html::render(context, templates)?],
-                OutputFormat::Ocsf => machine::ocsf(context)?,
+                OutputFormat::Ocsf => ocsf::ocsf(context)?,
                 OutputFormat::Junit => {
-                    vec![machine::junit(context, &account_regions(evaluation)?)]
+                    vec![junit::junit(context, &account_regions(evaluation)?)]
                 }
-                OutputFormat::Markdown => vec![machine::markdown(context)],
+                OutputFormat::Markdown => vec![markdown::markdown(context)],
             };
             write_hashed(path, &chunks)
         })
@@ -437,7 +439,10 @@ fn account_regions(
     let (r, a, g) = (column("rule_id")?, column("account_id")?, column("region")?);
     for i in 0..pairs.height() {
         let (Some(rule), Some(account), Some(region)) = (r[i], a[i], g[i]) else {
-            return Err(stage(format!("result row {} lacks a rule, account or region", i + 1)));
+            return Err(stage(format!(
+                "result row {} lacks a rule, account or region",
+                i + 1
+            )));
         };
         out.entry(rule.to_string())
             .or_default()

@@ -69,16 +69,26 @@ pub(super) struct Gen {
     pub(super) tables: BTreeMap<&'static str, TableBuilder>,
     pub(super) account_ids: Vec<String>,
     /// KMS keys already written by planted images, so each is listed once.
+    /// Rows the schema refused (a generator bug; `generate` fails on them).
+    pub(super) errors: Vec<String>,
     pub(super) planted_keys: std::collections::BTreeSet<String>,
 }
 
 impl Gen {
-    pub(super) fn push<V: Into<Value>>(&mut self, table: &'static str, cells: Vec<(&'static str, V)>) {
-        self.tables
-            .get_mut(table)
-            .expect("schema table")
-            .push(cells)
-            .expect("synthetic rows match the schema");
+    pub(super) fn push<V: Into<Value>>(
+        &mut self,
+        table: &'static str,
+        cells: Vec<(&'static str, V)>,
+    ) {
+        // A row that breaks the schema is a bug of the generator; it is
+        // reported by `generate`, never silently dropped.
+        let outcome = match self.tables.get_mut(table) {
+            Some(builder) => builder.push(cells).map_err(|e| e.to_string()),
+            None => Err(format!("no table `{table}`")),
+        };
+        if let Err(e) = outcome {
+            self.errors.push(format!("{table}: {e}"));
+        }
     }
 
     pub(super) fn hex(&mut self, n: usize) -> String {
@@ -128,6 +138,7 @@ pub fn generate(options: &SynthOptions) -> Result<Inventory> {
             .collect(),
         account_ids: (0..options.accounts).map(account_id).collect(),
         planted_keys: Default::default(),
+        errors: Vec::new(),
     };
     for index in 0..options.accounts {
         let (name, ou, _) = org::role(index);
@@ -201,6 +212,9 @@ pub fn generate(options: &SynthOptions) -> Result<Inventory> {
     }
     planted::plant(&mut g, options, &regions);
 
+    if let Some(first) = g.errors.first() {
+        return Err(Error::Internal(format!("synth: {first}")));
+    }
     let mut tables = g
         .tables
         .into_iter()
@@ -248,7 +262,12 @@ fn what_a_scan_reads(tables: &mut BTreeMap<&'static str, DataFrame>) -> PolarsRe
     let images = get(tables, "images")?
         .lazy()
         .drop(by_name(["launch_permission_count"], true, false))
-        .join(counts, image_keys.clone(), image_keys, JoinArgs::new(JoinType::Left))
+        .join(
+            counts,
+            image_keys.clone(),
+            image_keys,
+            JoinArgs::new(JoinType::Left),
+        )
         .join(
             failed,
             [col("image_id")],
@@ -276,7 +295,11 @@ fn what_a_scan_reads(tables: &mut BTreeMap<&'static str, DataFrame>) -> PolarsRe
         .with_column(lit(true).alias("unread"));
     let snapshots = get(tables, "snapshots")?
         .lazy()
-        .drop(by_name(["public", "create_volume_permission_count"], true, false))
+        .drop(by_name(
+            ["public", "create_volume_permission_count"],
+            true,
+            false,
+        ))
         .join(
             permissions,
             snapshot_keys.clone(),
@@ -323,7 +346,9 @@ fn what_a_scan_reads(tables: &mut BTreeMap<&'static str, DataFrame>) -> PolarsRe
     ] {
         let def = schema::table(name)
             .ok_or_else(|| PolarsError::ColumnNotFound(name.to_string().into()))?;
-        let df = lf.select(def.columns.iter().map(|c| col(c.name)).collect::<Vec<_>>()).collect()?;
+        let df = lf
+            .select(def.columns.iter().map(|c| col(c.name)).collect::<Vec<_>>())
+            .collect()?;
         tables.insert(def.name, df);
     }
     Ok(())

@@ -111,4 +111,3 @@ pub(super) fn region_not_opted_in(g: &mut Gen, account: usize, region: &str) {
         g.push("scan_errors", cells);
     }
 }
-

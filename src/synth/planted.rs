@@ -448,14 +448,7 @@ pub(super) fn plant(g: &mut Gen, o: &SynthOptions, regions: &[&str]) {
         let acct = g.account_ids[FACTORY].clone();
         for n in 3..10 {
             let target = g.account_ids[n % o.accounts].clone();
-            launch_permission(
-                g,
-                &acct,
-                regions[0],
-                SHARED_ONE_BY_ONE,
-                "user_id",
-                &target,
-            );
+            launch_permission(g, &acct, regions[0], SHARED_ONE_BY_ONE, "user_id", &target);
         }
         snapshot(
             g,

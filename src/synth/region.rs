@@ -316,7 +316,11 @@ fn image(
     } else {
         "x86_64"
     };
-    let imds = if g.chance(r.imdsv1) { None } else { Some("v2.0") };
+    let imds = if g.chance(r.imdsv1) {
+        None
+    } else {
+        Some("v2.0")
+    };
     let boot_mode = *g.pick(&["uefi-preferred", "uefi", "legacy-bios"]);
     g.push(
         "images",

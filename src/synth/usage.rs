@@ -214,4 +214,3 @@ pub(super) fn finding(
         g.push("inspector_findings", cells);
     }
 }
-

@@ -183,7 +183,13 @@ fn same_inputs_give_byte_identical_reports() {
         .into_iter()
         .map(|e| e.unwrap())
         .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().strip_prefix(a.path()).unwrap().to_string_lossy().into_owned())
+        .map(|e| {
+            e.path()
+                .strip_prefix(a.path())
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     assert!(files.len() >= 12, "{files:?}");
     for file in &files {

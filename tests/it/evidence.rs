@@ -63,7 +63,11 @@ fn output_directory_is_verifiable_evidence() {
     // A directory holding files amiaudit did not write is never written over.
     let o = audit_sample(&out, &["--format", "csv"]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-    assert!(stderr(&o).contains("amiaudit did not write"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("amiaudit did not write"),
+        "{}",
+        stderr(&o)
+    );
     assert!(out.join("inventory/extra.jsonl").exists(), "left alone");
     fs::remove_file(out.join("inventory/extra.jsonl")).unwrap();
     // An earlier audit is replaced whole: stale reports go with it.

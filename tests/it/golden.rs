@@ -17,7 +17,12 @@ fn sample_audit_outputs_are_pinned() {
     for entry in walkdir::WalkDir::new(&out).sort_by_file_name() {
         let entry = entry.unwrap();
         if entry.file_type().is_file() {
-            let rel = entry.path().strip_prefix(&out).unwrap().to_string_lossy().into_owned();
+            let rel = entry
+                .path()
+                .strip_prefix(&out)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             let digest = amiaudit::inventory::sha256_file(entry.path()).unwrap();
             lines.push_str(&format!("{digest}  {rel}\n"));
         }

@@ -17,17 +17,19 @@ fn table_text(dir: &Path, file: &str) -> String {
 fn a_scan_status_outside_the_vocabulary_is_refused_with_file_and_line() {
     let dir = broken_copy();
     let text = table_text(dir.path(), "regions.jsonl");
-    let broken = text.replacen("\"scan_status\":\"failed\"", "\"scan_status\":\"FAILED\"", 1);
+    let broken = text.replacen(
+        "\"scan_status\":\"failed\"",
+        "\"scan_status\":\"FAILED\"",
+        1,
+    );
     assert_ne!(text, broken);
-    let line = broken
-        .lines()
-        .position(|l| l.contains("FAILED"))
-        .unwrap()
-        + 1;
+    let line = broken.lines().position(|l| l.contains("FAILED")).unwrap() + 1;
     rewrite_table(dir.path(), "regions.jsonl", &broken);
     let err = audit_error(dir.path());
     assert!(
-        err.contains(&format!("regions.jsonl:{line}: column `scan_status`: `FAILED` is not one of")),
+        err.contains(&format!(
+            "regions.jsonl:{line}: column `scan_status`: `FAILED` is not one of"
+        )),
         "{err}"
     );
 }
@@ -76,7 +78,10 @@ fn an_account_in_scope_without_rows_is_a_coverage_gap() {
 fn duplicate_rows_are_refused_with_both_lines() {
     let dir = broken_copy();
     let text = table_text(dir.path(), "image_tags.jsonl");
-    let owner = text.lines().position(|l| l.contains("\"key\":\"Owner\"")).unwrap();
+    let owner = text
+        .lines()
+        .position(|l| l.contains("\"key\":\"Owner\""))
+        .unwrap();
     let line = text.lines().nth(owner).unwrap().to_string();
     let mut lines: Vec<&str> = text.lines().collect();
     lines.insert(owner + 1, &line);
@@ -131,7 +136,10 @@ fn a_key_whose_manager_is_not_known_is_not_customer_managed() {
         .collect();
     assert!(failed.len() >= 40, "{failed:?}");
     for id in failed {
-        assert_eq!(after[id], "unknown", "{id}: a key nobody described is not customer-managed");
+        assert_eq!(
+            after[id], "unknown",
+            "{id}: a key nobody described is not customer-managed"
+        );
     }
 }
 
@@ -147,7 +155,11 @@ fn replace_parquet(dir: &Path, table: &str, df: &mut DataFrame) {
     let mut manifest: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
     manifest["tables"][table]["sha256"] = digest.into();
-    fs::write(&manifest_path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+    fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
 }
 
 fn parquet_inventory() -> tempfile::TempDir {

@@ -5,18 +5,18 @@
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
     SharedHttpConnector,
 };
-use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
@@ -420,9 +420,20 @@ impl GapConnector {
             .then_some(image)
     }
 
-    async fn dynamic(&self, endpoint: String, body: String, region: String, caller: String) -> Option<String> {
+    async fn dynamic(
+        &self,
+        endpoint: String,
+        body: String,
+        region: String,
+        caller: String,
+    ) -> Option<String> {
         let params = form(&body);
-        let get = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         let action = get("Action")?;
         match action {
             "DescribeInstanceImageMetadata" => {
@@ -430,7 +441,8 @@ impl GapConnector {
                 let out = client.describe_instances().send().await.unwrap();
                 let mut items = String::new();
                 for instance in out.reservations().iter().flat_map(|r| r.instances()) {
-                    let (Some(id), Some(image)) = (instance.instance_id(), instance.image_id()) else {
+                    let (Some(id), Some(image)) = (instance.instance_id(), instance.image_id())
+                    else {
                         continue;
                     };
                     let owner = KNOWN_IMAGES.lock().unwrap().get(image).cloned();
@@ -446,7 +458,11 @@ impl GapConnector {
                             .flatten(),
                         None => None,
                     };
-                    let state = if exists.is_some() { "available" } else { "deregistered" };
+                    let state = if exists.is_some() {
+                        "available"
+                    } else {
+                        "deregistered"
+                    };
                     let owner_xml = owner
                         .map(|o| format!("<imageOwnerId>{o}</imageOwnerId>"))
                         .unwrap_or_default();
@@ -467,14 +483,23 @@ impl GapConnector {
             }
             "DescribeSnapshots" if get("RestorableBy.1") == Some("all") => {
                 let client = self.ec2_as(&endpoint, &caller, &region);
-                let out = client.describe_snapshots().owner_ids("self").send().await.unwrap();
+                let out = client
+                    .describe_snapshots()
+                    .owner_ids("self")
+                    .send()
+                    .await
+                    .unwrap();
                 let mut items = String::new();
                 for snapshot in out.snapshots() {
-                    let Some(id) = snapshot.snapshot_id() else { continue };
+                    let Some(id) = snapshot.snapshot_id() else {
+                        continue;
+                    };
                     let attribute = client
                         .describe_snapshot_attribute()
                         .snapshot_id(id)
-                        .attribute(aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission)
+                        .attribute(
+                            aws_sdk_ec2::types::SnapshotAttributeName::CreateVolumePermission,
+                        )
                         .send()
                         .await
                         .unwrap();
@@ -488,7 +513,10 @@ impl GapConnector {
                         ));
                     }
                 }
-                Some(ec2_xml(action, &format!("<snapshotSet>{items}</snapshotSet>")))
+                Some(ec2_xml(
+                    action,
+                    &format!("<snapshotSet>{items}</snapshotSet>"),
+                ))
             }
             "DescribeImages" if get("Filter.1.Name") == Some("image-id") => {
                 let ids: Vec<String> = params
@@ -498,7 +526,9 @@ impl GapConnector {
                     .collect();
                 let mut items = String::new();
                 for id in ids {
-                    if let Some(image) = self.describe_as_ec2(&endpoint, &caller, &region, &id).await {
+                    if let Some(image) =
+                        self.describe_as_ec2(&endpoint, &caller, &region, &id).await
+                    {
                         items.push_str(&format!(
                             "<item><imageId>{id}</imageId><imageOwnerId>{}</imageOwnerId><imageState>available</imageState>{}</item>",
                             image.owner_id().unwrap_or_default(),
@@ -532,13 +562,12 @@ impl HttpConnector for GapConnector {
             .map(|c| c.split('/').map(str::to_string).collect())
             .unwrap_or_default();
         let access_key = scope.first().cloned().unwrap_or_default();
-        let region = scope.get(2).cloned().unwrap_or_else(|| "us-east-1".to_string());
+        let region = scope
+            .get(2)
+            .cloned()
+            .unwrap_or_else(|| "us-east-1".to_string());
         let uri = request.uri().to_string();
-        let endpoint = uri
-            .split('/')
-            .take(3)
-            .collect::<Vec<_>>()
-            .join("/");
+        let endpoint = uri.split('/').take(3).collect::<Vec<_>>().join("/");
         if let Some((status, xml)) = self.canned(&body, &region) {
             return HttpConnectorFuture::ready(Ok(xml_response(status, xml)));
         }
@@ -580,7 +609,10 @@ impl HttpConnector for GapConnector {
                 .nth(1)
                 .and_then(|t| t.split("</AccessKeyId>").next())
             {
-                this.sessions.lock().unwrap().insert(key.to_string(), account);
+                this.sessions
+                    .lock()
+                    .unwrap()
+                    .insert(key.to_string(), account);
             }
             let mut rebuilt = Response::new(status, SdkBody::from(bytes));
             *rebuilt.headers_mut() = headers;
@@ -646,7 +678,12 @@ pub async fn run_instance(client: &aws_sdk_ec2::Client, image: &str, name: &str)
         .tag_specifications(
             aws_sdk_ec2::types::TagSpecification::builder()
                 .resource_type(aws_sdk_ec2::types::ResourceType::Instance)
-                .tags(aws_sdk_ec2::types::Tag::builder().key("Name").value(name).build())
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("Name")
+                        .value(name)
+                        .build(),
+                )
                 .build(),
         )
         .send()

@@ -61,7 +61,13 @@ fn out_may_not_overlap_the_inventory() {
     // Re-auditing an audit's own inventory copy into that audit.
     let e = root.path().join("e");
     assert_eq!(audit_sample(&e, &[]).status.code(), Some(0));
-    let run = amiaudit(&["audit", "--inventory", path(&e.join("inventory")), "--out", path(&e)]);
+    let run = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&e.join("inventory")),
+        "--out",
+        path(&e),
+    ]);
     refused(&run, "overlaps the inventory being audited");
     assert_eq!(amiaudit(&["verify", path(&e)]).status.code(), Some(0));
 }
@@ -100,7 +106,11 @@ fn a_planted_manifest_never_points_a_removal_outside() {
         assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
         let verify = amiaudit(&["verify", path(&out)]);
         assert_eq!(verify.status.code(), Some(1), "{}", stdout(&verify));
-        assert!(stdout(&verify).contains("outside the directory"), "{}", stdout(&verify));
+        assert!(
+            stdout(&verify).contains("outside the directory"),
+            "{}",
+            stdout(&verify)
+        );
         assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
     }
     // An inventory manifest naming a file outside its directory is refused.
@@ -111,7 +121,13 @@ fn a_planted_manifest_never_points_a_removal_outside() {
         serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
     manifest["tables"]["images"]["file"] = victim.display().to_string().into();
     fs::write(&manifest_path, manifest.to_string()).unwrap();
-    let run = amiaudit(&["audit", "--inventory", path(&inv), "--out", path(&root.path().join("o2"))]);
+    let run = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&inv),
+        "--out",
+        path(&root.path().join("o2")),
+    ]);
     refused(&run, "must be plain names inside the inventory directory");
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
 }
@@ -168,7 +184,15 @@ fn two_audits_at_once_into_one_place_never_interleave() {
     let out = root.path().join("out");
     let spawn = |format: &str| {
         Command::new(assert_cmd::cargo::cargo_bin("amiaudit"))
-            .args(["audit", "--inventory", path(&sample()), "--out", path(&out), "--format", format])
+            .args([
+                "audit",
+                "--inventory",
+                path(&sample()),
+                "--out",
+                path(&out),
+                "--format",
+                format,
+            ])
             .output()
     };
     let (a, b) = std::thread::scope(|s| {
@@ -194,13 +218,22 @@ fn synth_and_scan_outputs_follow_the_same_rules() {
     assert_eq!(audit_sample(&out, &[]).status.code(), Some(0));
     let before = snapshot(&out);
     let run = amiaudit(&["synth", "--out", path(&out)]);
-    refused(&run, "its manifest.json is not an amiaudit inventory manifest");
+    refused(
+        &run,
+        "its manifest.json is not an amiaudit inventory manifest",
+    );
     assert_eq!(snapshot(&out), before);
     // An earlier inventory is replaced whole; a second synth is the same bytes.
     let inv = root.path().join("inv");
-    assert_eq!(amiaudit(&["synth", "--out", path(&inv)]).status.code(), Some(0));
+    assert_eq!(
+        amiaudit(&["synth", "--out", path(&inv)]).status.code(),
+        Some(0)
+    );
     let first = snapshot(&inv);
-    assert_eq!(amiaudit(&["synth", "--out", path(&inv)]).status.code(), Some(0));
+    assert_eq!(
+        amiaudit(&["synth", "--out", path(&inv)]).status.code(),
+        Some(0)
+    );
     assert_eq!(snapshot(&inv), first);
 }
 
@@ -219,19 +252,44 @@ fn verify_trusts_no_field_of_the_manifest() {
     let waivers = root.path().join("w.yaml");
     fs::write(&waivers, "waivers:\n  - rule: AMI-PUBLIC\n    reason: r\n    approved_by: x@example.com\n    expires: 2027-01-01\n").unwrap();
     assert_eq!(
-        audit_sample(&original, &["--waivers", path(&waivers)]).status.code(),
+        audit_sample(&original, &["--waivers", path(&waivers)])
+            .status
+            .code(),
         Some(0)
     );
     let ok = amiaudit(&["verify", path(&original)]);
     assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
-    assert!(stdout(&ok).contains("fingerprint (sha256 of manifest.json): "), "{}", stdout(&ok));
-    let edits: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
-        ("inventory_complete", Box::new(|m| m["inventory_complete"] = false.into())),
-        ("collected_at", Box::new(|m| m["collected_at"] = "2027-01-01T00:00:00Z".into())),
-        ("scope", Box::new(|m| m["scope"]["accounts"] = serde_json::json!([]))),
-        ("policy_pack_sha256", Box::new(|m| m["policy_pack_sha256"] = "0".repeat(64).into())),
-        ("waivers_sha256", Box::new(|m| m["waivers_sha256"] = serde_json::Value::Null)),
-        ("lists no file", Box::new(|m| m["files"] = serde_json::json!({}))),
+    assert!(
+        stdout(&ok).contains("fingerprint (sha256 of manifest.json): "),
+        "{}",
+        stdout(&ok)
+    );
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let edits: Vec<(&str, Edit)> = vec![
+        (
+            "inventory_complete",
+            Box::new(|m| m["inventory_complete"] = false.into()),
+        ),
+        (
+            "collected_at",
+            Box::new(|m| m["collected_at"] = "2027-01-01T00:00:00Z".into()),
+        ),
+        (
+            "scope",
+            Box::new(|m| m["scope"]["accounts"] = serde_json::json!([])),
+        ),
+        (
+            "policy_pack_sha256",
+            Box::new(|m| m["policy_pack_sha256"] = "0".repeat(64).into()),
+        ),
+        (
+            "waivers_sha256",
+            Box::new(|m| m["waivers_sha256"] = serde_json::Value::Null),
+        ),
+        (
+            "lists no file",
+            Box::new(|m| m["files"] = serde_json::json!({})),
+        ),
     ];
     for (what, edit) in edits {
         let copy = root.path().join(format!("copy-{}", what.replace(' ', "-")));
@@ -239,12 +297,19 @@ fn verify_trusts_no_field_of_the_manifest() {
         edit_manifest(&copy, |m| edit(m));
         let run = amiaudit(&["verify", path(&copy)]);
         assert_eq!(run.status.code(), Some(1), "{what}: {}", stdout(&run));
-        assert!(stdout(&run).contains("inconsistent:"), "{what}: {}", stdout(&run));
+        assert!(
+            stdout(&run).contains("inconsistent:"),
+            "{what}: {}",
+            stdout(&run)
+        );
         // A baseline that does not verify is refused, or used with a warning.
         let new = root.path().join(format!("new-{}", what.replace(' ', "-")));
         let run = audit_sample(&new, &["--baseline", path(&copy)]);
         refused(&run, "the baseline does not verify");
-        let run = audit_sample(&new, &["--baseline", path(&copy), "--allow-unverified-baseline"]);
+        let run = audit_sample(
+            &new,
+            &["--baseline", path(&copy), "--allow-unverified-baseline"],
+        );
         if what != "lists no file" {
             assert_eq!(run.status.code(), Some(0), "{what}: {}", stderr(&run));
             assert!(stderr(&run).starts_with("warning: "), "{}", stderr(&run));
@@ -274,7 +339,14 @@ fn bundle_goes_beside_the_audit_even_for_out_dot() {
     fs::create_dir(&out).unwrap();
     let run = Command::new(assert_cmd::cargo::cargo_bin("amiaudit"))
         .current_dir(&out)
-        .args(["audit", "--inventory", path(&sample()), "--out", ".", "--bundle"])
+        .args([
+            "audit",
+            "--inventory",
+            path(&sample()),
+            "--out",
+            ".",
+            "--bundle",
+        ])
         .output()
         .unwrap();
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
@@ -286,7 +358,10 @@ fn bundle_goes_beside_the_audit_even_for_out_dot() {
     fs::write(root.path().join("other.tar.gz"), "not a bundle").unwrap();
     let run = audit_sample(&other, &["--bundle"]);
     refused(&run, "is not an earlier amiaudit bundle");
-    assert_eq!(fs::read(root.path().join("other.tar.gz")).unwrap(), b"not a bundle");
+    assert_eq!(
+        fs::read(root.path().join("other.tar.gz")).unwrap(),
+        b"not a bundle"
+    );
 }
 
 #[test]
@@ -322,7 +397,9 @@ fn hostile_text_stays_text_in_markdown_and_the_terminal() {
         assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
         let terminal = stdout(&run);
         assert!(
-            !terminal.contains('\u{1b}') && !terminal.contains('\u{202e}') && !terminal.contains('\u{7}'),
+            !terminal.contains('\u{1b}')
+                && !terminal.contains('\u{202e}')
+                && !terminal.contains('\u{7}'),
             "control characters reached the terminal for {payload:?}: {terminal:?}"
         );
         let md = fs::read_to_string(out.join("summary.md")).unwrap();
@@ -377,7 +454,15 @@ fn random_sequences_of_audits_touch_nothing_else_and_leave_the_last_one() {
     let audit = |dir: &Path, format: &str| {
         let mut command = Command::new(assert_cmd::cargo::cargo_bin("amiaudit"));
         command
-            .args(["audit", "--inventory", path(&sample()), "--out", path(dir), "--format", format])
+            .args([
+                "audit",
+                "--inventory",
+                path(&sample()),
+                "--out",
+                path(dir),
+                "--format",
+                format,
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         command
@@ -425,15 +510,36 @@ fn random_sequences_of_audits_touch_nothing_else_and_leave_the_last_one() {
                 }
             }
         }
-        assert_eq!(others(root.path()), untouched, "step {step}: a file outside the audits changed");
-        assert_eq!(fs::read_to_string(shared.join("notes.md")).unwrap(), "mine\n");
+        assert_eq!(
+            others(root.path()),
+            untouched,
+            "step {step}: a file outside the audits changed"
+        );
+        assert_eq!(
+            fs::read_to_string(shared.join("notes.md")).unwrap(),
+            "mine\n"
+        );
         for (name, fp) in &last {
             let run = amiaudit(&["verify", path(&root.path().join(name))]);
-            assert_eq!(run.status.code(), Some(0), "step {step}: {name}: {}", stdout(&run));
+            assert_eq!(
+                run.status.code(),
+                Some(0),
+                "step {step}: {name}: {}",
+                stdout(&run)
+            );
             assert!(
                 stdout(&run).contains(fp.as_str()),
                 "step {step}: {name} is not the last completed audit"
             );
         }
     }
+}
+
+#[test]
+fn missing_parent_directories_of_out_are_created() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out/2026/11/acme");
+    let run = audit_sample(&out, &["--format", "csv"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert!(out.join("findings.csv").is_file());
 }

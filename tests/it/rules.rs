@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use amiaudit::evaluate::evaluate;
 use amiaudit::inventory::Value;
-use amiaudit::policy::ParamOverrides;
 use amiaudit::inventory::str_column;
+use amiaudit::policy::ParamOverrides;
 use chrono::Duration;
 
 use super::support::*;
@@ -475,7 +475,13 @@ fn ami_aws_managed_key() {
             image("ami-aws", vec![]),
             device("ami-aws", "/dev/xvda", true.into(), Some("awskey"), true),
             image("ami-nokey", vec![]),
-            device("ami-nokey", "/dev/xvda", true.into(), Some("undescribed"), true),
+            device(
+                "ami-nokey",
+                "/dev/xvda",
+                true.into(),
+                Some("undescribed"),
+                true,
+            ),
             // A key described, but whether AWS manages it was not returned.
             row("kms_keys", vec![("key_arn", "vague".into())]),
             image("ami-vague", vec![]),
@@ -976,10 +982,7 @@ fn vulnerabilities() {
 /// A world in which every built-in rule passes one resource (see [`passing`]).
 fn clean_world() -> Vec<Row> {
     vec![
-        image(
-            "ami-clean",
-            vec![("name", "web-golden-20261101-v2".into())],
-        ),
+        image("ami-clean", vec![("name", "web-golden-20261101-v2".into())]),
         tag("ami-clean", "Owner", "web"),
         tag("ami-clean", "Version", "2"),
         tag("ami-clean", "Environment", "prod"),
@@ -997,7 +1000,10 @@ fn clean_world() -> Vec<Row> {
         ),
         row(
             "kms_keys",
-            vec![("key_arn", "cmk".into()), ("key_manager", "CUSTOMER".into())],
+            vec![
+                ("key_arn", "cmk".into()),
+                ("key_manager", "CUSTOMER".into()),
+            ],
         ),
         snapshot(
             "snap-clean",

@@ -2,7 +2,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use amiaudit::inventory::{self, Inventory, Manifest, Scope, TableBuilder, TableFormat, Value, schema};
+use amiaudit::inventory::{
+    self, Inventory, Manifest, Scope, TableBuilder, TableFormat, Value, schema,
+};
 use chrono::{DateTime, TimeZone, Utc};
 
 pub fn repo() -> PathBuf {
@@ -176,4 +178,3 @@ pub fn rewrite_table(dir: &Path, file: &str, content: &str) {
     )
     .unwrap();
 }
-

@@ -19,9 +19,7 @@ use amiaudit::policy::{ParamOverrides, ParamValue};
 use aws_sdk_ec2::types as ec2;
 use serde_json::json;
 
-use super::moto::{
-    Moto, MotoGaps, create_image, register, run_instance, static_credentials,
-};
+use super::moto::{Moto, MotoGaps, create_image, register, run_instance, static_credentials};
 
 const OUTSIDE: &str = "999999999999";
 const US: &str = "us-east-1";
@@ -31,7 +29,10 @@ const FULL_TAGS: &[(&str, &str)] = &[
     ("Owner", "platform"),
     ("Version", "1"),
     ("Environment", "prod"),
-    ("Ec2ImageBuilderArn", "arn:aws:imagebuilder:us-east-1:1:image/x/1.0.0/1"),
+    (
+        "Ec2ImageBuilderArn",
+        "arn:aws:imagebuilder:us-east-1:1:image/x/1.0.0/1",
+    ),
 ];
 
 #[derive(Default)]
@@ -53,9 +54,7 @@ impl Org {
     }
 }
 
-fn launch(
-    adds: Vec<ec2::LaunchPermission>,
-) -> ec2::LaunchPermissionModifications {
+fn launch(adds: Vec<ec2::LaunchPermission>) -> ec2::LaunchPermissionModifications {
     ec2::LaunchPermissionModifications::builder()
         .set_add(Some(adds))
         .build()
@@ -156,18 +155,22 @@ async fn seed(moto: &Moto) -> Org {
     share_image(
         &f,
         &good,
-        vec![ec2::LaunchPermission::builder()
-            .organization_arn(&org.organization_arn)
-            .build()],
+        vec![
+            ec2::LaunchPermission::builder()
+                .organization_arn(&org.organization_arn)
+                .build(),
+        ],
     )
     .await;
     let public = register(&f, "web-golden-20261101-v1", FULL_TAGS).await;
     share_image(
         &f,
         &public,
-        vec![ec2::LaunchPermission::builder()
-            .group(ec2::PermissionGroup::All)
-            .build()],
+        vec![
+            ec2::LaunchPermission::builder()
+                .group(ec2::PermissionGroup::All)
+                .build(),
+        ],
     )
     .await;
     let outside = register(&f, "app-golden-20261101-v1", FULL_TAGS).await;
@@ -176,12 +179,20 @@ async fn seed(moto: &Moto) -> Org {
     share_image(
         &f,
         &many,
-        vec![user(&org.workload), user(&org.management), user(&org.denied)],
+        vec![
+            user(&org.workload),
+            user(&org.management),
+            user(&org.denied),
+        ],
     )
     .await;
     // Required tags missing one key at a time.
     let missing = |key: &str| -> Vec<(&'static str, &'static str)> {
-        FULL_TAGS.iter().copied().filter(|(k, _)| *k != key).collect()
+        FULL_TAGS
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != key)
+            .collect()
     };
     let no_owner = register(&f, "db-golden-20261101-v1", &missing("Owner")).await;
     let no_version = register(&f, "db-golden-20261101-v2", &missing("Version")).await;
@@ -189,34 +200,47 @@ async fn seed(moto: &Moto) -> Org {
     let manual = register(&f, "Manual Build 1", &[]).await;
 
     // Snapshots that back no AMI.
-    org.snapshots.insert("public", standalone_snapshot(&f, &[], true).await);
+    org.snapshots
+        .insert("public", standalone_snapshot(&f, &[], true).await);
     org.snapshots
         .insert("outside", standalone_snapshot(&f, &[OUTSIDE], false).await);
+    org.snapshots.insert(
+        "inside",
+        standalone_snapshot(&f, &[&org.workload], false).await,
+    );
     org.snapshots
-        .insert("inside", standalone_snapshot(&f, &[&org.workload], false).await);
-    org.snapshots.insert("private", standalone_snapshot(&f, &[], false).await);
+        .insert("private", standalone_snapshot(&f, &[], false).await);
 
     // Images made from an instance: one kept, one deregistered (its
     // snapshot is left behind), and a template still pointing at it.
     let builder = run_instance(&f, &good, "image-builder").await;
     let kept = create_image(&f, &builder, "kept-golden-20261102-v1").await;
     let gone = create_image(&f, &builder, "gone-golden-20261102-v1").await;
-    let snapshot_of = |described: aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput,
-                       image: &str| {
-        described
-            .snapshots()
-            .iter()
-            .find(|s| {
-                s.description()
-                    .is_some_and(|d| d.starts_with("Created by CreateImage(") && d.ends_with(image))
-            })
-            .and_then(|s| s.snapshot_id())
-            .unwrap()
-            .to_string()
-    };
-    let described = f.describe_snapshots().owner_ids("self").send().await.unwrap();
-    org.snapshots.insert("kept", snapshot_of(described.clone(), &kept));
-    org.snapshots.insert("orphan", snapshot_of(described, &gone));
+    let snapshot_of =
+        |described: aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput,
+         image: &str| {
+            described
+                .snapshots()
+                .iter()
+                .find(|s| {
+                    s.description().is_some_and(|d| {
+                        d.starts_with("Created by CreateImage(") && d.ends_with(image)
+                    })
+                })
+                .and_then(|s| s.snapshot_id())
+                .unwrap()
+                .to_string()
+        };
+    let described = f
+        .describe_snapshots()
+        .owner_ids("self")
+        .send()
+        .await
+        .unwrap();
+    org.snapshots
+        .insert("kept", snapshot_of(described.clone(), &kept));
+    org.snapshots
+        .insert("orphan", snapshot_of(described, &gone));
     for (name, image) in [("lt-gone", &gone), ("lt-ok", &good)] {
         let id = f
             .create_launch_template()
@@ -234,7 +258,8 @@ async fn seed(moto: &Moto) -> Org {
             .launch_template_id()
             .unwrap()
             .to_string();
-        org.templates.insert(if name == "lt-gone" { "gone" } else { "ok" }, id);
+        org.templates
+            .insert(if name == "lt-gone" { "gone" } else { "ok" }, id);
     }
     f.deregister_image().image_id(&gone).send().await.unwrap();
     org.instances.insert("builder", builder);
@@ -260,7 +285,11 @@ async fn seed(moto: &Moto) -> Org {
     let w_vendor = run_instance(&w, &vendor, "appliance").await;
     let temporary = register(&w, "scratch-golden-20261101-v1", FULL_TAGS).await;
     let w_gone = run_instance(&w, &temporary, "scratch").await;
-    w.deregister_image().image_id(&temporary).send().await.unwrap();
+    w.deregister_image()
+        .image_id(&temporary)
+        .send()
+        .await
+        .unwrap();
     aws_sdk_inspector2::Client::new(&workload_config)
         .enable()
         .account_ids(&org.workload)
@@ -314,7 +343,11 @@ async fn seed(moto: &Moto) -> Org {
     ] {
         org.images.insert(k, v);
     }
-    for (k, v) in [("w_good", w_good), ("w_vendor", w_vendor), ("w_gone", w_gone)] {
+    for (k, v) in [
+        ("w_good", w_good),
+        ("w_vendor", w_vendor),
+        ("w_gone", w_gone),
+    ] {
         org.instances.insert(k, v);
     }
     org
@@ -336,7 +369,10 @@ impl Audit {
         let mut seen: Results = BTreeMap::new();
         for ((account, resource), status) in results {
             if *account == self.denied {
-                assert_eq!(status, "unknown", "{rule}: {resource} of the denied account");
+                assert_eq!(
+                    status, "unknown",
+                    "{rule}: {resource} of the denied account"
+                );
             } else {
                 seen.insert((account.clone(), resource.clone()), status.clone());
             }
@@ -397,7 +433,11 @@ fn every_seeded_fact_is_judged_exactly() {
         .or_default()
         .insert("max_direct_shares".to_string(), ParamValue::Int(2));
     let evaluation = evaluate(&inventory, &pack.rules, &overrides);
-    assert!(evaluation.rule_errors.is_empty(), "{:?}", evaluation.rule_errors);
+    assert!(
+        evaluation.rule_errors.is_empty(),
+        "{:?}",
+        evaluation.rule_errors
+    );
     let r = &evaluation.results;
     let (rules, accounts, resources, statuses) = (
         str_column(r, "rule_id").unwrap(),
@@ -411,10 +451,17 @@ fn every_seeded_fact_is_judged_exactly() {
             .entry(rules[i].unwrap().to_string())
             .or_default()
             .insert(
-                (accounts[i].unwrap().to_string(), resources[i].unwrap().to_string()),
+                (
+                    accounts[i].unwrap().to_string(),
+                    resources[i].unwrap().to_string(),
+                ),
                 statuses[i].unwrap().to_string(),
             );
-        assert!(previous.is_none(), "one result per resource: {:?}", rules[i]);
+        assert!(
+            previous.is_none(),
+            "one result per resource: {:?}",
+            rules[i]
+        );
     }
     let audit = Audit {
         by_rule,
@@ -427,18 +474,27 @@ fn every_seeded_fact_is_judged_exactly() {
     let id = |name: &str| org.image(name);
     // Every AMI the scan saw, by owner.
     let f_images: Vec<(&str, String)> = [
-        "good", "public", "outside", "many", "no_owner", "no_version", "no_env", "manual",
-        "kept", "eu",
+        "good",
+        "public",
+        "outside",
+        "many",
+        "no_owner",
+        "no_version",
+        "no_env",
+        "manual",
+        "kept",
+        "eu",
     ]
     .into_iter()
     .map(|n| (n, id(n)))
     .collect();
-    let images_where = |status: &dyn Fn(&str) -> &'static str| -> Vec<(String, String, &'static str)> {
-        f_images
-            .iter()
-            .map(|(n, i)| (f.to_string(), i.clone(), status(n)))
-            .collect()
-    };
+    let images_where =
+        |status: &dyn Fn(&str) -> &'static str| -> Vec<(String, String, &'static str)> {
+            f_images
+                .iter()
+                .map(|(n, i)| (f.to_string(), i.clone(), status(n)))
+                .collect()
+        };
     let owned = |rows: Vec<(String, String, &'static str)>| rows;
     let check = |rule: &str, rows: Vec<(String, String, &'static str)>| {
         audit.check(
@@ -449,7 +505,10 @@ fn every_seeded_fact_is_judged_exactly() {
         );
     };
 
-    check("AMI-PUBLIC", images_where(&|n| if n == "public" { "fail" } else { "pass" }));
+    check(
+        "AMI-PUBLIC",
+        images_where(&|n| if n == "public" { "fail" } else { "pass" }),
+    );
     check(
         "AMI-SHARED-OUTSIDE-ORG",
         images_where(&|n| if n == "outside" { "fail" } else { "pass" }),
@@ -465,10 +524,19 @@ fn every_seeded_fact_is_judged_exactly() {
             _ => "pass",
         }),
     );
-    check("AMI-NAMING", images_where(&|n| if n == "manual" { "fail" } else { "pass" }));
+    check(
+        "AMI-NAMING",
+        images_where(&|n| if n == "manual" { "fail" } else { "pass" }),
+    );
     check(
         "AMI-NOT-PIPELINE-BUILT",
-        images_where(&|n| if matches!(n, "manual" | "kept") { "fail" } else { "pass" }),
+        images_where(&|n| {
+            if matches!(n, "manual" | "kept") {
+                "fail"
+            } else {
+                "pass"
+            }
+        }),
     );
     // moto returns no ImdsSupport and no DeprecationTime: all fail, as on EC2
     // for images registered without them.
@@ -532,7 +600,11 @@ fn every_seeded_fact_is_judged_exactly() {
         all_snapshots
             .iter()
             .map(|(a, s)| {
-                let status = if *s == org.snapshots[bad] { "fail" } else { "pass" };
+                let status = if *s == org.snapshots[bad] {
+                    "fail"
+                } else {
+                    "pass"
+                };
                 (a.clone(), s.clone(), status)
             })
             .collect()
@@ -575,7 +647,13 @@ fn every_seeded_fact_is_judged_exactly() {
         [m, f, w]
             .into_iter()
             .flat_map(|a| [US, EU].map(move |r| (a, r)))
-            .map(|(a, r)| (a.to_string(), r.to_string(), if pass(a, r) { "pass" } else { "fail" }))
+            .map(|(a, r)| {
+                (
+                    a.to_string(),
+                    r.to_string(),
+                    if pass(a, r) { "pass" } else { "fail" },
+                )
+            })
             .collect()
     };
     for rule in [

@@ -1,0 +1,307 @@
+//! Where a rule cannot see, and what that does to its results: the same
+//! for every rule, from the rule's evidence and the inventory's coverage.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use polars::prelude::*;
+
+use super::order::{insert_sorted, is_sorted, sort_results};
+use super::{RESULT_COLUMNS, Status};
+use crate::error::polars_message;
+use crate::inventory::{Coverage as InventoryCoverage, Inventory, ScanStatus};
+use crate::policy::{Evidence, Rule};
+
+/// Where a rule cannot see: account-regions (and single resources) whose data is missing.
+pub(super) struct Gaps {
+    /// (account_id, region) -> reason
+    regions: BTreeMap<(String, String), String>,
+    /// (account_id, region, resource_id) -> reason
+    resources: BTreeMap<(String, String, String), String>,
+    /// Facts of a resource's own row that are not known: resource type ->
+    /// (account_id, region, resource_id) -> reason. Only a `pass` needs them
+    /// all: a `fail` stands on the facts that prove it.
+    unknown_facts: HashMap<String, HashMap<(String, String, String), String>>,
+}
+
+/// The coverage facts every rule's gaps are made from.
+pub(super) struct Coverage<'a> {
+    inventory: &'a Inventory,
+    coverage: &'a InventoryCoverage,
+    pub(super) skipped: BTreeSet<(String, String)>,
+    unseen: BTreeMap<(String, String), String>,
+}
+
+impl<'a> Coverage<'a> {
+    pub(super) fn read(inventory: &'a Inventory) -> Coverage<'a> {
+        let coverage = inventory.coverage();
+        Coverage {
+            inventory,
+            coverage,
+            skipped: coverage.skipped().cloned().collect(),
+            unseen: coverage
+                .unseen()
+                .map(|(k, why)| (k.clone(), why.to_string()))
+                .collect(),
+        }
+    }
+
+    pub(super) fn gaps_for(&self, rule: &Rule) -> Result<Gaps, String> {
+        let mut gaps = Gaps {
+            regions: self.unseen.clone(),
+            resources: BTreeMap::new(),
+            unknown_facts: HashMap::new(),
+        };
+        let needs = |op: &str| rule.calls().any(|r| r.eq_ignore_ascii_case(op));
+        // Calls this inventory never made (it predates them): blind everywhere.
+        let never: Vec<&str> = rule
+            .calls()
+            .filter(|op| {
+                self.coverage
+                    .not_collected
+                    .contains(&op.to_ascii_lowercase())
+            })
+            .collect();
+        if let Some(op) = never.first() {
+            let why = format!(
+                "{op} was not collected by this inventory (schema version {})",
+                self.coverage.written_with
+            );
+            for (key, (status, _)) in &self.coverage.regions {
+                if *status != ScanStatus::NotOptedIn {
+                    gaps.regions
+                        .entry(key.clone())
+                        .or_insert_with(|| why.clone());
+                }
+            }
+        }
+        for e in self
+            .coverage
+            .failed_calls
+            .iter()
+            .filter(|e| needs(&e.operation))
+        {
+            let reason = format!("{} failed ({})", e.operation, e.error_code);
+            let regions: Vec<String> = match &e.region {
+                Some(r) => vec![r.clone()],
+                None => self
+                    .coverage
+                    .regions_of(&e.account_id)
+                    .map(str::to_string)
+                    .collect(),
+            };
+            for region in regions {
+                // A region that is not opted in is out of scope, not a gap.
+                if self
+                    .skipped
+                    .contains(&(e.account_id.clone(), region.clone()))
+                {
+                    continue;
+                }
+                match &e.resource_id {
+                    Some(resource) => {
+                        gaps.resources
+                            .entry((e.account_id.clone(), region, resource.clone()))
+                            .or_insert_with(|| reason.clone());
+                    }
+                    None => {
+                        gaps.regions
+                            .entry((e.account_id.clone(), region))
+                            .or_insert_with(|| reason.clone());
+                    }
+                }
+            }
+        }
+        let settings: Vec<String> = self
+            .inventory
+            .manifest()
+            .settings
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        for fact in &rule.evidence {
+            let Evidence::Column { table, column } = fact else {
+                continue;
+            };
+            let df = self
+                .inventory
+                .table(table.name)
+                .map_err(|e| e.to_string())?;
+            let text =
+                |name: &str| crate::inventory::str_column(df, name).map_err(|e| e.to_string());
+            let (account, region, id) = (
+                text("account_id")?,
+                text("region")?,
+                text(table.resource_id)?,
+            );
+            let nulls = df.column(column).map_err(|e| polars_message(&e))?.is_null();
+            let mut why = format!("`{fact}` is not known for this {}", table.resource_type);
+            if !settings.is_empty() {
+                why.push_str(&format!(" (scan settings: {})", settings.join(", ")));
+            }
+            let missing = gaps
+                .unknown_facts
+                .entry(table.resource_type.to_string())
+                .or_default();
+            for (i, null) in nulls.iter().enumerate() {
+                if null == Some(true) {
+                    missing
+                        .entry((
+                            account[i].unwrap_or_default().to_string(),
+                            region[i].unwrap_or_default().to_string(),
+                            id[i].unwrap_or_default().to_string(),
+                        ))
+                        .or_insert_with(|| why.clone());
+                }
+            }
+        }
+        Ok(gaps)
+    }
+}
+
+/// Marks results `unknown` where the rule could not see, drops results in
+/// regions that are not opted in, adds one `unknown` row per blind
+/// account-region the rule saw nothing in, and sorts. Done over the columns
+/// in Rust: the gap sets are small, and joins would copy every column.
+pub(super) fn apply_coverage(
+    raw: DataFrame,
+    gaps: &Gaps,
+    skipped: &BTreeSet<(String, String)>,
+    rule: &Rule,
+) -> PolarsResult<DataFrame> {
+    let height = raw.height();
+    let text = |name: &str| -> PolarsResult<Vec<Option<&str>>> {
+        Ok(raw.column(name)?.str()?.iter().collect())
+    };
+    let account = text("account_id")?;
+    let region = text("region")?;
+    let resource = text("resource_id")?;
+    let kinds = text("resource_type")?;
+    let mut status = text("status")?;
+    let mut reason = text("reason")?;
+    let fact_gaps: HashMap<&str, HashMap<(&str, &str, &str), &str>> = gaps
+        .unknown_facts
+        .iter()
+        .map(|(kind, missing)| {
+            (
+                kind.as_str(),
+                missing
+                    .iter()
+                    .map(|((a, r, id), why)| ((a.as_str(), r.as_str(), id.as_str()), why.as_str()))
+                    .collect(),
+            )
+        })
+        .collect();
+
+    let region_gaps: HashMap<(&str, &str), &str> = gaps
+        .regions
+        .iter()
+        .map(|((a, r), why)| ((a.as_str(), r.as_str()), why.as_str()))
+        .collect();
+    let resource_gaps: HashMap<(&str, &str, &str), &str> = gaps
+        .resources
+        .iter()
+        .map(|((a, r, id), why)| ((a.as_str(), r.as_str(), id.as_str()), why.as_str()))
+        .collect();
+    let skipped: HashSet<(&str, &str)> = skipped
+        .iter()
+        .map(|(a, r)| (a.as_str(), r.as_str()))
+        .collect();
+    let mut keep: Vec<bool> = Vec::new();
+    let mut seen: HashSet<(&str, &str)> = Default::default();
+    let mut changed = false;
+    let nothing_to_do = gaps.regions.is_empty()
+        && gaps.resources.is_empty()
+        && skipped.is_empty()
+        && fact_gaps.values().all(HashMap::is_empty);
+    // Rows come grouped by account-region (inventory order), so the
+    // account-region lookups are made once per run of equal keys, not per row.
+    let mut run: Option<(&str, &str)> = None;
+    let (mut run_skipped, mut run_gap): (bool, Option<&str>) = (false, None);
+    for i in 0..height {
+        if status[i].is_none() {
+            status[i] = Some(Status::Unknown.as_str());
+            reason[i] = Some("needed data is missing");
+            changed = true;
+        }
+        if reason[i].is_none() {
+            reason[i] = Some("");
+            changed = true;
+        }
+        if nothing_to_do {
+            continue;
+        }
+        let (a, r) = (account[i].unwrap_or(""), region[i].unwrap_or(""));
+        if run != Some((a, r)) {
+            run = Some((a, r));
+            seen.insert((a, r));
+            run_skipped = skipped.contains(&(a, r));
+            run_gap = region_gaps.get(&(a, r)).copied();
+        }
+        if run_skipped {
+            if keep.is_empty() {
+                keep = vec![true; height];
+            }
+            keep[i] = false;
+            continue;
+        }
+        let gap = run_gap.or_else(|| {
+            if resource_gaps.is_empty() {
+                return None;
+            }
+            resource[i].and_then(|id| resource_gaps.get(&(a, r, id)).copied())
+        });
+        if let Some(why) = gap {
+            status[i] = Some(Status::Unknown.as_str());
+            reason[i] = Some(why);
+            changed = true;
+        } else if status[i] == Some(Status::Pass.as_str())
+            && let Some(why) = kinds[i]
+                .and_then(|k| fact_gaps.get(k))
+                .and_then(|m| m.get(&(a, r, resource[i].unwrap_or(""))))
+        {
+            status[i] = Some(Status::Unknown.as_str());
+            reason[i] = Some(why);
+            changed = true;
+        }
+    }
+    let mut df = raw.clone();
+    if changed {
+        df.with_column(Column::new("status".into(), status.clone()))?;
+        df.with_column(Column::new("reason".into(), reason.clone()))?;
+    }
+    if !keep.is_empty() {
+        df = df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?;
+    }
+    // An account-region the rule could not see, where it produced no row at all.
+    let blind: Vec<(&(String, String), &String)> = gaps
+        .regions
+        .iter()
+        .filter(|((a, r), _)| !seen.contains(&(a.as_str(), r.as_str())))
+        .collect();
+    if !blind.is_empty() {
+        let n = blind.len();
+        let placeholders = df!(
+            "account_id" => blind.iter().map(|((a, _), _)| a.as_str()).collect::<Vec<_>>(),
+            "region" => blind.iter().map(|((_, r), _)| r.as_str()).collect::<Vec<_>>(),
+            "resource_id" => blind.iter().map(|((_, r), _)| r.as_str()).collect::<Vec<_>>(),
+            "resource_name" => vec![""; n],
+            "status" => vec![Status::Unknown.as_str(); n],
+            "reason" => blind.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>(),
+            "resource_type" => vec!["account-region"; n],
+        )?;
+        let placeholders = placeholders.select(df.get_column_names_owned())?;
+        df = if is_sorted(&df)? {
+            insert_sorted(df, &placeholders)?
+        } else {
+            df.vstack_mut_owned(placeholders)?;
+            df
+        };
+    }
+    df.with_column(Column::new_scalar(
+        "rule_id".into(),
+        Scalar::from(PlSmallStr::from(rule.id.as_str())),
+        df.height(),
+    ))?;
+    let df = df.select(RESULT_COLUMNS)?;
+    sort_results(df)
+}

@@ -1,0 +1,246 @@
+//! Runs every rule's SQL over the inventory tables and produces one result
+//! row per rule x resource.
+//!
+//! **Architecture invariant:** evaluation does no I/O and never reads the
+//! clock; "now" is the inventory's `collected_at`. Rules run in parallel over
+//! the same in-memory tables. A rule that fails is reported in
+//! [`Evaluation::rule_errors`] and the other rules carry on.
+//!
+//! Coverage is applied here, the same way for every rule, from the rule's
+//! `evidence`: where an account-region was not scanned, or a call the rule
+//! needs failed or was never made, results become `unknown` (and an
+//! account-region where the rule saw nothing gets one `unknown` row); where
+//! a column of a resource's own row that the rule needs is not known, a
+//! `pass` there becomes `unknown`. A gap never reads as `pass`.
+
+mod gaps;
+mod order;
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+use polars::sql::SQLContext;
+use rayon::prelude::*;
+
+use crate::error::polars_message;
+use crate::inventory::Inventory;
+use crate::policy::{ParamOverrides, Rule};
+use gaps::{Coverage, apply_coverage};
+
+/// The status of one result: the only vocabulary of the results frame's
+/// `status` column.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Fail,
+    Unknown,
+    Waived,
+    Pass,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [Status::Fail, Status::Unknown, Status::Waived, Status::Pass];
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Fail => "fail",
+            Status::Unknown => "unknown",
+            Status::Waived => "waived",
+            Status::Pass => "pass",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Columns of the results frame, in order.
+pub const RESULT_COLUMNS: [&str; 8] = [
+    "rule_id",
+    "account_id",
+    "region",
+    "resource_type",
+    "resource_id",
+    "resource_name",
+    "status",
+    "reason",
+];
+
+/// Columns every rule query must return.
+pub const QUERY_COLUMNS: [&str; 6] = [
+    "account_id",
+    "region",
+    "resource_id",
+    "resource_name",
+    "status",
+    "reason",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    pub rule_id: String,
+    pub file: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: rule `{}`: {}",
+            self.file, self.rule_id, self.message
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// One row per rule x resource, columns [`RESULT_COLUMNS`], sorted by
+    /// rule (in pack order), account, region, resource.
+    pub results: DataFrame,
+    pub rule_errors: Vec<RuleError>,
+}
+
+/// Evaluates every rule. Never fails as a whole: a rule that cannot run
+/// (bad SQL, or a failure inside polars) becomes a [`RuleError`].
+pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverrides) -> Evaluation {
+    let coverage = Coverage::read(inventory);
+    let frames = inventory.frames();
+    // Rules side by side: many queries are short and leave cores idle.
+    let outcomes: Vec<Result<DataFrame, RuleError>> = rules
+        .par_iter()
+        .map(|rule| {
+            let run = || -> Result<DataFrame, String> {
+                let frames = frames.as_ref().map_err(|e| e.to_string())?;
+                evaluate_rule(rule, frames, &coverage, overrides)
+            };
+            // polars panics on some inputs it should refuse; one rule's
+            // crash is that rule's error, never the audit's.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                .unwrap_or_else(|panic| {
+                    Err(format!(
+                        "the query engine failed: {}",
+                        crate::error::panic_message(panic.as_ref())
+                    ))
+                })
+                .map_err(|message| RuleError {
+                    rule_id: rule.id.clone(),
+                    file: rule.source.clone(),
+                    message,
+                })
+        })
+        .collect();
+    let mut frames_out = Vec::new();
+    let mut rule_errors = Vec::new();
+    for outcome in outcomes {
+        match outcome {
+            Ok(df) => frames_out.push(df),
+            Err(e) => rule_errors.push(e),
+        }
+    }
+    let mut results = empty_results();
+    // Chunks are kept as they are: rechunking 20M rows of strings costs
+    // seconds and memory, and every reader iterates chunk-wise anyway.
+    for df in frames_out {
+        if let Err(e) = results.vstack_mut_owned(df) {
+            rule_errors.push(RuleError {
+                rule_id: String::new(),
+                file: "evaluate".to_string(),
+                message: format!("cannot collect results: {}", polars_message(&e)),
+            });
+        }
+    }
+    Evaluation {
+        results,
+        rule_errors,
+    }
+}
+
+pub fn empty_results() -> DataFrame {
+    DataFrame::empty_with_schema(&Schema::from_iter(
+        RESULT_COLUMNS
+            .iter()
+            .map(|n| Field::new(PlSmallStr::from_static(n), DataType::String)),
+    ))
+}
+
+fn evaluate_rule(
+    rule: &Rule,
+    frames: &BTreeMap<String, LazyFrame>,
+    coverage: &Coverage,
+    overrides: &ParamOverrides,
+) -> Result<DataFrame, String> {
+    let sql = rule.sql(overrides).map_err(|e| match e {
+        crate::error::Error::Rule { message, .. } => message,
+        other => other.to_string(),
+    })?;
+    let mut ctx = SQLContext::new();
+    for (name, lf) in frames {
+        ctx.register(name, lf.clone());
+    }
+    let mut lf = ctx
+        .execute(&sql)
+        .map_err(|e| format!("SQL error: {}", polars_message(&e)))?;
+    // A query may name each row's resource type (a rule over instances and
+    // launch templates); otherwise every row is of the rule's resource type.
+    let schema = lf
+        .collect_schema()
+        .map_err(|e| format!("SQL error: {}", polars_message(&e)))?;
+    let resource_type = if schema.contains("resource_type") {
+        col("resource_type")
+            .cast(DataType::String)
+            .fill_null(lit(rule.resource_type.as_str()))
+    } else {
+        lit(rule.resource_type.as_str())
+    };
+    let raw = lf
+        .select(
+            QUERY_COLUMNS
+                .iter()
+                .map(|c| col(*c).cast(DataType::String))
+                .chain([resource_type.alias("resource_type")])
+                .collect::<Vec<_>>(),
+        )
+        .collect()
+        .map_err(|e| {
+            let msg = polars_message(&e);
+            if msg.contains("not found") && QUERY_COLUMNS.iter().any(|c| msg.contains(c)) {
+                format!(
+                    "query must return the columns {} ({msg})",
+                    QUERY_COLUMNS.join(", ")
+                )
+            } else {
+                format!("SQL error: {msg}")
+            }
+        })?;
+    let gaps = coverage.gaps_for(rule)?;
+    let result =
+        apply_coverage(raw, &gaps, &coverage.skipped, rule).map_err(|e| polars_message(&e))?;
+    check_statuses(&result)?;
+    Ok(result)
+}
+
+fn check_statuses(df: &DataFrame) -> Result<(), String> {
+    let statuses = df.column("status").map_err(|e| polars_message(&e))?;
+    let statuses = statuses.str().map_err(|e| polars_message(&e))?;
+    for s in statuses.iter().flatten() {
+        if !matches!(
+            Status::parse(s),
+            Some(Status::Pass | Status::Fail | Status::Unknown)
+        ) {
+            return Err(format!(
+                "query returned status `{s}`; a rule's status must be pass, fail or unknown"
+            ));
+        }
+    }
+    Ok(())
+}

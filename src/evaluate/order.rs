@@ -1,0 +1,68 @@
+//! The order every report uses: by account, region and resource. Results
+//! mostly arrive in it (inventories are stored sorted), so checking is
+//! cheaper than sorting.
+
+use polars::prelude::*;
+
+/// Sorts by account, region, resource: the order every report uses.
+/// Most queries already return rows in inventory order, which is sorted;
+/// checking that is one linear pass, far cheaper than a stable
+/// multi-column sort of millions of strings.
+pub(super) fn sort_results(df: DataFrame) -> PolarsResult<DataFrame> {
+    if is_sorted(&df)? {
+        return Ok(df);
+    }
+    df.sort(
+        ["account_id", "region", "resource_id"],
+        SortMultipleOptions::default()
+            .with_nulls_last(true)
+            .with_maintain_order(true),
+    )
+}
+
+/// Inserts `extra` (sorted, with account-regions that `df` has no row in)
+/// into the sorted `df` where they belong, by slicing instead of sorting.
+pub(super) fn insert_sorted(df: DataFrame, extra: &DataFrame) -> PolarsResult<DataFrame> {
+    fn rank(v: Option<&str>) -> (bool, &str) {
+        (v.is_none(), v.unwrap_or(""))
+    }
+    let account = df.column("account_id")?.str()?.clone();
+    let region = df.column("region")?.str()?.clone();
+    let extra_account = extra.column("account_id")?.str()?.clone();
+    let extra_region = extra.column("region")?.str()?.clone();
+    let keys: Vec<_> = account.iter().zip(region.iter()).collect();
+    let mut out = df.clear();
+    let (mut start, mut i) = (0usize, 0usize);
+    for (j, (a, r)) in extra_account.iter().zip(extra_region.iter()).enumerate() {
+        let key = (rank(a), rank(r));
+        while i < keys.len() && (rank(keys[i].0), rank(keys[i].1)) < key {
+            i += 1;
+        }
+        out.vstack_mut_owned(df.slice(start as i64, i - start))?;
+        out.vstack_mut_owned(extra.slice(j as i64, 1))?;
+        start = i;
+    }
+    out.vstack_mut_owned(df.slice(start as i64, keys.len() - start))?;
+    Ok(out)
+}
+
+/// Whether rows are already in (account_id, region, resource_id) order,
+/// nulls last, as `sort_results` would put them.
+pub(super) fn is_sorted(df: &DataFrame) -> PolarsResult<bool> {
+    let key = |name: &str| -> PolarsResult<StringChunked> { Ok(df.column(name)?.str()?.clone()) };
+    let (account, region, resource) = (key("account_id")?, key("region")?, key("resource_id")?);
+    // Nulls sort last: map None above every string.
+    fn rank(v: Option<&str>) -> (bool, &str) {
+        (v.is_none(), v.unwrap_or(""))
+    }
+    type Rank<'a> = (bool, &'a str);
+    let mut previous: Option<(Rank, Rank, Rank)> = None;
+    for ((a, r), id) in account.iter().zip(region.iter()).zip(resource.iter()) {
+        let current = (rank(a), rank(r), rank(id));
+        if previous.is_some_and(|p| p > current) {
+            return Ok(false);
+        }
+        previous = Some(current);
+    }
+    Ok(true)
+}

@@ -1,0 +1,112 @@
+//! `junit.xml`: one test case per rule x account-region for CI dashboards,
+//! and the XML escaping SVG shares.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::results::{Finding, Status};
+
+use super::ReportContext;
+
+/// Escapes text for XML, SVG and HTML attributes and content, dropping
+/// characters XML 1.0 forbids.
+pub fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `junit.xml`: one test suite per rule, one test case per account-region
+/// the rule has results in. A failing resource fails the case; an unknown
+/// one (coverage gap) makes it an error, so CI never shows a gap as green.
+pub fn junit(
+    context: &ReportContext,
+    account_regions: &BTreeMap<String, Vec<(String, String)>>,
+) -> String {
+    let mut suites = String::new();
+    let (mut total, mut total_fail, mut total_err) = (0usize, 0usize, 0usize);
+    for rule in &context.rules {
+        // account/region -> non-passing findings
+        let mut by_place: BTreeMap<(String, String), Vec<&Finding>> = BTreeMap::new();
+        for place in account_regions.get(&rule.id).into_iter().flatten() {
+            by_place.entry(place.clone()).or_default();
+        }
+        for f in &rule.findings {
+            by_place
+                .entry((f.account_id.clone(), f.region.clone()))
+                .or_default()
+                .push(f);
+        }
+        let (mut fails, mut errors) = (0, 0);
+        let mut cases = String::new();
+        for ((account, region), findings) in &by_place {
+            let failing: Vec<&&Finding> = findings
+                .iter()
+                .filter(|f| f.status == Status::Fail)
+                .collect();
+            let unknown: Vec<&&Finding> = findings
+                .iter()
+                .filter(|f| f.status == Status::Unknown)
+                .collect();
+            let _ = write!(
+                cases,
+                "    <testcase classname=\"{}\" name=\"{}/{}\">",
+                xml_escape(&rule.id),
+                xml_escape(account),
+                xml_escape(region)
+            );
+            if !failing.is_empty() {
+                fails += 1;
+                let list: Vec<String> = failing
+                    .iter()
+                    .map(|f| format!("{} {}: {}", f.resource_id, f.resource_name, f.reason))
+                    .collect();
+                let _ = write!(
+                    cases,
+                    "\n      <failure type=\"{}\" message=\"{} failing resource(s)\">{}</failure>\n    ",
+                    rule.severity,
+                    failing.len(),
+                    xml_escape(&list.join("\n"))
+                );
+            } else if !unknown.is_empty() {
+                errors += 1;
+                let list: Vec<String> = unknown
+                    .iter()
+                    .map(|f| format!("{}: {}", f.resource_id, f.reason))
+                    .collect();
+                let _ = write!(
+                    cases,
+                    "\n      <error type=\"unknown\" message=\"{} result(s) could not be determined\">{}</error>\n    ",
+                    unknown.len(),
+                    xml_escape(&list.join("\n"))
+                );
+            }
+            cases.push_str("</testcase>\n");
+        }
+        total += by_place.len();
+        total_fail += fails;
+        total_err += errors;
+        let _ = write!(
+            suites,
+            "  <testsuite name=\"{}: {}\" tests=\"{}\" failures=\"{fails}\" errors=\"{errors}\" skipped=\"0\">\n{cases}  </testsuite>\n",
+            xml_escape(&rule.id),
+            xml_escape(&rule.title),
+            by_place.len()
+        );
+    }
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"amiaudit\" tests=\"{total}\" failures=\"{total_fail}\" errors=\"{total_err}\" timestamp=\"{}\">\n{suites}</testsuites>\n",
+        xml_escape(&context.meta.collected_at)
+    )
+}

@@ -1,0 +1,265 @@
+//! `findings.ocsf.jsonl`: OCSF 1.3 Compliance Findings (class 2003) for
+//! SIEMs and Security Lake.
+
+use crate::policy::Severity;
+use crate::results::{Finding, Status};
+
+use super::ReportContext;
+
+fn severity_id(s: Severity) -> u8 {
+    match s {
+        Severity::Info => 1,
+        Severity::Low => 2,
+        Severity::Medium => 3,
+        Severity::High => 4,
+        Severity::Critical => 5,
+    }
+}
+
+/// `findings.ocsf.jsonl`: one OCSF 1.3 Compliance Finding (class 2003) per
+/// non-passing result. Waived results are findings with status Suppressed.
+/// Returned as chunks of lines, in results order, serialised in parallel
+/// (an audit of 100k AMIs has hundreds of thousands of findings); the
+/// caller writes them one after another.
+pub fn ocsf(context: &ReportContext) -> crate::error::Result<Vec<String>> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 8192;
+    let time = context.meta.collected_at_ms;
+    let rules: Vec<OcsfRule> = context
+        .rules
+        .iter()
+        .map(|rule| OcsfRule {
+            standards: rule.framework_ids.keys().map(String::as_str).collect(),
+            requirements: rule
+                .framework_ids
+                .iter()
+                .flat_map(|(fw, ids)| ids.iter().map(move |id| format!("{fw} {id}")))
+                .collect(),
+        })
+        .collect();
+    let chunks: Vec<(usize, &[Finding])> = context
+        .rules
+        .iter()
+        .enumerate()
+        .flat_map(|(i, rule)| rule.findings.chunks(CHUNK).map(move |c| (i, c)))
+        .collect();
+    chunks
+        .into_par_iter()
+        .map(|(i, findings)| {
+            let (rule, extra) = (&context.rules[i], &rules[i]);
+            let mut out = Vec::with_capacity(findings.len() * 1400);
+            for f in findings {
+                let uid = format!(
+                    "{}:{}:{}:{}",
+                    f.rule_id, f.account_id, f.region, f.resource_id
+                );
+                let event = ocsf_event(context, rule, extra, f, time, &uid);
+                serde_json::to_writer(&mut out, &event).map_err(ocsf_error)?;
+                out.push(b'\n');
+            }
+            String::from_utf8(out).map_err(ocsf_error)
+        })
+        .collect()
+}
+
+fn ocsf_error(e: impl std::fmt::Display) -> crate::error::Error {
+    crate::error::Error::Internal(format!("findings.ocsf.jsonl: {e}"))
+}
+
+/// Per-rule parts of an OCSF event, computed once.
+struct OcsfRule<'a> {
+    standards: Vec<&'a str>,
+    requirements: Vec<String>,
+}
+
+fn ocsf_event<'a>(
+    context: &'a ReportContext,
+    rule: &'a super::RuleSection,
+    extra: &'a OcsfRule<'a>,
+    f: &'a Finding,
+    time: i64,
+    uid: &'a str,
+) -> event::Event<'a> {
+    let (compliance_status_id, compliance_status) = match f.status {
+        Status::Fail | Status::Waived => (3, "Fail"),
+        Status::Unknown => (0, "Unknown"),
+        Status::Pass => (1, "Pass"),
+    };
+    let (status_id, status) = if f.status == Status::Waived {
+        (3, "Suppressed")
+    } else {
+        (1, "New")
+    };
+    event::Event {
+        activity_id: 1,
+        activity_name: "Create",
+        category_name: "Findings",
+        category_uid: 2,
+        class_name: "Compliance Finding",
+        class_uid: 2003,
+        cloud: event::Cloud {
+            account: event::Account {
+                name: &f.account_name,
+                r#type: "AWS Account",
+                uid: &f.account_id,
+            },
+            org: event::Org {
+                ou_name: &f.ou_path,
+                uid: context.meta.scope.organization_id.as_deref(),
+            },
+            provider: "AWS",
+            region: &f.region,
+        },
+        compliance: event::Compliance {
+            control: &f.rule_id,
+            requirements: &extra.requirements,
+            standards: &extra.standards,
+            status: compliance_status,
+            status_id: compliance_status_id,
+        },
+        finding_info: event::FindingInfo {
+            desc: &rule.description,
+            title: &f.title,
+            types: ["Golden AMI hygiene"],
+            uid,
+        },
+        message: &f.reason,
+        metadata: event::Metadata {
+            product: event::Product {
+                name: "amiaudit",
+                vendor_name: "amiaudit",
+                version: &context.meta.tool_version,
+            },
+            uid,
+            version: "1.3.0",
+        },
+        remediation: event::Remediation {
+            desc: &rule.remediation,
+            references: &rule.references,
+        },
+        resources: [event::Resource {
+            cloud_partition: "aws",
+            name: &f.resource_name,
+            region: &f.region,
+            r#type: &f.resource_type,
+            uid: &f.resource_id,
+        }],
+        severity: f.severity.as_str(),
+        severity_id: severity_id(f.severity),
+        status,
+        status_id,
+        time,
+        type_name: "Compliance Finding: Create",
+        type_uid: 200301,
+        unmapped: event::Unmapped {
+            remediation_command: &f.remediation,
+            waiver_expires: &f.waiver_expires,
+            waiver_reason: &f.waiver_reason,
+        },
+    }
+}
+
+/// The OCSF 1.3 Compliance Finding fields amiaudit fills. Fields are in
+/// alphabetical order at every level, the order the file has always had.
+mod event {
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    pub struct Event<'a> {
+        pub activity_id: u8,
+        pub activity_name: &'a str,
+        pub category_name: &'a str,
+        pub category_uid: u8,
+        pub class_name: &'a str,
+        pub class_uid: u32,
+        pub cloud: Cloud<'a>,
+        pub compliance: Compliance<'a>,
+        pub finding_info: FindingInfo<'a>,
+        pub message: &'a str,
+        pub metadata: Metadata<'a>,
+        pub remediation: Remediation<'a>,
+        pub resources: [Resource<'a>; 1],
+        pub severity: &'a str,
+        pub severity_id: u8,
+        pub status: &'a str,
+        pub status_id: u8,
+        pub time: i64,
+        pub type_name: &'a str,
+        pub type_uid: u32,
+        pub unmapped: Unmapped<'a>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Cloud<'a> {
+        pub account: Account<'a>,
+        pub org: Org<'a>,
+        pub provider: &'a str,
+        pub region: &'a str,
+    }
+
+    #[derive(Serialize)]
+    pub struct Account<'a> {
+        pub name: &'a str,
+        pub r#type: &'a str,
+        pub uid: &'a str,
+    }
+
+    #[derive(Serialize)]
+    pub struct Org<'a> {
+        pub ou_name: &'a str,
+        pub uid: Option<&'a str>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Compliance<'a> {
+        pub control: &'a str,
+        pub requirements: &'a [String],
+        pub standards: &'a [&'a str],
+        pub status: &'a str,
+        pub status_id: u8,
+    }
+
+    #[derive(Serialize)]
+    pub struct FindingInfo<'a> {
+        pub desc: &'a str,
+        pub title: &'a str,
+        pub types: [&'a str; 1],
+        pub uid: &'a str,
+    }
+
+    #[derive(Serialize)]
+    pub struct Metadata<'a> {
+        pub product: Product<'a>,
+        pub uid: &'a str,
+        pub version: &'a str,
+    }
+
+    #[derive(Serialize)]
+    pub struct Product<'a> {
+        pub name: &'a str,
+        pub vendor_name: &'a str,
+        pub version: &'a str,
+    }
+
+    #[derive(Serialize)]
+    pub struct Remediation<'a> {
+        pub desc: &'a str,
+        pub references: &'a [String],
+    }
+
+    #[derive(Serialize)]
+    pub struct Resource<'a> {
+        pub cloud_partition: &'a str,
+        pub name: &'a str,
+        pub region: &'a str,
+        pub r#type: &'a str,
+        pub uid: &'a str,
+    }
+
+    #[derive(Serialize)]
+    pub struct Unmapped<'a> {
+        pub remediation_command: &'a str,
+        pub waiver_expires: &'a str,
+        pub waiver_reason: &'a str,
+    }
+}
