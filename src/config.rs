@@ -193,13 +193,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
         None if Path::new(DEFAULT_FILE).is_file() => PathBuf::from(DEFAULT_FILE),
         None => return Ok(Config::default()),
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::input(format!("{}: config file not found", path.display()))
-        } else {
-            Error::io(&path, e)
-        }
-    })?;
+    let text = Error::read_text(&path, "config file not found")?;
     let mut config: Config = toml::from_str(&text).map_err(|e| {
         let at = e
             .span()

@@ -16,6 +16,24 @@ use crate::evaluate::Status;
 use crate::findings::{Document, Finding};
 use crate::waivers::WaiverUse;
 
+/// The output of `amiaudit diff --out`, as a directory amiaudit may write over.
+pub const OUTPUT: crate::output::Kind = crate::output::Kind {
+    noun: "diff",
+    listed: listed_files,
+};
+
+/// An earlier diff output holds diff.json (ours) and diff.csv, nothing else.
+fn listed_files(dir: &std::path::Path) -> Result<std::collections::BTreeSet<String>> {
+    let text = Error::read_text(&dir.join("diff.json"), "no diff.json")?;
+    let ours = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .is_some_and(|v| v.get("old_collected_at").is_some());
+    if !ours {
+        return Err(Error::input("diff.json is not an amiaudit diff"));
+    }
+    Ok(["diff.json", "diff.csv"].map(str::to_string).into())
+}
+
 /// A waiver as diff.json shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WaiverRow {
@@ -253,7 +271,7 @@ impl Diff {
             w.write_record(
                 record
                     .iter()
-                    .map(|s| crate::render::neutralise_cell(s).into_owned()),
+                    .map(|s| crate::text::neutralise_cell(s).into_owned()),
             )
             .map_err(fail)?;
         }

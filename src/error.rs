@@ -56,6 +56,19 @@ impl Error {
         }
     }
 
+    /// Reads a file the user named: a missing file is bad input whose
+    /// message says `missing` (what the file is, what to give instead);
+    /// any other failure is an I/O error.
+    pub fn read_text(path: &Path, missing: &str) -> Result<String> {
+        std::fs::read_to_string(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::input(format!("{}: {missing}", path.display()))
+            } else {
+                Error::io(path, e)
+            }
+        })
+    }
+
     /// The documented exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {

@@ -59,6 +59,22 @@ pub struct EvidenceManifest {
 
 pub const KIND: &str = "amiaudit-audit";
 
+/// An audit directory, as an output amiaudit may write over.
+pub const OUTPUT: crate::output::Kind = crate::output::Kind {
+    noun: "audit",
+    listed: listed_files,
+};
+
+/// The files an audit directory's manifest lists, the manifest included.
+fn listed_files(dir: &Path) -> Result<std::collections::BTreeSet<String>> {
+    let manifest = read_manifest(dir)?;
+    Ok(manifest
+        .files
+        .into_keys()
+        .chain([MANIFEST.to_string()])
+        .collect())
+}
+
 /// sha256 of files already known to the writer (hashed while written, or
 /// verified on load), by path, so the manifest need not read them again.
 pub type Digests = BTreeMap<PathBuf, String>;
@@ -178,16 +194,10 @@ impl Verification {
 
 pub fn read_manifest(dir: &Path) -> Result<EvidenceManifest> {
     let path = dir.join(MANIFEST);
-    let text = fs::read_to_string(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::input(format!(
-                "{}: not found; give a directory written by `amiaudit audit`",
-                path.display()
-            ))
-        } else {
-            Error::io(&path, e)
-        }
-    })?;
+    let text = Error::read_text(
+        &path,
+        "not found; give a directory written by `amiaudit audit`",
+    )?;
     let manifest: EvidenceManifest = serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(
             "{}:{}:{}: not an audit manifest: {}",

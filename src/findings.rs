@@ -109,16 +109,10 @@ impl Document<'_> {
 /// Reads an audit directory's findings.json.
 pub fn read(dir: &Path) -> Result<Document<'static>> {
     let path = dir.join(FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::input(format!(
-                "{}: not found; give an audit directory written with the json format",
-                path.display()
-            ))
-        } else {
-            Error::io(&path, e)
-        }
-    })?;
+    let text = Error::read_text(
+        &path,
+        "not found; give an audit directory written with the json format",
+    )?;
     serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(
             "{}:{}:{}: not an amiaudit findings.json: {}",

@@ -20,6 +20,7 @@ pub mod render;
 pub mod results;
 pub mod settings;
 pub mod synth;
+pub mod text;
 pub mod waivers;
 
 /// The allocator for every binary that links the library (the CLI, tests,

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             ExitCode::from(outcome.exit_code as u8)
         }
         Err(e) => {
-            eprintln!("error: {}", amiaudit::render::terminal_text(&e.to_string()));
+            eprintln!("error: {}", amiaudit::text::terminal_text(&e.to_string()));
             ExitCode::from(e.exit_code() as u8)
         }
     }

@@ -23,27 +23,13 @@ use crate::error::{Error, Result};
 /// from anything a user keeps.
 const MARKER: &str = ".amiaudit-staging";
 
-/// What kind of output a directory holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// An audit directory (`manifest.json` of kind `amiaudit-audit`).
-    Audit,
-    /// An inventory (`manifest.json` with a schema version and tables).
-    Inventory,
-    /// The output of `amiaudit diff --out`: `diff.json` and `diff.csv`.
-    Diff,
+/// What kind of output a directory holds, and how to recognise an earlier
+/// one: `listed` reads its manifest and returns every file it lists
+/// (relative paths, itself included), or says why it is not one.
+pub struct Kind {
+    pub noun: &'static str,
+    pub listed: fn(&Path) -> Result<BTreeSet<String>>,
 }
-
-impl Kind {
-    fn noun(self) -> &'static str {
-        match self {
-            Kind::Audit => "audit",
-            Kind::Inventory => "inventory",
-            Kind::Diff => "diff",
-        }
-    }
-}
-
 /// A directory being written, moved into place by [`Staging::commit`].
 #[derive(Debug)]
 pub struct Staging {
@@ -109,7 +95,7 @@ pub fn absolute(path: &Path, create_parents: bool) -> Result<PathBuf> {
 impl Staging {
     /// Checks `destination`, takes the lock beside it, removes stale
     /// staging directories of earlier runs, and creates a fresh one.
-    pub fn begin(destination: &Path, kind: Kind) -> Result<Staging> {
+    pub fn begin(destination: &Path, kind: &Kind) -> Result<Staging> {
         let destination = absolute(destination, true)?;
         let (parent, name) = match (destination.parent(), destination.file_name()) {
             (Some(p), Some(n)) => (p.to_path_buf(), n.to_string_lossy().into_owned()),
@@ -117,7 +103,7 @@ impl Staging {
                 return Err(Error::input(format!(
                     "{}: cannot write an {} over the root of the file system",
                     destination.display(),
-                    kind.noun()
+                    kind.noun
                 )));
             }
         };
@@ -259,12 +245,12 @@ fn remove_stale(parent: &Path, name: &str) -> Result<()> {
 
 /// The destination must be absent, an empty directory, or an earlier
 /// output of this kind that holds only the files its manifest lists.
-fn check_destination(destination: &Path, kind: Kind) -> Result<()> {
+fn check_destination(destination: &Path, kind: &Kind) -> Result<()> {
     let refuse = |why: String| {
         Err(Error::input(format!(
             "{}: {why}; amiaudit writes only into a new or empty directory or over its own earlier {}",
             destination.display(),
-            kind.noun()
+            kind.noun
         )))
     };
     let meta = match fs::symlink_metadata(destination) {
@@ -282,49 +268,14 @@ fn check_destination(destination: &Path, kind: Kind) -> Result<()> {
     if present.is_empty() {
         return Ok(());
     }
-    let manifest_path = destination.join("manifest.json");
-    if kind == Kind::Diff {
-        // An earlier diff output: nothing but the two files, the JSON ours.
-        let ours = present.iter().all(|p| p == "diff.json" || p == "diff.csv")
-            && fs::read_to_string(destination.join("diff.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .is_some_and(|v| v.get("old_collected_at").is_some());
-        return if ours {
-            Ok(())
-        } else {
-            refuse("is not empty and holds more than an earlier diff.json and diff.csv".to_string())
-        };
-    }
-    let listed = match kind {
-        Kind::Diff => return Ok(()),
-        Kind::Audit => crate::evidence::read_manifest(destination).map(|m| {
-            m.files
-                .keys()
-                .cloned()
-                .chain([crate::evidence::MANIFEST.to_string()])
-                .collect::<BTreeSet<String>>()
-        }),
-        Kind::Inventory => crate::inventory::read_manifest(destination).map(|m| {
-            m.tables
-                .values()
-                .map(|t| t.file.clone())
-                .chain([crate::inventory::MANIFEST_FILE.to_string()])
-                .collect::<BTreeSet<String>>()
-        }),
-    };
-    let listed = match listed {
+    let listed = match (kind.listed)(destination) {
         Ok(listed) => listed,
-        Err(_) if !manifest_path.is_file() => {
-            return refuse(format!(
-                "is not empty and holds no amiaudit manifest (e.g. `{}`)",
-                present.iter().next().map(String::as_str).unwrap_or("")
-            ));
-        }
         Err(e) => {
             return refuse(format!(
-                "its manifest.json is not an amiaudit {} manifest ({e})",
-                kind.noun()
+                "is not empty and is not an earlier amiaudit {} ({}; e.g. it holds `{}`)",
+                kind.noun,
+                e,
+                present.iter().next().map(String::as_str).unwrap_or("")
             ));
         }
     };

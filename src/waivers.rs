@@ -133,13 +133,7 @@ fn glob(path: &Path, index: usize, field: &str, pattern: &str) -> Result<GlobMat
 
 pub fn load(path: &Path) -> Result<Waivers> {
     use sha2::{Digest, Sha256};
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::input(format!("{}: waiver file not found", path.display()))
-        } else {
-            Error::io(path, e)
-        }
-    })?;
+    let text = Error::read_text(path, "waiver file not found")?;
     let file: WaiverFile =
         serde_saphyr::from_str(&text).map_err(|e| crate::policy::yaml_error(path, &e))?;
     let mut waivers = Vec::new();

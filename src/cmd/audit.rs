@@ -9,13 +9,13 @@ use crate::error::{EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK, Error, R
 use crate::evaluate::evaluate;
 use crate::evidence::{self, EvidenceManifest, INVENTORY_DIR};
 use crate::inventory::{self, TableFormat};
-use crate::output::{Kind, Staging};
+use crate::output::Staging;
 use crate::render::{self, ReportContext};
 use crate::results::summarize;
 use crate::settings::{AuditPlan, Source};
 
 pub fn run(plan: AuditPlan) -> Result<Outcome> {
-    let staging = Staging::begin(&plan.out, Kind::Audit)?;
+    let staging = Staging::begin(&plan.out, &evidence::OUTPUT)?;
     let dir = staging.dir().to_path_buf();
     let mut stdout = String::new();
     let (inventory_dir, scanned) = match &plan.source {
@@ -154,7 +154,7 @@ pub fn run(plan: AuditPlan) -> Result<Outcome> {
     };
     stdout.push_str(&render::terminal_summary(&context, 5));
     if let Some(diff) = &context.diff {
-        stdout.push_str(&render::terminal_text(&diff.summary_line()));
+        stdout.push_str(&crate::text::terminal_text(&diff.summary_line()));
         stdout.push('\n');
     }
     for path in &written {

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use super::Outcome;
 use crate::error::Result;
-use crate::output::{Kind, Staging};
-use crate::render::terminal_text;
+use crate::output::Staging;
+use crate::text::terminal_text;
 
 pub fn run(old: &Path, new: &Path, out: Option<&Path>, allow_unverified: bool) -> Result<Outcome> {
     let mut warnings = Vec::new();
@@ -28,7 +28,7 @@ pub fn run(old: &Path, new: &Path, out: Option<&Path>, allow_unverified: bool) -
         )));
     }
     if let Some(dir) = out {
-        let staging = Staging::begin(dir, Kind::Diff)?;
+        let staging = Staging::begin(dir, &crate::diff::OUTPUT)?;
         for (name, body) in [("diff.json", d.json()?), ("diff.csv", d.csv()?)] {
             let path = staging.dir().join(name);
             std::fs::write(&path, body).map_err(|e| crate::error::Error::io(&path, e))?;

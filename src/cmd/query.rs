@@ -4,7 +4,6 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::inventory;
-use crate::render;
 
 /// Output format of `amiaudit query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +120,7 @@ fn run_query(inv: &inventory::Inventory, sql: &str, format: QueryFormat) -> Resu
                             Ok(match cell(c, i)? {
                                 serde_json::Value::Null => String::new(),
                                 serde_json::Value::String(s) => {
-                                    render::neutralise_cell(&s).into_owned()
+                                    crate::text::neutralise_cell(&s).into_owned()
                                 }
                                 v => v.to_string(),
                             })

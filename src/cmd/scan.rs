@@ -6,11 +6,11 @@ use super::Outcome;
 use crate::collect::{self, ScanOptions};
 use crate::error::Result;
 use crate::inventory::{self, TableFormat};
-use crate::output::{Kind, Staging};
+use crate::output::Staging;
 
 /// Scans and writes the inventory into `out` at once (see `output`).
 pub fn run(options: &ScanOptions, out: &Path, format: TableFormat, stats: bool) -> Result<Outcome> {
-    let staging = Staging::begin(out, Kind::Inventory)?;
+    let staging = Staging::begin(out, &inventory::OUTPUT)?;
     let outcome = collect::scan_blocking(options)?;
     inventory::save(&outcome.inventory, staging.dir(), format)?;
     let destination: PathBuf = staging.commit()?;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::inventory::{self, TableFormat};
-use crate::output::{Kind, Staging};
+use crate::output::Staging;
 use crate::synth::{self, SynthOptions};
 
 pub fn run(options: &SynthOptions, out: &Path, format: TableFormat) -> Result<String> {
@@ -19,7 +19,7 @@ pub fn run(options: &SynthOptions, out: &Path, format: TableFormat) -> Result<St
             synth::REGIONS.len()
         )));
     }
-    let staging = Staging::begin(out, Kind::Inventory)?;
+    let staging = Staging::begin(out, &inventory::OUTPUT)?;
     let inventory = synth::generate(options)?;
     let manifest = inventory::save(&inventory, staging.dir(), format)?;
     staging.commit()?;

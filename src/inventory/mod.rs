@@ -291,19 +291,30 @@ pub fn is_plain_file_name(name: &str) -> bool {
         && Path::new(name).components().count() == 1
 }
 
+/// An inventory directory, as an output amiaudit may write over.
+pub const OUTPUT: crate::output::Kind = crate::output::Kind {
+    noun: "inventory",
+    listed: listed_files,
+};
+
+/// The files an inventory's manifest lists, the manifest included.
+fn listed_files(dir: &Path) -> Result<BTreeSet<String>> {
+    let manifest = read_manifest(dir)?;
+    Ok(manifest
+        .tables
+        .into_values()
+        .map(|t| t.file)
+        .chain([MANIFEST_FILE.to_string()])
+        .collect())
+}
+
 /// Reads a manifest.json with every field checked; errors name the file.
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let manifest_path = dir.join(MANIFEST_FILE);
-    let text = fs::read_to_string(&manifest_path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::input(format!(
-                "{}: not found; an inventory directory needs a manifest.json (write one with `amiaudit scan` or `amiaudit synth`)",
-                manifest_path.display()
-            ))
-        } else {
-            Error::io(&manifest_path, e)
-        }
-    })?;
+    let text = Error::read_text(
+        &manifest_path,
+        "not found; an inventory directory needs a manifest.json (write one with `amiaudit scan` or `amiaudit synth`)",
+    )?;
     let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(
             "{}:{}:{}: invalid manifest: {}",

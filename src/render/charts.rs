@@ -11,7 +11,7 @@ use crate::results::Summary;
 
 use super::RuleSection;
 
-use super::junit::xml_escape as esc;
+use crate::text::xml_escape as esc;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Charts {

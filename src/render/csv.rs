@@ -17,6 +17,7 @@ use crate::error::polars_message;
 use crate::results::{account_directory, frameworks_text};
 
 use super::AuditMeta;
+use crate::text::neutralise_cell;
 
 /// Columns of `findings.csv`.
 pub const CSV_COLUMNS: [&str; 17] = [
@@ -56,15 +57,6 @@ pub const FRAMEWORK_CSV_COLUMNS: [&str; 11] = [
     "reason",
     "waiver_reason",
 ];
-
-/// Prefixes a cell that a spreadsheet would run as a formula (`=`, `+`, `-`,
-/// `@`, tab, carriage return) with an apostrophe, the OWASP-recommended fix.
-pub fn neutralise_cell(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
-        _ => cell.into(),
-    }
-}
 
 struct RuleRow<'a> {
     title: &'a str,

@@ -7,25 +7,7 @@ use std::fmt::Write;
 use crate::results::{Finding, Status};
 
 use super::ReportContext;
-
-/// Escapes text for XML, SVG and HTML attributes and content, dropping
-/// characters XML 1.0 forbids.
-pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::text::xml_escape;
 
 /// `junit.xml`: one test suite per rule, one test case per account-region
 /// the rule has results in. A failing resource fails the case; an unknown

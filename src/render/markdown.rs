@@ -4,30 +4,7 @@
 use std::fmt::Write;
 
 use super::ReportContext;
-
-/// Text as inert Markdown, for a table cell or a list item: every ASCII
-/// punctuation mark is backslash-escaped (so no heading, emphasis, link,
-/// image, code span, table cell break or autolink can start), `<`, `>` and
-/// `&` become entities (no raw HTML), control characters are dropped and
-/// line breaks become spaces.
-pub fn md(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_control() || super::terminal::is_bidi_control(c) => {}
-            c if c.is_ascii_punctuation() => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
+use crate::text::md;
 
 /// `summary.md`: the audit in a page, for tickets and chat.
 pub fn markdown(context: &ReportContext) -> String {

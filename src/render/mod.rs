@@ -33,8 +33,8 @@ use crate::inventory::{Inventory, format_timestamp};
 use crate::policy::{PolicyPack, Severity};
 use crate::results::{Finding, Status, Summary, for_each_finding, frameworks_text};
 
-pub use csv::{CSV_COLUMNS, neutralise_cell};
-pub use terminal::{terminal_summary, terminal_text};
+pub use csv::CSV_COLUMNS;
+pub use terminal::terminal_summary;
 
 /// Which files an audit writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]

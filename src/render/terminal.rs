@@ -7,25 +7,7 @@
 use std::fmt::Write;
 
 use super::ReportContext;
-
-/// Unicode characters that reorder how text is shown (Trojan Source).
-pub fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
-}
-
-/// Text safe to print: control characters (C0 but newline, DEL, C1,
-/// including ESC and CSI) and bidi controls become `?`.
-pub fn terminal_text(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if (c.is_control() && c != '\n') || is_bidi_control(c) {
-                '?'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
+use crate::text::terminal_text;
 
 pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
     let meta = &context.meta;
