@@ -19,6 +19,7 @@ pub mod policy;
 pub mod render;
 pub mod results;
 pub mod settings;
+pub mod status;
 pub mod synth;
 pub mod text;
 pub mod waivers;

@@ -27,41 +27,7 @@ use crate::inventory::Inventory;
 use crate::policy::{ParamOverrides, Rule};
 use gaps::{Coverage, apply_coverage};
 
-/// The status of one result: the only vocabulary of the results frame's
-/// `status` column.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Fail,
-    Unknown,
-    Waived,
-    Pass,
-}
-
-impl Status {
-    pub const ALL: [Status; 4] = [Status::Fail, Status::Unknown, Status::Waived, Status::Pass];
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Fail => "fail",
-            Status::Unknown => "unknown",
-            Status::Waived => "waived",
-            Status::Pass => "pass",
-        }
-    }
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::status::Status;
 
 /// Columns of the results frame, in order.
 pub const RESULT_COLUMNS: [&str; 8] = [

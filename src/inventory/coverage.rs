@@ -234,3 +234,83 @@ impl Coverage {
                 .all(|(s, _)| matches!(s, ScanStatus::Ok | ScanStatus::NotOptedIn))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::inventory::schema::{RegionRow, ScanErrorRow};
+    use crate::inventory::{Inventory, Manifest, Scope, TABLES, TableBuilder};
+
+    fn inventory(regions: Vec<RegionRow>, errors: Vec<ScanErrorRow>, scope: Scope) -> Inventory {
+        let mut tables: BTreeMap<&'static str, TableBuilder> = TABLES
+            .iter()
+            .map(|t| (t.name, TableBuilder::new(t)))
+            .collect();
+        for r in regions {
+            if let Some(b) = tables.get_mut("regions") {
+                b.push_row(r).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        for e in errors {
+            if let Some(b) = tables.get_mut("scan_errors") {
+                b.push_row(e).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+        let tables = tables
+            .into_iter()
+            .map(|(n, b)| (n, b.finish().unwrap_or_else(|e| panic!("{e}"))))
+            .collect();
+        Inventory::new(Manifest::new(chrono::Utc::now(), scope), tables)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn region(account: &str, region: &str, status: &str) -> RegionRow {
+        RegionRow {
+            account_id: account.into(),
+            region: region.into(),
+            scan_status: status.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn scope_without_rows_is_a_gap_and_failed_regions_say_why() {
+        let inv = inventory(
+            vec![
+                region("a", "r1", "ok"),
+                region("a", "r2", "failed"),
+                region("b", "r1", "partial"),
+                region("b", "r3", "not-opted-in"),
+            ],
+            vec![ScanErrorRow {
+                account_id: "a".into(),
+                region: Some("r2".into()),
+                service: "ec2".into(),
+                operation: "DescribeImages".into(),
+                error_code: Some("UnauthorizedOperation".into()),
+                ..Default::default()
+            }],
+            Scope {
+                accounts: vec!["a".into(), "b".into(), "c".into()],
+                regions: vec!["r1".into(), "r2".into()],
+                ..Default::default()
+            },
+        );
+        let c = inv.coverage();
+        assert_eq!(c.status("a", "r1"), Some(ScanStatus::Ok));
+        assert_eq!(c.status("a", "r2"), Some(ScanStatus::Failed));
+        assert_eq!(c.status("b", "r2"), Some(ScanStatus::Missing));
+        assert_eq!(c.status("c", "r1"), Some(ScanStatus::Missing));
+        assert_eq!(c.status("b", "r3"), Some(ScanStatus::NotOptedIn));
+        let unseen: BTreeMap<_, _> = c.unseen().collect();
+        assert_eq!(
+            unseen[&("a".to_string(), "r2".to_string())],
+            "account-region not scanned (ec2:DescribeImages UnauthorizedOperation)"
+        );
+        assert_eq!(c.accounts.len(), 3);
+        assert!(!c.complete());
+        assert_eq!(c.regions_of("b").collect::<Vec<_>>(), vec!["r1", "r2"]);
+    }
+}

@@ -1,5 +1,7 @@
 //! The inventory schema: every table, every column, its type and meaning.
 //!
+//! (Long on purpose: the schema is one list, read in one place.)
+//!
 //! **API boundary.** This list is the contract between scanning and
 //! evaluating. Each table is declared once, in [`tables!`] below, which
 //! yields both its [`TableDef`] (what loading checks and the docs print)

@@ -18,6 +18,7 @@ use sqlparser::parser::Parser;
 
 use super::params::quote;
 use super::{Check, ParamValue, Rule};
+use crate::status::Status;
 
 /// How a rendered parameter is written.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -93,9 +94,9 @@ pub fn compile(rule: &Rule, params: &BTreeMap<String, ParamValue>) -> Result<Str
             };
             Ok(format!(
                 "{} WHERE {judged}({predicate})\nUNION ALL\n{} WHERE {judged}NOT ({predicate})\nUNION ALL\n{} WHERE {scope_null}({judged}(({predicate}) IS NULL))",
-                select("fail", &reason),
-                select("pass", "''"),
-                select("unknown", "'needed data is missing'"),
+                select(Status::Fail.as_str(), &reason),
+                select(Status::Pass.as_str(), "''"),
+                select(Status::Unknown.as_str(), "'needed data is missing'"),
             ))
         }
     }

@@ -17,6 +17,7 @@ use crate::error::polars_message;
 use crate::results::{account_directory, frameworks_text};
 
 use super::AuditMeta;
+use crate::evaluate::Status;
 use crate::text::neutralise_cell;
 
 /// Columns of `findings.csv`.
@@ -191,8 +192,8 @@ pub(super) fn write_all(
         let st =
             st.ok_or_else(|| Error::Internal("findings.csv: a result has no status".into()))?;
         let info = directory.get(a);
-        let fix = match (st, rule.command) {
-            ("fail", Some(cmd)) => cmd
+        let fix = match (Status::parse(st), rule.command) {
+            (Some(Status::Fail), Some(cmd)) => cmd
                 .replace("{account_id}", a)
                 .replace("{region}", g)
                 .replace("{resource_id}", id),

@@ -2,7 +2,7 @@
 //! must fail (or, for coverage gaps, not judge), each a record. The
 //! generator, the tests and `sample-data/README.md` (a test keeps its
 //! tables equal to [`PLANTED`]) read the same list, and the ids below are
-//! written once.
+//! written once. (Long: the records and their builders, side by side.)
 
 use chrono::Duration;
 

@@ -4,6 +4,7 @@
 //!
 //! The random draws happen in a fixed order, so a seed always gives the
 //! same organization: keep the order of calls when changing anything here.
+//! (Long because most of it is rows written out column by column.)
 
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
