@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use polars::prelude::*;
+use rustc_hash::FxHashMap;
 
 use super::order::{insert_sorted, is_sorted, sort_results};
 use super::{RESULT_COLUMNS, Status};
@@ -11,16 +12,21 @@ use crate::error::polars_message;
 use crate::inventory::{Coverage as InventoryCoverage, Inventory, ScanStatus};
 use crate::policy::{Evidence, Rule};
 
+/// A resource's row in an inventory table: account, region, resource id.
+type RowKey<'a> = (&'a str, &'a str, &'a str);
+
 /// Where a rule cannot see: account-regions (and single resources) whose data is missing.
-pub(super) struct Gaps {
+pub(super) struct Gaps<'a> {
     /// (account_id, region) -> reason
     regions: BTreeMap<(String, String), String>,
     /// (account_id, region, resource_id) -> reason
     resources: BTreeMap<(String, String, String), String>,
     /// Facts of a resource's own row that are not known: resource type ->
-    /// (account_id, region, resource_id) -> reason. Only a `pass` needs them
-    /// all: a `fail` stands on the facts that prove it.
-    unknown_facts: HashMap<String, HashMap<(String, String, String), String>>,
+    /// row -> index into `fact_reasons`. Only a `pass` needs them all: a
+    /// `fail` stands on the facts that prove it. Keys borrow the inventory:
+    /// a million unknown facts cost no allocation each.
+    unknown_facts: HashMap<&'a str, FxHashMap<RowKey<'a>, usize>>,
+    fact_reasons: Vec<String>,
 }
 
 /// The coverage facts every rule's gaps are made from.
@@ -45,11 +51,12 @@ impl<'a> Coverage<'a> {
         }
     }
 
-    pub(super) fn gaps_for(&self, rule: &Rule) -> Result<Gaps, String> {
+    pub(super) fn gaps_for(&self, rule: &Rule) -> Result<Gaps<'a>, String> {
         let mut gaps = Gaps {
             regions: self.unseen.clone(),
             resources: BTreeMap::new(),
             unknown_facts: HashMap::new(),
+            fact_reasons: Vec::new(),
         };
         let needs = |op: &str| rule.calls().any(|r| r.eq_ignore_ascii_case(op));
         // Calls this inventory never made (it predates them): blind everywhere.
@@ -122,10 +129,8 @@ impl<'a> Coverage<'a> {
             let Evidence::Column { table, column } = fact else {
                 continue;
             };
-            let df = self
-                .inventory
-                .table(table.name)
-                .map_err(|e| e.to_string())?;
+            let inventory: &'a Inventory = self.inventory;
+            let df = inventory.table(table.name).map_err(|e| e.to_string())?;
             let text =
                 |name: &str| crate::inventory::str_column(df, name).map_err(|e| e.to_string());
             let (account, region, id) = (
@@ -138,19 +143,18 @@ impl<'a> Coverage<'a> {
             if !settings.is_empty() {
                 why.push_str(&format!(" (scan settings: {})", settings.join(", ")));
             }
-            let missing = gaps
-                .unknown_facts
-                .entry(table.resource_type.to_string())
-                .or_default();
+            let reason = gaps.fact_reasons.len();
+            gaps.fact_reasons.push(why);
+            let missing = gaps.unknown_facts.entry(table.resource_type).or_default();
             for (i, null) in nulls.iter().enumerate() {
                 if null == Some(true) {
                     missing
                         .entry((
-                            account[i].unwrap_or_default().to_string(),
-                            region[i].unwrap_or_default().to_string(),
-                            id[i].unwrap_or_default().to_string(),
+                            account[i].unwrap_or_default(),
+                            region[i].unwrap_or_default(),
+                            id[i].unwrap_or_default(),
                         ))
-                        .or_insert_with(|| why.clone());
+                        .or_insert(reason);
                 }
             }
         }
@@ -164,7 +168,7 @@ impl<'a> Coverage<'a> {
 /// in Rust: the gap sets are small, and joins would copy every column.
 pub(super) fn apply_coverage(
     raw: DataFrame,
-    gaps: &Gaps,
+    gaps: &Gaps<'_>,
     skipped: &BTreeSet<(String, String)>,
     rule: &Rule,
 ) -> PolarsResult<DataFrame> {
@@ -178,20 +182,6 @@ pub(super) fn apply_coverage(
     let kinds = text("resource_type")?;
     let mut status = text("status")?;
     let mut reason = text("reason")?;
-    let fact_gaps: HashMap<&str, HashMap<(&str, &str, &str), &str>> = gaps
-        .unknown_facts
-        .iter()
-        .map(|(kind, missing)| {
-            (
-                kind.as_str(),
-                missing
-                    .iter()
-                    .map(|((a, r, id), why)| ((a.as_str(), r.as_str(), id.as_str()), why.as_str()))
-                    .collect(),
-            )
-        })
-        .collect();
-
     let region_gaps: HashMap<(&str, &str), &str> = gaps
         .regions
         .iter()
@@ -212,7 +202,7 @@ pub(super) fn apply_coverage(
     let nothing_to_do = gaps.regions.is_empty()
         && gaps.resources.is_empty()
         && skipped.is_empty()
-        && fact_gaps.values().all(HashMap::is_empty);
+        && gaps.unknown_facts.values().all(|m| m.is_empty());
     // Rows come grouped by account-region (inventory order), so the
     // account-region lookups are made once per run of equal keys, not per row.
     let mut run: Option<(&str, &str)> = None;
@@ -256,8 +246,9 @@ pub(super) fn apply_coverage(
             changed = true;
         } else if status[i] == Some(Status::Pass.as_str())
             && let Some(why) = kinds[i]
-                .and_then(|k| fact_gaps.get(k))
+                .and_then(|k| gaps.unknown_facts.get(k))
                 .and_then(|m| m.get(&(a, r, resource[i].unwrap_or(""))))
+                .and_then(|&reason| gaps.fact_reasons.get(reason))
         {
             status[i] = Some(Status::Unknown.as_str());
             reason[i] = Some(why);

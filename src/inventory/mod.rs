@@ -29,6 +29,7 @@ use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -364,52 +365,75 @@ pub fn load(dir: &Path) -> Result<Inventory> {
     let manifest = read_manifest(dir)?;
     let manifest_path = dir.join(MANIFEST_FILE);
     let version = manifest.schema_version;
+    // Tables are independent: hashed, read and checked side by side. The
+    // first error in schema order is the one reported.
+    let loaded: Vec<Result<Option<DataFrame>>> = TABLES
+        .par_iter()
+        .map(|def| load_table(dir, &manifest_path, &manifest, def))
+        .collect();
     let mut tables = BTreeMap::new();
     let mut not_collected = BTreeSet::new();
-    for def in TABLES {
-        let Some(entry) = manifest.tables.get(def.name) else {
-            if def.since > version {
+    for (def, df) in TABLES.iter().zip(loaded) {
+        match df? {
+            Some(df) => {
+                tables.insert(def.name, df);
+            }
+            None => {
                 // The inventory predates this table: empty, and not collected.
                 tables.insert(def.name, TableBuilder::new(def).finish()?);
                 not_collected.extend(def.operations.iter().map(|op| op.to_ascii_lowercase()));
-                continue;
             }
-            return Err(Error::input(format!(
-                "{}: table `{}` is missing from the manifest",
-                manifest_path.display(),
-                def.name
-            )));
-        };
-        let path = dir.join(&entry.file);
-        if !path.is_file() {
-            return Err(Error::input(format!(
-                "{}: table file not found (listed for `{}` in manifest.json)",
-                path.display(),
-                def.name
-            )));
         }
-        let digest = sha256_file(&path)?;
-        if digest != entry.sha256 {
-            return Err(Error::input(format!(
-                "{}: sha256 does not match manifest.json; the file changed after it was written (restore it, or re-run the scan)",
-                path.display()
-            )));
-        }
-        let df = read::table(def, &path, version)?;
-        if df.height() as u64 != entry.rows {
-            return Err(Error::input(format!(
-                "{}: holds {} rows but manifest.json says {}",
-                path.display(),
-                df.height(),
-                entry.rows
-            )));
-        }
-        tables.insert(def.name, df);
     }
     if version < SCHEMA_VERSION {
         upgrade::upgrade(version, &mut tables)?;
     }
     Inventory::assemble(manifest, tables, not_collected)
+}
+
+/// One table of an inventory: `None` when the inventory predates it.
+fn load_table(
+    dir: &Path,
+    manifest_path: &Path,
+    manifest: &Manifest,
+    def: &'static TableDef,
+) -> Result<Option<DataFrame>> {
+    let version = manifest.schema_version;
+    let Some(entry) = manifest.tables.get(def.name) else {
+        if def.since > version {
+            return Ok(None);
+        }
+        return Err(Error::input(format!(
+            "{}: table `{}` is missing from the manifest",
+            manifest_path.display(),
+            def.name
+        )));
+    };
+    let path = dir.join(&entry.file);
+    if !path.is_file() {
+        return Err(Error::input(format!(
+            "{}: table file not found (listed for `{}` in manifest.json)",
+            path.display(),
+            def.name
+        )));
+    }
+    let digest = sha256_file(&path)?;
+    if digest != entry.sha256 {
+        return Err(Error::input(format!(
+            "{}: sha256 does not match manifest.json; the file changed after it was written (restore it, or re-run the scan)",
+            path.display()
+        )));
+    }
+    let df = read::table(def, &path, version)?;
+    if df.height() as u64 != entry.rows {
+        return Err(Error::input(format!(
+            "{}: holds {} rows but manifest.json says {}",
+            path.display(),
+            df.height(),
+            entry.rows
+        )));
+    }
+    Ok(Some(df))
 }
 
 /// RFC 3339 with a `Z`, seconds precision unless milliseconds are present.
