@@ -157,6 +157,7 @@ pub struct RegionClients {
     pub ec2: aws_sdk_ec2::Client,
     pub inspector: aws_sdk_inspector2::Client,
     pub kms: aws_sdk_kms::Client,
+    pub imagebuilder: aws_sdk_imagebuilder::Client,
 }
 
 /// Builds one service config with the account's credentials, the region,
@@ -202,6 +203,13 @@ impl RegionClients {
             )),
             kms: aws_sdk_kms::Client::from_conf(service_config!(
                 aws_sdk_kms,
+                base,
+                credentials,
+                region,
+                recorder
+            )),
+            imagebuilder: aws_sdk_imagebuilder::Client::from_conf(service_config!(
+                aws_sdk_imagebuilder,
                 base,
                 credentials,
                 region,

@@ -239,7 +239,78 @@ fn answer(
             };
             ("application/json", json)
         }
+        "imagebuilder" => (
+            "application/json",
+            imagebuilder(account, region, path, body),
+        ),
         _ => ec2(org, account, region, body),
+    }
+}
+
+/// EC2 Image Builder: five pipelines in the factory's account-region (each
+/// with one build, a recipe, a distribution and an infrastructure
+/// configuration) and one lifecycle policy; no pipelines anywhere else.
+fn imagebuilder(account: &str, region: &str, path: &str, body: &str) -> String {
+    let factory = account == SimulatedOrg::account_id(1) && region == REGIONS[0];
+    let arn =
+        |kind: &str, name: &str| format!("arn:aws:imagebuilder:{region}:{account}:{kind}/{name}");
+    let names = ["base", "web", "data", "eks", "win"];
+    let operation = path
+        .split("://")
+        .nth(1)
+        .and_then(|p| p.split_once('/'))
+        .map_or("", |(_, p)| p.split('?').next().unwrap_or(""));
+    match operation {
+        "ListImagePipelines" if factory => {
+            let items: Vec<String> = names
+                .iter()
+                .map(|n| {
+                    format!(
+                        "{{\"arn\":\"{}\",\"name\":\"{n}\",\"status\":\"ENABLED\",\"schedule\":{{\"scheduleExpression\":\"cron(0 6 ? * mon *)\"}},\"imageTestsConfiguration\":{{\"imageTestsEnabled\":true}},\"imageScanningConfiguration\":{{\"imageScanningEnabled\":true}},\"consecutiveFailures\":0,\"imageRecipeArn\":\"{}\",\"infrastructureConfigurationArn\":\"{}\",\"distributionConfigurationArn\":\"{}\"}}",
+                        arn("image-pipeline", n),
+                        arn("image-recipe", &format!("{n}/1.0.0")),
+                        arn("infrastructure-configuration", n),
+                        arn("distribution-configuration", n)
+                    )
+                })
+                .collect();
+            format!("{{\"imagePipelineList\":[{}]}}", items.join(","))
+        }
+        "ListImagePipelines" => "{\"imagePipelineList\":[]}".to_string(),
+        "ListImagePipelineImages" => format!(
+            "{{\"imageSummaryList\":[{{\"arn\":\"{}\",\"version\":\"1.0.0\",\"state\":{{\"status\":\"AVAILABLE\"}},\"dateCreated\":\"2026-10-01T00:00:00.000Z\",\"outputResources\":{{\"amis\":[{{\"region\":\"{region}\",\"image\":\"ami-{account}00000\"}}]}}}}]}}",
+            // One build per pipeline: the pipeline's name is the ARN's last part.
+            arn(
+                "image",
+                &format!(
+                    "{}/1.0.0/1",
+                    body.rsplit('/')
+                        .next()
+                        .unwrap_or("base")
+                        .trim_end_matches(['"', '}'])
+                )
+            )
+        ),
+        "GetImageRecipe" => format!(
+            "{{\"imageRecipe\":{{\"arn\":\"{}\",\"name\":\"base\",\"version\":\"1.0.0\",\"parentImage\":\"ssm:/aws/service/ami\",\"blockDeviceMappings\":[{{\"deviceName\":\"/dev/xvda\",\"ebs\":{{\"encrypted\":true}}}}]}}}}",
+            arn("image-recipe", "base/1.0.0")
+        ),
+        "GetDistributionConfiguration" => format!(
+            "{{\"distributionConfiguration\":{{\"arn\":\"{}\",\"timeoutMinutes\":360,\"distributions\":[{{\"region\":\"{region}\",\"amiDistributionConfiguration\":{{\"kmsKeyId\":\"k\",\"launchPermission\":{{\"organizationArns\":[\"arn:aws:organizations::{MANAGEMENT}:organization/o-simulated\"]}}}}}}]}}}}",
+            arn("distribution-configuration", "base")
+        ),
+        "GetInfrastructureConfiguration" => format!(
+            "{{\"infrastructureConfiguration\":{{\"arn\":\"{}\",\"instanceMetadataOptions\":{{\"httpTokens\":\"required\"}}}}}}",
+            arn("infrastructure-configuration", "base")
+        ),
+        "ListLifecyclePolicies" => format!(
+            "{{\"lifecyclePolicySummaryList\":[{{\"arn\":\"{}\",\"status\":\"ENABLED\",\"resourceType\":\"AMI_IMAGE\"}}]}}",
+            arn("lifecycle-policy", "retire")
+        ),
+        _ => format!(
+            "{{\"lifecyclePolicy\":{{\"arn\":\"{}\",\"status\":\"ENABLED\",\"resourceType\":\"AMI_IMAGE\",\"policyDetails\":[{{\"action\":{{\"type\":\"DELETE\"}},\"filter\":{{\"type\":\"AGE\",\"value\":90,\"unit\":\"DAYS\"}}}}],\"resourceSelection\":{{\"recipes\":[{{\"name\":\"base\",\"semanticVersion\":\"x.x.x\"}}]}}}}}}",
+            arn("lifecycle-policy", "retire")
+        ),
     }
 }
 

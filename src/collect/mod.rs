@@ -24,6 +24,7 @@ mod ec2_settings;
 mod ec2_snapshots;
 mod ec2_usage;
 mod harvest;
+mod imagebuilder;
 mod inspector;
 mod kms;
 mod region;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::calls::each_bounded;
 use super::ec2_snapshots::SnapshotPermissions;
 use super::harvest::{Harvest, RegionScan};
-use super::{ec2_images, ec2_settings, ec2_snapshots, ec2_usage, inspector, kms};
+use super::{ec2_images, ec2_settings, ec2_snapshots, ec2_usage, imagebuilder, inspector, kms};
 use crate::aws::RegionClients;
 use crate::discover::RegionInfo;
 
@@ -55,12 +55,13 @@ pub async fn collect(
         );
         (instances, metadata, status, findings)
     };
-    let (images, snapshots, usage, templates, fetched_settings) = tokio::join!(
+    let (images, snapshots, usage, templates, fetched_settings, factory) = tokio::join!(
         ec2_images::describe_images(ec2),
         ec2_snapshots::describe_snapshots(ec2),
         usage,
         ec2_usage::describe_launch_templates(ec2),
         ec2_settings::fetch(ec2),
+        imagebuilder::fetch(&clients.imagebuilder, settings.per_resource_concurrency),
     );
     let images = match images {
         Err(error) if error.is_opt_in_required() => {
@@ -175,6 +176,7 @@ pub async fn collect(
             inspector::finding_row(&mut harvest, finding);
         }
     }
+    imagebuilder::record(&mut harvest, factory);
     harvest.finish();
     harvest
 }

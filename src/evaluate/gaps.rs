@@ -210,7 +210,10 @@ pub(super) fn apply_coverage(
     for i in 0..height {
         if status[i].is_none() {
             status[i] = Some(Status::Unknown.as_str());
-            reason[i] = Some("needed data is missing");
+            // The query's own reason says which fact was missing.
+            if reason[i].is_none_or(str::is_empty) {
+                reason[i] = Some("needed data is missing");
+            }
             changed = true;
         }
         if reason[i].is_none() {

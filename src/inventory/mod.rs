@@ -249,6 +249,7 @@ fn derive(name: &str, df: &mut DataFrame, now: i64) -> Result<()> {
                 .alias("family"),
         ],
         "inspector_findings" => vec![days("first_observed_at").alias("open_days")],
+        "pipeline_images" => vec![days("date_created").alias("age_days")],
         _ => return Ok(()),
     };
     *df = std::mem::take(df)

@@ -24,7 +24,7 @@
 
 /// Version of the table layout below. Older versions down to
 /// [`OLDEST_SCHEMA_VERSION`] load; newer ones are refused.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 /// The oldest inventory layout this build still reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
@@ -630,6 +630,288 @@ tables! {
         }
     }
 
+    /// EC2 Image Builder pipelines that build AMIs (ListImagePipelines; container pipelines are left out).
+    pipelines => PipelineRow {
+        resource: ("pipeline_arn", "name", "image-pipeline"),
+        key: ["account_id", "region", "pipeline_arn"],
+        since: 3,
+        operations: ["imagebuilder:ListImagePipelines"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region the pipeline builds in
+            region: Str required,
+            /// pipeline ARN
+            pipeline_arn: Str required,
+            /// pipeline name
+            name: Str optional,
+            /// ENABLED | DISABLED
+            status: Str optional in ["ENABLED", "DISABLED"],
+            /// Linux | Windows | macOS
+            platform: Str optional,
+            /// cron or rate expression; null when the pipeline has no schedule (it runs only when started by hand)
+            schedule_expression: Str optional,
+            /// time zone of the schedule (IANA), e.g. `Etc/UTC`
+            schedule_timezone: Str optional,
+            /// EXPRESSION_MATCH_ONLY | EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE
+            start_condition: Str optional in ["EXPRESSION_MATCH_ONLY", "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE"],
+            /// imageTestsConfiguration.imageTestsEnabled
+            tests_enabled: Bool optional,
+            /// imageScanningConfiguration.imageScanningEnabled (Inspector scans each new image); false when the pipeline has no scanning configuration
+            scanning_enabled: Bool optional,
+            /// enhancedImageMetadataEnabled
+            enhanced_metadata_enabled: Bool optional,
+            /// status of the last run, e.g. AVAILABLE | FAILED | BUILDING
+            last_run_status: Str optional,
+            /// runs that failed in a row (as AWS reports it)
+            consecutive_failures: Int optional,
+            /// when the schedule next starts it
+            next_run: Timestamp optional,
+            /// when the pipeline was created
+            date_created: Timestamp optional,
+            /// image recipe it builds
+            image_recipe_arn: Str optional,
+            /// infrastructure configuration (build instances)
+            infrastructure_arn: Str optional,
+            /// distribution configuration; null when the pipeline distributes nowhere (the image stays in its build region and account)
+            distribution_arn: Str optional,
+            /// how many image builds ListImagePipelineImages returned (rows in `pipeline_images`); null when they were not read
+            images_listed: Int optional,
+        }
+    }
+
+    /// Each image build version a pipeline produced (ListImagePipelineImages).
+    pipeline_images => PipelineImageRow {
+        resource: ("image_build_arn", "version", "image-build"),
+        key: ["account_id", "region", "image_build_arn"],
+        since: 3,
+        operations: ["imagebuilder:ListImagePipelineImages"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region of the pipeline
+            region: Str required,
+            /// image build version ARN (`.../image/<name>/<version>/<build>`)
+            image_build_arn: Str required,
+            /// pipeline that built it
+            pipeline_arn: Str required,
+            /// image name
+            name: Str optional,
+            /// semantic version, e.g. `1.0.3`
+            version: Str optional,
+            /// PENDING | CREATING | BUILDING | TESTING | DISTRIBUTING | INTEGRATING | AVAILABLE | CANCELLED | FAILED | DEPRECATED | DELETED | DISABLED
+            status: Str optional,
+            /// when the build was created
+            date_created: Timestamp optional,
+            /// USER_INITIATED | SCHEDULED | IMPORT | IMPORT_ISO
+            build_type: Str optional,
+        }
+    }
+
+    /// Every AMI an image build distributed, per region and account (ListImagePipelineImages outputResources.amis).
+    pipeline_amis => PipelineAmiRow {
+        resource: ("image_id", "image_id", "ami"),
+        key: ["account_id", "region", "image_build_arn", "ami_region", "ami_account_id", "image_id"],
+        since: 3,
+        operations: ["imagebuilder:ListImagePipelineImages"],
+        columns: {
+            /// account of the pipeline
+            account_id: Str required,
+            /// region of the pipeline
+            region: Str required,
+            /// image build version ARN
+            image_build_arn: Str required,
+            /// pipeline that built it
+            pipeline_arn: Str required,
+            /// region the AMI is in
+            ami_region: Str required,
+            /// account that owns the AMI (the pipeline's account when AWS names none)
+            ami_account_id: Str required,
+            /// AMI id
+            image_id: Str required,
+        }
+    }
+
+    /// Image recipes that pipelines build (GetImageRecipe).
+    image_recipes => ImageRecipeRow {
+        resource: ("recipe_arn", "name", "image-recipe"),
+        key: ["account_id", "region", "recipe_arn"],
+        since: 3,
+        operations: ["imagebuilder:GetImageRecipe"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// recipe ARN
+            recipe_arn: Str required,
+            /// recipe name
+            name: Str optional,
+            /// semantic version
+            version: Str optional,
+            /// base image: an AMI id, an Image Builder image ARN (`x.x.x` follows new versions), or an `ssm:` parameter
+            parent_image: Str optional,
+            /// how many components the recipe runs
+            component_count: Int optional,
+            /// how many block-device mappings it sets (rows in `recipe_block_devices`)
+            block_device_count: Int optional,
+        }
+    }
+
+    /// Block-device mappings of each recipe: the volumes of the build instance and of the image.
+    recipe_block_devices => RecipeBlockDeviceRow {
+        resource: ("recipe_arn", "device_name", "image-recipe"),
+        key: ["account_id", "region", "recipe_arn", "device_name"],
+        since: 3,
+        operations: ["imagebuilder:GetImageRecipe"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// recipe ARN
+            recipe_arn: Str required,
+            /// e.g. `/dev/xvda`
+            device_name: Str optional,
+            /// true when the mapping has an `ebs` block
+            is_ebs: Bool required,
+            /// whether the EBS volume is encrypted; null when the mapping does not say
+            encrypted: Bool optional,
+            /// KMS key for the volume
+            kms_key_id: Str optional,
+            /// GiB
+            volume_size: Int optional,
+            /// gp3 | gp2 | io1 | io2 | st1 | sc1 | standard
+            volume_type: Str optional,
+        }
+    }
+
+    /// Each target region of a distribution configuration (GetDistributionConfiguration).
+    distributions => DistributionRow {
+        resource: ("distribution_arn", "name", "image-distribution"),
+        key: ["account_id", "region", "distribution_arn", "target_region"],
+        since: 3,
+        operations: ["imagebuilder:GetDistributionConfiguration"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region of the configuration
+            region: Str required,
+            /// distribution configuration ARN
+            distribution_arn: Str required,
+            /// configuration name
+            name: Str optional,
+            /// region the AMI is copied to
+            target_region: Str required,
+            /// whether this region has an AMI distribution block
+            ami_distribution: Bool required,
+            /// KMS key that encrypts the copies; null when none is set (copies use the default EBS key)
+            kms_key_id: Str optional,
+            /// SSM parameters the distribution updates with the new AMI id
+            ssm_parameter_count: Int optional,
+            /// launch templates the distribution updates
+            launch_template_count: Int optional,
+        }
+    }
+
+    /// Who receives the AMIs of each distribution region: accounts the AMI is copied to, and launch permissions.
+    distribution_shares => DistributionShareRow {
+        resource: ("distribution_arn", "target", "image-distribution"),
+        key: ["account_id", "region", "distribution_arn", "target_region", "kind", "target"],
+        since: 3,
+        operations: ["imagebuilder:GetDistributionConfiguration"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region of the configuration
+            region: Str required,
+            /// distribution configuration ARN
+            distribution_arn: Str required,
+            /// target region
+            target_region: Str required,
+            /// target_account (copied into that account) | user_id | group | organization_arn | organizational_unit_arn (launch permission)
+            kind: Str required in ["target_account", "user_id", "group", "organization_arn", "organizational_unit_arn"],
+            /// the account id, `all`, or ARN
+            target: Str required,
+        }
+    }
+
+    /// Infrastructure configurations: the build instances of each pipeline (GetInfrastructureConfiguration).
+    infrastructure_configurations => InfrastructureRow {
+        resource: ("infrastructure_arn", "name", "image-infrastructure"),
+        key: ["account_id", "region", "infrastructure_arn"],
+        since: 3,
+        operations: ["imagebuilder:GetInfrastructureConfiguration"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// infrastructure configuration ARN
+            infrastructure_arn: Str required,
+            /// name
+            name: Str optional,
+            /// IMDS on build instances: required | optional (`optional`, the documented default, when AWS returns none)
+            http_tokens: Str optional in ["required", "optional"],
+            /// IMDS hop limit
+            http_put_response_hop_limit: Int optional,
+            /// whether a failed build's instance is terminated
+            terminate_on_failure: Bool optional,
+            /// SNS topic told of each build
+            sns_topic_arn: Str optional,
+            /// S3 bucket for build logs
+            logging_bucket: Str optional,
+            /// instance profile of the build instances
+            instance_profile_name: Str optional,
+        }
+    }
+
+    /// Image Builder lifecycle policies (ListLifecyclePolicies, GetLifecyclePolicy).
+    lifecycle_policies => LifecyclePolicyRow {
+        resource: ("policy_arn", "name", "lifecycle-policy"),
+        key: ["account_id", "region", "policy_arn"],
+        since: 3,
+        operations: ["imagebuilder:ListLifecyclePolicies"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// policy ARN
+            policy_arn: Str required,
+            /// name
+            name: Str optional,
+            /// ENABLED | DISABLED
+            status: Str optional in ["ENABLED", "DISABLED"],
+            /// AMI_IMAGE | CONTAINER_IMAGE
+            resource_type: Str optional in ["AMI_IMAGE", "CONTAINER_IMAGE"],
+            /// its actions, sorted and comma-separated (`DELETE,DEPRECATE`); null when GetLifecyclePolicy was not read
+            actions: Str optional,
+            /// whether it selects images by tag (rather than by recipe); null when not read
+            selects_by_tags: Bool optional,
+        }
+    }
+
+    /// The recipes a lifecycle policy selects (GetLifecyclePolicy resourceSelection.recipes).
+    lifecycle_policy_recipes => LifecyclePolicyRecipeRow {
+        resource: ("policy_arn", "recipe_name", "lifecycle-policy"),
+        key: ["account_id", "region", "policy_arn", "recipe_name", "semantic_version"],
+        since: 3,
+        operations: ["imagebuilder:GetLifecyclePolicy"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// policy ARN
+            policy_arn: Str required,
+            /// recipe name
+            recipe_name: Str required,
+            /// version pattern, e.g. `1.0.x` or `x.x.x`
+            semantic_version: Str required,
+        }
+    }
+
     /// Every call that failed during the scan. A rule that needs a failed call reports `unknown` where it failed.
     scan_errors => ScanErrorRow {
         resource: ("operation", "operation", "scan-error"),
@@ -641,7 +923,7 @@ tables! {
             account_id: Str required,
             /// region; null for account-wide failures such as AssumeRole
             region: Str optional,
-            /// sts | organizations | ec2 | inspector2 | kms
+            /// sts | organizations | ec2 | inspector2 | kms | imagebuilder
             service: Str required,
             /// API operation, e.g. `DescribeImageAttribute`
             operation: Str required,
@@ -685,6 +967,12 @@ pub const DERIVED: &[DerivedColumn] = &[
         name: "open_days",
         kind: ColumnKind::Int,
         doc: "whole days from first_observed_at to collected_at",
+    },
+    DerivedColumn {
+        table: "pipeline_images",
+        name: "age_days",
+        kind: ColumnKind::Int,
+        doc: "whole days from date_created to collected_at",
     },
     DerivedColumn {
         table: "audit",

@@ -7,10 +7,12 @@
 //! shares golden images with the organization, workload accounts,
 //! sandboxes, a denied account, a neglected legacy account); `region` makes
 //! each account-region's keys, settings, images and snapshots; `usage` the
-//! instances, templates and findings; `planted` the resources with fixed
+//! instances, templates and findings; `factory` the Image Builder
+//! pipelines; `planted` the resources with fixed
 //! ids listed in [`PLANTED`], which `sample-data/README.md` documents and
 //! the tests assert.
 
+mod factory;
 mod org;
 mod planted;
 mod region;
@@ -120,6 +122,9 @@ pub(super) struct ImageFacts {
     pub(super) image_id: String,
     pub(super) newest: bool,
     pub(super) deprecated: bool,
+    pub(super) family: String,
+    pub(super) version: usize,
+    pub(super) created: DateTime<Utc>,
 }
 
 /// Builds the inventory.
@@ -211,6 +216,7 @@ pub fn generate(options: &SynthOptions) -> Result<Inventory> {
         usage::usage(&mut g, &catalog, &owners, account, ri, regions[ri]);
     }
     planted::plant(&mut g, options, &regions);
+    factory::pipelines(&mut g, &catalog, &regions);
 
     if let Some(first) = g.errors.first() {
         return Err(Error::Internal(format!("synth: {first}")));

@@ -6,6 +6,10 @@
 
 use chrono::Duration;
 
+use super::factory::{
+    AL2023_PIPELINE, EKS_PIPELINE, LEGACY_PIPELINE, RHEL_PIPELINE, SANDBOX_PIPELINE,
+    SECURITY_PIPELINE, UBUNTU_PIPELINE, WINDOWS_PIPELINE,
+};
 use super::org::{FACTORY, LEGACY, SANDBOX};
 use super::region::{block_device, launch_permission, snapshot};
 use super::usage::finding;
@@ -187,6 +191,102 @@ pub const PLANTED: &[Planted] = &[
         resource: THROTTLED_SNAPSHOT,
         expect: Expect::Unknown,
         why: "DescribeSnapshotAttribute was throttled for this snapshot, which backs no AMI",
+    },
+    Planted {
+        rule: "PIPELINE-REGION-GAP",
+        resource: AL2023_PIPELINE,
+        expect: Expect::Fail,
+        why: "al2023 base pipeline leaves out ap-southeast-1, where its older images run",
+    },
+    Planted {
+        rule: "PIPELINE-SHARED-OUTSIDE-ORG",
+        resource: UBUNTU_PIPELINE,
+        expect: Expect::Fail,
+        why: "ubuntu pipeline grants launch permission to 999988887777",
+    },
+    Planted {
+        rule: "PIPELINE-DISTRIBUTION-NO-CMK",
+        resource: UBUNTU_PIPELINE,
+        expect: Expect::Fail,
+        why: "ubuntu pipeline copies to eu-west-1 without a KMS key",
+    },
+    Planted {
+        rule: "PIPELINE-TESTS-OFF",
+        resource: WINDOWS_PIPELINE,
+        expect: Expect::Fail,
+        why: "Windows pipeline with image tests turned off",
+    },
+    Planted {
+        rule: "PIPELINE-NO-LIFECYCLE",
+        resource: WINDOWS_PIPELINE,
+        expect: Expect::Fail,
+        why: "no lifecycle policy selects the Windows recipe",
+    },
+    Planted {
+        rule: "PIPELINE-FAILING",
+        resource: RHEL_PIPELINE,
+        expect: Expect::Fail,
+        why: "RHEL CIS pipeline failed its last 4 runs",
+    },
+    Planted {
+        rule: "PIPELINE-SCANNING-OFF",
+        resource: EKS_PIPELINE,
+        expect: Expect::Fail,
+        why: "EKS node pipeline with image scanning off",
+    },
+    Planted {
+        rule: "PIPELINE-BUILD-IMDSV1",
+        resource: EKS_PIPELINE,
+        expect: Expect::Fail,
+        why: "EKS node build instances accept IMDSv1",
+    },
+    Planted {
+        rule: "PIPELINE-PARENT-PINNED",
+        resource: EKS_PIPELINE,
+        expect: Expect::Fail,
+        why: "EKS node recipe built on one fixed AMI",
+    },
+    Planted {
+        rule: "PIPELINE-SHARED-ACCOUNT-BY-ACCOUNT",
+        resource: EKS_PIPELINE,
+        expect: Expect::Fail,
+        why: "EKS node AMIs shared with 7 accounts one by one",
+    },
+    Planted {
+        rule: "PIPELINE-DISABLED",
+        resource: LEGACY_PIPELINE,
+        expect: Expect::Fail,
+        why: "retired Windows 2016 pipeline, disabled",
+    },
+    Planted {
+        rule: "PIPELINE-NO-SCHEDULE",
+        resource: LEGACY_PIPELINE,
+        expect: Expect::Fail,
+        why: "retired Windows 2016 pipeline, no schedule",
+    },
+    Planted {
+        rule: "PIPELINE-RECIPE-UNENCRYPTED",
+        resource: LEGACY_PIPELINE,
+        expect: Expect::Fail,
+        why: "retired Windows 2016 recipe maps an unencrypted root volume",
+    },
+    Planted {
+        rule: "PIPELINE-STALE-OUTPUT",
+        resource: LEGACY_PIPELINE,
+        expect: Expect::Fail,
+        why: "retired Windows 2016 pipeline's newest image is 200 days old",
+    },
+    Planted {
+        rule: "PIPELINE-PUBLIC",
+        resource: SANDBOX_PIPELINE,
+        expect: Expect::Fail,
+        why: "sandbox pipeline grants launch permission to all",
+    },
+    Planted {
+        rule: "PIPELINE-SHARED-OUTSIDE-ORG",
+        resource: SECURITY_PIPELINE,
+        expect: Expect::Unknown,
+        why: "GetDistributionConfiguration was throttled for the security tools pipeline",
     },
 ];
 

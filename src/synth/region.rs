@@ -384,6 +384,9 @@ fn image(
         image_id,
         newest,
         deprecated,
+        family: family.to_string(),
+        version,
+        created,
     }
 }
 

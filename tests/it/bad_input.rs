@@ -118,9 +118,13 @@ fn wrong_column_type_and_unknown_column() {
 fn wrong_schema_version() {
     let dir = broken_copy();
     let manifest_path = dir.path().join("manifest.json");
-    let text = fs::read_to_string(&manifest_path)
-        .unwrap()
-        .replace("\"schema_version\": 2", "\"schema_version\": 99");
+    let text = fs::read_to_string(&manifest_path).unwrap().replace(
+        &format!(
+            "\"schema_version\": {}",
+            amiaudit::inventory::SCHEMA_VERSION
+        ),
+        "\"schema_version\": 99",
+    );
     fs::write(&manifest_path, text).unwrap();
     let err = audit_error(dir.path());
     assert!(err.contains("schema version 99 is not supported"), "{err}");

@@ -168,6 +168,11 @@ pub fn static_credentials(
 /// - DescribeImages by image id (moto shows another account's AMI to nobody,
 ///   even when shared or public): visible when the caller owns it, or its
 ///   launch permissions name the caller, `all` or an organization.
+/// - EC2 Image Builder, every call (moto has no Image Builder at all): from
+///   the fixtures a test seeds per account-region ([`seed_image_builder`]),
+///   in the REST-JSON shapes of the API reference; an account-region with no
+///   fixture has no pipelines, and an unknown ARN is a 404
+///   ResourceNotFoundException, as AWS answers.
 #[derive(Debug, Clone)]
 pub struct MotoGaps {
     inner: SharedHttpClient,
@@ -222,6 +227,115 @@ struct GapConnector {
 /// Every AMI a test registered or created, with its owner: EC2 remembers an
 /// AMI's owner after it is deregistered; moto forgets it.
 static KNOWN_IMAGES: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+/// Image Builder fixtures, (account, region) -> {"pipelines": [ImagePipeline],
+/// "images": {pipelineArn: [ImageSummary]}, "recipes": {arn: ImageRecipe},
+/// "distributions": {arn: DistributionConfiguration}, "infrastructures":
+/// {arn: InfrastructureConfiguration}, "lifecyclePolicies": [LifecyclePolicy]}.
+static IMAGE_BUILDER: Mutex<BTreeMap<(String, String), serde_json::Value>> =
+    Mutex::new(BTreeMap::new());
+
+/// Seeds the Image Builder resources of one account-region.
+pub fn seed_image_builder(account: &str, region: &str, fixture: serde_json::Value) {
+    IMAGE_BUILDER
+        .lock()
+        .unwrap()
+        .insert((account.to_string(), region.to_string()), fixture);
+}
+
+/// An Image Builder answer: (status, JSON body, error type).
+fn image_builder(
+    account: &str,
+    region: &str,
+    uri: &str,
+    body: &str,
+) -> (u16, String, Option<&'static str>) {
+    let fixtures = IMAGE_BUILDER.lock().unwrap();
+    let empty = serde_json::json!({});
+    let fixture = fixtures
+        .get(&(account.to_string(), region.to_string()))
+        .unwrap_or(&empty);
+    let path = uri
+        .split("://")
+        .nth(1)
+        .and_then(|u| u.split_once('/'))
+        .map_or("", |(_, p)| p);
+    let (operation, query) = path.split_once('?').unwrap_or((path, ""));
+    let arn = query
+        .split_once('=')
+        .map(|(_, v)| decode(v))
+        .unwrap_or_default();
+    let request: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let list = |key: &str| {
+        fixture
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!([]))
+    };
+    let by_arn = |key: &str, arn: &str| fixture.get(key).and_then(|m| m.get(arn)).cloned();
+    let found = |key: &str, value: Option<serde_json::Value>| match value {
+        Some(v) => (200, serde_json::json!({ key: v }).to_string(), None),
+        None => (
+            404,
+            serde_json::json!({ "message": "resource not found" }).to_string(),
+            Some("ResourceNotFoundException"),
+        ),
+    };
+    match operation {
+        "ListImagePipelines" => found("imagePipelineList", Some(list("pipelines"))),
+        "ListImagePipelineImages" => {
+            let pipeline = request["imagePipelineArn"].as_str().unwrap_or_default();
+            found("imageSummaryList", by_arn("images", pipeline))
+        }
+        "GetImageRecipe" => found("imageRecipe", by_arn("recipes", &arn)),
+        "GetDistributionConfiguration" => {
+            found("distributionConfiguration", by_arn("distributions", &arn))
+        }
+        "GetInfrastructureConfiguration" => found(
+            "infrastructureConfiguration",
+            by_arn("infrastructures", &arn),
+        ),
+        "ListLifecyclePolicies" => {
+            let summaries: Vec<serde_json::Value> = list("lifecyclePolicies")
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    serde_json::json!({
+                        "arn": p["arn"], "name": p["name"], "status": p["status"],
+                        "resourceType": p["resourceType"],
+                    })
+                })
+                .collect();
+            found("lifecyclePolicySummaryList", Some(summaries.into()))
+        }
+        "GetLifecyclePolicy" => found(
+            "lifecyclePolicy",
+            list("lifecyclePolicies")
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["arn"] == arn.as_str())
+                .cloned(),
+        ),
+        _ => (
+            400,
+            serde_json::json!({ "message": format!("the gap client does not answer {operation}") })
+                .to_string(),
+            Some("InvalidRequestException"),
+        ),
+    }
+}
+
+fn json_response(status: u16, json: String, error_type: Option<&str>) -> Response {
+    let mut response = typed_response(status, json, "application/json");
+    if let Some(kind) = error_type {
+        response
+            .headers_mut()
+            .insert("x-amzn-errortype", kind.to_string());
+    }
+    response
+}
 
 /// moto's default account: the caller's own credentials map to it.
 const MOTO_DEFAULT_ACCOUNT: &str = "123456789012";
@@ -568,6 +682,11 @@ impl HttpConnector for GapConnector {
             .unwrap_or_else(|| "us-east-1".to_string());
         let uri = request.uri().to_string();
         let endpoint = uri.split('/').take(3).collect::<Vec<_>>().join("/");
+        if scope.get(3).map(String::as_str) == Some("imagebuilder") {
+            let account = self.caller(&access_key);
+            let (status, json, error) = image_builder(&account, &region, &uri, &body);
+            return HttpConnectorFuture::ready(Ok(json_response(status, json, error)));
+        }
         if let Some((status, xml)) = self.canned(&body, &region) {
             return HttpConnectorFuture::ready(Ok(xml_response(status, xml)));
         }
@@ -622,13 +741,15 @@ impl HttpConnector for GapConnector {
 }
 
 fn xml_response(status: u16, xml: String) -> Response {
+    typed_response(status, xml, "text/xml;charset=UTF-8")
+}
+
+fn typed_response(status: u16, body: String, content_type: &'static str) -> Response {
     let mut response = Response::new(
         StatusCode::try_from(status).expect("valid status"),
-        SdkBody::from(xml),
+        SdkBody::from(body),
     );
-    response
-        .headers_mut()
-        .insert("content-type", "text/xml;charset=UTF-8");
+    response.headers_mut().insert("content-type", content_type);
     response
 }
 

@@ -981,7 +981,7 @@ fn vulnerabilities() {
 
 /// A world in which every built-in rule passes one resource (see [`passing`]).
 fn clean_world() -> Vec<Row> {
-    vec![
+    let mut rows = vec![
         image("ami-clean", vec![("name", "web-golden-20261101-v2".into())]),
         tag("ami-clean", "Owner", "web"),
         tag("ami-clean", "Version", "2"),
@@ -1044,12 +1044,418 @@ fn clean_world() -> Vec<Row> {
                 ("image_visible", true.into()),
             ],
         ),
+    ];
+    rows.extend(factory("pl-clean", vec![]));
+    rows
+}
+
+/// A clean pipeline `id` with its recipe, infrastructure, distribution,
+/// one build (of `ami-clean`) and a lifecycle policy; `extra` overrides
+/// columns of the pipeline row.
+fn factory(id: &'static str, extra: Vec<(&'static str, Value)>) -> Vec<Row> {
+    let mut pipeline: Vec<(&'static str, Value)> = vec![
+        ("pipeline_arn", id.into()),
+        ("name", id.into()),
+        ("status", "ENABLED".into()),
+        ("schedule_expression", "cron(0 6 ? * mon *)".into()),
+        ("tests_enabled", true.into()),
+        ("scanning_enabled", true.into()),
+        ("consecutive_failures", 0i64.into()),
+        ("images_listed", 1i64.into()),
+        ("image_recipe_arn", format!("{id}-recipe").into()),
+        ("infrastructure_arn", format!("{id}-infra").into()),
+        ("distribution_arn", format!("{id}-dist").into()),
+    ];
+    pipeline.extend(extra);
+    let build = format!("{id}-build");
+    vec![
+        row("pipelines", pipeline),
+        row(
+            "pipeline_images",
+            vec![
+                ("image_build_arn", build.clone().into()),
+                ("pipeline_arn", id.into()),
+                ("status", "AVAILABLE".into()),
+                ("date_created", days(5)),
+            ],
+        ),
+        row(
+            "pipeline_amis",
+            vec![
+                ("image_build_arn", build.into()),
+                ("pipeline_arn", id.into()),
+                ("ami_region", R.into()),
+                ("ami_account_id", A.into()),
+                ("image_id", "ami-clean".into()),
+            ],
+        ),
+        row(
+            "image_recipes",
+            vec![
+                ("recipe_arn", format!("{id}-recipe").into()),
+                ("name", id.into()),
+                ("version", "1.0.3".into()),
+                (
+                    "parent_image",
+                    "arn:aws:imagebuilder:eu-west-1:aws:image/amazon-linux-2023-x86/x.x.x".into(),
+                ),
+            ],
+        ),
+        row(
+            "recipe_block_devices",
+            vec![
+                ("recipe_arn", format!("{id}-recipe").into()),
+                ("device_name", "/dev/xvda".into()),
+                ("is_ebs", true.into()),
+                ("encrypted", true.into()),
+            ],
+        ),
+        row(
+            "infrastructure_configurations",
+            vec![
+                ("infrastructure_arn", format!("{id}-infra").into()),
+                ("http_tokens", "required".into()),
+            ],
+        ),
+        row(
+            "distributions",
+            vec![
+                ("distribution_arn", format!("{id}-dist").into()),
+                ("target_region", R.into()),
+                ("ami_distribution", true.into()),
+                ("kms_key_id", "cmk".into()),
+            ],
+        ),
+        row(
+            "distribution_shares",
+            vec![
+                ("distribution_arn", format!("{id}-dist").into()),
+                ("target_region", R.into()),
+                ("kind", "target_account".into()),
+                ("target", B.into()),
+            ],
+        ),
+        row(
+            "lifecycle_policies",
+            vec![
+                ("policy_arn", format!("{id}-retire").into()),
+                ("status", "ENABLED".into()),
+                ("resource_type", "AMI_IMAGE".into()),
+                ("actions", "DELETE,DEPRECATE".into()),
+                ("selects_by_tags", false.into()),
+            ],
+        ),
+        row(
+            "lifecycle_policy_recipes",
+            vec![
+                ("policy_arn", format!("{id}-retire").into()),
+                ("recipe_name", id.into()),
+                ("semantic_version", "1.0.x".into()),
+            ],
+        ),
     ]
+}
+
+/// Replaces `column` in every `table` row of `rows` (adding it where absent).
+fn set(mut rows: Vec<Row>, table: &str, column: &'static str, value: Value) -> Vec<Row> {
+    for (t, cells) in rows.iter_mut() {
+        if *t == table {
+            cells.retain(|(k, _)| *k != column);
+            cells.push((column, value.clone()));
+        }
+    }
+    rows
+}
+
+#[test]
+fn pipelines() {
+    let without = |mut rows: Vec<Row>, table: &str| {
+        rows.retain(|(t, _)| *t != table);
+        rows
+    };
+    let share = |kind: &str, target: &str| {
+        row(
+            "distribution_shares",
+            vec![
+                ("distribution_arn", "pl-bad-dist".into()),
+                ("target_region", R.into()),
+                ("kind", kind.to_string().into()),
+                ("target", target.to_string().into()),
+            ],
+        )
+    };
+    let bad = |extra| factory("pl-bad", extra);
+    let cases: Vec<(&str, Vec<Row>, &str)> = vec![
+        (
+            "PIPELINE-DISABLED",
+            bad(vec![("status", "DISABLED".into())]),
+            "fail",
+        ),
+        (
+            "PIPELINE-DISABLED",
+            bad(vec![("status", Value::Null)]),
+            "unknown",
+        ),
+        (
+            "PIPELINE-NO-SCHEDULE",
+            bad(vec![("schedule_expression", Value::Null)]),
+            "fail",
+        ),
+        (
+            "PIPELINE-TESTS-OFF",
+            bad(vec![("tests_enabled", false.into())]),
+            "fail",
+        ),
+        (
+            "PIPELINE-SCANNING-OFF",
+            bad(vec![("scanning_enabled", false.into())]),
+            "fail",
+        ),
+        (
+            "PIPELINE-FAILING",
+            bad(vec![("consecutive_failures", 2i64.into())]),
+            "fail",
+        ),
+        (
+            "PIPELINE-FAILING",
+            bad(vec![("consecutive_failures", 1i64.into())]),
+            "pass",
+        ),
+        (
+            "PIPELINE-STALE-OUTPUT",
+            set(bad(vec![]), "pipeline_images", "date_created", days(36)),
+            "fail",
+        ),
+        (
+            "PIPELINE-STALE-OUTPUT",
+            set(bad(vec![]), "pipeline_images", "status", "FAILED".into()),
+            "fail",
+        ),
+        (
+            "PIPELINE-STALE-OUTPUT",
+            set(bad(vec![]), "pipeline_images", "date_created", Value::Null),
+            "unknown",
+        ),
+        (
+            "PIPELINE-REGION-GAP",
+            [
+                set(
+                    bad(vec![]),
+                    "distributions",
+                    "target_region",
+                    "us-west-2".into(),
+                ),
+                vec![row(
+                    "instances",
+                    vec![
+                        ("instance_id", "i-1".into()),
+                        ("image_id", "ami-clean".into()),
+                    ],
+                )],
+            ]
+            .concat(),
+            "fail",
+        ),
+        (
+            "PIPELINE-REGION-GAP",
+            without(bad(vec![]), "distributions"),
+            "unknown",
+        ),
+        (
+            "PIPELINE-PUBLIC",
+            [bad(vec![]), vec![share("group", "all")]].concat(),
+            "fail",
+        ),
+        (
+            "PIPELINE-PUBLIC",
+            without(bad(vec![]), "distributions"),
+            "unknown",
+        ),
+        (
+            "PIPELINE-SHARED-OUTSIDE-ORG",
+            [bad(vec![]), vec![share("user_id", "999988887777")]].concat(),
+            "fail",
+        ),
+        (
+            "PIPELINE-SHARED-OUTSIDE-ORG",
+            [
+                bad(vec![]),
+                vec![share(
+                    "organization_arn",
+                    "arn:aws:organizations::999988887777:organization/o-other",
+                )],
+            ]
+            .concat(),
+            "fail",
+        ),
+        (
+            "PIPELINE-SHARED-OUTSIDE-ORG",
+            without(bad(vec![]), "distributions"),
+            "unknown",
+        ),
+        (
+            "PIPELINE-SHARED-ACCOUNT-BY-ACCOUNT",
+            [
+                bad(vec![]),
+                (0..6)
+                    .map(|n| share("user_id", &format!("21000000000{n}")))
+                    .collect(),
+            ]
+            .concat(),
+            "fail",
+        ),
+        (
+            "PIPELINE-RECIPE-UNENCRYPTED",
+            set(
+                bad(vec![]),
+                "recipe_block_devices",
+                "encrypted",
+                false.into(),
+            ),
+            "fail",
+        ),
+        (
+            "PIPELINE-RECIPE-UNENCRYPTED",
+            set(
+                bad(vec![]),
+                "recipe_block_devices",
+                "encrypted",
+                Value::Null,
+            ),
+            "fail",
+        ),
+        (
+            "PIPELINE-RECIPE-UNENCRYPTED",
+            without(bad(vec![]), "image_recipes"),
+            "unknown",
+        ),
+        (
+            "PIPELINE-DISTRIBUTION-NO-CMK",
+            set(bad(vec![]), "distributions", "kms_key_id", Value::Null),
+            "fail",
+        ),
+        (
+            "PIPELINE-DISTRIBUTION-NO-CMK",
+            set(
+                bad(vec![]),
+                "distributions",
+                "kms_key_id",
+                "alias/aws/ebs".into(),
+            ),
+            "fail",
+        ),
+        (
+            "PIPELINE-BUILD-IMDSV1",
+            set(
+                bad(vec![]),
+                "infrastructure_configurations",
+                "http_tokens",
+                "optional".into(),
+            ),
+            "fail",
+        ),
+        (
+            "PIPELINE-BUILD-IMDSV1",
+            without(bad(vec![]), "infrastructure_configurations"),
+            "unknown",
+        ),
+        (
+            "PIPELINE-NO-LIFECYCLE",
+            set(
+                bad(vec![]),
+                "lifecycle_policy_recipes",
+                "semantic_version",
+                "2.x.x".into(),
+            ),
+            "fail",
+        ),
+        (
+            "PIPELINE-NO-LIFECYCLE",
+            set(
+                bad(vec![]),
+                "lifecycle_policies",
+                "actions",
+                "DISABLE".into(),
+            ),
+            "fail",
+        ),
+        (
+            "PIPELINE-NO-LIFECYCLE",
+            set(
+                bad(vec![]),
+                "lifecycle_policies",
+                "status",
+                "DISABLED".into(),
+            ),
+            "fail",
+        ),
+        (
+            "PIPELINE-NO-LIFECYCLE",
+            set(
+                set(
+                    bad(vec![]),
+                    "lifecycle_policy_recipes",
+                    "semantic_version",
+                    "2.x.x".into(),
+                ),
+                "lifecycle_policies",
+                "selects_by_tags",
+                true.into(),
+            ),
+            "unknown",
+        ),
+        (
+            "PIPELINE-PARENT-PINNED",
+            set(
+                bad(vec![]),
+                "image_recipes",
+                "parent_image",
+                "ami-0123456789abcdef0".into(),
+            ),
+            "fail",
+        ),
+        (
+            "PIPELINE-PARENT-PINNED",
+            set(
+                bad(vec![]),
+                "image_recipes",
+                "parent_image",
+                "arn:aws:imagebuilder:eu-west-1:aws:image/amazon-linux-2023-x86/2025.1.2".into(),
+            ),
+            "fail",
+        ),
+        (
+            "PIPELINE-PARENT-PINNED",
+            set(
+                bad(vec![]),
+                "image_recipes",
+                "parent_image",
+                "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64".into(),
+            ),
+            "pass",
+        ),
+    ];
+    for (n, (rule, rows, expected)) in cases.into_iter().enumerate() {
+        let m = run(rule, rows);
+        assert_eq!(
+            m.get("pl-bad").map(String::as_str),
+            Some(expected),
+            "case {n}: {rule} {m:?}"
+        );
+    }
+    // An image a pipeline lists as output is pipeline-built without any tag.
+    let rows = [vec![image("ami-built", vec![])], factory("pl-x", vec![])].concat();
+    let rows = set(rows, "pipeline_amis", "image_id", "ami-built".into());
+    expect(
+        &run("AMI-NOT-PIPELINE-BUILT", rows),
+        &[("ami-built", "pass")],
+    );
 }
 
 /// The resource a rule passes in the clean world.
 fn passing(rule: &str) -> &'static str {
     match rule {
+        r if r.starts_with("PIPELINE-") => "pl-clean",
         "AMI-DEPRECATED-IN-USE" => "ami-retired",
         "FAMILY-REGION-GAP" => "web-golden@eu-west-1",
         r if r.starts_with("SNAP-") => "snap-clean",

@@ -19,7 +19,9 @@ use amiaudit::policy::{ParamOverrides, ParamValue};
 use aws_sdk_ec2::types as ec2;
 use serde_json::json;
 
-use super::moto::{Moto, MotoGaps, create_image, register, run_instance, static_credentials};
+use super::moto::{
+    Moto, MotoGaps, create_image, register, run_instance, seed_image_builder, static_credentials,
+};
 
 const OUTSIDE: &str = "999999999999";
 const US: &str = "us-east-1";
@@ -401,6 +403,115 @@ impl Audit {
     }
 }
 
+/// The factory's Image Builder resources in us-east-1 (the gap client
+/// answers them: moto has no Image Builder): `golden`, a pipeline that does
+/// everything right and built the `good` AMI, and `neglected`, which does
+/// everything wrong. Returns their ARNs.
+fn seed_pipelines(org: &Org) -> (String, String) {
+    let f = &org.factory;
+    let arn = |kind: &str, name: &str| format!("arn:aws:imagebuilder:{US}:{f}:{kind}/{name}");
+    let pipeline = |name: &str, good: bool| {
+        json!({
+            "arn": arn("image-pipeline", name),
+            "name": name,
+            "platform": "Linux",
+            "status": if good { "ENABLED" } else { "DISABLED" },
+            "schedule": if good {
+                json!({"scheduleExpression": "cron(0 6 ? * mon *)", "timezone": "Etc/UTC",
+                       "pipelineExecutionStartCondition": "EXPRESSION_MATCH_AND_DEPENDENCY_UPDATES_AVAILABLE"})
+            } else { json!({}) },
+            "imageTestsConfiguration": {"imageTestsEnabled": good, "timeoutMinutes": 720},
+            "imageScanningConfiguration": {"imageScanningEnabled": good},
+            "enhancedImageMetadataEnabled": true,
+            "lastRunStatus": if good { "AVAILABLE" } else { "FAILED" },
+            "consecutiveFailures": if good { 0 } else { 3 },
+            "dateCreated": "2026-01-05T10:00:00.000Z",
+            "imageRecipeArn": arn("image-recipe", &format!("{name}/1.0.0")),
+            "infrastructureConfigurationArn": arn("infrastructure-configuration", name),
+            "distributionConfigurationArn": arn("distribution-configuration", name),
+        })
+    };
+    let recipe = |name: &str, good: bool| {
+        json!({
+            "arn": arn("image-recipe", &format!("{name}/1.0.0")),
+            "name": name,
+            "version": "1.0.0",
+            "parentImage": if good {
+                format!("arn:aws:imagebuilder:{US}:aws:image/amazon-linux-2023-x86/x.x.x")
+            } else { "ami-0123456789abcdef0".to_string() },
+            "components": [{"componentArn": format!("arn:aws:imagebuilder:{US}:aws:component/update-linux/x.x.x")}],
+            "blockDeviceMappings": [{"deviceName": "/dev/xvda",
+                "ebs": if good { json!({"encrypted": true, "kmsKeyId": "alias/golden", "volumeSize": 30}) }
+                       else { json!({"volumeSize": 30}) }}],
+        })
+    };
+    let distribution = |name: &str, good: bool| {
+        let region = |r: &str| {
+            let permission = if good {
+                json!({"organizationArns": [org.organization_arn]})
+            } else {
+                json!({"userGroups": ["all"], "userIds": [OUTSIDE, org.workload, org.management]})
+            };
+            let mut ami = json!({"name": format!("{name}-{{{{imagebuilder:buildDate}}}}"), "launchPermission": permission});
+            if good {
+                ami["kmsKeyId"] = json!(format!("arn:aws:kms:{r}:{f}:key/golden"));
+            }
+            json!({"region": r, "amiDistributionConfiguration": ami})
+        };
+        let regions = if good {
+            vec![region(US), region(EU)]
+        } else {
+            vec![region(US)]
+        };
+        json!({"arn": arn("distribution-configuration", name), "name": name,
+               "distributions": regions, "timeoutMinutes": 360})
+    };
+    let infrastructure = |name: &str, good: bool| {
+        json!({"arn": arn("infrastructure-configuration", name), "name": name,
+               "instanceProfileName": "ImageBuilder",
+               "instanceMetadataOptions": {"httpTokens": if good { "required" } else { "optional" }},
+               "terminateInstanceOnFailure": true})
+    };
+    let golden = arn("image-pipeline", "golden");
+    let neglected = arn("image-pipeline", "neglected");
+    let build = |version: &str| arn("image", &format!("golden/{version}/1"));
+    let fixture = json!({
+        "pipelines": [pipeline("golden", true), pipeline("neglected", false)],
+        "images": {
+            golden.clone(): [{
+                "arn": build("1.0.0"), "name": "golden", "version": "1.0.0",
+                "state": {"status": "AVAILABLE"},
+                // Relative to the scan's clock: the newest build is recent.
+                "dateCreated": (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339(),
+                "buildType": "SCHEDULED",
+                "outputResources": {"amis": [{"region": US, "image": org.image("good"), "accountId": f}]},
+            }],
+            neglected.clone(): [],
+        },
+        "recipes": {
+            arn("image-recipe", "golden/1.0.0"): recipe("golden", true),
+            arn("image-recipe", "neglected/1.0.0"): recipe("neglected", false),
+        },
+        "distributions": {
+            arn("distribution-configuration", "golden"): distribution("golden", true),
+            arn("distribution-configuration", "neglected"): distribution("neglected", false),
+        },
+        "infrastructures": {
+            arn("infrastructure-configuration", "golden"): infrastructure("golden", true),
+            arn("infrastructure-configuration", "neglected"): infrastructure("neglected", false),
+        },
+        "lifecyclePolicies": [{
+            "arn": arn("lifecycle-policy", "retire-golden"), "name": "retire-golden",
+            "status": "ENABLED", "resourceType": "AMI_IMAGE",
+            "executionRole": "arn:aws:iam::1:role/lifecycle",
+            "policyDetails": [{"action": {"type": "DEPRECATE"}, "filter": {"type": "AGE", "value": 90, "unit": "DAYS"}}],
+            "resourceSelection": {"recipes": [{"name": "golden", "semanticVersion": "x.x.x"}]},
+        }],
+    });
+    seed_image_builder(f, US, fixture);
+    (golden, neglected)
+}
+
 #[test]
 fn every_seeded_fact_is_judged_exactly() {
     let moto = Moto::start();
@@ -409,6 +520,7 @@ fn every_seeded_fact_is_judged_exactly() {
         .build()
         .unwrap();
     let org = rt.block_on(seed(&moto));
+    let (golden, neglected) = seed_pipelines(&org);
     let mut options = ScanOptions::default();
     options.connection.endpoint_url = Some(moto.endpoint.clone());
     options.connection.region = Some(US.to_string());
@@ -432,6 +544,17 @@ fn every_seeded_fact_is_judged_exactly() {
         .entry("AMI-SHARED-ACCOUNT-BY-ACCOUNT".to_string())
         .or_default()
         .insert("max_direct_shares".to_string(), ParamValue::Int(2));
+    overrides
+        .entry("PIPELINE-SHARED-ACCOUNT-BY-ACCOUNT".to_string())
+        .or_default()
+        .insert("max_direct_shares".to_string(), ParamValue::Int(2));
+    overrides
+        .entry("PIPELINE-REGION-GAP".to_string())
+        .or_default()
+        .insert(
+            "required_regions".to_string(),
+            ParamValue::List(vec![EU.to_string()]),
+        );
     let evaluation = evaluate(&inventory, &pack.rules, &overrides);
     assert!(
         evaluation.rule_errors.is_empty(),
@@ -671,6 +794,34 @@ fn every_seeded_fact_is_judged_exactly() {
         "REGION-INSPECTOR-EC2-OFF",
         regions(&|a, r| a == w && r == US),
     );
+
+    // The factory's pipelines: `golden` passes everything, `neglected`
+    // fails everything.
+    for rule in [
+        "PIPELINE-DISABLED",
+        "PIPELINE-NO-SCHEDULE",
+        "PIPELINE-TESTS-OFF",
+        "PIPELINE-SCANNING-OFF",
+        "PIPELINE-FAILING",
+        "PIPELINE-STALE-OUTPUT",
+        "PIPELINE-REGION-GAP",
+        "PIPELINE-PUBLIC",
+        "PIPELINE-SHARED-OUTSIDE-ORG",
+        "PIPELINE-SHARED-ACCOUNT-BY-ACCOUNT",
+        "PIPELINE-RECIPE-UNENCRYPTED",
+        "PIPELINE-DISTRIBUTION-NO-CMK",
+        "PIPELINE-BUILD-IMDSV1",
+        "PIPELINE-NO-LIFECYCLE",
+        "PIPELINE-PARENT-PINNED",
+    ] {
+        check(
+            rule,
+            vec![
+                (f.to_string(), golden.clone(), "pass"),
+                (f.to_string(), neglected.clone(), "fail"),
+            ],
+        );
+    }
 
     // Every rule of the pack was checked here.
     let source = include_str!("truth.rs");
