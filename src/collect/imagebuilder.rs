@@ -5,7 +5,7 @@
 //! Where Image Builder is not used this is one call (ListImagePipelines).
 //! Container pipelines are left out: the rules judge AMI pipelines.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_imagebuilder::Client;
 use aws_sdk_imagebuilder::operation::get_distribution_configuration::GetDistributionConfigurationOutput;
@@ -167,7 +167,7 @@ pub fn record(harvest: &mut Harvest, fetched: Fetched) {
     else {
         return;
     };
-    let mut listed = std::collections::BTreeMap::new();
+    let mut listed = BTreeMap::new();
     for (arn, outcome) in fetched.images {
         let Some(images) = harvest.take(SERVICE, "ListImagePipelineImages", Some(&arn), outcome)
         else {
@@ -225,7 +225,7 @@ pub fn record(harvest: &mut Harvest, fetched: Fetched) {
     else {
         return;
     };
-    let mut details = std::collections::BTreeMap::new();
+    let mut details = BTreeMap::new();
     for (arn, outcome) in fetched.lifecycle_details {
         if let Some(policy) = harvest
             .take(SERVICE, "GetLifecyclePolicy", Some(&arn), outcome)

@@ -19,7 +19,7 @@ mod builder;
 mod coverage;
 mod read;
 pub mod schema;
-mod upgrade;
+pub(crate) mod upgrade;
 mod validate;
 mod write;
 

@@ -146,13 +146,11 @@ pub(super) fn pipelines(
 ) {
     let Some(&home) = regions.first() else { return };
     let mut policy_recipes = BTreeMap::<usize, Vec<&str>>::new();
-    let mut accounts_with_pipelines = std::collections::BTreeSet::new();
     for p in PIPELINES {
         // Only where the account was scanned in its first region.
         if !catalog.contains_key(&(p.account, 0)) {
             continue;
         }
-        accounts_with_pipelines.insert(p.account);
         if p.in_lifecycle_policy {
             policy_recipes.entry(p.account).or_default().push(p.family);
         }

@@ -26,6 +26,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::{Error, Result, polars_message};
+use crate::inventory::upgrade::{with_launch_permission_count, with_snapshot_permission_columns};
 use crate::inventory::{Inventory, Manifest, Scope, TableBuilder, Value, schema};
 pub use planted::{Expect, PLANTED, Planted, markdown_tables};
 
@@ -255,76 +256,37 @@ fn what_a_scan_reads(tables: &mut BTreeMap<&'static str, DataFrame>) -> PolarsRe
             .cloned()
             .ok_or_else(|| PolarsError::ColumnNotFound(name.to_string().into()))
     };
-    let failed = get(tables, "scan_errors")?
-        .lazy()
-        .filter(col("operation").eq(lit("DescribeImageAttribute")))
-        .select([col("resource_id").alias("image_id")])
-        .with_column(lit(true).alias("failed"));
-    let image_keys = [col("account_id"), col("region"), col("image_id")];
-    let counts = get(tables, "launch_permissions")?
-        .lazy()
-        .group_by(image_keys.clone())
-        .agg([len().cast(DataType::Int64).alias("n")]);
-    let images = get(tables, "images")?
-        .lazy()
-        .drop(by_name(["launch_permission_count"], true, false))
-        .join(
-            counts,
-            image_keys.clone(),
-            image_keys,
+    let failed_reads = |operation: &str, id: &str| -> PolarsResult<LazyFrame> {
+        Ok(get(tables, "scan_errors")?
+            .lazy()
+            .filter(col("operation").eq(lit(operation.to_string())))
+            .select([col("resource_id").alias(id.to_string())])
+            .with_column(lit(true).alias("read_failed")))
+    };
+    let joined_on = |id: &str| [col(id.to_string())];
+    let images = with_launch_permission_count(
+        get(tables, "images")?.lazy().join(
+            failed_reads("DescribeImageAttribute", "image_id")?,
+            joined_on("image_id"),
+            joined_on("image_id"),
             JoinArgs::new(JoinType::Left),
-        )
-        .join(
-            failed,
-            [col("image_id")],
-            [col("image_id")],
+        ),
+        get(tables, "launch_permissions")?.lazy(),
+        col("read_failed").is_null(),
+    );
+    // Whether anyone may restore a snapshot comes from the listing of
+    // publicly restorable snapshots, which covers every snapshot.
+    let snapshots = with_snapshot_permission_columns(
+        get(tables, "snapshots")?.lazy().join(
+            failed_reads("DescribeSnapshotAttribute", "snapshot_id")?,
+            joined_on("snapshot_id"),
+            joined_on("snapshot_id"),
             JoinArgs::new(JoinType::Left),
-        )
-        .with_column(
-            when(col("failed").is_not_null())
-                .then(lit(NULL).cast(DataType::Int64))
-                .otherwise(col("n").fill_null(lit(0i64)))
-                .alias("launch_permission_count"),
-        );
-    let snapshot_keys = [col("account_id"), col("region"), col("snapshot_id")];
-    let permissions = get(tables, "snapshot_permissions")?
-        .lazy()
-        .group_by(snapshot_keys.clone())
-        .agg([
-            len().cast(DataType::Int64).alias("n"),
-            col("group").eq(lit("all")).any(true).alias("any_public"),
-        ]);
-    let unread = get(tables, "scan_errors")?
-        .lazy()
-        .filter(col("operation").eq(lit("DescribeSnapshotAttribute")))
-        .select([col("resource_id").alias("snapshot_id")])
-        .with_column(lit(true).alias("unread"));
-    let snapshots = get(tables, "snapshots")?
-        .lazy()
-        .drop(by_name(
-            ["public", "create_volume_permission_count"],
-            true,
-            false,
-        ))
-        .join(
-            permissions,
-            snapshot_keys.clone(),
-            snapshot_keys,
-            JoinArgs::new(JoinType::Left),
-        )
-        .join(
-            unread,
-            [col("snapshot_id")],
-            [col("snapshot_id")],
-            JoinArgs::new(JoinType::Left),
-        )
-        .with_columns([
-            col("any_public").fill_null(lit(false)).alias("public"),
-            when(col("unread").is_not_null())
-                .then(lit(NULL).cast(DataType::Int64))
-                .otherwise(col("n").fill_null(lit(0i64)))
-                .alias("create_volume_permission_count"),
-        ]);
+        ),
+        get(tables, "snapshot_permissions")?.lazy(),
+        col("read_failed").is_null(),
+        lit(true),
+    );
     let instances = get(tables, "instances")?.lazy().with_columns([
         col("image_owner_id").is_not_null().alias("image_visible"),
         when(col("image_owner_id").is_not_null())
