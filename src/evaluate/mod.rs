@@ -82,29 +82,35 @@ pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverride
     let coverage = Coverage::read(inventory);
     let frames = inventory.frames();
     // Rules side by side: many queries are short and leave cores idle.
-    let outcomes: Vec<Result<DataFrame, RuleError>> = rules
-        .par_iter()
-        .map(|rule| {
-            let run = || -> Result<DataFrame, String> {
-                let frames = frames.as_ref().map_err(|e| e.to_string())?;
-                evaluate_rule(rule, frames, &coverage, overrides)
-            };
-            // polars panics on some inputs it should refuse; one rule's
-            // crash is that rule's error, never the audit's.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-                .unwrap_or_else(|panic| {
-                    Err(format!(
-                        "the query engine failed: {}",
-                        crate::error::panic_message(panic.as_ref())
-                    ))
-                })
-                .map_err(|message| RuleError {
-                    rule_id: rule.id.clone(),
-                    file: rule.source.clone(),
-                    message,
-                })
-        })
-        .collect();
+    let judge_all = || -> Vec<Result<DataFrame, RuleError>> {
+        rules
+            .par_iter()
+            .map(|rule| {
+                let run = || -> Result<DataFrame, String> {
+                    let frames = frames.as_ref().map_err(|e| e.to_string())?;
+                    evaluate_rule(rule, frames, &coverage, overrides)
+                };
+                // polars panics on some inputs it should refuse; one rule's
+                // crash is that rule's error, never the audit's.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                    .unwrap_or_else(|panic| {
+                        Err(format!(
+                            "the query engine failed: {}",
+                            crate::error::panic_message(panic.as_ref())
+                        ))
+                    })
+                    .map_err(|message| RuleError {
+                        rule_id: rule.id.clone(),
+                        file: rule.source.clone(),
+                        message,
+                    })
+            })
+            .collect()
+    };
+    let outcomes = match rule_threads() {
+        Some(pool) => pool.install(judge_all),
+        None => judge_all(),
+    };
     let mut frames_out = Vec::new();
     let mut rule_errors = Vec::new();
     for outcome in outcomes {
@@ -193,6 +199,25 @@ fn evaluate_rule(
         apply_coverage(raw, &gaps, &coverage.skipped, rule).map_err(|e| polars_message(&e))?;
     check_statuses(&result)?;
     Ok(result)
+}
+
+/// The threads rules run on. polars plans an SQL query recursively, and a
+/// rule with several `WITH` steps needs more stack than the 2 MiB a thread
+/// gets by default (the pipeline rules overflowed it in debug builds).
+/// Stack is reserved, not committed: only the pages a query touches cost
+/// memory. None when the threads cannot be made: the rules then run on
+/// rayon's shared pool, as before.
+fn rule_threads() -> Option<&'static rayon::ThreadPool> {
+    const RULE_STACK_BYTES: usize = 64 << 20;
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .stack_size(RULE_STACK_BYTES)
+            .thread_name(|i| format!("amiaudit-rule-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
 }
 
 fn check_statuses(df: &DataFrame) -> Result<(), String> {

@@ -342,3 +342,26 @@ fn framework_csvs_hold_the_mapped_rules_with_requirements_and_join_findings_csv(
         .count();
     assert_eq!(rows.len(), expected);
 }
+
+/// Rules plan their SQL on threads with a stack of their own: with the
+/// threads' default stack made small, the whole pack still runs (it
+/// overflowed at 1.5 MiB, and under load at the 2 MiB default, before).
+#[test]
+fn rules_do_not_depend_on_the_default_thread_stack() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::cargo_bin("amiaudit")
+        .expect("binary built")
+        .env("RUST_MIN_STACK", "1048576")
+        .args([
+            "audit",
+            "--inventory",
+            path(&sample()),
+            "--out",
+            path(out_dir.path()),
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("run amiaudit");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
