@@ -118,5 +118,12 @@
       }).forEach(function (r) { tbody.appendChild(r); });
     });
   });
+  // A link to a rule or a pipeline opens its folded section.
+  function openTarget() {
+    var target = location.hash ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
+    if (target && target.tagName === "DETAILS") { target.open = true; }
+  }
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
   apply();
 })();

@@ -221,6 +221,41 @@ impl Coverage {
             .map(|((_, r), _)| r.as_str())
     }
 
+    /// Account-regions in scope where `operation` (`service:Operation`)
+    /// gave nothing to read, with why: the account-region was not scanned,
+    /// the call failed there as a whole, or the inventory predates it. A
+    /// list built from that operation's rows is short by these places.
+    pub fn unread_by(&self, operation: &str) -> Vec<(&(String, String), String)> {
+        let never_made = self.not_collected.contains(&operation.to_ascii_lowercase());
+        self.regions
+            .iter()
+            .filter(|(_, (status, _))| *status != ScanStatus::NotOptedIn)
+            .filter_map(|(key, (status, why))| {
+                if !status.seen() {
+                    return Some((key, why.clone()));
+                }
+                if never_made {
+                    return Some((
+                        key,
+                        format!(
+                            "{operation} not collected (the inventory was written with schema version {})",
+                            self.written_with
+                        ),
+                    ));
+                }
+                self.failed_calls
+                    .iter()
+                    .find(|e| {
+                        e.account_id == key.0
+                            && e.region.as_deref().is_none_or(|r| r == key.1)
+                            && e.resource_id.is_none()
+                            && e.operation.eq_ignore_ascii_case(operation)
+                    })
+                    .map(|e| (key, format!("{} failed: {}", e.operation, e.error_code)))
+            })
+            .collect()
+    }
+
     pub fn count(&self, status: ScanStatus) -> u64 {
         self.regions.values().filter(|(s, _)| *s == status).count() as u64
     }

@@ -463,3 +463,18 @@ pub fn str_column<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a st
         .map_err(|_| Error::Internal(format!("column `{name}` is not text")))?;
     Ok(ca.iter().collect())
 }
+
+/// An integer or timestamp column's values (timestamps as milliseconds).
+/// A missing column, or one of another kind, is an internal error.
+pub fn i64_column(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
+    let column = df
+        .column(name)
+        .map_err(|_| Error::Internal(format!("missing column `{name}`")))?;
+    let not_integer = || Error::Internal(format!("column `{name}` is not an integer"));
+    let physical = match column.dtype() {
+        DataType::Datetime(..) | DataType::Int64 => column.to_physical_repr(),
+        _ => return Err(not_integer()),
+    };
+    let ca = physical.i64().map_err(|_| not_integer())?;
+    Ok(ca.iter().collect())
+}

@@ -79,6 +79,7 @@ pub fn markdown(context: &ReportContext) -> String {
             a.counts.unknown
         );
     }
+    out.push_str(&pipelines_markdown(&context.pipelines));
     if let Some(diff) = &context.diff {
         out.push_str(&diff_markdown(diff));
     }
@@ -108,6 +109,52 @@ pub fn markdown(context: &ReportContext) -> String {
         &context.meta.policy_pack_sha256[..12.min(context.meta.policy_pack_sha256.len())],
         &context.meta.inventory_sha256[..12.min(context.meta.inventory_sha256.len())]
     );
+    out
+}
+
+/// The image factory: one line per pipeline, and where pipelines were not read.
+fn pipelines_markdown(view: &super::pipelines::PipelinesView) -> String {
+    let mut out = String::new();
+    if view.pipelines.is_empty() && view.unread.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "\n## Pipelines\n");
+    if !view.pipelines.is_empty() {
+        let _ = writeln!(
+            out,
+            "| health | pipeline | account | region | schedule | newest image | age (days) | instances | failing rules |\n|---|---|---|---|---|---|---:|---:|---|"
+        );
+        for p in &view.pipelines {
+            let newest = match (&p.newest_version, p.builds_read) {
+                (_, false) => "builds not read".to_string(),
+                (Some(v), true) => md(v),
+                (None, true) => "none available".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {newest} | {} | {} | {} |",
+                p.health,
+                md(&p.name),
+                md(&p.account_id),
+                md(&p.region),
+                md(&p.schedule),
+                p.newest_age_days.map(|d| d.to_string()).unwrap_or_default(),
+                p.instances,
+                p.failing_rules
+                    .iter()
+                    .map(|r| md(r))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    if !view.unread.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n> Pipelines were not read in {} account-regions: any pipeline there is missing above.",
+            view.unread.len()
+        );
+    }
     out
 }
 

@@ -15,6 +15,7 @@ mod html;
 mod junit;
 mod markdown;
 mod ocsf;
+pub mod pipelines;
 mod terminal;
 
 use std::fs;
@@ -129,6 +130,8 @@ pub struct ReportContext {
     /// Every waiver of the waiver file, with its state: active, expired or unused.
     pub waivers: Vec<crate::waivers::WaiverUse>,
     pub charts: charts::Charts,
+    /// The image factory: pipelines, their health and lineage.
+    pub pipelines: pipelines::PipelinesView,
     /// Drift since the baseline audit, with `--baseline`.
     pub diff: Option<crate::diff::Diff>,
 }
@@ -257,6 +260,7 @@ impl ReportContext {
             })
             .collect();
         let charts = charts::build(inventory, &summary, &rules)?;
+        let pipelines = pipelines::build(inventory, pack, evaluation)?;
         Ok(ReportContext {
             meta,
             summary,
@@ -281,6 +285,7 @@ impl ReportContext {
             },
             waivers: Vec::new(),
             charts,
+            pipelines,
             diff: None,
         })
     }

@@ -211,6 +211,33 @@ fn report_works_offline_in_headless_chromium() {
     browser.eval("var q = document.getElementById('q'); q.value = ''; q.dispatchEvent(new Event('input')); var s = document.getElementById('f-rule'); s.value = ''; s.dispatchEvent(new Event('change'));");
     assert_eq!(shown(&mut browser), non_passing);
 
+    // The Pipelines section: the sample factory's 8 pipelines, health as
+    // the rules judged it (the throttled distribution read is `unknown`),
+    // and every pipeline's lineage reachable from its row.
+    let health = browser.eval(
+        "Array.from(document.querySelectorAll('#pipelines > table > tbody > tr > td:first-child')).map(td => td.textContent)",
+    );
+    let health: Vec<&str> = health
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(health.len(), 8, "{health:?}");
+    assert_eq!(health.iter().filter(|h| **h == "unknown").count(), 1);
+    assert_eq!(health.iter().filter(|h| **h == "failing").count(), 7);
+    let linked = browser.eval(
+        "Array.from(document.querySelectorAll('#pipelines > table a')).filter(a => document.querySelector(a.getAttribute('href') + ' table.lineage tbody tr')).length",
+    );
+    assert_eq!(linked, json!(8), "pipelines whose lineage lists builds");
+    browser.eval("document.querySelector('#pipelines > table a[href=\"#pipeline-3\"]').click()");
+    // hashchange fires after the click returns.
+    let opened = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        browser.eval("document.getElementById('pipeline-3').open") == json!(true)
+    });
+    assert!(opened, "following a pipeline's link opens its lineage");
+
     let shot = browser.call("Page.captureScreenshot", json!({"format": "png"}));
     let png = base64::engine::general_purpose::STANDARD
         .decode(shot["data"].as_str().unwrap())

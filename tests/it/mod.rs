@@ -8,6 +8,7 @@ mod golden;
 mod judging;
 mod moto;
 mod outputs;
+mod pipelines_view;
 mod policies;
 mod rules;
 mod scan;

@@ -11,12 +11,12 @@ use chrono::Duration;
 
 use super::support::*;
 
-const A: &str = "111111111111";
+pub(super) const A: &str = "111111111111";
 const B: &str = "222222222222";
-const R: &str = "eu-west-1";
-type Row = (&'static str, Vec<(&'static str, Value)>);
+pub(super) const R: &str = "eu-west-1";
+pub(super) type Row = (&'static str, Vec<(&'static str, Value)>);
 
-fn row(table: &'static str, cells: Vec<(&'static str, Value)>) -> Row {
+pub(super) fn row(table: &'static str, cells: Vec<(&'static str, Value)>) -> Row {
     let mut all: Vec<(&'static str, Value)> = vec![("account_id", A.into())];
     if table != "accounts" {
         all.push(("region", R.into()));
@@ -73,7 +73,7 @@ fn tag(image: &str, key: &str, value: &str) -> Row {
 }
 
 /// Two org accounts; eu-west-1 scanned with good settings; us-east-1 not scanned.
-fn base() -> Vec<Row> {
+pub(super) fn base() -> Vec<Row> {
     vec![
         row("accounts", vec![("account_name", "a".into())]),
         row(
@@ -980,7 +980,7 @@ fn vulnerabilities() {
 }
 
 /// A world in which every built-in rule passes one resource (see [`passing`]).
-fn clean_world() -> Vec<Row> {
+pub(super) fn clean_world() -> Vec<Row> {
     let mut rows = vec![
         image("ami-clean", vec![("name", "web-golden-20261101-v2".into())]),
         tag("ami-clean", "Owner", "web"),
@@ -1157,7 +1157,7 @@ fn factory(id: &'static str, extra: Vec<(&'static str, Value)>) -> Vec<Row> {
 }
 
 /// Replaces `column` in every `table` row of `rows` (adding it where absent).
-fn set(mut rows: Vec<Row>, table: &str, column: &'static str, value: Value) -> Vec<Row> {
+pub(super) fn set(mut rows: Vec<Row>, table: &str, column: &'static str, value: Value) -> Vec<Row> {
     for (t, cells) in rows.iter_mut() {
         if *t == table {
             cells.retain(|(k, _)| *k != column);
