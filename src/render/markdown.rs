@@ -112,6 +112,9 @@ pub fn markdown(context: &ReportContext) -> String {
     out
 }
 
+/// Pipelines summary.md lists (the worst first).
+const PIPELINES_LISTED: usize = 20;
+
 /// The image factory: one line per pipeline, and where pipelines were not read.
 fn pipelines_markdown(view: &super::pipelines::PipelinesView) -> String {
     let mut out = String::new();
@@ -124,7 +127,14 @@ fn pipelines_markdown(view: &super::pipelines::PipelinesView) -> String {
             out,
             "| health | pipeline | account | region | schedule | newest image | age (days) | instances | failing rules |\n|---|---|---|---|---|---|---:|---:|---|"
         );
-        for p in &view.pipelines {
+        // One page: the worst first, at most PIPELINES_LISTED of them.
+        let mut worst: Vec<_> = view.pipelines.iter().collect();
+        worst.sort_by_key(|p| match p.health {
+            "failing" => 0,
+            "unknown" => 1,
+            _ => 2,
+        });
+        for p in worst.iter().take(PIPELINES_LISTED) {
             let newest = match (&p.newest_version, p.builds_read) {
                 (_, false) => "builds not read".to_string(),
                 (Some(v), true) => md(v),
@@ -147,6 +157,13 @@ fn pipelines_markdown(view: &super::pipelines::PipelinesView) -> String {
                     .join(", ")
             );
         }
+    }
+    if view.pipelines.len() > PIPELINES_LISTED {
+        let _ = writeln!(
+            out,
+            "\nand {} more pipelines; all are in report.html.",
+            view.pipelines.len() - PIPELINES_LISTED
+        );
     }
     if !view.unread.is_empty() {
         let _ = writeln!(
