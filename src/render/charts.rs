@@ -4,9 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use polars::prelude::*;
-
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, i64_column};
 use crate::results::Summary;
 
 use super::RuleSection;
@@ -89,17 +87,10 @@ pub fn build(
         ("1-2 years", 366, 730),
         ("over 2 years", 731, i64::MAX),
     ];
-    let chart_error = |e: PolarsError| {
-        crate::error::Error::Internal(format!(
-            "report charts: {}",
-            crate::error::polars_message(&e)
-        ))
-    };
-    let ages: Vec<i64> = inventory
-        .table("images")?
-        .column("age_days")
-        .and_then(|c| c.i64().map(|ca| ca.iter().flatten().collect()))
-        .map_err(chart_error)?;
+    let ages: Vec<i64> = i64_column(inventory.table("images")?, "age_days")?
+        .into_iter()
+        .flatten()
+        .collect();
     let age_rows: Vec<(String, u64, &str)> = buckets
         .iter()
         .map(|(label, lo, hi)| {

@@ -129,11 +129,7 @@ fn pipelines_markdown(view: &super::pipelines::PipelinesView) -> String {
         );
         // One page: the worst first, at most PIPELINES_LISTED of them.
         let mut worst: Vec<_> = view.pipelines.iter().collect();
-        worst.sort_by_key(|p| match p.health {
-            "failing" => 0,
-            "unknown" => 1,
-            _ => 2,
-        });
+        worst.sort_by_key(|p| p.health);
         for p in worst.iter().take(PIPELINES_LISTED) {
             let newest = match (&p.newest_version, p.builds_read) {
                 (_, false) => "builds not read".to_string(),

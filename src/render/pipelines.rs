@@ -57,8 +57,8 @@ pub struct PipelineView {
     pub schedule: String,
     pub last_run_status: Option<String>,
     pub consecutive_failures: Option<i64>,
-    /// `failing`, `unknown` or `healthy`, from the pipeline rules' results.
-    pub health: &'static str,
+    /// From the pipeline rules' results.
+    pub health: Health,
     pub failing_rules: Vec<String>,
     pub unknown_rules: Vec<String>,
     pub waived_rules: Vec<String>,
@@ -75,6 +75,38 @@ pub struct PipelineView {
     pub amis: usize,
     pub instances: Usage,
     pub launch_templates: Usage,
+}
+
+/// A pipeline's health, worst first: the worst of its pipeline rules'
+/// results, and `healthy` only when every one passed or was waived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Failing,
+    Unknown,
+    Healthy,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Failing => "failing",
+            Health::Unknown => "unknown",
+            Health::Healthy => "healthy",
+        }
+    }
+}
+
+impl std::fmt::Display for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Health {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -109,17 +141,19 @@ pub struct Usage {
     pub complete: bool,
 }
 
-impl Usage {
-    const NONE: Usage = Usage {
-        count: 0,
-        complete: true,
-    };
-
-    fn add(self, other: Usage) -> Usage {
-        Usage {
-            count: self.count + other.count,
-            complete: self.complete && other.complete,
-        }
+/// The usage of several AMIs: a floor when any of them is.
+impl std::iter::Sum for Usage {
+    fn sum<I: Iterator<Item = Usage>>(iter: I) -> Usage {
+        iter.fold(
+            Usage {
+                count: 0,
+                complete: true,
+            },
+            |total, u| Usage {
+                count: total.count + u.count,
+                complete: total.complete && u.complete,
+            },
+        )
     }
 }
 
@@ -156,16 +190,18 @@ pub fn build(
             .collect()
     };
     let pipelines_unread = unread("imagebuilder:ListImagePipelines");
-    let mut usage_unread = unread("ec2:DescribeInstances");
-    for u in unread("ec2:DescribeLaunchTemplateVersions") {
-        if !usage_unread
-            .iter()
-            .any(|v| v.account_id == u.account_id && v.region == u.region)
-        {
-            usage_unread.push(u);
-        }
+    // Instances or templates not read: one entry per place, sorted, the
+    // instances' reason first.
+    let mut usage_by_place: BTreeMap<(String, String), Unread> = BTreeMap::new();
+    for u in unread("ec2:DescribeInstances")
+        .into_iter()
+        .chain(unread("ec2:DescribeLaunchTemplateVersions"))
+    {
+        usage_by_place
+            .entry((u.account_id.clone(), u.region.clone()))
+            .or_insert(u);
     }
-    usage_unread.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    let usage_unread: Vec<Unread> = usage_by_place.into_values().collect();
     let partial_regions: BTreeSet<&str> = usage_unread.iter().map(|u| u.region.as_str()).collect();
 
     let table = |name| inventory.table(name);
@@ -185,7 +221,7 @@ pub fn build(
         .map(|r| r.id.as_str())
         .collect();
     let usage = consumers(inventory)?;
-    let builds = builds_by_pipeline(inventory, &usage, &partial_regions)?;
+    let mut builds = builds_by_pipeline(inventory, &usage, &partial_regions)?;
     let directory = account_directory(inventory)?;
 
     let col = |name| str_column(pipelines, name);
@@ -228,28 +264,26 @@ pub fn build(
         }
         unknown_rules.sort();
         let health = if !failing_rules.is_empty() {
-            "failing"
+            Health::Failing
         } else if !unknown_rules.is_empty() {
-            "unknown"
+            Health::Unknown
         } else {
-            "healthy"
+            Health::Healthy
         };
         let schedule = match (schedule[i], timezone[i]) {
             (Some(expr), Some(tz)) => format!("{expr} ({tz})"),
             (Some(expr), None) => expr.to_string(),
             (None, _) => "manual only".to_string(),
         };
-        let mut versions = builds.get(&key.2).cloned().unwrap_or_default();
+        // Each pipeline ARN is one row: its builds are taken, not copied.
+        let mut versions = builds.remove(&key.2).unwrap_or_default();
         let newest = versions
             .iter()
             .filter(|v| v.status == "AVAILABLE")
             .filter_map(|v| v.age_days.map(|age| (age, v.version.clone())))
             .min_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
-        let total = |pick: fn(&VersionView) -> Usage| {
-            versions.iter().map(pick).fold(Usage::NONE, Usage::add)
-        };
-        let instances = total(|v| v.instances);
-        let launch_templates = total(|v| v.launch_templates);
+        let instances: Usage = versions.iter().map(|v| v.instances).sum();
+        let launch_templates: Usage = versions.iter().map(|v| v.launch_templates).sum();
         let amis = versions.iter().map(|v| v.amis.len() + v.more_amis).sum();
         let builds = versions.len();
         let older_versions = builds.saturating_sub(VERSIONS_SHOWN);
@@ -483,8 +517,8 @@ fn builds_by_pipeline(
         amis.sort_by(|x, y| {
             (&x.region, &x.account_id, &x.image_id).cmp(&(&y.region, &y.account_id, &y.image_id))
         });
-        let sum = |pick: fn(&AmiView) -> Usage| amis.iter().map(pick).fold(Usage::NONE, Usage::add);
-        let (instances, launch_templates) = (sum(|a| a.instances), sum(|a| a.launch_templates));
+        let instances: Usage = amis.iter().map(|a| a.instances).sum();
+        let launch_templates: Usage = amis.iter().map(|a| a.launch_templates).sum();
         let more_amis = amis.len().saturating_sub(AMIS_SHOWN);
         amis.truncate(AMIS_SHOWN);
         let created_text = match created[i] {
