@@ -158,6 +158,8 @@ pub struct RegionClients {
     pub inspector: aws_sdk_inspector2::Client,
     pub kms: aws_sdk_kms::Client,
     pub imagebuilder: aws_sdk_imagebuilder::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub ssm: aws_sdk_ssm::Client,
 }
 
 /// Builds one service config with the account's credentials, the region,
@@ -210,6 +212,20 @@ impl RegionClients {
             )),
             imagebuilder: aws_sdk_imagebuilder::Client::from_conf(service_config!(
                 aws_sdk_imagebuilder,
+                base,
+                credentials,
+                region,
+                recorder
+            )),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(service_config!(
+                aws_sdk_autoscaling,
+                base,
+                credentials,
+                region,
+                recorder
+            )),
+            ssm: aws_sdk_ssm::Client::from_conf(service_config!(
+                aws_sdk_ssm,
                 base,
                 credentials,
                 region,

@@ -197,6 +197,7 @@ impl ScanFlags {
             concurrency: self.concurrency,
             max_attempts: self.max_attempts,
             snapshot_permissions: self.snapshot_permissions.clone(),
+            ami_parameter_paths: None,
         }
     }
 }

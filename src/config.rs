@@ -151,6 +151,8 @@ pub struct ScanSection {
     pub max_attempts: Option<u32>,
     /// `all` | `ami-backing` | `none`: which snapshots get a permission read.
     pub snapshot_permissions: Option<String>,
+    /// SSM parameter paths read for AMI ids (config file only).
+    pub ami_parameter_paths: Option<Vec<String>>,
 }
 
 impl ScanSection {
@@ -177,6 +179,7 @@ impl ScanSection {
             concurrency,
             max_attempts,
             snapshot_permissions,
+            ami_parameter_paths,
         )
     }
 

@@ -125,6 +125,17 @@ pub fn scan_options(asked: &ScanSection, config_name: &str) -> Result<ScanOption
             ))
         })?;
     }
+    if let Some(paths) = &asked.ami_parameter_paths {
+        for path in paths {
+            if !path.starts_with('/') || path.chars().any(char::is_control) {
+                return Err(Error::input(format!(
+                    "scan: ami_parameter_paths entry `{}` is not an SSM parameter path (it starts with `/`, e.g. \"/golden/\")",
+                    path.escape_debug()
+                )));
+            }
+        }
+        options.ami_parameter_paths = paths.clone();
+    }
     options.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     Ok(options)
 }

@@ -243,6 +243,15 @@ fn answer(
             "application/json",
             imagebuilder(account, region, path, body),
         ),
+        // No Auto Scaling group and no AMI parameter anywhere: one listing each.
+        "autoscaling" => (
+            "text/xml",
+            "<DescribeAutoScalingGroupsResponse xmlns=\"http://autoscaling.amazonaws.com/doc/2011-01-01/\"><DescribeAutoScalingGroupsResult><AutoScalingGroups/></DescribeAutoScalingGroupsResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata></DescribeAutoScalingGroupsResponse>".to_string(),
+        ),
+        "ssm" => (
+            "application/x-amz-json-1.1",
+            "{\"Parameters\":[]}".to_string(),
+        ),
         _ => ec2(org, account, region, body),
     }
 }

@@ -102,7 +102,7 @@ pub struct Visibility<'a> {
 
 impl Visibility<'_> {
     /// Whether the AMI is visible, and its owner if known.
-    fn of(&self, image_id: &str) -> (Option<bool>, Option<String>) {
+    pub fn of(&self, image_id: &str) -> (Option<bool>, Option<String>) {
         if let Some(owner) = self.own.get(image_id) {
             return (Some(true), Some(owner.clone()));
         }

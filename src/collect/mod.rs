@@ -23,6 +23,7 @@ mod ec2_images;
 mod ec2_settings;
 mod ec2_snapshots;
 mod ec2_usage;
+mod fleet;
 mod harvest;
 mod imagebuilder;
 mod inspector;
@@ -58,6 +59,9 @@ pub struct ScanOptions {
     pub image_concurrency: usize,
     /// Which owned snapshots get a permission read.
     pub snapshot_permissions: SnapshotPermissions,
+    /// SSM parameter paths read for AMI ids, besides every parameter of
+    /// data type `aws:ec2:image`.
+    pub ami_parameter_paths: Vec<String>,
     /// Draw a progress bar on stderr.
     pub progress: bool,
     /// Ends the scan like Ctrl-C when notified (for embedding and tests).
@@ -75,11 +79,18 @@ impl Default for ScanOptions {
             concurrency: 256,
             image_concurrency: 8,
             snapshot_permissions: SnapshotPermissions::default(),
+            ami_parameter_paths: DEFAULT_AMI_PARAMETER_PATHS
+                .iter()
+                .map(|p| p.to_string())
+                .collect(),
             progress: false,
             stop: None,
         }
     }
 }
+
+/// Where stacks conventionally keep the AMI id they launch.
+pub const DEFAULT_AMI_PARAMETER_PATHS: [&str; 2] = ["/golden/", "/ami/"];
 
 /// What a scan produced, plus its statistics.
 #[derive(Debug)]
@@ -160,6 +171,7 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
         region_settings: region::RegionSettings {
             per_resource_concurrency: options.image_concurrency,
             snapshot_permissions: options.snapshot_permissions,
+            ami_parameter_paths: options.ami_parameter_paths.clone().into(),
         },
         caller_account_id: discovery.caller_account_id.clone(),
         partition: discovery.partition.clone(),

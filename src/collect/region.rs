@@ -6,23 +6,27 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::calls::each_bounded;
 use super::ec2_snapshots::SnapshotPermissions;
 use super::harvest::{Harvest, RegionScan};
-use super::{ec2_images, ec2_settings, ec2_snapshots, ec2_usage, imagebuilder, inspector, kms};
+use super::{
+    ec2_images, ec2_settings, ec2_snapshots, ec2_usage, fleet, imagebuilder, inspector, kms,
+};
 use crate::aws::RegionClients;
 use crate::discover::RegionInfo;
 
 /// What the scan reads in each account-region, beyond the fixed calls.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RegionSettings {
     /// Per-resource calls at once inside one account-region.
     pub per_resource_concurrency: usize,
     pub snapshot_permissions: SnapshotPermissions,
+    /// SSM parameter paths read for AMI ids.
+    pub ami_parameter_paths: std::sync::Arc<[String]>,
 }
 
 pub async fn collect(
     clients: &RegionClients,
     account_id: &str,
     region: &RegionInfo,
-    settings: RegionSettings,
+    settings: &RegionSettings,
 ) -> Harvest {
     let mut harvest = Harvest::new(account_id, region);
     let ec2 = &clients.ec2;
@@ -55,13 +59,20 @@ pub async fn collect(
         );
         (instances, metadata, status, findings)
     };
-    let (images, snapshots, usage, templates, fetched_settings, factory) = tokio::join!(
+    let (images, snapshots, usage, templates, fetched_settings, factory, consumers) = tokio::join!(
         ec2_images::describe_images(ec2),
         ec2_snapshots::describe_snapshots(ec2),
         usage,
         ec2_usage::describe_launch_templates(ec2),
         ec2_settings::fetch(ec2),
         imagebuilder::fetch(&clients.imagebuilder, settings.per_resource_concurrency),
+        fleet::fetch(
+            &clients.autoscaling,
+            ec2,
+            &clients.ssm,
+            &settings.ami_parameter_paths,
+            settings.per_resource_concurrency,
+        ),
     );
     let images = match images {
         Err(error) if error.is_opt_in_required() => {
@@ -125,6 +136,7 @@ pub async fn collect(
             .flatten()
             .filter_map(|v| ec2_usage::template_image(v).map(str::to_string)),
     );
+    in_use.extend(fleet::images_named(&consumers));
     let foreign: Vec<String> = in_use
         .into_iter()
         .filter(|id| !own.contains_key(id))
@@ -169,6 +181,7 @@ pub async fn collect(
     if let Some(templates) = &templates {
         ec2_usage::template_rows(&mut harvest, templates, &visibility);
     }
+    fleet::record(&mut harvest, consumers, templates.as_deref(), &visibility);
     if let Some(findings) =
         findings.and_then(|f| harvest.take("inspector2", "ListFindings", None, f))
     {

@@ -192,7 +192,7 @@ async fn run_account(
                 &clients,
                 &account_id,
                 &region,
-                plan.region_settings,
+                &plan.region_settings,
             ))
             .await;
             let mut state = lock(&progress);

@@ -252,16 +252,92 @@ fn derive(name: &str, df: &mut DataFrame, now: i64) -> Result<()> {
         "pipeline_images" => vec![days("date_created").alias("age_days")],
         _ => return Ok(()),
     };
+    let stage = |e: PolarsError| {
+        Error::Internal(format!(
+            "derived columns of `{name}`: {}",
+            polars_message(&e)
+        ))
+    };
     *df = std::mem::take(df)
         .lazy()
         .with_columns(columns)
         .collect()
-        .map_err(|e| {
-            Error::Internal(format!(
-                "derived columns of `{name}`: {}",
-                polars_message(&e)
-            ))
-        })?;
+        .map_err(stage)?;
+    if name == "images" {
+        family_versions(df).map_err(stage)?;
+    }
+    Ok(())
+}
+
+/// Orders the versions of each family: within one owner account, region
+/// and family, the available images by `creation_date` (AWS sets it; a
+/// Version tag or a name suffix is typed by people and may disagree). Adds
+/// `family_newest_image_id`, `versions_behind` and `days_behind`.
+fn family_versions(df: &mut DataFrame) -> PolarsResult<()> {
+    use std::collections::HashMap;
+    let text = |name: &str| -> PolarsResult<Vec<Option<&str>>> {
+        Ok(df.column(name)?.str()?.iter().collect())
+    };
+    let (account, region, family, image, state) = (
+        text("account_id")?,
+        text("region")?,
+        text("family")?,
+        text("image_id")?,
+        text("state")?,
+    );
+    let created: Vec<Option<i64>> = df
+        .column("creation_date")?
+        .to_physical_repr()
+        .i64()?
+        .iter()
+        .collect();
+    // Family -> creation times of its available images, newest first, with the newest id.
+    type Family<'a> = (&'a str, &'a str, &'a str);
+    let mut versions: HashMap<Family, Vec<(i64, &str)>> = HashMap::new();
+    for i in 0..df.height() {
+        if let (Some(a), Some(r), Some(f), Some(id), Some(t), Some("available")) =
+            (account[i], region[i], family[i], image[i], created[i], state[i])
+        {
+            versions.entry((a, r, f)).or_default().push((t, id));
+        }
+    }
+    for list in versions.values_mut() {
+        // Newest first; the id breaks ties so the newest is one image.
+        list.sort_unstable_by(|x, y| y.cmp(x));
+    }
+    let n = df.height();
+    let (mut newest, mut behind, mut days) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for i in 0..n {
+        let list = match (account[i], region[i], family[i], created[i]) {
+            (Some(a), Some(r), Some(f), Some(_)) => versions.get(&(a, r, f)),
+            _ => None,
+        };
+        match (list, created[i]) {
+            (Some(list), Some(t)) => {
+                newest.push(Some(list[0].1));
+                behind.push(Some(list.partition_point(|(u, _)| *u > t) as i64));
+                days.push(Some((list[0].0 - t).max(0).div_euclid(86_400_000)));
+            }
+            // No available image of its family (or no creation date): not known.
+            _ => {
+                newest.push(None);
+                behind.push(None);
+                days.push(None);
+            }
+        }
+    }
+    let columns = [
+        Column::new("family_newest_image_id".into(), newest),
+        Column::new("versions_behind".into(), behind),
+        Column::new("days_behind".into(), days),
+    ];
+    for c in columns {
+        df.with_column(c)?;
+    }
     Ok(())
 }
 

@@ -24,7 +24,7 @@
 
 /// Version of the table layout below. Older versions down to
 /// [`OLDEST_SCHEMA_VERSION`] load; newer ones are refused.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 /// The oldest inventory layout this build still reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
@@ -912,6 +912,106 @@ tables! {
         }
     }
 
+    /// Auto Scaling groups (DescribeAutoScalingGroups): what each launches is in `asg_launch_sources`.
+    auto_scaling_groups => AutoScalingGroupRow {
+        resource: ("group_name", "group_name", "auto-scaling-group"),
+        key: ["account_id", "region", "group_name"],
+        since: 4,
+        operations: ["autoscaling:DescribeAutoScalingGroups"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// group name
+            group_name: Str required,
+            /// group ARN
+            group_arn: Str optional,
+            /// instances the group aims to run
+            desired_capacity: Int optional,
+            /// smallest size
+            min_size: Int optional,
+            /// largest size
+            max_size: Int optional,
+            /// instances the group holds now
+            instance_count: Int optional,
+            /// whether a mixed instances policy chooses its launch templates
+            mixed_instances: Bool optional,
+        }
+    }
+
+    /// What each Auto Scaling group launches: its launch template, the templates of its mixed instances policy and their overrides, or its launch configuration, each resolved to a version and the AMI (DescribeLaunchTemplateVersions, DescribeLaunchConfigurations).
+    asg_launch_sources => AsgLaunchSourceRow {
+        resource: ("reference", "group_name", "asg-launch-source"),
+        key: ["account_id", "region", "group_name", "source", "reference"],
+        since: 4,
+        operations: ["autoscaling:DescribeAutoScalingGroups"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// the group
+            group_name: Str required,
+            /// launch_template | mixed_instances_policy | override | launch_configuration
+            source: Str required in ["launch_template", "mixed_instances_policy", "override", "launch_configuration"],
+            /// `<template id or name>:<version as named>` for a template, the name for a launch configuration
+            reference: Str required,
+            /// template id
+            launch_template_id: Str optional,
+            /// template name
+            launch_template_name: Str optional,
+            /// the version as the group names it: `$Default`, `$Latest` or a number (AWS uses `$Default` when none is named)
+            version_spec: Str optional,
+            /// the version number it resolves to; null when not resolved
+            version_number: Int optional,
+            /// launch configuration name
+            launch_configuration_name: Str optional,
+            /// AMI it launches; null when not known or when the template resolves an SSM parameter at launch
+            image_id: Str optional,
+            /// the `resolve:ssm:` parameter a template names instead of an AMI
+            image_parameter: Str optional,
+            /// owner of the AMI (DescribeImages on the ids in use); null when not known or not visible
+            image_owner_id: Str optional,
+            /// whether DescribeImages shows that AMI to this account now; null when not asked
+            image_visible: Bool optional,
+        }
+    }
+
+    /// SSM parameters that hold AMI ids: those of data type `aws:ec2:image` (DescribeParameters, then GetParameters) and those under the configured paths (GetParametersByPath). Values that are not AMI ids are not kept.
+    ssm_parameters => SsmParameterRow {
+        resource: ("name", "name", "ssm-parameter"),
+        key: ["account_id", "region", "name"],
+        since: 4,
+        operations: ["ssm:DescribeParameters", "ssm:GetParametersByPath"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// parameter name, e.g. `/golden/al2023/latest`
+            name: Str required,
+            /// String | StringList | SecureString (a SecureString value is never read)
+            parameter_type: Str optional in ["String", "StringList", "SecureString"],
+            /// text | aws:ec2:image
+            data_type: Str optional,
+            /// whether its value was read (GetParameters or GetParametersByPath); a SecureString's never is
+            value_read: Bool optional,
+            /// the AMI id it holds; null when the value is not an AMI id or was not read
+            image_id: Str optional,
+            /// parameter version
+            version: Int optional,
+            /// last change
+            last_modified: Timestamp optional,
+            /// data_type (listed for its data type) | path (found under a configured path)
+            selected_by: Str optional in ["data_type", "path"],
+            /// owner of the AMI (DescribeImages on the ids in use); null when not known or not visible
+            image_owner_id: Str optional,
+            /// whether DescribeImages shows that AMI to this account now; null when not asked
+            image_visible: Bool optional,
+        }
+    }
+
     /// Every call that failed during the scan. A rule that needs a failed call reports `unknown` where it failed.
     scan_errors => ScanErrorRow {
         resource: ("operation", "operation", "scan-error"),
@@ -923,7 +1023,7 @@ tables! {
             account_id: Str required,
             /// region; null for account-wide failures such as AssumeRole
             region: Str optional,
-            /// sts | organizations | ec2 | inspector2 | kms | imagebuilder
+            /// sts | organizations | ec2 | inspector2 | kms | imagebuilder | autoscaling | ssm
             service: Str required,
             /// API operation, e.g. `DescribeImageAttribute`
             operation: Str required,
@@ -961,6 +1061,24 @@ pub const DERIVED: &[DerivedColumn] = &[
         name: "family",
         kind: ColumnKind::Str,
         doc: "name without its trailing date and version (`web-golden-20260301-v3` -> `web-golden`)",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "family_newest_image_id",
+        kind: ColumnKind::Str,
+        doc: "the newest available image of the same family in the same account and region (by creation_date); null when the image has no creation date",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "versions_behind",
+        kind: ColumnKind::Int,
+        doc: "available images of the same family, account and region created after this one (0: it is the newest); null when the image has no creation date",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "days_behind",
+        kind: ColumnKind::Int,
+        doc: "whole days from this image's creation_date to that of the newest of its family; null when the image has no creation date",
     },
     DerivedColumn {
         table: "inspector_findings",
