@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_autoscaling::types::{AutoScalingGroup, LaunchConfiguration, LaunchTemplateSpecification};
+use aws_sdk_autoscaling::types::{
+    AutoScalingGroup, LaunchConfiguration, LaunchTemplateSpecification,
+};
 use aws_sdk_ec2::types::LaunchTemplateVersion;
 use aws_sdk_ssm::types::{Parameter, ParameterMetadata, ParameterStringFilter};
 
@@ -65,7 +67,10 @@ impl TemplateRef {
 
     /// The id, else the name: how a DescribeLaunchTemplateVersions asks for it.
     fn handle(&self) -> &str {
-        self.id.as_deref().or(self.name.as_deref()).unwrap_or_default()
+        self.id
+            .as_deref()
+            .or(self.name.as_deref())
+            .unwrap_or_default()
     }
 
     fn number(&self) -> Option<i64> {
@@ -121,7 +126,10 @@ pub async fn fetch(
         let mut numbered: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
         for r in listed.iter().flat_map(template_refs) {
             if let Some(n) = r.number() {
-                numbered.entry(r.handle().to_string()).or_default().insert(n);
+                numbered
+                    .entry(r.handle().to_string())
+                    .or_default()
+                    .insert(n);
             }
         }
         let (launch_configurations, template_versions) = tokio::join!(
@@ -240,15 +248,29 @@ pub fn images_named(fetched: &Fetched) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
     for (_, outcome) in &fetched.template_versions {
         if let Ok(versions) = outcome {
-            ids.extend(versions.iter().filter_map(template_image).map(str::to_string));
+            ids.extend(
+                versions
+                    .iter()
+                    .filter_map(template_image)
+                    .map(str::to_string),
+            );
         }
     }
     if let Some(Ok(configs)) = &fetched.launch_configurations {
-        ids.extend(configs.iter().filter_map(|c| c.image_id().map(str::to_string)));
+        ids.extend(
+            configs
+                .iter()
+                .filter_map(|c| c.image_id().map(str::to_string)),
+        );
     }
     for (_, outcome) in fetched.typed_values.iter().chain(&fetched.by_path) {
         if let Ok(parameters) = outcome {
-            ids.extend(parameters.iter().filter_map(image_value).map(str::to_string));
+            ids.extend(
+                parameters
+                    .iter()
+                    .filter_map(image_value)
+                    .map(str::to_string),
+            );
         }
     }
     ids
@@ -292,7 +314,9 @@ impl TemplateIndex {
                 .collect()
         };
         for v in listed {
-            let Some(n) = v.version_number() else { continue };
+            let Some(n) = v.version_number() else {
+                continue;
+            };
             for handle in handles(v) {
                 let entry = index.aliases.entry(handle).or_insert((None, n));
                 entry.1 = entry.1.max(n);
@@ -302,7 +326,9 @@ impl TemplateIndex {
             }
         }
         for v in listed.iter().cloned().chain(numbered) {
-            let Some(n) = v.version_number() else { continue };
+            let Some(n) = v.version_number() else {
+                continue;
+            };
             for handle in handles(&v) {
                 index.versions.insert((handle, n), v.clone());
             }
@@ -328,13 +354,23 @@ pub fn record(
     templates: Option<&[LaunchTemplateVersion]>,
     visibility: &Visibility,
 ) {
-    let groups = harvest.take(AUTOSCALING, "DescribeAutoScalingGroups", None, fetched.groups);
-    let configurations = fetched
-        .launch_configurations
-        .and_then(|outcome| harvest.take(AUTOSCALING, "DescribeLaunchConfigurations", None, outcome));
+    let groups = harvest.take(
+        AUTOSCALING,
+        "DescribeAutoScalingGroups",
+        None,
+        fetched.groups,
+    );
+    let configurations = fetched.launch_configurations.and_then(|outcome| {
+        harvest.take(AUTOSCALING, "DescribeLaunchConfigurations", None, outcome)
+    });
     let mut numbered = Vec::new();
     for (handle, outcome) in fetched.template_versions {
-        if let Some(list) = harvest.take("ec2", "DescribeLaunchTemplateVersions", Some(&handle), outcome) {
+        if let Some(list) = harvest.take(
+            "ec2",
+            "DescribeLaunchTemplateVersions",
+            Some(&handle),
+            outcome,
+        ) {
             numbered.extend(list);
         }
     }
@@ -412,7 +448,13 @@ pub fn record(
             });
         }
     }
-    parameter_rows(harvest, fetched.typed, fetched.typed_values, fetched.by_path, visibility);
+    parameter_rows(
+        harvest,
+        fetched.typed,
+        fetched.typed_values,
+        fetched.by_path,
+        visibility,
+    );
 }
 
 const AUTOSCALING: &str = "autoscaling";
@@ -478,7 +520,9 @@ fn parameter_rows(
         if let Some(list) = harvest.take("ssm", "GetParametersByPath", None, outcome) {
             for p in &list {
                 let Some(name) = p.name() else { continue };
-                let r = rows.entry(name.to_string()).or_insert_with(|| row(name, "path"));
+                let r = rows
+                    .entry(name.to_string())
+                    .or_insert_with(|| row(name, "path"));
                 if r.value_read != Some(true) {
                     fill(r, p);
                 }

@@ -295,9 +295,9 @@ fn family_versions(df: &mut DataFrame) -> PolarsResult<()> {
     type Family<'a> = (&'a str, &'a str, &'a str);
     let mut versions: HashMap<Family, Vec<(i64, &str)>> = HashMap::new();
     for i in 0..df.height() {
-        if let (Some(a), Some(r), Some(f), Some(id), Some(t), Some("available")) =
-            (account[i], region[i], family[i], image[i], created[i], state[i])
-        {
+        if let (Some(a), Some(r), Some(f), Some(id), Some(t), Some("available")) = (
+            account[i], region[i], family[i], image[i], created[i], state[i],
+        ) {
             versions.entry((a, r, f)).or_default().push((t, id));
         }
     }

@@ -168,6 +168,9 @@ pub fn static_credentials(
 /// - DescribeImages by image id (moto shows another account's AMI to nobody,
 ///   even when shared or public): visible when the caller owns it, or its
 ///   launch permissions name the caller, `all` or an organization.
+/// - SSM DescribeParameters with a `DataType` filter (moto rejects that
+///   filter key; AWS lists the parameters of that data type): moto's list
+///   for the caller, filtered here;
 /// - EC2 Image Builder, every call (moto has no Image Builder at all): from
 ///   the fixtures a test seeds per account-region ([`seed_image_builder`]),
 ///   in the REST-JSON shapes of the API reference; an account-region with no
@@ -483,6 +486,39 @@ impl GapConnector {
         aws_sdk_ec2::Client::from_conf(config)
     }
 
+    /// DescribeParameters filtered by `DataType` (moto refuses the filter
+    /// key with a ValidationException; AWS accepts it): every parameter of
+    /// the caller in moto, kept when its data type is `aws:ec2:image`, in
+    /// the JSON shape of the API reference, one page.
+    async fn parameters_of_image_type(&self, endpoint: &str, caller: &str, region: &str) -> String {
+        let config = aws_sdk_ssm::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(Region::new(region.to_string()))
+            .credentials_provider(static_credentials("test", "test", None))
+            .interceptor(AsAccount(caller.to_string()))
+            .build();
+        let client = aws_sdk_ssm::Client::from_conf(config);
+        let mut items = Vec::new();
+        let mut pages = client.describe_parameters().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.expect("moto lists parameters");
+            for p in page.parameters() {
+                if p.data_type() != Some("aws:ec2:image") {
+                    continue;
+                }
+                items.push(serde_json::json!({
+                    "Name": p.name(),
+                    "Type": p.r#type().map(|t| t.as_str()),
+                    "DataType": p.data_type(),
+                    "Version": p.version(),
+                    "LastModifiedDate": p.last_modified_date().map(|d| d.as_secs_f64()),
+                }));
+            }
+        }
+        serde_json::json!({ "Parameters": items }).to_string()
+    }
+
     /// The account a request is made as: a session from AssumeRole, or the caller.
     fn caller(&self, access_key: &str) -> String {
         self.sessions
@@ -686,6 +722,21 @@ impl HttpConnector for GapConnector {
             let account = self.caller(&access_key);
             let (status, json, error) = image_builder(&account, &region, &uri, &body);
             return HttpConnectorFuture::ready(Ok(json_response(status, json, error)));
+        }
+        let target = request
+            .headers()
+            .get("x-amz-target")
+            .unwrap_or_default()
+            .to_string();
+        if target == "AmazonSSM.DescribeParameters" && body.contains("\"DataType\"") {
+            let this = self.clone();
+            let caller = self.caller(&access_key);
+            return HttpConnectorFuture::new(async move {
+                let json = this
+                    .parameters_of_image_type(&endpoint, &caller, &region)
+                    .await;
+                Ok(typed_response(200, json, "application/x-amz-json-1.1"))
+            });
         }
         if let Some((status, xml)) = self.canned(&body, &region) {
             return HttpConnectorFuture::ready(Ok(xml_response(status, xml)));

@@ -1046,7 +1046,53 @@ pub(super) fn clean_world() -> Vec<Row> {
         ),
     ];
     rows.extend(factory("pl-clean", vec![]));
+    rows.extend(fleet_world("asg-clean", "ami-clean"));
     rows
+}
+
+/// An Auto Scaling group `group` launching `lt-clean` $Default (version 1,
+/// of `image`), and a parameter `/golden/<group>` naming `image`.
+fn fleet_world(group: &'static str, image: &'static str) -> Vec<Row> {
+    vec![
+        row(
+            "auto_scaling_groups",
+            vec![
+                ("group_name", group.into()),
+                ("desired_capacity", 2i64.into()),
+            ],
+        ),
+        launch_source(group, "lt-clean:$Default", image),
+        row(
+            "ssm_parameters",
+            vec![
+                ("name", format!("/golden/{group}").into()),
+                ("parameter_type", "String".into()),
+                ("data_type", "aws:ec2:image".into()),
+                ("value_read", true.into()),
+                ("image_id", image.into()),
+                ("image_owner_id", A.into()),
+                ("image_visible", true.into()),
+            ],
+        ),
+    ]
+}
+
+/// A launch source of `group`: `reference` resolved to version 1 of `lt-clean` and `image`.
+fn launch_source(group: &'static str, reference: &'static str, image: &'static str) -> Row {
+    row(
+        "asg_launch_sources",
+        vec![
+            ("group_name", group.into()),
+            ("source", "launch_template".into()),
+            ("reference", reference.into()),
+            ("launch_template_id", "lt-clean".into()),
+            ("version_spec", "$Default".into()),
+            ("version_number", 1i64.into()),
+            ("image_id", image.into()),
+            ("image_owner_id", A.into()),
+            ("image_visible", true.into()),
+        ],
+    )
 }
 
 /// A clean pipeline `id` with its recipe, infrastructure, distribution,
@@ -1456,6 +1502,9 @@ fn pipelines() {
 fn passing(rule: &str) -> &'static str {
     match rule {
         r if r.starts_with("PIPELINE-") => "pl-clean",
+        r if r.starts_with("ASG-") => "asg-clean",
+        "LT-VERSION-OUTDATED-AMI" => "lt-clean:1",
+        "SSM-PARAM-OUTDATED-AMI" => "/golden/asg-clean",
         "AMI-DEPRECATED-IN-USE" => "ami-retired",
         "FAMILY-REGION-GAP" => "web-golden@eu-west-1",
         r if r.starts_with("SNAP-") => "snap-clean",
@@ -1545,4 +1594,279 @@ fn every_builtin_rule_is_covered_here() {
             rule.id
         );
     }
+}
+
+/// The fleet rules: instances, Auto Scaling groups, the template versions
+/// they launch and SSM parameters, against the family's versions. The base
+/// world's family `web-golden` has ami-clean (10 days, newest), ami-retired
+/// (40 days, deprecated); this adds ami-old (100 days): two versions behind.
+#[test]
+fn fleet() {
+    let old = || {
+        image(
+            "ami-old",
+            vec![
+                ("name", "web-golden-20260801-v0".into()),
+                ("creation_date", days(100)),
+            ],
+        )
+    };
+    let with = |extra: Vec<Row>| [clean_world(), vec![old()], extra].concat();
+    let instance = |id: &str, image: &str, extra: Vec<(&'static str, Value)>| {
+        let mut cells: Vec<(&'static str, Value)> = vec![
+            ("instance_id", id.to_string().into()),
+            ("image_id", image.to_string().into()),
+            ("state", "running".into()),
+        ];
+        cells.extend(extra);
+        row("instances", cells)
+    };
+    let m = run(
+        "INSTANCE-GOLDEN-BEHIND",
+        with(vec![
+            instance("i-old", "ami-old", vec![("image_owner_id", A.into())]),
+            instance(
+                "i-retired",
+                "ami-retired",
+                vec![("image_owner_id", A.into())],
+            ),
+            instance(
+                "i-gone",
+                "ami-gone",
+                vec![
+                    ("image_owner_id", A.into()),
+                    ("image_state", "deregistered".into()),
+                ],
+            ),
+            instance("i-unread", "ami-unread", vec![("image_owner_id", A.into())]),
+            instance(
+                "i-foreign",
+                "ami-foreign",
+                vec![("image_owner_id", "999999999999".into())],
+            ),
+        ]),
+    );
+    // ami-retired is 1 version and 30 days behind: within the limits.
+    expect(
+        &m,
+        &[
+            ("i-clean", "pass"),
+            ("i-retired", "pass"),
+            ("i-old", "fail"),
+            ("i-gone", "fail"),
+            ("i-unread", "unknown"),
+        ],
+    );
+    assert!(
+        !m.contains_key("i-foreign"),
+        "an image owned outside the organization is not golden: {m:?}"
+    );
+    let mut tight = ParamOverrides::new();
+    tight
+        .entry("INSTANCE-GOLDEN-BEHIND".into())
+        .or_default()
+        .insert(
+            "max_days_behind".into(),
+            amiaudit::policy::ParamValue::Int(29),
+        );
+    let m = run_with(
+        "INSTANCE-GOLDEN-BEHIND",
+        with(vec![instance("i-retired", "ami-retired", vec![])]),
+        tight,
+    );
+    expect(&m, &[("i-retired", "fail")]);
+
+    // Groups: every launch source is judged.
+    let group = |name: &'static str, sources: Vec<Row>| {
+        [
+            vec![row(
+                "auto_scaling_groups",
+                vec![("group_name", name.into())],
+            )],
+            sources,
+        ]
+        .concat()
+    };
+    let source = |g: &'static str, reference: &'static str, cells: Vec<(&'static str, Value)>| {
+        let (t, mut all) = launch_source(g, reference, "ami-old");
+        for (k, v) in cells {
+            all.retain(|(name, _)| *name != k);
+            all.push((k, v));
+        }
+        (t, all)
+    };
+    let rows = with(
+        [
+            group("g-old", vec![source("g-old", "lt-clean:$Default", vec![])]),
+            group(
+                "g-retired",
+                vec![source(
+                    "g-retired",
+                    "lt-clean:$Latest",
+                    vec![
+                        ("image_id", "ami-retired".into()),
+                        ("version_number", 2i64.into()),
+                    ],
+                )],
+            ),
+            group(
+                "g-gone",
+                vec![source(
+                    "g-gone",
+                    "lt-gone:1",
+                    vec![
+                        ("launch_template_id", "lt-gone".into()),
+                        ("image_id", "ami-gone".into()),
+                        ("image_visible", false.into()),
+                    ],
+                )],
+            ),
+            group(
+                "g-unresolved",
+                vec![source(
+                    "g-unresolved",
+                    "lt-x:7",
+                    vec![
+                        ("launch_template_id", "lt-x".into()),
+                        ("version_number", Value::Null),
+                        ("image_id", Value::Null),
+                    ],
+                )],
+            ),
+            group(
+                "g-ssm",
+                vec![source(
+                    "g-ssm",
+                    "lt-s:1",
+                    vec![
+                        ("launch_template_id", "lt-s".into()),
+                        ("image_id", Value::Null),
+                        ("image_parameter", "resolve:ssm:/golden/web".into()),
+                    ],
+                )],
+            ),
+            group("g-nothing", vec![]),
+            group(
+                "g-foreign",
+                vec![source(
+                    "g-foreign",
+                    "lt-f:1",
+                    vec![
+                        ("launch_template_id", "lt-f".into()),
+                        ("image_id", "ami-foreign".into()),
+                        ("image_owner_id", "999999999999".into()),
+                    ],
+                )],
+            ),
+            group(
+                "g-owner-unknown",
+                vec![source(
+                    "g-owner-unknown",
+                    "lt-u:1",
+                    vec![
+                        ("launch_template_id", "lt-u".into()),
+                        ("image_id", "ami-u".into()),
+                        ("image_owner_id", Value::Null),
+                        ("image_visible", Value::Null),
+                    ],
+                )],
+            ),
+        ]
+        .concat(),
+    );
+    let m = run("ASG-LAUNCHES-OUTDATED-AMI", rows.clone());
+    expect(
+        &m,
+        &[
+            ("asg-clean", "pass"),
+            ("g-old", "fail"),
+            ("g-retired", "fail"),
+            ("g-gone", "fail"),
+            ("g-unresolved", "unknown"),
+            ("g-ssm", "pass"),
+            ("g-nothing", "unknown"),
+            ("g-owner-unknown", "unknown"),
+        ],
+    );
+    assert!(!m.contains_key("g-foreign"), "{m:?}");
+    let m = run("ASG-UNAPPROVED-AMI", rows.clone());
+    expect(
+        &m,
+        &[
+            ("asg-clean", "pass"),
+            ("g-old", "pass"),
+            ("g-foreign", "fail"),
+            ("g-owner-unknown", "unknown"),
+            ("g-nothing", "unknown"),
+            ("g-ssm", "pass"),
+        ],
+    );
+    let m = run("LT-VERSION-OUTDATED-AMI", rows);
+    expect(
+        &m,
+        &[
+            ("lt-clean:1", "pass"),
+            ("lt-clean:2", "fail"),
+            ("lt-gone:1", "fail"),
+            ("lt-x:7", "unknown"),
+        ],
+    );
+    assert!(
+        !m.contains_key("lt-f:1") && !m.contains_key("lt-s:1"),
+        "{m:?}"
+    );
+
+    // Parameters.
+    let parameter = |name: &'static str, cells: Vec<(&'static str, Value)>| {
+        let mut all: Vec<(&'static str, Value)> = vec![
+            ("name", name.into()),
+            ("parameter_type", "String".into()),
+            ("data_type", "aws:ec2:image".into()),
+            ("value_read", true.into()),
+            ("image_id", "ami-old".into()),
+            ("image_owner_id", A.into()),
+            ("image_visible", true.into()),
+        ];
+        for (k, v) in cells {
+            all.retain(|(n, _)| *n != k);
+            all.push((k, v));
+        }
+        row("ssm_parameters", all)
+    };
+    let m = run(
+        "SSM-PARAM-OUTDATED-AMI",
+        with(vec![
+            parameter("/p/old", vec![]),
+            parameter("/p/retired", vec![("image_id", "ami-retired".into())]),
+            parameter(
+                "/p/gone",
+                vec![
+                    ("image_id", "ami-gone".into()),
+                    ("image_visible", false.into()),
+                ],
+            ),
+            parameter(
+                "/p/unread",
+                vec![("value_read", false.into()), ("image_id", Value::Null)],
+            ),
+            parameter(
+                "/p/text",
+                vec![("data_type", "text".into()), ("image_id", Value::Null)],
+            ),
+        ]),
+    );
+    expect(
+        &m,
+        &[
+            ("/golden/asg-clean", "pass"),
+            ("/p/old", "fail"),
+            ("/p/retired", "fail"),
+            ("/p/gone", "fail"),
+            ("/p/unread", "unknown"),
+        ],
+    );
+    assert!(
+        !m.contains_key("/p/text"),
+        "a value that is no AMI id is not judged: {m:?}"
+    );
 }
