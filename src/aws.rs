@@ -401,9 +401,14 @@ impl CallRecorder {
     }
 }
 
-/// The IAM action prefix of an SDK service name (`Inspector2` -> `inspector2`).
+/// The IAM action prefix of an SDK service name (`Inspector2` -> `inspector2`,
+/// `Auto Scaling` -> `autoscaling`).
 fn iam_prefix(service: &str) -> String {
-    service.to_ascii_lowercase()
+    service
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 fn metadata(cfg: &ConfigBag) -> Option<(String, String)> {

@@ -1697,7 +1697,14 @@ fn fleet() {
     };
     let rows = with(
         [
-            group("g-old", vec![source("g-old", "lt-clean:$Default", vec![])]),
+            group(
+                "g-old",
+                vec![source(
+                    "g-old",
+                    "lt-old:$Default",
+                    vec![("launch_template_id", "lt-old".into())],
+                )],
+            ),
             group(
                 "g-retired",
                 vec![source(
@@ -1806,6 +1813,7 @@ fn fleet() {
         &m,
         &[
             ("lt-clean:1", "pass"),
+            ("lt-old:1", "fail"),
             ("lt-clean:2", "fail"),
             ("lt-gone:1", "fail"),
             ("lt-x:7", "unknown"),

@@ -48,6 +48,8 @@ struct Org {
     snapshots: BTreeMap<&'static str, String>,
     instances: BTreeMap<&'static str, String>,
     templates: BTreeMap<&'static str, String>,
+    /// The workload's fleet: template name -> id.
+    fleet_templates: BTreeMap<&'static str, String>,
 }
 
 impl Org {
@@ -328,6 +330,30 @@ async fn seed(moto: &Moto) -> Org {
             }]
         }]),
     );
+    // The fleet: a newer base-golden version (a second later, so creation
+    // times order them), and the workload's consumers of both.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let newer = register(&f, "base-golden-20261201-v2", FULL_TAGS).await;
+    share_image(
+        &f,
+        &newer,
+        vec![
+            ec2::LaunchPermission::builder()
+                .organization_arn(&org.organization_arn)
+                .build(),
+        ],
+    )
+    .await;
+    seed_fleet(
+        &mut org,
+        &workload_config,
+        &w,
+        &good,
+        &newer,
+        &temporary,
+        &vendor,
+    )
+    .await;
     for (k, v) in [
         ("good", good),
         ("public", public),
@@ -342,6 +368,7 @@ async fn seed(moto: &Moto) -> Org {
         ("eu", eu),
         ("vendor", vendor),
         ("temporary", temporary),
+        ("newer", newer),
     ] {
         org.images.insert(k, v);
     }
@@ -353,6 +380,123 @@ async fn seed(moto: &Moto) -> Org {
         org.instances.insert(k, v);
     }
     org
+}
+
+/// The workload's Auto Scaling groups (no capacity: moto would launch
+/// instances), their templates and the SSM parameters stacks read:
+/// - template `web`: version 1 `good` (one version behind), version 2
+///   `newer`, $Default 1; `scratch`: the deregistered `temporary`; `vendor`:
+///   the image from outside the organization;
+/// - groups `asg-behind` (web version "1"), `asg-current` (web $Latest),
+///   `asg-mixed` (web $Default, through a mixed instances policy),
+///   `asg-gone` (scratch), `asg-vendor` (vendor);
+/// - parameters `/golden/base` (aws:ec2:image, `good`), `/golden/base-next`
+///   (aws:ec2:image, `newer`), `/ami/web` (text under a scanned path,
+///   `newer`), `/golden/motd` (text, no AMI id) and `/app/base` (aws:ec2:image
+///   outside the paths, `temporary`).
+async fn seed_fleet(
+    org: &mut Org,
+    config: &aws_config::SdkConfig,
+    w: &aws_sdk_ec2::Client,
+    good: &str,
+    newer: &str,
+    temporary: &str,
+    vendor: &str,
+) {
+    use aws_sdk_autoscaling::types as asg;
+    let template = |name: &'static str, image: &str| {
+        let image = image.to_string();
+        async move {
+            w.create_launch_template()
+                .launch_template_name(name)
+                .launch_template_data(
+                    ec2::RequestLaunchTemplateData::builder()
+                        .image_id(image)
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .launch_template()
+                .unwrap()
+                .launch_template_id()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let web = template("web", good).await;
+    w.create_launch_template_version()
+        .launch_template_id(&web)
+        .launch_template_data(
+            ec2::RequestLaunchTemplateData::builder()
+                .image_id(newer)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let scratch = template("scratch", temporary).await;
+    let vendor_template = template("vendor", vendor).await;
+    let autoscaling = aws_sdk_autoscaling::Client::new(config);
+    let spec = |id: &str, version: &str| {
+        asg::LaunchTemplateSpecification::builder()
+            .launch_template_id(id)
+            .version(version)
+            .build()
+    };
+    for (name, id, version, mixed) in [
+        ("asg-behind", &web, "1", false),
+        ("asg-current", &web, "$Latest", false),
+        ("asg-mixed", &web, "$Default", true),
+        ("asg-gone", &scratch, "$Default", false),
+        ("asg-vendor", &vendor_template, "$Default", false),
+    ] {
+        let mut request = autoscaling
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(name)
+            .availability_zones("us-east-1a")
+            .min_size(0)
+            .max_size(0)
+            .desired_capacity(0);
+        request = if mixed {
+            request.mixed_instances_policy(
+                asg::MixedInstancesPolicy::builder()
+                    .launch_template(
+                        asg::LaunchTemplate::builder()
+                            .launch_template_specification(spec(id, version))
+                            .build(),
+                    )
+                    .build(),
+            )
+        } else {
+            request.launch_template(spec(id, version))
+        };
+        request.send().await.unwrap();
+    }
+    let ssm = aws_sdk_ssm::Client::new(config);
+    for (name, data_type, value) in [
+        ("/golden/base", "aws:ec2:image", good),
+        ("/golden/base-next", "aws:ec2:image", newer),
+        ("/ami/web", "text", newer),
+        ("/golden/motd", "text", "welcome"),
+        ("/app/base", "aws:ec2:image", temporary),
+    ] {
+        ssm.put_parameter()
+            .name(name)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .data_type(data_type)
+            .value(value)
+            .send()
+            .await
+            .unwrap();
+    }
+    for (k, v) in [
+        ("web", web),
+        ("scratch", scratch),
+        ("vendor", vendor_template),
+    ] {
+        org.fleet_templates.insert(k, v);
+    }
 }
 
 /// (account, resource) -> status, for every result of one rule.
@@ -555,6 +699,10 @@ fn every_seeded_fact_is_judged_exactly() {
             "required_regions".to_string(),
             ParamValue::List(vec![EU.to_string()]),
         );
+    overrides
+        .entry("ASG-LAUNCHES-OUTDATED-AMI".to_string())
+        .or_default()
+        .insert("max_versions_behind".to_string(), ParamValue::Int(0));
     let evaluation = evaluate(&inventory, &pack.rules, &overrides);
     assert!(
         evaluation.rule_errors.is_empty(),
@@ -607,6 +755,7 @@ fn every_seeded_fact_is_judged_exactly() {
         "manual",
         "kept",
         "eu",
+        "newer",
     ]
     .into_iter()
     .map(|n| (n, id(n)))
@@ -674,7 +823,10 @@ fn every_seeded_fact_is_judged_exactly() {
     // In use, and moto does not say whether deregistration protection is on.
     check(
         "AMI-NO-DEREGISTRATION-PROTECTION",
-        owned(vec![(f.to_string(), id("good"), "unknown")]),
+        owned(vec![
+            (f.to_string(), id("good"), "unknown"),
+            (f.to_string(), id("newer"), "unknown"),
+        ]),
     );
     check("AMI-DEPRECATED-IN-USE", vec![]);
     // Inspector scans only where an instance of the image runs with it on.
@@ -690,6 +842,7 @@ fn every_seeded_fact_is_judged_exactly() {
         "VULN-FIX-OVERDUE",
         images_where(&|n| if n == "good" { "fail" } else { "unknown" }),
     );
+    // eu-west-1 has base-golden v1 only: `newer` never reached it.
     check(
         "FAMILY-REGION-GAP",
         [
@@ -703,7 +856,14 @@ fn every_seeded_fact_is_judged_exactly() {
             (US, "kept-golden"),
         ]
         .into_iter()
-        .map(|(region, family)| (f.to_string(), format!("{family}@{region}"), "pass"))
+        .map(|(region, family)| {
+            let status = if family == "base-golden" && region == EU {
+                "fail"
+            } else {
+                "pass"
+            };
+            (f.to_string(), format!("{family}@{region}"), status)
+        })
         .collect(),
     );
 
@@ -753,6 +913,13 @@ fn every_seeded_fact_is_judged_exactly() {
             (w.to_string(), inst("w_gone"), "fail"),
             (f.to_string(), org.templates["gone"].clone(), "fail"),
             (f.to_string(), org.templates["ok"].clone(), "pass"),
+            (w.to_string(), org.fleet_templates["web"].clone(), "pass"),
+            (
+                w.to_string(),
+                org.fleet_templates["scratch"].clone(),
+                "fail",
+            ),
+            (w.to_string(), org.fleet_templates["vendor"].clone(), "pass"),
         ],
     );
     check(
@@ -762,6 +929,53 @@ fn every_seeded_fact_is_judged_exactly() {
             (w.to_string(), inst("w_good"), "pass"),
             (w.to_string(), inst("w_vendor"), "fail"),
             (w.to_string(), inst("w_gone"), "pass"),
+        ],
+    );
+
+    // The fleet (see `seed_fleet`): `good` is one version behind `newer`.
+    let lt = |name: &str, version: u32| format!("{}:{version}", org.fleet_templates[name]);
+    check(
+        "INSTANCE-GOLDEN-BEHIND",
+        vec![
+            (f.to_string(), inst("builder"), "pass"),
+            (w.to_string(), inst("w_good"), "pass"),
+            (w.to_string(), inst("w_gone"), "fail"),
+        ],
+    );
+    check(
+        "ASG-LAUNCHES-OUTDATED-AMI",
+        vec![
+            (w.to_string(), "asg-behind".into(), "fail"),
+            (w.to_string(), "asg-current".into(), "pass"),
+            (w.to_string(), "asg-mixed".into(), "fail"),
+            (w.to_string(), "asg-gone".into(), "fail"),
+        ],
+    );
+    check(
+        "ASG-UNAPPROVED-AMI",
+        vec![
+            (w.to_string(), "asg-behind".into(), "pass"),
+            (w.to_string(), "asg-current".into(), "pass"),
+            (w.to_string(), "asg-mixed".into(), "pass"),
+            (w.to_string(), "asg-gone".into(), "unknown"),
+            (w.to_string(), "asg-vendor".into(), "fail"),
+        ],
+    );
+    check(
+        "LT-VERSION-OUTDATED-AMI",
+        vec![
+            (w.to_string(), lt("web", 1), "pass"),
+            (w.to_string(), lt("web", 2), "pass"),
+            (w.to_string(), lt("scratch", 1), "fail"),
+        ],
+    );
+    check(
+        "SSM-PARAM-OUTDATED-AMI",
+        vec![
+            (w.to_string(), "/golden/base".into(), "fail"),
+            (w.to_string(), "/golden/base-next".into(), "pass"),
+            (w.to_string(), "/ami/web".into(), "pass"),
+            (w.to_string(), "/app/base".into(), "fail"),
         ],
     );
 
