@@ -8,11 +8,13 @@
 //! sandboxes, a denied account, a neglected legacy account); `region` makes
 //! each account-region's keys, settings, images and snapshots; `usage` the
 //! instances, templates and findings; `factory` the Image Builder
-//! pipelines; `planted` the resources with fixed
+//! pipelines; `fleet` the Auto Scaling groups and AMI parameters;
+//! `planted` the resources with fixed
 //! ids listed in [`PLANTED`], which `sample-data/README.md` documents and
 //! the tests assert.
 
 mod factory;
+mod fleet;
 mod org;
 mod planted;
 mod region;
@@ -128,6 +130,9 @@ pub(super) struct ImageFacts {
     pub(super) created: DateTime<Utc>,
 }
 
+/// Seeds the fleet's random stream (`seed ^ FLEET_STREAM`).
+const FLEET_STREAM: u64 = 0xf1ee_7000;
+
 /// Builds the inventory.
 pub fn generate(options: &SynthOptions) -> Result<Inventory> {
     let regions: Vec<&str> = REGIONS
@@ -213,11 +218,17 @@ pub fn generate(options: &SynthOptions) -> Result<Inventory> {
             images.iter().map(move |i| (i.image_id.clone(), *account))
         })
         .collect();
+    let mut templates = BTreeMap::new();
     for &(account, ri) in catalog.keys() {
-        usage::usage(&mut g, &catalog, &owners, account, ri, regions[ri]);
+        let made = usage::usage(&mut g, &catalog, &owners, account, ri, regions[ri]);
+        templates.insert((account, ri), made);
     }
     planted::plant(&mut g, options, &regions);
     factory::pipelines(&mut g, &catalog, &regions);
+    // The fleet draws from its own stream (see `fleet`).
+    g.rng = ChaCha8Rng::seed_from_u64(options.seed ^ FLEET_STREAM);
+    fleet::fleet(&mut g, &catalog, &templates, &regions);
+    fleet::plant(&mut g, options, &catalog, &regions);
 
     if let Some(first) = g.errors.first() {
         return Err(Error::Internal(format!("synth: {first}")));

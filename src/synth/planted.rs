@@ -35,6 +35,20 @@ pub const SANDBOX_IMAGE: &str = "ami-0a11ce0000ad0c01";
 pub const COMMUNITY_INSTANCE: &str = "i-0c0aa1ce0c0aa1ce0";
 pub const COMMUNITY_IMAGE: &str = "ami-0c0a11c0ffee0c0a";
 pub const THROTTLED_SNAPSHOT: &str = "snap-0feed5a11ed00001";
+pub const STUCK_ASG: &str = "payments-api-asg";
+macro_rules! stuck_template {
+    () => {
+        "lt-0bad0a5c0ffee0a5"
+    };
+}
+pub const STUCK_TEMPLATE: &str = stuck_template!();
+/// The version the stuck group pins (LT-VERSION-OUTDATED-AMI's resource id).
+pub const STUCK_TEMPLATE_VERSION: &str = concat!(stuck_template!(), ":3");
+pub const STALE_PARAMETER: &str = "/golden/payments-api/latest";
+pub const UNRESOLVED_ASG: &str = "web-frontend-asg";
+pub const UNREAD_TEMPLATE: &str = "lt-0feed0f00d0a5a17";
+pub const VENDOR_ASG: &str = "alice-experiment-asg";
+pub const VENDOR_TEMPLATE: &str = "lt-0c0de0ffee0bad05";
 
 /// What a planted resource must get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,6 +302,42 @@ pub const PLANTED: &[Planted] = &[
         expect: Expect::Unknown,
         why: "GetDistributionConfiguration was throttled for the security tools pipeline",
     },
+    Planted {
+        rule: "INSTANCE-GOLDEN-BEHIND",
+        resource: DEPRECATED_USER,
+        expect: Expect::Fail,
+        why: "payments-api-legacy runs a payments-api version months behind the newest",
+    },
+    Planted {
+        rule: "ASG-LAUNCHES-OUTDATED-AMI",
+        resource: STUCK_ASG,
+        expect: Expect::Fail,
+        why: "payments-api group pins template version 3, which launches the deprecated v2 AMI",
+    },
+    Planted {
+        rule: "LT-VERSION-OUTDATED-AMI",
+        resource: STUCK_TEMPLATE_VERSION,
+        expect: Expect::Fail,
+        why: "version 3 of the payments-api template, still used by its group, names the deprecated AMI",
+    },
+    Planted {
+        rule: "SSM-PARAM-OUTDATED-AMI",
+        resource: STALE_PARAMETER,
+        expect: Expect::Fail,
+        why: "the parameter payments stacks read was not updated since the deprecated v2 AMI",
+    },
+    Planted {
+        rule: "ASG-UNAPPROVED-AMI",
+        resource: VENDOR_ASG,
+        expect: Expect::Fail,
+        why: "sandbox group launching a community AMI",
+    },
+    Planted {
+        rule: "ASG-LAUNCHES-OUTDATED-AMI",
+        resource: UNRESOLVED_ASG,
+        expect: Expect::Unknown,
+        why: "DescribeLaunchTemplateVersions was throttled for the web-frontend template its group pins",
+    },
 ];
 
 /// The two tables of `sample-data/README.md` that list [`PLANTED`].
@@ -521,16 +571,14 @@ pub(super) fn plant(g: &mut Gen, o: &SynthOptions, regions: &[&str]) {
             "golden-ami",
             good_tags,
         );
-        let cells = vec![
-            ("account_id", Value::from(g.account_ids[5].clone())),
-            ("region", regions[0].into()),
-            ("service", "ec2".into()),
-            ("operation", "DescribeImageAttribute".into()),
-            ("resource_id", THROTTLED_IMAGE.into()),
-            ("error_code", "RequestLimitExceeded".into()),
-            ("message", "Request limit exceeded.".into()),
-        ];
-        g.push("scan_errors", cells);
+        let acct = g.account_ids[5].clone();
+        ec2_throttled(
+            g,
+            &acct,
+            regions[0],
+            "DescribeImageAttribute",
+            THROTTLED_IMAGE,
+        );
     }
     if has(FACTORY, 0) && o.accounts >= 8 {
         image(
@@ -706,17 +754,32 @@ pub(super) fn plant(g: &mut Gen, o: &SynthOptions, regions: &[&str]) {
             "weekly web database export",
             now - Duration::days(7),
         );
-        g.push(
-            "scan_errors",
-            vec![
-                ("account_id", Value::from(acct)),
-                ("region", regions[0].into()),
-                ("service", "ec2".into()),
-                ("operation", "DescribeSnapshotAttribute".into()),
-                ("resource_id", THROTTLED_SNAPSHOT.into()),
-                ("error_code", "RequestLimitExceeded".into()),
-                ("message", "Request limit exceeded.".into()),
-            ],
+        ec2_throttled(
+            g,
+            &acct,
+            regions[0],
+            "DescribeSnapshotAttribute",
+            THROTTLED_SNAPSHOT,
         );
     }
+}
+
+/// A scan error: EC2 throttled `operation` on `resource` until retries ran out.
+pub(super) fn ec2_throttled(
+    g: &mut Gen,
+    acct: &str,
+    region: &str,
+    operation: &str,
+    resource: &str,
+) {
+    let cells = vec![
+        ("account_id", Value::from(acct)),
+        ("region", region.into()),
+        ("service", "ec2".into()),
+        ("operation", operation.into()),
+        ("resource_id", resource.into()),
+        ("error_code", "RequestLimitExceeded".into()),
+        ("message", "Request limit exceeded.".into()),
+    ];
+    g.push("scan_errors", cells);
 }

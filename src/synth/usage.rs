@@ -49,7 +49,16 @@ fn owner_of(g: &Gen, owners: &Owners, image_id: &str) -> Option<String> {
         .map(|account| g.account_ids[*account].clone())
 }
 
-/// Instances, launch templates and Inspector findings: what uses which image.
+/// A launch template made here, for the Auto Scaling groups to launch.
+pub(super) struct Template {
+    pub(super) id: String,
+    pub(super) name: String,
+    /// (number, is default, is latest, AMI, its owner), oldest first.
+    pub(super) versions: Vec<(i64, bool, bool, String, Option<String>)>,
+}
+
+/// Instances, launch templates and Inspector findings: what uses which
+/// image. Returns the templates.
 pub(super) fn usage(
     g: &mut Gen,
     catalog: &BTreeMap<(usize, usize), Vec<ImageFacts>>,
@@ -57,7 +66,7 @@ pub(super) fn usage(
     account: usize,
     ri: usize,
     region: &str,
-) {
+) -> Vec<Template> {
     let acct = g.account_ids[account].clone();
     let own = &catalog[&(account, ri)];
     // Workloads run the factory's shared images as well as their own.
@@ -131,8 +140,11 @@ pub(super) fn usage(
         }
     }
     // Launch templates: $Default and $Latest versions.
+    let mut templates = Vec::new();
     for t in 0..2 {
         let lt = format!("lt-0{}", g.hex(16));
+        let name = format!("{}-lt-{t}", role(account).0);
+        let mut made = Vec::new();
         let latest = g.rng.random_range(1..6i64);
         let default = if g.chance(0.7) { latest } else { latest - 1 }.max(1);
         for version in if default == latest {
@@ -147,25 +159,33 @@ pub(super) fn usage(
                 let img = pool[g.rng.random_range(0..pool.len())];
                 (img.image_id.clone(), owner_of(g, owners, &img.image_id))
             };
-            {
-                let cells = vec![
-                    ("account_id", Value::from(acct.clone())),
-                    ("region", region.into()),
-                    ("launch_template_id", lt.clone().into()),
-                    (
-                        "launch_template_name",
-                        format!("{}-lt-{t}", role(account).0).into(),
-                    ),
-                    ("version_number", version.into()),
-                    ("is_default", (version == default).into()),
-                    ("is_latest", (version == latest).into()),
-                    ("image_id", image_id.into()),
-                    ("image_owner_id", owner.into()),
-                ];
-                g.push("launch_templates", cells);
-            }
+            made.push((
+                version,
+                version == default,
+                version == latest,
+                image_id.clone(),
+                owner.clone(),
+            ));
+            let cells = vec![
+                ("account_id", Value::from(acct.clone())),
+                ("region", region.into()),
+                ("launch_template_id", lt.clone().into()),
+                ("launch_template_name", name.clone().into()),
+                ("version_number", version.into()),
+                ("is_default", (version == default).into()),
+                ("is_latest", (version == latest).into()),
+                ("image_id", image_id.into()),
+                ("image_owner_id", owner.into()),
+            ];
+            g.push("launch_templates", cells);
         }
+        templates.push(Template {
+            id: lt,
+            name,
+            versions: made,
+        });
     }
+    templates
 }
 
 #[allow(clippy::too_many_arguments)]
