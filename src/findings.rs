@@ -52,6 +52,10 @@ pub struct Document<'a> {
     pub waivers: Cow<'a, [WaiverUse]>,
     #[serde(default)]
     pub rule_errors: Cow<'a, [String]>,
+    /// Fleet adoption of the newest golden versions (absent before 0.x
+    /// documents that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adoption: Option<Cow<'a, crate::render::adoption::Adoption>>,
     pub rules: Vec<RuleEntry<'a>>,
     /// Non-passing results; passing ones are counted in `summary` and
     /// listed in findings.csv.

@@ -17,6 +17,10 @@ pub struct Charts {
     pub heatmap: String,
     pub age_histogram: String,
     pub by_region: String,
+    /// Running instances and Auto Scaling groups by versions behind the newest.
+    pub adoption_behind: String,
+    /// The same, by the age of the AMI they run or launch.
+    pub adoption_age: String,
 }
 
 fn bars(title: &str, rows: &[(String, u64, &str)], label_width: u32) -> String {
@@ -58,10 +62,25 @@ fn severity_color(severity: crate::policy::Severity) -> &'static str {
     }
 }
 
+/// Instances and groups per bucket, side by side, one colour each.
+fn adoption_bars(title: &str, buckets: &[super::adoption::Bucket]) -> String {
+    let rows: Vec<(String, u64, &str)> = buckets
+        .iter()
+        .flat_map(|b| {
+            [
+                (format!("{}: instances", b.label), b.instances, "#2471a3"),
+                (format!("{}: groups", b.label), b.groups, "#7d3c98"),
+            ]
+        })
+        .collect();
+    bars(title, &rows, 170)
+}
+
 pub fn build(
     inventory: &Inventory,
     summary: &Summary,
     rules: &[RuleSection],
+    adoption: &super::adoption::Adoption,
 ) -> crate::error::Result<Charts> {
     // Failures by rule, most first.
     let mut by_rule: Vec<(String, u64, &str)> = rules
@@ -105,6 +124,14 @@ pub fn build(
         heatmap: heatmap(summary, rules),
         age_histogram,
         by_region,
+        adoption_behind: adoption_bars(
+            "Instances and Auto Scaling groups by versions behind the newest",
+            &adoption.versions_behind,
+        ),
+        adoption_age: adoption_bars(
+            "Instances and Auto Scaling groups by the age of their AMI",
+            &adoption.age_in_use,
+        ),
     })
 }
 

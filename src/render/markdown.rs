@@ -80,6 +80,7 @@ pub fn markdown(context: &ReportContext) -> String {
         );
     }
     out.push_str(&pipelines_markdown(&context.pipelines));
+    out.push_str(&adoption_markdown(&context.adoption));
     if let Some(diff) = &context.diff {
         out.push_str(&diff_markdown(diff));
     }
@@ -166,6 +167,96 @@ fn pipelines_markdown(view: &super::pipelines::PipelinesView) -> String {
             out,
             "\n> Pipelines were not read in {} account-regions: any pipeline there is missing above.",
             view.unread.len()
+        );
+    }
+    out
+}
+
+/// Accounts summary.md lists in its adoption table (the worst first).
+const ADOPTION_ACCOUNTS_LISTED: usize = 20;
+
+/// A tally as `share% of total (behind, missing, not golden, unknown)`.
+fn tally_text(t: &super::adoption::Tally) -> String {
+    match t.newest_percent {
+        None => "none".to_string(),
+        Some(p) => format!("{p:.1}% of {}", t.total),
+    }
+}
+
+/// Fleet adoption: the organization, the accounts worst first, the worst offenders.
+fn adoption_markdown(a: &super::adoption::Adoption) -> String {
+    let mut out = String::new();
+    let o = &a.organization;
+    if o.instances.total + o.groups.total == 0 && a.unread.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Adoption of the newest golden versions\n\nOn the newest version of their family: {} running instances, {} Auto Scaling groups.\n",
+        tally_text(&o.instances),
+        tally_text(&o.groups)
+    );
+    let _ = writeln!(
+        out,
+        "| account | name | instances on newest | behind | AMI missing | not golden | unknown | groups on newest | behind | AMI missing | not golden | unknown |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for row in std::iter::once(o).chain(a.accounts.iter().take(ADOPTION_ACCOUNTS_LISTED)) {
+        let (i, g) = (&row.instances, &row.groups);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            if row.account_id.is_empty() {
+                "all".to_string()
+            } else {
+                md(&row.account_id)
+            },
+            md(&row.account_name),
+            tally_text(i),
+            i.behind,
+            i.missing,
+            i.not_golden,
+            i.unknown,
+            tally_text(g),
+            g.behind,
+            g.missing,
+            g.not_golden,
+            g.unknown
+        );
+    }
+    if a.accounts.len() > ADOPTION_ACCOUNTS_LISTED {
+        let _ = writeln!(
+            out,
+            "\nand {} more accounts; all are in report.html and findings.json.",
+            a.accounts.len() - ADOPTION_ACCOUNTS_LISTED
+        );
+    }
+    if !a.worst.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nFurthest behind:\n\n| kind | resource | account | region | AMI | family | versions behind | days behind | newest |\n|---|---|---|---|---|---|---:|---:|---|"
+        );
+        for w in a.worst.iter().take(10) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                w.kind,
+                md(&w.resource_id),
+                md(&w.account_id),
+                md(&w.region),
+                md(&w.image_id),
+                md(&w.family),
+                w.versions_behind
+                    .map_or("AMI missing".to_string(), |n| n.to_string()),
+                w.days_behind.map(|d| d.to_string()).unwrap_or_default(),
+                md(&w.newest_image_id)
+            );
+        }
+    }
+    if !a.unread.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n> Instances or Auto Scaling groups were not read in {} account-regions: whatever runs there is not counted above.",
+            a.unread.len()
         );
     }
     out

@@ -9,6 +9,7 @@
 //! order, so the same inputs give byte-identical files. AWS-sourced text is
 //! escaped in HTML (minijinja autoescape) and neutralised in CSV.
 
+pub mod adoption;
 mod charts;
 mod csv;
 mod html;
@@ -132,6 +133,8 @@ pub struct ReportContext {
     pub charts: charts::Charts,
     /// The image factory: pipelines, their health and lineage.
     pub pipelines: pipelines::PipelinesView,
+    /// Fleet adoption of the newest golden versions.
+    pub adoption: adoption::Adoption,
     /// Drift since the baseline audit, with `--baseline`.
     pub diff: Option<crate::diff::Diff>,
 }
@@ -259,8 +262,9 @@ impl ReportContext {
                 findings: findings_by_rule.remove(&r.id).unwrap_or_default(),
             })
             .collect();
-        let charts = charts::build(inventory, &summary, &rules)?;
         let pipelines = pipelines::build(inventory, pack, evaluation)?;
+        let adoption = adoption::build(inventory)?;
+        let charts = charts::build(inventory, &summary, &rules, &adoption)?;
         Ok(ReportContext {
             meta,
             summary,
@@ -286,6 +290,7 @@ impl ReportContext {
             waivers: Vec::new(),
             charts,
             pipelines,
+            adoption,
             diff: None,
         })
     }
@@ -467,6 +472,7 @@ impl ReportContext {
             summary: Cow::Borrowed(&self.summary),
             waivers: Cow::Borrowed(&self.waivers),
             rule_errors: Cow::Borrowed(&self.rule_errors),
+            adoption: Some(Cow::Borrowed(&self.adoption)),
             rules: self
                 .rules
                 .iter()

@@ -38,7 +38,7 @@ pub struct PipelinesView {
     pub usage_unread: Vec<Unread>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Unread {
     pub account_id: String,
     pub region: String,
@@ -172,36 +172,40 @@ impl std::fmt::Display for Usage {
     }
 }
 
+/// Account-regions where any of `operations` gave nothing to read, one
+/// entry per place (sorted), with the first operation's reason.
+pub(super) fn unread_places(inventory: &Inventory, operations: &[&str]) -> Vec<Unread> {
+    let coverage = inventory.coverage();
+    let mut by_place: BTreeMap<&(String, String), String> = BTreeMap::new();
+    for operation in operations {
+        for (place, why) in coverage.unread_by(operation) {
+            by_place.entry(place).or_insert(why);
+        }
+    }
+    by_place
+        .into_iter()
+        .map(|((account_id, region), why)| Unread {
+            account_id: account_id.clone(),
+            region: region.clone(),
+            why,
+        })
+        .collect()
+}
+
 pub fn build(
     inventory: &Inventory,
     pack: &PolicyPack,
     evaluation: &Evaluation,
 ) -> Result<PipelinesView> {
-    let coverage = inventory.coverage();
-    let unread = |operation: &str| -> Vec<Unread> {
-        coverage
-            .unread_by(operation)
-            .into_iter()
-            .map(|((account_id, region), why)| Unread {
-                account_id: account_id.clone(),
-                region: region.clone(),
-                why,
-            })
-            .collect()
-    };
-    let pipelines_unread = unread("imagebuilder:ListImagePipelines");
-    // Instances or templates not read: one entry per place, sorted, the
-    // instances' reason first.
-    let mut usage_by_place: BTreeMap<(String, String), Unread> = BTreeMap::new();
-    for u in unread("ec2:DescribeInstances")
-        .into_iter()
-        .chain(unread("ec2:DescribeLaunchTemplateVersions"))
-    {
-        usage_by_place
-            .entry((u.account_id.clone(), u.region.clone()))
-            .or_insert(u);
-    }
-    let usage_unread: Vec<Unread> = usage_by_place.into_values().collect();
+    let pipelines_unread = unread_places(inventory, &["imagebuilder:ListImagePipelines"]);
+    // Instances or templates not read: the instances' reason first.
+    let usage_unread = unread_places(
+        inventory,
+        &[
+            "ec2:DescribeInstances",
+            "ec2:DescribeLaunchTemplateVersions",
+        ],
+    );
     let partial_regions: BTreeSet<&str> = usage_unread.iter().map(|u| u.region.as_str()).collect();
 
     let table = |name| inventory.table(name);

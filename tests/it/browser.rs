@@ -238,6 +238,36 @@ fn report_works_offline_in_headless_chromium() {
     });
     assert!(opened, "following a pipeline's link opens its lineage");
 
+    // The Adoption section: the organization first, then each account whose
+    // fleet was read (the denied one is named as not read instead), both
+    // charts drawn, and the 20 furthest behind.
+    let adoption = browser.eval(
+        "Array.from(document.querySelectorAll('#adoption > table:first-of-type > tbody > tr > td:first-child')).map(td => td.textContent)",
+    );
+    let adoption: Vec<&str> = adoption
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(adoption.len(), 12, "{adoption:?}");
+    assert_eq!(adoption[0], "all");
+    assert!(!adoption.contains(&"210010000370"), "{adoption:?}");
+    let charts = browser.eval(
+        "Array.from(document.querySelectorAll('#adoption figure svg')).filter(s => s.getBoundingClientRect().width > 100 && s.querySelectorAll('rect').length >= 10).length",
+    );
+    assert_eq!(charts, json!(2));
+    let worst = browser.eval("document.querySelectorAll('#adoption-worst tbody tr').length");
+    assert_eq!(worst, json!(20));
+    let not_read = browser.eval("document.querySelector('#adoption .tile.warn').textContent");
+    assert!(
+        not_read
+            .as_str()
+            .unwrap()
+            .contains("not read in 4 account-regions"),
+        "{not_read}"
+    );
+
     let shot = browser.call("Page.captureScreenshot", json!({"format": "png"}));
     let png = base64::engine::general_purpose::STANDARD
         .decode(shot["data"].as_str().unwrap())

@@ -1,3 +1,4 @@
+mod adoption_view;
 mod audit;
 mod bad_input;
 mod browser;

@@ -28,12 +28,12 @@ pub(super) fn row(table: &'static str, cells: Vec<(&'static str, Value)>) -> Row
     (table, all)
 }
 
-fn days(n: i64) -> Value {
+pub(super) fn days(n: i64) -> Value {
     (now() - Duration::days(n)).into()
 }
 
 /// A clean image; `extra` overrides columns.
-fn image(id: &str, extra: Vec<(&'static str, Value)>) -> Row {
+pub(super) fn image(id: &str, extra: Vec<(&'static str, Value)>) -> Row {
     let mut cells: Vec<(&'static str, Value)> = vec![
         ("image_id", id.into()),
         ("name", format!("web-golden-20261101-v{}", id.len()).into()),
@@ -1078,7 +1078,11 @@ fn fleet_world(group: &'static str, image: &'static str) -> Vec<Row> {
 }
 
 /// A launch source of `group`: `reference` resolved to version 1 of `lt-clean` and `image`.
-fn launch_source(group: &'static str, reference: &'static str, image: &'static str) -> Row {
+pub(super) fn launch_source(
+    group: &'static str,
+    reference: &'static str,
+    image: &'static str,
+) -> Row {
     row(
         "asg_launch_sources",
         vec![

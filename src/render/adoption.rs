@@ -1,0 +1,524 @@
+//! The report's view of fleet adoption: how much of the running fleet
+//! (instances, and Auto Scaling groups by what they launch) is on the
+//! newest version of its golden family, per account and for the
+//! organization, how far behind the rest is, how old the AMIs in use are,
+//! and the worst offenders.
+//!
+//! Counts, never judgements: the fleet rules judge. Every consumer lands in
+//! exactly one standing; one whose AMI or family versions were not read is
+//! `unknown`, and the places where instances or groups were not read at
+//! all are named, so a share is never computed over a fleet not seen.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::pipelines::Unread;
+use crate::error::{Error, Result};
+use crate::inventory::{Inventory, i64_column, str_column};
+use crate::results::account_directory;
+
+/// Worst offenders listed; the rest are counted in the tables.
+pub const OFFENDERS_LISTED: usize = 20;
+
+/// Where a consumer stands against its golden family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Its AMI is deregistered or no longer visible.
+    Missing,
+    /// This many versions behind the newest of its family.
+    Behind(i64),
+    /// Its AMI, its owner or its family's versions were not read.
+    Unknown,
+    /// An AMI owned outside the organization: no golden family.
+    NotGolden,
+    Newest,
+}
+
+/// Consumers by standing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tally {
+    pub total: u64,
+    pub newest: u64,
+    pub behind: u64,
+    pub missing: u64,
+    pub not_golden: u64,
+    pub unknown: u64,
+    /// Share on the newest version, in percent with one decimal; none when
+    /// there is nothing to count.
+    pub newest_percent: Option<f64>,
+}
+
+impl Standing {
+    /// Worst first: missing, then most versions behind.
+    fn rank(self) -> (u8, i64) {
+        match self {
+            Standing::Missing => (0, 0),
+            Standing::Behind(n) => (1, -n),
+            Standing::Unknown => (2, 0),
+            Standing::NotGolden => (3, 0),
+            Standing::Newest => (4, 0),
+        }
+    }
+}
+
+impl Tally {
+    fn add(&mut self, standing: Standing) {
+        self.total += 1;
+        match standing {
+            Standing::Newest => self.newest += 1,
+            Standing::Behind(_) => self.behind += 1,
+            Standing::Missing => self.missing += 1,
+            Standing::NotGolden => self.not_golden += 1,
+            Standing::Unknown => self.unknown += 1,
+        }
+        self.newest_percent =
+            Some((self.newest as f64 * 1000.0 / self.total as f64).round() / 10.0);
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountAdoption {
+    pub account_id: String,
+    pub account_name: String,
+    pub instances: Tally,
+    pub groups: Tally,
+}
+
+/// One bar of a chart: instances and groups in a bucket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bucket {
+    pub label: String,
+    pub instances: u64,
+    pub groups: u64,
+}
+
+/// A consumer on a missing or outdated AMI.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Offender {
+    /// `instance` or `auto-scaling-group`.
+    pub kind: String,
+    pub account_id: String,
+    pub account_name: String,
+    pub region: String,
+    pub resource_id: String,
+    pub image_id: String,
+    pub family: String,
+    /// None when the AMI is missing.
+    pub versions_behind: Option<i64>,
+    pub days_behind: Option<i64>,
+    pub newest_image_id: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Adoption {
+    pub organization: AccountAdoption,
+    /// Worst share first.
+    pub accounts: Vec<AccountAdoption>,
+    pub versions_behind: Vec<Bucket>,
+    /// Age of the AMIs running instances and groups launch.
+    pub age_in_use: Vec<Bucket>,
+    /// Missing first, then most versions and days behind.
+    pub worst: Vec<Offender>,
+    /// Consumers on a missing or outdated AMI beyond `worst`.
+    pub more_offenders: usize,
+    /// Account-regions whose instances or groups were not read: the counts
+    /// above leave out whatever runs there.
+    pub unread: Vec<Unread>,
+}
+
+impl Default for AccountAdoption {
+    fn default() -> Self {
+        AccountAdoption {
+            account_id: String::new(),
+            account_name: "organization".to_string(),
+            instances: Tally::default(),
+            groups: Tally::default(),
+        }
+    }
+}
+
+/// What the inventory knows of one AMI.
+struct ImageFacts<'a> {
+    family: Option<&'a str>,
+    available: bool,
+    versions_behind: Option<i64>,
+    days_behind: Option<i64>,
+    age_days: Option<i64>,
+    newest: Option<&'a str>,
+}
+
+/// What a consumer launches, as read.
+struct Launch<'a> {
+    image: Option<&'a str>,
+    owner: Option<&'a str>,
+    visible: Option<bool>,
+    deregistered: bool,
+}
+
+struct Judge<'a> {
+    images: HashMap<(&'a str, &'a str), ImageFacts<'a>>,
+    organization: BTreeSet<&'a str>,
+}
+
+impl<'a> Judge<'a> {
+    fn standing<'s>(
+        &'s self,
+        region: &'a str,
+        launch: &Launch<'a>,
+    ) -> (Standing, Option<&'s ImageFacts<'a>>) {
+        let Some(image) = launch.image else {
+            return (Standing::Unknown, None);
+        };
+        let facts = self.images.get(&(region, image));
+        let standing = match facts {
+            _ if launch.deregistered => Standing::Missing,
+            Some(f) if !f.available => Standing::Missing,
+            Some(f) => match f.versions_behind {
+                Some(0) => Standing::Newest,
+                Some(n) => Standing::Behind(n),
+                None => Standing::Unknown,
+            },
+            None if launch.visible == Some(false) => Standing::Missing,
+            None => match launch.owner {
+                Some(owner) if !self.organization.contains(owner) => Standing::NotGolden,
+                _ => Standing::Unknown,
+            },
+        };
+        (standing, facts)
+    }
+}
+
+fn bool_column(df: &polars::prelude::DataFrame, name: &str) -> Result<Vec<Option<bool>>> {
+    let column = df
+        .column(name)
+        .map_err(|_| Error::Internal(format!("missing column `{name}`")))?;
+    let ca = column
+        .bool()
+        .map_err(|_| Error::Internal(format!("column `{name}` is not a boolean")))?;
+    Ok(ca.iter().collect())
+}
+
+const AGE_BUCKETS: [(&str, i64, i64); 5] = [
+    ("0-30 days", i64::MIN, 30),
+    ("31-90 days", 31, 90),
+    ("91-180 days", 91, 180),
+    ("181-365 days", 181, 365),
+    ("over a year", 366, i64::MAX),
+];
+
+fn behind_label(standing: Standing) -> &'static str {
+    match standing {
+        Standing::Newest => "newest",
+        Standing::Behind(1) => "1 behind",
+        Standing::Behind(2) => "2 behind",
+        Standing::Behind(3) => "3 behind",
+        Standing::Behind(_) => "4+ behind",
+        Standing::Missing => "AMI missing",
+        Standing::NotGolden => "not golden",
+        Standing::Unknown => "unknown",
+    }
+}
+
+const BEHIND_LABELS: [&str; 8] = [
+    "newest",
+    "1 behind",
+    "2 behind",
+    "3 behind",
+    "4+ behind",
+    "AMI missing",
+    "not golden",
+    "unknown",
+];
+
+pub fn build(inventory: &Inventory) -> Result<Adoption> {
+    let unread = super::pipelines::unread_places(
+        inventory,
+        &[
+            "ec2:DescribeInstances",
+            "autoscaling:DescribeAutoScalingGroups",
+        ],
+    );
+
+    let images = inventory.table("images")?;
+    let (region, image, family, state, newest) = (
+        str_column(images, "region")?,
+        str_column(images, "image_id")?,
+        str_column(images, "family")?,
+        str_column(images, "state")?,
+        str_column(images, "family_newest_image_id")?,
+    );
+    let (behind, days, age) = (
+        i64_column(images, "versions_behind")?,
+        i64_column(images, "days_behind")?,
+        i64_column(images, "age_days")?,
+    );
+    let mut judge = Judge {
+        images: HashMap::with_capacity(images.height()),
+        organization: str_column(inventory.table("accounts")?, "account_id")?
+            .into_iter()
+            .flatten()
+            .collect(),
+    };
+    for i in 0..images.height() {
+        if let (Some(r), Some(id)) = (region[i], image[i]) {
+            judge.images.insert(
+                (r, id),
+                ImageFacts {
+                    family: family[i],
+                    available: state[i] == Some("available"),
+                    versions_behind: behind[i],
+                    days_behind: days[i],
+                    age_days: age[i],
+                    newest: newest[i],
+                },
+            );
+        }
+    }
+
+    let directory = account_directory(inventory)?;
+    let name_of = |account: &str| {
+        directory
+            .get(account)
+            .map(|a| a.name.clone())
+            .unwrap_or_default()
+    };
+    let mut organization = AccountAdoption::default();
+    let mut accounts: BTreeMap<String, AccountAdoption> = BTreeMap::new();
+    let mut behind_buckets: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut age_buckets: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    let mut offenders: Vec<(Standing, i64, Offender)> = Vec::new();
+
+    // Running instances.
+    let instances = inventory.table("instances")?;
+    let col = |name| str_column(instances, name);
+    let (i_account, i_region, i_id, i_image, i_owner, i_state, i_image_state) = (
+        col("account_id")?,
+        col("region")?,
+        col("instance_id")?,
+        col("image_id")?,
+        col("image_owner_id")?,
+        col("state")?,
+        col("image_state")?,
+    );
+    let i_visible = bool_column(instances, "image_visible")?;
+    // Auto Scaling groups, by what their launch sources resolve to.
+    let groups = inventory.table("auto_scaling_groups")?;
+    let (g_account, g_region, g_name) = (
+        str_column(groups, "account_id")?,
+        str_column(groups, "region")?,
+        str_column(groups, "group_name")?,
+    );
+    let sources = inventory.table("asg_launch_sources")?;
+    let scol = |name| str_column(sources, name);
+    let (s_account, s_region, s_group, s_image, s_owner, s_parameter) = (
+        scol("account_id")?,
+        scol("region")?,
+        scol("group_name")?,
+        scol("image_id")?,
+        scol("image_owner_id")?,
+        scol("image_parameter")?,
+    );
+    let s_visible = bool_column(sources, "image_visible")?;
+    // A template that names `resolve:ssm:<parameter>` launches what the
+    // parameter holds, when it was read.
+    let parameters = inventory.table("ssm_parameters")?;
+    let pcol = |name| str_column(parameters, name);
+    let (p_account, p_region, p_name, p_image, p_owner) = (
+        pcol("account_id")?,
+        pcol("region")?,
+        pcol("name")?,
+        pcol("image_id")?,
+        pcol("image_owner_id")?,
+    );
+    let p_visible = bool_column(parameters, "image_visible")?;
+    let mut parameter_values: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    for i in 0..parameters.height() {
+        if let (Some(a), Some(r), Some(n)) = (p_account[i], p_region[i], p_name[i]) {
+            parameter_values.insert((a, r, n), i);
+        }
+    }
+    let mut launches: HashMap<(&str, &str, &str), Vec<Launch>> = HashMap::new();
+    for i in 0..sources.height() {
+        let (Some(a), Some(r), Some(g)) = (s_account[i], s_region[i], s_group[i]) else {
+            continue;
+        };
+        let launch = match s_parameter[i] {
+            Some(reference) => {
+                let name = reference.strip_prefix("resolve:ssm:").unwrap_or(reference);
+                match parameter_values.get(&(a, r, name)) {
+                    Some(&p) => Launch {
+                        image: p_image[p],
+                        owner: p_owner[p],
+                        visible: p_visible[p],
+                        deregistered: false,
+                    },
+                    None => Launch {
+                        image: None,
+                        owner: None,
+                        visible: None,
+                        deregistered: false,
+                    },
+                }
+            }
+            None => Launch {
+                image: s_image[i],
+                owner: s_owner[i],
+                visible: s_visible[i],
+                deregistered: false,
+            },
+        };
+        launches.entry((a, r, g)).or_default().push(launch);
+    }
+
+    let mut record = |kind: &str,
+                      account: &str,
+                      region: &str,
+                      resource: &str,
+                      launch: Option<&Launch>,
+                      standing: Standing,
+                      facts: Option<&ImageFacts>| {
+        let is_instance = kind == "instance";
+        let bump = |pair: &mut (u64, u64)| {
+            if is_instance {
+                pair.0 += 1
+            } else {
+                pair.1 += 1
+            }
+        };
+        bump(behind_buckets.entry(behind_label(standing)).or_default());
+        let age_label = facts
+            .and_then(|f| f.age_days)
+            .and_then(|d| AGE_BUCKETS.iter().find(|(_, lo, hi)| d >= *lo && d <= *hi))
+            .map_or("age not known", |b| b.0);
+        bump(age_buckets.entry(age_label).or_default());
+        let entry = accounts
+            .entry(account.to_string())
+            .or_insert_with(|| AccountAdoption {
+                account_id: account.to_string(),
+                account_name: name_of(account),
+                ..AccountAdoption::default()
+            });
+        let tallies = [&mut entry.instances, &mut organization.instances];
+        let group_tallies = [&mut entry.groups, &mut organization.groups];
+        for t in if is_instance { tallies } else { group_tallies } {
+            t.add(standing);
+        }
+        if matches!(standing, Standing::Missing | Standing::Behind(_)) {
+            offenders.push((
+                standing,
+                facts.and_then(|f| f.days_behind).unwrap_or(0),
+                Offender {
+                    kind: kind.to_string(),
+                    account_id: account.to_string(),
+                    account_name: name_of(account),
+                    region: region.to_string(),
+                    resource_id: resource.to_string(),
+                    image_id: launch.and_then(|l| l.image).unwrap_or_default().to_string(),
+                    family: facts.and_then(|f| f.family).unwrap_or_default().to_string(),
+                    versions_behind: match standing {
+                        Standing::Behind(n) => Some(n),
+                        _ => None,
+                    },
+                    days_behind: facts.and_then(|f| f.days_behind),
+                    newest_image_id: facts.and_then(|f| f.newest).unwrap_or_default().to_string(),
+                },
+            ));
+        }
+    };
+
+    for i in 0..instances.height() {
+        let (Some(a), Some(r), Some(id)) = (i_account[i], i_region[i], i_id[i]) else {
+            continue;
+        };
+        if i_state[i] != Some("running") {
+            continue;
+        }
+        let launch = Launch {
+            image: i_image[i],
+            owner: i_owner[i],
+            visible: i_visible[i],
+            deregistered: i_image_state[i] == Some("deregistered"),
+        };
+        let (standing, facts) = judge.standing(r, &launch);
+        record("instance", a, r, id, Some(&launch), standing, facts);
+    }
+    for i in 0..groups.height() {
+        let (Some(a), Some(r), Some(g)) = (g_account[i], g_region[i], g_name[i]) else {
+            continue;
+        };
+        // A group stands where its worst launch source stands; one with no
+        // source read is unknown.
+        let worst = launches.get(&(a, r, g)).and_then(|list| {
+            list.iter()
+                .map(|l| {
+                    let (standing, facts) = judge.standing(r, l);
+                    (standing, facts, l)
+                })
+                .min_by_key(|(standing, facts, _)| {
+                    (
+                        standing.rank(),
+                        facts.and_then(|f| f.days_behind).map(|d| -d),
+                    )
+                })
+        });
+        match worst {
+            Some((standing, facts, launch)) => {
+                record("auto-scaling-group", a, r, g, Some(launch), standing, facts)
+            }
+            None => record("auto-scaling-group", a, r, g, None, Standing::Unknown, None),
+        }
+    }
+
+    let mut accounts: Vec<AccountAdoption> = accounts.into_values().collect();
+    let share = |a: &AccountAdoption| {
+        let t = a.instances.total + a.groups.total;
+        let n = a.instances.newest + a.groups.newest;
+        if t == 0 { 1.0 } else { n as f64 / t as f64 }
+    };
+    accounts.sort_by(|x, y| {
+        share(x)
+            .total_cmp(&share(y))
+            .then_with(|| x.account_id.cmp(&y.account_id))
+    });
+    offenders.sort_by(|x, y| {
+        x.0.rank()
+            .cmp(&y.0.rank())
+            .then_with(|| y.1.cmp(&x.1))
+            .then_with(|| x.2.account_id.cmp(&y.2.account_id))
+            .then_with(|| x.2.region.cmp(&y.2.region))
+            .then_with(|| x.2.resource_id.cmp(&y.2.resource_id))
+    });
+    let more_offenders = offenders.len().saturating_sub(OFFENDERS_LISTED);
+    let buckets = |labels: &[&str], counts: &BTreeMap<&str, (u64, u64)>| -> Vec<Bucket> {
+        labels
+            .iter()
+            .map(|label| {
+                let (instances, groups) = counts.get(label).copied().unwrap_or_default();
+                Bucket {
+                    label: label.to_string(),
+                    instances,
+                    groups,
+                }
+            })
+            .collect()
+    };
+    let age_labels: Vec<&str> = AGE_BUCKETS
+        .iter()
+        .map(|b| b.0)
+        .chain(["age not known"])
+        .collect();
+    Ok(Adoption {
+        organization,
+        accounts,
+        versions_behind: buckets(&BEHIND_LABELS, &behind_buckets),
+        age_in_use: buckets(&age_labels, &age_buckets),
+        worst: offenders
+            .into_iter()
+            .take(OFFENDERS_LISTED)
+            .map(|o| o.2)
+            .collect(),
+        more_offenders,
+        unread,
+    })
+}
