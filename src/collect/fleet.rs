@@ -73,6 +73,16 @@ impl TemplateRef {
             .unwrap_or_default()
     }
 
+    /// `<handle>:<version>`, the version being $Default when none is named
+    /// (AWS launches $Default then).
+    fn reference(&self) -> String {
+        format!("{}:{}", self.handle(), self.spec())
+    }
+
+    fn spec(&self) -> &str {
+        self.version.as_deref().unwrap_or("$Default")
+    }
+
     fn number(&self) -> Option<i64> {
         self.version.as_deref().and_then(|v| v.parse().ok())
     }
@@ -97,7 +107,10 @@ fn template_refs(group: &AutoScalingGroup) -> Vec<TemplateRef> {
         }
     }
     refs.sort();
-    refs.dedup();
+    // One row per (source, reference): an override naming the template by
+    // id and another by id and name, or one with no version and one with
+    // $Default, launch the same thing.
+    refs.dedup_by(|a, b| a.source == b.source && a.reference() == b.reference());
     refs
 }
 
@@ -124,8 +137,13 @@ pub async fn fetch(
         // Numbered versions are read here; $Default and $Latest come with
         // the region's own template listing.
         let mut numbered: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+        // Handles that are template ids (the rest are names, asked as names).
+        let mut by_id: BTreeSet<String> = BTreeSet::new();
         for r in listed.iter().flat_map(template_refs) {
             if let Some(n) = r.number() {
+                if r.id.is_some() {
+                    by_id.insert(r.handle().to_string());
+                }
                 numbered
                     .entry(r.handle().to_string())
                     .or_default()
@@ -155,17 +173,18 @@ pub async fn fetch(
             each_bounded(numbered.keys().cloned(), limit, |handle| {
                 let versions: Vec<String> =
                     numbered[&handle].iter().map(|n| n.to_string()).collect();
+                let is_id = by_id.contains(&handle);
                 async move {
                     let request = ec2
                         .describe_launch_template_versions()
                         .set_versions(Some(versions));
-                    let request = if handle.starts_with("lt-") {
+                    let request = if is_id {
                         request.launch_template_id(handle)
                     } else {
                         request.launch_template_name(handle)
                     };
-                    let out = request.send().await.map_err(sdk)?;
-                    Ok(out.launch_template_versions.unwrap_or_default())
+                    let pages = request.into_paginator().send();
+                    all_pages(pages, |p| p.launch_template_versions.unwrap_or_default()).await
                 }
             }),
         );
@@ -221,10 +240,23 @@ pub async fn fetch(
             "" => "/".to_string(),
             trimmed => trimmed.to_string(),
         };
+        // SecureStrings are filtered out by SSM itself: not even their
+        // ciphertext is returned.
+        let plain = ParameterStringFilter::builder()
+            .key("Type")
+            .option("Equals")
+            .values("String")
+            .values("StringList")
+            .build()
+            .map_err(|e| CallError {
+                code: "InvalidRequest".to_string(),
+                message: e.to_string(),
+            })?;
         let pages = ssm
             .get_parameters_by_path()
             .path(root)
             .recursive(true)
+            .parameter_filters(plain)
             .with_decryption(false)
             .max_results(10)
             .into_paginator()
@@ -396,8 +428,7 @@ pub fn record(
             mixed_instances: Some(group.mixed_instances_policy().is_some()),
         });
         for r in template_refs(group) {
-            // AWS launches $Default when a group names no version.
-            let spec = r.version.as_deref().unwrap_or("$Default");
+            let spec = r.spec();
             let handle = r.handle();
             let (number, version) = index.resolve(handle, spec);
             let data = version.and_then(|v| v.launch_template_data());
@@ -412,7 +443,7 @@ pub fn record(
                 region: harvest.region.clone(),
                 group_name: name.to_string(),
                 source: r.source.to_string(),
-                reference: format!("{handle}:{spec}"),
+                reference: r.reference(),
                 launch_template_id: r
                     .id
                     .clone()
@@ -504,11 +535,20 @@ fn parameter_rows(
             rows.insert(name.to_string(), r);
         }
         for (chunk, outcome) in typed_values {
-            let first = chunk.split('\n').next().unwrap_or_default().to_string();
-            if let Some(list) = harvest.take("ssm", "GetParameters", Some(&first), outcome) {
-                for p in &list {
-                    if let Some(r) = p.name().and_then(|n| rows.get_mut(n)) {
-                        fill(r, p);
+            match outcome {
+                Ok(list) => {
+                    harvest.take("ssm", "GetParameters", None, Ok(()));
+                    for p in &list {
+                        if let Some(r) = p.name().and_then(|n| rows.get_mut(n)) {
+                            fill(r, p);
+                        }
+                    }
+                }
+                // Each parameter of the chunk is named: Coverage says why
+                // every one of them is unknown.
+                Err(e) => {
+                    for name in chunk.split('\n') {
+                        harvest.take::<()>("ssm", "GetParameters", Some(name), Err(e.clone()));
                     }
                 }
             }

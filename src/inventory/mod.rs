@@ -312,8 +312,10 @@ fn family_versions(df: &mut DataFrame) -> PolarsResult<()> {
         Vec::with_capacity(n),
     );
     for i in 0..n {
-        let list = match (account[i], region[i], family[i], created[i]) {
-            (Some(a), Some(r), Some(f), Some(_)) => versions.get(&(a, r, f)),
+        // Only an available image is a version of its family: a disabled,
+        // failed or deregistered one has no place among them (not known).
+        let list = match (account[i], region[i], family[i], created[i], state[i]) {
+            (Some(a), Some(r), Some(f), Some(_), Some("available")) => versions.get(&(a, r, f)),
             _ => None,
         };
         match (list, created[i]) {

@@ -141,7 +141,7 @@ impl Default for AccountAdoption {
 /// What the inventory knows of one AMI.
 struct ImageFacts<'a> {
     family: Option<&'a str>,
-    available: bool,
+    state: Option<&'a str>,
     versions_behind: Option<i64>,
     days_behind: Option<i64>,
     age_days: Option<i64>,
@@ -173,7 +173,8 @@ impl<'a> Judge<'a> {
         let facts = self.images.get(&(region, image));
         let standing = match facts {
             _ if launch.deregistered => Standing::Missing,
-            Some(f) if !f.available => Standing::Missing,
+            Some(f) if f.state.is_none() => Standing::Unknown,
+            Some(f) if f.state != Some("available") => Standing::Missing,
             Some(f) => match f.versions_behind {
                 Some(0) => Standing::Newest,
                 Some(n) => Standing::Behind(n),
@@ -266,7 +267,7 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
                 (r, id),
                 ImageFacts {
                     family: family[i],
-                    available: state[i] == Some("available"),
+                    state: state[i],
                     versions_behind: behind[i],
                     days_behind: days[i],
                     age_days: age[i],
@@ -431,7 +432,9 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
         let (Some(a), Some(r), Some(id)) = (i_account[i], i_region[i], i_id[i]) else {
             continue;
         };
-        if i_state[i] != Some("running") {
+        // Running, or not known to be anything else (the rules judge
+        // those too).
+        if i_state[i].is_some_and(|s| s != "running") {
             continue;
         }
         let launch = Launch {

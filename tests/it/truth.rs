@@ -490,6 +490,14 @@ async fn seed_fleet(
             .await
             .unwrap();
     }
+    // A secret under a scanned path: never read, not even as ciphertext.
+    ssm.put_parameter()
+        .name("/golden/db-password")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value("hunter2")
+        .send()
+        .await
+        .unwrap();
     for (k, v) in [
         ("web", web),
         ("scratch", scratch),
@@ -680,6 +688,13 @@ fn every_seeded_fact_is_judged_exactly() {
         errors.height(),
         1,
         "only the denied AssumeRole fails: {errors}"
+    );
+
+    let parameters = str_column(inventory.table("ssm_parameters").unwrap(), "name").unwrap();
+    assert!(
+        parameters.contains(&Some("/golden/base"))
+            && !parameters.contains(&Some("/golden/db-password")),
+        "a SecureString is not listed, let alone read: {parameters:?}"
     );
 
     let pack = amiaudit::settings::load_pack(&[]).unwrap();
