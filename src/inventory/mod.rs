@@ -264,7 +264,7 @@ fn derive(name: &str, df: &mut DataFrame, now: i64) -> Result<()> {
         .collect()
         .map_err(stage)?;
     if name == "images" {
-        family_versions(df).map_err(stage)?;
+        family_versions(df, now).map_err(stage)?;
     }
     Ok(())
 }
@@ -272,8 +272,11 @@ fn derive(name: &str, df: &mut DataFrame, now: i64) -> Result<()> {
 /// Orders the versions of each family: within one owner account, region
 /// and family, the available images by `creation_date` (AWS sets it; a
 /// Version tag or a name suffix is typed by people and may disagree). Adds
-/// `family_newest_image_id`, `versions_behind` and `days_behind`.
-fn family_versions(df: &mut DataFrame) -> PolarsResult<()> {
+/// `family_newest_image_id`, `versions_behind` and `days_behind` (days
+/// since the first newer version appeared, up to `now`: how long consumers
+/// have had to move, not the gap between two build dates, which would fail
+/// every consumer of a monthly build the day the next one ships).
+fn family_versions(df: &mut DataFrame, now: i64) -> PolarsResult<()> {
     use std::collections::HashMap;
     let text = |name: &str| -> PolarsResult<Vec<Option<&str>>> {
         Ok(df.column(name)?.str()?.iter().collect())
@@ -321,8 +324,11 @@ fn family_versions(df: &mut DataFrame) -> PolarsResult<()> {
         match (list, created[i]) {
             (Some(list), Some(t)) => {
                 newest.push(Some(list[0].1));
-                behind.push(Some(list.partition_point(|(u, _)| *u > t) as i64));
-                days.push(Some((list[0].0 - t).max(0).div_euclid(86_400_000)));
+                let newer = list.partition_point(|(u, _)| *u > t);
+                behind.push(Some(newer as i64));
+                // list[newer - 1] is the oldest of the newer versions.
+                let since = newer.checked_sub(1).map_or(now, |k| list[k].0);
+                days.push(Some((now - since).max(0).div_euclid(86_400_000)));
             }
             // No available image of its family (or no creation date): not known.
             _ => {

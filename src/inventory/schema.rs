@@ -1072,13 +1072,13 @@ pub const DERIVED: &[DerivedColumn] = &[
         table: "images",
         name: "versions_behind",
         kind: ColumnKind::Int,
-        doc: "available images of the same family, account and region created after this one (0: it is the newest); null when the image has no creation date",
+        doc: "available images of the same family, account and region created after this one (0: it is the newest); null when the image is not available or has no creation date",
     },
     DerivedColumn {
         table: "images",
         name: "days_behind",
         kind: ColumnKind::Int,
-        doc: "whole days from this image's creation_date to that of the newest of its family; null when the image has no creation date",
+        doc: "whole days since the first newer version of its family was created, up to collected_at (0 for the newest): how long its consumers have had to move; null when versions_behind is",
     },
     DerivedColumn {
         table: "inspector_findings",

@@ -1650,7 +1650,8 @@ fn fleet() {
             ),
         ]),
     );
-    // ami-retired is 1 version and 30 days behind: within the limits.
+    // ami-retired is 1 version behind, and ami-clean has been out for 10
+    // days: within the limits.
     expect(
         &m,
         &[
@@ -1671,7 +1672,7 @@ fn fleet() {
         .or_default()
         .insert(
             "max_days_behind".into(),
-            amiaudit::policy::ParamValue::Int(29),
+            amiaudit::policy::ParamValue::Int(9),
         );
     let m = run_with(
         "INSTANCE-GOLDEN-BEHIND",
