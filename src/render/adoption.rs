@@ -159,6 +159,9 @@ struct Launch<'a> {
 struct Judge<'a> {
     images: HashMap<(&'a str, &'a str), ImageFacts<'a>>,
     organization: BTreeSet<&'a str>,
+    /// False when ListAccounts failed: an owner not among the accounts
+    /// known may still be a member.
+    members_listed: bool,
 }
 
 impl<'a> Judge<'a> {
@@ -181,8 +184,11 @@ impl<'a> Judge<'a> {
                 None => Standing::Unknown,
             },
             None if launch.visible == Some(false) => Standing::Missing,
+            // Outside the organization only when its members were listed.
             None => match launch.owner {
-                Some(owner) if !self.organization.contains(owner) => Standing::NotGolden,
+                Some(owner) if self.members_listed && !self.organization.contains(owner) => {
+                    Standing::NotGolden
+                }
                 _ => Standing::Unknown,
             },
         };
@@ -260,6 +266,8 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
             .into_iter()
             .flatten()
             .collect(),
+        members_listed: !str_column(inventory.table("scan_errors")?, "operation")?
+            .contains(&Some("ListAccounts")),
     };
     for i in 0..images.height() {
         if let (Some(r), Some(id)) = (region[i], image[i]) {

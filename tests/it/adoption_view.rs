@@ -206,3 +206,19 @@ fn an_audit_shows_adoption_in_every_summary() {
     assert!(html.contains("id=\"adoption\"") && html.contains("id=\"adoption-worst\""));
     assert!(html.contains("were not read in 4 account-regions"));
 }
+
+#[test]
+fn an_owner_outside_the_accounts_known_is_not_golden_only_when_members_were_listed() {
+    let listing_failed = row(
+        "scan_errors",
+        vec![
+            ("region", Value::Null),
+            ("service", "organizations".into()),
+            ("operation", "ListAccounts".into()),
+            ("error_code", "AccessDenied".into()),
+        ],
+    );
+    let v = view([fleet(), vec![listing_failed]].concat());
+    // i-foreign's owner may be a member nobody listed.
+    assert_eq!(v.organization.instances, tally(5, 1, 1, 1, 0, 2));
+}
