@@ -2,7 +2,8 @@
 //! templates, mixed instances policies and overrides, or launch
 //! configurations, each resolved to a version and an AMI) and the SSM
 //! parameters stacks read the AMI id from. Read-only: Describe*/Get* only,
-//! and a SecureString value is never asked for decrypted nor kept.
+//! never with decryption; SecureStrings are filtered out by SSM itself
+//! (GetParametersByPath) or never asked for (GetParameters).
 
 use std::collections::{BTreeMap, BTreeSet};
 
