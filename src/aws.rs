@@ -1,7 +1,8 @@
 //! AWS SDK plumbing shared by `discover` and `collect`.
 //!
 //! Owns: the one base `SdkConfig` (credential chain, home region, endpoint,
-//! one shared HTTP client, timeouts, adaptive retry), per-account credentials
+//! one shared HTTP client, timeouts, standard retry), EC2 request pacing
+//! per account, region and action ([`Pacing`]), per-account credentials
 //! (AssumeRole with its own identity cache), per-account-region clients with
 //! their own retry partition (EC2 throttles per account and region, so one
 //! account's throttling must not slow the others), error classification,
@@ -40,8 +41,10 @@ pub struct Connection {
     pub region: Option<String>,
     /// Every call goes to this endpoint (emulators); `AWS_ENDPOINT_URL` works too.
     pub endpoint_url: Option<String>,
-    /// Attempts per call, first included, with adaptive backoff between.
+    /// Attempts per call, first included, with exponential backoff between.
     pub max_attempts: u32,
+    /// EC2 request pacing per account, region and action (None: unpaced).
+    pub pacing: Option<Pacing>,
     /// Limit for one whole operation, retries included.
     pub operation_timeout: Duration,
     /// A custom HTTP client (tests and benchmarks); the SDK's HTTPS client otherwise.
@@ -54,6 +57,7 @@ impl Connection {
     pub fn new() -> Self {
         Connection {
             max_attempts: 6,
+            pacing: Some(Pacing::EC2),
             operation_timeout: Duration::from_secs(60),
             ..Default::default()
         }
@@ -66,7 +70,10 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 /// Loads the base configuration from the standard credential chain.
 pub async fn base_config(connection: &Connection) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(connection.max_attempts.max(1)))
+        // Standard, not adaptive: adaptive's client-side rate limiter slows
+        // every action of the client after one throttle and recovers
+        // slowly; EC2's limit is paced per action instead (`Pacing`).
+        .retry_config(RetryConfig::standard().with_max_attempts(connection.max_attempts.max(1)))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(5))
@@ -187,15 +194,17 @@ impl RegionClients {
         credentials: &AccountCredentials,
         region: &str,
         recorder: &CallRecorder,
+        pacing: Option<Pacing>,
     ) -> Self {
         RegionClients {
-            ec2: aws_sdk_ec2::Client::from_conf(service_config!(
-                aws_sdk_ec2,
-                base,
-                credentials,
-                region,
-                recorder
-            )),
+            ec2: {
+                let mut config =
+                    service_config!(aws_sdk_ec2, base, credentials, region, recorder).to_builder();
+                if let Some(paced) = paced_http_client(base, pacing) {
+                    config = config.http_client(paced);
+                }
+                aws_sdk_ec2::Client::from_conf(config.build())
+            },
             inspector: aws_sdk_inspector2::Client::from_conf(service_config!(
                 aws_sdk_inspector2,
                 base,
@@ -466,4 +475,116 @@ impl Intercept for CallRecorder {
         }
         Ok(())
     }
+}
+
+/// EC2's request throttling, mirrored on our side: per account, region and
+/// action a token bucket of `capacity` tokens refilled at
+/// `refill_per_second` (the EC2 API reference, "Request throttling":
+/// non-mutating actions 100 and 20). A call waits for its token instead of
+/// being sent to fail: the SDK's adaptive retry mode discovers the limit by
+/// failing, then slows the whole client (every action of the account-region)
+/// and recovers slowly; measured in BENCHMARKS.md.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pacing {
+    pub capacity: f64,
+    pub refill_per_second: f64,
+}
+
+impl Pacing {
+    pub const EC2: Pacing = Pacing {
+        capacity: 100.0,
+        refill_per_second: 20.0,
+    };
+}
+
+/// The buckets of one account-region's EC2 client, by action.
+#[derive(Debug)]
+struct Pacer {
+    pacing: Pacing,
+    buckets: Mutex<BTreeMap<String, (f64, tokio::time::Instant)>>,
+}
+
+impl Pacer {
+    /// Reserves a token for `action`: how long to wait before sending.
+    /// Tokens may go negative: later callers queue behind earlier ones.
+    fn reserve(&self, action: &str) -> Duration {
+        let now = tokio::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let bucket = buckets
+            .entry(action.to_string())
+            .or_insert((self.pacing.capacity, now));
+        let refilled =
+            bucket.0 + now.duration_since(bucket.1).as_secs_f64() * self.pacing.refill_per_second;
+        bucket.0 = refilled.min(self.pacing.capacity) - 1.0;
+        bucket.1 = now;
+        if bucket.0 >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-bucket.0 / self.pacing.refill_per_second)
+        }
+    }
+}
+
+/// An HTTP client that sends each EC2 Query request once its action's
+/// bucket holds a token.
+#[derive(Debug, Clone)]
+struct PacedClient {
+    inner: SharedHttpClient,
+    pacer: Arc<Pacer>,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpClient for PacedClient {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        aws_smithy_runtime_api::client::http::SharedHttpConnector::new(PacedConnector {
+            inner: self.inner.http_connector(settings, components),
+            pacer: self.pacer.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PacedConnector {
+    inner: aws_smithy_runtime_api::client::http::SharedHttpConnector,
+    pacer: Arc<Pacer>,
+}
+
+impl aws_smithy_runtime_api::client::http::HttpConnector for PacedConnector {
+    fn call(
+        &self,
+        request: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+    ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+        // EC2 is a Query API: the action is a form field of the body.
+        let action = request
+            .body()
+            .bytes()
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .and_then(|body| body.split('&').find_map(|kv| kv.strip_prefix("Action=")))
+            .unwrap_or("")
+            .to_string();
+        let wait = self.pacer.reserve(&action);
+        let inner = self.inner.clone();
+        aws_smithy_runtime_api::client::http::HttpConnectorFuture::new(async move {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            inner.call(request).await
+        })
+    }
+}
+
+/// `base`'s HTTP client, paced per action with `pacing` (None: unpaced).
+fn paced_http_client(base: &SdkConfig, pacing: Option<Pacing>) -> Option<SharedHttpClient> {
+    let pacing = pacing?;
+    let inner = base.http_client()?;
+    Some(SharedHttpClient::new(PacedClient {
+        inner,
+        pacer: Arc::new(Pacer {
+            pacing,
+            buckets: Mutex::new(BTreeMap::new()),
+        }),
+    }))
 }

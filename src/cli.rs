@@ -164,7 +164,7 @@ pub struct ScanFlags {
     /// Account-regions scanned at once [default: 256].
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Attempts per call, the first included, with adaptive backoff [default: 6].
+    /// Attempts per call, the first included, with exponential backoff [default: 6].
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
     /// Which owned snapshots get their createVolumePermission read (one call

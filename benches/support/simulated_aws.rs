@@ -6,7 +6,8 @@
 //! Accounts are `100000000000 + i` (the first is the management account);
 //! AssumeRole hands out the access key `ASIA<account id>`, so each later
 //! request names its account in its SigV4 credential scope.
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_smithy_runtime_api::client::http::{
@@ -53,6 +54,69 @@ pub struct SimulatedOrg {
     /// that has images.
     pub loose_snapshots: usize,
     pub latency: Duration,
+    /// EC2's request throttling, when on: a token bucket per account,
+    /// region and action.
+    pub throttle: Option<TokenBuckets>,
+}
+
+/// (account, region, action) -> (tokens, when last refilled).
+type Buckets = HashMap<(String, String, String), (f64, std::time::Instant)>;
+
+/// EC2's token buckets (the EC2 API reference, "Request throttling"): each
+/// account has, per region and per action, a bucket of `capacity` tokens
+/// refilled at `refill_per_second`; a call takes one token, and a call
+/// that finds the bucket empty is answered 503 `RequestLimitExceeded`.
+/// Non-mutating actions (Describe*, Get*): 100 tokens, 20 per second.
+/// Written apart from the scanner's own pacing (`amiaudit::aws::Pacing`)
+/// on purpose: the oracle must not share the code it judges.
+#[derive(Debug, Clone)]
+pub struct TokenBuckets {
+    pub capacity: f64,
+    pub refill_per_second: f64,
+    state: Arc<Mutex<Buckets>>,
+    throttled: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl TokenBuckets {
+    pub fn new(capacity: f64, refill_per_second: f64) -> Self {
+        TokenBuckets {
+            capacity,
+            refill_per_second,
+            state: Arc::default(),
+            throttled: Arc::default(),
+        }
+    }
+
+    /// EC2's documented sizes for non-mutating actions.
+    pub fn ec2() -> Self {
+        Self::new(100.0, 20.0)
+    }
+
+    /// Takes a token for (account, region, action); false when there is none.
+    fn take(&self, account: &str, region: &str, action: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut state = self.state.lock().unwrap();
+        let bucket = state
+            .entry((account.to_string(), region.to_string(), action.to_string()))
+            .or_insert((self.capacity, now));
+        let refilled =
+            bucket.0 + now.duration_since(bucket.1).as_secs_f64() * self.refill_per_second;
+        bucket.0 = refilled.min(self.capacity);
+        bucket.1 = now;
+        if bucket.0 >= 1.0 {
+            bucket.0 -= 1.0;
+            true
+        } else {
+            self.throttled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            false
+        }
+    }
+
+    /// Calls answered RequestLimitExceeded so far.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl SimulatedOrg {
@@ -131,6 +195,19 @@ impl HttpConnector for SimulatedClient {
         }
         HttpConnectorFuture::new(async move {
             tokio::time::sleep(org.latency).await;
+            if service == "ec2"
+                && let Some(buckets) = &org.throttle
+                && !buckets.take(&account, &region, action(&body))
+            {
+                let mut response = Response::new(
+                    StatusCode::try_from(503u16).unwrap(),
+                    SdkBody::from(
+                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>1</RequestID></Response>",
+                    ),
+                );
+                response.headers_mut().insert("content-type", "text/xml");
+                return Ok(response);
+            }
             let (content_type, text) =
                 answer(&org, &service, &account, &region, &body, &target, &path);
             let mut response =

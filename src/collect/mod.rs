@@ -175,6 +175,7 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
         },
         caller_account_id: discovery.caller_account_id.clone(),
         partition: discovery.partition.clone(),
+        pacing: options.connection.pacing,
     };
     let work = scheduler::run_accounts(plan, &discovery, options.concurrency, progress.clone());
     let stop = async {

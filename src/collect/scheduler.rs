@@ -66,6 +66,8 @@ pub struct Plan {
     pub region_settings: RegionSettings,
     pub caller_account_id: String,
     pub partition: String,
+    /// EC2 request pacing per account, region and action.
+    pub pacing: Option<crate::aws::Pacing>,
 }
 
 pub async fn run_accounts(
@@ -183,8 +185,13 @@ async fn run_account(
             };
             // Built only once running: clients are not small, and thousands
             // of account-regions may be waiting.
-            let clients =
-                RegionClients::new(&plan.base, &credentials, &region.region, &plan.recorder);
+            let clients = RegionClients::new(
+                &plan.base,
+                &credentials,
+                &region.region,
+                &plan.recorder,
+                plan.pacing,
+            );
             // Boxed: the account-region's future (every SDK call state
             // inline) is tens of KB; unboxed it would be allocated for every
             // waiting task at spawn time.

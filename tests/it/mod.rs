@@ -15,5 +15,6 @@ mod rules;
 mod scan;
 mod support;
 mod synth;
+mod throttling;
 mod truth;
 mod waivers;
