@@ -3,7 +3,7 @@
 //!
 //! cargo bench --bench scan -- simulated [--accounts 500] [--regions 17]
 //!     [--images 10] [--factory-images 400] [--latency-ms 100] [--concurrency N]
-//!     [--throttle]
+//!     [--throttle [--bucket 100] [--refill 20]]
 //!   With --throttle, EC2 answers through token buckets of its documented
 //!   size per account, region and action, and the bench also prints the
 //!   throttled responses, the calls given up and the bound.
@@ -12,7 +12,7 @@
 //!   account-region scanned alone (its own critical path, same discovery),
 //!   and their ratio.
 //!
-//! cargo bench --bench scan -- moto [--accounts 10] [--regions 2] [--images 20]
+//! cargo bench --bench scan -- moto [--accounts 10] [--regions 2] [--images 20] [--plain]
 //!   A moto-seeded organization (moto from scripts/install-moto.sh). Prints
 //!   the scan's wall time and calls, then moto's own request rate for the
 //!   per-image call, measured directly.
@@ -78,10 +78,12 @@ async fn simulated_bench(args: &[String]) {
         factory_images: arg(args, "--factory-images", 400),
         loose_snapshots: arg(args, "--loose-snapshots", 0),
         latency: Duration::from_millis(arg(args, "--latency-ms", 100) as u64),
-        throttle: args
-            .iter()
-            .any(|a| a == "--throttle")
-            .then(simulated_aws::TokenBuckets::ec2),
+        throttle: args.iter().any(|a| a == "--throttle").then(|| {
+            simulated_aws::TokenBuckets::new(
+                arg(args, "--bucket", 100) as f64,
+                arg(args, "--refill", 20) as f64,
+            )
+        }),
     };
     let mut options = ScanOptions::default();
     if args.iter().any(|a| a == "--concurrency") {
@@ -215,8 +217,11 @@ async fn moto_bench(args: &[String]) {
     let mut options = ScanOptions::default();
     options.connection.endpoint_url = Some(moto.endpoint.clone());
     options.connection.region = Some("us-east-1".to_string());
-    // The calls moto lacks are answered in-process, as in the tests.
-    options.connection.http_client = Some(moto::MotoGaps::client("000000000000"));
+    // The calls moto lacks are answered in-process, as in the tests; with
+    // --plain, moto answers them HTTP 500, every time.
+    if !args.iter().any(|a| a == "--plain") {
+        options.connection.http_client = Some(moto::MotoGaps::client("000000000000"));
+    }
     options.connection.credentials = Some(moto::static_credentials("test", "test", None));
     options.accounts = AccountSelection::Organization { ou: None };
     options.regions =

@@ -170,10 +170,12 @@ pub struct RegionClients {
 }
 
 /// Builds one service config with the account's credentials, the region,
-/// a retry partition of its own, and the recorder.
+/// a retry partition of its own, the account-region's server-error retry
+/// budget, and the recorder.
 macro_rules! service_config {
-    ($krate:ident, $base:expr, $creds:expr, $region:expr, $recorder:expr) => {
+    ($krate:ident, $base:expr, $creds:expr, $region:expr, $recorder:expr, $budget:expr) => {
         $krate::config::Builder::from($base)
+            .retry_classifier($budget.clone())
             .region(Region::new($region.to_string()))
             .credentials_provider($creds.provider.clone())
             .identity_cache($creds.cache.clone())
@@ -196,10 +198,12 @@ impl RegionClients {
         recorder: &CallRecorder,
         pacing: Option<Pacing>,
     ) -> Self {
+        let budget = ServerErrorBudget::new(SERVER_ERROR_RETRIES_PER_ACCOUNT_REGION);
         RegionClients {
             ec2: {
                 let mut config =
-                    service_config!(aws_sdk_ec2, base, credentials, region, recorder).to_builder();
+                    service_config!(aws_sdk_ec2, base, credentials, region, recorder, budget)
+                        .to_builder();
                 if let Some(paced) = paced_http_client(base, pacing) {
                     config = config.http_client(paced);
                 }
@@ -210,35 +214,40 @@ impl RegionClients {
                 base,
                 credentials,
                 region,
-                recorder
+                recorder,
+                budget
             )),
             kms: aws_sdk_kms::Client::from_conf(service_config!(
                 aws_sdk_kms,
                 base,
                 credentials,
                 region,
-                recorder
+                recorder,
+                budget
             )),
             imagebuilder: aws_sdk_imagebuilder::Client::from_conf(service_config!(
                 aws_sdk_imagebuilder,
                 base,
                 credentials,
                 region,
-                recorder
+                recorder,
+                budget
             )),
             autoscaling: aws_sdk_autoscaling::Client::from_conf(service_config!(
                 aws_sdk_autoscaling,
                 base,
                 credentials,
                 region,
-                recorder
+                recorder,
+                budget
             )),
             ssm: aws_sdk_ssm::Client::from_conf(service_config!(
                 aws_sdk_ssm,
                 base,
                 credentials,
                 region,
-                recorder
+                recorder,
+                budget
             )),
         }
     }
@@ -272,12 +281,15 @@ pub fn home_ec2_client(
         .region()
         .map(|r| r.to_string())
         .unwrap_or_else(|| DEFAULT_REGION.to_string());
+    // Discovery's client: its own budget (it is one account-region's worth).
+    let budget = ServerErrorBudget::new(SERVER_ERROR_RETRIES_PER_ACCOUNT_REGION);
     aws_sdk_ec2::Client::from_conf(service_config!(
         aws_sdk_ec2,
         base,
         credentials,
         region,
-        recorder
+        recorder,
+        budget
     ))
 }
 
@@ -587,4 +599,61 @@ fn paced_http_client(base: &SdkConfig, pacing: Option<Pacing>) -> Option<SharedH
             buckets: Mutex::new(BTreeMap::new()),
         }),
     }))
+}
+
+/// Retries of server errors (5xx, timeouts: not throttling) an
+/// account-region may spend in all: an emulator or a region that answers
+/// one call with HTTP 500 every time would otherwise cost its
+/// account-region five backed-off retries per call. Throttling keeps its
+/// retries (and is paced, see [`Pacing`]); a call given up is a scan error.
+pub const SERVER_ERROR_RETRIES_PER_ACCOUNT_REGION: i64 = 2;
+
+/// The account-region's budget of server-error retries, shared by its
+/// clients: runs after the SDK's classifiers and forbids a server-error
+/// retry once the budget is spent.
+#[derive(Debug, Clone)]
+pub struct ServerErrorBudget(Arc<std::sync::atomic::AtomicI64>);
+
+impl ServerErrorBudget {
+    pub fn new(retries: i64) -> Self {
+        ServerErrorBudget(Arc::new(std::sync::atomic::AtomicI64::new(retries)))
+    }
+}
+
+impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for ServerErrorBudget {
+    fn classify_retry(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
+        // A server error by its status: 500, 502, 504 and the like. 503 is
+        // left alone: EC2 answers RequestLimitExceeded with it.
+        let server_error = ctx
+            .response()
+            .map(|r| r.status().as_u16())
+            .is_some_and(|s| s >= 500 && s != 503);
+        if !server_error {
+            return RetryAction::NoActionIndicated;
+        }
+        let left = self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        if left > 0 {
+            RetryAction::NoActionIndicated
+        } else {
+            RetryAction::RetryForbidden
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "amiaudit::ServerErrorBudget"
+    }
+
+    fn priority(
+        &self,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority {
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority;
+        // After every classifier the SDK installs (AWS error codes included).
+        RetryClassifierPriority::run_after(RetryClassifierPriority::run_after(
+            RetryClassifierPriority::transient_error_classifier(),
+        ))
+    }
 }

@@ -87,11 +87,6 @@ impl TokenBuckets {
         }
     }
 
-    /// EC2's documented sizes for non-mutating actions.
-    pub fn ec2() -> Self {
-        Self::new(100.0, 20.0)
-    }
-
     /// Takes a token for (account, region, action); false when there is none.
     fn take(&self, account: &str, region: &str, action: &str) -> bool {
         let now = std::time::Instant::now();

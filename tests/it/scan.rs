@@ -886,3 +886,41 @@ fn an_interrupted_scan_keeps_what_it_collected_and_marks_the_rest_failed() {
     // What us-east-1 yielded is kept.
     assert_eq!(inventory.table("images").unwrap().height(), 2);
 }
+
+#[test]
+fn calls_that_always_fail_with_a_server_error_cost_their_account_region_two_retries_in_all() {
+    // Plain moto answers HTTP 500 to the calls it lacks, every time.
+    let moto = Moto::start();
+    let mut options = ScanOptions::default();
+    options.connection.endpoint_url = Some(moto.endpoint.clone());
+    options.connection.region = Some("us-east-1".to_string());
+    options.connection.credentials = Some(static_credentials("test", "test", None));
+    options.connection.max_attempts = 6;
+    options.accounts = AccountSelection::Caller;
+    options.regions = RegionSelection::List(vec!["us-east-1".into()]);
+    let outcome = runtime()
+        .block_on(collect::scan(&options))
+        .expect("scan runs");
+    let stats = &outcome.stats;
+    let failing: Vec<&String> = stats
+        .operations
+        .iter()
+        .filter(|(_, c)| c.attempts > c.calls)
+        .map(|(op, _)| op)
+        .collect();
+    let retries: u64 = stats
+        .operations
+        .values()
+        .map(|c| c.attempts - c.calls)
+        .sum();
+    assert!(stats.errors >= 4, "moto lacks several calls: {stats:?}");
+    assert!(
+        retries <= amiaudit::aws::SERVER_ERROR_RETRIES_PER_ACCOUNT_REGION as u64,
+        "{retries} retries ({failing:?}) in one account-region"
+    );
+    // What failed is a scan error each, not silence.
+    assert_eq!(
+        outcome.inventory.table("scan_errors").unwrap().height(),
+        stats.errors
+    );
+}
