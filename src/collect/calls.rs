@@ -11,6 +11,22 @@ use crate::inventory::Millis;
 
 pub type CallResult<T> = Result<T, CallError>;
 
+/// An SDK error, reduced to what the inventory keeps.
+pub fn sdk<E>(e: SdkError<E, aws_smithy_runtime_api::http::Response>) -> CallError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    CallError::from_sdk(&e)
+}
+
+/// A request that could not be built (a builder refused its input).
+pub fn invalid_request(e: impl std::fmt::Display) -> CallError {
+    CallError {
+        code: "InvalidRequest".to_string(),
+        message: e.to_string(),
+    }
+}
+
 /// One call per id, at most `limit` in flight, results in the order of `ids`.
 pub async fn each_bounded<T, Call, Fut>(
     ids: impl IntoIterator<Item = String>,

@@ -13,23 +13,15 @@ use aws_sdk_autoscaling::types::{
 use aws_sdk_ec2::types::LaunchTemplateVersion;
 use aws_sdk_ssm::types::{Parameter, ParameterMetadata, ParameterStringFilter};
 
-use super::calls::{CallResult, all_pages, each_bounded, enum_text, smithy_time, text};
+use super::calls::{
+    CallResult, all_pages, each_bounded, enum_text, invalid_request, sdk, smithy_time, text,
+};
 use super::ec2_usage::{Visibility, template_image};
 use super::harvest::Harvest;
-use crate::aws::CallError;
 use crate::inventory::schema::{AsgLaunchSourceRow, AutoScalingGroupRow, SsmParameterRow};
 
 /// The data type of parameters that hold AMI ids (AWS checks the id on write).
 const IMAGE_DATA_TYPE: &str = "aws:ec2:image";
-
-fn sdk<E>(
-    e: aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> CallError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    CallError::from_sdk(&e)
-}
 
 /// Everything read, before it becomes rows.
 pub struct Fetched {
@@ -197,10 +189,7 @@ pub async fn fetch(
             .option("Equals")
             .values(IMAGE_DATA_TYPE)
             .build()
-            .map_err(|e| CallError {
-                code: "InvalidRequest".to_string(),
-                message: e.to_string(),
-            });
+            .map_err(invalid_request);
         let listed: CallResult<Vec<ParameterMetadata>> = match filter {
             Ok(filter) => {
                 let pages = ssm
@@ -249,10 +238,7 @@ pub async fn fetch(
             .values("String")
             .values("StringList")
             .build()
-            .map_err(|e| CallError {
-                code: "InvalidRequest".to_string(),
-                message: e.to_string(),
-            })?;
+            .map_err(invalid_request)?;
         let pages = ssm
             .get_parameters_by_path()
             .path(root)

@@ -14,9 +14,8 @@ use aws_sdk_imagebuilder::operation::get_infrastructure_configuration::GetInfras
 use aws_sdk_imagebuilder::operation::get_lifecycle_policy::GetLifecyclePolicyOutput;
 use aws_sdk_imagebuilder::types::{ImagePipeline, ImageSummary, LifecyclePolicySummary};
 
-use super::calls::{CallResult, all_pages, each_bounded, enum_text, parse_time, text};
+use super::calls::{CallResult, all_pages, each_bounded, enum_text, parse_time, sdk, text};
 use super::harvest::Harvest;
-use crate::aws::CallError;
 use crate::inventory::schema::{
     DistributionRow, DistributionShareRow, ImageRecipeRow, InfrastructureRow,
     LifecyclePolicyRecipeRow, LifecyclePolicyRow, PipelineAmiRow, PipelineImageRow, PipelineRow,
@@ -35,15 +34,6 @@ pub struct Fetched {
     /// None where no AMI pipeline exists: nothing for a policy to cover.
     lifecycle: Option<CallResult<Vec<LifecyclePolicySummary>>>,
     lifecycle_details: Vec<(String, CallResult<GetLifecyclePolicyOutput>)>,
-}
-
-fn sdk<E>(
-    e: aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> CallError
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-{
-    CallError::from_sdk(&e)
 }
 
 /// Makes every call, `limit` per-resource calls at once.

@@ -548,6 +548,18 @@ pub fn str_column<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a st
     Ok(ca.iter().collect())
 }
 
+/// A boolean column's values. A missing or non-boolean column is an
+/// internal error.
+pub fn bool_column(df: &DataFrame, name: &str) -> Result<Vec<Option<bool>>> {
+    let column = df
+        .column(name)
+        .map_err(|_| Error::Internal(format!("missing column `{name}`")))?;
+    let ca = column
+        .bool()
+        .map_err(|_| Error::Internal(format!("column `{name}` is not a boolean")))?;
+    Ok(ca.iter().collect())
+}
+
 /// An integer or timestamp column's values (timestamps as milliseconds).
 /// A missing column, or one of another kind, is an internal error.
 pub fn i64_column(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::pipelines::Unread;
-use crate::error::{Error, Result};
-use crate::inventory::{Inventory, i64_column, str_column};
+use crate::error::Result;
+use crate::inventory::{Inventory, bool_column, i64_column, str_column};
 use crate::results::account_directory;
 
 /// Worst offenders listed; the rest are counted in the tables.
@@ -63,6 +63,12 @@ impl Standing {
 }
 
 impl Tally {
+    /// `74.8% of 111`, or `none` when there is nothing to count.
+    pub fn share_text(&self) -> String {
+        self.newest_percent
+            .map_or("none".to_string(), |p| format!("{p:.1}% of {}", self.total))
+    }
+
     fn add(&mut self, standing: Standing) {
         self.total += 1;
         match standing {
@@ -196,16 +202,6 @@ impl<'a> Judge<'a> {
     }
 }
 
-fn bool_column(df: &polars::prelude::DataFrame, name: &str) -> Result<Vec<Option<bool>>> {
-    let column = df
-        .column(name)
-        .map_err(|_| Error::Internal(format!("missing column `{name}`")))?;
-    let ca = column
-        .bool()
-        .map_err(|_| Error::Internal(format!("column `{name}` is not a boolean")))?;
-    Ok(ca.iter().collect())
-}
-
 const AGE_BUCKETS: [(&str, i64, i64); 5] = [
     ("0-30 days", i64::MIN, 30),
     ("31-90 days", 31, 90),
@@ -266,8 +262,10 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
             .into_iter()
             .flatten()
             .collect(),
-        members_listed: !str_column(inventory.table("scan_errors")?, "operation")?
-            .contains(&Some("ListAccounts")),
+        members_listed: !inventory.coverage().failed_calls.iter().any(|e| {
+            e.operation
+                .eq_ignore_ascii_case("organizations:ListAccounts")
+        }),
     };
     for i in 0..images.height() {
         if let (Some(r), Some(id)) = (region[i], image[i]) {

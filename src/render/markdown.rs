@@ -175,14 +175,6 @@ fn pipelines_markdown(view: &super::pipelines::PipelinesView) -> String {
 /// Accounts summary.md lists in its adoption table (the worst first).
 const ADOPTION_ACCOUNTS_LISTED: usize = 20;
 
-/// A tally as `share% of total (behind, missing, not golden, unknown)`.
-fn tally_text(t: &super::adoption::Tally) -> String {
-    match t.newest_percent {
-        None => "none".to_string(),
-        Some(p) => format!("{p:.1}% of {}", t.total),
-    }
-}
-
 /// Fleet adoption: the organization, the accounts worst first, the worst offenders.
 fn adoption_markdown(a: &super::adoption::Adoption) -> String {
     let mut out = String::new();
@@ -193,8 +185,8 @@ fn adoption_markdown(a: &super::adoption::Adoption) -> String {
     let _ = writeln!(
         out,
         "\n## Adoption of the newest golden versions\n\nOn the newest version of their family: {} running instances, {} Auto Scaling groups.\n",
-        tally_text(&o.instances),
-        tally_text(&o.groups)
+        o.instances.share_text(),
+        o.groups.share_text()
     );
     let _ = writeln!(
         out,
@@ -211,12 +203,12 @@ fn adoption_markdown(a: &super::adoption::Adoption) -> String {
                 md(&row.account_id)
             },
             md(&row.account_name),
-            tally_text(i),
+            i.share_text(),
             i.behind,
             i.missing,
             i.not_golden,
             i.unknown,
-            tally_text(g),
+            g.share_text(),
             g.behind,
             g.missing,
             g.not_golden,

@@ -74,19 +74,15 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
         }
     }
     let adoption = &context.adoption.organization;
-    let share = |t: &super::adoption::Tally| {
-        t.newest_percent
-            .map_or("none".to_string(), |p| format!("{p:.1}% of {}", t.total))
-    };
     if adoption.instances.total + adoption.groups.total > 0 {
         let _ = writeln!(
             out,
             "\nadoption: on the newest golden version: {} running instances ({} behind, {} AMI missing, {} unknown), {} Auto Scaling groups ({} behind, {} AMI missing, {} unknown){}",
-            share(&adoption.instances),
+            adoption.instances.share_text(),
             adoption.instances.behind,
             adoption.instances.missing,
             adoption.instances.unknown,
-            share(&adoption.groups),
+            adoption.groups.share_text(),
             adoption.groups.behind,
             adoption.groups.missing,
             adoption.groups.unknown,
