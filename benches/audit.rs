@@ -65,7 +65,7 @@ fn main() {
         let plan = AuditPlan::resolve(
             AuditRequest {
                 inventory: Some(dir.clone()),
-                out: out.clone(),
+                out: amiaudit::deliver::Location::Local(out.clone()),
                 ..Default::default()
             },
             AuditSection {

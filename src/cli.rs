@@ -8,6 +8,8 @@ use std::str::FromStr;
 
 use amiaudit::cmd::query::QueryFormat;
 use amiaudit::config::{AuditSection, FailOn, RegionsSetting, ScanSection};
+use amiaudit::deliver::Location;
+use amiaudit::deliver::s3::RetainMode;
 use amiaudit::inventory::TableFormat;
 use amiaudit::render::OutputFormat;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -15,7 +17,8 @@ use clap::{Args, Parser, Subcommand};
 
 pub const EXIT_CODES: &str = "Exit codes: 0 clean; 1 a failing finding at or above --fail-on \
 (verify: the directory changed or contradicts itself); 2 usage or input error (bad inventory, policy, waiver, config, \
-parameter, output directory, no usable AWS credentials) or a rule that could not run; 3 coverage incomplete with --fail-on-incomplete. \
+parameter, output directory, no usable AWS credentials), a rule that could not run, or a delivery that failed \
+(an S3 upload, findings Security Hub did not import: the audit is kept locally); 3 coverage incomplete with --fail-on-incomplete. \
 When several apply: 2, then 3, then 1.";
 
 /// A value parser for one of the library's word-named enums.
@@ -38,7 +41,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Evaluate the policy rules over an inventory (or a live scan) and write reports.
-    Audit(AuditArgs),
+    Audit(Box<AuditArgs>),
     /// Scan AWS (read-only) and write an inventory.
     Scan {
         #[command(flatten)]
@@ -72,14 +75,24 @@ pub enum Command {
         #[arg(long, default_value = "table", value_parser = words(&QueryFormat::NAMES, QueryFormat::parse))]
         format: QueryFormat,
     },
-    /// Check an audit directory: every file against its manifest, both ways,
-    /// and the manifest against what it embeds; exit 1 if anything differs.
-    Verify { dir: PathBuf },
-    /// Compare two audit directories (each verified first): new, resolved
-    /// and persisting failures.
+    /// Check an audit (a directory or s3://bucket/prefix/): every file
+    /// against its manifest, both ways, and the manifest against what it
+    /// embeds; exit 1 if anything differs.
+    Verify {
+        #[arg(value_name = "DIR|S3_URL", value_parser = location)]
+        dir: Location,
+        #[command(flatten)]
+        aws: AwsFlags,
+    },
+    /// Compare two audits, directories or s3:// prefixes (each verified
+    /// first): new, resolved and persisting failures.
     Diff {
-        old: PathBuf,
-        new: PathBuf,
+        #[arg(value_parser = location)]
+        old: Location,
+        #[arg(value_parser = location)]
+        new: Location,
+        #[command(flatten)]
+        aws: AwsFlags,
         /// Also write diff.json and diff.csv here.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
@@ -87,12 +100,60 @@ pub enum Command {
         #[arg(long)]
         allow_unverified: bool,
     },
+    /// Send an audit's findings somewhere (writes to AWS).
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Print the inventory schema: every table and column with its type.
     Schema {
         /// Print the documented Markdown page instead of one line per column.
         #[arg(long)]
         markdown: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum ExportCommand {
+    /// Import findings.asff.json of a verified audit into AWS Security Hub
+    /// (BatchImportFindings, 100 a call, each finding into its region and
+    /// for its account); exit 2 if any finding was not imported.
+    SecurityHub {
+        #[arg(value_name = "DIR|S3_URL", value_parser = location)]
+        dir: Location,
+        #[command(flatten)]
+        aws: AwsFlags,
+    },
+}
+
+/// How to reach AWS, for commands that read or write audits in S3 or
+/// Security Hub (the standard chain otherwise: AWS_PROFILE, AWS_REGION, ...).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AwsFlags {
+    /// Named AWS profile (SSO profiles included).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Home region: STS, Organizations, DescribeRegions and the first S3
+    /// call (a bucket's own region is found).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Send every call to this endpoint (emulators); AWS_ENDPOINT_URL works too.
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+}
+
+impl AwsFlags {
+    pub fn connection(&self) -> amiaudit::aws::Connection {
+        amiaudit::settings::connection(&ScanSection {
+            profile: self.profile.clone(),
+            region: self.region.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            ..Default::default()
+        })
+    }
+}
+
+/// `--out`, `--baseline`, `verify`, `diff`: a directory or `s3://bucket/prefix/`.
+fn location(text: &str) -> Result<Location, String> {
+    Location::parse(text).map_err(|e| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -152,15 +213,8 @@ pub struct ScanFlags {
     /// [default: amiaudit]
     #[arg(long, value_name = "NAME")]
     pub role_session_name: Option<String>,
-    /// Named AWS profile (SSO profiles included).
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// Home region for STS, Organizations and DescribeRegions.
-    #[arg(long, value_name = "REGION")]
-    pub region: Option<String>,
-    /// Send every call to this endpoint (emulators); AWS_ENDPOINT_URL works too.
-    #[arg(long, value_name = "URL")]
-    pub endpoint_url: Option<String>,
+    #[command(flatten)]
+    pub aws: AwsFlags,
     /// Account-regions scanned at once [default: 256].
     #[arg(long)]
     pub concurrency: Option<usize>,
@@ -191,9 +245,9 @@ impl ScanFlags {
             role_arn_template: self.role_arn_template.clone(),
             external_id: self.external_id.clone(),
             role_session_name: self.role_session_name.clone(),
-            profile: self.profile.clone(),
-            region: self.region.clone(),
-            endpoint_url: self.endpoint_url.clone(),
+            profile: self.aws.profile.clone(),
+            region: self.aws.region.clone(),
+            endpoint_url: self.aws.endpoint_url.clone(),
             concurrency: self.concurrency,
             max_attempts: self.max_attempts,
             snapshot_permissions: self.snapshot_permissions.clone(),
@@ -217,10 +271,25 @@ pub struct AuditArgs {
     pub live: bool,
     #[command(flatten)]
     pub scan: ScanFlags,
-    /// Directory to write the audit into: new, empty, or an earlier audit
-    /// (replaced whole, only once the new one is complete).
+    /// Where to write the audit: a directory (new, empty, or an earlier
+    /// audit, replaced whole only once the new one is complete) or
+    /// s3://bucket/prefix/ ({date} and {time} are filled in; the manifest
+    /// is uploaded last).
+    #[arg(long, value_name = "DIR|S3_URL", value_parser = location)]
+    pub out: Location,
+    /// With --out s3://: also keep the audit in this directory [default: a
+    /// temporary one, removed once uploaded; kept if the upload fails].
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub local_copy: Option<PathBuf>,
+    /// With --out s3:// on a bucket with Object Lock: retain every object this many days.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub retain_days: Option<u32>,
+    /// Object Lock mode for --retain-days (compliance: nobody can shorten it).
+    #[arg(long, default_value = "governance", requires = "retain_days", value_parser = words(&RetainMode::NAMES, RetainMode::parse))]
+    pub retain_mode: RetainMode,
+    /// Import the findings into AWS Security Hub once written (BatchImportFindings).
+    #[arg(long)]
+    pub security_hub: bool,
     /// Policy directory (repeatable); default: the rule pack built into amiaudit.
     #[arg(long = "policies", value_name = "DIR")]
     pub policies: Vec<PathBuf>,
@@ -239,9 +308,14 @@ pub struct AuditArgs {
     /// Config file [default: ./amiaudit.toml when it exists].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// An earlier audit directory (verified first): report new, resolved and persisting failures.
-    #[arg(long, value_name = "OLD_OUT")]
-    pub baseline: Option<PathBuf>,
+    /// An earlier audit, a directory or s3://bucket/prefix/ (verified
+    /// first): report new, resolved and persisting failures.
+    #[arg(long, value_name = "OLD_OUT", value_parser = location)]
+    pub baseline: Option<Location>,
+    /// The newest complete audit below s3://bucket/prefix/ (other than
+    /// --out) is the baseline.
+    #[arg(long, value_name = "S3_URL", value_parser = location, conflicts_with = "baseline")]
+    pub baseline_latest: Option<Location>,
     /// Use a baseline that does not verify (with a warning).
     #[arg(long)]
     pub allow_unverified_baseline: bool,

@@ -187,6 +187,17 @@ impl ScanSection {
     pub fn any(&self) -> bool {
         *self != ScanSection::default()
     }
+
+    /// What to scan, without how to reach AWS (profile, region, endpoint):
+    /// the connection settings also serve delivery, without `--live`.
+    pub fn scope(&self) -> ScanSection {
+        ScanSection {
+            profile: None,
+            region: None,
+            endpoint_url: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// Loads the explicit file, or `./amiaudit.toml` if present, or defaults.

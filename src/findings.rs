@@ -41,6 +41,9 @@ pub struct AuditMeta {
     pub waivers_sha256: Option<String>,
     pub rules_evaluated: usize,
     pub framework: Option<String>,
+    /// Where the audit is stored and its retention (`--out s3://`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<crate::evidence::Storage>,
 }
 
 /// The document.

@@ -1,12 +1,13 @@
 //! amiaudit: audit golden AMIs across an AWS Organization.
 //!
 //! Data flows one way: [`discover`] -> [`collect`] -> [`inventory`] -> [`evaluate`]
-//! -> [`results`] -> [`render`]. See ARCHITECTURE.md for the map.
+//! -> [`results`] -> [`render`] -> [`evidence`] -> [`deliver`]. See ARCHITECTURE.md for the map.
 
 pub mod aws;
 pub mod cmd;
 pub mod collect;
 pub mod config;
+pub mod deliver;
 pub mod diff;
 pub mod discover;
 pub mod error;

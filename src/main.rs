@@ -10,7 +10,7 @@ use amiaudit::error::{Error, Result};
 use amiaudit::settings::{self, AuditPlan, AuditRequest};
 use amiaudit::{config, inventory, synth};
 use clap::Parser;
-use cli::{Cli, Command, PoliciesCommand};
+use cli::{Cli, Command, ExportCommand, PoliciesCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -47,8 +47,13 @@ fn run(cli: Cli) -> Result<Outcome> {
                 live: a.live,
                 scan: a.scan.section(),
                 out: a.out.clone(),
+                local_copy: a.local_copy.clone(),
+                retain: a.retain_days.map(|days| (days, a.retain_mode)),
                 params: a.params.clone(),
                 baseline: a.baseline.clone(),
+                baseline_latest: a.baseline_latest.clone(),
+                security_hub: a.security_hub,
+                aws: None,
                 allow_unverified_baseline: a.allow_unverified_baseline,
                 bundle: a.bundle,
                 fail_on_incomplete: a.fail_on_incomplete,
@@ -102,13 +107,23 @@ fn run(cli: Cli) -> Result<Outcome> {
             sql,
             format,
         } => cmd::query::run(&inventory, &sql, format).map(Outcome::ok),
-        Command::Verify { dir } => cmd::verify::run(&dir),
+        Command::Verify { dir, aws } => cmd::verify::run(&dir, &aws.connection()),
         Command::Diff {
             old,
             new,
+            aws,
             out,
             allow_unverified,
-        } => cmd::diff::run(&old, &new, out.as_deref(), allow_unverified),
+        } => cmd::diff::run(
+            &old,
+            &new,
+            &aws.connection(),
+            out.as_deref(),
+            allow_unverified,
+        ),
+        Command::Export(ExportCommand::SecurityHub { dir, aws }) => {
+            cmd::export::security_hub(&dir, &aws.connection())
+        }
         Command::Schema { markdown } => Ok(Outcome::ok(if markdown {
             inventory::schema::markdown()
         } else {

@@ -7,10 +7,14 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::aws::Connection;
 use crate::collect::{ScanOptions, SnapshotPermissions};
 use crate::config::{AuditSection, Config, FailOn, RegionsSetting, ScanSection};
+use crate::deliver::Location;
+use crate::deliver::s3::{self, RetainMode, S3Location};
 use crate::discover::{AccountSelection, RegionSelection};
 use crate::error::{Error, Result};
+use crate::evidence::Storage;
 use crate::policy::{self, ParamOverrides, PolicyPack};
 use crate::render::OutputFormat;
 use crate::waivers::{self, Waivers};
@@ -166,21 +170,51 @@ pub struct AuditRequest {
     pub inventory: Option<PathBuf>,
     pub live: bool,
     pub scan: ScanSection,
-    pub out: PathBuf,
+    /// A local directory or `s3://bucket/prefix/`.
+    pub out: Location,
+    /// Where an audit bound for S3 is written first (kept); default: a
+    /// temporary directory, removed once the upload succeeded.
+    pub local_copy: Option<PathBuf>,
+    /// `--retain-days N` and its mode, for `--out s3://` with Object Lock.
+    pub retain: Option<(u32, RetainMode)>,
     pub params: Vec<String>,
-    pub baseline: Option<PathBuf>,
+    pub baseline: Option<Location>,
+    /// `--baseline-latest s3://bucket/prefix/`: the newest audit below it.
+    pub baseline_latest: Option<Location>,
     /// Use a baseline that `verify` rejects (with a warning).
     pub allow_unverified_baseline: bool,
     pub bundle: bool,
     pub fail_on_incomplete: bool,
     pub stats: bool,
+    /// Import the findings into Security Hub once written.
+    pub security_hub: bool,
+    /// How to reach AWS for delivery and S3 baselines, when not from the
+    /// `[scan]` connection settings (embedding, tests).
+    pub aws: Option<Connection>,
+}
+
+/// Where a finished audit goes besides its local directory.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The prefix, placeholders filled in.
+    pub location: S3Location,
+    /// The retention its objects get, as the manifest and reports say.
+    pub storage: Storage,
+    pub connection: Connection,
+    /// The temporary directory the audit is written into when no
+    /// `--local-copy` was named (removed after a successful upload).
+    pub temp: Option<tempfile::TempDir>,
 }
 
 /// An audit, resolved: everything loaded and checked before any work.
 #[derive(Debug)]
 pub struct AuditPlan {
     pub source: Source,
+    /// The local directory the audit is written into.
     pub out: PathBuf,
+    pub delivery: Option<Delivery>,
+    /// Import into Security Hub as this connection's caller.
+    pub security_hub: Option<Connection>,
     pub pack: PolicyPack,
     pub overrides: ParamOverrides,
     pub framework: Option<String>,
@@ -205,19 +239,18 @@ impl AuditPlan {
     ) -> Result<AuditPlan> {
         let name = config.name();
         let settings = asked.or(&config.audit);
+        let scan = request.scan.clone().or(&config.scan);
+        let connection = request.aws.clone().unwrap_or_else(|| connection(&scan));
         let source = match (&request.inventory, request.live) {
             (Some(dir), false) => {
-                if request.scan.any() {
+                if request.scan.scope().any() {
                     return Err(Error::input(
                         "audit: scan flags (--org, --accounts, --regions, ...) need --live",
                     ));
                 }
                 Source::Directory(dir.clone())
             }
-            (None, true) => Source::Scan(Box::new(scan_options(
-                &request.scan.clone().or(&config.scan),
-                &name,
-            )?)),
+            (None, true) => Source::Scan(Box::new(scan_options(&scan, &name)?)),
             _ => {
                 return Err(Error::input(
                     "audit: give --inventory DIR or --live (not both)",
@@ -230,12 +263,17 @@ impl AuditPlan {
         }
         let overrides =
             policy::parse_param_flags(&pack, &request.params, config.param_overrides(&pack)?)?;
-        let formats = settings
+        let mut formats = settings
             .formats
             .unwrap_or_else(|| OutputFormat::ALL.to_vec());
+        if request.security_hub && !formats.contains(&OutputFormat::Asff) {
+            // What is imported is the evidence's findings.asff.json.
+            formats.push(OutputFormat::Asff);
+        }
         if formats.is_empty() {
             return Err(Error::input(format!(
-                "{name}: [audit] formats is empty: name at least one of html, csv, json, ocsf, junit, markdown"
+                "{name}: [audit] formats is empty: name at least one of {}",
+                OutputFormat::NAMES.join(", ")
             )));
         }
         if let Some(dir) = &settings.templates
@@ -248,17 +286,88 @@ impl AuditPlan {
         }
         let waivers = settings.waivers.as_deref().map(waivers::load).transpose()?;
         let mut warnings = Vec::new();
-        let baseline = request
-            .baseline
-            .as_deref()
-            .map(|dir| verified_baseline(dir, request.allow_unverified_baseline, &mut warnings))
+        let (out, delivery) = match &request.out {
+            Location::Local(dir) => {
+                if request.retain.is_some() || request.local_copy.is_some() {
+                    return Err(Error::input(
+                        "audit: --retain-days, --retain-mode and --local-copy are for --out s3://bucket/prefix/",
+                    ));
+                }
+                (dir.clone(), None)
+            }
+            Location::S3(asked) => {
+                let now = chrono::Utc::now();
+                let location = asked.expand(now)?;
+                if location.prefix.is_empty() {
+                    return Err(Error::input(format!(
+                        "--out {}: name a prefix for the audit, e.g. s3://{}/audits/{{date}}/",
+                        location.url(),
+                        location.bucket
+                    )));
+                }
+                let storage = crate::deliver::block_on(async {
+                    let store = s3::Store::connect(&connection, location.clone()).await?;
+                    store.plan_storage(request.retain, now).await
+                })??;
+                let (out, temp) = match &request.local_copy {
+                    Some(dir) => (dir.clone(), None),
+                    None => {
+                        let temp = tempfile::Builder::new()
+                            .prefix("amiaudit-out-")
+                            .tempdir()
+                            .map_err(|e| Error::io(&std::env::temp_dir(), e))?;
+                        (temp.path().join(location.name()), Some(temp))
+                    }
+                };
+                (
+                    out,
+                    Some(Delivery {
+                        location,
+                        storage,
+                        connection: connection.clone(),
+                        temp,
+                    }),
+                )
+            }
+        };
+        let baseline_location = match (&request.baseline, &request.baseline_latest) {
+            (Some(_), Some(_)) => {
+                return Err(Error::input(
+                    "audit: give --baseline or --baseline-latest, not both",
+                ));
+            }
+            (Some(location), None) => Some(location.clone()),
+            (None, Some(Location::S3(parent))) => Some(Location::S3(s3::latest(
+                &connection,
+                parent,
+                delivery.as_ref().map(|d| &d.location),
+            )?)),
+            (None, Some(Location::Local(dir))) => {
+                return Err(Error::input(format!(
+                    "--baseline-latest `{}`: give an S3 prefix (s3://bucket/prefix/); for a local audit use --baseline DIR",
+                    dir.display()
+                )));
+            }
+            (None, None) => None,
+        };
+        let baseline = baseline_location
+            .map(|location| {
+                read_baseline(
+                    &location,
+                    &connection,
+                    request.allow_unverified_baseline,
+                    &mut warnings,
+                )
+            })
             .transpose()?;
-        if let (Source::Directory(inventory), out) = (&source, &request.out) {
-            check_out_apart_from_inventory(out, inventory)?;
+        if let Source::Directory(inventory) = &source {
+            check_out_apart_from_inventory(&out, inventory)?;
         }
         Ok(AuditPlan {
             source,
-            out: request.out,
+            out,
+            delivery,
+            security_hub: request.security_hub.then_some(connection),
             pack,
             overrides,
             framework: settings.framework,
@@ -275,10 +384,52 @@ impl AuditPlan {
     }
 }
 
+/// The AWS connection for delivery and for reading audits from S3: the
+/// connection settings of `[scan]` (profile, region, endpoint).
+pub fn connection(scan: &ScanSection) -> Connection {
+    let mut connection = Connection::new();
+    connection.profile = scan.profile.clone();
+    connection.region = scan.region.clone();
+    connection.endpoint_url = scan.endpoint_url.clone();
+    connection
+}
+
+/// An earlier audit, local or in S3, verified (see [`verified_baseline`]).
+pub fn read_baseline(
+    location: &Location,
+    connection: &Connection,
+    allow_unverified: bool,
+    warnings: &mut Vec<String>,
+) -> Result<crate::findings::Document<'static>> {
+    match location {
+        Location::Local(dir) => verified_baseline(dir, allow_unverified, warnings),
+        Location::S3(s3_location) => {
+            let download = s3::fetch(connection, s3_location)?;
+            let shown = s3_location.url();
+            if let Some(key) = download.unsafe_keys.first() {
+                return Err(Error::input(format!(
+                    "{shown}: holds `{}`, which is not a plain path below the prefix; not an amiaudit audit",
+                    key.escape_debug()
+                )));
+            }
+            verified_baseline_named(&download.dir, &shown, allow_unverified, warnings)
+        }
+    }
+}
+
 /// An earlier audit to compare with: it must verify, or the user must say
 /// to use it anyway (and is warned).
 pub fn verified_baseline(
     dir: &Path,
+    allow_unverified: bool,
+    warnings: &mut Vec<String>,
+) -> Result<crate::findings::Document<'static>> {
+    verified_baseline_named(dir, &dir.display().to_string(), allow_unverified, warnings)
+}
+
+fn verified_baseline_named(
+    dir: &Path,
+    shown: &str,
     allow_unverified: bool,
     warnings: &mut Vec<String>,
 ) -> Result<crate::findings::Document<'static>> {
@@ -287,13 +438,11 @@ pub fn verified_baseline(
         let why = crate::cmd::verify::problems(&verification);
         if !allow_unverified {
             return Err(Error::input(format!(
-                "{}: the baseline does not verify ({why}); drift against it would be drift against edited data (--allow-unverified-baseline to use it anyway)",
-                dir.display()
+                "{shown}: the baseline does not verify ({why}); drift against it would be drift against edited data (--allow-unverified-baseline to use it anyway)"
             )));
         }
         warnings.push(format!(
-            "{}: the baseline does not verify ({why}); drift is reported against it anyway",
-            dir.display()
+            "{shown}: the baseline does not verify ({why}); drift is reported against it anyway"
         ));
     }
     crate::findings::read(dir)

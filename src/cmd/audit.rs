@@ -14,7 +14,7 @@ use crate::render::{self, ReportContext};
 use crate::results::summarize;
 use crate::settings::{AuditPlan, Source};
 
-pub fn run(plan: AuditPlan) -> Result<Outcome> {
+pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
     let staging = Staging::begin(&plan.out, &evidence::OUTPUT)?;
     let dir = staging.dir().to_path_buf();
     let mut stdout = String::new();
@@ -59,7 +59,8 @@ pub fn run(plan: AuditPlan) -> Result<Outcome> {
     // The CSVs need only the results; they are written while the report
     // context (every non-passing finding with its account and rule) is
     // built and the other formats are rendered from it.
-    let meta = render::audit_meta(&inventory, &plan.pack, plan.framework.clone())?;
+    let mut meta = render::audit_meta(&inventory, &plan.pack, plan.framework.clone())?;
+    meta.storage = plan.delivery.as_ref().map(|d| d.storage.clone());
     let (csv_files, reports) = rayon::join(
         || {
             render::write_csv(
@@ -115,27 +116,73 @@ pub fn run(plan: AuditPlan) -> Result<Outcome> {
             waivers_sha256: meta.waivers_sha256.clone(),
             framework: meta.framework.clone(),
             policy_files,
+            storage: meta.storage.clone(),
             files: Default::default(),
         },
         &digests,
     )?;
     let destination = staging.commit()?;
-    let mut written: Vec<PathBuf> = files
+    let mut written: Vec<String> = files
         .iter()
-        .map(|(path, _)| moved(path, &dir, &destination))
+        .map(|(path, _)| moved(path, &dir, &destination).display().to_string())
         .collect();
-    written.push(destination.join(evidence::MANIFEST));
+    written.push(destination.join(evidence::MANIFEST).display().to_string());
+    let mut bundle = None;
     if plan.bundle {
         let name = destination
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        written.push(evidence::bundle(
-            &destination,
-            &name,
-            &evidence::bundle_path(&destination)?,
-        )?);
+        let path = evidence::bundle(&destination, &name, &evidence::bundle_path(&destination)?)?;
+        written.push(path.display().to_string());
+        bundle = Some(path);
     }
+    let mut exit_delivery = false;
+    let mut delivered = String::new();
+    let mut upload_copy = None;
+    if let Some(delivery) = plan.delivery.take() {
+        let uploaded = crate::deliver::block_on(async {
+            let store =
+                crate::deliver::s3::Store::connect(&delivery.connection, delivery.location.clone())
+                    .await?;
+            store
+                .upload(&destination, &delivery.storage, bundle.as_deref())
+                .await
+        })?;
+        match uploaded {
+            Ok(count) => {
+                delivered.push_str(&crate::text::terminal_text(&format!(
+                    "uploaded {count} objects to {} ({})\n",
+                    delivery.location.url(),
+                    delivery.storage.describe()
+                )));
+                if delivery.temp.is_some() {
+                    // Only the upload's own temporary copy goes.
+                    written.clear();
+                }
+            }
+            Err(e) => {
+                // Never lose the audit: the temporary copy stays.
+                let kept = match delivery.temp {
+                    Some(temp) => {
+                        let _ = temp.keep();
+                        destination.display().to_string()
+                    }
+                    None => destination.display().to_string(),
+                };
+                return Err(Error::input(format!(
+                    "{e}; the audit is complete and kept at {kept} (its manifest was not uploaded, so the prefix does not verify)"
+                )));
+            }
+        }
+        upload_copy = delivery.temp;
+    }
+    if let Some(connection) = &plan.security_hub {
+        let report = crate::deliver::security_hub::export(&destination, connection)?;
+        exit_delivery = !report.failures.is_empty();
+        delivered.push_str(&report.text());
+    }
+    drop(upload_copy);
     let failing_at_threshold = plan.fail_on.threshold().is_some_and(|t| {
         context
             .summary
@@ -143,7 +190,7 @@ pub fn run(plan: AuditPlan) -> Result<Outcome> {
             .iter()
             .any(|row| row.severity <= t && row.counts.fail > 0)
     });
-    let exit_code = if !evaluation.rule_errors.is_empty() {
+    let exit_code = if !evaluation.rule_errors.is_empty() || exit_delivery {
         EXIT_INPUT
     } else if plan.fail_on_incomplete && !context.summary.coverage.complete {
         EXIT_INCOMPLETE
@@ -158,8 +205,9 @@ pub fn run(plan: AuditPlan) -> Result<Outcome> {
         stdout.push('\n');
     }
     for path in &written {
-        stdout.push_str(&format!("wrote {}\n", path.display()));
+        stdout.push_str(&format!("wrote {path}\n"));
     }
+    stdout.push_str(&delivered);
     stdout.push_str(&format!(
         "audit fingerprint (sha256 of manifest.json): {fingerprint}\n"
     ));

@@ -1,17 +1,25 @@
-//! `amiaudit diff OLD NEW [--out DIR]`: drift between two audits, each
-//! verified first.
+//! `amiaudit diff OLD NEW [--out DIR]`: drift between two audits
+//! (directories or S3 prefixes), each verified first.
 
 use std::path::Path;
 
 use super::Outcome;
+use crate::aws::Connection;
+use crate::deliver::Location;
 use crate::error::Result;
 use crate::output::Staging;
 use crate::text::terminal_text;
 
-pub fn run(old: &Path, new: &Path, out: Option<&Path>, allow_unverified: bool) -> Result<Outcome> {
+pub fn run(
+    old: &Location,
+    new: &Location,
+    connection: &Connection,
+    out: Option<&Path>,
+    allow_unverified: bool,
+) -> Result<Outcome> {
     let mut warnings = Vec::new();
-    let old = crate::settings::verified_baseline(old, allow_unverified, &mut warnings)?;
-    let new = crate::settings::verified_baseline(new, allow_unverified, &mut warnings)?;
+    let old = crate::settings::read_baseline(old, connection, allow_unverified, &mut warnings)?;
+    let new = crate::settings::read_baseline(new, connection, allow_unverified, &mut warnings)?;
     let d = crate::diff::compare(&old, &new);
     let mut text = d.summary_line();
     text.push('\n');

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod diff;
+pub mod export;
 pub mod init;
 pub mod policies;
 pub mod query;

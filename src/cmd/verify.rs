@@ -1,13 +1,34 @@
-//! `amiaudit verify DIR`: whether an audit directory is what was written.
-
-use std::path::Path;
+//! `amiaudit verify DIR|s3://bucket/prefix/`: whether an audit is what
+//! was written. An audit in S3 is read into a temporary directory first;
+//! its objects' Object Lock retention is reported beside the result.
 
 use super::Outcome;
+use crate::aws::Connection;
+use crate::deliver::Location;
 use crate::error::{EXIT_FINDINGS, EXIT_OK, Result};
 use crate::evidence::{self, Verification};
 
-pub fn run(dir: &Path) -> Result<Outcome> {
-    let v = evidence::verify(dir)?;
+pub fn run(location: &Location, connection: &Connection) -> Result<Outcome> {
+    match location {
+        Location::Local(dir) => report(evidence::verify(dir)?, &dir.display().to_string()),
+        Location::S3(s3) => {
+            let download = crate::deliver::s3::fetch(connection, s3)?;
+            let mut v = evidence::verify(&download.dir)?;
+            // Objects that cannot be files of the audit are extra to it.
+            v.added.extend(download.unsafe_keys.iter().cloned());
+            for (held, count) in &download.retention {
+                v.notes.push(if held == "none" {
+                    format!("{count} object(s) without Object Lock retention (or not visible: s3:GetObjectRetention)")
+                } else {
+                    format!("{count} object(s) retained {held}")
+                });
+            }
+            report(v, &s3.url())
+        }
+    }
+}
+
+fn report(v: Verification, shown: &str) -> Result<Outcome> {
     let mut out = String::new();
     for (what, list) in [
         ("changed", &v.changed),
@@ -26,7 +47,11 @@ pub fn run(dir: &Path) -> Result<Outcome> {
         out.push_str(&format!(
             "intact: {} files match {}\n",
             v.files,
-            dir.join(evidence::MANIFEST).display()
+            crate::text::terminal_text(&format!(
+                "{}/{}",
+                shown.trim_end_matches('/'),
+                evidence::MANIFEST
+            ))
         ));
         EXIT_OK
     } else {

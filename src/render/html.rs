@@ -48,7 +48,11 @@ pub fn render(context: &ReportContext, templates: Option<&Path>) -> Result<Strin
         .map_err(|e| template_error(templates, &e))?;
     let data = context.findings_data();
     template
-        .render(minijinja::context! { findings_data => data, ..minijinja::Value::from_serialize(context) })
+        .render(minijinja::context! {
+            findings_data => data,
+            storage_text => context.meta.storage.as_ref().map(|s| s.describe()),
+            ..minijinja::Value::from_serialize(context)
+        })
         .map_err(|e| template_error(templates, &e))
 }
 

@@ -103,6 +103,9 @@ pub fn markdown(context: &ReportContext) -> String {
             );
         }
     }
+    if let Some(storage) = &context.meta.storage {
+        let _ = writeln!(out, "\nEvidence {}.", md(&storage.describe()));
+    }
     let _ = writeln!(
         out,
         "\n_amiaudit {}, policy pack `{}`, inventory `{}`._",

@@ -10,6 +10,7 @@
 //! escaped in HTML (minijinja autoescape) and neutralised in CSV.
 
 pub mod adoption;
+pub mod asff;
 mod charts;
 mod csv;
 mod html;
@@ -54,19 +55,23 @@ pub enum OutputFormat {
     Junit,
     /// summary.md
     Markdown,
+    /// findings.asff.json (AWS Security Finding Format, for Security Hub)
+    Asff,
 }
 
 impl OutputFormat {
-    pub const ALL: [OutputFormat; 6] = [
+    pub const ALL: [OutputFormat; 7] = [
         OutputFormat::Html,
         OutputFormat::Csv,
         OutputFormat::Json,
         OutputFormat::Ocsf,
         OutputFormat::Junit,
         OutputFormat::Markdown,
+        OutputFormat::Asff,
     ];
 
-    pub const NAMES: [&'static str; 6] = ["html", "csv", "json", "ocsf", "junit", "markdown"];
+    pub const NAMES: [&'static str; 7] =
+        ["html", "csv", "json", "ocsf", "junit", "markdown", "asff"];
 
     pub fn parse(text: &str) -> Option<OutputFormat> {
         Self::NAMES
@@ -83,6 +88,7 @@ impl OutputFormat {
             OutputFormat::Ocsf => "findings.ocsf.jsonl",
             OutputFormat::Junit => "junit.xml",
             OutputFormat::Markdown => "summary.md",
+            OutputFormat::Asff => asff::FILE,
         }
     }
 }
@@ -140,6 +146,17 @@ pub struct ReportContext {
 }
 
 impl ReportContext {
+    /// The non-passing findings in chunks of at most `size`, each with the
+    /// index of its rule: formats with one record per finding serialise
+    /// them in parallel, in results order.
+    pub fn finding_chunks(&self, size: usize) -> Vec<(usize, &[Finding])> {
+        self.rules
+            .iter()
+            .enumerate()
+            .flat_map(|(i, rule)| rule.findings.chunks(size).map(move |c| (i, c)))
+            .collect()
+    }
+
     /// Non-passing findings as compact, dictionary-encoded JSON for the HTML
     /// report's table (rendered in the browser, a page at a time, so 100k
     /// findings stay a small file). Escaped so it can sit inside a `<script>`
@@ -317,6 +334,7 @@ pub fn audit_meta(
         waivers_sha256: None,
         rules_evaluated: pack.rules.len(),
         framework,
+        storage: None,
     })
 }
 
@@ -385,6 +403,7 @@ pub fn write_reports(
                     vec![junit::junit(context, &account_regions(evaluation)?)]
                 }
                 OutputFormat::Markdown => vec![markdown::markdown(context)],
+                OutputFormat::Asff => asff::asff(context)?,
             };
             write_hashed(path, &chunks)
         })

@@ -37,12 +37,7 @@ pub fn ocsf(context: &ReportContext) -> crate::error::Result<Vec<String>> {
                 .collect(),
         })
         .collect();
-    let chunks: Vec<(usize, &[Finding])> = context
-        .rules
-        .iter()
-        .enumerate()
-        .flat_map(|(i, rule)| rule.findings.chunks(CHUNK).map(move |c| (i, c)))
-        .collect();
+    let chunks = context.finding_chunks(CHUNK);
     chunks
         .into_par_iter()
         .map(|(i, findings)| {

@@ -3,6 +3,7 @@ mod audit;
 mod bad_input;
 mod browser;
 mod commands;
+mod delivery;
 mod deploy;
 mod evidence;
 mod golden;

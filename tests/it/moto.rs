@@ -883,3 +883,84 @@ pub async fn create_image(client: &aws_sdk_ec2::Client, instance: &str, name: &s
     remember_image(client, &id).await;
     id
 }
+
+/// Every request a [`Refusing`] client saw: (method, URI), in order.
+pub type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+/// Forwards to moto, but answers the requests `refuse` picks (method, URI)
+/// with `status` and an AWS-shaped error body: how the delivery tests make
+/// one S3 upload or one BatchImportFindings call fail the way AWS fails it
+/// (moto enforces no IAM). Records every request it sees.
+#[derive(Debug, Clone)]
+pub struct Refusing {
+    inner: SharedHttpClient,
+    refuse: fn(&str, &str) -> bool,
+    status: u16,
+    content_type: &'static str,
+    body: &'static str,
+    seen: Seen,
+}
+
+impl Refusing {
+    pub fn client(
+        refuse: fn(&str, &str) -> bool,
+        status: u16,
+        content_type: &'static str,
+        body: &'static str,
+    ) -> (SharedHttpClient, Seen) {
+        let seen = Seen::default();
+        let client = SharedHttpClient::new(Refusing {
+            inner: aws_smithy_http_client::Builder::new().build_http(),
+            refuse,
+            status,
+            content_type,
+            body,
+            seen: seen.clone(),
+        });
+        (client, seen)
+    }
+}
+
+impl HttpClient for Refusing {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(RefusingConnector {
+            inner: self.inner.http_connector(settings, components),
+            refuse: self.refuse,
+            status: self.status,
+            content_type: self.content_type,
+            body: self.body,
+            seen: self.seen.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RefusingConnector {
+    inner: SharedHttpConnector,
+    refuse: fn(&str, &str) -> bool,
+    status: u16,
+    content_type: &'static str,
+    body: &'static str,
+    seen: Seen,
+}
+
+impl HttpConnector for RefusingConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((request.method().to_string(), request.uri().to_string()));
+        if (self.refuse)(request.method(), request.uri()) {
+            return HttpConnectorFuture::ready(Ok(typed_response(
+                self.status,
+                self.body.to_string(),
+                self.content_type,
+            )));
+        }
+        self.inner.call(request)
+    }
+}

@@ -1,0 +1,39 @@
+//! `amiaudit export security-hub DIR|s3://...`: a verified audit's
+//! findings into AWS Security Hub.
+
+use super::Outcome;
+use crate::aws::Connection;
+use crate::deliver::Location;
+use crate::deliver::security_hub;
+use crate::error::{EXIT_INPUT, EXIT_OK, Result};
+
+pub fn security_hub(location: &Location, connection: &Connection) -> Result<Outcome> {
+    let report = match location {
+        Location::Local(dir) => security_hub::export(dir, connection)?,
+        Location::S3(s3) => {
+            let download = crate::deliver::s3::fetch(connection, s3)?;
+            security_hub::export(&download.dir, connection)?
+        }
+    };
+    Ok(outcome(&report))
+}
+
+/// Exit 2 when any finding was not imported; the report names each.
+pub fn outcome(report: &security_hub::ExportReport) -> Outcome {
+    Outcome {
+        exit_code: if report.failures.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_INPUT
+        },
+        stdout: report.text(),
+        stderr: if report.failures.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!(
+                "error: security hub: {} finding(s) not imported (listed above)",
+                report.failures.len()
+            )]
+        },
+    }
+}

@@ -1,0 +1,87 @@
+//! Delivery: where a finished audit goes besides a local directory. An S3
+//! evidence store ([`s3`]) and AWS Security Hub ([`security_hub`]).
+//!
+//! **Boundary.** This is the only room that makes calls to AWS that are not
+//! List/Get/Describe: `s3:PutObject` to the one bucket the user names and
+//! `securityhub:BatchImportFindings`, each only when asked for
+//! (`--out s3://...`, `--security-hub`, `amiaudit export`). Their IAM
+//! statements live apart from the scanner's (`deploy/evidence-bucket-policy.json`),
+//! and the test that holds the scanner to `deploy/iam-policy.json` never
+//! sees them. Everything here runs after `evidence`: it moves files that
+//! are already complete and hashed, and never changes one.
+
+pub mod s3;
+pub mod security_hub;
+
+use crate::error::{Error, Result};
+
+/// A place an audit is read from or written to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(std::path::PathBuf),
+    S3(s3::S3Location),
+}
+
+impl Default for Location {
+    fn default() -> Self {
+        Location::Local(std::path::PathBuf::new())
+    }
+}
+
+impl Location {
+    /// `s3://bucket/prefix/` or a local path.
+    pub fn parse(text: &str) -> Result<Location> {
+        if text.starts_with("s3://") {
+            s3::S3Location::parse(text).map(Location::S3)
+        } else if text.is_empty() {
+            Err(Error::input("an empty path is not a location"))
+        } else {
+            Ok(Location::Local(text.into()))
+        }
+    }
+}
+
+/// Runs one delivery task to completion on a runtime of its own.
+pub fn block_on<F: std::future::Future>(future: F) -> Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the async runtime: {e}")))?;
+    Ok(runtime.block_on(future))
+}
+
+/// `AccessDenied: Access Denied` from an SDK error: the AWS code and
+/// message, or the error's own text when AWS sent none (a connection
+/// failure). Never a credential.
+pub fn sdk_error_text<E>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match err {
+        SdkError::ServiceError(e) => {
+            let inner = e.err();
+            match (inner.code(), inner.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => format!("{code} (HTTP {})", e.raw().status().as_u16()),
+                _ => format!("HTTP {}", e.raw().status().as_u16()),
+            }
+        }
+        other => {
+            // The source chain says what went wrong (timeout, refused, DNS).
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            text
+        }
+    }
+}

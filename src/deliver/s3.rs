@@ -1,0 +1,575 @@
+//! S3 as an evidence store: an audit directory written to
+//! `s3://bucket/prefix/`, read back for `verify`, `diff` and `--baseline`.
+//!
+//! **Invariants.**
+//! - Writes go only to the bucket and prefix the user named, and only
+//!   PutObject: nothing is ever deleted or overwritten on purpose (a run
+//!   that names an existing prefix adds new versions; Object Lock keeps the
+//!   old ones).
+//! - `manifest.json` is uploaded last, after every file it lists succeeded,
+//!   so an interrupted upload never leaves an audit that `verify` calls
+//!   intact; `--baseline-latest` only considers prefixes with a manifest.
+//! - Each object carries its SHA-256 checksum (the manifest's digest): S3
+//!   rejects a body that does not match it.
+//! - Keys read back are never trusted as paths: a key that is not a plain
+//!   relative path below the prefix is reported, never written to disk.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use aws_sdk_s3::types::{ChecksumAlgorithm, ObjectLockMode};
+use chrono::{DateTime, Utc};
+
+use crate::aws::Connection;
+use crate::error::{Error, Result};
+use crate::evidence::{MANIFEST, Storage};
+use crate::output::is_plain_relative;
+
+use super::sdk_error_text;
+
+/// `s3://bucket/prefix/`: the prefix is empty or ends with `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Location {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+impl S3Location {
+    pub fn parse(text: &str) -> Result<S3Location> {
+        let rest = text.strip_prefix("s3://").unwrap_or(text);
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && bucket
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric())
+            && bucket
+                .bytes()
+                .last()
+                .is_some_and(|b| b.is_ascii_alphanumeric());
+        if !bucket_ok {
+            return Err(Error::input(format!(
+                "`{}`: `{}` is not an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens); write s3://bucket/prefix/",
+                text.escape_debug(),
+                bucket.escape_debug()
+            )));
+        }
+        if prefix.chars().any(char::is_control) || prefix.contains("//") || prefix.starts_with('/')
+        {
+            return Err(Error::input(format!(
+                "`{}`: the prefix has an empty segment or a control character",
+                text.escape_debug()
+            )));
+        }
+        let mut prefix = prefix.to_string();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        Ok(S3Location {
+            bucket: bucket.to_string(),
+            prefix,
+        })
+    }
+
+    /// The prefix with `{date}` (2026-11-23) and `{time}` (142501Z) of `now`
+    /// (UTC) filled in, so scheduled runs write side by side and sort by time.
+    pub fn expand(&self, now: DateTime<Utc>) -> Result<S3Location> {
+        let prefix = self
+            .prefix
+            .replace("{date}", &now.format("%Y-%m-%d").to_string())
+            .replace("{time}", &now.format("%H%M%SZ").to_string());
+        if prefix.contains('{') || prefix.contains('}') {
+            return Err(Error::input(format!(
+                "`{}`: the only placeholders are {{date}} and {{time}}",
+                self.url().escape_debug()
+            )));
+        }
+        Ok(S3Location {
+            bucket: self.bucket.clone(),
+            prefix,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.prefix)
+    }
+
+    pub fn key(&self, rel: &str) -> String {
+        format!("{}{rel}", self.prefix)
+    }
+
+    /// The prefix's last segment: the audit's name (its local directory,
+    /// the root inside its bundle).
+    pub fn name(&self) -> &str {
+        self.prefix
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+    }
+
+    /// The bundle sits beside the audit, like `OUT.tar.gz` beside `OUT/`.
+    pub fn bundle_key(&self) -> String {
+        format!("{}.tar.gz", self.prefix.trim_end_matches('/'))
+    }
+}
+
+/// Object Lock mode for `--retain-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetainMode {
+    Governance,
+    Compliance,
+}
+
+impl RetainMode {
+    pub const NAMES: [&'static str; 2] = ["governance", "compliance"];
+
+    pub fn parse(text: &str) -> Option<RetainMode> {
+        match text {
+            "governance" => Some(RetainMode::Governance),
+            "compliance" => Some(RetainMode::Compliance),
+            _ => None,
+        }
+    }
+
+    fn aws(self) -> ObjectLockMode {
+        match self {
+            RetainMode::Governance => ObjectLockMode::Governance,
+            RetainMode::Compliance => ObjectLockMode::Compliance,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            RetainMode::Governance => "GOVERNANCE",
+            RetainMode::Compliance => "COMPLIANCE",
+        }
+    }
+}
+
+/// A bucket's Object Lock configuration as read.
+#[derive(Debug, Clone, Default)]
+pub struct LockState {
+    pub enabled: bool,
+    /// `COMPLIANCE 365 days`.
+    pub default_retention: Option<String>,
+}
+
+/// A client for one bucket, in the bucket's region.
+pub struct Store {
+    client: aws_sdk_s3::Client,
+    pub location: S3Location,
+}
+
+/// Objects read back from a prefix.
+pub struct Download {
+    /// Owns the temporary directory; removed when dropped.
+    _temp: tempfile::TempDir,
+    /// The audit directory inside it.
+    pub dir: PathBuf,
+    /// Keys below the prefix that are not plain relative paths (never written).
+    pub unsafe_keys: Vec<String>,
+    /// `COMPLIANCE until 2033-11-23T00:00:00Z` -> number of objects (`none` for objects without).
+    pub retention: BTreeMap<String, usize>,
+}
+
+impl Store {
+    /// Connects to the bucket's region (GetBucketLocation).
+    pub async fn connect(connection: &Connection, location: S3Location) -> Result<Store> {
+        let base = crate::aws::base_config(connection).await;
+        // Emulators and custom endpoints answer on one host: path-style
+        // addressing (bucket in the path, not the host name).
+        let path_style = base.endpoint_url().is_some();
+        let client_in = |region: Option<String>| {
+            let mut config = aws_sdk_s3::config::Builder::from(&base).force_path_style(path_style);
+            if let Some(region) = region {
+                config = config.region(aws_config::Region::new(region));
+            }
+            aws_sdk_s3::Client::from_conf(config.build())
+        };
+        let probe = client_in(None);
+        let region = probe
+            .get_bucket_location()
+            .bucket(&location.bucket)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::input(format!(
+                    "{}: cannot reach the bucket ({}); check its name, the credentials and s3:GetBucketLocation (deploy/evidence-bucket-policy.json)",
+                    location.url(),
+                    sdk_error_text(&e)
+                ))
+            })?
+            .location_constraint()
+            .map(|c| match c.as_str() {
+                // Legacy names of us-east-1 and eu-west-1.
+                "" => "us-east-1".to_string(),
+                "EU" => "eu-west-1".to_string(),
+                other => other.to_string(),
+            })
+            .unwrap_or_else(|| "us-east-1".to_string());
+        Ok(Store {
+            client: client_in(Some(region)),
+            location,
+        })
+    }
+
+    /// The bucket's Object Lock configuration. A bucket without one is
+    /// `enabled: false`; a failed read is an error (what retention the
+    /// evidence gets must be known before it is written).
+    pub async fn object_lock(&self) -> Result<LockState> {
+        match self
+            .client
+            .get_object_lock_configuration()
+            .bucket(&self.location.bucket)
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let config = out.object_lock_configuration();
+                let enabled = config
+                    .and_then(|c| c.object_lock_enabled())
+                    .is_some_and(|e| e.as_str() == "Enabled");
+                let default_retention = config
+                    .and_then(|c| c.rule())
+                    .and_then(|r| r.default_retention())
+                    .and_then(|d| {
+                        let mode = d.mode().map(|m| m.as_str().to_string())?;
+                        match (d.days(), d.years()) {
+                            (Some(days), _) => Some(format!("{mode} {days} days")),
+                            (_, Some(years)) => Some(format!("{mode} {years} years")),
+                            _ => None,
+                        }
+                    });
+                Ok(LockState {
+                    enabled,
+                    default_retention,
+                })
+            }
+            Err(e)
+                if aws_smithy_types::error::metadata::ProvideErrorMetadata::code(&e)
+                    == Some("ObjectLockConfigurationNotFoundError") =>
+            {
+                Ok(LockState::default())
+            }
+            Err(e) => Err(Error::input(format!(
+                "{}: cannot read the bucket's Object Lock configuration ({}); the writer needs s3:GetBucketObjectLockConfiguration (deploy/evidence-bucket-policy.json)",
+                self.location.url(),
+                sdk_error_text(&e)
+            ))),
+        }
+    }
+
+    /// What retention a write asked for gets, checked against the bucket.
+    pub async fn plan_storage(
+        &self,
+        retain: Option<(u32, RetainMode)>,
+        now: DateTime<Utc>,
+    ) -> Result<Storage> {
+        let lock = self.object_lock().await?;
+        let (retention_mode, retain_until) = match retain {
+            Some((days, mode)) => {
+                if !lock.enabled {
+                    return Err(Error::input(format!(
+                        "{}: --retain-days needs a bucket with Object Lock enabled, and this one has none (deploy/evidence-bucket.yaml creates one)",
+                        self.location.url()
+                    )));
+                }
+                let until = now + chrono::Duration::days(i64::from(days));
+                (
+                    Some(mode.as_str().to_string()),
+                    Some(until.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+                )
+            }
+            None => (None, None),
+        };
+        Ok(Storage {
+            location: self.location.url(),
+            object_lock_enabled: lock.enabled,
+            bucket_default_retention: if retention_mode.is_none() {
+                lock.default_retention
+            } else {
+                None
+            },
+            retention_mode,
+            retain_until,
+        })
+    }
+
+    /// Uploads every file of `dir` below the prefix, then `bundle` beside
+    /// it, then the manifest. Returns the number of objects written.
+    pub async fn upload(
+        &self,
+        dir: &Path,
+        storage: &Storage,
+        bundle: Option<&Path>,
+    ) -> Result<usize> {
+        use futures_util::StreamExt;
+        let files = crate::output::files_below(dir)?;
+        let mut uploads: Vec<(String, PathBuf)> = files
+            .iter()
+            .filter(|rel| rel.as_str() != MANIFEST)
+            .map(|rel| (self.location.key(rel), dir.join(rel)))
+            .collect();
+        if let Some(bundle) = bundle {
+            uploads.push((self.location.bundle_key(), bundle.to_path_buf()));
+        }
+        if !files.contains(MANIFEST) {
+            return Err(Error::Internal(format!(
+                "{}: no {MANIFEST} to upload",
+                dir.display()
+            )));
+        }
+        let count = uploads.len() + 1;
+        let mut results = futures_util::stream::iter(
+            uploads
+                .iter()
+                .map(|(key, path)| self.put(key, path, storage)),
+        )
+        .buffer_unordered(8);
+        while let Some(result) = results.next().await {
+            result?;
+        }
+        drop(results);
+        // Last: only now does the prefix hold an audit that verifies.
+        self.put(&self.location.key(MANIFEST), &dir.join(MANIFEST), storage)
+            .await?;
+        Ok(count)
+    }
+
+    async fn put(&self, key: &str, path: &Path, storage: &Storage) -> Result<()> {
+        use sha2::{Digest, Sha256};
+        let body = tokio::fs::read(path)
+            .await
+            .map_err(|e| Error::io(path, e))?;
+        let checksum = aws_smithy_types::base64::encode(Sha256::digest(&body));
+        let mut request = self
+            .client
+            .put_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .content_type(content_type(key))
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(checksum)
+            .body(body.into());
+        if let (Some(mode), Some(until)) = (&storage.retention_mode, &storage.retain_until) {
+            let mode = if mode == "COMPLIANCE" {
+                RetainMode::Compliance
+            } else {
+                RetainMode::Governance
+            };
+            let until = aws_smithy_types::DateTime::from_str(
+                until,
+                aws_smithy_types::date_time::Format::DateTime,
+            )
+            .map_err(|e| Error::Internal(format!("retain-until `{until}`: {e}")))?;
+            request = request
+                .object_lock_mode(mode.aws())
+                .object_lock_retain_until_date(until);
+        }
+        request.send().await.map_err(|e| {
+            Error::input(format!(
+                "s3://{}/{key}: upload failed ({}); the writer needs s3:PutObject on the prefix (deploy/evidence-bucket-policy.json)",
+                self.location.bucket,
+                sdk_error_text(&e)
+            ))
+        })?;
+        Ok(())
+    }
+
+    /// Every object below the prefix, as a directory in a fresh temporary
+    /// directory (named like the prefix's last segment).
+    pub async fn download(&self) -> Result<Download> {
+        let temp = tempfile::Builder::new()
+            .prefix("amiaudit-s3-")
+            .tempdir()
+            .map_err(|e| Error::io(&std::env::temp_dir(), e))?;
+        let name = match self.location.name() {
+            "" => "audit",
+            name if is_plain_relative(name) => name,
+            _ => "audit",
+        };
+        let dir = temp.path().join(name);
+        std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        let keys = self.list(&self.location.prefix).await?;
+        let mut unsafe_keys = Vec::new();
+        let mut retention = BTreeMap::new();
+        for (key, _) in keys {
+            let rel = &key[self.location.prefix.len()..];
+            if !is_plain_relative(rel) {
+                unsafe_keys.push(key);
+                continue;
+            }
+            let out = self
+                .client
+                .get_object()
+                .bucket(&self.location.bucket)
+                .key(&key)
+                .send()
+                .await
+                .map_err(|e| {
+                    Error::input(format!(
+                        "s3://{}/{key}: cannot read ({}); the reader needs s3:GetObject and s3:ListBucket (deploy/evidence-bucket-policy.json)",
+                        self.location.bucket,
+                        sdk_error_text(&e)
+                    ))
+                })?;
+            let held = match (out.object_lock_mode(), out.object_lock_retain_until_date()) {
+                (Some(mode), Some(until)) => format!(
+                    "{} until {}",
+                    mode.as_str(),
+                    until
+                        .fmt(aws_smithy_types::date_time::Format::DateTime)
+                        .unwrap_or_default()
+                ),
+                _ => "none".to_string(),
+            };
+            *retention.entry(held).or_insert(0) += 1;
+            let bytes = out.body.collect().await.map_err(|e| {
+                Error::input(format!(
+                    "s3://{}/{key}: read interrupted ({e})",
+                    self.location.bucket
+                ))
+            })?;
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            std::fs::write(&path, bytes.into_bytes()).map_err(|e| Error::io(&path, e))?;
+        }
+        Ok(Download {
+            _temp: temp,
+            dir,
+            unsafe_keys,
+            retention,
+        })
+    }
+
+    /// The newest complete audit below the prefix (one whose manifest is
+    /// there), other than `exclude`.
+    pub async fn latest_audit(&self, exclude: Option<&S3Location>) -> Result<S3Location> {
+        let keys = self.list(&self.location.prefix).await?;
+        let candidates: BTreeMap<&str, aws_smithy_types::DateTime> = keys
+            .iter()
+            .filter_map(|(key, modified)| {
+                let prefix = key.strip_suffix(MANIFEST)?;
+                (prefix.is_empty() || prefix.ends_with('/')).then_some((prefix, *modified))
+            })
+            .collect();
+        let newest = candidates
+            .iter()
+            .filter(|(prefix, _)| {
+                // Every audit embeds its inventory, whose manifest has the
+                // same name: a prefix is an audit when both are there.
+                let embedded = format!("{prefix}inventory/{MANIFEST}");
+                keys.iter().any(|(key, _)| *key == embedded)
+                    && exclude
+                        .is_none_or(|x| x.bucket != self.location.bucket || x.prefix != **prefix)
+            })
+            .max_by_key(|(prefix, modified)| (modified.as_nanos(), **prefix));
+        match newest {
+            Some((prefix, _)) => Ok(S3Location {
+                bucket: self.location.bucket.clone(),
+                prefix: prefix.to_string(),
+            }),
+            None => Err(Error::input(format!(
+                "{}: no complete audit (a prefix with {MANIFEST}) below it to compare with",
+                self.location.url()
+            ))),
+        }
+    }
+
+    /// Every key below `prefix` with its last-modified time.
+    async fn list(&self, prefix: &str) -> Result<Vec<(String, aws_smithy_types::DateTime)>> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.location.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| {
+                Error::input(format!(
+                    "{}: cannot list ({}); the reader needs s3:ListBucket (deploy/evidence-bucket-policy.json)",
+                    self.location.url(),
+                    sdk_error_text(&e)
+                ))
+            })?;
+            for object in page.contents() {
+                if let (Some(key), Some(modified)) = (object.key(), object.last_modified()) {
+                    keys.push((key.to_string(), *modified));
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
+fn content_type(key: &str) -> &'static str {
+    match key.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "json" => "application/json",
+        "jsonl" => "application/x-ndjson",
+        "csv" => "text/csv; charset=utf-8",
+        "md" => "text/markdown; charset=utf-8",
+        "xml" => "application/xml",
+        "yaml" | "yml" => "application/yaml",
+        "gz" => "application/gzip",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Downloads an audit from S3 into a temporary directory (for `verify`,
+/// `diff` and `--baseline`).
+pub fn fetch(connection: &Connection, location: &S3Location) -> Result<Download> {
+    super::block_on(async {
+        let store = Store::connect(connection, location.clone()).await?;
+        store.download().await
+    })?
+}
+
+/// The newest complete audit below `parent`, other than `exclude`.
+pub fn latest(
+    connection: &Connection,
+    parent: &S3Location,
+    exclude: Option<&S3Location>,
+) -> Result<S3Location> {
+    super::block_on(async {
+        let store = Store::connect(connection, parent.clone()).await?;
+        store.latest_audit(exclude).await
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse_and_expand() {
+        let l = S3Location::parse("s3://evidence-bucket/audits/{date}/{time}").unwrap();
+        assert_eq!(l.bucket, "evidence-bucket");
+        assert_eq!(l.prefix, "audits/{date}/{time}/");
+        let now = DateTime::parse_from_rfc3339("2026-11-23T14:25:01Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let e = l.expand(now).unwrap();
+        assert_eq!(e.url(), "s3://evidence-bucket/audits/2026-11-23/142501Z/");
+        assert_eq!(e.name(), "142501Z");
+        assert_eq!(e.bundle_key(), "audits/2026-11-23/142501Z.tar.gz");
+        assert!(S3Location::parse("s3://b/x").is_err(), "short bucket");
+        assert!(S3Location::parse("s3://Bucket/x").is_err());
+        assert!(S3Location::parse("s3://bucket//x").is_err());
+        assert!(S3Location::parse("s3://bucket/a\nb").is_err());
+        assert!(
+            S3Location::parse("s3://bucket/{user}/")
+                .unwrap()
+                .expand(now)
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,600 @@
+//! Delivery against moto server: audits written to S3 (Object Lock
+//! retention, manifest last, verify, diff and baselines read back from S3)
+//! and findings imported into Security Hub (stable ids, re-import updates,
+//! resolved findings archived, failed batches counted).
+
+use std::path::{Path, PathBuf};
+
+use amiaudit::aws::Connection;
+use amiaudit::config::{AuditSection, Config};
+use amiaudit::deliver::Location;
+use amiaudit::deliver::s3::S3Location;
+use amiaudit::deliver::security_hub;
+use amiaudit::render::asff::AsffFinding;
+use amiaudit::settings::{AuditPlan, AuditRequest};
+use aws_sdk_s3::types::{BucketVersioningStatus, ObjectLockEnabled, VersioningConfiguration};
+
+use super::moto::{Moto, Refusing, static_credentials};
+use super::support::{path, sample, stderr, stdout};
+
+const BUCKET: &str = "amiaudit-evidence";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn s3(moto: &Moto) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&moto.config().await)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// A bucket as deploy/evidence-bucket.yaml makes it: versioned, and with
+/// Object Lock when `locked`.
+async fn bucket(moto: &Moto, name: &str, locked: bool) {
+    let client = s3(moto).await;
+    client
+        .create_bucket()
+        .bucket(name)
+        .object_lock_enabled_for_bucket(locked)
+        .send()
+        .await
+        .unwrap();
+    client
+        .put_bucket_versioning()
+        .bucket(name)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    if locked {
+        let config = client
+            .get_object_lock_configuration()
+            .bucket(name)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            config
+                .object_lock_configuration()
+                .and_then(|c| c.object_lock_enabled()),
+            Some(&ObjectLockEnabled::Enabled)
+        );
+    }
+}
+
+async fn keys(moto: &Moto, bucket: &str, prefix: &str) -> Vec<String> {
+    let out = s3(moto)
+        .await
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(prefix)
+        .send()
+        .await
+        .unwrap();
+    out.contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_string))
+        .collect()
+}
+
+fn cli(moto: &Moto, args: &[&str]) -> std::process::Output {
+    assert_cmd::Command::cargo_bin("amiaudit")
+        .unwrap()
+        .args(args)
+        .args(["--endpoint-url", &moto.endpoint, "--region", "us-east-1"])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env_remove("AWS_PROFILE")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .output()
+        .unwrap()
+}
+
+fn connection(moto: &Moto) -> Connection {
+    let mut c = Connection::new();
+    c.endpoint_url = Some(moto.endpoint.clone());
+    c.region = Some("us-east-1".to_string());
+    c.credentials = Some(static_credentials("test", "test", None));
+    c.max_attempts = 2;
+    c
+}
+
+fn audit(inventory: &Path, out: Location, request: AuditRequest) -> amiaudit::cmd::Outcome {
+    let plan = AuditPlan::resolve(
+        AuditRequest {
+            inventory: Some(inventory.to_path_buf()),
+            out,
+            ..request
+        },
+        AuditSection::default(),
+        &Config::default(),
+    )
+    .expect("audit settings");
+    amiaudit::cmd::audit::run(plan).expect("audit")
+}
+
+#[test]
+fn an_audit_in_s3_is_retained_verified_and_compared_from_s3() {
+    let moto = Moto::start();
+    let rt = runtime();
+    rt.block_on(bucket(&moto, BUCKET, true));
+
+    let first = cli(
+        &moto,
+        &[
+            "audit",
+            "--inventory",
+            path(&sample()),
+            "--out",
+            &format!("s3://{BUCKET}/audits/{{date}}/first"),
+            "--retain-days",
+            "30",
+            "--retain-mode",
+            "compliance",
+            "--bundle",
+        ],
+    );
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let prefix = format!("audits/{date}/first/");
+    let text = stdout(&first);
+    assert!(
+        text.contains(&format!("to s3://{BUCKET}/{prefix}"))
+            && text.contains("Object Lock COMPLIANCE retention until"),
+        "{text}"
+    );
+    let uploaded = rt.block_on(keys(&moto, BUCKET, &prefix));
+    for key in [
+        "manifest.json",
+        "report.html",
+        "findings.json",
+        "findings.asff.json",
+        "inventory/manifest.json",
+    ] {
+        assert!(
+            uploaded.contains(&format!("{prefix}{key}")),
+            "{key}: {uploaded:?}"
+        );
+    }
+    assert!(
+        rt.block_on(keys(&moto, BUCKET, &format!("audits/{date}/first.tar.gz")))
+            .len()
+            == 1,
+        "the bundle sits beside the audit"
+    );
+
+    // Every object carries the retention asked for; the manifest says so.
+    let (retention, manifest, summary) = rt.block_on(async {
+        let client = s3(&moto).await;
+        // HeadObject, not GetObjectRetention: moto answers that one with the
+        // object itself.
+        let retention = client
+            .head_object()
+            .bucket(BUCKET)
+            .key(format!("{prefix}report.html"))
+            .send()
+            .await
+            .unwrap();
+        let object = |key: String| {
+            let client = client.clone();
+            async move {
+                let out = client.get_object().bucket(BUCKET).key(key).send().await;
+                out.unwrap().body.collect().await.unwrap().into_bytes()
+            }
+        };
+        let manifest = object(format!("{prefix}manifest.json")).await;
+        let summary = object(format!("{prefix}summary.md")).await;
+        (retention, manifest, summary)
+    });
+    // The report says where the evidence is kept and how long.
+    let summary = String::from_utf8(summary.to_vec()).unwrap();
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with("Evidence stored at s3"))
+        .unwrap_or_else(|| panic!("{summary}"));
+    // Markdown-escaped, as all text from outside is there.
+    assert!(
+        line.contains("amiaudit\\-evidence")
+            && line.contains("with Object Lock COMPLIANCE retention until"),
+        "{line}"
+    );
+    assert_eq!(retention.object_lock_mode().unwrap().as_str(), "COMPLIANCE");
+    let until = retention.object_lock_retain_until_date().unwrap().secs();
+    let days = (until - chrono::Utc::now().timestamp()) as f64 / 86400.0;
+    assert!((29.9..=30.1).contains(&days), "{days} days");
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(manifest["storage"]["retention_mode"], "COMPLIANCE");
+    assert_eq!(
+        manifest["storage"]["location"],
+        format!("s3://{BUCKET}/{prefix}")
+    );
+
+    let verified = cli(&moto, &["verify", &format!("s3://{BUCKET}/{prefix}")]);
+    assert_eq!(verified.status.code(), Some(0), "{}", stdout(&verified));
+    assert!(
+        stdout(&verified).contains("retained COMPLIANCE until"),
+        "{}",
+        stdout(&verified)
+    );
+
+    // The second run compares with the newest complete audit below audits/.
+    let second = cli(
+        &moto,
+        &[
+            "audit",
+            "--inventory",
+            path(&sample()),
+            "--out",
+            &format!("s3://{BUCKET}/audits/{{date}}/second/"),
+            "--baseline-latest",
+            &format!("s3://{BUCKET}/audits/"),
+        ],
+    );
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    assert!(
+        stdout(&second).contains("persisting failures"),
+        "{}",
+        stdout(&second)
+    );
+    let second_prefix = format!("audits/{date}/second/");
+    assert!(
+        rt.block_on(keys(&moto, BUCKET, &second_prefix))
+            .contains(&format!("{second_prefix}diff.json"))
+    );
+    let diff = cli(
+        &moto,
+        &[
+            "diff",
+            &format!("s3://{BUCKET}/{prefix}"),
+            &format!("s3://{BUCKET}/{second_prefix}"),
+        ],
+    );
+    assert_eq!(diff.status.code(), Some(0), "{}", stderr(&diff));
+
+    // A new version of one file (the bucket keeps the locked one) no longer verifies.
+    rt.block_on(async {
+        s3(&moto)
+            .await
+            .put_object()
+            .bucket(BUCKET)
+            .key(format!("{prefix}summary.md"))
+            .body(b"all clear\n".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    });
+    let tampered = cli(&moto, &["verify", &format!("s3://{BUCKET}/{prefix}")]);
+    assert_eq!(tampered.status.code(), Some(1), "{}", stdout(&tampered));
+    assert!(stdout(&tampered).contains("changed: summary.md"));
+}
+
+/// An audit bound for S3 through a recording (or refusing) HTTP client.
+fn plan_to_s3(
+    moto: &Moto,
+    prefix: &str,
+    local: &Path,
+    client: aws_smithy_runtime_api::client::http::SharedHttpClient,
+) -> AuditPlan {
+    let mut aws = connection(moto);
+    aws.http_client = Some(client);
+    AuditPlan::resolve(
+        AuditRequest {
+            inventory: Some(sample()),
+            out: Location::parse(&format!("s3://{BUCKET}/{prefix}")).unwrap(),
+            local_copy: Some(local.to_path_buf()),
+            aws: Some(aws),
+            ..Default::default()
+        },
+        AuditSection::default(),
+        &Config::default(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_manifest_goes_up_last_and_a_refused_upload_keeps_the_audit_locally() {
+    let moto = Moto::start();
+    let rt = runtime();
+    rt.block_on(bucket(&moto, BUCKET, false));
+    let work = tempfile::tempdir().unwrap();
+
+    // Every file is uploaded before the manifest, and the manifest once.
+    let (client, seen) = Refusing::client(|_, _| false, 500, "application/xml", "");
+    let plan = plan_to_s3(
+        &moto,
+        "audits/recorded/",
+        &work.path().join("recorded"),
+        client,
+    );
+    amiaudit::cmd::audit::run(plan).unwrap();
+    let puts: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(method, _)| method == "PUT")
+        .map(|(_, uri)| uri.split('?').next().unwrap().to_string())
+        .collect();
+    assert!(puts.len() > 20, "{puts:?}");
+    assert!(
+        puts.last()
+            .unwrap()
+            .ends_with("/audits/recorded/manifest.json"),
+        "{puts:?}"
+    );
+    assert_eq!(
+        puts.iter()
+            .filter(|u| u.ends_with("recorded/manifest.json"))
+            .count(),
+        1
+    );
+
+    // Every upload of a report is refused, as a bucket policy that denies
+    // the writer would.
+    let local = work.path().join("kept");
+    let (client, _) = Refusing::client(
+        |method, uri| method == "PUT" && uri.contains("report.html"),
+        403,
+        "application/xml",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+    );
+    let plan = plan_to_s3(&moto, "audits/refused/", &local, client);
+    let err = amiaudit::cmd::audit::run(plan).unwrap_err();
+    let message = err.to_string();
+    assert_eq!(err.exit_code(), 2);
+    assert!(
+        message.contains("AccessDenied")
+            && message.contains(&format!("kept at {}", local.display()))
+            && !message.contains('\n'),
+        "{message}"
+    );
+    assert!(
+        amiaudit::evidence::verify(&local).unwrap().intact(),
+        "the local copy is the whole audit"
+    );
+    let uploaded = rt.block_on(keys(&moto, BUCKET, "audits/refused/"));
+    assert!(
+        !uploaded.contains(&"audits/refused/manifest.json".to_string()),
+        "{uploaded:?}"
+    );
+    // What went up is not an audit: verify says so, and the newest-audit
+    // search passes over it (and over the inventory inside it) to the
+    // complete one.
+    let verified = amiaudit::cmd::verify::run(
+        &Location::parse(&format!("s3://{BUCKET}/audits/refused/")).unwrap(),
+        &connection(&moto),
+    );
+    assert!(verified.is_err(), "{verified:?}");
+    let latest = amiaudit::deliver::s3::latest(
+        &connection(&moto),
+        &S3Location::parse(&format!("s3://{BUCKET}/audits/")).unwrap(),
+        None,
+    );
+    assert_eq!(latest.unwrap().prefix, "audits/recorded/");
+    let none = amiaudit::deliver::s3::latest(
+        &connection(&moto),
+        &S3Location::parse(&format!("s3://{BUCKET}/audits/refused/")).unwrap(),
+        None,
+    );
+    assert!(none.unwrap_err().to_string().contains("no complete audit"));
+
+    // A bucket that does not exist is refused before anything is written.
+    let missing = cli(
+        &moto,
+        &[
+            "audit",
+            "--inventory",
+            path(&sample()),
+            "--out",
+            "s3://no-such-bucket/audits/",
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    let line = stderr(&missing);
+    assert!(
+        line.starts_with(
+            "error: s3://no-such-bucket/audits/: cannot reach the bucket (NoSuchBucket"
+        ) && line.trim_end().lines().count() == 1,
+        "{line}"
+    );
+    // --retain-days on a bucket without Object Lock is refused up front.
+    let unlocked = cli(
+        &moto,
+        &[
+            "audit",
+            "--inventory",
+            path(&sample()),
+            "--out",
+            &format!("s3://{BUCKET}/audits/x/"),
+            "--retain-days",
+            "7",
+        ],
+    );
+    assert_eq!(unlocked.status.code(), Some(2));
+    assert!(stderr(&unlocked).contains("needs a bucket with Object Lock"));
+}
+
+/// Every finding in every region's hub, by id.
+async fn hub_findings(
+    moto: &Moto,
+    regions: &[String],
+) -> std::collections::BTreeMap<String, aws_sdk_securityhub::types::AwsSecurityFinding> {
+    let mut all = std::collections::BTreeMap::new();
+    for region in regions {
+        let client = aws_sdk_securityhub::Client::from_conf(
+            aws_sdk_securityhub::config::Builder::from(&moto.config().await)
+                .region(aws_config::Region::new(region.clone()))
+                .build(),
+        );
+        let mut pages = client
+            .get_findings()
+            .max_results(100)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for f in page.unwrap().findings() {
+                all.insert(f.id().unwrap().to_string(), f.clone());
+            }
+        }
+    }
+    all
+}
+
+fn asff(dir: &Path) -> Vec<AsffFinding> {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("findings.asff.json")).unwrap()).unwrap()
+}
+
+fn synth(dir: &Path, seed: u64) -> PathBuf {
+    let inventory = amiaudit::synth::generate(&amiaudit::synth::SynthOptions {
+        accounts: 3,
+        regions: 2,
+        images_per_region: 4,
+        seed,
+        collected_at: super::support::now() + chrono::Duration::days(seed as i64),
+    })
+    .unwrap();
+    let path = dir.join(format!("inventory-{seed}"));
+    amiaudit::inventory::save(&inventory, &path, amiaudit::inventory::TableFormat::Parquet)
+        .unwrap();
+    path
+}
+
+#[test]
+fn security_hub_import_is_stable_archives_what_was_resolved_and_counts_failures() {
+    let moto = Moto::start();
+    let work = tempfile::tempdir().unwrap();
+    let (first_inventory, second_inventory) = (synth(work.path(), 1), synth(work.path(), 2));
+    let first = work.path().join("first");
+    let second = work.path().join("second");
+    let outcome = audit(
+        &first_inventory,
+        Location::Local(first.clone()),
+        AuditRequest {
+            security_hub: true,
+            aws: Some(connection(&moto)),
+            ..Default::default()
+        },
+    );
+    let text = &outcome.stdout;
+    let findings = asff(&first);
+    assert!(
+        findings.len() > 100,
+        "more than one batch: {}",
+        findings.len()
+    );
+    assert!(
+        text.contains(&format!(
+            "imported {0} of {0} findings (0 archived as resolved)",
+            findings.len()
+        )) && text.contains("0 failed"),
+        "{text}"
+    );
+    let regions: Vec<String> = findings
+        .iter()
+        .map(|f| f.resources[0].region.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let rt = runtime();
+    let hub = rt.block_on(hub_findings(&moto, &regions));
+    assert_eq!(
+        hub.len(),
+        findings.len(),
+        "one hub finding per ASFF finding"
+    );
+    for f in &findings {
+        let h = &hub[&f.id];
+        // Filed for the account the resource belongs to, by the importer's integration.
+        assert_eq!(h.aws_account_id(), Some(f.aws_account_id.as_str()));
+        assert!(f.id.contains(&f.aws_account_id));
+        assert_eq!(
+            h.product_arn(),
+            Some(
+                format!(
+                    "arn:aws:securityhub:{}:123456789012:product/123456789012/default",
+                    f.resources[0].region
+                )
+                .as_str()
+            )
+        );
+    }
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.compliance.status == "NOT_AVAILABLE"),
+        "unknown results are findings too, never passes"
+    );
+
+    // Importing the same audit again updates, never duplicates.
+    let again = security_hub::export(&first, &connection(&moto)).unwrap();
+    assert_eq!(again.imported, findings.len());
+    assert_eq!(
+        rt.block_on(hub_findings(&moto, &regions)).len(),
+        findings.len()
+    );
+
+    // The next audit, against the first: what was resolved is archived.
+    let outcome = audit(
+        &second_inventory,
+        Location::Local(second.clone()),
+        AuditRequest {
+            baseline: Some(Location::Local(first.clone())),
+            security_hub: true,
+            aws: Some(connection(&moto)),
+            ..Default::default()
+        },
+    );
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.stdout);
+    let resolved: Vec<AsffFinding> = asff(&second)
+        .into_iter()
+        .filter(|f| f.record_state == "ARCHIVED")
+        .collect();
+    assert!(!resolved.is_empty(), "the second inventory fixed something");
+    let hub = rt.block_on(hub_findings(&moto, &regions));
+    for f in &resolved {
+        let h = &hub[&f.id];
+        assert_eq!(h.record_state().map(|s| s.as_str()), Some("ARCHIVED"));
+        assert_eq!(
+            h.compliance().and_then(|c| c.status()).map(|s| s.as_str()),
+            Some("PASSED")
+        );
+        assert!(findings.iter().any(|old| old.id == f.id), "{}", f.id);
+    }
+
+    // A refused call is a failed batch: every finding in it is counted and named.
+    let mut refused = connection(&moto);
+    refused.http_client = Some(
+        Refusing::client(
+            |_, uri| uri.contains("/findings/import"),
+            403,
+            "application/json",
+            r#"{"__type":"AccessDeniedException","message":"not the administrator of this account"}"#,
+        )
+        .0,
+    );
+    let report = security_hub::export(&first, &refused).unwrap();
+    assert_eq!(report.imported, 0);
+    assert_eq!(report.failures.len(), findings.len());
+    assert_eq!(report.failed_batches, report.batches);
+    assert!(
+        report.failures[0]
+            .message
+            .contains("not the administrator of this account")
+    );
+    let outcome = amiaudit::cmd::export::outcome(&report);
+    assert_eq!(outcome.exit_code, 2);
+
+    // An edited audit is not imported at all.
+    std::fs::write(first.join("findings.asff.json"), "[]\n").unwrap();
+    let err = security_hub::export(&first, &connection(&moto)).unwrap_err();
+    assert!(err.to_string().contains("does not verify"), "{err}");
+}
