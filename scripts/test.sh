@@ -12,11 +12,14 @@ cargo fmt --check
 
 # The installs use the network, not the cores: they run while cargo builds.
 logs="$(mktemp -d)"
-trap 'rm -rf "$logs"' EXIT
 chromium_pid=""
+moto_pid=""
+# On any exit: stop an install still running, then remove its logs.
+trap 'for p in $chromium_pid $moto_pid; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$logs"' EXIT
 if ! command -v chromium >/dev/null 2>&1; then
   echo "installing chromium for the browser tests (in the background)" >&2
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  # sudo -n: fail at once rather than wait, unseen, for a password.
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
   ( $SUDO apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium ) >"$logs/chromium" 2>&1 &
   chromium_pid=$!
@@ -30,7 +33,11 @@ moto_pid=$!
 # see Cargo.toml), while the dependencies are compiled once, by rustc, and
 # shared with `cargo run`. `cargo clippy` would compile every dependency a
 # second time, in check mode (4 minutes on a fresh 2-core machine).
-RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)"
+RUSTC_WORKSPACE_WRAPPER="$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver || true)"
+if [ -z "$RUSTC_WORKSPACE_WRAPPER" ]; then
+  echo "error: clippy-driver not found; install clippy (rustup component add clippy)" >&2
+  exit 1
+fi
 export RUSTC_WORKSPACE_WRAPPER
 export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 if cargo nextest --version >/dev/null 2>&1; then
@@ -46,6 +53,7 @@ if ! wait "$moto_pid"; then
   echo "error: installing moto server failed (scripts/install-moto.sh)" >&2
   exit 1
 fi
+moto_pid=""
 cat "$logs/moto.err" >&2
 AMIAUDIT_MOTO_SERVER="$(cat "$logs/moto")"
 export AMIAUDIT_MOTO_SERVER
@@ -54,6 +62,7 @@ if [ -n "$chromium_pid" ] && ! wait "$chromium_pid"; then
   echo "error: installing chromium failed" >&2
   exit 1
 fi
+chromium_pid=""
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast

@@ -307,6 +307,7 @@ impl AuditPlan {
                 }
                 let storage = crate::deliver::block_on(async {
                     let store = s3::Store::connect(&connection, location.clone()).await?;
+                    store.ensure_unused().await?;
                     store.plan_storage(request.retain, now).await
                 })??;
                 let (out, temp) = match &request.local_copy {

@@ -148,7 +148,8 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
             store
                 .upload(&destination, &delivery.storage, bundle.as_deref())
                 .await
-        })?;
+        })
+        .and_then(|uploaded| uploaded);
         match uploaded {
             Ok(count) => {
                 delivered.push_str(&crate::text::terminal_text(&format!(
@@ -178,9 +179,20 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
         upload_copy = delivery.temp;
     }
     if let Some(connection) = &plan.security_hub {
-        let report = crate::deliver::security_hub::export(&destination, connection)?;
-        exit_delivery = !report.failures.is_empty();
-        delivered.push_str(&report.text());
+        // The audit is written (and uploaded): a failed import is reported
+        // with everything else, and exits 2, instead of hiding the rest.
+        match crate::deliver::security_hub::export(&destination, connection) {
+            Ok(report) => {
+                exit_delivery = report.failed > 0;
+                delivered.push_str(&report.text());
+            }
+            Err(e) => {
+                exit_delivery = true;
+                delivered.push_str(&crate::text::terminal_text(&format!(
+                    "security hub: nothing imported: {e}\n"
+                )));
+            }
+        }
     }
     drop(upload_copy);
     let failing_at_threshold = plan.fail_on.threshold().is_some_and(|t| {

@@ -21,18 +21,18 @@ pub fn security_hub(location: &Location, connection: &Connection) -> Result<Outc
 /// Exit 2 when any finding was not imported; the report names each.
 pub fn outcome(report: &security_hub::ExportReport) -> Outcome {
     Outcome {
-        exit_code: if report.failures.is_empty() {
+        exit_code: if report.failed == 0 {
             EXIT_OK
         } else {
             EXIT_INPUT
         },
         stdout: report.text(),
-        stderr: if report.failures.is_empty() {
+        stderr: if report.failed == 0 {
             Vec::new()
         } else {
             vec![format!(
                 "error: security hub: {} finding(s) not imported (listed above)",
-                report.failures.len()
+                report.failed
             )]
         },
     }

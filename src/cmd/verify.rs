@@ -41,7 +41,8 @@ fn report(v: Verification, shown: &str) -> Result<Outcome> {
         }
     }
     for note in &v.notes {
-        out.push_str(&format!("note: {note}\n"));
+        // Notes may quote AWS (an object's retention).
+        out.push_str(&crate::text::terminal_text(&format!("note: {note}\n")));
     }
     let exit_code = if v.intact() {
         out.push_str(&format!(

@@ -35,8 +35,12 @@ pub struct S3Location {
 }
 
 impl S3Location {
+    /// `bucket/prefix/`, with or without `s3://`.
     pub fn parse(text: &str) -> Result<S3Location> {
-        let rest = text.strip_prefix("s3://").unwrap_or(text);
+        let rest = text
+            .get(..5)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("s3://"))
+            .map_or(text, |_| &text[5..]);
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let bucket_ok = (3..=63).contains(&bucket.len())
             && bucket
@@ -57,10 +61,13 @@ impl S3Location {
                 bucket.escape_debug()
             )));
         }
-        if prefix.chars().any(char::is_control) || prefix.contains("//") || prefix.starts_with('/')
-        {
+        let odd_segment = prefix
+            .trim_end_matches('/')
+            .split('/')
+            .any(|seg| matches!(seg, "" | "." | ".."));
+        if !prefix.is_empty() && (odd_segment || prefix.chars().any(char::is_control)) {
             return Err(Error::input(format!(
-                "`{}`: the prefix has an empty segment or a control character",
+                "`{}`: the prefix has an empty, `.` or `..` segment or a control character",
                 text.escape_debug()
             )));
         }
@@ -263,6 +270,51 @@ impl Store {
         }
     }
 
+    /// An audit goes to a prefix that holds nothing yet (nor its bundle's
+    /// key): a run never adds files to another audit, or overwrites one.
+    pub async fn ensure_unused(&self) -> Result<()> {
+        let taken = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.location.bucket)
+            .prefix(&self.location.prefix)
+            .max_keys(1)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::input(format!(
+                    "{}: cannot list ({}); the writer needs s3:ListBucket (deploy/evidence-bucket-policy.json)",
+                    self.location.url(),
+                    sdk_error_text(&e)
+                ))
+            })?
+            .contents()
+            .first()
+            .and_then(|o| o.key().map(str::to_string));
+        let bundle = self.location.bundle_key();
+        let bundle_taken = self
+            .client
+            .head_object()
+            .bucket(&self.location.bucket)
+            .key(&bundle)
+            .send()
+            .await
+            .is_ok();
+        match (taken, bundle_taken) {
+            (Some(key), _) => Err(Error::input(format!(
+                "{}: already holds `{}`; amiaudit writes each audit to a prefix of its own (use {{date}} and {{time}}, e.g. s3://{}/audits/{{date}}/{{time}}/)",
+                self.location.url(),
+                key.escape_debug(),
+                self.location.bucket
+            ))),
+            (None, true) => Err(Error::input(format!(
+                "s3://{}/{bundle}: already exists; amiaudit writes each audit to a prefix of its own",
+                self.location.bucket
+            ))),
+            (None, false) => Ok(()),
+        }
+    }
+
     /// What retention a write asked for gets, checked against the bucket.
     pub async fn plan_storage(
         &self,
@@ -352,6 +404,9 @@ impl Store {
             .bucket(&self.location.bucket)
             .key(key)
             .content_type(content_type(key))
+            // Never over an existing object, even one written since the
+            // prefix was checked.
+            .if_none_match("*")
             .checksum_algorithm(ChecksumAlgorithm::Sha256)
             .checksum_sha256(checksum)
             .body(body.into());
@@ -398,11 +453,13 @@ impl Store {
         let mut unsafe_keys = Vec::new();
         let mut retention = BTreeMap::new();
         for (key, _) in keys {
-            let rel = &key[self.location.prefix.len()..];
-            if !is_plain_relative(rel) {
-                unsafe_keys.push(key);
-                continue;
-            }
+            let rel = match key.strip_prefix(&self.location.prefix) {
+                Some(rel) if canonical_relative(rel) => rel,
+                _ => {
+                    unsafe_keys.push(key);
+                    continue;
+                }
+            };
             let out = self
                 .client
                 .get_object()
@@ -508,6 +565,13 @@ impl Store {
         }
         Ok(keys)
     }
+}
+
+/// A key below the prefix that names one file as written: plain, and
+/// already in the form a path would be normalised to (`a/./b`, `a//b` and
+/// `a/` would all land on some other file's name, or on a directory).
+fn canonical_relative(rel: &str) -> bool {
+    is_plain_relative(rel) && rel.split('/').all(|seg| !matches!(seg, "" | "." | ".."))
 }
 
 fn content_type(key: &str) -> &'static str {

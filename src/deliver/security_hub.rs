@@ -1,13 +1,16 @@
 //! AWS Security Hub: an audit's `findings.asff.json` imported with
 //! BatchImportFindings, in batches of 100, each finding into its own
-//! region's hub, filed for the account it belongs to (`AwsAccountId`), so a
-//! delegated administrator imports for the whole organization.
+//! region's hub.
 //!
 //! The audit directory is verified first: what is imported is exactly what
-//! the evidence holds, except `ProductArn`, which names the importing
-//! account's own integration (`product/<account>/default`) in each region.
-//! Every batch's failures, whole-call or per finding, are reported and
-//! counted; none is dropped.
+//! the evidence holds, except the importing account, which Security Hub
+//! requires as both `AwsAccountId` and the owner of `ProductArn` (the
+//! account's own integration, `product/<account>/default`) for a custom
+//! integration. Run it in the account where the organization's findings
+//! are read (the Security Hub delegated administrator); each finding names
+//! the account it is about in its id and in `amiaudit/AccountId`. Every
+//! batch's failures, whole-call or per finding, are reported and counted;
+//! none is dropped.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,6 +40,9 @@ pub struct Failure {
 pub struct ExportReport {
     pub total: usize,
     pub imported: usize,
+    /// Findings not imported (each named in `failures`, or counted there
+    /// when Security Hub did not name them).
+    pub failed: usize,
     /// Findings sent as ARCHIVED (resolved since the baseline).
     pub archived: usize,
     pub batches: usize,
@@ -58,20 +64,21 @@ impl ExportReport {
             self.archived,
             self.regions.len(),
             self.importer_account,
-            self.failures.len(),
+            self.failed,
             self.failed_batches,
             self.batches
         );
         for f in self.failures.iter().take(50) {
-            out.push_str(&crate::text::terminal_text(&format!(
+            out.push_str(&format!(
                 "  not imported: {} ({}): {}: {}\n",
                 f.id, f.region, f.code, f.message
-            )));
+            ));
         }
         if self.failures.len() > 50 {
             out.push_str(&format!("  and {} more\n", self.failures.len() - 50));
         }
-        out
+        // Ids, codes and messages come from the audit and from AWS.
+        crate::text::terminal_text(&out)
     }
 }
 
@@ -144,7 +151,10 @@ pub async fn import(connection: &Connection, findings: Vec<AsffFinding>) -> Resu
         let product_arn = asff::default_product_arn(&partition, &region, &account);
         for batch in findings.chunks(BATCH) {
             report.batches += 1;
-            let converted = batch.iter().map(|f| to_sdk(f, &product_arn)).collect();
+            let converted = batch
+                .iter()
+                .map(|f| to_sdk(f, &account, &product_arn))
+                .collect();
             match client
                 .batch_import_findings()
                 .set_findings(Some(converted))
@@ -153,19 +163,22 @@ pub async fn import(connection: &Connection, findings: Vec<AsffFinding>) -> Resu
             {
                 Ok(out) => {
                     let failed = out.failed_findings();
+                    // Security Hub's count, or its list if that is longer:
+                    // a failure it counts but does not name still counts.
+                    let failed_count = (out.failed_count().unwrap_or(0).max(0) as usize)
+                        .max(failed.len())
+                        .min(batch.len());
                     let failed_ids: std::collections::HashSet<&str> =
                         failed.iter().filter_map(|f| f.id()).collect();
-                    report.imported += batch.len() - failed_ids.len().min(batch.len());
+                    report.imported += batch.len() - failed_count;
+                    report.failed += failed_count;
                     report.archived += batch
                         .iter()
                         .filter(|f| {
                             f.record_state == "ARCHIVED" && !failed_ids.contains(f.id.as_str())
                         })
                         .count();
-                    // A count without ids still counts: nothing is dropped.
-                    let unnamed = (out.failed_count().unwrap_or(0).max(0) as usize)
-                        .saturating_sub(failed.len());
-                    if !failed.is_empty() || unnamed > 0 {
+                    if failed_count > 0 {
                         report.failed_batches += 1;
                     }
                     for f in failed {
@@ -176,10 +189,12 @@ pub async fn import(connection: &Connection, findings: Vec<AsffFinding>) -> Resu
                             message: f.error_message().unwrap_or("").to_string(),
                         });
                     }
-                    if unnamed > 0 {
-                        report.imported = report.imported.saturating_sub(unnamed);
+                    if failed_count > failed.len() {
                         report.failures.push(Failure {
-                            id: format!("{unnamed} finding(s) not named by Security Hub"),
+                            id: format!(
+                                "{} finding(s) not named by Security Hub",
+                                failed_count - failed.len()
+                            ),
                             region: region.clone(),
                             code: "FailedCount".to_string(),
                             message: "BatchImportFindings counted failures it did not list"
@@ -189,6 +204,7 @@ pub async fn import(connection: &Connection, findings: Vec<AsffFinding>) -> Resu
                 }
                 Err(e) => {
                     report.failed_batches += 1;
+                    report.failed += batch.len();
                     let why = sdk_error_text(&e);
                     let code = why.split(':').next().unwrap_or("").to_string();
                     for f in batch {
@@ -206,10 +222,10 @@ pub async fn import(connection: &Connection, findings: Vec<AsffFinding>) -> Resu
     Ok(report)
 }
 
-/// The ASFF finding as the SDK's type, filed under `product_arn`. (The
-/// SDK's builders check nothing: the required fields are required by
-/// [`AsffFinding`]'s own deserialisation.)
-fn to_sdk(f: &AsffFinding, product_arn: &str) -> sh::AwsSecurityFinding {
+/// The ASFF finding as the SDK's type, filed for `account` under
+/// `product_arn`. (The SDK's builders check nothing: the required fields
+/// are required by [`AsffFinding`]'s own deserialisation.)
+fn to_sdk(f: &AsffFinding, account: &str, product_arn: &str) -> sh::AwsSecurityFinding {
     let resources = f
         .resources
         .iter()
@@ -229,7 +245,7 @@ fn to_sdk(f: &AsffFinding, product_arn: &str) -> sh::AwsSecurityFinding {
         .product_name(&f.product_name)
         .company_name(&f.company_name)
         .generator_id(&f.generator_id)
-        .aws_account_id(&f.aws_account_id)
+        .aws_account_id(account)
         .set_types(Some(f.types.clone()))
         .first_observed_at(&f.first_observed_at)
         .last_observed_at(&f.last_observed_at)
@@ -259,6 +275,18 @@ fn to_sdk(f: &AsffFinding, product_arn: &str) -> sh::AwsSecurityFinding {
                 .collect(),
         ))
         .set_resources(Some(resources))
+        .finding_provider_fields(
+            sh::FindingProviderFields::builder()
+                .severity(
+                    sh::FindingProviderSeverity::builder()
+                        .label(sh::SeverityLabel::from(
+                            f.finding_provider_fields.severity.label.as_str(),
+                        ))
+                        .build(),
+                )
+                .set_types(Some(f.finding_provider_fields.types.clone()))
+                .build(),
+        )
         .compliance(
             sh::Compliance::builder()
                 .status(sh::ComplianceStatus::from(f.compliance.status.as_str()))

@@ -1,14 +1,25 @@
 //! `findings.asff.json`: the AWS Security Finding Format, exactly the
 //! findings `amiaudit export security-hub` sends with BatchImportFindings
-//! (it fills in only the importing account's ProductArn).
+//! (it fills in only the importing account, in `AwsAccountId` and
+//! `ProductArn`).
 //!
 //! One finding per non-passing result (fail: FAILED; unknown:
 //! NOT_AVAILABLE, never a pass; waived: FAILED with workflow SUPPRESSED),
 //! plus, with `--baseline`, one per failure resolved since then (PASSED,
-//! record state ARCHIVED), so a re-import closes what was fixed. Ids are
-//! stable (rule, account, region, resource): importing again updates a
-//! finding instead of adding one. Timestamps are the inventory's
-//! `collected_at`, so the file is a pure function of the audit.
+//! record state ARCHIVED), so a re-import closes what was fixed; but only
+//! where the new audit could see it: the account-region was scanned in full
+//! and the rule still ran. Anywhere else a finding that is no longer listed
+//! may just not have been looked at, and is left as it was.
+//!
+//! A custom integration may only file findings under the account that
+//! imports them (BatchImportFindings API reference): every finding is the
+//! importing account's, and names the account it is about in its id, in
+//! its resource's ARN where the ARN has one, and in
+//! `ProductFields["amiaudit/AccountId"]`. Ids are stable (rule, account,
+//! region, resource): importing again updates a finding instead of adding
+//! one. Severity and types go in `FindingProviderFields` too, the fields a
+//! provider may update. Timestamps are the inventory's `collected_at`, so
+//! the file is a pure function of the audit.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +38,9 @@ const DESCRIPTION_MAX: usize = 1024;
 const RECOMMENDATION_MAX: usize = 512;
 const ID_MAX: usize = 512;
 const REQUIREMENTS_MAX: usize = 32;
+const PRODUCT_FIELD_MAX: usize = 2048;
+const TYPE: &str =
+    "Software and Configuration Checks/AWS Security Best Practices/Golden AMI hygiene";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
@@ -49,6 +63,7 @@ pub struct AsffFinding {
     pub remediation: AsffRemediation,
     pub product_fields: BTreeMap<String, String>,
     pub resources: Vec<AsffResource>,
+    pub finding_provider_fields: AsffProviderFields,
     pub compliance: AsffCompliance,
     pub workflow: AsffWorkflow,
     pub record_state: String,
@@ -58,6 +73,13 @@ pub struct AsffFinding {
 #[serde(rename_all = "PascalCase")]
 pub struct AsffSeverity {
     pub label: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct AsffProviderFields {
+    pub severity: AsffSeverity,
+    pub types: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -259,6 +281,7 @@ fn finding(
     for (key, value) in [
         ("amiaudit/RuleId", s.rule_id),
         ("amiaudit/Status", s.status),
+        ("amiaudit/AccountId", s.account_id),
         ("amiaudit/AccountName", s.account_name),
         ("amiaudit/ResourceType", s.resource_type),
         ("amiaudit/ResourceId", s.resource_id),
@@ -269,7 +292,7 @@ fn finding(
         ("amiaudit/CollectedAt", &context.meta.collected_at),
     ] {
         if !value.is_empty() {
-            fields.insert(key.to_string(), clip(value, 4000));
+            fields.insert(key.to_string(), clip(value, PRODUCT_FIELD_MAX));
         }
     }
     let requirements: Vec<String> = rule
@@ -294,11 +317,8 @@ fn finding(
         product_name: "amiaudit".to_string(),
         company_name: "amiaudit".to_string(),
         generator_id: format!("amiaudit/{}", s.rule_id),
-        aws_account_id: s.account_id.to_string(),
-        types: vec![
-            "Software and Configuration Checks/AWS Security Best Practices/Golden AMI hygiene"
-                .to_string(),
-        ],
+        aws_account_id: product_account.clone(),
+        types: vec![TYPE.to_string()],
         first_observed_at: time.clone(),
         last_observed_at: time.clone(),
         created_at: time.clone(),
@@ -320,6 +340,12 @@ fn finding(
             },
         },
         product_fields: fields,
+        finding_provider_fields: AsffProviderFields {
+            severity: AsffSeverity {
+                label: label(s.severity).to_string(),
+            },
+            types: vec![TYPE.to_string()],
+        },
         resources: vec![AsffResource {
             r#type: resource_type,
             id: resource_id,
@@ -385,6 +411,13 @@ pub fn asff(context: &ReportContext) -> crate::error::Result<Vec<String>> {
         .filter(|c| c.change == "resolved")
     {
         let rule = context.rules.iter().find(|r| r.id == change.rule_id);
+        let seen = context
+            .scanned_in_full
+            .contains(&(change.account_id.clone(), change.region.clone()));
+        if rule.is_none() || !seen {
+            // Not looked at this time: not fixed, as far as anyone knows.
+            continue;
+        }
         let severity = Severity::parse(&change.severity).unwrap_or(Severity::Info);
         let source = Source {
             rule_id: &change.rule_id,

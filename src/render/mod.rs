@@ -143,6 +143,10 @@ pub struct ReportContext {
     pub adoption: adoption::Adoption,
     /// Drift since the baseline audit, with `--baseline`.
     pub diff: Option<crate::diff::Diff>,
+    /// The account-regions scanned in full: only there does a failure that
+    /// is no longer listed mean it is gone.
+    #[serde(skip)]
+    pub scanned_in_full: std::collections::BTreeSet<(String, String)>,
 }
 
 impl ReportContext {
@@ -305,6 +309,13 @@ impl ReportContext {
                 r
             },
             waivers: Vec::new(),
+            scanned_in_full: inventory
+                .coverage()
+                .regions
+                .iter()
+                .filter(|(_, (status, _))| *status == crate::inventory::ScanStatus::Ok)
+                .map(|(key, _)| key.clone())
+                .collect(),
             charts,
             pipelines,
             adoption,

@@ -227,6 +227,24 @@ fn an_audit_in_s3_is_retained_verified_and_compared_from_s3() {
         stdout(&verified)
     );
 
+    // A prefix that holds an audit is never written into again.
+    let again = cli(
+        &moto,
+        &[
+            "audit",
+            "--inventory",
+            path(&sample()),
+            "--out",
+            &format!("s3://{BUCKET}/{prefix}"),
+        ],
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(
+        stderr(&again).contains("already holds") && stderr(&again).contains("{time}"),
+        "{}",
+        stderr(&again)
+    );
+
     // The second run compares with the newest complete audit below audits/.
     let second = cli(
         &moto,
@@ -282,7 +300,7 @@ fn an_audit_in_s3_is_retained_verified_and_compared_from_s3() {
 fn plan_to_s3(
     moto: &Moto,
     prefix: &str,
-    local: &Path,
+    local: Option<&Path>,
     client: aws_smithy_runtime_api::client::http::SharedHttpClient,
 ) -> AuditPlan {
     let mut aws = connection(moto);
@@ -291,7 +309,7 @@ fn plan_to_s3(
         AuditRequest {
             inventory: Some(sample()),
             out: Location::parse(&format!("s3://{BUCKET}/{prefix}")).unwrap(),
-            local_copy: Some(local.to_path_buf()),
+            local_copy: local.map(Path::to_path_buf),
             aws: Some(aws),
             ..Default::default()
         },
@@ -313,7 +331,7 @@ fn the_manifest_goes_up_last_and_a_refused_upload_keeps_the_audit_locally() {
     let plan = plan_to_s3(
         &moto,
         "audits/recorded/",
-        &work.path().join("recorded"),
+        Some(&work.path().join("recorded")),
         client,
     );
     amiaudit::cmd::audit::run(plan).unwrap();
@@ -341,13 +359,16 @@ fn the_manifest_goes_up_last_and_a_refused_upload_keeps_the_audit_locally() {
     // Every upload of a report is refused, as a bucket policy that denies
     // the writer would.
     let local = work.path().join("kept");
-    let (client, _) = Refusing::client(
-        |method, uri| method == "PUT" && uri.contains("report.html"),
-        403,
-        "application/xml",
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
-    );
-    let plan = plan_to_s3(&moto, "audits/refused/", &local, client);
+    let refused = || {
+        Refusing::client(
+            |method, uri| method == "PUT" && uri.contains("report.html"),
+            403,
+            "application/xml",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+        )
+        .0
+    };
+    let plan = plan_to_s3(&moto, "audits/refused/", Some(local.as_path()), refused());
     let err = amiaudit::cmd::audit::run(plan).unwrap_err();
     let message = err.to_string();
     assert_eq!(err.exit_code(), 2);
@@ -366,9 +387,27 @@ fn the_manifest_goes_up_last_and_a_refused_upload_keeps_the_audit_locally() {
         !uploaded.contains(&"audits/refused/manifest.json".to_string()),
         "{uploaded:?}"
     );
+    // Without --local-copy the temporary copy is kept, and named.
+    let err = amiaudit::cmd::audit::run(plan_to_s3(&moto, "audits/refused-2/", None, refused()))
+        .unwrap_err()
+        .to_string();
+    let kept = PathBuf::from(
+        err.split("kept at ")
+            .nth(1)
+            .and_then(|rest| rest.split(" (").next())
+            .unwrap_or_else(|| panic!("{err}")),
+    );
+    assert!(amiaudit::evidence::verify(&kept).unwrap().intact(), "{err}");
+    std::fs::remove_dir_all(kept.parent().unwrap()).unwrap();
+    // And after a successful upload it is gone.
+    let (client, _) = Refusing::client(|_, _| false, 500, "application/xml", "");
+    let plan = plan_to_s3(&moto, "audits/temporary/", None, client);
+    let temporary = plan.out.clone();
+    amiaudit::cmd::audit::run(plan).unwrap();
+    assert!(!temporary.exists() && !temporary.parent().unwrap().exists());
     // What went up is not an audit: verify says so, and the newest-audit
     // search passes over it (and over the inventory inside it) to the
-    // complete one.
+    // newest complete one.
     let verified = amiaudit::cmd::verify::run(
         &Location::parse(&format!("s3://{BUCKET}/audits/refused/")).unwrap(),
         &connection(&moto),
@@ -379,7 +418,7 @@ fn the_manifest_goes_up_last_and_a_refused_upload_keeps_the_audit_locally() {
         &S3Location::parse(&format!("s3://{BUCKET}/audits/")).unwrap(),
         None,
     );
-    assert_eq!(latest.unwrap().prefix, "audits/recorded/");
+    assert_eq!(latest.unwrap().prefix, "audits/temporary/", "the newest");
     let none = amiaudit::deliver::s3::latest(
         &connection(&moto),
         &S3Location::parse(&format!("s3://{BUCKET}/audits/refused/")).unwrap(),
@@ -453,10 +492,10 @@ fn asff(dir: &Path) -> Vec<AsffFinding> {
     serde_json::from_str(&std::fs::read_to_string(dir.join("findings.asff.json")).unwrap()).unwrap()
 }
 
-fn synth(dir: &Path, seed: u64) -> PathBuf {
+fn synth(dir: &Path, seed: u64, regions: usize) -> PathBuf {
     let inventory = amiaudit::synth::generate(&amiaudit::synth::SynthOptions {
         accounts: 3,
-        regions: 2,
+        regions,
         images_per_region: 4,
         seed,
         collected_at: super::support::now() + chrono::Duration::days(seed as i64),
@@ -472,7 +511,9 @@ fn synth(dir: &Path, seed: u64) -> PathBuf {
 fn security_hub_import_is_stable_archives_what_was_resolved_and_counts_failures() {
     let moto = Moto::start();
     let work = tempfile::tempdir().unwrap();
-    let (first_inventory, second_inventory) = (synth(work.path(), 1), synth(work.path(), 2));
+    // The second scan reads one region of the two: the other's failures are
+    // no longer listed, but nobody looked.
+    let (first_inventory, second_inventory) = (synth(work.path(), 1, 2), synth(work.path(), 2, 1));
     let first = work.path().join("first");
     let second = work.path().join("second");
     let outcome = audit(
@@ -513,9 +554,15 @@ fn security_hub_import_is_stable_archives_what_was_resolved_and_counts_failures(
     );
     for f in &findings {
         let h = &hub[&f.id];
-        // Filed for the account the resource belongs to, by the importer's integration.
-        assert_eq!(h.aws_account_id(), Some(f.aws_account_id.as_str()));
-        assert!(f.id.contains(&f.aws_account_id));
+        // Filed under the importing account (Security Hub takes nothing
+        // else from a custom integration), naming the account it is about.
+        assert_eq!(h.aws_account_id(), Some("123456789012"));
+        let about = &f.product_fields["amiaudit/AccountId"];
+        assert!(f.id.contains(&format!("/{about}/")), "{}", f.id);
+        assert_eq!(
+            h.product_fields().and_then(|p| p.get("amiaudit/AccountId")),
+            Some(about)
+        );
         assert_eq!(
             h.product_arn(),
             Some(
@@ -569,6 +616,40 @@ fn security_hub_import_is_stable_archives_what_was_resolved_and_counts_failures(
         );
         assert!(findings.iter().any(|old| old.id == f.id), "{}", f.id);
     }
+    // Resolved means looked at again: a failure the diff no longer lists in
+    // an account-region the second scan did not read in full stays as it was.
+    let coverage = amiaudit::inventory::load(&second_inventory)
+        .unwrap()
+        .coverage()
+        .regions
+        .clone();
+    let diff: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(second.join("diff.json")).unwrap()).unwrap();
+    let mut left_alone = 0;
+    for change in diff["changes"].as_array().unwrap() {
+        if change["change"] != "resolved" {
+            continue;
+        }
+        let (account, region) = (
+            change["account_id"].as_str().unwrap().to_string(),
+            change["region"].as_str().unwrap().to_string(),
+        );
+        let id = amiaudit::render::asff::finding_id(
+            change["rule_id"].as_str().unwrap(),
+            &account,
+            &region,
+            change["resource_id"].as_str().unwrap(),
+        );
+        let in_full = coverage
+            .get(&(account, region))
+            .is_some_and(|(status, _)| *status == amiaudit::inventory::ScanStatus::Ok);
+        assert_eq!(resolved.iter().any(|f| f.id == id), in_full, "{id}");
+        left_alone += usize::from(!in_full);
+    }
+    assert!(
+        left_alone > 0,
+        "the synthetic organization has account-regions not read in full"
+    );
 
     // A refused call is a failed batch: every finding in it is counted and named.
     let mut refused = connection(&moto);
