@@ -5,7 +5,10 @@
 //! see `findings`) and matches results by rule, account, region and
 //! resource. A failure that is no longer failing is only called `resolved`
 //! when the resource now passes or is gone; when it is now `unknown` or
-//! `waived` it is reported as such, never as fixed.
+//! `waived` it is reported as such, never as fixed. "Gone" needs the new
+//! audit to have looked: a failure no longer listed in an account-region
+//! the new audit left out of its scope or did not read in full, or of a rule
+//! it did not run, is `not-seen`, not resolved.
 
 use std::collections::BTreeMap;
 
@@ -63,7 +66,7 @@ impl From<&WaiverUse> for WaiverRow {
 /// One failure's change between the two audits.
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
-    /// new | resolved | persisting | now-waived | now-unknown
+    /// new | resolved | persisting | now-waived | now-unknown | not-seen
     pub change: &'static str,
     pub rule_id: String,
     pub severity: String,
@@ -81,6 +84,8 @@ pub struct DiffCounts {
     pub persisting: usize,
     pub now_waived: usize,
     pub now_unknown: usize,
+    /// No longer listed, where the new audit did not look (see the module).
+    pub not_seen: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -137,6 +142,20 @@ pub fn compare(old: &Document<'_>, new: &Document<'_>) -> Diff {
             }
         }
     }
+    let looked = |f: &Finding| -> bool {
+        let scope = &new.audit.scope;
+        let in_scope = scope.accounts.iter().any(|a| *a == *f.account_id)
+            && (f.region.is_empty() || scope.regions.iter().any(|r| *r == *f.region));
+        let read = new.not_read_in_full.as_ref().is_none_or(|unread| {
+            !unread
+                .iter()
+                .any(|(a, r)| *a == *f.account_id && *r == *f.region)
+        });
+        let ran = new.rules.iter().any(|r| r.id == f.rule_id);
+        // Documents older than `not_read_in_full` say nothing of coverage:
+        // they are taken at their word, as before.
+        (in_scope && read && ran) || new.not_read_in_full.is_none()
+    };
     for (k, o) in &old_by {
         if o.status != Status::Fail {
             continue;
@@ -150,6 +169,10 @@ pub fn compare(old: &Document<'_>, new: &Document<'_>) -> Diff {
             Some(Status::Unknown) => {
                 counts.now_unknown += 1;
                 changes.push(change("now-unknown", o));
+            }
+            Some(Status::Pass) | None if !looked(o) => {
+                counts.not_seen += 1;
+                changes.push(change("not-seen", o));
             }
             _ => {
                 counts.resolved += 1;
@@ -225,13 +248,14 @@ impl Diff {
     pub fn summary_line(&self) -> String {
         let c = &self.counts;
         format!(
-            "since {}: {} new, {} resolved, {} persisting failures; {} now waived, {} now unknown; {} waiver changes",
+            "since {}: {} new, {} resolved, {} persisting failures; {} now waived, {} now unknown, {} not seen again; {} waiver changes",
             self.old_collected_at,
             c.new,
             c.resolved,
             c.persisting,
             c.now_waived,
             c.now_unknown,
+            c.not_seen,
             self.waivers.len()
         )
     }

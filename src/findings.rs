@@ -60,6 +60,12 @@ pub struct Document<'a> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adoption: Option<Cow<'a, crate::render::adoption::Adoption>>,
     pub rules: Vec<RuleEntry<'a>>,
+    /// Account-regions of the scope (`audit.scope`) this audit did not read
+    /// in full (scan failed or partial, no rows): a failure no longer listed
+    /// there was not looked at, so `diff` never calls it resolved. Absent in
+    /// documents written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_read_in_full: Option<Cow<'a, [(String, String)]>>,
     /// Non-passing results; passing ones are counted in `summary` and
     /// listed in findings.csv.
     pub findings: Vec<Finding<'a>>,

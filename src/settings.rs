@@ -300,7 +300,7 @@ impl AuditPlan {
                 let location = asked.expand(now)?;
                 if location.prefix.is_empty() {
                     return Err(Error::input(format!(
-                        "--out {}: name a prefix for the audit, e.g. s3://{}/audits/{{date}}/",
+                        "--out {}: name a prefix for the audit, e.g. s3://{}/audits/{{date}}/{{time}}/",
                         location.url(),
                         location.bucket
                     )));

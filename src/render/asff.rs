@@ -6,10 +6,10 @@
 //! One finding per non-passing result (fail: FAILED; unknown:
 //! NOT_AVAILABLE, never a pass; waived: FAILED with workflow SUPPRESSED),
 //! plus, with `--baseline`, one per failure resolved since then (PASSED,
-//! record state ARCHIVED), so a re-import closes what was fixed; but only
-//! where the new audit could see it: the account-region was scanned in full
-//! and the rule still ran. Anywhere else a finding that is no longer listed
-//! may just not have been looked at, and is left as it was.
+//! record state ARCHIVED), so a re-import closes what was fixed; only what
+//! `diff` calls resolved, which the new audit looked at again (the
+//! account-region in scope and read in full, the rule run). A finding that
+//! was merely not seen again is left as it was.
 //!
 //! A custom integration may only file findings under the account that
 //! imports them (BatchImportFindings API reference): every finding is the
@@ -410,14 +410,12 @@ pub fn asff(context: &ReportContext) -> crate::error::Result<Vec<String>> {
         .flat_map(|d| d.changes.iter())
         .filter(|c| c.change == "resolved")
     {
-        let rule = context.rules.iter().find(|r| r.id == change.rule_id);
-        let seen = context
-            .scanned_in_full
-            .contains(&(change.account_id.clone(), change.region.clone()));
-        if rule.is_none() || !seen {
-            // Not looked at this time: not fixed, as far as anyone knows.
+        // `resolved` means looked at again (see `diff`); a rule that did
+        // not run this time has no section, and its failures stay as they were.
+        let Some(rule) = context.rules.iter().find(|r| r.id == change.rule_id) else {
             continue;
-        }
+        };
+        let rule = Some(rule);
         let severity = Severity::parse(&change.severity).unwrap_or(Severity::Info);
         let source = Source {
             rule_id: &change.rule_id,

@@ -261,13 +261,14 @@ fn adoption_markdown(a: &super::adoption::Adoption) -> String {
 fn diff_markdown(diff: &crate::diff::Diff) -> String {
     let c = &diff.counts;
     let mut out = format!(
-        "\n## Since the last audit ({})\n\n| new | resolved | persisting | now waived | now unknown |\n|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} |\n",
+        "\n## Since the last audit ({})\n\n| new | resolved | persisting | now waived | now unknown | not seen again |\n|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} |\n",
         md(&diff.old_collected_at),
         c.new,
         c.resolved,
         c.persisting,
         c.now_waived,
-        c.now_unknown
+        c.now_unknown,
+        c.not_seen
     );
     let new: Vec<&crate::diff::Change> = diff
         .changes

@@ -143,10 +143,10 @@ pub struct ReportContext {
     pub adoption: adoption::Adoption,
     /// Drift since the baseline audit, with `--baseline`.
     pub diff: Option<crate::diff::Diff>,
-    /// The account-regions scanned in full: only there does a failure that
-    /// is no longer listed mean it is gone.
+    /// Account-regions in scope not read in full (see
+    /// `findings::Document::not_read_in_full`).
     #[serde(skip)]
-    pub scanned_in_full: std::collections::BTreeSet<(String, String)>,
+    pub not_read_in_full: Vec<(String, String)>,
 }
 
 impl ReportContext {
@@ -309,11 +309,17 @@ impl ReportContext {
                 r
             },
             waivers: Vec::new(),
-            scanned_in_full: inventory
+            // Not opted in is out of scope, not unread.
+            not_read_in_full: inventory
                 .coverage()
                 .regions
                 .iter()
-                .filter(|(_, (status, _))| *status == crate::inventory::ScanStatus::Ok)
+                .filter(|(_, (status, _))| {
+                    !matches!(
+                        status,
+                        crate::inventory::ScanStatus::Ok | crate::inventory::ScanStatus::NotOptedIn
+                    )
+                })
                 .map(|(key, _)| key.clone())
                 .collect(),
             charts,
@@ -503,6 +509,7 @@ impl ReportContext {
             waivers: Cow::Borrowed(&self.waivers),
             rule_errors: Cow::Borrowed(&self.rule_errors),
             adoption: Some(Cow::Borrowed(&self.adoption)),
+            not_read_in_full: Some(Cow::Borrowed(&self.not_read_in_full)),
             rules: self
                 .rules
                 .iter()

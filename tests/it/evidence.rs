@@ -198,3 +198,65 @@ fn fail_on_incomplete_exits_3() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
+
+#[test]
+fn a_failure_no_longer_listed_where_the_new_audit_did_not_look_is_not_resolved() {
+    use amiaudit::evaluate::Status;
+    use std::borrow::Cow;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("audit");
+    assert_eq!(audit_sample(&dir, &[]).status.code(), Some(0));
+    let old = amiaudit::findings::read(&dir).unwrap();
+    let unread = old
+        .not_read_in_full
+        .clone()
+        .expect("written by this version");
+    assert!(
+        !unread.is_empty(),
+        "the sample has account-regions not read in full"
+    );
+    let fails: Vec<&amiaudit::findings::Finding> = old
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Fail)
+        .collect();
+    // One failing account-region the next audit cannot read, and one
+    // failure fixed in an account-region it reads.
+    let gone_dark = (fails[0].account_id.to_string(), fails[0].region.to_string());
+    let fixed = fails
+        .iter()
+        .find(|f| {
+            let at = (f.account_id.to_string(), f.region.to_string());
+            at != gone_dark && !unread.contains(&at)
+        })
+        .unwrap();
+    let fixed_key = (fixed.rule_id.to_string(), fixed.resource_id.to_string());
+    let mut new = amiaudit::findings::read(&dir).unwrap();
+    new.findings.retain(|f| {
+        (f.account_id.to_string(), f.region.to_string()) != gone_dark
+            && (f.rule_id.to_string(), f.resource_id.to_string()) != fixed_key
+    });
+    let mut now_unread = unread.to_vec();
+    now_unread.push(gone_dark.clone());
+    new.not_read_in_full = Some(Cow::Owned(now_unread));
+    let d = amiaudit::diff::compare(&old, &new);
+    let dark_fails = fails
+        .iter()
+        .filter(|f| (f.account_id.to_string(), f.region.to_string()) == gone_dark)
+        .count();
+    assert_eq!(d.counts.not_seen, dark_fails);
+    assert_eq!(d.counts.resolved, 1, "{:?}", d.counts);
+    assert!(d.changes.iter().any(|c| c.change == "resolved"
+        && c.rule_id == fixed_key.0
+        && c.resource_id == fixed_key.1));
+    assert!(
+        d.summary_line()
+            .contains(&format!("{dark_fails} not seen again"))
+    );
+    // A document from before coverage was recorded is taken at its word.
+    new.not_read_in_full = None;
+    assert_eq!(
+        amiaudit::diff::compare(&old, &new).counts.resolved,
+        dark_fails + 1
+    );
+}
