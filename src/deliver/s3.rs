@@ -3,14 +3,16 @@
 //!
 //! **Invariants.**
 //! - Writes go only to the bucket and prefix the user named, and only
-//!   PutObject: nothing is ever deleted or overwritten on purpose (a run
-//!   that names an existing prefix adds new versions; Object Lock keeps the
-//!   old ones).
+//!   PutObject: nothing is ever deleted or overwritten. The prefix (and the
+//!   bundle's key beside it) must hold nothing yet, and every PutObject is
+//!   conditional (`If-None-Match: *`).
 //! - `manifest.json` is uploaded last, after every file it lists succeeded,
 //!   so an interrupted upload never leaves an audit that `verify` calls
-//!   intact; `--baseline-latest` only considers prefixes with a manifest.
-//! - Each object carries its SHA-256 checksum (the manifest's digest): S3
-//!   rejects a body that does not match it.
+//!   intact; `--baseline-latest` only considers prefixes with a manifest
+//!   (and an embedded inventory's).
+//! - The directory is verified before the first upload, and each object
+//!   carries its SHA-256 checksum, so what S3 accepts is byte for byte what
+//!   the manifest lists.
 //! - Keys read back are never trusted as paths: a key that is not a plain
 //!   relative path below the prefix is reported, never written to disk.
 
@@ -181,6 +183,20 @@ pub struct Download {
     pub unsafe_keys: Vec<String>,
     /// `COMPLIANCE until 2033-11-23T00:00:00Z` -> number of objects (`none` for objects without).
     pub retention: BTreeMap<String, usize>,
+}
+
+impl Download {
+    /// An audit read back must have its manifest: without one it is an
+    /// upload that did not finish, or not an audit at all.
+    fn require_manifest(&self, location: &S3Location) -> Result<()> {
+        if self.dir.join(MANIFEST).is_file() {
+            return Ok(());
+        }
+        Err(Error::input(format!(
+            "{}: holds no {MANIFEST}: not a complete amiaudit audit (an upload that did not finish, or another prefix)",
+            location.url()
+        )))
+    }
 }
 
 impl Store {
@@ -591,10 +607,12 @@ fn content_type(key: &str) -> &'static str {
 /// Downloads an audit from S3 into a temporary directory (for `verify`,
 /// `diff` and `--baseline`).
 pub fn fetch(connection: &Connection, location: &S3Location) -> Result<Download> {
-    super::block_on(async {
+    let download = super::block_on(async {
         let store = Store::connect(connection, location.clone()).await?;
         store.download().await
-    })?
+    })??;
+    download.require_manifest(location)?;
+    Ok(download)
 }
 
 /// The newest complete audit below `parent`, other than `exclude`.

@@ -121,7 +121,11 @@ pub async fn import(connection: &Connection, findings: Vec<AsffFinding>) -> Resu
                 sdk_error_text(&e)
             ))
         })?;
-    let account = identity.account().unwrap_or_default().to_string();
+    let account = identity
+        .account()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| Error::input("security hub: sts:GetCallerIdentity named no account"))?
+        .to_string();
     let partition = identity
         .arn()
         .and_then(|arn| arn.split(':').nth(1))

@@ -415,7 +415,6 @@ pub fn asff(context: &ReportContext) -> crate::error::Result<Vec<String>> {
         let Some(rule) = context.rules.iter().find(|r| r.id == change.rule_id) else {
             continue;
         };
-        let rule = Some(rule);
         let severity = Severity::parse(&change.severity).unwrap_or(Severity::Info);
         let source = Source {
             rule_id: &change.rule_id,
@@ -424,7 +423,7 @@ pub fn asff(context: &ReportContext) -> crate::error::Result<Vec<String>> {
             account_id: &change.account_id,
             account_name: "",
             region: &change.region,
-            resource_type: rule.map_or("", |r| r.resource_type.as_str()),
+            resource_type: &rule.resource_type,
             resource_id: &change.resource_id,
             resource_name: &change.resource_name,
             reason: &change.reason,
@@ -432,8 +431,11 @@ pub fn asff(context: &ReportContext) -> crate::error::Result<Vec<String>> {
             waiver_reason: "",
             waiver_expires: "",
         };
-        serde_json::to_writer(&mut resolved, &finding(context, rule, &owner, &source))
-            .map_err(asff_error)?;
+        serde_json::to_writer(
+            &mut resolved,
+            &finding(context, Some(rule), &owner, &source),
+        )
+        .map_err(asff_error)?;
         resolved.extend_from_slice(b",\n");
     }
     lines.push(String::from_utf8(resolved).map_err(asff_error)?);

@@ -412,7 +412,9 @@ fn the_manifest_goes_up_last_and_a_refused_upload_keeps_the_audit_locally() {
         &Location::parse(&format!("s3://{BUCKET}/audits/refused/")).unwrap(),
         &connection(&moto),
     );
-    assert!(verified.is_err(), "{verified:?}");
+    assert!(verified.unwrap_err().to_string().starts_with(&format!(
+        "s3://{BUCKET}/audits/refused/: holds no manifest.json"
+    )));
     let latest = amiaudit::deliver::s3::latest(
         &connection(&moto),
         &S3Location::parse(&format!("s3://{BUCKET}/audits/")).unwrap(),
