@@ -5,6 +5,12 @@
 #   docker run --rm -e AWS_REGION -e AWS_ACCESS_KEY_ID ... -v "$PWD/out:/out" \
 #     amiaudit audit --live --org --role-name AmiAuditRole --out /out/today
 #
+# No volume needed: write the evidence to S3 and compare with the last run
+# (docs/scheduling.md):
+#
+#   docker run --rm -e AWS_REGION ... amiaudit audit --live --org \
+#     --out 's3://BUCKET/audits/{date}/{time}/' --baseline-latest s3://BUCKET/audits/
+#
 # On ECS/Fargate the task role's credentials come from the container
 # credentials endpoint (the standard chain picks them up).
 
