@@ -156,15 +156,7 @@ fn every_running_consumer_has_one_standing_and_shares_are_over_what_was_read() {
 #[test]
 fn an_audit_shows_adoption_in_every_summary() {
     let dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&[
-        "audit",
-        "--inventory",
-        path(&sample()),
-        "--out",
-        path(dir.path()),
-        "--format",
-        "html,json,markdown",
-    ]);
+    let out = audit_sample(dir.path(), &["--format", "html,json,markdown"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("findings.json")).unwrap())

@@ -5,13 +5,7 @@ use amiaudit::synth::{Expect, PLANTED};
 #[test]
 fn sample_org_fails_every_planted_finding_and_passes_the_rest() {
     let out_dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&[
-        "audit",
-        "--inventory",
-        path(&sample()),
-        "--out",
-        path(out_dir.path()),
-    ]);
+    let out = audit_sample(out_dir.path(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rows = csv_rows(&out_dir.path().join("findings.csv"));
     for p in PLANTED {
@@ -169,13 +163,7 @@ fn same_inputs_give_byte_identical_reports() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     for dir in [&a, &b] {
-        let out = amiaudit(&[
-            "audit",
-            "--inventory",
-            path(&sample()),
-            "--out",
-            path(dir.path()),
-        ]);
+        let out = audit_sample(dir.path(), &[]);
         assert_eq!(out.status.code(), Some(0));
     }
     let files: Vec<String> = walkdir::WalkDir::new(a.path())
@@ -260,17 +248,10 @@ fn templates_dir_overrides_one_file_at_a_time() {
     )
     .unwrap();
     let out_dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&[
-        "audit",
-        "--inventory",
-        path(&sample()),
-        "--out",
-        path(out_dir.path()),
-        "--format",
-        "html",
-        "--templates",
-        path(templates.path()),
-    ]);
+    let out = audit_sample(
+        out_dir.path(),
+        &["--format", "html", "--templates", path(templates.path())],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let html = std::fs::read_to_string(out_dir.path().join("report.html")).unwrap();
     assert!(html.contains("#123456"), "custom stylesheet used");
@@ -284,17 +265,10 @@ fn templates_dir_overrides_one_file_at_a_time() {
         "<p>{{ nosuch.value }}</p>",
     )
     .unwrap();
-    let out = amiaudit(&[
-        "audit",
-        "--inventory",
-        path(&sample()),
-        "--out",
-        path(out_dir.path()),
-        "--format",
-        "html",
-        "--templates",
-        path(templates.path()),
-    ]);
+    let out = audit_sample(
+        out_dir.path(),
+        &["--format", "html", "--templates", path(templates.path())],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("report.html:1: template error"), "{err}");

@@ -804,6 +804,30 @@ fn typed_response(status: u16, body: String, content_type: &'static str) -> Resp
     response
 }
 
+/// Creates a launch template whose first version launches `image`; returns its id.
+pub async fn create_launch_template(
+    client: &aws_sdk_ec2::Client,
+    name: &str,
+    image: &str,
+) -> String {
+    client
+        .create_launch_template()
+        .launch_template_name(name)
+        .launch_template_data(
+            aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                .image_id(image)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .launch_template()
+        .unwrap()
+        .launch_template_id()
+        .unwrap()
+        .to_string()
+}
+
 /// Registers an EBS-backed AMI (one 8 GiB root volume) and returns its id.
 pub async fn register_image(client: &aws_sdk_ec2::Client, name: &str) -> String {
     use aws_sdk_ec2::types as ec2;

@@ -18,15 +18,7 @@ fn policy_error(file_name: &str, text: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join(file_name), text).unwrap();
     let out_dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&[
-        "audit",
-        "--inventory",
-        path(&sample()),
-        "--out",
-        path(out_dir.path()),
-        "--policies",
-        path(dir.path()),
-    ]);
+    let out = audit_sample(out_dir.path(), &["--policies", path(dir.path())]);
     assert_eq!(out.status.code(), Some(2), "stdout: {}", stdout(&out));
     let err = stderr(&out);
     assert!(!err.contains("panicked"), "{err}");
@@ -39,15 +31,7 @@ fn good_rule_runs() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("good.yaml"), GOOD).unwrap();
     let out_dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&[
-        "audit",
-        "--inventory",
-        path(&sample()),
-        "--out",
-        path(out_dir.path()),
-        "--policies",
-        path(dir.path()),
-    ]);
+    let out = audit_sample(out_dir.path(), &["--policies", path(dir.path())]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rows = csv_rows(&out_dir.path().join("findings.csv"));
     assert_eq!(
@@ -170,17 +154,15 @@ fn param_override_changes_results() {
     let strict = tempfile::tempdir().unwrap();
     let loose = tempfile::tempdir().unwrap();
     let run = |dir: &tempfile::TempDir, days: &str| {
-        let out = amiaudit(&[
-            "audit",
-            "--inventory",
-            path(&sample()),
-            "--out",
-            path(dir.path()),
-            "--param",
-            &format!("AMI-STALE.max_age_days={days}"),
-            "--format",
-            "csv",
-        ]);
+        let out = audit_sample(
+            dir.path(),
+            &[
+                "--param",
+                &format!("AMI-STALE.max_age_days={days}"),
+                "--format",
+                "csv",
+            ],
+        );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         csv_rows(&dir.path().join("findings.csv"))
             .into_iter()
@@ -193,17 +175,7 @@ fn param_override_changes_results() {
 #[test]
 fn framework_filter_keeps_mapped_rules_only() {
     let dir = tempfile::tempdir().unwrap();
-    let out = amiaudit(&[
-        "audit",
-        "--inventory",
-        path(&sample()),
-        "--out",
-        path(dir.path()),
-        "--framework",
-        "aws-fsbp",
-        "--format",
-        "csv",
-    ]);
+    let out = audit_sample(dir.path(), &["--framework", "aws-fsbp", "--format", "csv"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let rules: std::collections::BTreeSet<String> = csv_rows(&dir.path().join("findings.csv"))
         .into_iter()
@@ -218,15 +190,7 @@ fn framework_filter_keeps_mapped_rules_only() {
     .map(String::from)
     .into();
     assert_eq!(rules, expected);
-    let out = amiaudit(&[
-        "audit",
-        "--inventory",
-        path(&sample()),
-        "--out",
-        path(dir.path()),
-        "--framework",
-        "pci",
-    ]);
+    let out = audit_sample(dir.path(), &["--framework", "pci"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("--framework `pci`"),

@@ -20,7 +20,8 @@ use aws_sdk_ec2::types as ec2;
 use serde_json::json;
 
 use super::moto::{
-    Moto, MotoGaps, create_image, register, run_instance, seed_image_builder, static_credentials,
+    Moto, MotoGaps, create_image, create_launch_template, register, run_instance,
+    seed_image_builder, static_credentials,
 };
 
 const OUTSIDE: &str = "999999999999";
@@ -246,22 +247,7 @@ async fn seed(moto: &Moto) -> Org {
     org.snapshots
         .insert("orphan", snapshot_of(described, &gone));
     for (name, image) in [("lt-gone", &gone), ("lt-ok", &good)] {
-        let id = f
-            .create_launch_template()
-            .launch_template_name(name)
-            .launch_template_data(
-                ec2::RequestLaunchTemplateData::builder()
-                    .image_id(image)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .launch_template()
-            .unwrap()
-            .launch_template_id()
-            .unwrap()
-            .to_string();
+        let id = create_launch_template(&f, name, image).await;
         org.templates
             .insert(if name == "lt-gone" { "gone" } else { "ok" }, id);
     }
@@ -404,27 +390,7 @@ async fn seed_fleet(
     vendor: &str,
 ) {
     use aws_sdk_autoscaling::types as asg;
-    let template = |name: &'static str, image: &str| {
-        let image = image.to_string();
-        async move {
-            w.create_launch_template()
-                .launch_template_name(name)
-                .launch_template_data(
-                    ec2::RequestLaunchTemplateData::builder()
-                        .image_id(image)
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap()
-                .launch_template()
-                .unwrap()
-                .launch_template_id()
-                .unwrap()
-                .to_string()
-        }
-    };
-    let web = template("web", good).await;
+    let web = create_launch_template(w, "web", good).await;
     w.create_launch_template_version()
         .launch_template_id(&web)
         .launch_template_data(
@@ -435,8 +401,8 @@ async fn seed_fleet(
         .send()
         .await
         .unwrap();
-    let scratch = template("scratch", temporary).await;
-    let vendor_template = template("vendor", vendor).await;
+    let scratch = create_launch_template(w, "scratch", temporary).await;
+    let vendor_template = create_launch_template(w, "vendor", vendor).await;
     let autoscaling = aws_sdk_autoscaling::Client::new(config);
     let spec = |id: &str, version: &str| {
         asg::LaunchTemplateSpecification::builder()
