@@ -181,7 +181,7 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
     if let Some(connection) = &plan.security_hub {
         // The audit is written (and uploaded): a failed import is reported
         // with everything else, and exits 2, instead of hiding the rest.
-        match crate::deliver::security_hub::export(&destination, connection) {
+        match crate::deliver::security_hub::export_written(&destination, connection) {
             Ok(report) => {
                 exit_delivery = report.failed > 0;
                 delivered.push_str(&report.text());

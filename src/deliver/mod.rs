@@ -35,7 +35,7 @@ impl Location {
             .get(..5)
             .is_some_and(|scheme| scheme.eq_ignore_ascii_case("s3://"))
         {
-            s3::S3Location::parse(&text[5..]).map(Location::S3)
+            s3::S3Location::parse(text).map(Location::S3)
         } else if text.is_empty() {
             Err(Error::input("an empty path is not a location"))
         } else {

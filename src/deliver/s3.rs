@@ -297,13 +297,7 @@ impl Store {
             .max_keys(1)
             .send()
             .await
-            .map_err(|e| {
-                Error::input(format!(
-                    "{}: cannot list ({}); the writer needs s3:ListBucket (deploy/evidence-bucket-policy.json)",
-                    self.location.url(),
-                    sdk_error_text(&e)
-                ))
-            })?
+            .map_err(|e| self.cannot_list(&e))?
             .contents()
             .first()
             .and_then(|o| o.key().map(str::to_string));
@@ -555,6 +549,20 @@ impl Store {
         }
     }
 
+    fn cannot_list(
+        &self,
+        e: &aws_smithy_runtime_api::client::result::SdkError<
+            aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    ) -> Error {
+        Error::input(format!(
+            "{}: cannot list ({}); reading and writing audits needs s3:ListBucket (deploy/evidence-bucket-policy.json)",
+            self.location.url(),
+            sdk_error_text(e)
+        ))
+    }
+
     /// Every key below `prefix` with its last-modified time.
     async fn list(&self, prefix: &str) -> Result<Vec<(String, aws_smithy_types::DateTime)>> {
         let mut keys = Vec::new();
@@ -566,13 +574,7 @@ impl Store {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| {
-                Error::input(format!(
-                    "{}: cannot list ({}); the reader needs s3:ListBucket (deploy/evidence-bucket-policy.json)",
-                    self.location.url(),
-                    sdk_error_text(&e)
-                ))
-            })?;
+            let page = page.map_err(|e| self.cannot_list(&e))?;
             for object in page.contents() {
                 if let (Some(key), Some(modified)) = (object.key(), object.last_modified()) {
                     keys.push((key.to_string(), *modified));

@@ -92,6 +92,12 @@ pub fn read_findings(dir: &Path) -> Result<Vec<AsffFinding>> {
             crate::cmd::verify::problems(&verification)
         )));
     }
+    findings_file(dir)
+}
+
+/// The findings of an audit this run has just written (and hashed): read
+/// without verifying it a second time.
+fn findings_file(dir: &Path) -> Result<Vec<AsffFinding>> {
     let path = dir.join(asff::FILE);
     let text = Error::read_text(
         &path,
@@ -312,5 +318,12 @@ fn to_sdk(f: &AsffFinding, account: &str, product_arn: &str) -> sh::AwsSecurityF
 /// `amiaudit export security-hub DIR`, blocking.
 pub fn export(dir: &Path, connection: &Connection) -> Result<ExportReport> {
     let findings = read_findings(dir)?;
+    super::block_on(import(connection, findings))?
+}
+
+/// `audit --security-hub`: the audit was written (and, bound for S3,
+/// verified before upload) by this run a moment ago.
+pub fn export_written(dir: &Path, connection: &Connection) -> Result<ExportReport> {
+    let findings = findings_file(dir)?;
     super::block_on(import(connection, findings))?
 }
