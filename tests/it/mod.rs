@@ -2,6 +2,7 @@ mod adoption_view;
 mod audit;
 mod bad_input;
 mod browser;
+mod build;
 mod commands;
 mod delivery;
 mod deploy;

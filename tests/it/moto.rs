@@ -90,6 +90,7 @@ impl Moto {
 
     pub async fn config_with(&self, credentials: SharedCredentialsProvider) -> SdkConfig {
         aws_config::defaults(BehaviorVersion::latest())
+            .http_client(amiaudit::aws::https_client())
             .endpoint_url(&self.endpoint)
             .region(Region::new("us-east-1"))
             .credentials_provider(credentials)
@@ -478,6 +479,7 @@ impl GapConnector {
     fn ec2_as(&self, endpoint: &str, account: &str, region: &str) -> aws_sdk_ec2::Client {
         let config = aws_sdk_ec2::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(amiaudit::aws::https_client())
             .endpoint_url(endpoint)
             .region(Region::new(region.to_string()))
             .credentials_provider(static_credentials("test", "test", None))
@@ -493,6 +495,7 @@ impl GapConnector {
     async fn parameters_of_image_type(&self, endpoint: &str, caller: &str, region: &str) -> String {
         let config = aws_sdk_ssm::Config::builder()
             .behavior_version(BehaviorVersion::latest())
+            .http_client(amiaudit::aws::https_client())
             .endpoint_url(endpoint)
             .region(Region::new(region.to_string()))
             .credentials_provider(static_credentials("test", "test", None))
