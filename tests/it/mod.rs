@@ -18,5 +18,6 @@ mod scan;
 mod support;
 mod synth;
 mod throttling;
+mod tls;
 mod truth;
 mod waivers;

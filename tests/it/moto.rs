@@ -53,6 +53,11 @@ fn moto_binary() -> PathBuf {
     path
 }
 
+/// The python of moto's venv (it has `cryptography`, which moto needs too).
+pub fn moto_python() -> PathBuf {
+    moto_binary().with_file_name("python")
+}
+
 impl Moto {
     pub fn start() -> Moto {
         let port = TcpListener::bind("127.0.0.1:0")
