@@ -525,6 +525,26 @@ impl Pacing {
         capacity: 100.0,
         refill_per_second: 20.0,
     };
+
+    /// `BURST/RATE` (a bucket of BURST calls refilled at RATE a second) or
+    /// `off` (`Some(None)`); `None` for anything else, a burst under one
+    /// call or a rate that is not a positive number.
+    pub fn parse(text: &str) -> Option<Option<Pacing>> {
+        if text.trim().eq_ignore_ascii_case("off") {
+            return Some(None);
+        }
+        let (burst, rate) = text.split_once('/')?;
+        let capacity: f64 = burst.trim().parse().ok()?;
+        let refill_per_second: f64 = rate.trim().parse().ok()?;
+        let usable = capacity.is_finite()
+            && capacity >= 1.0
+            && refill_per_second.is_finite()
+            && refill_per_second > 0.0;
+        usable.then_some(Some(Pacing {
+            capacity,
+            refill_per_second,
+        }))
+    }
 }
 
 /// The buckets of one account-region's EC2 client, by action.
@@ -673,5 +693,28 @@ impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry for Ser
         RetryClassifierPriority::run_after(RetryClassifierPriority::run_after(
             RetryClassifierPriority::transient_error_classifier(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pacing;
+
+    #[test]
+    fn pacing_is_burst_over_rate_or_off() {
+        let paced = |capacity, refill_per_second| {
+            Some(Some(Pacing {
+                capacity,
+                refill_per_second,
+            }))
+        };
+        assert_eq!(Pacing::parse("100/20"), paced(100.0, 20.0));
+        assert_eq!(Pacing::parse(" 400 / 2.5 "), paced(400.0, 2.5));
+        assert_eq!(Pacing::parse("OFF"), Some(None));
+        for bad in [
+            "20", "0/20", "100/0", "100/-1", "100/inf", "NaN/1", "a/b", "100/20/1", "",
+        ] {
+            assert_eq!(Pacing::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -221,6 +221,11 @@ pub struct ScanFlags {
     /// Attempts per call, the first included, with exponential backoff [default: 6].
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
+    /// EC2 calls per account, region and action: a bucket of BURST calls
+    /// refilled at RATE a second, or `off` (the SDK's retries absorb
+    /// throttling) [default: 100/20, EC2's own limit for Describe calls].
+    #[arg(long, value_name = "BURST/RATE|off")]
+    pub ec2_pacing: Option<String>,
     /// Which owned snapshots get their createVolumePermission read (one call
     /// each): all, ami-backing or none [default: all]. The others are
     /// `unknown` for SNAP-SHARED-OUTSIDE-ORG.
@@ -250,6 +255,7 @@ impl ScanFlags {
             endpoint_url: self.aws.endpoint_url.clone(),
             concurrency: self.concurrency,
             max_attempts: self.max_attempts,
+            ec2_pacing: self.ec2_pacing.clone(),
             snapshot_permissions: self.snapshot_permissions.clone(),
             ami_parameter_paths: None,
         }

@@ -149,6 +149,8 @@ pub struct ScanSection {
     pub concurrency: Option<usize>,
     /// Attempts per call, the first included.
     pub max_attempts: Option<u32>,
+    /// `BURST/RATE` or `off`: EC2 request pacing per account, region and action.
+    pub ec2_pacing: Option<String>,
     /// `all` | `ami-backing` | `none`: which snapshots get a permission read.
     pub snapshot_permissions: Option<String>,
     /// SSM parameter paths read for AMI ids (config file only).
@@ -178,6 +180,7 @@ impl ScanSection {
             endpoint_url,
             concurrency,
             max_attempts,
+            ec2_pacing,
             snapshot_permissions,
             ami_parameter_paths,
         )

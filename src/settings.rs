@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::aws::Connection;
+use crate::aws::{Connection, Pacing};
 use crate::collect::{ScanOptions, SnapshotPermissions};
 use crate::config::{AuditSection, Config, FailOn, RegionsSetting, ScanSection};
 use crate::deliver::Location;
@@ -120,6 +120,14 @@ pub fn scan_options(asked: &ScanSection, config_name: &str) -> Result<ScanOption
             return Err(Error::input("scan: --max-attempts must be at least 1"));
         }
         options.connection.max_attempts = n;
+    }
+    if let Some(text) = &asked.ec2_pacing {
+        options.connection.pacing = Pacing::parse(text).ok_or_else(|| {
+            Error::input(format!(
+                "scan: EC2 pacing `{}` is not BURST/RATE (calls, calls a second; e.g. 100/20) or off",
+                text.escape_debug()
+            ))
+        })?;
     }
     if let Some(which) = &asked.snapshot_permissions {
         options.snapshot_permissions = SnapshotPermissions::parse(which).ok_or_else(|| {

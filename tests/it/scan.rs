@@ -742,6 +742,10 @@ fn bad_scan_flags_and_unreachable_credentials_are_one_line_errors() {
     );
     assert_one_line_error(&["scan", "--ou", "prod", "--out", out], "is not an OU id");
     assert_one_line_error(
+        &["scan", "--ec2-pacing", "20", "--out", out],
+        "EC2 pacing `20` is not BURST/RATE",
+    );
+    assert_one_line_error(
         &[
             "scan",
             "--role-arn-template",
