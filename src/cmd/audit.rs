@@ -142,6 +142,9 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
     let mut upload_copy = None;
     if let Some(delivery) = plan.delivery.take() {
         let uploaded = crate::deliver::block_on(async {
+            // Connected again (one GetBucketLocation): the planning client
+            // belonged to a runtime that is gone, and its pooled
+            // connections with it.
             let store =
                 crate::deliver::s3::Store::connect(&delivery.connection, delivery.location.clone())
                     .await?;
