@@ -97,7 +97,8 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Compare even when an audit does not verify (with a warning).
-        #[arg(long)]
+        /// `--allow-unverified-baseline`, the name the refusal gives, works too.
+        #[arg(long, alias = "allow-unverified-baseline")]
         allow_unverified: bool,
     },
     /// Send an audit's findings somewhere (writes to AWS).

@@ -26,8 +26,10 @@ fn main() -> ExitCode {
     match outcome {
         Ok(outcome) => {
             say(&outcome.stdout);
+            // Warnings quote AWS and S3 text (keys, prefixes, fields of
+            // an audit read back): inert, like the error line below.
             for line in &outcome.stderr {
-                eprintln!("{line}");
+                eprintln!("{}", amiaudit::text::terminal_text(line));
             }
             ExitCode::from(outcome.exit_code as u8)
         }

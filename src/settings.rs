@@ -232,6 +232,8 @@ pub struct AuditPlan {
     pub waivers: Option<Waivers>,
     /// The baseline audit, its findings, and a warning when it did not verify.
     pub baseline: Option<crate::findings::Document<'static>>,
+    /// The audit `--baseline-latest` picked, said on the terminal.
+    pub baseline_chosen: Option<String>,
     pub warnings: Vec<String>,
     pub bundle: bool,
     pub fail_on_incomplete: bool,
@@ -301,6 +303,7 @@ impl AuditPlan {
                         "audit: --retain-days, --retain-mode and --local-copy are for --out s3://bucket/prefix/",
                     ));
                 }
+                check_out_outside_other_audits(dir)?;
                 (dir.clone(), None)
             }
             Location::S3(asked) => {
@@ -319,7 +322,10 @@ impl AuditPlan {
                     store.plan_storage(request.retain, now).await
                 })??;
                 let (out, temp) = match &request.local_copy {
-                    Some(dir) => (dir.clone(), None),
+                    Some(dir) => {
+                        check_out_outside_other_audits(dir)?;
+                        (dir.clone(), None)
+                    }
                     None => {
                         let temp = tempfile::Builder::new()
                             .prefix("amiaudit-out-")
@@ -339,6 +345,7 @@ impl AuditPlan {
                 )
             }
         };
+        let mut baseline_chosen = None;
         let baseline_location = match (&request.baseline, &request.baseline_latest) {
             (Some(_), Some(_)) => {
                 return Err(Error::input(
@@ -346,11 +353,22 @@ impl AuditPlan {
                 ));
             }
             (Some(location), None) => Some(location.clone()),
-            (None, Some(Location::S3(parent))) => Some(Location::S3(s3::latest(
-                &connection,
-                parent,
-                delivery.as_ref().map(|d| &d.location),
-            )?)),
+            (None, Some(Location::S3(parent))) => {
+                match s3::latest(&connection, parent, delivery.as_ref().map(|d| &d.location))? {
+                    Some(latest) => {
+                        baseline_chosen = Some(latest.url());
+                        Some(Location::S3(latest))
+                    }
+                    None => {
+                        // The first run of a schedule: nothing to compare with yet.
+                        warnings.push(format!(
+                            "{}: no earlier audit (a prefix with manifest.json and inventory/manifest.json) below it; this audit has no baseline",
+                            parent.url()
+                        ));
+                        None
+                    }
+                }
+            }
             (None, Some(Location::Local(dir))) => {
                 return Err(Error::input(format!(
                     "--baseline-latest `{}`: give an S3 prefix (s3://bucket/prefix/); for a local audit use --baseline DIR",
@@ -385,6 +403,7 @@ impl AuditPlan {
             templates: settings.templates,
             waivers,
             baseline,
+            baseline_chosen,
             warnings,
             bundle: request.bundle,
             fail_on_incomplete: request.fail_on_incomplete,
@@ -414,13 +433,8 @@ pub fn read_baseline(
         Location::Local(dir) => verified_baseline(dir, allow_unverified, warnings),
         Location::S3(s3_location) => {
             let download = s3::fetch(connection, s3_location)?;
+            download.require_plain_keys(s3_location)?;
             let shown = s3_location.url();
-            if let Some(key) = download.unsafe_keys.first() {
-                return Err(Error::input(format!(
-                    "{shown}: holds `{}`, which is not a plain path below the prefix; not an amiaudit audit",
-                    key.escape_debug()
-                )));
-            }
             verified_baseline_named(&download.dir, &shown, allow_unverified, warnings)
         }
     }
@@ -455,6 +469,35 @@ fn verified_baseline_named(
         ));
     }
     crate::findings::read(dir)
+}
+
+/// `--out` may not sit inside another audit (a directory with manifest.json
+/// and inventory/manifest.json): that audit would no longer verify, its
+/// new files counted as added. Replacing an audit in place is fine.
+pub fn check_out_outside_other_audits(out: &Path) -> Result<()> {
+    // Lexical, not canonical: parents that do not exist yet are passed
+    // over, and the file system resolves `..` and links in each check.
+    let out = match out.is_absolute() {
+        true => out.to_path_buf(),
+        false => std::env::current_dir()
+            .map_err(|e| Error::io(out, e))?
+            .join(out),
+    };
+    for ancestor in out.ancestors().skip(1) {
+        let is_audit = ancestor.join(crate::evidence::MANIFEST).is_file()
+            && ancestor
+                .join("inventory")
+                .join(crate::evidence::MANIFEST)
+                .is_file();
+        if is_audit {
+            return Err(Error::input(format!(
+                "--out `{}` lies inside the audit at `{}`, which would no longer verify; write the audit beside it",
+                out.display(),
+                ancestor.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `--out` may not be the inventory being audited, hold it, or sit inside it.

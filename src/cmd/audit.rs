@@ -215,6 +215,11 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
         EXIT_OK
     };
     stdout.push_str(&render::terminal_summary(&context, 5));
+    if let Some(chosen) = &plan.baseline_chosen {
+        stdout.push_str(&crate::text::terminal_text(&format!(
+            "baseline: {chosen} (the newest audit below --baseline-latest)\n"
+        )));
+    }
     if let Some(diff) = &context.diff {
         stdout.push_str(&crate::text::terminal_text(&diff.summary_line()));
         stdout.push('\n');

@@ -21,7 +21,8 @@ pub fn run(
     let old = crate::settings::read_baseline(old, connection, allow_unverified, &mut warnings)?;
     let new = crate::settings::read_baseline(new, connection, allow_unverified, &mut warnings)?;
     let d = crate::diff::compare(&old, &new);
-    let mut text = d.summary_line();
+    // The summary quotes `collected_at` of an audit read back: not ours.
+    let mut text = terminal_text(&d.summary_line());
     text.push('\n');
     for c in d.changes.iter().filter(|c| c.change != "persisting") {
         text.push_str(&terminal_text(&format!(

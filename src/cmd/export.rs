@@ -12,6 +12,7 @@ pub fn security_hub(location: &Location, connection: &Connection) -> Result<Outc
         Location::Local(dir) => security_hub::export(dir, connection)?,
         Location::S3(s3) => {
             let download = crate::deliver::s3::fetch(connection, s3)?;
+            download.require_plain_keys(s3)?;
             security_hub::export(&download.dir, connection)?
         }
     };

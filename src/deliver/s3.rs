@@ -197,6 +197,20 @@ impl Download {
             location.url()
         )))
     }
+
+    /// Refuses a prefix holding a key that cannot be a file of the audit.
+    /// `verify` counts such keys as added; whatever else reads the audit
+    /// (a baseline, diff, an export) refuses it rather than pass over it.
+    pub fn require_plain_keys(&self, location: &S3Location) -> Result<()> {
+        if let Some(key) = self.unsafe_keys.first() {
+            return Err(Error::input(format!(
+                "{}: holds `{}`, which is not a plain path below the prefix; not an amiaudit audit (amiaudit verify lists what it holds)",
+                location.url(),
+                key.escape_debug()
+            )));
+        }
+        Ok(())
+    }
 }
 
 impl Store {
@@ -289,6 +303,26 @@ impl Store {
     /// An audit goes to a prefix that holds nothing yet (nor its bundle's
     /// key): a run never adds files to another audit, or overwrites one.
     pub async fn ensure_unused(&self) -> Result<()> {
+        // Nor inside another audit: its verify would count these as added.
+        let segments: Vec<&str> = self.location.prefix.split_terminator('/').collect();
+        for depth in 0..segments.len() {
+            let ancestor: String = segments[..depth].iter().map(|s| format!("{s}/")).collect();
+            let inside = self
+                .client
+                .head_object()
+                .bucket(&self.location.bucket)
+                .key(format!("{ancestor}{MANIFEST}"))
+                .send()
+                .await
+                .is_ok();
+            if inside {
+                return Err(Error::input(format!(
+                    "{}: lies inside the audit at s3://{}/{ancestor}, which would no longer verify; write the audit beside it",
+                    self.location.url(),
+                    self.location.bucket
+                )));
+            }
+        }
         let taken = self
             .client
             .list_objects_v2()
@@ -361,8 +395,13 @@ impl Store {
         })
     }
 
-    /// Uploads every file of `dir` below the prefix, then `bundle` beside
-    /// it, then the manifest. Returns the number of objects written.
+    /// Uploads the files `dir`'s manifest lists below the prefix, then
+    /// `bundle` beside it, then the manifest. What goes up is what the
+    /// manifest says: the manifest is read once, first, and sent from
+    /// those bytes; a file whose bytes no longer match their digest in it,
+    /// or a file it does not list, stops the upload before the manifest
+    /// goes (another run writing into a shared `--local-copy`, an edit).
+    /// Returns the number of objects written.
     pub async fn upload(
         &self,
         dir: &Path,
@@ -370,43 +409,66 @@ impl Store {
         bundle: Option<&Path>,
     ) -> Result<usize> {
         use futures_util::StreamExt;
-        let files = crate::output::files_below(dir)?;
-        let mut uploads: Vec<(String, PathBuf)> = files
-            .iter()
-            .filter(|rel| rel.as_str() != MANIFEST)
-            .map(|rel| (self.location.key(rel), dir.join(rel)))
-            .collect();
-        if let Some(bundle) = bundle {
-            uploads.push((self.location.bundle_key(), bundle.to_path_buf()));
-        }
-        if !files.contains(MANIFEST) {
-            return Err(Error::Internal(format!(
-                "{}: no {MANIFEST} to upload",
+        let manifest_path = dir.join(MANIFEST);
+        let manifest_bytes = tokio::fs::read(&manifest_path)
+            .await
+            .map_err(|e| Error::io(&manifest_path, e))?;
+        let listed = serde_json::from_slice::<crate::evidence::EvidenceManifest>(&manifest_bytes)
+            .map_err(|e| Error::Internal(format!("{}: {e}", manifest_path.display())))?
+            .files;
+        let changed = |what: String| {
+            Error::input(format!(
+                "{}: {what} since the audit was written; nothing that does not match its manifest is uploaded",
                 dir.display()
-            )));
+            ))
+        };
+        for rel in crate::output::files_below(dir)? {
+            if rel != MANIFEST && !listed.contains_key(&rel) {
+                return Err(changed(format!("`{}` appeared", rel.escape_debug())));
+            }
+        }
+        let mut uploads: Vec<(String, PathBuf, Option<&str>)> = Vec::new();
+        for (rel, digest) in &listed {
+            if !canonical_relative(rel) {
+                return Err(changed(format!(
+                    "the manifest lists `{}`",
+                    rel.escape_debug()
+                )));
+            }
+            uploads.push((self.location.key(rel), dir.join(rel), Some(digest)));
+        }
+        if let Some(bundle) = bundle {
+            uploads.push((self.location.bundle_key(), bundle.to_path_buf(), None));
         }
         let count = uploads.len() + 1;
-        let mut results = futures_util::stream::iter(
-            uploads
-                .iter()
-                .map(|(key, path)| self.put(key, path, storage)),
-        )
+        let mut results = futures_util::stream::iter(uploads.iter().map(|(key, path, digest)| {
+            let changed = &changed;
+            async move {
+                let body = tokio::fs::read(path)
+                    .await
+                    .map_err(|e| Error::io(path, e))?;
+                if let Some(digest) = digest {
+                    use sha2::{Digest, Sha256};
+                    if hex::encode(Sha256::digest(&body)) != *digest {
+                        return Err(changed(format!("{} changed", path.display())));
+                    }
+                }
+                self.put(key, body, storage).await
+            }
+        }))
         .buffer_unordered(8);
         while let Some(result) = results.next().await {
             result?;
         }
         drop(results);
         // Last: only now does the prefix hold an audit that verifies.
-        self.put(&self.location.key(MANIFEST), &dir.join(MANIFEST), storage)
+        self.put(&self.location.key(MANIFEST), manifest_bytes, storage)
             .await?;
         Ok(count)
     }
 
-    async fn put(&self, key: &str, path: &Path, storage: &Storage) -> Result<()> {
+    async fn put(&self, key: &str, body: Vec<u8>, storage: &Storage) -> Result<()> {
         use sha2::{Digest, Sha256};
-        let body = tokio::fs::read(path)
-            .await
-            .map_err(|e| Error::io(path, e))?;
         let checksum = aws_smithy_types::base64::encode(Sha256::digest(&body));
         let mut request = self
             .client
@@ -517,7 +579,7 @@ impl Store {
 
     /// The newest complete audit below the prefix (one whose manifest is
     /// there), other than `exclude`.
-    pub async fn latest_audit(&self, exclude: Option<&S3Location>) -> Result<S3Location> {
+    pub async fn latest_audit(&self, exclude: Option<&S3Location>) -> Result<Option<S3Location>> {
         let keys = self.list(&self.location.prefix).await?;
         let candidates: BTreeMap<&str, aws_smithy_types::DateTime> = keys
             .iter()
@@ -537,16 +599,10 @@ impl Store {
                         .is_none_or(|x| x.bucket != self.location.bucket || x.prefix != **prefix)
             })
             .max_by_key(|(prefix, modified)| (modified.as_nanos(), **prefix));
-        match newest {
-            Some((prefix, _)) => Ok(S3Location {
-                bucket: self.location.bucket.clone(),
-                prefix: prefix.to_string(),
-            }),
-            None => Err(Error::input(format!(
-                "{}: no complete audit (a prefix with {MANIFEST}) below it to compare with",
-                self.location.url()
-            ))),
-        }
+        Ok(newest.map(|(prefix, _)| S3Location {
+            bucket: self.location.bucket.clone(),
+            prefix: prefix.to_string(),
+        }))
     }
 
     fn cannot_list(
@@ -617,12 +673,13 @@ pub fn fetch(connection: &Connection, location: &S3Location) -> Result<Download>
     Ok(download)
 }
 
-/// The newest complete audit below `parent`, other than `exclude`.
+/// The newest complete audit below `parent`, other than `exclude`; `None`
+/// when there is none (the first audit of a schedule).
 pub fn latest(
     connection: &Connection,
     parent: &S3Location,
     exclude: Option<&S3Location>,
-) -> Result<S3Location> {
+) -> Result<Option<S3Location>> {
     super::block_on(async {
         let store = Store::connect(connection, parent.clone()).await?;
         store.latest_audit(exclude).await

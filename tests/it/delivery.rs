@@ -142,9 +142,17 @@ fn an_audit_in_s3_is_retained_verified_and_compared_from_s3() {
             "--retain-mode",
             "compliance",
             "--bundle",
+            // As scheduled runs ask: the first has nothing to compare with.
+            "--baseline-latest",
+            &format!("s3://{BUCKET}/audits/"),
         ],
     );
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(
+        stderr(&first).contains("no earlier audit") && stderr(&first).contains("no baseline"),
+        "{}",
+        stderr(&first)
+    );
     let date = chrono::Utc::now().format("%Y-%m-%d").to_string();
     let prefix = format!("audits/{date}/first/");
     let text = stdout(&first);
@@ -245,6 +253,24 @@ fn an_audit_in_s3_is_retained_verified_and_compared_from_s3() {
         stderr(&again)
     );
 
+    // Nor is one written inside another audit's prefix: it would no longer verify.
+    let nested = cli(
+        &moto,
+        &[
+            "audit",
+            "--inventory",
+            path(&sample()),
+            "--out",
+            &format!("s3://{BUCKET}/{prefix}{{time}}/"),
+        ],
+    );
+    assert_eq!(nested.status.code(), Some(2));
+    assert!(
+        stderr(&nested).contains(&format!("lies inside the audit at s3://{BUCKET}/{prefix},")),
+        "{}",
+        stderr(&nested)
+    );
+
     // The second run compares with the newest complete audit below audits/.
     let second = cli(
         &moto,
@@ -260,7 +286,8 @@ fn an_audit_in_s3_is_retained_verified_and_compared_from_s3() {
     );
     assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
     assert!(
-        stdout(&second).contains("persisting failures"),
+        stdout(&second).contains("persisting failures")
+            && stdout(&second).contains(&format!("baseline: s3://{BUCKET}/{prefix} ")),
         "{}",
         stdout(&second)
     );
@@ -278,6 +305,50 @@ fn an_audit_in_s3_is_retained_verified_and_compared_from_s3() {
         ],
     );
     assert_eq!(diff.status.code(), Some(0), "{}", stderr(&diff));
+
+    // A key planted beside the second audit that cannot be one of its files:
+    // verify counts it as added, and nothing else reads the audit.
+    let planted = format!("{second_prefix}../../../../tmp/planted");
+    rt.block_on(async {
+        s3(&moto)
+            .await
+            .put_object()
+            .bucket(BUCKET)
+            .key(&planted)
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    });
+    let second_url = format!("s3://{BUCKET}/{second_prefix}");
+    let verified = cli(&moto, &["verify", &second_url]);
+    assert_eq!(verified.status.code(), Some(1), "{}", stdout(&verified));
+    assert!(
+        stdout(&verified).contains(&format!("added: {planted}")),
+        "{}",
+        stdout(&verified)
+    );
+    for args in [
+        vec!["export", "security-hub", &second_url],
+        vec!["diff", &second_url, &second_url],
+        vec![
+            "audit",
+            "--inventory",
+            path(&sample()),
+            "--out",
+            "unused",
+            "--baseline",
+            &second_url,
+        ],
+    ] {
+        let run = cli(&moto, &args);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {}", stderr(&run));
+        assert!(
+            stderr(&run).contains("which is not a plain path below the prefix"),
+            "{args:?}: {}",
+            stderr(&run)
+        );
+    }
 
     // A new version of one file (the bucket keeps the locked one) no longer verifies.
     rt.block_on(async {
@@ -420,13 +491,17 @@ fn the_manifest_goes_up_last_and_a_refused_upload_keeps_the_audit_locally() {
         &S3Location::parse(&format!("s3://{BUCKET}/audits/")).unwrap(),
         None,
     );
-    assert_eq!(latest.unwrap().prefix, "audits/temporary/", "the newest");
+    assert_eq!(
+        latest.unwrap().unwrap().prefix,
+        "audits/temporary/",
+        "the newest"
+    );
     let none = amiaudit::deliver::s3::latest(
         &connection(&moto),
         &S3Location::parse(&format!("s3://{BUCKET}/audits/refused/")).unwrap(),
         None,
     );
-    assert!(none.unwrap_err().to_string().contains("no complete audit"));
+    assert_eq!(none.unwrap(), None, "nothing complete below it");
 
     // A bucket that does not exist is refused before anything is written.
     let missing = cli(
@@ -680,4 +755,56 @@ fn security_hub_import_is_stable_archives_what_was_resolved_and_counts_failures(
     std::fs::write(first.join("findings.asff.json"), "[]\n").unwrap();
     let err = security_hub::export(&first, &connection(&moto)).unwrap_err();
     assert!(err.to_string().contains("does not verify"), "{err}");
+}
+
+#[test]
+fn only_what_the_manifest_lists_goes_up_as_written() {
+    let moto = Moto::start();
+    let rt = runtime();
+    rt.block_on(bucket(&moto, BUCKET, false));
+    let work = tempfile::tempdir().unwrap();
+    let upload = |dir: &Path, prefix: &str| {
+        rt.block_on(async {
+            let location = S3Location::parse(&format!("s3://{BUCKET}/{prefix}")).unwrap();
+            let store = amiaudit::deliver::s3::Store::connect(&connection(&moto), location)
+                .await
+                .unwrap();
+            let storage = store.plan_storage(None, chrono::Utc::now()).await.unwrap();
+            store.upload(dir, &storage, None).await
+        })
+    };
+    // An audit edited after it was written (a shared --local-copy another
+    // run rewrote, a hand) is not uploaded as if it were the audit...
+    let edited = work.path().join("edited");
+    let run = super::support::audit_sample(&edited, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    std::fs::write(edited.join("summary.md"), "all clear\n").unwrap();
+    let err = upload(&edited, "audits/edited/").unwrap_err().to_string();
+    assert!(
+        err.contains("summary.md changed since the audit was written"),
+        "{err}"
+    );
+    // ...nor is one with a file its manifest does not list.
+    let extra = work.path().join("extra");
+    let run = super::support::audit_sample(&extra, &[]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    std::fs::write(extra.join("note.txt"), "x").unwrap();
+    let err = upload(&extra, "audits/extra/").unwrap_err().to_string();
+    assert!(
+        err.contains("`note.txt` appeared since the audit was written"),
+        "{err}"
+    );
+    // Neither prefix holds a manifest: neither is taken for an audit.
+    for prefix in ["audits/edited/", "audits/extra/"] {
+        let held = rt.block_on(keys(&moto, BUCKET, prefix));
+        assert!(
+            !held.contains(&format!("{prefix}manifest.json")),
+            "{held:?}"
+        );
+    }
+    // The untouched audit goes up whole and verifies.
+    std::fs::remove_file(extra.join("note.txt")).unwrap();
+    assert!(upload(&extra, "audits/whole/").unwrap() > 20);
+    let verified = cli(&moto, &["verify", &format!("s3://{BUCKET}/audits/whole/")]);
+    assert_eq!(verified.status.code(), Some(0), "{}", stdout(&verified));
 }

@@ -70,6 +70,12 @@ fn out_may_not_overlap_the_inventory() {
     ]);
     refused(&run, "overlaps the inventory being audited");
     assert_eq!(amiaudit(&["verify", path(&e)]).status.code(), Some(0));
+    // Nor inside another audit, at any depth: it would no longer verify.
+    for nested in [e.join("sub"), e.join("a").join("b")] {
+        refused(&audit_sample(&nested, &[]), "lies inside the audit at");
+        assert!(!nested.exists());
+    }
+    assert_eq!(amiaudit(&["verify", path(&e)]).status.code(), Some(0));
 }
 
 fn copy_dir(from: &Path, to: &Path) {
