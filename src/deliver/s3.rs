@@ -185,6 +185,12 @@ pub struct Download {
     pub retention: BTreeMap<String, usize>,
 }
 
+/// The part of a manifest the download needs: which files it lists.
+#[derive(serde::Deserialize)]
+struct ListedFiles {
+    files: BTreeMap<String, serde::de::IgnoredAny>,
+}
+
 impl Download {
     /// An audit read back must have its manifest: without one it is an
     /// upload that did not finish, or not an audit at all.
@@ -507,8 +513,9 @@ impl Store {
         Ok(())
     }
 
-    /// Every object below the prefix, as a directory in a fresh temporary
-    /// directory (named like the prefix's last segment).
+    /// The audit below the prefix, as a directory in a fresh temporary
+    /// directory (named like the prefix's last segment): its manifest, the
+    /// files it lists, and an empty stand-in for every other plain key.
     pub async fn download(&self) -> Result<Download> {
         let temp = tempfile::Builder::new()
             .prefix("amiaudit-s3-")
@@ -524,6 +531,28 @@ impl Store {
         let keys = self.list(&self.location.prefix).await?;
         let mut unsafe_keys = Vec::new();
         let mut retention = BTreeMap::new();
+        let mut download = Download {
+            _temp: temp,
+            dir,
+            unsafe_keys: Vec::new(),
+            retention: BTreeMap::new(),
+        };
+        // The manifest first: without one nothing else is read (a parent
+        // prefix, an unfinished upload), and only the files it lists are
+        // fetched. Any other key is extra to the audit: an empty file of
+        // its name stands for it, which verify counts as added, so a
+        // planted object costs neither memory nor time.
+        let manifest_key = self.location.key(MANIFEST);
+        if !keys.iter().any(|(key, _)| *key == manifest_key) {
+            return Ok(download);
+        }
+        self.fetch_object(&manifest_key, &download.dir.join(MANIFEST), &mut retention)
+            .await?;
+        let listed = std::fs::read(download.dir.join(MANIFEST))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<ListedFiles>(&bytes).ok())
+            .map(|m| m.files)
+            .unwrap_or_default();
         for (key, _) in keys {
             let rel = match key.strip_prefix(&self.location.prefix) {
                 Some(rel) if canonical_relative(rel) => rel,
@@ -532,49 +561,69 @@ impl Store {
                     continue;
                 }
             };
-            let out = self
-                .client
-                .get_object()
-                .bucket(&self.location.bucket)
-                .key(&key)
-                .send()
-                .await
-                .map_err(|e| {
-                    Error::input(format!(
-                        "s3://{}/{key}: cannot read ({}); the reader needs s3:GetObject and s3:ListBucket (deploy/evidence-bucket-policy.json)",
-                        self.location.bucket,
-                        sdk_error_text(&e)
-                    ))
-                })?;
-            let held = match (out.object_lock_mode(), out.object_lock_retain_until_date()) {
-                (Some(mode), Some(until)) => format!(
-                    "{} until {}",
-                    mode.as_str(),
-                    until
-                        .fmt(aws_smithy_types::date_time::Format::DateTime)
-                        .unwrap_or_default()
-                ),
-                _ => "none".to_string(),
-            };
-            *retention.entry(held).or_insert(0) += 1;
-            let bytes = out.body.collect().await.map_err(|e| {
+            if rel == MANIFEST {
+                continue;
+            }
+            let path = download.dir.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+            if listed.contains_key(rel) {
+                self.fetch_object(&key, &path, &mut retention).await?;
+            } else {
+                std::fs::write(&path, b"").map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        download.unsafe_keys = unsafe_keys;
+        download.retention = retention;
+        Ok(download)
+    }
+
+    /// One object into `path`, streamed (never whole in memory), its
+    /// Object Lock retention counted into `retention`.
+    async fn fetch_object(
+        &self,
+        key: &str,
+        path: &Path,
+        retention: &mut BTreeMap<String, usize>,
+    ) -> Result<()> {
+        use std::io::Write;
+        let mut out = self
+            .client
+            .get_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                Error::input(format!(
+                    "s3://{}/{key}: cannot read ({}); the reader needs s3:GetObject and s3:ListBucket (deploy/evidence-bucket-policy.json)",
+                    self.location.bucket,
+                    sdk_error_text(&e)
+                ))
+            })?;
+        let held = match (out.object_lock_mode(), out.object_lock_retain_until_date()) {
+            (Some(mode), Some(until)) => format!(
+                "{} until {}",
+                mode.as_str(),
+                until
+                    .fmt(aws_smithy_types::date_time::Format::DateTime)
+                    .unwrap_or_default()
+            ),
+            _ => "none".to_string(),
+        };
+        *retention.entry(held).or_insert(0) += 1;
+        let mut file = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        while let Some(chunk) = out.body.next().await {
+            let chunk = chunk.map_err(|e| {
                 Error::input(format!(
                     "s3://{}/{key}: read interrupted ({e})",
                     self.location.bucket
                 ))
             })?;
-            let path = dir.join(rel);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            }
-            std::fs::write(&path, bytes.into_bytes()).map_err(|e| Error::io(&path, e))?;
+            file.write_all(&chunk).map_err(|e| Error::io(path, e))?;
         }
-        Ok(Download {
-            _temp: temp,
-            dir,
-            unsafe_keys,
-            retention,
-        })
+        Ok(())
     }
 
     /// The newest complete audit below the prefix (one whose manifest is

@@ -807,4 +807,44 @@ fn only_what_the_manifest_lists_goes_up_as_written() {
     assert!(upload(&extra, "audits/whole/").unwrap() > 20);
     let verified = cli(&moto, &["verify", &format!("s3://{BUCKET}/audits/whole/")]);
     assert_eq!(verified.status.code(), Some(0), "{}", stdout(&verified));
+
+    // Reading it back fetches only what its manifest lists: an object
+    // planted beside it is counted as added, never downloaded.
+    rt.block_on(async {
+        s3(&moto)
+            .await
+            .put_object()
+            .bucket(BUCKET)
+            .key("audits/whole/planted.bin")
+            .body(vec![0u8; 1 << 20].into())
+            .send()
+            .await
+            .unwrap();
+    });
+    let (client, seen) = Refusing::client(|_, _| false, 500, "application/xml", "");
+    let mut recorded = connection(&moto);
+    recorded.http_client = Some(client);
+    let download = amiaudit::deliver::s3::fetch(
+        &recorded,
+        &S3Location::parse(&format!("s3://{BUCKET}/audits/whole/")).unwrap(),
+    )
+    .unwrap();
+    let verification = amiaudit::evidence::verify(&download.dir).unwrap();
+    assert_eq!(verification.added, ["planted.bin"]);
+    let gets: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(method, _)| method == "GET")
+        .map(|(_, uri)| uri.clone())
+        .collect();
+    assert!(
+        gets.iter()
+            .any(|uri| uri.contains("/audits/whole/manifest.json")),
+        "{gets:?}"
+    );
+    assert!(
+        !gets.iter().any(|uri| uri.contains("planted.bin")),
+        "{gets:?}"
+    );
 }
