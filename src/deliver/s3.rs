@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use aws_sdk_s3::types::{ChecksumAlgorithm, ObjectLockMode};
+use aws_sdk_s3::types::{ChecksumAlgorithm, EncodingType, ObjectLockMode};
 use chrono::{DateTime, Utc};
 
 use crate::aws::Connection;
@@ -335,12 +335,13 @@ impl Store {
             .bucket(&self.location.bucket)
             .prefix(&self.location.prefix)
             .max_keys(1)
+            .encoding_type(EncodingType::Url)
             .send()
             .await
             .map_err(|e| self.cannot_list(&e))?
             .contents()
             .first()
-            .and_then(|o| o.key().map(str::to_string));
+            .and_then(|o| o.key().map(listed_key));
         let bundle = self.location.bundle_key();
         let bundle_taken = self
             .client
@@ -676,18 +677,30 @@ impl Store {
             .list_objects_v2()
             .bucket(&self.location.bucket)
             .prefix(prefix)
+            .encoding_type(EncodingType::Url)
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.cannot_list(&e))?;
             for object in page.contents() {
                 if let (Some(key), Some(modified)) = (object.key(), object.last_modified()) {
-                    keys.push((key.to_string(), *modified));
+                    keys.push((listed_key(key), *modified));
                 }
             }
         }
         Ok(keys)
     }
+}
+
+/// A key as listed with `encoding-type=url`, decoded. Listings ask for it
+/// because XML 1.0 cannot carry every character a key may hold: one key
+/// with a control character would make the whole listing unreadable.
+/// S3 writes a space as `+` (and `+` as `%2B`), as botocore decodes it.
+fn listed_key(encoded: &str) -> String {
+    let spaced = encoded.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// A key below the prefix that names one file as written: plain, and
@@ -738,6 +751,15 @@ pub fn latest(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listed_keys_are_decoded_as_s3_encodes_them() {
+        assert_eq!(
+            listed_key("audits/a+b%2Bc%1B%5B2J%E2%80%AE/x%20y"),
+            "audits/a b+c\u{1b}[2J\u{202e}/x y"
+        );
+        assert_eq!(listed_key("plain/key.json"), "plain/key.json");
+    }
 
     #[test]
     fn locations_parse_and_expand() {
