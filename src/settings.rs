@@ -346,27 +346,33 @@ impl AuditPlan {
             }
         };
         let mut baseline_chosen = None;
-        let baseline_location = match (&request.baseline, &request.baseline_latest) {
+        let allow_unverified = request.allow_unverified_baseline;
+        let baseline = match (&request.baseline, &request.baseline_latest) {
             (Some(_), Some(_)) => {
                 return Err(Error::input(
                     "audit: give --baseline or --baseline-latest, not both",
                 ));
             }
-            (Some(location), None) => Some(location.clone()),
+            (Some(location), None) => Some(read_baseline(
+                location,
+                &connection,
+                allow_unverified,
+                &mut warnings,
+            )?),
             (None, Some(Location::S3(parent))) => {
-                match s3::latest(&connection, parent, delivery.as_ref().map(|d| &d.location))? {
-                    Some(latest) => {
-                        baseline_chosen = Some(latest.url());
-                        Some(Location::S3(latest))
+                let exclude = delivery.as_ref().map(|d| &d.location);
+                match latest_usable_baseline(
+                    parent,
+                    exclude,
+                    &connection,
+                    allow_unverified,
+                    &mut warnings,
+                )? {
+                    Some((location, document)) => {
+                        baseline_chosen = Some(location.url());
+                        Some(document)
                     }
-                    None => {
-                        // The first run of a schedule: nothing to compare with yet.
-                        warnings.push(format!(
-                            "{}: no earlier audit (a prefix with manifest.json and inventory/manifest.json) below it; this audit has no baseline",
-                            parent.url()
-                        ));
-                        None
-                    }
+                    None => None,
                 }
             }
             (None, Some(Location::Local(dir))) => {
@@ -377,16 +383,6 @@ impl AuditPlan {
             }
             (None, None) => None,
         };
-        let baseline = baseline_location
-            .map(|location| {
-                read_baseline(
-                    &location,
-                    &connection,
-                    request.allow_unverified_baseline,
-                    &mut warnings,
-                )
-            })
-            .transpose()?;
         if let Source::Directory(inventory) = &source {
             check_out_apart_from_inventory(&out, inventory)?;
         }
@@ -420,6 +416,55 @@ pub fn connection(scan: &ScanSection) -> Connection {
     connection.region = scan.region.clone();
     connection.endpoint_url = scan.endpoint_url.clone();
     connection
+}
+
+/// Audits below a `--baseline-latest` prefix tried, newest first, before
+/// giving up: a damaged newest audit (which Object Lock may keep for years)
+/// must not stop every scheduled run, nor may the search read the whole
+/// history.
+const BASELINE_CANDIDATES: usize = 3;
+
+/// The newest audit below `parent` (but `exclude`) that can be a baseline,
+/// passing over (with a warning) one that does not verify or cannot be
+/// read. `None`, with a warning, when there is no audit below it at all
+/// (a schedule's first run); an error when there are some and none of the
+/// newest can be used.
+fn latest_usable_baseline(
+    parent: &S3Location,
+    exclude: Option<&S3Location>,
+    connection: &Connection,
+    allow_unverified: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Option<(S3Location, crate::findings::Document<'static>)>> {
+    let candidates = s3::audits_newest_first(connection, parent, exclude)?;
+    if candidates.is_empty() {
+        warnings.push(format!(
+            "{}: no earlier audit (a prefix with manifest.json and inventory/manifest.json) below it; this audit has no baseline",
+            parent.url()
+        ));
+        return Ok(None);
+    }
+    let mut passed_over = Vec::new();
+    for candidate in candidates.into_iter().take(BASELINE_CANDIDATES) {
+        let location = Location::S3(candidate.clone());
+        match read_baseline(&location, connection, allow_unverified, warnings) {
+            Ok(document) => {
+                warnings.extend(
+                    passed_over
+                        .iter()
+                        .map(|why| format!("passed over as the baseline: {why}")),
+                );
+                return Ok(Some((candidate, document)));
+            }
+            Err(e) => passed_over.push(e.to_string()),
+        }
+    }
+    Err(Error::input(format!(
+        "{}: none of the {} newest audits below it can be a baseline: {}",
+        parent.url(),
+        passed_over.len(),
+        passed_over.join("; ")
+    )))
 }
 
 /// An earlier audit, local or in S3, verified (see [`verified_baseline`]).

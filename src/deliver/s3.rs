@@ -627,9 +627,12 @@ impl Store {
         Ok(())
     }
 
-    /// The newest complete audit below the prefix (one whose manifest is
-    /// there), other than `exclude`.
-    pub async fn latest_audit(&self, exclude: Option<&S3Location>) -> Result<Option<S3Location>> {
+    /// The complete audits below the prefix (those whose manifest is
+    /// there), other than `exclude`, newest first.
+    pub async fn audits_newest_first(
+        &self,
+        exclude: Option<&S3Location>,
+    ) -> Result<Vec<S3Location>> {
         let keys = self.list(&self.location.prefix).await?;
         let candidates: BTreeMap<&str, aws_smithy_types::DateTime> = keys
             .iter()
@@ -638,7 +641,7 @@ impl Store {
                 (prefix.is_empty() || prefix.ends_with('/')).then_some((prefix, *modified))
             })
             .collect();
-        let newest = candidates
+        let mut audits: Vec<(&&str, &aws_smithy_types::DateTime)> = candidates
             .iter()
             .filter(|(prefix, _)| {
                 // Every audit embeds its inventory, whose manifest has the
@@ -648,11 +651,15 @@ impl Store {
                     && exclude
                         .is_none_or(|x| x.bucket != self.location.bucket || x.prefix != **prefix)
             })
-            .max_by_key(|(prefix, modified)| (modified.as_nanos(), **prefix));
-        Ok(newest.map(|(prefix, _)| S3Location {
-            bucket: self.location.bucket.clone(),
-            prefix: prefix.to_string(),
-        }))
+            .collect();
+        audits.sort_by_key(|(prefix, modified)| std::cmp::Reverse((modified.as_nanos(), **prefix)));
+        Ok(audits
+            .into_iter()
+            .map(|(prefix, _)| S3Location {
+                bucket: self.location.bucket.clone(),
+                prefix: prefix.to_string(),
+            })
+            .collect())
     }
 
     fn cannot_list(
@@ -735,16 +742,16 @@ pub fn fetch(connection: &Connection, location: &S3Location) -> Result<Download>
     Ok(download)
 }
 
-/// The newest complete audit below `parent`, other than `exclude`; `None`
-/// when there is none (the first audit of a schedule).
-pub fn latest(
+/// The complete audits below `parent`, other than `exclude`, newest first
+/// (none: the first audit of a schedule).
+pub fn audits_newest_first(
     connection: &Connection,
     parent: &S3Location,
     exclude: Option<&S3Location>,
-) -> Result<Option<S3Location>> {
+) -> Result<Vec<S3Location>> {
     super::block_on(async {
         let store = Store::connect(connection, parent.clone()).await?;
-        store.latest_audit(exclude).await
+        store.audits_newest_first(exclude).await
     })?
 }
 

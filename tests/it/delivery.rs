@@ -355,6 +355,37 @@ fn an_audit_in_s3_is_retained_verified_and_compared_from_s3() {
         );
     }
 
+    // The newest audit cannot be a baseline now: the next run passes over
+    // it, says so, and takes the one before.
+    let baseline_latest = |out: &str| {
+        cli(
+            &moto,
+            &[
+                "audit",
+                "--inventory",
+                path(&sample()),
+                "--out",
+                &format!("s3://{BUCKET}/elsewhere/{out}/"),
+                "--baseline-latest",
+                &format!("s3://{BUCKET}/audits/"),
+            ],
+        )
+    };
+    let third = baseline_latest("third");
+    assert_eq!(third.status.code(), Some(0), "{}", stderr(&third));
+    assert!(
+        stdout(&third).contains(&format!("baseline: s3://{BUCKET}/{prefix} ")),
+        "{}",
+        stdout(&third)
+    );
+    assert!(
+        stderr(&third).contains(&format!(
+            "warning: passed over as the baseline: s3://{BUCKET}/{second_prefix}: holds"
+        )),
+        "{}",
+        stderr(&third)
+    );
+
     // A new version of one file (the bucket keeps the locked one) no longer verifies.
     rt.block_on(async {
         s3(&moto)
@@ -370,6 +401,15 @@ fn an_audit_in_s3_is_retained_verified_and_compared_from_s3() {
     let tampered = cli(&moto, &["verify", &format!("s3://{BUCKET}/{prefix}")]);
     assert_eq!(tampered.status.code(), Some(1), "{}", stdout(&tampered));
     assert!(stdout(&tampered).contains("changed: summary.md"));
+    // With no usable audit left below the prefix, a run refuses to guess.
+    let fourth = baseline_latest("fourth");
+    assert_eq!(fourth.status.code(), Some(2), "{}", stdout(&fourth));
+    assert!(
+        stderr(&fourth).contains("none of the 2 newest audits below it can be a baseline")
+            && stderr(&fourth).contains("the baseline does not verify"),
+        "{}",
+        stderr(&fourth)
+    );
 }
 
 /// An audit bound for S3 through a recording (or refusing) HTTP client.
@@ -491,22 +531,18 @@ fn the_manifest_goes_up_last_and_a_refused_upload_keeps_the_audit_locally() {
     assert!(verified.unwrap_err().to_string().starts_with(&format!(
         "s3://{BUCKET}/audits/refused/: holds no manifest.json"
     )));
-    let latest = amiaudit::deliver::s3::latest(
+    let latest = amiaudit::deliver::s3::audits_newest_first(
         &connection(&moto),
         &S3Location::parse(&format!("s3://{BUCKET}/audits/")).unwrap(),
         None,
     );
-    assert_eq!(
-        latest.unwrap().unwrap().prefix,
-        "audits/temporary/",
-        "the newest"
-    );
-    let none = amiaudit::deliver::s3::latest(
+    assert_eq!(latest.unwrap()[0].prefix, "audits/temporary/", "the newest");
+    let none = amiaudit::deliver::s3::audits_newest_first(
         &connection(&moto),
         &S3Location::parse(&format!("s3://{BUCKET}/audits/refused/")).unwrap(),
         None,
     );
-    assert_eq!(none.unwrap(), None, "nothing complete below it");
+    assert_eq!(none.unwrap(), [], "nothing complete below it");
 
     // A bucket that does not exist is refused before anything is written.
     let missing = cli(
