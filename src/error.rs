@@ -69,6 +69,25 @@ impl Error {
         })
     }
 
+    /// This error with `local`, a temporary copy of something the user
+    /// named (an audit read back from S3), shown as `shown`: a message
+    /// names what the user gave, never a directory that is about to go.
+    pub fn shown_as(self, local: &Path, shown: &str) -> Error {
+        let local = local.display().to_string();
+        let text = self.to_string();
+        if !text.contains(&local) {
+            return self;
+        }
+        let with_slash = match shown.ends_with('/') {
+            true => shown.to_string(),
+            false => format!("{shown}/"),
+        };
+        Error::Input(
+            text.replace(&format!("{local}/"), &with_slash)
+                .replace(&local, shown),
+        )
+    }
+
     /// The documented exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {

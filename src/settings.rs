@@ -303,7 +303,7 @@ impl AuditPlan {
                         "audit: --retain-days, --retain-mode and --local-copy are for --out s3://bucket/prefix/",
                     ));
                 }
-                check_out_outside_other_audits(dir)?;
+                check_out_outside_other_audits(dir, "--out")?;
                 (dir.clone(), None)
             }
             Location::S3(asked) => {
@@ -323,7 +323,7 @@ impl AuditPlan {
                 })??;
                 let (out, temp) = match &request.local_copy {
                     Some(dir) => {
-                        check_out_outside_other_audits(dir)?;
+                        check_out_outside_other_audits(dir, "--local-copy")?;
                         (dir.clone(), None)
                     }
                     None => {
@@ -384,7 +384,11 @@ impl AuditPlan {
             (None, None) => None,
         };
         if let Source::Directory(inventory) = &source {
-            check_out_apart_from_inventory(&out, inventory)?;
+            let flag = match request.local_copy {
+                Some(_) => "--local-copy",
+                None => "--out",
+            };
+            check_out_apart_from_inventory(&out, flag, inventory)?;
         }
         Ok(AuditPlan {
             source,
@@ -480,7 +484,9 @@ pub fn read_baseline(
             let download = s3::fetch(connection, s3_location)?;
             download.require_plain_keys(s3_location)?;
             let shown = s3_location.url();
+            let local = download.dir.clone();
             verified_baseline_named(&download.dir, &shown, allow_unverified, warnings)
+                .map_err(|e| e.shown_as(&local, &shown))
         }
     }
 }
@@ -519,7 +525,7 @@ fn verified_baseline_named(
 /// `--out` may not sit inside another audit (a directory with manifest.json
 /// and inventory/manifest.json): that audit would no longer verify, its
 /// new files counted as added. Replacing an audit in place is fine.
-pub fn check_out_outside_other_audits(out: &Path) -> Result<()> {
+pub fn check_out_outside_other_audits(out: &Path, flag: &str) -> Result<()> {
     // Lexical, not canonical: parents that do not exist yet are passed
     // over, and the file system resolves `..` and links in each check.
     let out = match out.is_absolute() {
@@ -536,7 +542,7 @@ pub fn check_out_outside_other_audits(out: &Path) -> Result<()> {
                 .is_file();
         if is_audit {
             return Err(Error::input(format!(
-                "--out `{}` lies inside the audit at `{}`, which would no longer verify; write the audit beside it",
+                "{flag} `{}` lies inside the audit at `{}`, which would no longer verify; write the audit beside it",
                 out.display(),
                 ancestor.display()
             )));
@@ -545,8 +551,9 @@ pub fn check_out_outside_other_audits(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `--out` may not be the inventory being audited, hold it, or sit inside it.
-pub fn check_out_apart_from_inventory(out: &Path, inventory: &Path) -> Result<()> {
+/// `--out` (or `flag`) may not be the inventory being audited, hold it, or
+/// sit inside it.
+pub fn check_out_apart_from_inventory(out: &Path, flag: &str, inventory: &Path) -> Result<()> {
     let (Ok(inventory), Ok(out)) = (
         inventory.canonicalize(),
         crate::output::absolute(out, false),
@@ -556,7 +563,7 @@ pub fn check_out_apart_from_inventory(out: &Path, inventory: &Path) -> Result<()
     };
     if inventory.starts_with(&out) || out.starts_with(&inventory) {
         return Err(Error::input(format!(
-            "--out `{}` overlaps the inventory being audited (`{}`); write the audit somewhere else",
+            "{flag} `{}` overlaps the inventory being audited (`{}`); write the audit somewhere else",
             out.display(),
             inventory.display()
         )));

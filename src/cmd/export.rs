@@ -13,7 +13,8 @@ pub fn security_hub(location: &Location, connection: &Connection) -> Result<Outc
         Location::S3(s3) => {
             let download = crate::deliver::s3::fetch(connection, s3)?;
             download.require_plain_keys(s3)?;
-            security_hub::export(&download.dir, connection)?
+            security_hub::export(&download.dir, connection)
+                .map_err(|e| e.shown_as(&download.dir, &s3.url()))?
         }
     };
     Ok(outcome(&report))

@@ -13,7 +13,8 @@ pub fn run(location: &Location, connection: &Connection) -> Result<Outcome> {
         Location::Local(dir) => report(evidence::verify(dir)?, &dir.display().to_string()),
         Location::S3(s3) => {
             let download = crate::deliver::s3::fetch(connection, s3)?;
-            let mut v = evidence::verify(&download.dir)?;
+            let mut v = evidence::verify(&download.dir)
+                .map_err(|e| e.shown_as(&download.dir, &s3.url()))?;
             // Objects that cannot be files of the audit are extra to it.
             v.added.extend(download.unsafe_keys.iter().cloned());
             for (held, count) in &download.retention {

@@ -547,34 +547,55 @@ impl Store {
         if !keys.iter().any(|(key, _)| *key == manifest_key) {
             return Ok(download);
         }
-        self.fetch_object(&manifest_key, &download.dir.join(MANIFEST), &mut retention)
-            .await?;
-        let listed = std::fs::read(download.dir.join(MANIFEST))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<ListedFiles>(&bytes).ok())
-            .map(|m| m.files)
-            .unwrap_or_default();
-        for (key, _) in keys {
-            let rel = match key.strip_prefix(&self.location.prefix) {
-                Some(rel) if canonical_relative(rel) => rel,
-                _ => {
-                    unsafe_keys.push(key);
+        let dir = download.dir.clone();
+        let fetched: Result<()> = async {
+            self.fetch_object(&manifest_key, &dir.join(MANIFEST), &mut retention)
+                .await?;
+            let listed = std::fs::read(dir.join(MANIFEST))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<ListedFiles>(&bytes).ok())
+                .map(|m| m.files)
+                .unwrap_or_default();
+            let mut others = Vec::new();
+            for (key, _) in &keys {
+                let rel = match key.strip_prefix(&self.location.prefix) {
+                    Some(rel) if canonical_relative(rel) => rel,
+                    _ => {
+                        unsafe_keys.push(key.clone());
+                        continue;
+                    }
+                };
+                if rel == MANIFEST {
                     continue;
                 }
-            };
-            if rel == MANIFEST {
-                continue;
+                if !listed.contains_key(rel) {
+                    others.push((key, rel));
+                    continue;
+                }
+                let path = dir.join(rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+                }
+                self.fetch_object(key, &path, &mut retention).await?;
             }
-            let path = download.dir.join(rel);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            // After the audit's own files: a key whose name a file or a
+            // folder of the audit already takes (`inventory` beside
+            // `inventory/...`) cannot stand in as a file, and is foreign.
+            for (key, rel) in others {
+                let path = dir.join(rel);
+                let stood_in = path
+                    .parent()
+                    .is_none_or(|parent| std::fs::create_dir_all(parent).is_ok())
+                    && !path.exists()
+                    && std::fs::write(&path, b"").is_ok();
+                if !stood_in {
+                    unsafe_keys.push(key.clone());
+                }
             }
-            if listed.contains_key(rel) {
-                self.fetch_object(&key, &path, &mut retention).await?;
-            } else {
-                std::fs::write(&path, b"").map_err(|e| Error::io(&path, e))?;
-            }
+            Ok(())
         }
+        .await;
+        fetched.map_err(|e| e.shown_as(&dir, &self.location.url()))?;
         download.unsafe_keys = unsafe_keys;
         download.retention = retention;
         Ok(download)

@@ -884,6 +884,59 @@ fn only_what_the_manifest_lists_goes_up_as_written() {
             .any(|uri| uri.contains("/audits/whole/manifest.json")),
         "{gets:?}"
     );
+    // A key named like one of the audit's folders is foreign too (verify:
+    // added, exit 1), not an error about a temporary directory.
+    rt.block_on(async {
+        s3(&moto)
+            .await
+            .put_object()
+            .bucket(BUCKET)
+            .key("audits/whole/inventory")
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    });
+    let verified = cli(&moto, &["verify", &format!("s3://{BUCKET}/audits/whole/")]);
+    assert_eq!(verified.status.code(), Some(1), "{}", stderr(&verified));
+    assert!(
+        stdout(&verified).contains("added: audits/whole/inventory\n"),
+        "{}",
+        stdout(&verified)
+    );
+    // Errors about an audit read back name it by its S3 location.
+    let csv_only = cli(
+        &moto,
+        &[
+            "audit",
+            "--inventory",
+            path(&sample()),
+            "--format",
+            "csv",
+            "--out",
+            &format!("s3://{BUCKET}/csv-only/a/"),
+        ],
+    );
+    assert_eq!(csv_only.status.code(), Some(0), "{}", stderr(&csv_only));
+    let baseline = cli(
+        &moto,
+        &[
+            "audit",
+            "--inventory",
+            path(&sample()),
+            "--out",
+            &format!("s3://{BUCKET}/csv-only/b/"),
+            "--baseline",
+            &format!("s3://{BUCKET}/csv-only/a/"),
+        ],
+    );
+    assert_eq!(baseline.status.code(), Some(2));
+    assert!(
+        stderr(&baseline).starts_with(&format!("error: s3://{BUCKET}/csv-only/a/findings.json: "))
+            && !stderr(&baseline).contains("amiaudit-s3-"),
+        "{}",
+        stderr(&baseline)
+    );
     assert!(
         !gets.iter().any(|uri| uri.contains("planted.bin")),
         "{gets:?}"
