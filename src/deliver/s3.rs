@@ -477,6 +477,7 @@ impl Store {
     async fn put(&self, key: &str, body: Vec<u8>, storage: &Storage) -> Result<()> {
         use sha2::{Digest, Sha256};
         let checksum = aws_smithy_types::base64::encode(Sha256::digest(&body));
+        let sent_checksum = checksum.clone();
         let mut request = self
             .client
             .put_object()
@@ -504,14 +505,35 @@ impl Store {
                 .object_lock_mode(mode.aws())
                 .object_lock_retain_until_date(until);
         }
-        request.send().await.map_err(|e| {
-            Error::input(format!(
-                "s3://{}/{key}: upload failed ({}); the writer needs s3:PutObject on the prefix (deploy/evidence-bucket-policy.json)",
-                self.location.bucket,
-                sdk_error_text(&e)
-            ))
-        })?;
-        Ok(())
+        let Err(e) = request.send().await else {
+            return Ok(());
+        };
+        // A 412 to a retried PUT: the first attempt may have been written
+        // and only its answer lost. The object is ours if its checksum is.
+        if e.raw_response().map(|r| r.status().as_u16()) == Some(412)
+            && self.stored_checksum(key).await.as_deref() == Some(sent_checksum.as_str())
+        {
+            return Ok(());
+        }
+        Err(Error::input(format!(
+            "s3://{}/{key}: upload failed ({}); the writer needs s3:PutObject on the prefix (deploy/evidence-bucket-policy.json)",
+            self.location.bucket,
+            sdk_error_text(&e)
+        )))
+    }
+
+    /// The SHA-256 checksum S3 holds for `key` (base64), if it can tell.
+    async fn stored_checksum(&self, key: &str) -> Option<String> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.location.bucket)
+            .key(key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .ok()?;
+        head.checksum_sha256().map(str::to_string)
     }
 
     /// The audit below the prefix, as a directory in a fresh temporary

@@ -799,6 +799,30 @@ fn security_hub_import_is_stable_archives_what_was_resolved_and_counts_failures(
 }
 
 #[test]
+fn a_write_whose_answer_was_lost_is_not_a_failed_upload() {
+    let moto = Moto::start();
+    let rt = runtime();
+    rt.block_on(bucket(&moto, BUCKET, false));
+    // moto writes the manifest, its answer is lost, the SDK retries and
+    // If-None-Match refuses the retry (412): the object holds our bytes.
+    let (client, seen) = Refusing::losing_first_response(|method, uri| {
+        method == "PUT" && uri.contains("/audits/lost/manifest.json")
+    });
+    let plan = plan_to_s3(&moto, "audits/lost/", None, client);
+    let outcome = amiaudit::cmd::audit::run(plan).unwrap();
+    assert_eq!(outcome.exit_code, 0, "{:?}", outcome.stderr);
+    let manifest_puts = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(method, uri)| method == "PUT" && uri.contains("/audits/lost/manifest.json"))
+        .count();
+    assert_eq!(manifest_puts, 2, "sent, lost, sent again");
+    let verified = cli(&moto, &["verify", &format!("s3://{BUCKET}/audits/lost/")]);
+    assert_eq!(verified.status.code(), Some(0), "{}", stdout(&verified));
+}
+
+#[test]
 fn only_what_the_manifest_lists_goes_up_as_written() {
     let moto = Moto::start();
     let rt = runtime();

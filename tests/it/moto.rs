@@ -931,6 +931,10 @@ pub struct Refusing {
     content_type: &'static str,
     body: &'static str,
     seen: Seen,
+    /// Send the refused request on and drop moto's answer (only the
+    /// first time that request is seen): a write that happened, whose
+    /// response was lost.
+    lose_first_response: bool,
 }
 
 impl Refusing {
@@ -948,6 +952,23 @@ impl Refusing {
             content_type,
             body,
             seen: seen.clone(),
+            lose_first_response: false,
+        });
+        (client, seen)
+    }
+
+    /// Forwards everything, but the first time a request `lose` picks is
+    /// sent, moto's answer is replaced by a 500 (the SDK then retries).
+    pub fn losing_first_response(lose: fn(&str, &str) -> bool) -> (SharedHttpClient, Seen) {
+        let seen = Seen::default();
+        let client = SharedHttpClient::new(Refusing {
+            inner: aws_smithy_http_client::Builder::new().build_http(),
+            refuse: lose,
+            status: 500,
+            content_type: "application/xml",
+            body: "<Error><Code>InternalError</Code><Message>the response was lost</Message></Error>",
+            seen: seen.clone(),
+            lose_first_response: true,
         });
         (client, seen)
     }
@@ -966,6 +987,7 @@ impl HttpClient for Refusing {
             content_type: self.content_type,
             body: self.body,
             seen: self.seen.clone(),
+            lose_first_response: self.lose_first_response,
         })
     }
 }
@@ -978,14 +1000,32 @@ struct RefusingConnector {
     content_type: &'static str,
     body: &'static str,
     seen: Seen,
+    /// Send the refused request on and drop moto's answer (only the
+    /// first time that request is seen): a write that happened, whose
+    /// response was lost.
+    lose_first_response: bool,
 }
 
 impl HttpConnector for RefusingConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        self.seen
-            .lock()
-            .unwrap()
-            .push((request.method().to_string(), request.uri().to_string()));
+        let this = (request.method().to_string(), request.uri().to_string());
+        let first = {
+            let mut seen = self.seen.lock().unwrap();
+            let first = !seen.contains(&this);
+            seen.push(this);
+            first
+        };
+        if self.lose_first_response {
+            if !(first && (self.refuse)(request.method(), request.uri())) {
+                return self.inner.call(request);
+            }
+            let sent = self.inner.call(request);
+            let lost = typed_response(self.status, self.body.to_string(), self.content_type);
+            return HttpConnectorFuture::new(async move {
+                sent.await?;
+                Ok(lost)
+            });
+        }
         if (self.refuse)(request.method(), request.uri()) {
             return HttpConnectorFuture::ready(Ok(typed_response(
                 self.status,
