@@ -5,16 +5,22 @@
 //! - Writes go only to the bucket and prefix the user named, and only
 //!   PutObject: nothing is ever deleted or overwritten. The prefix (and the
 //!   bundle's key beside it) must hold nothing yet, and every PutObject is
-//!   conditional (`If-None-Match: *`).
+//!   conditional (`If-None-Match: *`). Nor is a prefix inside another
+//!   audit's (that audit would no longer verify).
 //! - `manifest.json` is uploaded last, after every file it lists succeeded,
 //!   so an interrupted upload never leaves an audit that `verify` calls
 //!   intact; `--baseline-latest` only considers prefixes with a manifest
 //!   (and an embedded inventory's).
-//! - The directory is verified before the first upload, and each object
-//!   carries its SHA-256 checksum, so what S3 accepts is byte for byte what
-//!   the manifest lists.
+//! - The directory is verified before the first upload; the upload sends
+//!   exactly the files the manifest lists, each body checked against its
+//!   digest there and sent with its SHA-256 checksum, and the manifest
+//!   from the bytes it was read as, so what S3 accepts is byte for byte
+//!   what the manifest lists.
 //! - Keys read back are never trusted as paths: a key that is not a plain
 //!   relative path below the prefix is reported, never written to disk.
+//!   Listings are URL-encoded (XML cannot carry every key). Only the
+//!   manifest and the files it lists are downloaded, streamed; any other
+//!   key is an empty stand-in that verify counts as added.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
