@@ -42,6 +42,9 @@ pub struct S3Location {
     pub prefix: String,
 }
 
+/// The longest segment of a prefix, in bytes.
+const MAX_SEGMENT: usize = 200;
+
 impl S3Location {
     /// `bucket/prefix/`, with or without `s3://`.
     pub fn parse(text: &str) -> Result<S3Location> {
@@ -76,6 +79,15 @@ impl S3Location {
         if !prefix.is_empty() && (odd_segment || prefix.chars().any(char::is_control)) {
             return Err(Error::input(format!(
                 "`{}`: the prefix has an empty, `.` or `..` segment or a control character",
+                text.escape_debug()
+            )));
+        }
+        // Each segment is also a directory name where the audit is written
+        // or read back (a file system allows 255 bytes; the lock beside it
+        // takes more).
+        if prefix.split('/').any(|seg| seg.len() > MAX_SEGMENT) {
+            return Err(Error::input(format!(
+                "`{}`: a segment of the prefix is longer than {MAX_SEGMENT} bytes",
                 text.escape_debug()
             )));
         }
@@ -833,6 +845,9 @@ mod tests {
         assert!(S3Location::parse("s3://Bucket/x").is_err());
         assert!(S3Location::parse("s3://bucket//x").is_err());
         assert!(S3Location::parse("s3://bucket/a\nb").is_err());
+        let long = "b".repeat(MAX_SEGMENT);
+        assert!(S3Location::parse(&format!("s3://bucket/a/{long}/")).is_ok());
+        assert!(S3Location::parse(&format!("s3://bucket/a/{long}b/")).is_err());
         assert!(
             S3Location::parse("s3://bucket/{user}/")
                 .unwrap()
