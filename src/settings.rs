@@ -484,9 +484,8 @@ pub fn read_baseline(
             let download = s3::fetch(connection, s3_location)?;
             download.require_plain_keys(s3_location)?;
             let shown = s3_location.url();
-            let local = download.dir.clone();
             verified_baseline_named(&download.dir, &shown, allow_unverified, warnings)
-                .map_err(|e| e.shown_as(&local, &shown))
+                .map_err(|e| e.shown_as(&download.dir, &shown))
         }
     }
 }
@@ -537,7 +536,7 @@ pub fn check_out_outside_other_audits(out: &Path, flag: &str) -> Result<()> {
     for ancestor in out.ancestors().skip(1) {
         let is_audit = ancestor.join(crate::evidence::MANIFEST).is_file()
             && ancestor
-                .join("inventory")
+                .join(crate::evidence::INVENTORY_DIR)
                 .join(crate::evidence::MANIFEST)
                 .is_file();
         if is_audit {

@@ -570,8 +570,6 @@ impl Store {
         let dir = temp.path().join(name);
         std::fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
         let keys = self.list(&self.location.prefix).await?;
-        let mut unsafe_keys = Vec::new();
-        let mut retention = BTreeMap::new();
         let mut download = Download {
             _temp: temp,
             dir,
@@ -587,9 +585,15 @@ impl Store {
         if !keys.iter().any(|(key, _)| *key == manifest_key) {
             return Ok(download);
         }
-        let dir = download.dir.clone();
+        let Download {
+            dir,
+            unsafe_keys,
+            retention,
+            ..
+        } = &mut download;
+        let dir: &Path = dir;
         let fetched: Result<()> = async {
-            self.fetch_object(&manifest_key, &dir.join(MANIFEST), &mut retention)
+            self.fetch_object(&manifest_key, &dir.join(MANIFEST), retention)
                 .await?;
             let listed = std::fs::read(dir.join(MANIFEST))
                 .ok()
@@ -616,7 +620,7 @@ impl Store {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
-                self.fetch_object(key, &path, &mut retention).await?;
+                self.fetch_object(key, &path, retention).await?;
             }
             // After the audit's own files: a key whose name a file or a
             // folder of the audit already takes (`inventory` beside
@@ -635,9 +639,7 @@ impl Store {
             Ok(())
         }
         .await;
-        fetched.map_err(|e| e.shown_as(&dir, &self.location.url()))?;
-        download.unsafe_keys = unsafe_keys;
-        download.retention = retention;
+        fetched.map_err(|e| e.shown_as(dir, &self.location.url()))?;
         Ok(download)
     }
 

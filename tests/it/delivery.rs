@@ -34,6 +34,22 @@ async fn s3(moto: &Moto) -> aws_sdk_s3::Client {
     )
 }
 
+/// Writes `body` at `key` of the test bucket, as someone other than
+/// amiaudit would (a planted or replaced object).
+fn put(rt: &tokio::runtime::Runtime, moto: &Moto, key: &str, body: Vec<u8>) {
+    rt.block_on(async {
+        s3(moto)
+            .await
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
 /// A bucket as deploy/evidence-bucket.yaml makes it: versioned, and with
 /// Object Lock when `locked`.
 async fn bucket(moto: &Moto, name: &str, locked: bool) {
@@ -311,19 +327,9 @@ fn an_audit_in_s3_is_retained_verified_and_compared_from_s3() {
     // One with a character XML cannot carry does not make the listing unreadable.
     let planted = format!("{second_prefix}../../../../tmp/planted");
     let escape = format!("{second_prefix}esc\u{1b}[2J+ x");
-    rt.block_on(async {
-        for key in [&planted, &escape] {
-            s3(&moto)
-                .await
-                .put_object()
-                .bucket(BUCKET)
-                .key(key)
-                .body(b"x".to_vec().into())
-                .send()
-                .await
-                .unwrap();
-        }
-    });
+    for key in [&planted, &escape] {
+        put(&rt, &moto, key, b"x".to_vec());
+    }
     let second_url = format!("s3://{BUCKET}/{second_prefix}");
     let verified = cli(&moto, &["verify", &second_url]);
     assert_eq!(verified.status.code(), Some(1), "{}", stdout(&verified));
@@ -387,17 +393,12 @@ fn an_audit_in_s3_is_retained_verified_and_compared_from_s3() {
     );
 
     // A new version of one file (the bucket keeps the locked one) no longer verifies.
-    rt.block_on(async {
-        s3(&moto)
-            .await
-            .put_object()
-            .bucket(BUCKET)
-            .key(format!("{prefix}summary.md"))
-            .body(b"all clear\n".to_vec().into())
-            .send()
-            .await
-            .unwrap();
-    });
+    put(
+        &rt,
+        &moto,
+        &format!("{prefix}summary.md"),
+        b"all clear\n".to_vec(),
+    );
     let tampered = cli(&moto, &["verify", &format!("s3://{BUCKET}/{prefix}")]);
     assert_eq!(tampered.status.code(), Some(1), "{}", stdout(&tampered));
     assert!(stdout(&tampered).contains("changed: summary.md"));
@@ -875,17 +876,7 @@ fn only_what_the_manifest_lists_goes_up_as_written() {
 
     // Reading it back fetches only what its manifest lists: an object
     // planted beside it is counted as added, never downloaded.
-    rt.block_on(async {
-        s3(&moto)
-            .await
-            .put_object()
-            .bucket(BUCKET)
-            .key("audits/whole/planted.bin")
-            .body(vec![0u8; 1 << 20].into())
-            .send()
-            .await
-            .unwrap();
-    });
+    put(&rt, &moto, "audits/whole/planted.bin", vec![0u8; 1 << 20]);
     let (client, seen) = Refusing::client(|_, _| false, 500, "application/xml", "");
     let mut recorded = connection(&moto);
     recorded.http_client = Some(client);
@@ -910,17 +901,7 @@ fn only_what_the_manifest_lists_goes_up_as_written() {
     );
     // A key named like one of the audit's folders is foreign too (verify:
     // added, exit 1), not an error about a temporary directory.
-    rt.block_on(async {
-        s3(&moto)
-            .await
-            .put_object()
-            .bucket(BUCKET)
-            .key("audits/whole/inventory")
-            .body(b"x".to_vec().into())
-            .send()
-            .await
-            .unwrap();
-    });
+    put(&rt, &moto, "audits/whole/inventory", b"x".to_vec());
     let verified = cli(&moto, &["verify", &format!("s3://{BUCKET}/audits/whole/")]);
     assert_eq!(verified.status.code(), Some(1), "{}", stderr(&verified));
     assert!(
