@@ -438,6 +438,15 @@ fn ec2(org: &SimulatedOrg, account: &str, region: &str, body: &str) -> (&'static
         }
         "GetSnapshotBlockPublicAccessState" => "<state>block-all-sharing</state>".to_string(),
         "GetAllowedImagesSettings" => "<state>enabled</state>".to_string(),
+        "GetInstanceMetadataDefaults" => {
+            "<accountLevel><httpTokens>required</httpTokens></accountLevel>".to_string()
+        }
+        // Its images are originals (no source): asked only of copies, the
+        // chain is the AMI alone.
+        "GetImageAncestry" => format!(
+            "<imageAncestryEntrySet><item><imageId>{}</imageId><creationDate>2026-10-01T00:00:00.000Z</creationDate></item></imageAncestryEntrySet>",
+            param(body, "ImageId")
+        ),
         "DescribeImageAttribute" => format!(
             "<imageId>{}</imageId><launchPermission><item><userId>{MANAGEMENT}</userId></item></launchPermission>",
             param(body, "ImageId")

@@ -138,6 +138,7 @@ pub fn inventory(assembly: Assembly) -> Result<Inventory> {
             snapshot_block_public_access: settings.snapshot_block_public_access,
             allowed_images_state: settings.allowed_images_state,
             inspector_ec2_status: settings.inspector_ec2_status,
+            imds_default_http_tokens: settings.imds_default_http_tokens,
         };
         tables.add(RegionRow::TABLE, row.into_values());
         for (table, values) in harvest.rows {

@@ -92,6 +92,16 @@ pub fn template_image(version: &LaunchTemplateVersion) -> Option<&str> {
         .filter(|id| id.starts_with("ami-"))
 }
 
+/// What a launch template version names instead of an AMI id: a
+/// `resolve:ssm:<parameter>` reference (or anything else that is not an
+/// AMI id), kept as written so the launch is never taken for "no AMI".
+pub fn template_parameter(version: &LaunchTemplateVersion) -> Option<&str> {
+    version
+        .launch_template_data()
+        .and_then(|d| d.image_id())
+        .filter(|id| !id.starts_with("ami-"))
+}
+
 /// What the account can see of the AMIs in use.
 pub struct Visibility<'a> {
     /// AMIs the account owns (listed by DescribeImages Owners=self).
@@ -194,6 +204,7 @@ pub fn template_rows(
             image_id: text(image),
             image_owner_id: owner,
             image_visible: visible,
+            image_parameter: text(template_parameter(v)),
         };
         harvest.push(row);
     }

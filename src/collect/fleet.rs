@@ -418,11 +418,9 @@ pub fn record(
             let spec = r.spec();
             let handle = r.handle();
             let (number, version) = index.resolve(handle, spec);
-            let data = version.and_then(|v| v.launch_template_data());
             let image = version.and_then(template_image);
-            let parameter = data
-                .and_then(|d| d.image_id())
-                .filter(|id| id.starts_with("resolve:ssm:"))
+            let parameter = version
+                .and_then(super::ec2_usage::template_parameter)
                 .map(str::to_string);
             let (visible, owner) = image.map_or((None, None), |i| visibility.of(i));
             harvest.push(AsgLaunchSourceRow {

@@ -52,6 +52,7 @@ pub struct Settings {
     pub snapshot_block_public_access: Option<String>,
     pub allowed_images_state: Option<String>,
     pub inspector_ec2_status: Option<String>,
+    pub imds_default_http_tokens: Option<String>,
 }
 
 impl Harvest {

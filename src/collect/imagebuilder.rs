@@ -18,8 +18,8 @@ use super::calls::{CallResult, all_pages, each_bounded, enum_text, parse_time, s
 use super::harvest::Harvest;
 use crate::inventory::schema::{
     DistributionRow, DistributionShareRow, ImageRecipeRow, InfrastructureRow,
-    LifecyclePolicyRecipeRow, LifecyclePolicyRow, PipelineAmiRow, PipelineImageRow, PipelineRow,
-    RecipeBlockDeviceRow,
+    LifecyclePolicyRecipeRow, LifecyclePolicyRow, LifecyclePolicyRuleRow, LifecyclePolicyTagRow,
+    PipelineAmiRow, PipelineImageRow, PipelineImageTagRow, PipelineRow, RecipeBlockDeviceRow,
 };
 
 const SERVICE: &str = "imagebuilder";
@@ -250,6 +250,9 @@ pub fn record(harvest: &mut Harvest, fetched: Fetched) {
             selects_by_tags: detail.map(|_| selection.is_some_and(|s| s.tag_map().is_some())),
         };
         harvest.push(row);
+        if let Some(policy) = detail {
+            lifecycle_rule_rows(harvest, arn, policy);
+        }
         for recipe in selection.map(|s| s.recipes()).unwrap_or_default() {
             let row = LifecyclePolicyRecipeRow {
                 account_id: harvest.account_id.clone(),
@@ -260,6 +263,49 @@ pub fn record(harvest: &mut Harvest, fetched: Fetched) {
             };
             harvest.push(row);
         }
+    }
+}
+
+/// A lifecycle policy's rules and the tags it selects images by.
+fn lifecycle_rule_rows(
+    harvest: &mut Harvest,
+    arn: &str,
+    policy: &aws_sdk_imagebuilder::types::LifecyclePolicy,
+) {
+    for (index, detail) in policy.policy_details().iter().enumerate() {
+        let action = detail.action();
+        // includeResources: "Specifies whether the lifecycle action should
+        // apply to distributed AMIs"; absent, it applies to none of them
+        // (the SDK reads an absent flag as false, as AWS sends it).
+        let include = action.and_then(|a| a.include_resources());
+        let filter = detail.filter();
+        harvest.push(LifecyclePolicyRuleRow {
+            account_id: harvest.account_id.clone(),
+            region: harvest.region.clone(),
+            policy_arn: arn.to_string(),
+            rule_index: index as i64,
+            action: action.map(|a| a.r#type().as_str().to_string()),
+            include_amis: include.is_some_and(|i| i.amis()),
+            include_snapshots: include.is_some_and(|i| i.snapshots()),
+            filter_type: filter.map(|f| f.r#type().as_str().to_string()),
+            filter_value: filter.map(|f| i64::from(f.value())),
+            filter_unit: enum_text(filter.and_then(|f| f.unit())),
+        });
+    }
+    let tags: BTreeMap<&String, &String> = policy
+        .resource_selection()
+        .and_then(|s| s.tag_map())
+        .into_iter()
+        .flatten()
+        .collect();
+    for (key, value) in tags {
+        harvest.push(LifecyclePolicyTagRow {
+            account_id: harvest.account_id.clone(),
+            region: harvest.region.clone(),
+            policy_arn: arn.to_string(),
+            key: key.clone(),
+            value: Some(value.clone()),
+        });
     }
 }
 
@@ -281,9 +327,14 @@ pub fn pipeline_row(
             .filter(|e| !e.is_empty()),
         schedule_timezone: text(schedule.and_then(|s| s.timezone())),
         start_condition: enum_text(schedule.and_then(|s| s.pipeline_execution_start_condition())),
-        tests_enabled: p
-            .image_tests_configuration()
-            .and_then(|t| t.image_tests_enabled()),
+        // "Image Builder defaults to enable tests to run following the
+        // image build, before image distribution": an answer that names no
+        // setting has tests on.
+        tests_enabled: Some(
+            p.image_tests_configuration()
+                .and_then(|t| t.image_tests_enabled())
+                .unwrap_or(true),
+        ),
         // No scanning configuration at all means scanning was never turned on.
         scanning_enabled: Some(
             p.image_scanning_configuration()
@@ -318,6 +369,17 @@ fn image_rows(harvest: &mut Harvest, pipeline_arn: &str, image: &ImageSummary) {
         date_created: parse_time(image.date_created()),
         build_type: enum_text(image.build_type()),
     });
+    // Sorted: the harvest's rows, and so the inventory, are deterministic.
+    let tags: BTreeMap<&String, &String> = image.tags().into_iter().flatten().collect();
+    for (key, value) in tags {
+        harvest.push(PipelineImageTagRow {
+            account_id: harvest.account_id.clone(),
+            region: harvest.region.clone(),
+            image_build_arn: build_arn.to_string(),
+            key: key.clone(),
+            value: Some(value.clone()),
+        });
+    }
     let amis = image
         .output_resources()
         .map(|o| o.amis())
@@ -442,13 +504,10 @@ pub fn infrastructure_row(
         region: region.to_string(),
         infrastructure_arn: arn.to_string(),
         name: text(config.name()),
-        // The API documents `optional` as the default when none is set.
-        http_tokens: Some(
-            metadata
-                .and_then(|m| m.http_tokens())
-                .unwrap_or("optional")
-                .to_string(),
-        ),
+        // As AWS answered: none set means the build instance is launched
+        // with EC2's default, which the account-region's instance metadata
+        // defaults and the parent image decide (PIPELINE-BUILD-IMDSV1).
+        http_tokens: text(metadata.and_then(|m| m.http_tokens())),
         http_put_response_hop_limit: metadata
             .and_then(|m| m.http_put_response_hop_limit())
             .map(i64::from),
@@ -505,9 +564,18 @@ mod tests {
     }
 
     #[test]
-    fn build_instances_without_metadata_options_accept_imdsv1() {
+    fn build_instances_without_metadata_options_get_no_http_tokens_of_their_own() {
         let config = aws_sdk_imagebuilder::types::InfrastructureConfiguration::builder().build();
         let row = infrastructure_row("111111111111", "eu-west-1", "arn:infra", &config);
-        assert_eq!(row.http_tokens.as_deref(), Some("optional"));
+        assert_eq!(row.http_tokens, None);
+    }
+
+    #[test]
+    fn a_pipeline_that_names_no_test_setting_has_tests_on() {
+        let pipeline = ImagePipeline::builder()
+            .arn("arn:aws:imagebuilder:eu-west-1:111111111111:image-pipeline/web")
+            .build();
+        let row = pipeline_row("111111111111", "eu-west-1", &pipeline, None).expect("row");
+        assert_eq!(row.tests_enabled, Some(true));
     }
 }

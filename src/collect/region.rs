@@ -142,9 +142,11 @@ pub async fn collect(
         .filter(|id| !own.contains_key(id))
         .collect();
 
+    let copies = ec2_images::copies_of_elsewhere(&images, &own);
+
     // The per-resource calls, bounded.
     let limit = settings.per_resource_concurrency;
-    let (launch_permissions, snapshot_permissions, key_outcomes, visible) = tokio::join!(
+    let (launch_permissions, snapshot_permissions, key_outcomes, visible, ancestry) = tokio::join!(
         each_bounded(own.keys().cloned(), limit, |id| {
             ec2_images::launch_permissions(ec2, id)
         }),
@@ -159,6 +161,7 @@ pub async fn collect(
                 ec2_usage::visible_images(ec2, &foreign).await
             }
         },
+        each_bounded(copies, limit, |id| ec2_images::ancestry(ec2, id)),
     );
     let permission_counts = ec2_images::permission_rows(&mut harvest, launch_permissions);
     for image in &images {
@@ -168,6 +171,7 @@ pub async fn collect(
             .copied();
         ec2_images::image_rows(&mut harvest, image, count);
     }
+    ec2_images::ancestry_rows(&mut harvest, ancestry);
     ec2_snapshots::rows(&mut harvest, snapshots.as_ref(), snapshot_permissions);
     kms::key_rows(&mut harvest, key_outcomes);
     let visible = harvest.take("ec2", "DescribeImages", None, visible);

@@ -17,6 +17,7 @@
 
 mod builder;
 mod coverage;
+mod derive;
 mod read;
 pub mod schema;
 pub(crate) mod upgrade;
@@ -136,6 +137,9 @@ impl TableFormat {
 pub struct Inventory {
     manifest: Manifest,
     tables: BTreeMap<&'static str, DataFrame>,
+    /// Tables computed at load from the others: the usage model
+    /// (`launches`, `consumer_gaps`, `image_consumer_gaps`).
+    derived: BTreeMap<&'static str, DataFrame>,
     coverage: Coverage,
 }
 
@@ -161,18 +165,36 @@ impl Inventory {
         check_collected_at(&manifest)?;
         let now = manifest.collected_at.timestamp_millis();
         for (name, df) in tables.iter_mut() {
-            derive(name, df, now)?;
+            derive::columns(name, df, now)?;
         }
         let coverage = Coverage::read(
             &manifest,
-            &tables["accounts"],
-            &tables["regions"],
-            &tables["scan_errors"],
+            table_of(&tables, "accounts")?,
+            table_of(&tables, "regions")?,
+            table_of(&tables, "scan_errors")?,
             not_collected,
         )?;
+        let lineage = derive::Lineage {
+            instance_ids_collected: collected(&manifest, "images", "source_instance_id"),
+        };
+        let ancestry = table_of(&tables, "image_ancestry")?.clone();
+        if let Some(images) = tables.get_mut("images") {
+            derive::family_versions(images, &ancestry, &lineage, now)?;
+        }
+        derive::launch_images(
+            &mut tables,
+            collected(&manifest, "launch_templates", "image_parameter"),
+        )?;
+        let usage = derive::usage(&tables, &coverage)?;
+        let derived = BTreeMap::from([
+            ("launches", usage.launches),
+            ("consumer_gaps", usage.consumer_gaps),
+            ("image_consumer_gaps", usage.image_consumer_gaps),
+        ]);
         Ok(Inventory {
             manifest,
             tables,
+            derived,
             coverage,
         })
     }
@@ -189,6 +211,7 @@ impl Inventory {
     pub fn table(&self, name: &str) -> Result<&DataFrame> {
         self.tables
             .get(name)
+            .or_else(|| self.derived.get(name))
             .ok_or_else(|| Error::Internal(format!("no inventory table `{name}`")))
     }
 
@@ -201,6 +224,7 @@ impl Inventory {
         let mut out: BTreeMap<String, LazyFrame> = self
             .tables
             .iter()
+            .chain(&self.derived)
             .map(|(name, df)| (name.to_string(), df.clone().lazy()))
             .collect();
         let audit = df!(
@@ -213,6 +237,23 @@ impl Inventory {
         out.insert("audit".to_string(), audit);
         Ok(out)
     }
+}
+
+fn table_of<'a>(
+    tables: &'a BTreeMap<&'static str, DataFrame>,
+    name: &str,
+) -> Result<&'a DataFrame> {
+    tables
+        .get(name)
+        .ok_or_else(|| Error::Internal(format!("no inventory table `{name}`")))
+}
+
+/// Whether the scanner that wrote this inventory collected `table.column`
+/// (the schema version it wrote is the column's or later).
+fn collected(manifest: &Manifest, table: &str, column: &str) -> bool {
+    schema::table(table)
+        .and_then(|t| t.column(column))
+        .is_some_and(|c| c.since <= manifest.schema_version)
 }
 
 fn check_collected_at(manifest: &Manifest) -> Result<()> {
@@ -229,125 +270,6 @@ fn check_collected_at(manifest: &Manifest) -> Result<()> {
 /// The trailing date and version tokens removed from an image name to get
 /// its family: `-20260301-v3`, `-2025-03-01-v1`, `_v12`, `.3`.
 pub const FAMILY_SUFFIX: &str = r"([-_.]v?\d+)+$";
-
-/// Adds the derived columns of [`schema::DERIVED`] to a table, from its
-/// stored columns and `now` (the inventory's collected_at).
-fn derive(name: &str, df: &mut DataFrame, now: i64) -> Result<()> {
-    let days = |c: &str| (lit(now) - col(c).cast(DataType::Int64)).floor_div(lit(86_400_000i64));
-    let columns = match name {
-        "images" => vec![
-            days("creation_date").alias("age_days"),
-            (col("deprecation_time")
-                .cast(DataType::Int64)
-                .lt_eq(lit(now)))
-            .fill_null(lit(false))
-            .alias("deprecated"),
-            days("last_launched_time").alias("days_since_last_launch"),
-            col("name")
-                .str()
-                .replace_all(lit(FAMILY_SUFFIX), lit(""), false)
-                .alias("family"),
-        ],
-        "inspector_findings" => vec![days("first_observed_at").alias("open_days")],
-        "pipeline_images" => vec![days("date_created").alias("age_days")],
-        _ => return Ok(()),
-    };
-    let stage = |e: PolarsError| {
-        Error::Internal(format!(
-            "derived columns of `{name}`: {}",
-            polars_message(&e)
-        ))
-    };
-    *df = std::mem::take(df)
-        .lazy()
-        .with_columns(columns)
-        .collect()
-        .map_err(stage)?;
-    if name == "images" {
-        family_versions(df, now).map_err(stage)?;
-    }
-    Ok(())
-}
-
-/// Orders the versions of each family: within one owner account, region
-/// and family, the available images by `creation_date` (AWS sets it; a
-/// Version tag or a name suffix is typed by people and may disagree). Adds
-/// `family_newest_image_id`, `versions_behind` and `days_behind` (days
-/// since the first newer version appeared, up to `now`: how long consumers
-/// have had to move, not the gap between two build dates, which would fail
-/// every consumer of a monthly build the day the next one ships).
-fn family_versions(df: &mut DataFrame, now: i64) -> PolarsResult<()> {
-    use std::collections::HashMap;
-    let text = |name: &str| -> PolarsResult<Vec<Option<&str>>> {
-        Ok(df.column(name)?.str()?.iter().collect())
-    };
-    let (account, region, family, image, state) = (
-        text("account_id")?,
-        text("region")?,
-        text("family")?,
-        text("image_id")?,
-        text("state")?,
-    );
-    let created: Vec<Option<i64>> = df
-        .column("creation_date")?
-        .to_physical_repr()
-        .i64()?
-        .iter()
-        .collect();
-    // Family -> creation times of its available images, newest first, with the newest id.
-    type Family<'a> = (&'a str, &'a str, &'a str);
-    let mut versions: HashMap<Family, Vec<(i64, &str)>> = HashMap::new();
-    for i in 0..df.height() {
-        if let (Some(a), Some(r), Some(f), Some(id), Some(t), Some("available")) = (
-            account[i], region[i], family[i], image[i], created[i], state[i],
-        ) {
-            versions.entry((a, r, f)).or_default().push((t, id));
-        }
-    }
-    for list in versions.values_mut() {
-        // Newest first; the id breaks ties so the newest is one image.
-        list.sort_unstable_by(|x, y| y.cmp(x));
-    }
-    let n = df.height();
-    let (mut newest, mut behind, mut days) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    for i in 0..n {
-        // Only an available image is a version of its family: a disabled,
-        // failed or deregistered one has no place among them (not known).
-        let list = match (account[i], region[i], family[i], created[i], state[i]) {
-            (Some(a), Some(r), Some(f), Some(_), Some("available")) => versions.get(&(a, r, f)),
-            _ => None,
-        };
-        match (list, created[i]) {
-            (Some(list), Some(t)) => {
-                newest.push(Some(list[0].1));
-                let newer = list.partition_point(|(u, _)| *u > t);
-                behind.push(Some(newer as i64));
-                // list[newer - 1] is the oldest of the newer versions.
-                let since = newer.checked_sub(1).map_or(now, |k| list[k].0);
-                days.push(Some((now - since).max(0).div_euclid(86_400_000)));
-            }
-            // No available image of its family (or no creation date): not known.
-            _ => {
-                newest.push(None);
-                behind.push(None);
-                days.push(None);
-            }
-        }
-    }
-    let columns = [
-        Column::new("family_newest_image_id".into(), newest),
-        Column::new("versions_behind".into(), behind),
-        Column::new("days_behind".into(), days),
-    ];
-    for c in columns {
-        df.with_column(c)?;
-    }
-    Ok(())
-}
 
 /// An empty inventory of the right schema (for dry-running rules).
 pub fn empty(collected_at: DateTime<Utc>) -> Result<Inventory> {

@@ -24,7 +24,7 @@
 
 /// Version of the table layout below. Older versions down to
 /// [`OLDEST_SCHEMA_VERSION`] load; newer ones are refused.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 /// The oldest inventory layout this build still reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
@@ -311,6 +311,8 @@ tables! {
             allowed_images_state: Str optional in ["disabled", "audit-mode", "enabled"],
             /// Inspector2 BatchGetAccountStatus, EC2 resource: ENABLED | ENABLING | DISABLED | DISABLING | SUSPENDING | SUSPENDED
             inspector_ec2_status: Str optional in ["ENABLED", "ENABLING", "DISABLED", "DISABLING", "SUSPENDING", "SUSPENDED"],
+            /// GetInstanceMetadataDefaults, account level: required | optional | no-preference (the answer names none); what a launch that sets no httpTokens gets before the AMI's ImdsSupport is considered
+            imds_default_http_tokens: Str optional since 5 in ["required", "optional", "no-preference"],
         }
     }
 
@@ -367,7 +369,7 @@ tables! {
             tpm_support: Str optional,
             /// disabled | enabled | enabled-with-cooldown
             deregistration_protection: Str optional,
-            /// AMI this one was copied from (CopyImage)
+            /// the AMI this one was created from: the source of a copy (CopyImage), or the AMI the instance of a CreateImage was launched from
             source_image_id: Str optional,
             /// region of the source image
             source_image_region: Str optional,
@@ -375,6 +377,34 @@ tables! {
             image_allowed: Bool optional,
             /// how many launch permissions DescribeImageAttribute(launchPermission) returned (rows in `launch_permissions`); null when they were not read
             launch_permission_count: Int optional since 2,
+            /// instance the AMI was created from (CreateImage only): with `source_image_id` set and this null, the AMI is a copy
+            source_instance_id: Str optional since 5,
+        }
+    }
+
+    /// The ancestry of each copied AMI whose source is not in its own account-region (GetImageAncestry): one row per ancestor, nearest first.
+    image_ancestry => ImageAncestryRow {
+        resource: ("image_id", "ancestor_image_id", "ami"),
+        key: ["account_id", "region", "image_id", "depth"],
+        since: 5,
+        operations: ["ec2:GetImageAncestry"],
+        columns: {
+            /// owning account of the AMI asked about
+            account_id: Str required,
+            /// region of the AMI asked about
+            region: Str required,
+            /// the AMI asked about
+            image_id: Str required,
+            /// 1 for its source, 2 for the source's source, ...
+            depth: Int required,
+            /// the ancestor's AMI id
+            ancestor_image_id: Str required,
+            /// the ancestor's region
+            ancestor_region: Str optional,
+            /// when the ancestor was created
+            creation_date: Timestamp optional,
+            /// the ancestor's owner alias (`amazon`, `aws-marketplace`, `aws-backup-vault`); null for an account
+            owner_alias: Str optional,
         }
     }
 
@@ -571,6 +601,8 @@ tables! {
             image_owner_id: Str optional,
             /// whether DescribeImages shows that AMI to this account now; false when it was deregistered, made private or unshared; null when not asked
             image_visible: Bool optional since 2,
+            /// `resolve:ssm:<parameter>` when the version names an SSM parameter instead of an AMI id
+            image_parameter: Str optional since 5,
         }
     }
 
@@ -705,6 +737,26 @@ tables! {
             date_created: Timestamp optional,
             /// USER_INITIATED | SCHEDULED | IMPORT | IMPORT_ISO
             build_type: Str optional,
+        }
+    }
+
+    /// The tags of each image build (ListImagePipelineImages `tags`): what a lifecycle policy that selects by tag matches.
+    pipeline_image_tags => PipelineImageTagRow {
+        resource: ("image_build_arn", "key", "image-build"),
+        key: ["account_id", "region", "image_build_arn", "key"],
+        since: 5,
+        operations: [],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region of the pipeline
+            region: Str required,
+            /// image build version ARN
+            image_build_arn: Str required,
+            /// tag key
+            key: Str required,
+            /// tag value
+            value: Str optional,
         }
     }
 
@@ -851,7 +903,7 @@ tables! {
             infrastructure_arn: Str required,
             /// name
             name: Str optional,
-            /// IMDS on build instances: required | optional (`optional`, the documented default, when AWS returns none)
+            /// instanceMetadataOptions.httpTokens of the build instances: required | optional; null when the configuration sets none (then EC2's launch default applies)
             http_tokens: Str optional in ["required", "optional"],
             /// IMDS hop limit
             http_put_response_hop_limit: Int optional,
@@ -909,6 +961,56 @@ tables! {
             recipe_name: Str required,
             /// version pattern, e.g. `1.0.x` or `x.x.x`
             semantic_version: Str required,
+        }
+    }
+
+    /// The rules of each lifecycle policy (GetLifecyclePolicy policyDetails): what each does, and to what.
+    lifecycle_policy_rules => LifecyclePolicyRuleRow {
+        resource: ("policy_arn", "action", "lifecycle-policy"),
+        key: ["account_id", "region", "policy_arn", "rule_index"],
+        since: 5,
+        operations: ["imagebuilder:GetLifecyclePolicy"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// policy ARN
+            policy_arn: Str required,
+            /// position of the rule in the policy, from 0
+            rule_index: Int required,
+            /// DELETE | DEPRECATE | DISABLE
+            action: Str optional in ["DELETE", "DEPRECATE", "DISABLE"],
+            /// includeResources.amis: the action applies to the distributed AMIs (false when absent: only Image Builder's image resources)
+            include_amis: Bool required,
+            /// includeResources.snapshots: the action applies to the AMIs' snapshots
+            include_snapshots: Bool required,
+            /// AGE | COUNT
+            filter_type: Str optional in ["AGE", "COUNT"],
+            /// images to keep (COUNT) or time units of age (AGE)
+            filter_value: Int optional,
+            /// DAYS | WEEKS | MONTHS | YEARS (AGE filters)
+            filter_unit: Str optional in ["DAYS", "WEEKS", "MONTHS", "YEARS"],
+        }
+    }
+
+    /// The tags a lifecycle policy selects Image Builder images by (GetLifecyclePolicy resourceSelection.tagMap).
+    lifecycle_policy_tags => LifecyclePolicyTagRow {
+        resource: ("policy_arn", "key", "lifecycle-policy"),
+        key: ["account_id", "region", "policy_arn", "key"],
+        since: 5,
+        operations: ["imagebuilder:GetLifecyclePolicy"],
+        columns: {
+            /// account
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// policy ARN
+            policy_arn: Str required,
+            /// tag key
+            key: Str required,
+            /// tag value
+            value: Str optional,
         }
     }
 
@@ -1064,21 +1166,81 @@ pub const DERIVED: &[DerivedColumn] = &[
     },
     DerivedColumn {
         table: "images",
+        name: "is_copy",
+        kind: ColumnKind::Bool,
+        doc: "whether the image is a copy (CopyImage): source_image_id set and source_instance_id null; null when not known (an inventory before schema version 5, which did not collect source_instance_id, with a source in the same region)",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "version_built_at",
+        kind: ColumnKind::Timestamp,
+        doc: "when the version was first built: creation_date, or for a copy (source_image_id set, source_instance_id null) the creation of the image it was copied from, followed through copies, else its source's creation in image_ancestry; null when not known",
+    },
+    DerivedColumn {
+        table: "images",
         name: "family_newest_image_id",
         kind: ColumnKind::Str,
-        doc: "the newest available image of the same family in the same account and region (by creation_date); null when the image has no creation date",
+        doc: "the newest available image of the same family in the same account and region (by version_built_at, to the second); null when that is not certain (a tie, or a version whose build time or state is not known)",
     },
     DerivedColumn {
         table: "images",
         name: "versions_behind",
         kind: ColumnKind::Int,
-        doc: "available images of the same family, account and region created after this one (0: it is the newest); null when the image is not available or has no creation date",
+        doc: "available images of the same family, account and region built after this one (0: it is the newest); null when the image is not available, or when another version could be newer and it is not certain (same second, build time or state not known)",
     },
     DerivedColumn {
         table: "images",
         name: "days_behind",
         kind: ColumnKind::Int,
-        doc: "whole days since the first newer version of its family was created, up to collected_at (0 for the newest): how long its consumers have had to move; null when versions_behind is",
+        doc: "whole days since the first newer version arrived in this account-region (its own creation_date), up to collected_at (0 for the newest): how long its consumers have had to move; null exactly when versions_behind is",
+    },
+    DerivedColumn {
+        table: "launch_templates",
+        name: "launch_image_id",
+        kind: ColumnKind::Str,
+        doc: "the AMI the version launches: image_id, or for `resolve:ssm:<name>` the value of that parameter in the same account-region; null when not known (the parameter was not read, or a version or label of it is named)",
+    },
+    DerivedColumn {
+        table: "launch_templates",
+        name: "launch_image_owner_id",
+        kind: ColumnKind::Str,
+        doc: "the owner of launch_image_id (as image_owner_id)",
+    },
+    DerivedColumn {
+        table: "launch_templates",
+        name: "launch_image_visible",
+        kind: ColumnKind::Bool,
+        doc: "whether launch_image_id is visible to the account (as image_visible)",
+    },
+    DerivedColumn {
+        table: "launch_templates",
+        name: "launch_image_known",
+        kind: ColumnKind::Bool,
+        doc: "whether what it launches is known: launch_image_id is, or (a launch template version of schema version 5 on) it names no AMI at all",
+    },
+    DerivedColumn {
+        table: "asg_launch_sources",
+        name: "launch_image_id",
+        kind: ColumnKind::Str,
+        doc: "the AMI the source launches, `resolve:ssm:` followed as for launch_templates; null when not known",
+    },
+    DerivedColumn {
+        table: "asg_launch_sources",
+        name: "launch_image_owner_id",
+        kind: ColumnKind::Str,
+        doc: "the owner of launch_image_id (as image_owner_id)",
+    },
+    DerivedColumn {
+        table: "asg_launch_sources",
+        name: "launch_image_visible",
+        kind: ColumnKind::Bool,
+        doc: "whether launch_image_id is visible to the account (as image_visible)",
+    },
+    DerivedColumn {
+        table: "asg_launch_sources",
+        name: "launch_image_known",
+        kind: ColumnKind::Bool,
+        doc: "whether what it launches is known: launch_image_id is, or (a launch template version of schema version 5 on) it names no AMI at all",
     },
     DerivedColumn {
         table: "inspector_findings",
@@ -1091,6 +1253,66 @@ pub const DERIVED: &[DerivedColumn] = &[
         name: "age_days",
         kind: ColumnKind::Int,
         doc: "whole days from date_created to collected_at",
+    },
+    DerivedColumn {
+        table: "launches",
+        name: "account_id",
+        kind: ColumnKind::Str,
+        doc: "a table of its own: one row per consumer of an AMI, what will launch it: an instance not terminated, the $Default or $Latest version of a launch template, an Auto Scaling launch source (`resolve:ssm:` followed), an SSM parameter holding its id; the consumer's account",
+    },
+    DerivedColumn {
+        table: "launches",
+        name: "region",
+        kind: ColumnKind::Str,
+        doc: "the consumer's region (an AMI is launched in its own region)",
+    },
+    DerivedColumn {
+        table: "launches",
+        name: "image_id",
+        kind: ColumnKind::Str,
+        doc: "the AMI",
+    },
+    DerivedColumn {
+        table: "launches",
+        name: "consumer_type",
+        kind: ColumnKind::Str,
+        doc: "instance | launch-template | auto-scaling-group | ssm-parameter",
+    },
+    DerivedColumn {
+        table: "launches",
+        name: "consumer_id",
+        kind: ColumnKind::Str,
+        doc: "instance id, launch template id, group name or parameter name",
+    },
+    DerivedColumn {
+        table: "consumer_gaps",
+        name: "account_id",
+        kind: ColumnKind::Str,
+        doc: "a table of its own: one row per account-region where what launches AMIs is not known in full: not scanned, a consumer call (instances, launch templates, Auto Scaling groups and launch configurations, SSM parameters) failed or was never made, a consumer whose AMI is not known (a `resolve:ssm:` parameter not read), or an ACTIVE member account outside the scope (every region of the scope)",
+    },
+    DerivedColumn {
+        table: "consumer_gaps",
+        name: "region",
+        kind: ColumnKind::Str,
+        doc: "the region",
+    },
+    DerivedColumn {
+        table: "consumer_gaps",
+        name: "reason",
+        kind: ColumnKind::Str,
+        doc: "why its consumers were not read",
+    },
+    DerivedColumn {
+        table: "image_consumer_gaps",
+        name: "image_id",
+        kind: ColumnKind::Str,
+        doc: "a table of its own (account_id, region, image_id, reason): one row per image of the inventory for which a consumer_gaps account-region lies in its region and belongs to an account that may launch it (its owner; those its launch permissions name; any account when it is shared with the organization, an OU or everyone, or its permissions are not known): whether it is in use cannot be proven there",
+    },
+    DerivedColumn {
+        table: "image_consumer_gaps",
+        name: "reason",
+        kind: ColumnKind::Str,
+        doc: "the account and why its consumers were not read",
     },
     DerivedColumn {
         table: "audit",

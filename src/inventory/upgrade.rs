@@ -20,6 +20,43 @@ pub fn upgrade(from: u32, tables: &mut BTreeMap<&'static str, DataFrame>) -> Res
             ))
         })?;
     }
+    if from < 5 {
+        v4_to_v5(tables).map_err(|e| {
+            Error::Internal(format!(
+                "upgrading a schema version {from} inventory: {}",
+                polars_message(&e)
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Scanners before version 5 wrote `pipelines.tests_enabled` as AWS
+/// answered it, null where the answer named none; the API reference makes
+/// that the default, which is on ("Image Builder defaults to enable tests
+/// to run following the image build"). Every other column version 5 added
+/// was not collected and stays null.
+///
+/// They also wrote `infrastructure_configurations.http_tokens` as
+/// `optional` where the configuration set none, which version 5 records as
+/// null (EC2's launch default then decides): an `optional` of theirs may
+/// be either, so it is not known.
+fn v4_to_v5(tables: &mut BTreeMap<&'static str, DataFrame>) -> PolarsResult<()> {
+    let pipelines = take(tables, "pipelines")?
+        .lazy()
+        .with_column(col("tests_enabled").fill_null(lit(true)))
+        .collect()?;
+    tables.insert("pipelines", pipelines);
+    let infrastructures = take(tables, "infrastructure_configurations")?
+        .lazy()
+        .with_column(
+            when(col("http_tokens").eq(lit("optional")))
+                .then(lit(NULL).cast(DataType::String))
+                .otherwise(col("http_tokens"))
+                .alias("http_tokens"),
+        )
+        .collect()?;
+    tables.insert("infrastructure_configurations", infrastructures);
     Ok(())
 }
 

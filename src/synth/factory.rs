@@ -109,7 +109,6 @@ const PIPELINES: &[Pipeline] = &[
         account: SANDBOX,
         family: "sandbox-golden",
         public: true,
-        in_lifecycle_policy: false,
         ..CLEAN
     },
     Pipeline {
@@ -157,6 +156,9 @@ pub(super) fn pipelines(
         pipeline(g, p, catalog, regions, home);
     }
     for (account, recipes) in policy_recipes {
+        // Planted (PIPELINE-NO-LIFECYCLE): the sandbox's policy retires
+        // Image Builder's image resources only.
+        let amis = account != SANDBOX;
         let acct = g.account_ids[account].clone();
         let arn = format!("arn:aws:imagebuilder:{home}:{acct}:lifecycle-policy/retire-golden");
         let row = |cells: Vec<(&'static str, Value)>| {
@@ -178,6 +180,27 @@ pub(super) fn pipelines(
                 ("selects_by_tags", false.into()),
             ]),
         );
+        for (index, (action, filter, value)) in
+            [("DEPRECATE", "AGE", 60i64), ("DELETE", "COUNT", 6)]
+                .into_iter()
+                .enumerate()
+        {
+            g.push(
+                "lifecycle_policy_rules",
+                row(vec![
+                    ("rule_index", (index as i64).into()),
+                    ("action", action.into()),
+                    ("include_amis", amis.into()),
+                    ("include_snapshots", amis.into()),
+                    ("filter_type", filter.into()),
+                    ("filter_value", value.into()),
+                    (
+                        "filter_unit",
+                        (if filter == "AGE" { Some("DAYS") } else { None }).into(),
+                    ),
+                ]),
+            );
+        }
         for recipe in recipes {
             g.push(
                 "lifecycle_policy_recipes",
@@ -267,6 +290,14 @@ fn pipeline(
                 ("status", "AVAILABLE".into()),
                 ("date_created", (*created).into()),
                 ("build_type", "SCHEDULED".into()),
+            ]),
+        );
+        g.push(
+            "pipeline_image_tags",
+            base(vec![
+                ("image_build_arn", build.clone().into()),
+                ("key", "Pipeline".into()),
+                ("value", p.family.into()),
             ]),
         );
         for (region, image_id) in amis {

@@ -231,6 +231,12 @@ pub const PLANTED: &[Planted] = &[
         why: "Windows pipeline with image tests turned off",
     },
     Planted {
+        rule: "PIPELINE-SCANNING-OFF",
+        resource: WINDOWS_PIPELINE,
+        expect: Expect::Fail,
+        why: "Windows pipeline scans nothing: Inspector scans the test instance, and its tests are off",
+    },
+    Planted {
         rule: "PIPELINE-NO-LIFECYCLE",
         resource: WINDOWS_PIPELINE,
         expect: Expect::Fail,
@@ -289,6 +295,12 @@ pub const PLANTED: &[Planted] = &[
         resource: LEGACY_PIPELINE,
         expect: Expect::Fail,
         why: "retired Windows 2016 pipeline's newest image is 200 days old",
+    },
+    Planted {
+        rule: "PIPELINE-NO-LIFECYCLE",
+        resource: SANDBOX_PIPELINE,
+        expect: Expect::Fail,
+        why: "the sandbox's lifecycle policy selects its recipe but retires Image Builder's image records only (includeResources.amis off)",
     },
     Planted {
         rule: "PIPELINE-PUBLIC",

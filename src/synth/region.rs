@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 
-use super::org::{FACTORY, LEGACY, role};
+use super::org::{FACTORY, LEGACY, SANDBOX, role};
 use super::{Gen, ImageFacts, ORGANIZATION_ID, OUTSIDE_ACCOUNTS, REGIONS, account_id};
 use crate::inventory::Value;
 
@@ -176,9 +176,12 @@ fn settings(g: &mut Gen, place: &mut Place) -> bool {
     } else {
         *g.pick(&["enabled", "audit-mode", "disabled", "disabled"])
     };
+    // Image Builder scans builds with Inspector: the accounts that run
+    // pipelines keep it on where they build (their first region).
+    let builds_here = place.ri == 0 && [FACTORY, SANDBOX, 1].contains(&place.account);
     let inspector = if inspector_partial {
         Value::Null
-    } else if legacy || g.chance(0.3) {
+    } else if (legacy || g.chance(0.3)) && !builds_here {
         "DISABLED".into()
     } else {
         "ENABLED".into()
@@ -212,6 +215,7 @@ fn settings(g: &mut Gen, place: &mut Place) -> bool {
             ("snapshot_block_public_access", snap_bpa.into()),
             ("allowed_images_state", place.allowed.into()),
             ("inspector_ec2_status", inspector),
+            ("imds_default_http_tokens", "no-preference".into()),
         ],
     );
     if inspector_partial {
@@ -377,6 +381,23 @@ fn image(
             ("image_allowed", (place.allowed != "disabled").into()),
         ],
     );
+    if let Some(source) = &source {
+        // A copy of the factory's build in its first region, whose image
+        // is not in the inventory: the scanner asks GetImageAncestry, and
+        // the source was made an hour before its copies.
+        g.push(
+            "image_ancestry",
+            vec![
+                ("account_id", Value::from(acct.clone())),
+                ("region", region.into()),
+                ("image_id", image_id.clone().into()),
+                ("depth", 1i64.into()),
+                ("ancestor_image_id", source.clone().into()),
+                ("ancestor_region", REGIONS[0].into()),
+                ("creation_date", (created - Duration::hours(1)).into()),
+            ],
+        );
+    }
     permissions(g, place, &image_id, public);
     devices(g, place, &image_id, windows, public, created);
     tags(g, place, &image_id, &name, family, version, env);

@@ -173,7 +173,13 @@ pub fn static_credentials(
 ///   for `all`;
 /// - DescribeImages by image id (moto shows another account's AMI to nobody,
 ///   even when shared or public): visible when the caller owns it, or its
-///   launch permissions name the caller, `all` or an organization.
+///   launch permissions name the caller, `all` or an organization;
+/// - DescribeImages (every answer): moto leaves out SourceImageId and
+///   SourceImageRegion of a copy; they are added for the copies a test made
+///   ([`copy_image`]);
+/// - GetImageAncestry and GetInstanceMetadataDefaults (missing in moto):
+///   the chain through the test's copies, and a canned account default per
+///   region ([`imds_default_for`]);
 /// - SSM DescribeParameters with a `DataType` filter (moto rejects that
 ///   filter key; AWS lists the parameters of that data type): moto's list
 ///   for the caller, filtered here;
@@ -236,6 +242,53 @@ struct GapConnector {
 /// Every AMI a test registered or created, with its owner: EC2 remembers an
 /// AMI's owner after it is deregistered; moto forgets it.
 static KNOWN_IMAGES: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+/// Every copy a test made (CopyImage): copy id -> (source id, source
+/// region). EC2 names them in DescribeImages (SourceImageId,
+/// SourceImageRegion) and GetImageAncestry; moto does neither.
+static COPIES: Mutex<BTreeMap<String, (String, String)>> = Mutex::new(BTreeMap::new());
+
+/// Copies an AMI into the client's region (CopyImage, as the owner) and
+/// returns the copy's id; EC2 stamps the copy with a CreationDate of its own.
+pub async fn copy_image(
+    client: &aws_sdk_ec2::Client,
+    source: &str,
+    source_region: &str,
+    name: &str,
+) -> String {
+    let id = client
+        .copy_image()
+        .source_image_id(source)
+        .source_region(source_region)
+        .name(name)
+        .send()
+        .await
+        .unwrap()
+        .image_id()
+        .unwrap()
+        .to_string();
+    remember_image(client, &id).await;
+    COPIES
+        .lock()
+        .unwrap()
+        .insert(id.clone(), (source.to_string(), source_region.to_string()));
+    id
+}
+
+/// moto's DescribeImages answer with what EC2 says of copies: their
+/// source, right after their id.
+fn with_copy_sources(xml: &str) -> String {
+    let mut out = xml.to_string();
+    for (id, (source, region)) in COPIES.lock().unwrap().iter() {
+        out = out.replace(
+            &format!("<imageId>{id}</imageId>"),
+            &format!(
+                "<imageId>{id}</imageId><sourceImageId>{source}</sourceImageId><sourceImageRegion>{region}</sourceImageRegion>"
+            ),
+        );
+    }
+    out
+}
 
 /// Image Builder fixtures, (account, region) -> {"pipelines": [ImagePipeline],
 /// "images": {pipelineArn: [ImageSummary]}, "recipes": {arn: ImageRecipe},
@@ -437,6 +490,13 @@ pub fn settings_for(region: &str) -> (&'static str, &'static str, &'static str) 
     }
 }
 
+/// The account-level HttpTokens default the gap client answers
+/// GetInstanceMetadataDefaults with (moto lacks the call): `required` in
+/// eu-west-1, no preference elsewhere.
+pub fn imds_default_for(region: &str) -> Option<&'static str> {
+    (region == "eu-west-1").then_some("required")
+}
+
 impl GapConnector {
     fn canned(&self, body: &str, region: &str) -> Option<(u16, String)> {
         let action = body
@@ -474,6 +534,19 @@ impl GapConnector {
                 ec2_xml(
                     action,
                     &format!("<state>{allowed}</state><managedBy>account</managedBy>"),
+                ),
+            ),
+            // No preference is an accountLevel without httpTokens.
+            "GetInstanceMetadataDefaults" => (
+                200,
+                ec2_xml(
+                    action,
+                    &format!(
+                        "<accountLevel>{}<managedBy>account</managedBy></accountLevel>",
+                        imds_default_for(region)
+                            .map(|t| format!("<httpTokens>{t}</httpTokens>"))
+                            .unwrap_or_default()
+                    ),
                 ),
             ),
             _ => return None,
@@ -676,6 +749,49 @@ impl GapConnector {
                     &format!("<snapshotSet>{items}</snapshotSet>"),
                 ))
             }
+            // The chain from the AMI to its root, each entry naming its
+            // source (GetImageAncestry; moto lacks it): followed through
+            // the copies the test made.
+            "GetImageAncestry" => {
+                let mut id = get("ImageId")?.to_string();
+                let mut at = region.clone();
+                let mut items = String::new();
+                for _ in 0..50 {
+                    let owner = KNOWN_IMAGES.lock().unwrap().get(&id).cloned()?;
+                    let image = self
+                        .ec2_as(&endpoint, &owner, &at)
+                        .describe_images()
+                        .image_ids(&id)
+                        .send()
+                        .await
+                        .ok()?
+                        .images()
+                        .first()
+                        .cloned()?;
+                    let source = COPIES.lock().unwrap().get(&id).cloned();
+                    items.push_str(&format!(
+                        "<item><imageId>{id}</imageId><creationDate>{}</creationDate>{}</item>",
+                        image.creation_date().unwrap_or_default(),
+                        source
+                            .as_ref()
+                            .map(|(s, r)| format!(
+                                "<sourceImageId>{s}</sourceImageId><sourceImageRegion>{r}</sourceImageRegion>"
+                            ))
+                            .unwrap_or_default()
+                    ));
+                    match source {
+                        Some((s, r)) => {
+                            id = s;
+                            at = r;
+                        }
+                        None => break,
+                    }
+                }
+                Some(ec2_xml(
+                    action,
+                    &format!("<imageAncestryEntrySet>{items}</imageAncestryEntrySet>"),
+                ))
+            }
             "DescribeImages" if get("Filter.1.Name") == Some("image-id") => {
                 let ids: Vec<String> = params
                     .iter()
@@ -764,35 +880,42 @@ impl HttpConnector for GapConnector {
             .into_iter()
             .find(|(k, _)| k == "RoleArn")
             .and_then(|(_, arn)| arn.split(':').nth(4).map(str::to_string));
+        let lists_images = body.contains("Action=DescribeImages");
         HttpConnectorFuture::new(async move {
             if let Some(xml) = this.dynamic(endpoint, body, region, caller).await {
                 return Ok(xml_response(200, xml));
             }
             let response = this.inner.call(request).await?;
-            let Some(account) = assumed else {
+            if assumed.is_none() && !lists_images {
                 return Ok(response);
-            };
-            // Learn which account an AssumeRole session belongs to (the
-            // body streams: read it whole, then hand it on).
+            }
+            // Learn which account an AssumeRole session belongs to, or add
+            // the copies' sources (the body streams: read it whole, then
+            // hand it on).
             let status = response.status();
-            let headers = response.headers().clone();
+            let mut headers = response.headers().clone();
             let bytes = aws_smithy_types::byte_stream::ByteStream::new(response.into_body())
                 .collect()
                 .await
                 .unwrap()
                 .into_bytes();
-            let text = String::from_utf8_lossy(&bytes);
-            if let Some(key) = text
-                .split("<AccessKeyId>")
-                .nth(1)
-                .and_then(|t| t.split("</AccessKeyId>").next())
+            let mut text = String::from_utf8_lossy(&bytes).into_owned();
+            if let Some(account) = assumed
+                && let Some(key) = text
+                    .split("<AccessKeyId>")
+                    .nth(1)
+                    .and_then(|t| t.split("</AccessKeyId>").next())
             {
                 this.sessions
                     .lock()
                     .unwrap()
                     .insert(key.to_string(), account);
             }
-            let mut rebuilt = Response::new(status, SdkBody::from(bytes));
+            if lists_images {
+                text = with_copy_sources(&text);
+                headers.remove("content-length");
+            }
+            let mut rebuilt = Response::new(status, SdkBody::from(text));
             *rebuilt.headers_mut() = headers;
             Ok(rebuilt)
         })

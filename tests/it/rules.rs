@@ -125,6 +125,14 @@ fn run_with(rule: &str, mut rows: Vec<Row>, overrides: ParamOverrides) -> BTreeM
             all[2].1.push((column, value));
         }
     }
+    // ... and so does a withheld column of account B's row.
+    if let Some(at) = rows.iter().position(|(t, _)| *t == "accounts:B") {
+        let (_, cells) = rows.remove(at);
+        for (column, value) in cells {
+            all[1].1.retain(|(k, _)| *k != column);
+            all[1].1.push((column, value));
+        }
+    }
     all.append(&mut rows);
     // Account B is a member of the organization outside the scope.
     let inv = inventory_with(all, |m| m.scope.accounts = vec![A.to_string()]);
@@ -600,6 +608,89 @@ fn deprecated_in_use_and_protection() {
         !m.contains_key("ami-dep-idle"),
         "unused images are out of scope"
     );
+
+    // A $Default version that names `resolve:ssm:` launches what the
+    // parameter holds: the one resolution every rule reads.
+    let ssm = |value_read: bool| {
+        let mut parameter = vec![
+            ("name", "/golden/web".into()),
+            ("data_type", "aws:ec2:image".into()),
+            ("value_read", value_read.into()),
+        ];
+        if value_read {
+            parameter.push(("image_id", "ami-dep-idle".into()));
+        }
+        vec![
+            row("ssm_parameters", parameter),
+            row(
+                "launch_templates",
+                vec![
+                    ("launch_template_id", "lt-ssm".into()),
+                    ("version_number", 4i64.into()),
+                    ("is_default", true.into()),
+                    ("is_latest", false.into()),
+                    ("image_parameter", "resolve:ssm:/golden/web".into()),
+                ],
+            ),
+        ]
+    };
+    let m = run("AMI-DEPRECATED-IN-USE", [rows(), ssm(true)].concat());
+    expect(&m, &[("ami-dep-idle", "fail")]);
+    let m = run(
+        "AMI-NO-DEREGISTRATION-PROTECTION",
+        [rows(), ssm(true)].concat(),
+    );
+    expect(&m, &[("ami-dep-idle", "pass")]);
+    // Not read: what the template launches is not known, and neither is
+    // whether the images its account may launch are in use.
+    let m = run("AMI-DEPRECATED-IN-USE", [rows(), ssm(false)].concat());
+    expect(
+        &m,
+        &[
+            ("ami-dep-idle", "unknown"),
+            ("ami-dep-used", "fail"),
+            ("ami-dep-template", "fail"),
+        ],
+    );
+    // Shared with the organization: account B, outside the audit's scope,
+    // may launch it.
+    let shared = [
+        rows(),
+        vec![row(
+            "launch_permissions",
+            vec![
+                ("image_id", "ami-dep-idle".into()),
+                (
+                    "organization_arn",
+                    "arn:aws:organizations::1:organization/o-1".into(),
+                ),
+            ],
+        )],
+    ]
+    .concat();
+    let shared = set_image(
+        shared,
+        "ami-dep-idle",
+        "launch_permission_count",
+        1i64.into(),
+    );
+    let m = run("AMI-DEPRECATED-IN-USE", shared);
+    expect(&m, &[("ami-dep-idle", "unknown")]);
+}
+
+/// Replaces `column` of one image's row.
+fn set_image(mut rows: Vec<Row>, id: &str, column: &'static str, value: Value) -> Vec<Row> {
+    for (t, cells) in rows.iter_mut() {
+        if *t == "images"
+            && cells
+                .iter()
+                .any(|(k, v)| *k == "image_id" && *v == Value::from(id))
+        {
+            cells.retain(|(k, _)| *k != column);
+            cells.push((column, value.clone()));
+        }
+    }
+    rows
 }
 
 #[test]
@@ -1196,6 +1287,19 @@ fn factory(id: &'static str, extra: Vec<(&'static str, Value)>) -> Vec<Row> {
             ],
         ),
         row(
+            "lifecycle_policy_rules",
+            vec![
+                ("policy_arn", format!("{id}-retire").into()),
+                ("rule_index", 0i64.into()),
+                ("action", "DEPRECATE".into()),
+                ("include_amis", true.into()),
+                ("include_snapshots", false.into()),
+                ("filter_type", "AGE".into()),
+                ("filter_value", 60i64.into()),
+                ("filter_unit", "DAYS".into()),
+            ],
+        ),
+        row(
             "lifecycle_policy_recipes",
             vec![
                 ("policy_arn", format!("{id}-retire").into()),
@@ -1204,6 +1308,44 @@ fn factory(id: &'static str, extra: Vec<(&'static str, Value)>) -> Vec<Row> {
             ],
         ),
     ]
+}
+
+/// A build of pipeline `pl-bad`, `age` days old, in `status`.
+fn build(n: usize, status: &str, age: i64, kind: &str) -> Row {
+    row(
+        "pipeline_images",
+        vec![
+            ("image_build_arn", format!("pl-bad-build-{n}").into()),
+            ("pipeline_arn", "pl-bad".into()),
+            ("status", status.to_string().into()),
+            ("date_created", days(age)),
+            ("build_type", kind.to_string().into()),
+        ],
+    )
+}
+
+/// A tag of a build of pipeline `pl-bad` (`pl-bad-build` is its newest).
+fn build_tag(build: &str, key: &str, value: &str) -> Row {
+    row(
+        "pipeline_image_tags",
+        vec![
+            ("image_build_arn", build.to_string().into()),
+            ("key", key.to_string().into()),
+            ("value", value.to_string().into()),
+        ],
+    )
+}
+
+/// A tag the lifecycle policy of `pl-bad` selects images by.
+fn policy_tag(key: &str, value: &str) -> Row {
+    row(
+        "lifecycle_policy_tags",
+        vec![
+            ("policy_arn", "pl-bad-retire".into()),
+            ("key", key.to_string().into()),
+            ("value", value.to_string().into()),
+        ],
+    )
 }
 
 /// Replaces `column` in every `table` row of `rows` (adding it where absent).
@@ -1235,6 +1377,37 @@ fn pipelines() {
         )
     };
     let bad = |extra| factory("pl-bad", extra);
+    // Its distribution targets another region than the one its AMIs are in.
+    let elsewhere = || {
+        set(
+            bad(vec![]),
+            "distributions",
+            "target_region",
+            "us-west-2".into(),
+        )
+    };
+    let no_tokens = || {
+        set(
+            bad(vec![]),
+            "infrastructure_configurations",
+            "http_tokens",
+            Value::Null,
+        )
+    };
+    // Its policy selects no recipe of it, and images by tag.
+    let by_tags = || {
+        set(
+            set(
+                bad(vec![]),
+                "lifecycle_policy_recipes",
+                "semantic_version",
+                "2.x.x".into(),
+            ),
+            "lifecycle_policies",
+            "selects_by_tags",
+            true.into(),
+        )
+    };
     let cases: Vec<(&str, Vec<Row>, &str)> = vec![
         (
             "PIPELINE-DISABLED",
@@ -1256,20 +1429,120 @@ fn pipelines() {
             bad(vec![("tests_enabled", false.into())]),
             "fail",
         ),
+        // Scanning that cannot run is off: Inspector scans the test
+        // instance (none with tests off) and must be activated.
+        (
+            "PIPELINE-SCANNING-OFF",
+            bad(vec![("tests_enabled", false.into())]),
+            "fail",
+        ),
+        (
+            "PIPELINE-SCANNING-OFF",
+            [
+                bad(vec![]),
+                vec![row(
+                    "regions:withheld",
+                    vec![("inspector_ec2_status", "DISABLED".into())],
+                )],
+            ]
+            .concat(),
+            "fail",
+        ),
+        (
+            "PIPELINE-SCANNING-OFF",
+            [
+                bad(vec![]),
+                vec![row(
+                    "regions:withheld",
+                    vec![("inspector_ec2_status", Value::Null)],
+                )],
+            ]
+            .concat(),
+            "unknown",
+        ),
         (
             "PIPELINE-SCANNING-OFF",
             bad(vec![("scanning_enabled", false.into())]),
             "fail",
         ),
+        // Judged from the build history (newest first): the last two
+        // builds failed, whether scheduled or started by hand; AWS's
+        // counter counts scheduled runs only and is not needed.
         (
             "PIPELINE-FAILING",
-            bad(vec![("consecutive_failures", 2i64.into())]),
+            [
+                bad(vec![("consecutive_failures", 0i64.into())]),
+                vec![
+                    build(1, "FAILED", 2, "USER_INITIATED"),
+                    build(2, "FAILED", 1, "USER_INITIATED"),
+                ],
+            ]
+            .concat(),
             "fail",
         ),
         (
             "PIPELINE-FAILING",
-            bad(vec![("consecutive_failures", 1i64.into())]),
+            [
+                bad(vec![("consecutive_failures", Value::Null)]),
+                vec![
+                    build(1, "FAILED", 3, "SCHEDULED"),
+                    build(2, "CANCELLED", 2, "USER_INITIATED"),
+                    build(3, "BUILDING", 0, "SCHEDULED"),
+                ],
+            ]
+            .concat(),
             "pass",
+        ),
+        // Two failures, then a success: the pipeline recovered.
+        (
+            "PIPELINE-FAILING",
+            [
+                bad(vec![("consecutive_failures", 2i64.into())]),
+                vec![
+                    build(1, "FAILED", 9, "SCHEDULED"),
+                    build(2, "FAILED", 8, "SCHEDULED"),
+                ],
+            ]
+            .concat(),
+            "pass",
+        ),
+        // Two failures, then a build whose outcome is not known.
+        (
+            "PIPELINE-FAILING",
+            [
+                set(bad(vec![]), "pipeline_images", "status", Value::Null),
+                vec![
+                    build(1, "FAILED", 3, "SCHEDULED"),
+                    build(2, "FAILED", 2, "SCHEDULED"),
+                ],
+            ]
+            .concat(),
+            "unknown",
+        ),
+        // The history was not read: the counter decides, and nothing else.
+        (
+            "PIPELINE-FAILING",
+            bad(vec![
+                ("images_listed", Value::Null),
+                ("consecutive_failures", 2i64.into()),
+            ]),
+            "fail",
+        ),
+        (
+            "PIPELINE-FAILING",
+            bad(vec![
+                ("images_listed", Value::Null),
+                ("consecutive_failures", 1i64.into()),
+            ]),
+            "pass",
+        ),
+        (
+            "PIPELINE-FAILING",
+            bad(vec![
+                ("images_listed", Value::Null),
+                ("consecutive_failures", Value::Null),
+            ]),
+            "unknown",
         ),
         (
             "PIPELINE-STALE-OUTPUT",
@@ -1310,6 +1583,112 @@ fn pipelines() {
             "PIPELINE-REGION-GAP",
             without(bad(vec![]), "distributions"),
             "unknown",
+        ),
+        // Every consumer counts, in any account: an Auto Scaling launch
+        // configuration in the other account, ...
+        (
+            "PIPELINE-REGION-GAP",
+            [
+                elsewhere(),
+                vec![row(
+                    "asg_launch_sources",
+                    vec![
+                        ("account_id", B.into()),
+                        ("group_name", "g".into()),
+                        ("source", "launch_configuration".into()),
+                        ("reference", "lc".into()),
+                        ("image_id", "ami-clean".into()),
+                    ],
+                )],
+            ]
+            .concat(),
+            "fail",
+        ),
+        // ... an SSM parameter, ...
+        (
+            "PIPELINE-REGION-GAP",
+            [
+                elsewhere(),
+                vec![row(
+                    "ssm_parameters",
+                    vec![
+                        ("name", "/golden/web".into()),
+                        ("value_read", true.into()),
+                        ("image_id", "ami-clean".into()),
+                    ],
+                )],
+            ]
+            .concat(),
+            "fail",
+        ),
+        // ... a launch template version that resolves that parameter.
+        (
+            "PIPELINE-REGION-GAP",
+            [
+                elsewhere(),
+                vec![
+                    row(
+                        "ssm_parameters",
+                        vec![
+                            ("name", "/golden/web".into()),
+                            ("data_type", "aws:ec2:image".into()),
+                            ("value_read", false.into()),
+                        ],
+                    ),
+                    row(
+                        "ssm_parameters",
+                        vec![
+                            ("account_id", B.into()),
+                            ("name", "/golden/web".into()),
+                            ("value_read", true.into()),
+                            ("image_id", "ami-clean".into()),
+                        ],
+                    ),
+                    row(
+                        "launch_templates",
+                        vec![
+                            ("account_id", B.into()),
+                            ("launch_template_id", "lt-ssm".into()),
+                            ("version_number", 1i64.into()),
+                            ("is_default", true.into()),
+                            ("is_latest", true.into()),
+                            ("image_parameter", "resolve:ssm:/golden/web".into()),
+                        ],
+                    ),
+                ],
+            ]
+            .concat(),
+            "fail",
+        ),
+        // Where its AMIs are but its distribution is not, a consumer not
+        // read (a parameter whose value was not read) may be using them.
+        (
+            "PIPELINE-REGION-GAP",
+            [
+                elsewhere(),
+                vec![row(
+                    "ssm_parameters",
+                    vec![
+                        ("account_id", B.into()),
+                        ("name", "/golden/web".into()),
+                        ("data_type", "aws:ec2:image".into()),
+                        ("value_read", false.into()),
+                    ],
+                )],
+            ]
+            .concat(),
+            "unknown",
+        ),
+        // Account B, a member outside the audit's scope, may launch them.
+        ("PIPELINE-REGION-GAP", elsewhere(), "unknown"),
+        (
+            "PIPELINE-REGION-GAP",
+            [
+                elsewhere(),
+                vec![("accounts:B", vec![("status", "SUSPENDED".into())])],
+            ]
+            .concat(),
+            "pass",
         ),
         (
             "PIPELINE-PUBLIC",
@@ -1409,6 +1788,98 @@ fn pipelines() {
             without(bad(vec![]), "infrastructure_configurations"),
             "unknown",
         ),
+        // No httpTokens of its own: EC2's launch default, by precedence the
+        // account-region's default, then the parent AMI's ImdsSupport.
+        (
+            "PIPELINE-BUILD-IMDSV1",
+            [
+                no_tokens(),
+                vec![row(
+                    "regions:withheld",
+                    vec![("imds_default_http_tokens", "required".into())],
+                )],
+            ]
+            .concat(),
+            "pass",
+        ),
+        (
+            "PIPELINE-BUILD-IMDSV1",
+            [
+                no_tokens(),
+                vec![row(
+                    "regions:withheld",
+                    vec![("imds_default_http_tokens", "optional".into())],
+                )],
+            ]
+            .concat(),
+            "fail",
+        ),
+        (
+            "PIPELINE-BUILD-IMDSV1",
+            [
+                no_tokens(),
+                vec![row(
+                    "regions:withheld",
+                    vec![("imds_default_http_tokens", Value::Null)],
+                )],
+            ]
+            .concat(),
+            "unknown",
+        ),
+        // No preference, and a parent image managed by Image Builder: the AMI
+        // it resolves to is not known.
+        (
+            "PIPELINE-BUILD-IMDSV1",
+            [
+                no_tokens(),
+                vec![row(
+                    "regions:withheld",
+                    vec![("imds_default_http_tokens", "no-preference".into())],
+                )],
+            ]
+            .concat(),
+            "unknown",
+        ),
+        (
+            "PIPELINE-BUILD-IMDSV1",
+            [
+                set(
+                    no_tokens(),
+                    "image_recipes",
+                    "parent_image",
+                    "ami-parent".into(),
+                ),
+                vec![
+                    image("ami-parent", vec![("imds_support", "v2.0".into())]),
+                    row(
+                        "regions:withheld",
+                        vec![("imds_default_http_tokens", "no-preference".into())],
+                    ),
+                ],
+            ]
+            .concat(),
+            "pass",
+        ),
+        (
+            "PIPELINE-BUILD-IMDSV1",
+            [
+                set(
+                    no_tokens(),
+                    "image_recipes",
+                    "parent_image",
+                    "ami-parent".into(),
+                ),
+                vec![
+                    image("ami-parent", vec![("imds_support", Value::Null)]),
+                    row(
+                        "regions:withheld",
+                        vec![("imds_default_http_tokens", "no-preference".into())],
+                    ),
+                ],
+            ]
+            .concat(),
+            "fail",
+        ),
         (
             "PIPELINE-NO-LIFECYCLE",
             set(
@@ -1419,15 +1890,35 @@ fn pipelines() {
             ),
             "fail",
         ),
+        // A rule reaches the AMIs only when it includes them.
         (
             "PIPELINE-NO-LIFECYCLE",
             set(
                 bad(vec![]),
-                "lifecycle_policies",
-                "actions",
-                "DISABLE".into(),
+                "lifecycle_policy_rules",
+                "include_amis",
+                false.into(),
             ),
             "fail",
+        ),
+        (
+            "PIPELINE-NO-LIFECYCLE",
+            set(
+                bad(vec![]),
+                "lifecycle_policy_rules",
+                "action",
+                "DISABLE".into(),
+            ),
+            "pass",
+        ),
+        // Its details were not read: it may cover the pipeline.
+        (
+            "PIPELINE-NO-LIFECYCLE",
+            without(
+                set(bad(vec![]), "lifecycle_policies", "actions", Value::Null),
+                "lifecycle_policy_rules",
+            ),
+            "unknown",
         ),
         (
             "PIPELINE-NO-LIFECYCLE",
@@ -1439,19 +1930,57 @@ fn pipelines() {
             ),
             "fail",
         ),
+        // A policy that selects by tag, judged from the newest build's tags.
         (
             "PIPELINE-NO-LIFECYCLE",
-            set(
-                set(
-                    bad(vec![]),
-                    "lifecycle_policy_recipes",
-                    "semantic_version",
-                    "2.x.x".into(),
-                ),
-                "lifecycle_policies",
-                "selects_by_tags",
-                true.into(),
-            ),
+            [
+                by_tags(),
+                vec![
+                    policy_tag("Team", "platform"),
+                    policy_tag("Retire", "yes"),
+                    build_tag("pl-bad-build", "Team", "platform"),
+                    build_tag("pl-bad-build", "Retire", "yes"),
+                ],
+            ]
+            .concat(),
+            "pass",
+        ),
+        (
+            "PIPELINE-NO-LIFECYCLE",
+            [
+                by_tags(),
+                vec![
+                    policy_tag("Team", "platform"),
+                    build(1, "AVAILABLE", 30, "SCHEDULED"),
+                    build_tag("pl-bad-build-1", "Team", "platform"),
+                    build_tag("pl-bad-build", "Team", "data"),
+                ],
+            ]
+            .concat(),
+            "fail",
+        ),
+        // Some of its tags: covered if it selects by any, not if by all.
+        (
+            "PIPELINE-NO-LIFECYCLE",
+            [
+                by_tags(),
+                vec![
+                    policy_tag("Team", "platform"),
+                    policy_tag("Retire", "yes"),
+                    build_tag("pl-bad-build", "Team", "platform"),
+                ],
+            ]
+            .concat(),
+            "unknown",
+        ),
+        // No build to compare.
+        (
+            "PIPELINE-NO-LIFECYCLE",
+            [
+                without(by_tags(), "pipeline_images"),
+                vec![policy_tag("Team", "platform")],
+            ]
+            .concat(),
             "unknown",
         ),
         (
@@ -1900,4 +2429,26 @@ fn fleet() {
         !m.contains_key("/p/text"),
         "a value that is no AMI id is not judged: {m:?}"
     );
+
+    // A newer version whose state or creation date is not known (a value
+    // the scan could not keep): ami-old is at least two versions behind,
+    // but how far the clean instance is, is not known.
+    for withheld in [("state", Value::Null), ("creation_date", Value::Null)] {
+        let newer = image(
+            "ami-newer",
+            vec![
+                ("name", "web-golden-20261119-v3".into()),
+                ("creation_date", days(1)),
+                withheld.clone(),
+            ],
+        );
+        let m = run(
+            "INSTANCE-GOLDEN-BEHIND",
+            with(vec![
+                newer,
+                instance("i-old", "ami-old", vec![("image_owner_id", A.into())]),
+            ]),
+        );
+        expect(&m, &[("i-clean", "unknown"), ("i-old", "unknown")]);
+    }
 }
