@@ -7,8 +7,9 @@
 //! when the resource now passes or is gone; when it is now `unknown` or
 //! `waived` it is reported as such, never as fixed. "Gone" needs the new
 //! audit to have looked: a failure no longer listed in an account-region
-//! the new audit left out of its scope or did not read in full, or of a rule
-//! it did not run, is `not-seen`, not resolved.
+//! the new audit left out of its scope or did not read in full, of a rule it
+//! did not run, or of a rule that was blind there (its facts were not
+//! collected, e.g. an older inventory), is `not-seen`, not resolved.
 
 use std::collections::BTreeMap;
 
@@ -142,7 +143,24 @@ pub fn compare(old: &Document<'_>, new: &Document<'_>) -> Diff {
             }
         }
     }
+    // Where the new audit's rule saw nothing at all (an account-region it
+    // was blind in: a call failed or was never made there, as in an older
+    // inventory that predates the rule's tables), it stands one `unknown`
+    // row for the whole account-region.
+    let blind: std::collections::BTreeSet<(&str, &str, &str)> = new
+        .findings
+        .iter()
+        .filter(|f| {
+            f.status == Status::Unknown
+                && f.resource_type == "account-region"
+                && f.resource_id == f.region
+        })
+        .map(|f| (&*f.rule_id, &*f.account_id, &*f.region))
+        .collect();
     let looked = |f: &Finding| -> bool {
+        if blind.contains(&(&*f.rule_id, &*f.account_id, &*f.region)) {
+            return false;
+        }
         let scope = &new.audit.scope;
         let in_scope = scope.accounts.iter().any(|a| *a == *f.account_id)
             && (f.region.is_empty() || scope.regions.iter().any(|r| *r == *f.region));

@@ -194,10 +194,28 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
     if let Some(bar) = state.bar.take() {
         bar.finish_and_clear();
     }
-    if interrupted {
-        let error = CallError {
-            code: "Interrupted".to_string(),
-            message: "the scan was interrupted before this account-region finished".to_string(),
+    // Account-regions planned that never finished: the scan was stopped,
+    // or (a bug) their task ended without a harvest. Either way a gap.
+    if interrupted || !state.pending.is_empty() {
+        let (service, operation, error) = if interrupted {
+            (
+                "ec2",
+                "DescribeImages",
+                CallError {
+                    code: "Interrupted".to_string(),
+                    message: "the scan was interrupted before this account-region finished"
+                        .to_string(),
+                },
+            )
+        } else {
+            (
+                "amiaudit",
+                "ScanAccountRegion",
+                CallError {
+                    code: "InternalError".to_string(),
+                    message: "the scan of this account-region ended without a result".to_string(),
+                },
+            )
         };
         for (account, region) in std::mem::take(&mut state.pending) {
             let mut harvest = Harvest::new(
@@ -207,7 +225,7 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
                     opt_in_status: None,
                 },
             );
-            harvest.fail("ec2", "DescribeImages", None, &error);
+            harvest.fail(service, operation, None, &error);
             state.done.push(harvest);
         }
         // Accounts whose regions were not known yet: their gap must show too.
@@ -219,7 +237,7 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
         {
             for region in discover::fallback_regions(&options.regions, &home_region) {
                 let mut harvest = Harvest::new(&account.account_id, &region);
-                harvest.fail("ec2", "DescribeImages", None, &error);
+                harvest.fail(service, operation, None, &error);
                 state.done.push(harvest);
             }
         }

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::SdkConfig;
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
 use tokio::sync::Semaphore;
 
 use super::harvest::{Harvest, RegionScan};
@@ -70,6 +72,27 @@ pub struct Plan {
     pub pacing: Option<crate::aws::Pacing>,
 }
 
+/// An account-region whose task panicked: failed, with the panic's message
+/// as its scan error.
+fn panicked(account_id: &str, region: &RegionInfo, panic: &(dyn std::any::Any + Send)) -> Harvest {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("no message");
+    let mut harvest = Harvest::new(account_id, region);
+    harvest.fail(
+        "amiaudit",
+        "ScanAccountRegion",
+        None,
+        &CallError {
+            code: "InternalError".to_string(),
+            message: format!("the scan of this account-region stopped on a bug: {message}"),
+        },
+    );
+    harvest
+}
+
 pub async fn run_accounts(
     plan: Plan,
     discovery: &Discovery,
@@ -85,7 +108,49 @@ pub async fn run_accounts(
             permits.clone(),
             account.account_id.clone(),
         );
-        tasks.spawn(async move { run_account(plan, account_id, permits, progress).await });
+        tasks.spawn(async move {
+            let account = account_id.clone();
+            let regions = (plan.regions.clone(), plan.home_region.clone());
+            let state = progress.clone();
+            let run = AssertUnwindSafe(run_account(plan, account_id, permits, progress));
+            if let Err(panic) = run.catch_unwind().await {
+                // The account's own steps (credentials, regions) panicked:
+                // every account-region planned for it is failed, so the gap
+                // shows.
+                let mut state = lock(&state);
+                let planned: Vec<RegionInfo> = discover::fallback_regions(&regions.0, &regions.1);
+                let pending: Vec<(String, String)> = state
+                    .pending
+                    .iter()
+                    .filter(|(a, _)| *a == account)
+                    .cloned()
+                    .collect();
+                let done: BTreeSet<String> = state
+                    .done
+                    .iter()
+                    .filter(|h| h.account_id == account)
+                    .map(|h| h.region.clone())
+                    .collect();
+                let mut failed: Vec<RegionInfo> = pending
+                    .iter()
+                    .map(|(_, r)| RegionInfo {
+                        region: r.clone(),
+                        opt_in_status: None,
+                    })
+                    .collect();
+                if pending.is_empty() && done.is_empty() {
+                    failed = planned;
+                }
+                for key in &pending {
+                    state.pending.remove(key);
+                }
+                for region in failed {
+                    state.done.push(panicked(&account, &region, panic.as_ref()));
+                }
+                state.errors += 1;
+                state.update_bar();
+            }
+        });
     }
     while tasks.join_next().await.is_some() {}
 }
@@ -194,14 +259,20 @@ async fn run_account(
             );
             // Boxed: the account-region's future (every SDK call state
             // inline) is tens of KB; unboxed it would be allocated for every
-            // waiting task at spawn time.
-            let harvest = Box::pin(region::collect(
+            // waiting task at spawn time. A panic in it (a bug) is that
+            // account-region's scan error, never a silent gap.
+            let harvest = match AssertUnwindSafe(Box::pin(region::collect(
                 &clients,
                 &account_id,
                 &region,
                 &plan.region_settings,
-            ))
-            .await;
+            )))
+            .catch_unwind()
+            .await
+            {
+                Ok(harvest) => harvest,
+                Err(panic) => panicked(&account_id, &region, panic.as_ref()),
+            };
             let mut state = lock(&progress);
             state
                 .pending

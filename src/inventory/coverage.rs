@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use polars::prelude::DataFrame;
+use polars::prelude::{DataFrame, UniqueKeepStrategy};
 
 use super::{Manifest, str_column};
 use crate::error::Result;
@@ -69,6 +69,10 @@ pub struct Coverage {
     pub written_with: u32,
     /// The manifest says the scan ran to the end.
     pub scan_finished: bool,
+    /// The scope was the organization, but its accounts could not be
+    /// listed (why): the accounts it holds beyond those in scope were never
+    /// visited.
+    pub accounts_not_listed: Option<String>,
 }
 
 impl Coverage {
@@ -105,6 +109,16 @@ impl Coverage {
                     error_code: code[i].unwrap_or("error").to_string(),
                 });
             }
+        }
+        if manifest.scope.source == "organizations" {
+            coverage.accounts_not_listed = coverage
+                .failed_calls
+                .iter()
+                .find(|e| {
+                    e.operation
+                        .eq_ignore_ascii_case("organizations:ListAccounts")
+                })
+                .map(|e| format!("{} failed ({})", e.operation, e.error_code));
         }
         // The scope's account list when there is one; the accounts table
         // may also list members outside it (sharing is judged against them).
@@ -256,13 +270,51 @@ impl Coverage {
             .collect()
     }
 
+    /// Refuses an inventory whose rows and scope contradict each other: rows
+    /// of a region its `regions` row says is not opted in (nothing there
+    /// could have been read), or of an account-region with no `regions` row
+    /// that lies outside the scope (the manifest says it was never asked
+    /// about). Judged, either would pass or vanish unseen.
+    pub fn check_rows(&self, tables: &BTreeMap<&'static str, DataFrame>) -> Result<()> {
+        for (name, df) in tables {
+            if matches!(*name, "accounts" | "scan_errors" | "regions") || df.height() == 0 {
+                continue;
+            }
+            let places = df
+                .select(["account_id", "region"])
+                .and_then(|d| d.unique_stable(None, UniqueKeepStrategy::First, None))
+                .map_err(|e| crate::error::Error::Internal(crate::error::polars_message(&e)))?;
+            let accounts = str_column(&places, "account_id")?;
+            let regions = str_column(&places, "region")?;
+            for (account, region) in accounts.iter().zip(&regions) {
+                let (Some(account), Some(region)) = (account, region) else {
+                    continue;
+                };
+                let key = (account.to_string(), region.to_string());
+                let problem = match self.regions.get(&key) {
+                    Some((ScanStatus::NotOptedIn, _)) => {
+                        "which `regions` marks not-opted-in: nothing there could have been read"
+                    }
+                    Some(_) => continue,
+                    None => "which has no `regions` row and lies outside the manifest's scope",
+                };
+                return Err(crate::error::Error::input(format!(
+                    "inventory: table `{name}` holds rows of account {account} in {region}, {problem}; the inventory contradicts itself (re-scan, or restore the files it was written with)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn count(&self, status: ScanStatus) -> u64 {
         self.regions.values().filter(|(s, _)| *s == status).count() as u64
     }
 
-    /// Every account-region in scope was scanned in full, and the scan ran to the end.
+    /// Every account-region in scope was scanned in full, the scan ran to
+    /// the end, and the scope's accounts were listed.
     pub fn complete(&self) -> bool {
         self.scan_finished
+            && self.accounts_not_listed.is_none()
             && self
                 .regions
                 .values()

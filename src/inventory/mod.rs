@@ -174,6 +174,7 @@ impl Inventory {
             table_of(&tables, "scan_errors")?,
             not_collected,
         )?;
+        coverage.check_rows(&tables)?;
         let lineage = derive::Lineage {
             instance_ids_collected: collected(&manifest, "images", "source_instance_id"),
         };

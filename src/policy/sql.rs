@@ -259,43 +259,46 @@ enum Piece<'t> {
 }
 
 /// Splits a reason into text (which may hold `{{ ... }}`) and `{column}`
-/// placeholders.
+/// placeholders. Positions come from `find`, so every slice falls on a
+/// character boundary whatever the text holds (`für {name}`).
 fn split_columns(template: &str) -> Result<Vec<Piece<'_>>, String> {
     let mut pieces = Vec::new();
     let (mut start, mut i) = (0, 0);
-    let bytes = template.as_bytes();
-    while i < bytes.len() {
-        if template[i..].starts_with("{{") {
-            let end = template[i..]
+    let from = |at: usize| template.get(at..).unwrap_or_default();
+    while let Some(offset) = from(i).find('{') {
+        let open = i + offset;
+        if from(open).starts_with("{{") {
+            let end = from(open)
                 .find("}}")
                 .ok_or("`reason` has `{{` without a closing `}}`")?;
-            i += end + 2;
-        } else if bytes[i] == b'{' {
-            let end = template[i..]
-                .find('}')
-                .ok_or("`reason` has `{` without a closing `}`")?;
-            let column = template[i + 1..i + end].trim();
-            if column.is_empty()
-                || !column
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
-                return Err(format!(
-                    "`reason` placeholder `{{{column}}}` is not a column name"
-                ));
-            }
-            if i > start {
-                pieces.push(Piece::Text(&template[start..i]));
-            }
-            pieces.push(Piece::Column(column));
-            i += end + 1;
-            start = i;
-        } else {
-            i += 1;
+            i = open + end + 2;
+            continue;
         }
+        let end = from(open)
+            .find('}')
+            .ok_or("`reason` has `{` without a closing `}`")?;
+        let column = template
+            .get(open + 1..open + end)
+            .unwrap_or_default()
+            .trim();
+        if column.is_empty()
+            || !column
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(format!(
+                "`reason` placeholder `{{{column}}}` is not a column name"
+            ));
+        }
+        if open > start {
+            pieces.push(Piece::Text(template.get(start..open).unwrap_or_default()));
+        }
+        pieces.push(Piece::Column(column));
+        i = open + end + 1;
+        start = i;
     }
     if start < template.len() {
-        pieces.push(Piece::Text(&template[start..]));
+        pieces.push(Piece::Text(from(start)));
     }
     Ok(pieces)
 }
@@ -303,6 +306,31 @@ fn split_columns(template: &str) -> Result<Vec<Piece<'_>>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reasons_hold_any_text_around_their_placeholders() {
+        let pieces =
+            split_columns("Veraltetes AMI für {name}: {{ max }} Tage, älter als {age_days} ✓")
+                .unwrap();
+        let text: Vec<String> = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => format!("T:{t}"),
+                Piece::Column(c) => format!("C:{c}"),
+            })
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "T:Veraltetes AMI für ",
+                "C:name",
+                "T:: {{ max }} Tage, älter als ",
+                "C:age_days",
+                "T: ✓"
+            ]
+        );
+        assert!(split_columns("ü {").is_err());
+    }
 
     fn params(list: &[(&str, ParamValue)]) -> BTreeMap<String, ParamValue> {
         list.iter()

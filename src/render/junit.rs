@@ -87,6 +87,19 @@ pub fn junit(
             by_place.len()
         );
     }
+    // A rule that could not run is one case in error: CI shows it red.
+    for rule in &context.rules_not_run {
+        total += 1;
+        total_err += 1;
+        let _ = write!(
+            suites,
+            "  <testsuite name=\"{}: {}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\">\n    <testcase classname=\"{}\" name=\"rule\">\n      <error type=\"rule-error\" message=\"the rule could not run: none of its results is known\">{}</error>\n    </testcase>\n  </testsuite>\n",
+            xml_escape(&rule.id),
+            xml_escape(&rule.title),
+            xml_escape(&rule.id),
+            xml_escape(&rule.error)
+        );
+    }
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"amiaudit\" tests=\"{total}\" failures=\"{total_fail}\" errors=\"{total_err}\" timestamp=\"{}\">\n{suites}</testsuites>\n",
         xml_escape(&context.meta.collected_at)

@@ -29,6 +29,25 @@ pub fn markdown(context: &ReportContext) -> String {
             c.failed, c.partial
         );
     }
+    if let Some(why) = &c.accounts_not_listed {
+        let _ = writeln!(
+            out,
+            "> The organization's accounts could not be listed ({}): only {} account(s) were audited, the rest of the organization not at all.\n",
+            md(why),
+            c.accounts_in_scope
+        );
+    }
+    if !context.rules_not_run.is_empty() {
+        let _ = writeln!(
+            out,
+            "> **{} rule(s) could not run**; none of their results is known:\n>",
+            context.rules_not_run.len()
+        );
+        for rule in &context.rules_not_run {
+            let _ = writeln!(out, "> - {}: {}", md(&rule.id), md(&rule.error));
+        }
+        out.push('\n');
+    }
     let _ = writeln!(
         out,
         "| severity | fail | unknown | waived | pass |\n|---|---:|---:|---:|---:|"

@@ -124,6 +124,14 @@ pub struct ScanErrorRow {
     pub message: String,
 }
 
+/// A rule that could not run, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleNotRun {
+    pub id: String,
+    pub title: String,
+    pub error: String,
+}
+
 /// Everything a report template sees.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportContext {
@@ -132,6 +140,9 @@ pub struct ReportContext {
     pub rules: Vec<RuleSection>,
     pub scan_errors: Vec<ScanErrorRow>,
     pub rule_errors: Vec<String>,
+    /// The rules that could not run (each also in `rule_errors`): no
+    /// result of theirs is a pass, and every format says so.
+    pub rules_not_run: Vec<RuleNotRun>,
     /// Regions in scope, sorted, for the report's filters.
     pub regions: Vec<String>,
     /// Every waiver of the waiver file, with its state: active, expired or unused.
@@ -295,6 +306,20 @@ impl ReportContext {
                 .rule_errors
                 .iter()
                 .map(RuleError::to_string)
+                .collect(),
+            rules_not_run: evaluation
+                .rule_errors
+                .iter()
+                .map(|e| RuleNotRun {
+                    id: e.rule_id.clone(),
+                    title: pack
+                        .rules
+                        .iter()
+                        .find(|r| r.id == e.rule_id)
+                        .map(|r| r.title.clone())
+                        .unwrap_or_default(),
+                    error: e.to_string(),
+                })
                 .collect(),
             regions: {
                 let mut r: Vec<String> = inventory

@@ -35,6 +35,16 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
             " (coverage incomplete)"
         }
     );
+    if let Some(why) = &c.accounts_not_listed {
+        let _ = writeln!(
+            out,
+            "{}",
+            crate::text::terminal_text(&format!(
+                "the organization's accounts could not be listed ({why}): only the {} account(s) above were audited",
+                c.accounts_in_scope
+            ))
+        );
+    }
     let _ = writeln!(
         out,
         "\n{:<10} {:>8} {:>8} {:>8} {:>8}",

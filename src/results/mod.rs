@@ -89,8 +89,13 @@ pub struct CoverageSummary {
     pub failed: u64,
     pub not_opted_in: u64,
     pub scan_errors: u64,
-    /// False when the scan was interrupted or anything in scope failed.
+    /// False when the scan was interrupted, anything in scope failed, or
+    /// the organization's accounts could not be listed.
     pub complete: bool,
+    /// Why the organization's accounts could not be listed, when the scope
+    /// was the organization: the audit saw only the caller's account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts_not_listed: Option<String>,
 }
 
 /// One requirement of a framework: the rules mapped to it, and its status
@@ -320,14 +325,22 @@ pub fn summarize(
             })
             .collect(),
         accounts,
-        frameworks: frameworks(rules, &per_rule),
+        frameworks: frameworks(rules, &per_rule, &evaluation.rule_errors),
         regions: per_region,
         coverage: coverage(inventory),
         fail_matrix,
     })
 }
 
-fn frameworks(rules: &[Rule], per_rule: &BTreeMap<String, StatusCounts>) -> Vec<FrameworkSummary> {
+/// Each framework's requirements with the counts of their rules. A
+/// requirement fails when any result fails; otherwise it is `unknown` when
+/// any result is, or when one of its rules could not run (what that rule
+/// would have found is not known); only then does it pass.
+fn frameworks(
+    rules: &[Rule],
+    per_rule: &BTreeMap<String, StatusCounts>,
+    errors: &[crate::evaluate::RuleError],
+) -> Vec<FrameworkSummary> {
     // framework -> requirement -> rule ids
     let mut map: BTreeMap<&str, BTreeMap<&str, Vec<&str>>> = BTreeMap::new();
     for rule in rules {
@@ -356,9 +369,12 @@ fn frameworks(rules: &[Rule], per_rule: &BTreeMap<String, StatusCounts>) -> Vec<
                             counts.pass += c.pass;
                         }
                     }
+                    let errored = rule_ids
+                        .iter()
+                        .any(|r| errors.iter().any(|e| e.rule_id == *r));
                     let status = if counts.fail > 0 {
                         Status::Fail
-                    } else if counts.unknown > 0 {
+                    } else if counts.unknown > 0 || errored {
                         Status::Unknown
                     } else {
                         Status::Pass
@@ -388,6 +404,7 @@ fn coverage(inventory: &Inventory) -> CoverageSummary {
         not_opted_in: c.count(ScanStatus::NotOptedIn),
         scan_errors: c.failed_calls.len() as u64,
         complete: c.complete(),
+        accounts_not_listed: c.accounts_not_listed.clone(),
     }
 }
 
@@ -423,6 +440,52 @@ mod tests {
 
     fn inventory() -> Inventory {
         crate::inventory::empty(chrono::Utc::now()).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_requirement_passes_only_when_every_rule_of_it_ran_and_none_failed_or_is_unknown() {
+        let mut pack = crate::policy::load_builtin().unwrap_or_else(|e| panic!("{e}"));
+        let mut mapped: Vec<Rule> = pack
+            .rules
+            .drain(..)
+            .filter(|r| r.id == "AMI-PUBLIC" || r.id == "SNAP-PUBLIC")
+            .collect();
+        for r in &mut mapped {
+            r.frameworks = BTreeMap::from([("f".to_string(), vec!["R-1".to_string()])]);
+        }
+        let counts = |fail, unknown, pass| StatusCounts {
+            fail,
+            unknown,
+            waived: 0,
+            pass,
+        };
+        let status = |a: StatusCounts, b: Option<StatusCounts>, errored: bool| {
+            let mut per_rule = BTreeMap::from([("AMI-PUBLIC".to_string(), a)]);
+            if let Some(b) = b {
+                per_rule.insert("SNAP-PUBLIC".to_string(), b);
+            }
+            let errors = if errored {
+                vec![crate::evaluate::RuleError {
+                    rule_id: "SNAP-PUBLIC".into(),
+                    file: "x".into(),
+                    message: "x".into(),
+                }]
+            } else {
+                Vec::new()
+            };
+            frameworks(&mapped, &per_rule, &errors)[0].requirements[0].status
+        };
+        let clean = counts(0, 0, 3);
+        assert_eq!(status(clean, Some(clean), false), Status::Pass);
+        assert_eq!(status(clean, Some(counts(1, 0, 2)), false), Status::Fail);
+        assert_eq!(status(clean, Some(counts(0, 1, 2)), false), Status::Unknown);
+        assert_eq!(
+            status(counts(0, 2, 0), Some(counts(0, 1, 0)), false),
+            Status::Unknown
+        );
+        // A rule that could not run has no counts: not a pass.
+        assert_eq!(status(clean, None, true), Status::Unknown);
+        assert_eq!(status(counts(1, 0, 0), None, true), Status::Fail);
     }
 
     #[test]

@@ -204,3 +204,39 @@ fn usage_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("severe"));
 }
+
+/// Rows and scope that contradict each other are refused at load, never
+/// judged: an image in a region its `regions` row says is not opted in,
+/// and one in an account-region outside the scope with no `regions` row.
+#[test]
+fn rows_that_contradict_the_scope() {
+    let images = fs::read_to_string(sample().join("images.jsonl")).unwrap();
+    let first = images.lines().next().unwrap();
+    let mut row: serde_json::Value = serde_json::from_str(first).unwrap();
+    for (account, region, expected) in [
+        (
+            "210009000333",
+            "ap-southeast-1",
+            "table `images` holds rows of account 210009000333 in ap-southeast-1, which `regions` marks not-opted-in",
+        ),
+        (
+            "210009000333",
+            "sa-east-1",
+            "table `images` holds rows of account 210009000333 in sa-east-1, which has no `regions` row and lies outside the manifest's scope",
+        ),
+        (
+            "999999999999",
+            "us-east-1",
+            "table `images` holds rows of account 999999999999 in us-east-1, which has no `regions` row",
+        ),
+    ] {
+        let dir = broken_copy();
+        row["account_id"] = account.into();
+        row["region"] = region.into();
+        row["image_id"] = "ami-0planted0planted".into();
+        let content = format!("{images}{}\n", serde_json::to_string(&row).unwrap());
+        rewrite_table(dir.path(), "images.jsonl", &content);
+        let err = audit_error(dir.path());
+        assert!(err.contains(expected), "{err}");
+    }
+}

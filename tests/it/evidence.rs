@@ -260,3 +260,58 @@ fn a_failure_no_longer_listed_where_the_new_audit_did_not_look_is_not_resolved()
         dark_fails + 1
     );
 }
+
+/// An older inventory audited against a baseline of a newer one: what the
+/// older schema never collected was not looked at. Its failures are
+/// `not-seen`, never `resolved`, and Security Hub is not told they passed.
+#[test]
+fn failures_of_tables_an_older_inventory_never_collected_are_not_seen() {
+    let root = tempfile::tempdir().unwrap();
+    let baseline = root.path().join("baseline");
+    assert_eq!(audit_sample(&baseline, &[]).status.code(), Some(0));
+    let v3 = broken_copy();
+    downgrade(v3.path(), 3);
+    let out_dir = root.path().join("v3");
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(v3.path()),
+        "--out",
+        path(&out_dir),
+        "--baseline",
+        path(&baseline),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let changes = csv_rows(&out_dir.join("diff.csv"));
+    let of = |rule: &str, change: &str| {
+        changes
+            .iter()
+            .filter(|c| c["rule_id"] == rule && c["change"] == change)
+            .count()
+    };
+    // Auto Scaling groups and AMI parameters came with schema version 4.
+    for rule in [
+        "ASG-LAUNCHES-OUTDATED-AMI",
+        "LT-VERSION-OUTDATED-AMI",
+        "SSM-PARAM-OUTDATED-AMI",
+    ] {
+        assert_eq!(of(rule, "resolved"), 0, "{rule} resolved by a v3 inventory");
+        assert!(of(rule, "not-seen") > 0, "{rule}: {changes:?}");
+    }
+    let asff: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("findings.asff.json")).unwrap())
+            .unwrap();
+    let archived: Vec<&str> = asff
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["RecordState"] == "ARCHIVED")
+        .map(|f| f["GeneratorId"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        !archived
+            .iter()
+            .any(|g| g.contains("ASG-") || g.contains("SSM-PARAM") || g.contains("LT-VERSION")),
+        "{archived:?}"
+    );
+}

@@ -277,3 +277,74 @@ fn a_rule_that_breaks_the_query_engine_is_that_rule_s_error() {
     // Either the engine copes or the rule is reported; never a crash.
     assert!(matches!(run.status.code(), Some(0) | Some(2)), "{err}");
 }
+
+/// A rule that could not run on real data (a cast the dry run cannot see
+/// fail) is an error case in junit.xml and a line at the top of
+/// summary.md; diff calls its earlier failures `not-seen`, so Security Hub
+/// archives none of them.
+#[test]
+fn a_rule_that_could_not_run_is_said_in_every_format() {
+    use amiaudit::render::{self, OutputFormat, ReportContext};
+    let inventory = amiaudit::inventory::load(&sample()).unwrap();
+    let mut pack = amiaudit::settings::load_pack(&[]).unwrap();
+    let bad = amiaudit::policy::parse_rule(
+        std::path::Path::new("custom/ami-name-number.yaml"),
+        "id: AMI-NAME-NUMBER\ntitle: Veraltetes AMI für Produktion\nseverity: low\nresource_type: ami\ndescription: names are numbers\nremediation:\n  text: rename\nevidence:\n  - ec2:DescribeImages\nfrom: images\nfail_when: CAST(name AS BIGINT) > 0\nreason: \"Name {name} ist keine Zahl\"\n",
+    )
+    .unwrap();
+    pack.rules.push(bad);
+    let evaluation = amiaudit::evaluate::evaluate(
+        &inventory,
+        &pack.rules,
+        &amiaudit::policy::ParamOverrides::new(),
+    );
+    assert_eq!(
+        evaluation.rule_errors.len(),
+        1,
+        "{:?}",
+        evaluation.rule_errors
+    );
+    let summary = amiaudit::results::summarize(&inventory, &evaluation, &pack.rules).unwrap();
+    let meta = render::audit_meta(&inventory, &pack, None).unwrap();
+    let context = ReportContext::build(&inventory, &pack, &evaluation, summary, meta).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    render::write_reports(
+        dir.path(),
+        &[OutputFormat::Junit, OutputFormat::Markdown],
+        &evaluation,
+        &context,
+        None,
+    )
+    .unwrap();
+    let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("<testsuite name=\"AMI-NAME-NUMBER: Veraltetes AMI für Produktion\" tests=\"1\" failures=\"0\" errors=\"1\"")
+            && junit.contains("<error type=\"rule-error\""),
+        "{junit}"
+    );
+    let markdown = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(
+        markdown.contains("**1 rule(s) could not run**")
+            && markdown.contains("AMI\\-NAME\\-NUMBER"),
+        "{markdown}"
+    );
+    // Its failures of an earlier audit were not looked at again.
+    let mut old = context.document();
+    old.findings.push(amiaudit::findings::Finding {
+        rule_id: "AMI-NAME-NUMBER".into(),
+        severity: amiaudit::policy::Severity::Low,
+        status: amiaudit::evaluate::Status::Fail,
+        account_id: "210002000074".into(),
+        account_name: "".into(),
+        region: "us-east-1".into(),
+        resource_type: "ami".into(),
+        resource_id: "ami-0123".into(),
+        resource_name: "".into(),
+        reason: "".into(),
+        remediation: "".into(),
+        waiver_reason: "".into(),
+        waiver_expires: "".into(),
+    });
+    let diff = amiaudit::diff::compare(&old, &context.document());
+    assert_eq!((diff.counts.resolved, diff.counts.not_seen), (0, 1));
+}

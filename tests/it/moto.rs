@@ -180,6 +180,8 @@ pub fn static_credentials(
 /// - GetImageAncestry and GetInstanceMetadataDefaults (missing in moto):
 ///   the chain through the test's copies, and a canned account default per
 ///   region ([`imds_default_for`]);
+/// - Organizations ListAccounts for a caller in no organization (moto lists
+///   no accounts; AWS answers AWSOrganizationsNotInUseException);
 /// - SSM DescribeParameters with a `DataType` filter (moto rejects that
 ///   filter key; AWS lists the parameters of that data type): moto's list
 ///   for the caller, filtered here;
@@ -600,6 +602,24 @@ impl GapConnector {
         serde_json::json!({ "Parameters": items }).to_string()
     }
 
+    /// Whether `caller` belongs to an organization, as moto's
+    /// DescribeOrganization says.
+    async fn in_organization(&self, endpoint: &str, caller: &str, region: &str) -> bool {
+        let config = aws_sdk_organizations::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(amiaudit::aws::https_client())
+            .endpoint_url(endpoint)
+            .region(Region::new(region.to_string()))
+            .credentials_provider(static_credentials("test", "test", None))
+            .interceptor(AsAccount(caller.to_string()))
+            .build();
+        aws_sdk_organizations::Client::from_conf(config)
+            .describe_organization()
+            .send()
+            .await
+            .is_ok()
+    }
+
     /// The account a request is made as: a session from AssumeRole, or the caller.
     fn caller(&self, access_key: &str) -> String {
         self.sessions
@@ -852,6 +872,23 @@ impl HttpConnector for GapConnector {
             .get("x-amz-target")
             .unwrap_or_default()
             .to_string();
+        if target == "AWSOrganizationsV20161128.ListAccounts" {
+            let this = self.clone();
+            let caller = self.caller(&access_key);
+            let forward = self.inner.call(request);
+            return HttpConnectorFuture::new(async move {
+                if this.in_organization(&endpoint, &caller, &region).await {
+                    return forward.await;
+                }
+                Ok(typed_response(
+                    400,
+                    serde_json::json!({"__type": "AWSOrganizationsNotInUseException",
+                           "Message": "Your account is not a member of an organization."})
+                    .to_string(),
+                    "application/x-amz-json-1.1",
+                ))
+            });
+        }
         if target == "AmazonSSM.DescribeParameters" && body.contains("\"DataType\"") {
             let this = self.clone();
             let caller = self.caller(&access_key);

@@ -217,3 +217,38 @@ fn docs_list_the_evidence_of_every_builtin_rule() {
         );
     }
 }
+
+/// A rule written in German loads, validates and runs; its reason keeps
+/// every character.
+#[test]
+fn a_rule_with_non_ascii_text_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("veraltet.yaml"),
+        "id: AMI-VERALTET\ntitle: Veraltetes AMI für Produktion\nseverity: low\nresource_type: ami\ndescription: Älter als 30 Tage – bitte ersetzen ✓\nremediation:\n  text: Neu bauen\nevidence:\n  - ec2:DescribeImages\n  - images.age_days\nfrom: images\nwhere: state = 'available'\nfail_when: age_days > 30\nreason: \"{name} ist {age_days} Tage alt (über 30) – älter als erlaubt\"\n",
+    )
+    .unwrap();
+    let validate = amiaudit(&["policies", "validate", path(dir.path())]);
+    assert_eq!(validate.status.code(), Some(0), "{}", stderr(&validate));
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&sample()),
+        "--out",
+        path(out_dir.path()),
+        "--policies",
+        path(dir.path()),
+        "--format",
+        "csv,markdown",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rows = csv_rows(&out_dir.path().join("findings.csv"));
+    assert!(
+        rows.iter().any(|r| r["rule_id"] == "AMI-VERALTET"
+            && r["status"] == "fail"
+            && r["reason"].contains("Tage alt (über 30) – älter als erlaubt")
+            && r["title"] == "Veraltetes AMI für Produktion"),
+        "no German reason in findings.csv"
+    );
+}

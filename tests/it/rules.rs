@@ -652,20 +652,29 @@ fn deprecated_in_use_and_protection() {
             ("ami-dep-template", "fail"),
         ],
     );
-    // Shared with the organization: account B, outside the audit's scope,
-    // may launch it.
+    // Shared with the organization: account C, a member the audit did not
+    // visit, may launch it.
     let shared = [
         rows(),
-        vec![row(
-            "launch_permissions",
-            vec![
-                ("image_id", "ami-dep-idle".into()),
-                (
-                    "organization_arn",
-                    "arn:aws:organizations::1:organization/o-1".into(),
-                ),
-            ],
-        )],
+        vec![
+            row(
+                "launch_permissions",
+                vec![
+                    ("image_id", "ami-dep-idle".into()),
+                    (
+                        "organization_arn",
+                        "arn:aws:organizations::1:organization/o-1".into(),
+                    ),
+                ],
+            ),
+            row(
+                "accounts",
+                vec![
+                    ("account_id", "333333333333".into()),
+                    ("status", "ACTIVE".into()),
+                ],
+            ),
+        ],
     ]
     .concat();
     let shared = set_image(

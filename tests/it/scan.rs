@@ -928,3 +928,98 @@ fn calls_that_always_fail_with_a_server_error_cost_their_account_region_two_retr
         stats.errors
     );
 }
+
+/// A scan of the caller's own account through the gap client, one attempt
+/// a call.
+fn caller_scan(moto: &Moto) -> ScanOptions {
+    let mut options = ScanOptions::default();
+    options.connection.endpoint_url = Some(moto.endpoint.clone());
+    options.connection.region = Some("us-east-1".to_string());
+    options.connection.http_client = Some(MotoGaps::client("000000000000"));
+    options.connection.credentials = Some(static_credentials("test", "test", None));
+    options.connection.max_attempts = 1;
+    options
+}
+
+/// `--org` where the organization's accounts cannot be listed (here the
+/// caller is in none: AWSOrganizationsNotInUseException) audits only the
+/// caller's account, and says so: coverage is incomplete (exit 3 with
+/// `--fail-on-incomplete`), in the terminal, summary.md and findings.json.
+#[test]
+fn org_scope_whose_accounts_cannot_be_listed_is_incomplete() {
+    let moto = Moto::start();
+    let rt = runtime();
+    let mut options = caller_scan(&moto);
+    options.accounts = AccountSelection::Organization { ou: None };
+    options.regions = RegionSelection::List(vec!["us-east-1".into()]);
+    let inventory = rt.block_on(collect::scan(&options)).unwrap().inventory;
+    let dir = tempfile::tempdir().unwrap();
+    let inventory_dir = dir.path().join("inventory");
+    save(&inventory, &inventory_dir);
+    let out = dir.path().join("audit");
+    let run = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(&inventory_dir),
+        "--out",
+        path(&out),
+        "--fail-on-incomplete",
+    ]);
+    let text = stdout(&run);
+    assert_eq!(run.status.code(), Some(3), "{text}\n{}", stderr(&run));
+    assert!(
+        text.contains("the organization's accounts could not be listed (organizations:ListAccounts failed (AWSOrganizationsNotInUseException))"),
+        "{text}"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("The organization's accounts could not be listed"),
+        "{summary}"
+    );
+    let findings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("findings.json")).unwrap()).unwrap();
+    let coverage = &findings["summary"]["coverage"];
+    assert_eq!(coverage["complete"], false, "{coverage}");
+    assert!(
+        coverage["accounts_not_listed"]
+            .as_str()
+            .unwrap()
+            .contains("ListAccounts"),
+        "{coverage}"
+    );
+}
+
+/// A bug that panics inside an account-region's task (here: pacing whose
+/// refill interval overflows a Duration) fails that account-region with a
+/// scan error naming it; it is never dropped from the inventory.
+#[test]
+fn a_panicking_account_region_is_a_scan_error() {
+    let moto = Moto::start();
+    let rt = runtime();
+    let mut options = caller_scan(&moto);
+    options.connection.pacing = Some(amiaudit::aws::Pacing {
+        capacity: 1.0,
+        refill_per_second: 1e-300,
+    });
+    options.regions = RegionSelection::List(vec!["us-east-1".into(), "eu-west-1".into()]);
+    let inventory = rt.block_on(collect::scan(&options)).unwrap().inventory;
+    let regions = inventory.table("regions").unwrap();
+    let statuses: Vec<Option<&str>> =
+        amiaudit::inventory::str_column(regions, "scan_status").unwrap();
+    assert_eq!(statuses, [Some("failed"), Some("failed")], "{regions}");
+    let errors = inventory.table("scan_errors").unwrap();
+    let codes = amiaudit::inventory::str_column(errors, "error_code").unwrap();
+    let messages = amiaudit::inventory::str_column(errors, "message").unwrap();
+    assert_eq!(
+        codes,
+        [Some("InternalError"), Some("InternalError")],
+        "{errors}"
+    );
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.is_some_and(|m| m.contains("stopped on a bug"))),
+        "{errors}"
+    );
+    assert!(!inventory.coverage().complete());
+}

@@ -40,7 +40,8 @@ pub fn now() -> DateTime<Utc> {
 }
 
 /// An inventory with the given rows (table, cells); everything else empty.
-/// The scope is the accounts and regions the rows mention.
+/// Every account-region the rows mention was scanned: one without a
+/// `regions` row gets one (`ok`), as a scanner would have written it.
 pub fn inventory(rows: Vec<(&'static str, Vec<(&'static str, Value)>)>) -> Inventory {
     inventory_with(rows, |_| {})
 }
@@ -54,6 +55,36 @@ pub fn inventory_with(
         .iter()
         .map(|t| (t.name, TableBuilder::new(t)))
         .collect();
+    let place = |cells: &[(&'static str, Value)]| -> Option<(Value, Value)> {
+        let get = |k: &str| cells.iter().find(|(c, _)| *c == k).map(|(_, v)| v.clone());
+        Some((get("account_id")?, get("region")?))
+    };
+    let scanned: Vec<(Value, Value)> = rows
+        .iter()
+        .filter(|(t, _)| *t == "regions")
+        .filter_map(|(_, c)| place(c))
+        .collect();
+    let mut mentioned: Vec<(Value, Value)> = rows
+        .iter()
+        .filter(|(t, _)| !matches!(*t, "accounts" | "regions" | "scan_errors"))
+        .filter_map(|(_, c)| place(c))
+        .filter(|p| !scanned.contains(p))
+        .collect();
+    mentioned.dedup();
+    let mut rows = rows;
+    for (account, region) in mentioned {
+        let row = (
+            "regions",
+            vec![
+                ("account_id", account),
+                ("region", region),
+                ("scan_status", "ok".into()),
+            ],
+        );
+        if !rows.contains(&row) {
+            rows.push(row);
+        }
+    }
     for (table, cells) in rows {
         builders
             .get_mut(table)
@@ -172,6 +203,48 @@ pub fn rewrite_table(dir: &Path, file: &str, content: &str) {
         .filter(|l| !l.trim().is_empty())
         .count()
         .into();
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Rewrites the inventory in `dir` (JSON Lines) as a scanner of schema
+/// `version` would have written it: the tables and columns that version
+/// did not have are gone, and the manifest says so.
+pub fn downgrade(dir: &Path, version: u32) {
+    use amiaudit::inventory::TABLES;
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["schema_version"] = version.into();
+    for table in TABLES {
+        let file = dir.join(format!("{}.jsonl", table.name));
+        if table.since > version {
+            std::fs::remove_file(&file).unwrap();
+            manifest["tables"]
+                .as_object_mut()
+                .unwrap()
+                .remove(table.name);
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut out = String::new();
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let mut row: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(line).unwrap();
+            row.retain(|k, _| table.column(k).is_some_and(|c| c.since <= version));
+            out.push_str(&serde_json::to_string(&row).unwrap());
+            out.push('\n');
+        }
+        std::fs::write(&file, &out).unwrap();
+        let digest = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(out.as_bytes()))
+        };
+        manifest["tables"][table.name]["sha256"] = digest.into();
+    }
     std::fs::write(
         &manifest_path,
         serde_json::to_string_pretty(&manifest).unwrap(),
