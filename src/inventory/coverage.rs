@@ -73,6 +73,9 @@ pub struct Coverage {
     /// listed (why): the accounts it holds beyond those in scope were never
     /// visited.
     pub accounts_not_listed: Option<String>,
+    /// The scope is the organization and its accounts were listed: every
+    /// member is known (in scope, or in `accounts` outside it).
+    pub members_listed: bool,
 }
 
 impl Coverage {
@@ -110,7 +113,13 @@ impl Coverage {
                 });
             }
         }
+        // A synthetic organization lists every member it made.
+        coverage.members_listed = manifest.scope.source == "synthetic";
         if manifest.scope.source == "organizations" {
+            coverage.members_listed = !coverage.failed_calls.iter().any(|e| {
+                e.operation
+                    .eq_ignore_ascii_case("organizations:ListAccounts")
+            });
             coverage.accounts_not_listed = coverage
                 .failed_calls
                 .iter()

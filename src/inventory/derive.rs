@@ -62,6 +62,15 @@ pub(super) struct Lineage {
     pub instance_ids_collected: bool,
 }
 
+/// The image a version was first built as.
+#[derive(Clone, Copy)]
+struct Original<'a> {
+    image: &'a str,
+    region: &'a str,
+    /// Its creation, in whole seconds.
+    built: i64,
+}
+
 /// An image as the ordering reads it.
 struct Version<'a> {
     family: Option<(&'a str, &'a str, &'a str)>,
@@ -122,20 +131,36 @@ pub(super) fn family_versions(
             at.insert((id, r), i);
         }
     }
-    // The nearest ancestor GetImageAncestry named, for copies whose source
-    // is elsewhere: (account, region, image) -> its creation.
-    let mut nearest: HashMap<(&str, &str, &str), Option<i64>> = HashMap::new();
+    // The source GetImageAncestry named for copies whose source is
+    // elsewhere, when it is the root of the chain: (account, region, image)
+    // -> (source id, source region, its creation). A source that has a
+    // source of its own may be a copy as well as the original build (the
+    // chain does not say how each link was made): not taken.
+    type Root<'a> = (Option<&'a str>, Option<&'a str>, Option<i64>);
+    let mut nearest: HashMap<(&str, &str, &str), Option<Root>> = HashMap::new();
     {
         let a_account = str_column(ancestry, "account_id")?;
         let a_region = str_column(ancestry, "region")?;
         let a_image = str_column(ancestry, "image_id")?;
         let depth = i64_column(ancestry, "depth")?;
+        let a_id = str_column(ancestry, "ancestor_image_id")?;
+        let a_at = str_column(ancestry, "ancestor_region")?;
         let a_created = i64_column(ancestry, "creation_date")?;
         for k in 0..ancestry.height() {
-            if let (Some(a), Some(r), Some(id), Some(1)) =
-                (a_account[k], a_region[k], a_image[k], depth[k])
-            {
-                nearest.insert((a, r, id), a_created[k]);
+            let (Some(a), Some(r), Some(id)) = (a_account[k], a_region[k], a_image[k]) else {
+                continue;
+            };
+            match depth[k] {
+                Some(1) => {
+                    nearest
+                        .entry((a, r, id))
+                        .or_insert(Some((a_id[k], a_at[k], a_created[k])));
+                }
+                // The source has ancestors: whether it is the original
+                // build is not known.
+                _ => {
+                    nearest.insert((a, r, id), None);
+                }
             }
         }
     }
@@ -155,13 +180,20 @@ pub(super) fn family_versions(
             _ => None,
         }
     };
-    // When row i was first built (seconds), following copies; bounded, so a
-    // cycle planted in a hostile inventory ends as "not known".
-    let built = |start: usize| -> Option<i64> {
+    // Row i's original (the image first built, where it is, when, to the
+    // second), following copies; bounded, so a cycle planted in a hostile
+    // inventory ends as "not known".
+    let original = |start: usize| -> Option<Original> {
         let mut i = start;
         for _ in 0..64 {
             match is_copy(i)? {
-                false => return seconds(created[i]),
+                false => {
+                    return Some(Original {
+                        image: image[i]?,
+                        region: region[i]?,
+                        built: seconds(created[i])?,
+                    });
+                }
                 true => {
                     let source_id = source[i]?;
                     let source_at = source_region[i].or(region[i])?;
@@ -169,7 +201,12 @@ pub(super) fn family_versions(
                         Some(&j) => i = j,
                         None => {
                             let key = (account[i]?, region[i]?, image[i]?);
-                            return seconds(nearest.get(&key).copied().flatten());
+                            let (id, at, created) = nearest.get(&key).copied().flatten()?;
+                            return Some(Original {
+                                image: id?,
+                                region: at.unwrap_or(source_at),
+                                built: seconds(created)?,
+                            });
                         }
                     }
                 }
@@ -177,6 +214,7 @@ pub(super) fn family_versions(
         }
         None
     };
+    let originals: Vec<Option<Original>> = (0..df.height()).map(original).collect();
     let versions: Vec<Version> = (0..df.height())
         .map(|i| Version {
             family: match (account[i], region[i], family[i]) {
@@ -185,7 +223,7 @@ pub(super) fn family_versions(
             },
             available: state[i].map(|s| s == "available"),
             arrived: seconds(created[i]),
-            built: built(i),
+            built: originals[i].as_ref().map(|o| o.built),
         })
         .collect();
 
@@ -220,8 +258,18 @@ pub(super) fn family_versions(
         }
     }
     let copied: Vec<Option<bool>> = (0..n).map(is_copy).collect();
+    let original_id: Vec<Option<&str>> = originals
+        .iter()
+        .map(|o| o.as_ref().map(|o| o.image))
+        .collect();
+    let original_region: Vec<Option<&str>> = originals
+        .iter()
+        .map(|o| o.as_ref().map(|o| o.region))
+        .collect();
     let columns = [
         Column::new("is_copy".into(), copied),
+        Column::new("original_image_id".into(), original_id),
+        Column::new("original_region".into(), original_region),
         Column::new("version_built_at".into(), built_ms)
             .cast(&super::timestamp_dtype())
             .map_err(|e| stage("images", &e))?,
@@ -498,25 +546,55 @@ pub(super) fn usage(
             }
         }
     }
+    // A group whose launch sources were not resolved at all.
+    {
+        let groups = table(tables, "auto_scaling_groups")?;
+        let with_sources: HashSet<(Option<&str>, Option<&str>, Option<&str>)> = {
+            let (a, r, g) = (
+                str_column(sources, "account_id")?,
+                str_column(sources, "region")?,
+                str_column(sources, "group_name")?,
+            );
+            (0..sources.height()).map(|i| (a[i], r[i], g[i])).collect()
+        };
+        let (account, region, group) = (
+            str_column(groups, "account_id")?,
+            str_column(groups, "region")?,
+            str_column(groups, "group_name")?,
+        );
+        for i in 0..groups.height() {
+            if !with_sources.contains(&(account[i], region[i], group[i])) {
+                unresolved(&mut gaps, account[i], region[i], || {
+                    format!(
+                        "what Auto Scaling group {} launches is not known",
+                        group[i].unwrap_or("?")
+                    )
+                });
+            }
+        }
+    }
     let parameters = table(tables, "ssm_parameters")?;
     {
-        let (account, region, name, image, read, data_type) = (
+        let (account, region, name, image, read, data_type, parameter_type) = (
             str_column(parameters, "account_id")?,
             str_column(parameters, "region")?,
             str_column(parameters, "name")?,
             str_column(parameters, "image_id")?,
             bool_column(parameters, "value_read")?,
             str_column(parameters, "data_type")?,
+            str_column(parameters, "parameter_type")?,
         );
         for i in 0..parameters.height() {
             match (image[i], read[i]) {
                 (Some(image), _) => {
                     launches.push(account[i], region[i], image, "ssm-parameter", name[i])
                 }
-                // Read, and no AMI id in it; or a SecureString, never read,
-                // which cannot be of data type aws:ec2:image.
+                // Read, and no AMI id in it; or a SecureString, never read
+                // (it cannot be of data type aws:ec2:image).
                 (None, Some(true)) => {}
-                (None, Some(false)) if data_type[i] != Some("aws:ec2:image") => {}
+                (None, Some(false))
+                    if parameter_type[i] == Some("SecureString")
+                        && data_type[i] != Some("aws:ec2:image") => {}
                 _ => unresolved(&mut gaps, account[i], region[i], || {
                     format!(
                         "the value of AMI parameter {} was not read",
@@ -527,7 +605,7 @@ pub(super) fn usage(
         }
     }
     coverage_gaps(&mut gaps, coverage, table(tables, "accounts")?)?;
-    let per_image = image_gaps(tables, &gaps)?;
+    let per_image = image_gaps(tables, &gaps, coverage)?;
 
     let (mut account, mut region, mut reason) = (Vec::new(), Vec::new(), Vec::new());
     for ((a, r), why) in gaps {
@@ -567,6 +645,7 @@ pub(super) struct Usage {
 fn image_gaps(
     tables: &BTreeMap<&'static str, DataFrame>,
     gaps: &BTreeMap<(String, String), String>,
+    coverage: &Coverage,
 ) -> Result<DataFrame> {
     let mut by_region: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
     for ((a, r), why) in gaps {
@@ -608,6 +687,18 @@ fn image_gaps(
             }
         }
     }
+    // Accounts known not to launch anything: members not ACTIVE.
+    let idle: HashSet<&str> = {
+        let accounts = table(tables, "accounts")?;
+        let ids = str_column(accounts, "account_id")?;
+        let statuses = str_column(accounts, "status")?;
+        ids.iter()
+            .zip(&statuses)
+            .filter(|(_, s)| s.is_some_and(|s| s != "ACTIVE"))
+            .filter_map(|(id, _)| *id)
+            .collect()
+    };
+    let visited = |id: &str| coverage.accounts.contains(id) || idle.contains(id);
     let images = table(tables, "images")?;
     let (account, region, image, public, count) = (
         str_column(images, "account_id")?,
@@ -622,11 +713,34 @@ fn image_gaps(
         let (Some(a), Some(r), Some(id)) = (account[i], region[i], image[i]) else {
             continue;
         };
+        let everyone = public[i] != Some(false) || count[i].is_none();
+        let named = launchers.get(&(a, r, id));
+        // Beyond the account-regions read: an account its permissions name
+        // that the audit never visited, or, where it is shared with the
+        // organization (an OU, everyone), members the audit could not list.
+        let unvisited =
+            match named {
+                Some(Some(set)) => set.iter().filter(|u| !visited(u)).min().map(|u| {
+                    format!("{u}: named in its launch permissions, not read by this audit")
+                }),
+                _ => None,
+            };
+        let unlisted = (everyone || matches!(named, Some(None))) && !coverage.members_listed;
+        let beyond = unvisited.or_else(|| {
+            unlisted.then(|| {
+                "it is shared beyond the accounts read, and the organization's member accounts were not listed".to_string()
+            })
+        });
+        if let Some(why) = beyond {
+            out_account.push(a.to_string());
+            out_region.push(r.to_string());
+            out_image.push(id.to_string());
+            out_reason.push(why);
+            continue;
+        }
         let Some(places) = by_region.get(r) else {
             continue;
         };
-        let everyone = public[i] != Some(false) || count[i].is_none();
-        let named = launchers.get(&(a, r, id));
         let may_launch = |other: &str| {
             other == a
                 || everyone
@@ -830,15 +944,22 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn no_ancestry() -> DataFrame {
+    /// image_ancestry rows: (image, depth, ancestor, its creation).
+    fn ancestry(rows: &[(&str, i64, &str, i64)]) -> DataFrame {
         df!(
-            "account_id" => Vec::<&str>::new(),
-            "region" => Vec::<&str>::new(),
-            "image_id" => Vec::<&str>::new(),
-            "depth" => Vec::<i64>::new(),
-            "creation_date" => Vec::<i64>::new(),
+            "account_id" => rows.iter().map(|_| "a").collect::<Vec<_>>(),
+            "region" => rows.iter().map(|_| B).collect::<Vec<_>>(),
+            "image_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "depth" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            "ancestor_image_id" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            "ancestor_region" => rows.iter().map(|_| A).collect::<Vec<_>>(),
+            "creation_date" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
         )
         .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn no_ancestry() -> DataFrame {
+        ancestry(&[])
     }
 
     /// (versions_behind, days_behind, family_newest_image_id)
@@ -891,21 +1012,28 @@ mod tests {
 
     #[test]
     fn a_copy_whose_source_is_elsewhere_is_ordered_by_its_ancestry() {
-        let ancestry = df!(
-            "account_id" => ["a", "a"],
-            "region" => [B, B],
-            "image_id" => ["c1", "c2"],
-            "depth" => [1i64, 1],
-            "creation_date" => [NOW - 30 * DAY, NOW - 10 * DAY],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
         let rows = [
             ("c2", B, OK, Some(NOW - 9 * DAY), Some("v2"), Some(A), None),
             ("c1", B, OK, Some(NOW - 2 * DAY), Some("v1"), Some(A), None),
         ];
-        let m = order(&rows, ancestry, true);
+        let sources = [
+            ("c1", 1, "v1", NOW - 30 * DAY),
+            ("c2", 1, "v2", NOW - 10 * DAY),
+        ];
+        let m = order(&rows, ancestry(&sources), true);
         assert_eq!(m["c1"].0, Some(1));
         assert_eq!(m["c2"].0, Some(0));
+        // A source with ancestors of its own may itself be a copy (made
+        // last week of a version built long ago): its time is not the
+        // build's, and the order is not known.
+        let deeper = [
+            ("c1", 1, "v1", NOW - 30 * DAY),
+            ("c2", 1, "v2-copy", NOW - 10 * DAY),
+            ("c2", 2, "v2", NOW - 400 * DAY),
+        ];
+        let m = order(&rows, ancestry(&deeper), true);
+        assert_eq!(m["c1"].0, None);
+        assert_eq!(m["c2"].0, None);
         // Without the ancestry, the copies' places are not known.
         let m = order(&rows, no_ancestry(), true);
         assert_eq!(m["c1"], (None, None, None));

@@ -1172,9 +1172,21 @@ pub const DERIVED: &[DerivedColumn] = &[
     },
     DerivedColumn {
         table: "images",
+        name: "original_image_id",
+        kind: ColumnKind::Str,
+        doc: "the image this version was first built as: itself, or for a copy the end of its chain of copies (in the inventory, else its source from image_ancestry when that source has no ancestor of its own); null when not known",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "original_region",
+        kind: ColumnKind::Str,
+        doc: "the region of original_image_id",
+    },
+    DerivedColumn {
+        table: "images",
         name: "version_built_at",
         kind: ColumnKind::Timestamp,
-        doc: "when the version was first built: creation_date, or for a copy (source_image_id set, source_instance_id null) the creation of the image it was copied from, followed through copies, else its source's creation in image_ancestry; null when not known",
+        doc: "when the version was first built (the creation_date of original_image_id); null when not known",
     },
     DerivedColumn {
         table: "images",

@@ -2461,3 +2461,260 @@ fn fleet() {
         expect(&m, &[("i-clean", "unknown"), ("i-old", "unknown")]);
     }
 }
+
+/// False passes a review of these rules found, each pinned: where the
+/// facts do not prove a pass, the result is `unknown` (or the `fail` they
+/// prove).
+#[test]
+fn facts_that_do_not_prove_a_pass() {
+    // FAMILY-REGION-GAP: a newer image of the family whose state is not
+    // known may be the newest version.
+    let m = run(
+        "FAMILY-REGION-GAP",
+        vec![
+            image("ami-1", vec![("name", "base-golden-20261101-v2".into())]),
+            image(
+                "ami-2",
+                vec![
+                    ("name", "base-golden-20261115-v3".into()),
+                    ("creation_date", days(2)),
+                    ("state", Value::Null),
+                ],
+            ),
+        ],
+    );
+    expect(&m, &[("base-golden@eu-west-1", "unknown")]);
+
+    // PIPELINE-FAILING: a failure at the very time of the last success
+    // may be after it.
+    let tied = [
+        bad_factory(),
+        vec![
+            build(1, "FAILED", 5, "SCHEDULED"),
+            build(2, "FAILED", 9, "SCHEDULED"),
+        ],
+    ]
+    .concat();
+    assert_eq!(
+        run("PIPELINE-FAILING", tied)
+            .get("pl-bad")
+            .map(String::as_str),
+        Some("unknown")
+    );
+
+    // PIPELINE-NO-LIFECYCLE: two newest builds at the same time, each with
+    // one of the policy's two tags, or a newest build whose time is not
+    // known: which one is the newest is not known.
+    let by_tags = set(
+        set(
+            bad_factory(),
+            "lifecycle_policy_recipes",
+            "semantic_version",
+            "2.x.x".into(),
+        ),
+        "lifecycle_policies",
+        "selects_by_tags",
+        true.into(),
+    );
+    let twins = [
+        by_tags.clone(),
+        vec![
+            policy_tag("Team", "platform"),
+            policy_tag("Retire", "yes"),
+            build(1, "AVAILABLE", 5, "SCHEDULED"),
+            build_tag("pl-bad-build", "Team", "platform"),
+            build_tag("pl-bad-build-1", "Retire", "yes"),
+        ],
+    ]
+    .concat();
+    assert_eq!(
+        run("PIPELINE-NO-LIFECYCLE", twins)
+            .get("pl-bad")
+            .map(String::as_str),
+        Some("unknown")
+    );
+    let untimed = [
+        by_tags,
+        vec![
+            policy_tag("Team", "platform"),
+            build_tag("pl-bad-build", "Team", "platform"),
+            row(
+                "pipeline_images",
+                vec![
+                    ("image_build_arn", "pl-bad-build-late".into()),
+                    ("pipeline_arn", "pl-bad".into()),
+                    ("status", "AVAILABLE".into()),
+                ],
+            ),
+        ],
+    ]
+    .concat();
+    assert_eq!(
+        run("PIPELINE-NO-LIFECYCLE", untimed)
+            .get("pl-bad")
+            .map(String::as_str),
+        Some("unknown")
+    );
+
+    // PIPELINE-REGION-GAP: a copy of a copy of its AMI is its AMI.
+    let mut copy = image(
+        "ami-copy",
+        vec![
+            ("source_image_id", "ami-clean".into()),
+            ("source_image_region", R.into()),
+        ],
+    );
+    copy.1.retain(|(k, _)| *k != "region");
+    copy.1.push(("region", "eu-central-1".into()));
+    let mut copy2 = image(
+        "ami-copy2",
+        vec![
+            ("source_image_id", "ami-copy".into()),
+            ("source_image_region", "eu-central-1".into()),
+        ],
+    );
+    copy2.1.retain(|(k, _)| *k != "region");
+    copy2.1.push(("region", "us-west-2".into()));
+    let gap = [
+        set(
+            bad_factory(),
+            "distributions",
+            "target_region",
+            "eu-central-1".into(),
+        ),
+        vec![
+            image("ami-clean", vec![]),
+            copy,
+            copy2,
+            row(
+                "instances",
+                vec![
+                    ("region", "us-west-2".into()),
+                    ("instance_id", "i-far".into()),
+                    ("image_id", "ami-copy2".into()),
+                    ("state", "running".into()),
+                ],
+            ),
+            ("accounts:B", vec![("status", "SUSPENDED".into())]),
+        ],
+    ]
+    .concat();
+    let gap = set(gap, "pipeline_amis", "image_id", "ami-clean".into());
+    assert_eq!(
+        run("PIPELINE-REGION-GAP", gap)
+            .get("pl-bad")
+            .map(String::as_str),
+        Some("fail")
+    );
+
+    // ASG-UNAPPROVED-AMI: a source that names no owner is judged by the
+    // owner the image itself names.
+    let mut overrides = ParamOverrides::new();
+    overrides
+        .entry("ASG-UNAPPROVED-AMI".into())
+        .or_default()
+        .insert(
+            "approved_owners".into(),
+            amiaudit::policy::ParamValue::List(vec!["999999999999".into()]),
+        );
+    let m = run_with(
+        "ASG-UNAPPROVED-AMI",
+        vec![
+            image("ami-owned", vec![("owner_id", A.into())]),
+            row("auto_scaling_groups", vec![("group_name", "asg-x".into())]),
+            row(
+                "asg_launch_sources",
+                vec![
+                    ("group_name", "asg-x".into()),
+                    ("source", "launch_configuration".into()),
+                    ("reference", "lc".into()),
+                    ("image_id", "ami-owned".into()),
+                ],
+            ),
+        ],
+        overrides,
+    );
+    expect(&m, &[("asg-x", "fail")]);
+
+    // ASG-LAUNCHES-OUTDATED-AMI: an image owned outside the organization
+    // whose existence is not known.
+    let m = run(
+        "ASG-LAUNCHES-OUTDATED-AMI",
+        vec![
+            row("auto_scaling_groups", vec![("group_name", "asg-y".into())]),
+            row(
+                "asg_launch_sources",
+                vec![
+                    ("group_name", "asg-y".into()),
+                    ("source", "launch_configuration".into()),
+                    ("reference", "lc".into()),
+                    ("image_id", "ami-vendor".into()),
+                    ("image_owner_id", "999999999999".into()),
+                ],
+            ),
+        ],
+    );
+    expect(&m, &[("asg-y", "unknown")]);
+
+    // AMI-DEPRECATED-IN-USE: a group whose launch sources are not known, a
+    // text parameter whose value was not read, an account named in the
+    // image's launch permissions that the audit did not read.
+    let deprecated = || image("ami-dep", vec![("deprecation_time", days(5))]);
+    for (extra, count) in [
+        (
+            vec![row(
+                "auto_scaling_groups",
+                vec![("group_name", "asg-z".into())],
+            )],
+            0i64,
+        ),
+        (
+            vec![row(
+                "ssm_parameters",
+                vec![
+                    ("name", "/ami/web".into()),
+                    ("parameter_type", "String".into()),
+                    ("value_read", false.into()),
+                ],
+            )],
+            0,
+        ),
+        (
+            vec![row(
+                "launch_permissions",
+                vec![
+                    ("image_id", "ami-dep".into()),
+                    ("user_id", "444455556666".into()),
+                ],
+            )],
+            1,
+        ),
+    ] {
+        let rows = [vec![deprecated()], extra].concat();
+        let rows = set_image(rows, "ami-dep", "launch_permission_count", count.into());
+        let m = run("AMI-DEPRECATED-IN-USE", rows);
+        expect(&m, &[("ami-dep", "unknown")]);
+    }
+
+    // INSTANCE-AMI-MISSING: the image the inventory holds is deregistered.
+    let m = run(
+        "INSTANCE-AMI-MISSING",
+        vec![
+            image("ami-gone", vec![("state", "deregistered".into())]),
+            row(
+                "instances",
+                vec![
+                    ("instance_id", "i-on-gone".into()),
+                    ("image_id", "ami-gone".into()),
+                    ("state", "running".into()),
+                ],
+            ),
+        ],
+    );
+    expect(&m, &[("i-on-gone", "fail")]);
+}
+
+/// The factory of `pipelines()`, alone.
+fn bad_factory() -> Vec<Row> {
+    factory("pl-bad", vec![])
+}
