@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::inventory::{self, Inventory, Scope, sha256_file};
+use crate::inventory::{self, Scope, sha256_file};
 use crate::output::{files_below, is_plain_relative};
 
 pub const MANIFEST: &str = "manifest.json";
@@ -120,31 +120,80 @@ fn listed_files(dir: &Path) -> Result<std::collections::BTreeSet<String>> {
 /// verified on load), by path, so the manifest need not read them again.
 pub type Digests = BTreeMap<PathBuf, String>;
 
-/// Copies the inventory files (as loaded and verified) into `dir/inventory/`.
-/// Paths come from the checked inventory manifest: plain file names.
-pub fn copy_inventory(
-    source: &Path,
-    inventory: &Inventory,
-    dir: &Path,
-    digests: &mut Digests,
-) -> Result<()> {
+/// Copies the inventory at `source` into `dir/inventory/`, hashing each
+/// file as it is copied: a file whose bytes do not match the manifest (it
+/// changed after it was written, or while it was read) is an error naming
+/// it. The audit then reads only this copy, so what it judges is what it
+/// embeds, whatever happens to `source` meanwhile. The manifest's paths are
+/// checked plain file names before any is opened.
+pub fn embed_inventory(source: &Path, dir: &Path, digests: &mut Digests) -> Result<()> {
+    if !source.is_dir() {
+        return Err(Error::input(format!(
+            "{}: inventory directory not found (give the folder that holds manifest.json)",
+            source.display()
+        )));
+    }
+    let manifest_path = source.join(inventory::MANIFEST_FILE);
+    let text = Error::read_text(
+        &manifest_path,
+        "not found; an inventory directory needs a manifest.json (write one with `amiaudit scan` or `amiaudit synth`)",
+    )?;
+    let manifest = inventory::parse_manifest(&text, &manifest_path)?;
     let dest = dir.join(INVENTORY_DIR);
     fs::create_dir_all(&dest).map_err(|e| Error::io(&dest, e))?;
-    let manifest = inventory.manifest();
-    for file in manifest
-        .tables
-        .values()
-        .map(|t| t.file.as_str())
-        .chain([inventory::MANIFEST_FILE])
-    {
-        let from = source.join(file);
-        fs::copy(&from, dest.join(file)).map_err(|e| Error::io(&from, e))?;
-    }
-    // Table files were checked against these digests when the inventory loaded.
-    for table in manifest.tables.values() {
-        digests.insert(dest.join(&table.file), table.sha256.clone());
+    let copy = dest.join(inventory::MANIFEST_FILE);
+    fs::write(&copy, &text).map_err(|e| Error::io(&copy, e))?;
+    for (table, entry) in &manifest.tables {
+        let from = source.join(&entry.file);
+        let to = dest.join(&entry.file);
+        let mut reader = match fs::File::open(&from) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::input(format!(
+                    "{}: table file not found (listed for `{table}` in manifest.json)",
+                    from.display()
+                )));
+            }
+            Err(e) => return Err(Error::io(&from, e)),
+        };
+        let file = fs::File::create_new(&to).map_err(|e| Error::io(&to, e))?;
+        let mut writer = HashingWriter {
+            inner: std::io::BufWriter::new(file),
+            hasher: Sha256::new(),
+        };
+        std::io::copy(&mut reader, &mut writer).map_err(|e| Error::io(&from, e))?;
+        use std::io::Write;
+        writer.inner.flush().map_err(|e| Error::io(&to, e))?;
+        let digest = hex::encode(writer.hasher.finalize());
+        if digest != entry.sha256 {
+            return Err(Error::input(format!(
+                "{}: sha256 does not match manifest.json; the file changed after it was written, or while the audit read it (restore it, or re-run the scan)",
+                from.display()
+            )));
+        }
+        digests.insert(to, digest);
     }
     Ok(())
+}
+
+/// Writes through, hashing what passes.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(written) = buf.get(..n) {
+            self.hasher.update(written);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Copies the rule files and the waiver file into `dir`; returns the
@@ -260,8 +309,24 @@ pub fn read_manifest(dir: &Path) -> Result<EvidenceManifest> {
 
 /// Recomputes every file's sha256, both ways, and checks the manifest
 /// against what it embeds. Never reads or follows a path that is not a
-/// plain path inside `dir`.
+/// plain path inside `dir`. An audit replaced while it was read (a new one
+/// swapped in: the directory at `dir` is another one afterwards) is read
+/// again, so the answer is about one audit, old or new, whole.
 pub fn verify(dir: &Path) -> Result<Verification> {
+    use std::os::unix::fs::MetadataExt;
+    let identity = |dir: &Path| fs::metadata(dir).ok().map(|m| (m.dev(), m.ino()));
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let before = identity(dir);
+        let verified = verify_once(dir);
+        if before == identity(dir) || attempts == 8 {
+            return verified;
+        }
+    }
+}
+
+fn verify_once(dir: &Path) -> Result<Verification> {
     let manifest = read_manifest(dir)?;
     let text = fs::read(dir.join(MANIFEST)).map_err(|e| Error::io(&dir.join(MANIFEST), e))?;
     let mut v = Verification {
@@ -297,7 +362,90 @@ pub fn verify(dir: &Path) -> Result<Verification> {
     }
     check_inventory(dir, &manifest, &mut v);
     check_policies(dir, &manifest, &mut v);
+    check_claims(dir, &manifest, &mut v);
     Ok(v)
+}
+
+/// The manifest's own claims (who wrote the audit, with which framework,
+/// where it is kept, when the scan ran) against the copies the audit
+/// embeds: findings.json states each of them again, the embedded inventory
+/// the scan's times. What nothing embedded states is listed as unproven.
+fn check_claims(dir: &Path, manifest: &EvidenceManifest, v: &mut Verification) {
+    // (field, the manifest's value, the embedded value, where it is stated)
+    let mut pairs: Vec<(&str, String, String, &str)> = Vec::new();
+    if let Ok(inv) = inventory::read_manifest(&dir.join(INVENTORY_DIR)) {
+        let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+            t.and_then(|t| inventory::format_timestamp(t.timestamp_millis()).ok())
+        };
+        let by = "the embedded inventory";
+        pairs.push((
+            "scan_started_at",
+            json(&manifest.scan_started_at),
+            json(&time(inv.scan_started_at)),
+            by,
+        ));
+        pairs.push((
+            "scan_ended_at",
+            json(&manifest.scan_ended_at),
+            json(&time(inv.scan_ended_at)),
+            by,
+        ));
+    }
+    let report = crate::findings::FILE;
+    let stated = match manifest.files.get(report) {
+        Some(_) => crate::findings::read_meta(dir).ok(),
+        None => None,
+    };
+    match &stated {
+        Some(meta) => {
+            let by = report;
+            pairs.extend([
+                ("tool_version", json(&manifest.tool_version), json(&meta.tool_version), by),
+                ("collected_at", json(&manifest.collected_at), json(&meta.collected_at), by),
+                ("scope", json(&manifest.scope), json(&meta.scope), by),
+                ("inventory_complete", json(&manifest.inventory_complete), json(&meta.inventory_complete), by),
+                ("policy_pack_sha256", json(&manifest.policy_pack_sha256), json(&meta.policy_pack_sha256), by),
+                ("waivers_sha256", json(&manifest.waivers_sha256), json(&meta.waivers_sha256), by),
+                ("framework", json(&manifest.framework), json(&meta.framework), by),
+                ("storage", json(&manifest.storage), json(&meta.storage), by),
+            ]);
+        }
+        None => v.notes.push(format!(
+            "not proven by anything the audit embeds (it holds no {report}): tool_version, framework{}",
+            if manifest.storage.is_some() { ", storage" } else { "" }
+        )),
+    }
+    for (field, claimed, embedded, by) in pairs {
+        if claimed != embedded {
+            v.inconsistent.push(format!(
+                "`{field}` is {} in the manifest but {} in {by}",
+                claimed.escape_debug(),
+                embedded.escape_debug()
+            ));
+        }
+    }
+    let has_rule_files = manifest
+        .files
+        .keys()
+        .any(|rel| rel.starts_with(&format!("{POLICIES_DIR}/")));
+    if manifest.policy_files.is_empty() && has_rule_files {
+        v.inconsistent.push(
+            "rule files are embedded but `policy_files` names none, so the pack hash is not checked against them"
+                .to_string(),
+        );
+    }
+    if let Some(storage) = &manifest.storage {
+        v.notes.push(format!(
+            "the manifest says it was {}; only `amiaudit verify {}` checks that the objects hold that retention",
+            storage.describe(),
+            storage.location
+        ));
+    }
+}
+
+/// A value as JSON text: one notion of equality for every field's type.
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 /// The embedded inventory must be whole and must say what the manifest says.
@@ -413,42 +561,69 @@ pub fn bundle_path(destination: &Path) -> Result<PathBuf> {
 
 /// Writes the directory `dir` as a reproducible `.tar.gz` at `path` (sorted
 /// entries, fixed times and modes, entries under `name/`), through a
-/// temporary file renamed into place. An existing file there is replaced
-/// only if it is an earlier bundle of the same audit directory.
+/// temporary file created exclusively beside it (never a name someone could
+/// have planted) and renamed into place. Call [`check_bundle_replaceable`]
+/// first, while the earlier audit is still in place.
 pub fn bundle(dir: &Path, name: &str, path: &Path) -> Result<PathBuf> {
-    if let Ok(meta) = fs::symlink_metadata(path)
-        && (!meta.is_file() || !is_bundle_of(path, name))
-    {
-        return Err(Error::input(format!(
-            "{}: exists and is not an earlier amiaudit bundle of `{name}`; move it away or drop --bundle",
-            path.display()
-        )));
-    }
-    let temp = path.with_file_name(format!(
-        ".{}.amiaudit-{}",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    let written = write_bundle(dir, name, &temp);
-    if let Err(e) = written {
-        let _ = fs::remove_file(&temp);
-        return Err(e);
-    }
-    fs::rename(&temp, path).map_err(|e| Error::io(path, e))?;
+    let parent = path
+        .parent()
+        .ok_or_else(|| Error::input(format!("{}: no directory for a bundle", path.display())))?;
+    let temp = tempfile::Builder::new()
+        .prefix(".amiaudit-bundle-")
+        .tempfile_in(parent)
+        .map_err(|e| Error::io(parent, e))?;
+    let file = temp.reopen().map_err(|e| Error::io(temp.path(), e))?;
+    let file = write_bundle(dir, name, std::io::BufWriter::new(file))
+        .map_err(|e| Error::io(temp.path(), e))?;
+    let file = file
+        .into_inner()
+        .map_err(|e| Error::io(temp.path(), e.into_error()))?;
+    file.sync_all().map_err(|e| Error::io(temp.path(), e))?;
+    temp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(path.to_path_buf())
 }
 
-fn write_bundle(dir: &Path, name: &str, temp: &Path) -> Result<()> {
-    let file = fs::File::create(temp).map_err(|e| Error::io(temp, e))?;
+/// A file at a bundle's place may be replaced only when it is, byte for
+/// byte, the bundle of the earlier audit about to be replaced (bundles are
+/// reproducible: the earlier audit is its record). Anything else, a user's
+/// own `tar czf` of the directory included, is refused.
+pub fn check_bundle_replaceable(path: &Path, earlier: &Path, name: &str) -> Result<()> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let ours = meta.is_file()
+        && read_manifest(earlier).is_ok()
+        && sha256_file(path).ok() == bundle_sha256(earlier, name).ok();
+    if ours {
+        return Ok(());
+    }
+    Err(Error::input(format!(
+        "{}: exists and is not the bundle amiaudit wrote of the audit at `{}`; move it away or drop --bundle",
+        path.display(),
+        earlier.display()
+    )))
+}
+
+/// sha256 of the bundle `dir` would make, without writing it.
+fn bundle_sha256(dir: &Path, name: &str) -> Result<String> {
+    let hashing = HashingWriter {
+        inner: std::io::sink(),
+        hasher: Sha256::new(),
+    };
+    let done = write_bundle(dir, name, hashing).map_err(|e| Error::io(dir, e))?;
+    Ok(hex::encode(done.hasher.finalize()))
+}
+
+fn write_bundle<W: std::io::Write>(dir: &Path, name: &str, out: W) -> std::io::Result<W> {
     let gz = flate2::GzBuilder::new()
         .mtime(0)
-        .write(file, flate2::Compression::default());
+        .write(out, flate2::Compression::default());
     let mut tar = tar::Builder::new(gz);
-    let fail = |e: std::io::Error| Error::io(temp, e);
-    for rel in files_below(dir)? {
-        let data = fs::read(dir.join(&rel)).map_err(|e| Error::io(&dir.join(&rel), e))?;
+    let rels = files_below(dir).map_err(|e| std::io::Error::other(e.to_string()))?;
+    for rel in rels {
+        let data = fs::read(dir.join(&rel))?;
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
@@ -456,34 +631,8 @@ fn write_bundle(dir: &Path, name: &str, temp: &Path) -> Result<()> {
         header.set_uid(0);
         header.set_gid(0);
         header.set_cksum();
-        tar.append_data(&mut header, format!("{name}/{rel}"), data.as_slice())
-            .map_err(fail)?;
+        tar.append_data(&mut header, format!("{name}/{rel}"), data.as_slice())?;
     }
-    let gz = tar.into_inner().map_err(fail)?;
-    let file = gz.finish().map_err(fail)?;
-    file.sync_all().map_err(fail)
-}
-
-/// Whether `path` is a gzipped tar whose entries all sit under `name/` and
-/// include `name/manifest.json`.
-fn is_bundle_of(path: &Path, name: &str) -> bool {
-    let Ok(file) = fs::File::open(path) else {
-        return false;
-    };
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let Ok(entries) = archive.entries() else {
-        return false;
-    };
-    let prefix = format!("{name}/");
-    let mut has_manifest = false;
-    for entry in entries {
-        let Ok(entry) = entry else { return false };
-        let Ok(p) = entry.path() else { return false };
-        let p = p.to_string_lossy().into_owned();
-        if !p.starts_with(&prefix) {
-            return false;
-        }
-        has_manifest |= p == format!("{prefix}{MANIFEST}");
-    }
-    has_manifest
+    let gz = tar.into_inner()?;
+    gz.finish()
 }

@@ -119,6 +119,24 @@ impl Document<'_> {
     }
 }
 
+/// Reads only the `audit` part of an audit directory's findings.json.
+pub fn read_meta(dir: &Path) -> Result<AuditMeta> {
+    #[derive(Deserialize)]
+    struct Head {
+        audit: AuditMeta,
+    }
+    let path = dir.join(FILE);
+    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+    let head: Head = serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| {
+        Error::input(format!(
+            "{}: not an amiaudit findings.json: {}",
+            path.display(),
+            crate::error::strip_serde_position(&e.to_string())
+        ))
+    })?;
+    Ok(head.audit)
+}
+
 /// Reads an audit directory's findings.json.
 pub fn read(dir: &Path) -> Result<Document<'static>> {
     let path = dir.join(FILE);

@@ -9,9 +9,16 @@
 //! beside the destination makes a second writer fail at once with a clear
 //! message instead of interleaving.
 //!
+//! The destination is checked when the run starts and again at the swap;
+//! after the swap only the files the earlier output's manifest lists are
+//! removed, and anything else found there (a file added during the run) is
+//! kept, with the earlier output, under a name that says so. No output may
+//! be written inside another amiaudit output (an audit, an inventory, a
+//! diff): that one would stop verifying.
+//!
 //! **Invariant:** the only paths this module removes are its own staging
-//! directories (marked inside) and an earlier output it has just checked is
-//! made only of files that output's manifest lists.
+//! directories (marked inside) and the files an earlier output's manifest
+//! lists, once it has checked they are plain paths inside it.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -35,8 +42,20 @@ pub struct Kind {
 pub struct Staging {
     destination: PathBuf,
     staging: PathBuf,
+    listed: fn(&Path) -> Result<BTreeSet<String>>,
+    noun: &'static str,
     _lock: Lock,
     committed: bool,
+}
+
+/// What a commit did.
+#[derive(Debug)]
+pub struct Committed {
+    /// The output, in place.
+    pub path: PathBuf,
+    /// Where the earlier output was kept because it held files amiaudit did
+    /// not write by the time it was replaced (None: it was removed whole).
+    pub kept: Option<PathBuf>,
 }
 
 /// The lock beside a destination; its file goes when it is released.
@@ -93,9 +112,11 @@ pub fn absolute(path: &Path, create_parents: bool) -> Result<PathBuf> {
 }
 
 impl Staging {
-    /// Checks `destination`, takes the lock beside it, removes stale
-    /// staging directories of earlier runs, and creates a fresh one.
-    pub fn begin(destination: &Path, kind: &Kind) -> Result<Staging> {
+    /// Checks `destination` (and that no ancestor of it is an output of any
+    /// of `kinds`), takes the lock beside it, removes stale staging
+    /// directories of earlier runs, and creates a fresh one.
+    pub fn begin(destination: &Path, kind: &Kind, kinds: &[&Kind]) -> Result<Staging> {
+        refuse_nested(destination, kind, kinds)?;
         let destination = absolute(destination, true)?;
         let (parent, name) = match (destination.parent(), destination.file_name()) {
             (Some(p), Some(n)) => (p.to_path_buf(), n.to_string_lossy().into_owned()),
@@ -128,6 +149,8 @@ impl Staging {
         Ok(Staging {
             destination,
             staging,
+            listed: kind.listed,
+            noun: kind.noun,
             _lock: lock,
             committed: false,
         })
@@ -143,22 +166,34 @@ impl Staging {
         &self.destination
     }
 
-    /// Moves the written directory into place. The earlier output, if any,
-    /// is swapped out and then removed (it was checked to hold only its own
-    /// files); an empty directory is simply replaced.
-    pub fn commit(mut self) -> Result<PathBuf> {
+    /// Moves the written directory into place. The destination is checked
+    /// again first (it may have changed while the output was written); the
+    /// earlier output, if any, is swapped out and its listed files removed.
+    /// Whatever else it held by then is kept, under `<name>.amiaudit-kept-*`
+    /// beside the destination.
+    pub fn commit(mut self) -> Result<Committed> {
+        let kind = Kind {
+            noun: self.noun,
+            listed: self.listed,
+        };
+        let listed = check_destination(&self.destination, &kind)?;
         let marker = self.staging.join(MARKER);
         fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
+        let mut kept = None;
         if fs::symlink_metadata(&self.destination).is_ok() {
             swap(&self.staging, &self.destination)?;
             // The staging path now holds the earlier output.
-            fs::remove_dir_all(&self.staging).map_err(|e| Error::io(&self.staging, e))?;
+            self.committed = true;
+            kept = remove_listed(&self.staging, &listed, &self.destination)?;
         } else {
             fs::rename(&self.staging, &self.destination)
                 .map_err(|e| Error::io(&self.destination, e))?;
         }
         self.committed = true;
-        Ok(self.destination.clone())
+        Ok(Committed {
+            path: self.destination.clone(),
+            kept,
+        })
     }
 }
 
@@ -243,9 +278,88 @@ fn remove_stale(parent: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a destination inside an output of any of `kinds` (an ancestor
+/// directory that is one): that output would hold files its manifest does
+/// not list, and stop verifying. Replacing an output in place is the
+/// destination itself, not an ancestor.
+pub fn refuse_nested(destination: &Path, kind: &Kind, kinds: &[&Kind]) -> Result<()> {
+    // Lexical: parents that do not exist yet are passed over, and the
+    // file system resolves `..` and links in each check.
+    let absolute = if destination.is_absolute() {
+        destination.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| Error::io(destination, e))?
+            .join(destination)
+    };
+    for ancestor in absolute.ancestors().skip(1) {
+        if !ancestor.is_dir() {
+            continue;
+        }
+        if let Some(outer) = kinds.iter().find(|k| (k.listed)(ancestor).is_ok()) {
+            return Err(Error::input(format!(
+                "{}: lies inside the amiaudit {} at `{}`, which would no longer verify; write the {} beside it",
+                destination.display(),
+                outer.noun,
+                ancestor.display(),
+                kind.noun
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Removes the files `listed` (relative, checked plain) from the earlier
+/// output now at `old`, then its emptied directories. Anything left (a file
+/// added while the run went on) is kept: the directory is renamed to
+/// `<destination>.amiaudit-kept-<nanos>` and that path returned.
+fn remove_listed(
+    old: &Path,
+    listed: &BTreeSet<String>,
+    destination: &Path,
+) -> Result<Option<PathBuf>> {
+    for rel in listed {
+        let path = old.join(rel);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+    }
+    // Deepest first: a directory goes only once it is empty.
+    let mut dirs: Vec<PathBuf> = walkdir::WalkDir::new(old)
+        .follow_links(false)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_dir())
+        .map(|e| e.into_path())
+        .collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for dir in dirs {
+        // Not empty: something amiaudit did not write is still there.
+        let _ = fs::remove_dir(&dir);
+    }
+    if fs::symlink_metadata(old).is_err() {
+        return Ok(None);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let kept = destination.with_file_name(format!(
+        "{}.amiaudit-kept-{nanos}",
+        destination
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    fs::rename(old, &kept).map_err(|e| Error::io(old, e))?;
+    Ok(Some(kept))
+}
+
 /// The destination must be absent, an empty directory, or an earlier
-/// output of this kind that holds only the files its manifest lists.
-fn check_destination(destination: &Path, kind: &Kind) -> Result<()> {
+/// output of this kind that holds only the files its manifest lists;
+/// returns those files (empty when there is nothing to replace).
+fn check_destination(destination: &Path, kind: &Kind) -> Result<BTreeSet<String>> {
     let refuse = |why: String| {
         Err(Error::input(format!(
             "{}: {why}; amiaudit writes only into a new or empty directory or over its own earlier {}",
@@ -255,7 +369,7 @@ fn check_destination(destination: &Path, kind: &Kind) -> Result<()> {
     };
     let meta = match fs::symlink_metadata(destination) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
         Err(e) => return Err(Error::io(destination, e)),
     };
     if meta.file_type().is_symlink() {
@@ -266,7 +380,7 @@ fn check_destination(destination: &Path, kind: &Kind) -> Result<()> {
     }
     let present = files_below(destination)?;
     if present.is_empty() {
-        return Ok(());
+        return Ok(BTreeSet::new());
     }
     let listed = match (kind.listed)(destination) {
         Ok(listed) => listed,
@@ -293,7 +407,7 @@ fn check_destination(destination: &Path, kind: &Kind) -> Result<()> {
             first.escape_debug()
         ));
     }
-    Ok(())
+    Ok(listed)
 }
 
 /// Every file below `dir` (symbolic links counted as files, never
@@ -324,6 +438,108 @@ pub fn files_below(dir: &Path) -> Result<BTreeSet<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A kind whose manifest is `list`, one relative path a line.
+    const LISTED: Kind = Kind {
+        noun: "thing",
+        listed: |dir| {
+            let text = fs::read_to_string(dir.join("list")).map_err(|e| Error::io(dir, e))?;
+            Ok(text
+                .lines()
+                .map(str::to_string)
+                .chain(["list".to_string()])
+                .collect())
+        },
+    };
+
+    fn write(dir: &Path, files: &[(&str, &str)]) {
+        for (rel, text) in files {
+            let path = dir.join(rel);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+            }
+            fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
+    fn a_file_added_while_the_run_goes_on_stops_the_commit() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let out = root.path().join("out");
+        write(&out, &[("list", "a\nsub/b"), ("a", "1"), ("sub/b", "2")]);
+        let staging = Staging::begin(&out, &LISTED, &[]).unwrap_or_else(|e| panic!("{e}"));
+        write(staging.dir(), &[("list", "a"), ("a", "new")]);
+        // Someone keeps a note in the earlier output meanwhile.
+        write(&out, &[("notes.txt", "mine")]);
+        let err = staging
+            .commit()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("did not write"), "{err}");
+        assert_eq!(fs::read_to_string(out.join("a")).ok().as_deref(), Some("1"));
+        assert_eq!(
+            fs::read_to_string(out.join("notes.txt")).ok().as_deref(),
+            Some("mine")
+        );
+        // Nothing of the failed run is left beside it.
+        let left: Vec<_> = fs::read_dir(root.path())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["out"]);
+    }
+
+    #[test]
+    fn after_the_swap_only_listed_files_go_and_anything_else_is_kept() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let old = root.path().join(".out.staging");
+        write(
+            &old,
+            &[
+                ("list", "a\nsub/b"),
+                ("a", "1"),
+                ("sub/b", "2"),
+                ("sub/late.txt", "mine"),
+            ],
+        );
+        let listed: BTreeSet<String> = ["a", "sub/b", "list"].map(str::to_string).into();
+        let kept = remove_listed(&old, &listed, &root.path().join("out"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("the late file is kept"));
+        assert!(kept.to_string_lossy().contains("out.amiaudit-kept-"));
+        assert_eq!(
+            fs::read_to_string(kept.join("sub/late.txt"))
+                .ok()
+                .as_deref(),
+            Some("mine")
+        );
+        assert!(!kept.join("a").exists() && !kept.join("sub/b").exists());
+        // Only listed files: the directory goes whole.
+        write(&old, &[("list", "a"), ("a", "1")]);
+        let listed: BTreeSet<String> = ["a", "list"].map(str::to_string).into();
+        assert_eq!(
+            remove_listed(&old, &listed, &root.path().join("out")).ok(),
+            Some(None)
+        );
+        assert!(!old.exists());
+    }
+
+    #[test]
+    fn no_output_is_written_inside_another() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let outer = root.path().join("outer");
+        write(&outer, &[("list", "a"), ("a", "1")]);
+        for inner in [outer.join("x"), outer.join("x").join("y")] {
+            let err = Staging::begin(&inner, &LISTED, &[&LISTED])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(err.contains("lies inside the amiaudit thing at"), "{err}");
+            assert!(!inner.exists());
+        }
+    }
 
     #[test]
     fn only_plain_relative_paths_are_trusted() {

@@ -303,7 +303,7 @@ impl AuditPlan {
                         "audit: --retain-days, --retain-mode and --local-copy are for --out s3://bucket/prefix/",
                     ));
                 }
-                check_out_outside_other_audits(dir, "--out")?;
+                crate::output::refuse_nested(dir, &crate::evidence::OUTPUT, &OUTPUT_KINDS)?;
                 (dir.clone(), None)
             }
             Location::S3(asked) => {
@@ -323,7 +323,7 @@ impl AuditPlan {
                 })??;
                 let (out, temp) = match &request.local_copy {
                     Some(dir) => {
-                        check_out_outside_other_audits(dir, "--local-copy")?;
+                        crate::output::refuse_nested(dir, &crate::evidence::OUTPUT, &OUTPUT_KINDS)?;
                         (dir.clone(), None)
                     }
                     None => {
@@ -521,34 +521,12 @@ fn verified_baseline_named(
     crate::findings::read(dir)
 }
 
-/// `--out` may not sit inside another audit (a directory with manifest.json
-/// and inventory/manifest.json): that audit would no longer verify, its
-/// new files counted as added. Replacing an audit in place is fine.
-pub fn check_out_outside_other_audits(out: &Path, flag: &str) -> Result<()> {
-    // Lexical, not canonical: parents that do not exist yet are passed
-    // over, and the file system resolves `..` and links in each check.
-    let out = match out.is_absolute() {
-        true => out.to_path_buf(),
-        false => std::env::current_dir()
-            .map_err(|e| Error::io(out, e))?
-            .join(out),
-    };
-    for ancestor in out.ancestors().skip(1) {
-        let is_audit = ancestor.join(crate::evidence::MANIFEST).is_file()
-            && ancestor
-                .join(crate::evidence::INVENTORY_DIR)
-                .join(crate::evidence::MANIFEST)
-                .is_file();
-        if is_audit {
-            return Err(Error::input(format!(
-                "{flag} `{}` lies inside the audit at `{}`, which would no longer verify; write the audit beside it",
-                out.display(),
-                ancestor.display()
-            )));
-        }
-    }
-    Ok(())
-}
+/// Every kind of directory amiaudit writes: no output may sit inside one.
+pub const OUTPUT_KINDS: [&crate::output::Kind; 3] = [
+    &crate::evidence::OUTPUT,
+    &crate::inventory::OUTPUT,
+    &crate::diff::OUTPUT,
+];
 
 /// `--out` (or `flag`) may not be the inventory being audited, hold it, or
 /// sit inside it.

@@ -15,11 +15,32 @@ use crate::results::summarize;
 use crate::settings::{AuditPlan, Source};
 
 pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
-    let staging = Staging::begin(&plan.out, &evidence::OUTPUT)?;
+    let staging = Staging::begin(&plan.out, &evidence::OUTPUT, &super::OUTPUT_KINDS)?;
     let dir = staging.dir().to_path_buf();
+    // With --bundle, the bundle beside the audit must be the earlier
+    // audit's own: checked before any work, and again before the swap.
+    let bundle_check = || -> Result<()> {
+        if !plan.bundle {
+            return Ok(());
+        }
+        let destination = staging.destination();
+        evidence::check_bundle_replaceable(
+            &evidence::bundle_path(destination)?,
+            destination,
+            &bundle_name(destination),
+        )
+    };
+    bundle_check()?;
     let mut stdout = String::new();
-    let (inventory_dir, scanned) = match &plan.source {
-        Source::Directory(path) => (path.clone(), false),
+    let mut digests = evidence::Digests::new();
+    // The audit reads its own copy of the inventory, checked as it is
+    // copied: an inventory edited or replaced during the run is an error,
+    // never evidence that does not verify.
+    let (inventory, scanned) = match &plan.source {
+        Source::Directory(path) => {
+            evidence::embed_inventory(path, &dir, &mut digests)?;
+            (inventory::load_as(&dir.join(INVENTORY_DIR), path)?, false)
+        }
         Source::Scan(options) => {
             let outcome = collect::scan_blocking(options)?;
             let inv = dir.join(INVENTORY_DIR);
@@ -31,16 +52,33 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
             if plan.stats {
                 stdout.push_str(&super::scan::stats_text(&outcome.stats));
             }
-            (inv, true)
+            (inventory::load(&inv)?, true)
         }
     };
-    let inventory = inventory::load(&inventory_dir)?;
     let mut evaluation = evaluate(&inventory, &plan.pack.rules, &plan.overrides);
+    if !evaluation.rule_errors.is_empty() {
+        // An audit missing a rule's results would read as complete: nothing
+        // is committed, and whatever `--out` held stays as it was.
+        let stderr: Vec<String> = evaluation
+            .rule_errors
+            .iter()
+            .map(|e| {
+                format!(
+                    "error: {e} (nothing was written: `{}` is as it was)",
+                    plan.out.display()
+                )
+            })
+            .collect();
+        return Ok(Outcome {
+            exit_code: EXIT_INPUT,
+            stdout,
+            stderr,
+        });
+    }
     let waiver_uses = match &plan.waivers {
         Some(w) => w.apply(&inventory, &mut evaluation.results)?,
         None => Vec::new(),
     };
-    let mut digests = evidence::Digests::new();
     if scanned {
         for table in inventory.manifest().tables.values() {
             digests.insert(
@@ -48,8 +86,6 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
                 table.sha256.clone(),
             );
         }
-    } else {
-        evidence::copy_inventory(&inventory_dir, &inventory, &dir, &mut digests)?;
     }
     let policy_files = evidence::embed_policies(
         &dir,
@@ -121,7 +157,10 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
         },
         &digests,
     )?;
-    let destination = staging.commit()?;
+    bundle_check()?;
+    let committed = staging.commit()?;
+    plan.warnings.extend(super::kept_warning(&committed));
+    let destination = committed.path;
     let mut written: Vec<String> = files
         .iter()
         .map(|(path, _)| moved(path, &dir, &destination).display().to_string())
@@ -129,11 +168,11 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
     written.push(destination.join(evidence::MANIFEST).display().to_string());
     let mut bundle = None;
     if plan.bundle {
-        let name = destination
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let path = evidence::bundle(&destination, &name, &evidence::bundle_path(&destination)?)?;
+        let path = evidence::bundle(
+            &destination,
+            &bundle_name(&destination),
+            &evidence::bundle_path(&destination)?,
+        )?;
         written.push(path.display().to_string());
         bundle = Some(path);
     }
@@ -249,4 +288,12 @@ fn moved(path: &Path, staging: &Path, destination: &Path) -> PathBuf {
     path.strip_prefix(staging)
         .map(|rel| destination.join(rel))
         .unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The name a bundle files an audit directory's entries under.
+fn bundle_name(destination: &Path) -> String {
+    destination
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -37,12 +37,14 @@ pub fn run(
         )));
     }
     if let Some(dir) = out {
-        let staging = Staging::begin(dir, &crate::diff::OUTPUT)?;
+        let staging = Staging::begin(dir, &crate::diff::OUTPUT, &super::OUTPUT_KINDS)?;
         for (name, body) in [("diff.json", d.json()?), ("diff.csv", d.csv()?)] {
             let path = staging.dir().join(name);
             std::fs::write(&path, body).map_err(|e| crate::error::Error::io(&path, e))?;
         }
-        let destination = staging.commit()?;
+        let committed = staging.commit()?;
+        warnings.extend(super::kept_warning(&committed));
+        let destination = committed.path;
         for name in ["diff.json", "diff.csv"] {
             text.push_str(&format!("wrote {}\n", destination.join(name).display()));
         }

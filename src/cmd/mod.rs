@@ -15,6 +15,20 @@ pub mod scan;
 pub mod synth;
 pub mod verify;
 
+pub use crate::settings::OUTPUT_KINDS;
+
+/// The warning for an earlier output kept because it held files amiaudit
+/// did not write by the time it was replaced.
+pub fn kept_warning(committed: &crate::output::Committed) -> Option<String> {
+    committed.kept.as_ref().map(|kept| {
+        format!(
+            "{} held files amiaudit did not write by the time it was replaced; the earlier output, with them, is kept at {}",
+            committed.path.display(),
+            kept.display()
+        )
+    })
+}
+
 /// What a command printed and how it ended.
 #[derive(Debug, Default)]
 pub struct Outcome {

@@ -10,15 +10,20 @@ use crate::output::Staging;
 
 /// Scans and writes the inventory into `out` at once (see `output`).
 pub fn run(options: &ScanOptions, out: &Path, format: TableFormat, stats: bool) -> Result<Outcome> {
-    let staging = Staging::begin(out, &inventory::OUTPUT)?;
+    let staging = Staging::begin(out, &inventory::OUTPUT, &super::OUTPUT_KINDS)?;
     let outcome = collect::scan_blocking(options)?;
     inventory::save(&outcome.inventory, staging.dir(), format)?;
-    let destination: PathBuf = staging.commit()?;
+    let committed = staging.commit()?;
+    let destination: PathBuf = committed.path.clone();
     let mut text = summary(&outcome.stats, &destination);
     if stats {
         text.push_str(&stats_text(&outcome.stats));
     }
-    Ok(Outcome::ok(text))
+    let mut outcome = Outcome::ok(text);
+    outcome
+        .stderr
+        .extend(super::kept_warning(&committed).map(|w| format!("warning: {w}")));
+    Ok(outcome)
 }
 
 /// The lines printed after a scan.

@@ -19,16 +19,20 @@ pub fn run(options: &SynthOptions, out: &Path, format: TableFormat) -> Result<St
             synth::REGIONS.len()
         )));
     }
-    let staging = Staging::begin(out, &inventory::OUTPUT)?;
+    let staging = Staging::begin(out, &inventory::OUTPUT, &super::OUTPUT_KINDS)?;
     let inventory = synth::generate(options)?;
     let manifest = inventory::save(&inventory, staging.dir(), format)?;
-    staging.commit()?;
+    let committed = staging.commit()?;
     let images = manifest.tables.get("images").map_or(0, |t| t.rows);
-    Ok(format!(
+    let mut text = format!(
         "wrote {}: {} accounts, {} regions, {} images\n",
-        out.display(),
+        committed.path.display(),
         options.accounts,
         options.regions,
         images
-    ))
+    );
+    if let Some(warning) = super::kept_warning(&committed) {
+        text.push_str(&format!("warning: {warning}\n"));
+    }
+    Ok(text)
 }

@@ -24,9 +24,54 @@ pub fn run(location: &Location, connection: &Connection) -> Result<Outcome> {
                     format!("{count} object(s) retained {held}")
                 });
             }
+            if let Ok(manifest) = evidence::read_manifest(&download.dir)
+                && let Some(storage) = &manifest.storage
+            {
+                v.inconsistent
+                    .extend(retention_not_held(storage, &download.retention));
+            }
             report(v, &s3.url())
         }
     }
+}
+
+/// What the manifest claims of the objects' Object Lock retention, and
+/// they do not hold: each object must be retained in the claimed mode at
+/// least until the claimed time (or, for a bucket default, in its mode).
+/// `held` counts objects by `MODE until TIME` (or `none`).
+fn retention_not_held(
+    storage: &evidence::Storage,
+    held: &std::collections::BTreeMap<String, usize>,
+) -> Option<String> {
+    let (mode, until) = match (&storage.retention_mode, &storage.retain_until) {
+        (Some(mode), until) => (mode.clone(), until.clone()),
+        (None, _) => match &storage.bucket_default_retention {
+            Some(default) => (default.split_whitespace().next()?.to_string(), None),
+            None => return None,
+        },
+    };
+    let short: usize = held
+        .iter()
+        .filter(|(h, _)| {
+            let Some((m, t)) = h.split_once(" until ") else {
+                return true;
+            };
+            let earlier = match (&until, chrono::DateTime::parse_from_rfc3339(t)) {
+                (Some(claimed), Ok(t)) => chrono::DateTime::parse_from_rfc3339(claimed)
+                    .map_or(true, |claimed| t < claimed),
+                (Some(_), Err(_)) => true,
+                (None, _) => false,
+            };
+            !m.eq_ignore_ascii_case(&mode) || earlier
+        })
+        .map(|(_, n)| n)
+        .sum();
+    (short > 0).then(|| {
+        format!(
+            "the manifest says every object is retained {mode}{}, but {short} object(s) are not",
+            until.map(|u| format!(" until {u}")).unwrap_or_default()
+        )
+    })
 }
 
 fn report(v: Verification, shown: &str) -> Result<Outcome> {

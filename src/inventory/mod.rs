@@ -324,7 +324,12 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
         &manifest_path,
         "not found; an inventory directory needs a manifest.json (write one with `amiaudit scan` or `amiaudit synth`)",
     )?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
+    parse_manifest(&text, &manifest_path)
+}
+
+/// A manifest.json's text, checked; errors name it `manifest_path`.
+pub fn parse_manifest(text: &str, manifest_path: &Path) -> Result<Manifest> {
+    let manifest: Manifest = serde_json::from_str(text).map_err(|e| {
         Error::input(format!(
             "{}:{}:{}: invalid manifest: {}",
             manifest_path.display(),
@@ -364,20 +369,30 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
 
 /// Loads and checks an inventory directory.
 pub fn load(dir: &Path) -> Result<Inventory> {
+    load_as(dir, dir)
+}
+
+/// Loads and checks the inventory in `dir` (a copy), naming its files as
+/// they are in `shown` (where the user put them) in every message.
+pub fn load_as(dir: &Path, shown: &Path) -> Result<Inventory> {
     if !dir.is_dir() {
         return Err(Error::input(format!(
             "{}: inventory directory not found (give the folder that holds manifest.json)",
-            dir.display()
+            shown.display()
         )));
     }
-    let manifest = read_manifest(dir)?;
-    let manifest_path = dir.join(MANIFEST_FILE);
+    let manifest_path = shown.join(MANIFEST_FILE);
+    let text = Error::read_text(
+        &dir.join(MANIFEST_FILE),
+        "not found; an inventory directory needs a manifest.json (write one with `amiaudit scan` or `amiaudit synth`)",
+    )?;
+    let manifest = parse_manifest(&text, &manifest_path)?;
     let version = manifest.schema_version;
     // Tables are independent: hashed, read and checked side by side. The
     // first error in schema order is the one reported.
     let loaded: Vec<Result<Option<DataFrame>>> = TABLES
         .par_iter()
-        .map(|def| load_table(dir, &manifest_path, &manifest, def))
+        .map(|def| load_table(dir, shown, &manifest_path, &manifest, def))
         .collect();
     let mut tables = BTreeMap::new();
     let mut not_collected = BTreeSet::new();
@@ -402,6 +417,7 @@ pub fn load(dir: &Path) -> Result<Inventory> {
 /// One table of an inventory: `None` when the inventory predates it.
 fn load_table(
     dir: &Path,
+    shown_dir: &Path,
     manifest_path: &Path,
     manifest: &Manifest,
     def: &'static TableDef,
@@ -418,10 +434,11 @@ fn load_table(
         )));
     };
     let path = dir.join(&entry.file);
+    let shown = shown_dir.join(&entry.file);
     if !path.is_file() {
         return Err(Error::input(format!(
             "{}: table file not found (listed for `{}` in manifest.json)",
-            path.display(),
+            shown.display(),
             def.name
         )));
     }
@@ -429,14 +446,14 @@ fn load_table(
     if digest != entry.sha256 {
         return Err(Error::input(format!(
             "{}: sha256 does not match manifest.json; the file changed after it was written (restore it, or re-run the scan)",
-            path.display()
+            shown.display()
         )));
     }
-    let df = read::table(def, &path, version)?;
+    let df = read::table(def, &path, &shown, version)?;
     if df.height() as u64 != entry.rows {
         return Err(Error::input(format!(
             "{}: holds {} rows but manifest.json says {}",
-            path.display(),
+            shown.display(),
             df.height(),
             entry.rows
         )));

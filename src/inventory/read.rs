@@ -12,37 +12,38 @@ use super::schema::{ColumnKind, TableDef, Value};
 use super::validate::{self, Origin};
 use crate::error::{Error, Result, polars_message, strip_serde_position};
 
-/// Reads one table file written with schema `version`.
-pub fn table(def: &'static TableDef, path: &Path, version: u32) -> Result<DataFrame> {
+/// Reads one table file written with schema `version`; messages name it
+/// `shown` (where the user put it, when `path` is a copy).
+pub fn table(def: &'static TableDef, path: &Path, shown: &Path, version: u32) -> Result<DataFrame> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if name.ends_with(".jsonl") {
-        jsonl(def, path, version)
+        jsonl(def, path, shown, version)
     } else if name.ends_with(".parquet") {
-        parquet(def, path, version)
+        parquet(def, path, shown, version)
     } else {
         Err(Error::input(format!(
             "{}: unsupported table file type (use .parquet or .jsonl)",
-            path.display()
+            shown.display()
         )))
     }
 }
 
-fn jsonl(def: &'static TableDef, path: &Path, version: u32) -> Result<DataFrame> {
-    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+fn jsonl(def: &'static TableDef, path: &Path, shown: &Path, version: u32) -> Result<DataFrame> {
+    let file = fs::File::open(path).map_err(|e| Error::io(shown, e))?;
     let mut builder = TableBuilder::new(def);
     let mut lines: Vec<usize> = Vec::new();
     for (index, line) in BufReader::new(file).lines().enumerate() {
         let line_no = index + 1;
-        let line = line.map_err(|e| Error::io(path, e))?;
+        let line = line.map_err(|e| Error::io(shown, e))?;
         if line.trim().is_empty() {
             continue;
         }
-        let at = |msg: String| Error::input(format!("{}:{line_no}: {msg}", path.display()));
+        let at = |msg: String| Error::input(format!("{}:{line_no}: {msg}", shown.display()));
         let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&line)
             .map_err(|e| {
                 Error::input(format!(
                     "{}:{line_no}:{}: invalid JSON: {}",
-                    path.display(),
+                    shown.display(),
                     e.column(),
                     strip_serde_position(&e.to_string())
                 ))
@@ -65,7 +66,7 @@ fn jsonl(def: &'static TableDef, path: &Path, version: u32) -> Result<DataFrame>
         lines.push(line_no);
     }
     let df = builder.finish()?;
-    validate::check(def, &df, &Origin::Lines { path, lines })?;
+    validate::check(def, &df, &Origin::Lines { path: shown, lines })?;
     Ok(df)
 }
 
@@ -90,15 +91,15 @@ fn json_to_value(kind: ColumnKind, json: serde_json::Value) -> Result<Value, Str
     }
 }
 
-fn parquet(def: &'static TableDef, path: &Path, version: u32) -> Result<DataFrame> {
+fn parquet(def: &'static TableDef, path: &Path, shown: &Path, version: u32) -> Result<DataFrame> {
     use polars_io::SerReader;
     let unreadable = |message: String| {
         Error::input(format!(
             "{}: not a readable Parquet file: {message}",
-            path.display()
+            shown.display()
         ))
     };
-    let file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = fs::File::open(path).map_err(|e| Error::io(shown, e))?;
     // polars panics on some encodings it does not support; a bad file is
     // bad input, never a crash.
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -123,11 +124,11 @@ fn parquet(def: &'static TableDef, path: &Path, version: u32) -> Result<DataFram
             }
             return Err(Error::input(format!(
                 "{}: column `{}` is missing",
-                path.display(),
+                shown.display(),
                 column.name
             )));
         };
-        columns.push(coerce(path, column.name, column.kind, found)?);
+        columns.push(coerce(shown, column.name, column.kind, found)?);
     }
     if let Some(extra) = df
         .get_column_names()
@@ -136,19 +137,19 @@ fn parquet(def: &'static TableDef, path: &Path, version: u32) -> Result<DataFram
     {
         return Err(Error::input(format!(
             "{}: unknown column `{extra}` for table `{}`",
-            path.display(),
+            shown.display(),
             def.name
         )));
     }
     let df = DataFrame::new(height, columns).map_err(|e| Error::Internal(polars_message(&e)))?;
-    validate::check(def, &df, &Origin::Rows { path })?;
+    validate::check(def, &df, &Origin::Rows { path: shown })?;
     Ok(df)
 }
 
 /// Accepts any Parquet physical encoding of a column's logical type
 /// (dictionary-encoded or view strings, narrower integers, other time units
 /// or time zones) and casts it to the schema type.
-fn coerce(path: &Path, name: &str, kind: ColumnKind, found: &Column) -> Result<Column> {
+fn coerce(shown: &Path, name: &str, kind: ColumnKind, found: &Column) -> Result<Column> {
     let want = dtype_of(kind);
     let dtype = found.dtype();
     let compatible = match kind {
@@ -160,7 +161,7 @@ fn coerce(path: &Path, name: &str, kind: ColumnKind, found: &Column) -> Result<C
     if !compatible {
         return Err(Error::input(format!(
             "{}: column `{name}` has type {dtype}, expected {}",
-            path.display(),
+            shown.display(),
             kind.name()
         )));
     }
@@ -168,7 +169,7 @@ fn coerce(path: &Path, name: &str, kind: ColumnKind, found: &Column) -> Result<C
         found.strict_cast(target).map_err(|e| {
             Error::input(format!(
                 "{}: column `{name}` cannot be read as {}: {}",
-                path.display(),
+                shown.display(),
                 kind.name(),
                 polars_message(&e)
             ))

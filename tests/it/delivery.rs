@@ -251,6 +251,30 @@ fn an_audit_in_s3_is_retained_verified_and_compared_from_s3() {
         stdout(&verified)
     );
 
+    // A copy in a bucket without Object Lock: every byte matches, but the
+    // retention its manifest claims, its objects do not hold.
+    rt.block_on(async {
+        bucket(&moto, "unlocked-copy", false).await;
+        let client = s3(&moto).await;
+        for key in keys(&moto, BUCKET, &prefix).await {
+            client
+                .copy_object()
+                .bucket("unlocked-copy")
+                .key(&key)
+                .copy_source(format!("{BUCKET}/{key}"))
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let copy = cli(&moto, &["verify", &format!("s3://unlocked-copy/{prefix}")]);
+    assert_eq!(copy.status.code(), Some(1), "{}", stdout(&copy));
+    assert!(
+        stdout(&copy).contains("the manifest says every object is retained COMPLIANCE until"),
+        "{}",
+        stdout(&copy)
+    );
+
     // A prefix that holds an audit is never written into again.
     let again = cli(
         &moto,

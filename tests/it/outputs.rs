@@ -53,9 +53,16 @@ fn out_may_not_overlap_the_inventory() {
     let inventory = x.join("inventory");
     copy_dir(&sample(), &inventory);
     let before = snapshot(root.path());
-    for out in [&x, &inventory, &inventory.join("deeper")] {
+    for (out, why) in [
+        (&x, "overlaps the inventory being audited"),
+        (&inventory, "overlaps the inventory being audited"),
+        (
+            &inventory.join("deeper"),
+            "lies inside the amiaudit inventory at",
+        ),
+    ] {
         let run = amiaudit(&["audit", "--inventory", path(&inventory), "--out", path(out)]);
-        refused(&run, "overlaps the inventory being audited");
+        refused(&run, why);
     }
     assert_eq!(snapshot(root.path()), before, "no table emptied");
     // Re-auditing an audit's own inventory copy into that audit.
@@ -72,9 +79,31 @@ fn out_may_not_overlap_the_inventory() {
     assert_eq!(amiaudit(&["verify", path(&e)]).status.code(), Some(0));
     // Nor inside another audit, at any depth: it would no longer verify.
     for nested in [e.join("sub"), e.join("a").join("b")] {
-        refused(&audit_sample(&nested, &[]), "lies inside the audit at");
+        refused(
+            &audit_sample(&nested, &[]),
+            "lies inside the amiaudit audit at",
+        );
         assert!(!nested.exists());
     }
+    // One rule for every command: synth, diff and the audit's own
+    // inventory are refused alike, and the audit still verifies.
+    for nested in [e.join("inventory"), e.join("sub")] {
+        let run = amiaudit(&["synth", "--accounts", "1", "--out", path(&nested)]);
+        refused(&run, "lies inside the amiaudit audit at");
+        let run = amiaudit(&["diff", path(&e), path(&e), "--out", path(&nested.join("d"))]);
+        refused(&run, "lies inside the amiaudit");
+    }
+    assert!(!e.join("sub").exists());
+    // Nor inside an inventory.
+    let inv = root.path().join("inv");
+    assert_eq!(
+        amiaudit(&["synth", "--accounts", "1", "--out", path(&inv)])
+            .status
+            .code(),
+        Some(0)
+    );
+    let run = amiaudit(&["synth", "--accounts", "1", "--out", path(&inv.join("x"))]);
+    refused(&run, "lies inside the amiaudit inventory at");
     assert_eq!(amiaudit(&["verify", path(&e)]).status.code(), Some(0));
 }
 
@@ -293,6 +322,33 @@ fn verify_trusts_no_field_of_the_manifest() {
             "lists no file",
             Box::new(|m| m["files"] = serde_json::json!({})),
         ),
+        (
+            "tool_version",
+            Box::new(|m| m["tool_version"] = "9.9.9".into()),
+        ),
+        ("framework", Box::new(|m| m["framework"] = "soa-c02".into())),
+        (
+            "storage",
+            Box::new(|m| {
+                m["storage"] = serde_json::json!({
+                    "location": "s3://vault/audits/x/",
+                    "object_lock_enabled": true,
+                    "retention_mode": "COMPLIANCE",
+                    "retain_until": "2099-01-01T00:00:00Z"
+                })
+            }),
+        ),
+        (
+            "scan_started_at",
+            Box::new(|m| m["scan_started_at"] = "2026-11-19T00:00:00Z".into()),
+        ),
+        (
+            "policy_files",
+            Box::new(|m| {
+                m["policy_files"] = serde_json::json!({});
+                m["policy_pack_sha256"] = "0".repeat(64).into();
+            }),
+        ),
     ];
     for (what, edit) in edits {
         let copy = root.path().join(format!("copy-{}", what.replace(' ', "-")));
@@ -360,11 +416,45 @@ fn bundle_goes_beside_the_audit_even_for_out_dot() {
     let other = root.path().join("other");
     fs::write(root.path().join("other.tar.gz"), "not a bundle").unwrap();
     let run = audit_sample(&other, &["--bundle"]);
-    refused(&run, "is not an earlier amiaudit bundle");
+    refused(&run, "is not the bundle amiaudit wrote");
     assert_eq!(
         fs::read(root.path().join("other.tar.gz")).unwrap(),
         b"not a bundle"
     );
+    // Nor a user's own tarball of the audit (it has the audit's entries and
+    // manifest): refused before the audit is replaced, both kept as they are.
+    let mine = root.path().join("mine");
+    assert_eq!(
+        audit_sample(&mine, &["--format", "csv"]).status.code(),
+        Some(0)
+    );
+    let tar = Command::new("tar")
+        .current_dir(root.path())
+        .args(["czf", "mine.tar.gz", "mine"])
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let before = snapshot(&mine);
+    let tarball = fs::read(root.path().join("mine.tar.gz")).unwrap();
+    let run = audit_sample(&mine, &["--bundle", "--format", "json"]);
+    refused(&run, "is not the bundle amiaudit wrote");
+    assert_eq!(snapshot(&mine), before, "the audit was replaced");
+    assert_eq!(fs::read(root.path().join("mine.tar.gz")).unwrap(), tarball);
+    // Our own bundle is replaced, with the audit.
+    fs::remove_file(root.path().join("mine.tar.gz")).unwrap();
+    assert_eq!(audit_sample(&mine, &["--bundle"]).status.code(), Some(0));
+    let run = audit_sample(&mine, &["--bundle", "--format", "csv"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    // A bundle planted as a symbolic link is refused, and its target kept.
+    let target = root.path().join("target.txt");
+    fs::write(&target, "keep").unwrap();
+    fs::remove_file(root.path().join("mine.tar.gz")).unwrap();
+    std::os::unix::fs::symlink(&target, root.path().join("mine.tar.gz")).unwrap();
+    refused(
+        &audit_sample(&mine, &["--bundle"]),
+        "is not the bundle amiaudit wrote",
+    );
+    assert_eq!(fs::read_to_string(&target).unwrap(), "keep");
 }
 
 #[test]
@@ -431,6 +521,9 @@ fn fingerprint(out: &std::process::Output) -> Option<String> {
 
 #[test]
 fn random_sequences_of_audits_touch_nothing_else_and_leave_the_last_one() {
+    // Audits, killed audits, racing audits, synth, rule errors and edits of
+    // the inventory under a running audit, in a random order: files outside
+    // the outputs never change, and each output is the last complete one.
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     let root = tempfile::tempdir().unwrap();
@@ -470,11 +563,64 @@ fn random_sequences_of_audits_touch_nothing_else_and_leave_the_last_one() {
             .stderr(Stdio::piped());
         command
     };
-    for step in 0..20 {
+    // A rule that fails on real data (a dry run cannot tell), and a private
+    // inventory to edit while an audit reads it.
+    let bad_rules = tempfile::tempdir().unwrap();
+    fs::write(
+        bad_rules.path().join("cast.yaml"),
+        "id: NAME-NUMBER\ntitle: t\nseverity: low\nresource_type: ami\ndescription: d\nremediation:\n  text: t\nevidence:\n  - ec2:DescribeImages\nfrom: images\nfail_when: CAST(name AS BIGINT) > 0\nreason: x\n",
+    )
+    .unwrap();
+    let private = tempfile::tempdir().unwrap();
+    let inventory = private.path().join("inv");
+    copy_dir(&sample(), &inventory);
+    let pristine = fs::read(inventory.join("images.jsonl")).unwrap();
+    for step in 0..24 {
         let name = dirs[rng.random_range(0..dirs.len())];
         let dir = root.path().join(name);
         let format = formats[rng.random_range(0..formats.len())];
-        match rng.random_range(0..4) {
+        match rng.random_range(0..6) {
+            // A rule error commits nothing.
+            4 => {
+                let run = audit(&dir, format)
+                    .args(["--policies", path(bad_rules.path())])
+                    .output()
+                    .unwrap();
+                assert_eq!(run.status.code(), Some(2), "step {step}: {}", stderr(&run));
+                assert!(fingerprint(&run).is_none());
+            }
+            // The inventory edited while the audit reads it: the audit is
+            // whole and verifies, or it is refused and nothing moves.
+            5 => {
+                let mut command = Command::new(assert_cmd::cargo::cargo_bin("amiaudit"));
+                command.args([
+                    "audit",
+                    "--inventory",
+                    path(&inventory),
+                    "--out",
+                    path(&dir),
+                    "--format",
+                    format,
+                ]);
+                let child = command
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(rng.random_range(0..300)));
+                let mut edited = pristine.clone();
+                edited.extend_from_slice(b"\n");
+                fs::write(inventory.join("images.jsonl"), &edited).unwrap();
+                let run = child.wait_with_output().unwrap();
+                fs::write(inventory.join("images.jsonl"), &pristine).unwrap();
+                // Refused (the edit seen, or the place not amiaudit's):
+                // the checks below find everything as it was.
+                if run.status.code() == Some(0)
+                    && let Some(fp) = fingerprint(&run)
+                {
+                    last.insert(name, fp);
+                }
+            }
             0 => {
                 let run = audit(&dir, format).output().unwrap();
                 if let Some(fp) = fingerprint(&run) {
@@ -545,4 +691,34 @@ fn missing_parent_directories_of_out_are_created() {
     let run = audit_sample(&out, &["--format", "csv"]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     assert!(out.join("findings.csv").is_file());
+}
+
+/// `verify` while a new audit is swapped in sees the old audit or the new
+/// one, whole: never "not intact".
+#[test]
+fn verify_racing_a_swap_sees_one_audit_whole() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    assert_eq!(
+        audit_sample(&out, &["--format", "csv"]).status.code(),
+        Some(0)
+    );
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let verifier = s.spawn(|| {
+            let mut runs = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || runs == 0 {
+                let run = amiaudit(&["verify", path(&out)]);
+                assert_eq!(run.status.code(), Some(0), "{}", stdout(&run));
+                runs += 1;
+            }
+            runs
+        });
+        for format in ["csv", "json", "csv,markdown", "junit", "csv", "json"] {
+            let run = audit_sample(&out, &["--format", format]);
+            assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(verifier.join().unwrap() > 0);
+    });
 }
