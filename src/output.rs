@@ -84,17 +84,22 @@ pub fn is_plain_relative(rel: &str) -> bool {
             .all(|c| matches!(c, Component::Normal(name) if !name.is_empty()))
 }
 
-/// The destination as an absolute path with its parent resolved (the
-/// destination itself need not exist; missing parents are created when
-/// `create_parents`, else an error).
-pub fn absolute(path: &Path, create_parents: bool) -> Result<PathBuf> {
-    let joined = if path.is_absolute() {
+/// `path`, relative ones joined to the working directory (lexically).
+fn joined_to_cwd(path: &Path) -> Result<PathBuf> {
+    Ok(if path.is_absolute() {
         path.to_path_buf()
     } else {
         std::env::current_dir()
             .map_err(|e| Error::io(path, e))?
             .join(path)
-    };
+    })
+}
+
+/// The destination as an absolute path with its parent resolved (the
+/// destination itself need not exist; missing parents are created when
+/// `create_parents`, else an error).
+pub fn absolute(path: &Path, create_parents: bool) -> Result<PathBuf> {
+    let joined = joined_to_cwd(path)?;
     // `..` and `.` are resolved on the parent, which must exist.
     let normal: PathBuf = joined.components().collect();
     let name = normal.file_name().map(|n| n.to_os_string());
@@ -285,14 +290,7 @@ fn remove_stale(parent: &Path, name: &str) -> Result<()> {
 pub fn refuse_nested(destination: &Path, kind: &Kind, kinds: &[&Kind]) -> Result<()> {
     // Lexical: parents that do not exist yet are passed over, and the
     // file system resolves `..` and links in each check.
-    let absolute = if destination.is_absolute() {
-        destination.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map_err(|e| Error::io(destination, e))?
-            .join(destination)
-    };
-    for ancestor in absolute.ancestors().skip(1) {
+    for ancestor in joined_to_cwd(destination)?.ancestors().skip(1) {
         if !ancestor.is_dir() {
             continue;
         }
