@@ -14,8 +14,11 @@
       account: account[0], accountName: account[1], region: data.regions[r[2]],
       resource: r[4], name: r[5], reason: data.reasons[r[6]],
       waiver: r[7] >= 0 ? data.waivers[r[7]] : "",
-      cmd: r[3] === 0 && rule.cmd ? rule.cmd.split("{account_id}").join(account[0])
-        .split("{region}").join(data.regions[r[2]]).split("{resource_id}").join(r[4]) : ""
+      // Identifiers arrive as shell words (quoted where they hold more
+      // than an id's characters), so the command stays one inert command.
+      cmd: r[3] === 0 && rule.cmd ? rule.cmd.split("{account_id}").join(account[2])
+        .split("{region}").join(data.region_words[r[2]])
+        .split("{resource_id}").join(r.length > 8 ? r[8] : r[4]) : ""
     };
   });
   rows.forEach(function (r) {

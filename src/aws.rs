@@ -526,9 +526,16 @@ impl Pacing {
         refill_per_second: 20.0,
     };
 
+    /// The burst and rate `parse` accepts: one call up to a hundred times
+    /// EC2's own bucket, and from one call in 100 s up to ten thousand a
+    /// second. A rate nearer zero waits longer than a scan can
+    /// (`1/1e-300` overflowed the wait and failed every region).
+    pub const BURST_RANGE: std::ops::RangeInclusive<f64> = 1.0..=10_000.0;
+    pub const RATE_RANGE: std::ops::RangeInclusive<f64> = 0.01..=10_000.0;
+
     /// `BURST/RATE` (a bucket of BURST calls refilled at RATE a second) or
-    /// `off` (`Some(None)`); `None` for anything else, a burst under one
-    /// call or a rate that is not a positive number.
+    /// `off` (`Some(None)`); `None` for anything else, or a burst or rate
+    /// outside [`Self::BURST_RANGE`] and [`Self::RATE_RANGE`].
     pub fn parse(text: &str) -> Option<Option<Pacing>> {
         if text.trim().eq_ignore_ascii_case("off") {
             return Some(None);
@@ -536,10 +543,8 @@ impl Pacing {
         let (burst, rate) = text.split_once('/')?;
         let capacity: f64 = burst.trim().parse().ok()?;
         let refill_per_second: f64 = rate.trim().parse().ok()?;
-        let usable = capacity.is_finite()
-            && capacity >= 1.0
-            && refill_per_second.is_finite()
-            && refill_per_second > 0.0;
+        let usable =
+            Self::BURST_RANGE.contains(&capacity) && Self::RATE_RANGE.contains(&refill_per_second);
         usable.then_some(Some(Pacing {
             capacity,
             refill_per_second,
@@ -712,7 +717,8 @@ mod tests {
         assert_eq!(Pacing::parse(" 400 / 2.5 "), paced(400.0, 2.5));
         assert_eq!(Pacing::parse("OFF"), Some(None));
         for bad in [
-            "20", "0/20", "100/0", "100/-1", "100/inf", "NaN/1", "a/b", "100/20/1", "",
+            "20", "0/20", "100/0", "100/-1", "100/inf", "NaN/1", "a/b", "100/20/1", "", "1/1e-300",
+            "1/0.001", "1e9/20", "100/1e9",
         ] {
             assert_eq!(Pacing::parse(bad), None, "{bad}");
         }

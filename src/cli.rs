@@ -47,18 +47,18 @@ pub enum Command {
         #[command(flatten)]
         flags: ScanFlags,
         /// Inventory directory to write (new, empty, or an earlier inventory).
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", value_parser = local)]
         out: PathBuf,
         /// Table file format.
         #[arg(long, default_value = "parquet", value_parser = words(&TableFormat::NAMES, TableFormat::parse))]
         format: TableFormat,
         /// Config file [default: ./amiaudit.toml when it exists].
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_parser = local)]
         config: Option<PathBuf>,
     },
     /// Write a commented default amiaudit.toml (never overwrites).
     Init {
-        #[arg(default_value = "amiaudit.toml")]
+        #[arg(default_value = "amiaudit.toml", value_parser = local)]
         path: PathBuf,
     },
     /// Write a deterministic synthetic inventory of any size.
@@ -68,7 +68,7 @@ pub enum Command {
     Policies(PoliciesCommand),
     /// Run an SQL query over an inventory's tables.
     Query {
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", value_parser = local)]
         inventory: PathBuf,
         /// The query, e.g. "SELECT region, COUNT(*) FROM images GROUP BY region".
         sql: String,
@@ -94,7 +94,7 @@ pub enum Command {
         #[command(flatten)]
         aws: AwsFlags,
         /// Also write diff.json and diff.csv here.
-        #[arg(long, value_name = "DIR")]
+        #[arg(long, value_name = "DIR", value_parser = local)]
         out: Option<PathBuf>,
         /// Compare even when an audit does not verify (with a warning).
         /// `--allow-unverified-baseline`, the name the refusal gives, works too.
@@ -157,11 +157,17 @@ fn location(text: &str) -> Result<Location, String> {
     Location::parse(text).map_err(|e| e.to_string())
 }
 
+/// Every local path flag: never empty, padded or URL-like
+/// ([`amiaudit::deliver::local_path`]).
+fn local(text: &str) -> Result<PathBuf, String> {
+    amiaudit::deliver::local_path(text).map_err(|e| e.to_string())
+}
+
 #[derive(Subcommand)]
 pub enum PoliciesCommand {
     /// One line per rule.
     List {
-        #[arg(long = "policies", value_name = "DIR")]
+        #[arg(long = "policies", value_name = "DIR", value_parser = local)]
         policies: Vec<PathBuf>,
         /// Only rules mapped to this framework, with their requirement ids.
         #[arg(long)]
@@ -170,16 +176,17 @@ pub enum PoliciesCommand {
     /// A rule's rationale, parameters (effective values), evidence, frameworks and query.
     Explain {
         rule: String,
-        #[arg(long = "policies", value_name = "DIR")]
+        #[arg(long = "policies", value_name = "DIR", value_parser = local)]
         policies: Vec<PathBuf>,
         #[arg(long = "param", value_name = "RULE.KEY=VALUE")]
         params: Vec<String>,
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", value_parser = local)]
         config: Option<PathBuf>,
     },
     /// Parse every rule file and dry-run every query on an empty inventory.
     Validate {
         /// Policy directories [default: the built-in pack].
+        #[arg(value_parser = local)]
         dirs: Vec<PathBuf>,
     },
 }
@@ -223,8 +230,9 @@ pub struct ScanFlags {
     #[arg(long, value_name = "N")]
     pub max_attempts: Option<u32>,
     /// EC2 calls per account, region and action: a bucket of BURST calls
-    /// refilled at RATE a second, or `off` (the SDK's retries absorb
-    /// throttling) [default: 100/20, EC2's own limit for Describe calls].
+    /// (1 to 10000) refilled at RATE a second (0.01 to 10000), or `off`
+    /// (the SDK's retries absorb throttling) [default: 100/20, EC2's own
+    /// limit for Describe calls].
     #[arg(long, value_name = "BURST/RATE|off")]
     pub ec2_pacing: Option<String>,
     /// Which owned snapshots get their createVolumePermission read (one call
@@ -270,7 +278,8 @@ pub struct AuditArgs {
         long,
         value_name = "DIR",
         required_unless_present = "live",
-        conflicts_with = "live"
+        conflicts_with = "live",
+        value_parser = local
     )]
     pub inventory: Option<PathBuf>,
     /// Scan AWS now (read-only) instead of reading an inventory; takes the scan flags.
@@ -286,7 +295,7 @@ pub struct AuditArgs {
     pub out: Location,
     /// With --out s3://: also keep the audit in this directory [default: a
     /// temporary one, removed once uploaded; kept if the upload fails].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = local)]
     pub local_copy: Option<PathBuf>,
     /// With --out s3:// on a bucket with Object Lock: retain every object this many days.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
@@ -298,7 +307,7 @@ pub struct AuditArgs {
     #[arg(long)]
     pub security_hub: bool,
     /// Policy directory (repeatable); default: the rule pack built into amiaudit.
-    #[arg(long = "policies", value_name = "DIR")]
+    #[arg(long = "policies", value_name = "DIR", value_parser = local)]
     pub policies: Vec<PathBuf>,
     /// Override a rule parameter: RULE.KEY=VALUE (lists comma-separated). Repeatable.
     #[arg(long = "param", value_name = "RULE.KEY=VALUE")]
@@ -310,10 +319,10 @@ pub struct AuditArgs {
     #[arg(long, value_parser = words(&FailOn::NAMES, FailOn::parse))]
     pub fail_on: Option<FailOn>,
     /// Waiver file (YAML): accepted risks with reason, approver and expiry.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = local)]
     pub waivers: Option<PathBuf>,
     /// Config file [default: ./amiaudit.toml when it exists].
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = local)]
     pub config: Option<PathBuf>,
     /// An earlier audit, a directory or s3://bucket/prefix/ (verified
     /// first): report new, resolved and persisting failures.
@@ -336,7 +345,7 @@ pub struct AuditArgs {
     #[arg(long = "format", value_delimiter = ',', value_parser = words(&OutputFormat::NAMES, OutputFormat::parse))]
     pub formats: Vec<OutputFormat>,
     /// Directory of report templates overriding the built-in ones file by file.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = local)]
     pub templates: Option<PathBuf>,
 }
 
@@ -370,7 +379,7 @@ pub struct SynthArgs {
     /// Table file format.
     #[arg(long, default_value = "parquet", value_parser = words(&TableFormat::NAMES, TableFormat::parse))]
     pub format: TableFormat,
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = local)]
     pub out: PathBuf,
 }
 

@@ -83,7 +83,9 @@ pub fn failed_call(
         operation: operation.to_string(),
         resource_id: resource_id.map(str::to_string),
         error_code: Some(error.code.clone()),
-        message: Some(error.message.clone()),
+        // An AWS message is kept whole up to a few KiB (EC2's encoded
+        // authorization messages are the longest); past that it is cut.
+        message: Some(crate::text::clip_bytes(&error.message, 4096)),
     }
 }
 

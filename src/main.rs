@@ -13,7 +13,10 @@ use clap::Parser;
 use cli::{Cli, Command, ExportCommand, PoliciesCommand};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return command_line_error(e),
+    };
     // A panic is a bug, but the user still gets one line and exit 2, not a
     // backtrace: the default hook's message is replaced by ours below.
     std::panic::set_hook(Box::new(|_| {}));
@@ -29,15 +32,40 @@ fn main() -> ExitCode {
             // Warnings quote AWS and S3 text (keys, prefixes, fields of
             // an audit read back): inert, like the error line below.
             for line in &outcome.stderr {
-                eprintln!("{}", amiaudit::text::terminal_text(line));
+                eprintln!("{}", amiaudit::text::terminal_field(line));
             }
             ExitCode::from(outcome.exit_code as u8)
         }
         Err(e) => {
-            eprintln!("error: {}", amiaudit::text::terminal_text(&e.to_string()));
+            eprintln!("error: {}", amiaudit::text::terminal_field(&e.to_string()));
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+/// Help and version as clap prints them; a bad command line as one line
+/// (clap's message and its tip, if any) and exit 2, like any bad input.
+fn command_line_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let rendered = e.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("error: bad command line");
+    let tips: Vec<&str> = lines.filter(|l| l.starts_with("tip:")).collect();
+    let line = if tips.is_empty() {
+        first.to_string()
+    } else {
+        format!("{first} ({})", tips.join("; "))
+    };
+    eprintln!("{}", amiaudit::text::terminal_field(&line));
+    ExitCode::from(2)
 }
 
 fn run(cli: Cli) -> Result<Outcome> {

@@ -124,7 +124,7 @@ pub fn scan_options(asked: &ScanSection, config_name: &str) -> Result<ScanOption
     if let Some(text) = &asked.ec2_pacing {
         options.connection.pacing = Pacing::parse(text).ok_or_else(|| {
             Error::input(format!(
-                "scan: EC2 pacing `{}` is not BURST/RATE (calls, calls a second; e.g. 100/20) or off",
+                "scan: EC2 pacing `{}` is not BURST/RATE (1 to 10000 calls, 0.01 to 10000 calls a second; e.g. 100/20) or off",
                 text.escape_debug()
             ))
         })?;

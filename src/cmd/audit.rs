@@ -194,7 +194,7 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
         .and_then(|uploaded| uploaded);
         match uploaded {
             Ok(count) => {
-                delivered.push_str(&crate::text::terminal_text(&format!(
+                delivered.push_str(&crate::text::terminal_line(&format!(
                     "uploaded {count} objects to {} ({})\n",
                     delivery.location.url(),
                     delivery.storage.describe()
@@ -230,7 +230,7 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
             }
             Err(e) => {
                 exit_delivery = true;
-                delivered.push_str(&crate::text::terminal_text(&format!(
+                delivered.push_str(&crate::text::terminal_line(&format!(
                     "security hub: nothing imported: {e}\n"
                 )));
             }
@@ -255,12 +255,12 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
     };
     stdout.push_str(&render::terminal_summary(&context, 5));
     if let Some(chosen) = &plan.baseline_chosen {
-        stdout.push_str(&crate::text::terminal_text(&format!(
+        stdout.push_str(&crate::text::terminal_line(&format!(
             "baseline: {chosen} (the newest audit below --baseline-latest)\n"
         )));
     }
     if let Some(diff) = &context.diff {
-        stdout.push_str(&crate::text::terminal_text(&diff.summary_line()));
+        stdout.push_str(&crate::text::terminal_field(&diff.summary_line()));
         stdout.push('\n');
     }
     for path in &written {

@@ -8,7 +8,6 @@ use crate::aws::Connection;
 use crate::deliver::Location;
 use crate::error::Result;
 use crate::output::Staging;
-use crate::text::terminal_text;
 
 pub fn run(
     old: &Location,
@@ -22,16 +21,16 @@ pub fn run(
     let new = crate::settings::read_baseline(new, connection, allow_unverified, &mut warnings)?;
     let d = crate::diff::compare(&old, &new);
     // The summary quotes `collected_at` of an audit read back: not ours.
-    let mut text = terminal_text(&d.summary_line());
+    let mut text = crate::text::terminal_field(&d.summary_line());
     text.push('\n');
     for c in d.changes.iter().filter(|c| c.change != "persisting") {
-        text.push_str(&terminal_text(&format!(
+        text.push_str(&crate::text::terminal_line(&format!(
             "  {:<12} {:<32} {} {} {}\n",
             c.change, c.rule_id, c.account_id, c.region, c.resource_id
         )));
     }
     for w in &d.waivers {
-        text.push_str(&terminal_text(&format!(
+        text.push_str(&crate::text::terminal_line(&format!(
             "  waiver {:<13} {} ({})\n",
             w.change, w.waiver.rule, w.waiver.reason
         )));

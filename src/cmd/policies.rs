@@ -37,7 +37,8 @@ pub fn list(dirs: &[PathBuf], framework: Option<&str>) -> Result<String> {
         pack.rules.len(),
         pack.frameworks().join(", ")
     ));
-    Ok(out)
+    // Rule files are the user's, but may come from anywhere: inert text.
+    Ok(crate::text::terminal_text(&out))
 }
 
 /// `amiaudit policies explain RULE`: rationale, parameters, frameworks, SQL.
@@ -108,7 +109,7 @@ pub fn explain(
         }
     }
     out.push_str(&format!("\nquery:\n{}\n", rule.sql(&overrides)?));
-    Ok(out)
+    Ok(crate::text::terminal_text(&out))
 }
 
 /// `amiaudit policies validate [DIR]`: parse every file and dry-run every

@@ -55,7 +55,11 @@ fn run_query(inv: &inventory::Inventory, sql: &str, format: QueryFormat) -> Resu
         ))
     })?;
     Ok(match format {
-        QueryFormat::Table => format!("{df}\n{} rows\n", df.height()),
+        // Cells hold AWS text: made inert for the terminal (line breaks
+        // too, so a cell cannot start a line of its own).
+        QueryFormat::Table => {
+            crate::text::terminal_text(&format!("{}\n{} rows\n", df_inert(&df)?, df.height()))
+        }
         QueryFormat::Csv | QueryFormat::Json => {
             let names: Vec<String> = df
                 .get_column_names()
@@ -108,7 +112,7 @@ fn run_query(inv: &inventory::Inventory, sql: &str, format: QueryFormat) -> Resu
                 let mut text = serde_json::to_string_pretty(&rows)
                     .map_err(|e| Error::Internal(e.to_string()))?;
                 text.push('\n');
-                text
+                crate::text::json_for_terminal(&text)
             } else {
                 let mut w = ::csv::Writer::from_writer(Vec::new());
                 let fail = |e: ::csv::Error| Error::Internal(e.to_string());
@@ -120,7 +124,7 @@ fn run_query(inv: &inventory::Inventory, sql: &str, format: QueryFormat) -> Resu
                             Ok(match cell(c, i)? {
                                 serde_json::Value::Null => String::new(),
                                 serde_json::Value::String(s) => {
-                                    crate::text::neutralise_cell(&s).into_owned()
+                                    crate::text::terminal_field(&crate::text::neutralise_cell(&s))
                                 }
                                 v => v.to_string(),
                             })
@@ -133,4 +137,23 @@ fn run_query(inv: &inventory::Inventory, sql: &str, format: QueryFormat) -> Resu
             }
         }
     })
+}
+
+/// The frame with every text cell made one inert line, for the table view.
+fn df_inert(df: &polars::prelude::DataFrame) -> Result<polars::prelude::DataFrame> {
+    let mut out = df.clone();
+    for name in df.get_column_names_owned() {
+        let column = df
+            .column(&name)
+            .map_err(|e| Error::Internal(crate::error::polars_message(&e)))?;
+        if let Ok(text) = column.str() {
+            let cleaned: Vec<Option<String>> = text
+                .iter()
+                .map(|v| v.map(crate::text::terminal_field))
+                .collect();
+            out.with_column(polars::prelude::Column::new(name.clone(), cleaned))
+                .map_err(|e| Error::Internal(crate::error::polars_message(&e)))?;
+        }
+    }
+    Ok(out)
 }

@@ -88,13 +88,13 @@ fn report(v: Verification, shown: &str) -> Result<Outcome> {
     }
     for note in &v.notes {
         // Notes may quote AWS (an object's retention).
-        out.push_str(&crate::text::terminal_text(&format!("note: {note}\n")));
+        out.push_str(&crate::text::terminal_line(&format!("note: {note}\n")));
     }
     let exit_code = if v.intact() {
         out.push_str(&format!(
             "intact: {} files match {}\n",
             v.files,
-            crate::text::terminal_text(&format!(
+            crate::text::terminal_line(&format!(
                 "{}/{}",
                 shown.trim_end_matches('/'),
                 evidence::MANIFEST

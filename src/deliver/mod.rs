@@ -29,19 +29,61 @@ impl Default for Location {
 }
 
 impl Location {
-    /// `s3://bucket/prefix/` or a local path.
+    /// `s3://bucket/prefix/` or a local path ([`local_path`]). Anything
+    /// else that looks like a URL (`s3:/b/p/`, `https://...`) is refused,
+    /// never written as a local directory named `s3:`.
     pub fn parse(text: &str) -> Result<Location> {
         if text
             .get(..5)
             .is_some_and(|scheme| scheme.eq_ignore_ascii_case("s3://"))
         {
-            s3::S3Location::parse(text).map(Location::S3)
-        } else if text.is_empty() {
-            Err(Error::input("an empty path is not a location"))
-        } else {
-            Ok(Location::Local(text.into()))
+            return s3::S3Location::parse(text).map(Location::S3);
         }
+        if url_scheme(text).is_some() {
+            return Err(Error::input(format!(
+                "`{}` looks like a URL but is not s3://BUCKET/PREFIX/, the only one amiaudit reads and writes (write ./{} for a local name with a colon)",
+                text.escape_debug(),
+                text.escape_debug()
+            )));
+        }
+        local_path(text).map(Location::Local)
     }
+}
+
+/// A path given for a local file or directory, refused when it cannot
+/// mean one: empty, with whitespace around it (` s3://b/` would be a
+/// directory named ` s3:`), or looking like a URL (`s3://b/p/` where only
+/// a local directory is written).
+pub fn local_path(text: &str) -> Result<std::path::PathBuf> {
+    let shown = text.escape_debug();
+    if text.is_empty() {
+        return Err(Error::input("an empty path is not a location"));
+    }
+    if text.trim() != text {
+        return Err(Error::input(format!(
+            "`{shown}` begins or ends with whitespace; write the path without it"
+        )));
+    }
+    match url_scheme(text) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("s3") => Err(Error::input(format!(
+            "`{shown}`: this takes a local path; s3:// locations are for audit --out, --baseline, verify, diff and export"
+        ))),
+        Some(scheme) => Err(Error::input(format!(
+            "`{shown}` looks like a URL ({scheme}:); this takes a local path (write ./{shown} for a local name with a colon)"
+        ))),
+        None => Ok(text.into()),
+    }
+}
+
+/// The scheme of a text that starts like a URL: two or more letters,
+/// digits, `+`, `-` or `.`, the first a letter, then `:` (RFC 3986; one
+/// letter is a Windows drive, `C:`).
+fn url_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once(':')?;
+    let mut chars = scheme.chars();
+    let starts = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+    (starts && scheme.len() >= 2 && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)))
+        .then_some(scheme)
 }
 
 /// Runs one delivery task to completion on a runtime of its own.

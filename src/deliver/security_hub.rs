@@ -57,7 +57,7 @@ impl ExportReport {
     /// The lines printed for the user; failures one per line (the first
     /// 50, then a count).
     pub fn text(&self) -> String {
-        let mut out = format!(
+        let out = format!(
             "security hub: imported {} of {} findings ({} archived as resolved) into {} region(s) as account {}; {} failed in {} of {} batches\n",
             self.imported,
             self.total,
@@ -68,17 +68,19 @@ impl ExportReport {
             self.failed_batches,
             self.batches
         );
+        // Ids, codes and messages come from the audit and from AWS: each
+        // line stays one line.
+        let mut out = crate::text::terminal_line(&out);
         for f in self.failures.iter().take(50) {
-            out.push_str(&format!(
+            out.push_str(&crate::text::terminal_line(&format!(
                 "  not imported: {} ({}): {}: {}\n",
                 f.id, f.region, f.code, f.message
-            ));
+            )));
         }
         if self.failures.len() > 50 {
             out.push_str(&format!("  and {} more\n", self.failures.len() - 50));
         }
-        // Ids, codes and messages come from the audit and from AWS.
-        crate::text::terminal_text(&out)
+        out
     }
 }
 

@@ -38,6 +38,12 @@ pub struct TableBuilder {
 /// overflow the day arithmetic rules rely on.
 pub const TIMESTAMP_RANGE_MS: std::ops::Range<i64> = 0..7_258_118_400_000;
 
+/// The longest text a cell may hold, in bytes. The longest AWS values an
+/// inventory keeps (ARNs, names, descriptions, error messages) are a few
+/// KiB; a longer one is a hostile file, refused before it is multiplied
+/// across rows and reports.
+pub const MAX_TEXT_BYTES: usize = 16 << 10;
+
 impl TableBuilder {
     pub fn new(def: &'static TableDef) -> Self {
         let columns = def
@@ -110,6 +116,11 @@ impl TableBuilder {
         match (def.kind, value) {
             (_, Value::Null) if def.required => fail(format!("column `{}` is required", def.name)),
             (_, Value::Null) => Ok(()),
+            (ColumnKind::Str, Value::Str(s)) if s.len() > MAX_TEXT_BYTES => fail(format!(
+                "column `{}`: {} bytes of text; a cell holds at most {MAX_TEXT_BYTES}",
+                def.name,
+                s.len()
+            )),
             (ColumnKind::Str, Value::Str(s)) => match def.vocabulary {
                 Some(words) if !words.contains(&s.as_str()) => fail(format!(
                     "column `{}`: `{}` is not one of {}",

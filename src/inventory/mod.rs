@@ -449,7 +449,13 @@ fn load_table(
             shown.display()
         )));
     }
-    let df = read::table(def, &path, &shown, version)?;
+    let df = read::table(&read::TableFile {
+        def,
+        path: &path,
+        shown: &shown,
+        version,
+        rows: entry.rows,
+    })?;
     if df.height() as u64 != entry.rows {
         return Err(Error::input(format!(
             "{}: holds {} rows but manifest.json says {}",

@@ -12,14 +12,28 @@ use super::schema::{ColumnKind, TableDef, Value};
 use super::validate::{self, Origin};
 use crate::error::{Error, Result, polars_message, strip_serde_position};
 
-/// Reads one table file written with schema `version`; messages name it
-/// `shown` (where the user put it, when `path` is a copy).
-pub fn table(def: &'static TableDef, path: &Path, shown: &Path, version: u32) -> Result<DataFrame> {
+/// One table file to read, as a manifest lists it.
+pub struct TableFile<'a> {
+    pub def: &'static TableDef,
+    pub path: &'a Path,
+    /// What messages name: where the user put it, when `path` is a copy.
+    pub shown: &'a Path,
+    /// The schema version it was written with.
+    pub version: u32,
+    /// The rows the manifest says it holds. A file with more is refused
+    /// before they are decoded, so a small file cannot make the audit hold
+    /// far more than its manifest declares.
+    pub rows: u64,
+}
+
+/// Reads one table file into a checked DataFrame.
+pub fn table(file: &TableFile) -> Result<DataFrame> {
+    let TableFile { path, shown, .. } = *file;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if name.ends_with(".jsonl") {
-        jsonl(def, path, shown, version)
+        jsonl(file)
     } else if name.ends_with(".parquet") {
-        parquet(def, path, shown, version)
+        parquet(file)
     } else {
         Err(Error::input(format!(
             "{}: unsupported table file type (use .parquet or .jsonl)",
@@ -28,7 +42,21 @@ pub fn table(def: &'static TableDef, path: &Path, shown: &Path, version: u32) ->
     }
 }
 
-fn jsonl(def: &'static TableDef, path: &Path, shown: &Path, version: u32) -> Result<DataFrame> {
+fn more_rows_than_declared(shown: &Path, rows: u64) -> Error {
+    Error::input(format!(
+        "{}: holds more than the {rows} rows manifest.json says",
+        shown.display()
+    ))
+}
+
+fn jsonl(file: &TableFile) -> Result<DataFrame> {
+    let TableFile {
+        def,
+        path,
+        shown,
+        version,
+        rows,
+    } = *file;
     let file = fs::File::open(path).map_err(|e| Error::io(shown, e))?;
     let mut builder = TableBuilder::new(def);
     let mut lines: Vec<usize> = Vec::new();
@@ -62,6 +90,9 @@ fn jsonl(def: &'static TableDef, path: &Path, shown: &Path, version: u32) -> Res
                 ))
             })?;
         }
+        if lines.len() as u64 == rows {
+            return Err(more_rows_than_declared(shown, rows));
+        }
         builder.push_values(row).map_err(|e| at(e.message))?;
         lines.push(line_no);
     }
@@ -91,7 +122,20 @@ fn json_to_value(kind: ColumnKind, json: serde_json::Value) -> Result<Value, Str
     }
 }
 
-fn parquet(def: &'static TableDef, path: &Path, shown: &Path, version: u32) -> Result<DataFrame> {
+/// How much a Parquet file's pages may decompress to: this much, plus
+/// [`PARQUET_INFLATION`] times the file's own size. Far above what a
+/// table amiaudit writes inflates by (zstd on AWS ids, about 10 times).
+const PARQUET_DECOMPRESSED_ALLOWANCE: u64 = 64 << 20;
+const PARQUET_INFLATION: u64 = 256;
+
+fn parquet(file: &TableFile) -> Result<DataFrame> {
+    let TableFile {
+        def,
+        path,
+        shown,
+        version,
+        rows,
+    } = *file;
     use polars_io::SerReader;
     let unreadable = |message: String| {
         Error::input(format!(
@@ -100,13 +144,39 @@ fn parquet(def: &'static TableDef, path: &Path, shown: &Path, version: u32) -> R
         ))
     };
     let file = fs::File::open(path).map_err(|e| Error::io(shown, e))?;
+    let file_bytes = file.metadata().map_err(|e| Error::io(shown, e))?.len();
     // polars panics on some encodings it does not support; a bad file is
-    // bad input, never a crash.
+    // bad input, never a crash. What the footer declares is checked before
+    // any page is decoded.
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        polars_io::parquet::read::ParquetReader::new(file).finish()
+        let mut reader = polars_io::parquet::read::ParquetReader::new(file);
+        let (declared_rows, decompressed) = {
+            let footer = reader.get_metadata()?;
+            let decompressed: u64 = footer
+                .row_groups
+                .iter()
+                .flat_map(|group| group.parquet_columns())
+                .map(|column| column.uncompressed_size().max(0) as u64)
+                .sum();
+            (footer.num_rows as u64, decompressed)
+        };
+        if declared_rows > rows {
+            return Ok(Err(more_rows_than_declared(shown, rows)));
+        }
+        let allowed = PARQUET_DECOMPRESSED_ALLOWANCE + PARQUET_INFLATION * file_bytes;
+        if decompressed > allowed {
+            return Ok(Err(Error::input(format!(
+                "{}: decompresses to {} MiB from {} KiB, more than amiaudit reads from a file that size; it was not written by amiaudit",
+                shown.display(),
+                decompressed >> 20,
+                file_bytes >> 10
+            ))));
+        }
+        reader.finish().map(Ok)
     }));
     let df = match read {
-        Ok(Ok(df)) => df,
+        Ok(Ok(Ok(df))) => df,
+        Ok(Ok(Err(refused))) => return Err(refused),
         Ok(Err(e)) => return Err(unreadable(polars_message(&e))),
         Err(panic) => return Err(unreadable(crate::error::panic_message(panic.as_ref()))),
     };

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::builder::{TIMESTAMP_RANGE_MS, dtype_of};
+use super::builder::{MAX_TEXT_BYTES, TIMESTAMP_RANGE_MS, dtype_of};
 use super::schema::{ColumnKind, TableDef};
 use crate::error::{Error, Result, polars_message};
 
@@ -80,6 +80,23 @@ pub fn check(def: &TableDef, df: &DataFrame, origin: &Origin) -> Result<()> {
                         column.name,
                         bad.escape_debug(),
                         words.join(", ")
+                    ),
+                ));
+            }
+        }
+        if column.kind == ColumnKind::Str {
+            let values = found.str().map_err(internal)?;
+            if let Some((row, bytes)) = values
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| v.filter(|v| v.len() > MAX_TEXT_BYTES).map(|v| (i, v.len())))
+            {
+                return Err(origin.error(
+                    def,
+                    Some(row),
+                    format!(
+                        "column `{}`: {bytes} bytes of text; a cell holds at most {MAX_TEXT_BYTES}",
+                        column.name
                     ),
                 ));
             }

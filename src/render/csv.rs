@@ -193,10 +193,7 @@ pub(super) fn write_all(
             st.ok_or_else(|| Error::Internal("findings.csv: a result has no status".into()))?;
         let info = directory.get(a);
         let fix = match (Status::parse(st), rule.command) {
-            (Some(Status::Fail), Some(cmd)) => cmd
-                .replace("{account_id}", a)
-                .replace("{region}", g)
-                .replace("{resource_id}", id),
+            (Some(Status::Fail), Some(cmd)) => crate::text::fill_command(cmd, a, g, id),
             _ => String::new(),
         };
         let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(CSV_COLUMNS.len() + 1);

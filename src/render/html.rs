@@ -35,10 +35,8 @@ pub fn render(context: &ReportContext, templates: Option<&Path>) -> Result<Strin
     env.set_auto_escape_callback(|_| AutoEscape::Html);
     for (name, default) in DEFAULT_TEMPLATES {
         let source = match templates.map(|dir| dir.join(name)) {
-            Some(path) if path.is_file() => {
-                std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?
-            }
-            _ => default.to_string(),
+            Some(path) => read_template(&path)?.unwrap_or_else(|| default.to_string()),
+            None => default.to_string(),
         };
         env.add_template_owned(name.to_string(), source)
             .map_err(|e| template_error(templates, &e))?;
@@ -54,6 +52,34 @@ pub fn render(context: &ReportContext, templates: Option<&Path>) -> Result<Strin
             ..minijinja::Value::from_serialize(context)
         })
         .map_err(|e| template_error(templates, &e))
+}
+
+/// A template file of `--templates DIR`: a regular file inside it, read
+/// without following a link (a link could land any readable file in the
+/// report). None when there is none of that name.
+fn read_template(path: &Path) -> Result<Option<String>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+        Ok(meta) if !meta.file_type().is_file() => {
+            return Err(Error::input(format!(
+                "{}: not a regular file (a link or a directory); templates must be regular files inside the --templates directory",
+                path.display()
+            )));
+        }
+        Ok(_) => {}
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(Some(text))
 }
 
 fn template_error(dir: Option<&Path>, e: &minijinja::Error) -> Error {

@@ -210,24 +210,27 @@ impl ReportContext {
                     Status::Unknown => 1,
                     _ => 2,
                 };
-                rows.push(serde_json::json!([
-                    r,
-                    a,
-                    g,
-                    status,
-                    f.resource_id,
-                    f.resource_name,
-                    why,
-                    w
-                ]));
+                // The command's identifiers are filled in by the page's
+                // script: it gets them as shell words (text::shell_word),
+                // the resource's only where it differs from the id.
+                let mut row =
+                    serde_json::json!([r, a, g, status, f.resource_id, f.resource_name, why, w]);
+                let word = crate::text::shell_word(&f.resource_id);
+                if word != f.resource_id.as_str()
+                    && let Some(cells) = row.as_array_mut()
+                {
+                    cells.push(serde_json::Value::String(word.into_owned()));
+                }
+                rows.push(row);
             }
         }
         let doc = serde_json::json!({
             "rules": self.rules.iter().map(|r| serde_json::json!({
                 "id": r.id, "severity": r.severity, "title": r.title, "cmd": r.remediation_command,
             })).collect::<Vec<_>>(),
-            "accounts": accounts.iter().map(|a| serde_json::json!([a, names[a]])).collect::<Vec<_>>(),
+            "accounts": accounts.iter().map(|a| serde_json::json!([a, names[a], crate::text::shell_word(a)])).collect::<Vec<_>>(),
             "regions": regions,
+            "region_words": regions.iter().map(|r| crate::text::shell_word(r)).collect::<Vec<_>>(),
             "reasons": reasons,
             "waivers": waivers,
             "rows": rows,

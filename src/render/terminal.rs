@@ -1,13 +1,13 @@
 //! The short summary printed after an audit.
 //!
-//! Every AWS-sourced string passes [`terminal_text`]: no escape sequence a
+//! Every AWS-sourced string passes [`terminal_field`]: no escape sequence a
 //! hostile account name carries (window titles, screen clears, colours,
 //! hyperlinks) and no bidi override reaches the terminal.
 
 use std::fmt::Write;
 
 use super::ReportContext;
-use crate::text::terminal_text;
+use crate::text::terminal_field;
 
 pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
     let meta = &context.meta;
@@ -39,7 +39,7 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
         let _ = writeln!(
             out,
             "{}",
-            crate::text::terminal_text(&format!(
+            crate::text::terminal_line(&format!(
                 "the organization's accounts could not be listed ({why}): only the {} account(s) above were audited",
                 c.accounts_in_scope
             ))
@@ -76,8 +76,8 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
                 "  {} {:>5}  {}  {:<28} {} failing, {} unknown",
                 a.grade,
                 a.score.map_or("n/a".to_string(), |s| format!("{s:.1}")),
-                terminal_text(&a.account_id),
-                terminal_text(&a.account_name),
+                terminal_field(&a.account_id),
+                terminal_field(&a.account_name),
                 a.counts.fail,
                 a.counts.unknown
             );
@@ -113,23 +113,23 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
                     out,
                     "waiver expired {}: {} ({}), no longer applies",
                     w.spec.expires,
-                    terminal_text(&w.spec.rule),
-                    terminal_text(&w.spec.reason)
+                    terminal_field(&w.spec.rule),
+                    terminal_field(&w.spec.reason)
                 );
             }
             crate::waivers::WaiverState::Unused => {
                 let _ = writeln!(
                     out,
                     "waiver unused: {} ({}) matched no failing result",
-                    terminal_text(&w.spec.rule),
-                    terminal_text(&w.spec.reason)
+                    terminal_field(&w.spec.rule),
+                    terminal_field(&w.spec.reason)
                 );
             }
             _ => {}
         }
     }
     for e in &context.rule_errors {
-        let _ = writeln!(out, "rule error: {}", terminal_text(e));
+        let _ = writeln!(out, "rule error: {}", terminal_field(e));
     }
     out
 }

@@ -272,6 +272,29 @@ fn templates_dir_overrides_one_file_at_a_time() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("report.html:1: template error"), "{err}");
+
+    // A template that is a link is refused: it could land any readable
+    // file (a key, a password file) in the report.
+    let secret = tempfile::tempdir().unwrap();
+    std::fs::write(secret.path().join("secret.txt"), "TOP-SECRET").unwrap();
+    let linked = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        secret.path().join("secret.txt"),
+        linked.path().join("report.css"),
+    )
+    .unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = audit_sample(
+        out_dir.path(),
+        &["--format", "html", "--templates", path(linked.path())],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("report.css: not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!out_dir.path().join("report.html").exists());
 }
 
 #[test]

@@ -330,4 +330,13 @@ fn injected_markup_does_not_run_in_the_browser() {
         text.as_str().unwrap().contains("window.__pwned = 1"),
         "{text}"
     );
+    // The remediation command names the hostile group as one quoted word.
+    let commands = browser.eval(
+        "Array.from(document.querySelectorAll('#findings-table tbody td.mono')).map(td => td.textContent).join('\\n')",
+    );
+    let commands = commands.as_str().unwrap();
+    assert!(
+        commands.contains(&format!("--auto-scaling-group-names '{HOSTILE_GROUP}'")),
+        "{commands}"
+    );
 }

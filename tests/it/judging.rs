@@ -348,3 +348,59 @@ fn a_rule_that_could_not_run_is_said_in_every_format() {
     let diff = amiaudit::diff::compare(&old, &context.document());
     assert_eq!((diff.counts.resolved, diff.counts.not_seen), (0, 1));
 }
+
+/// The sample's images table as `n` rows (distinct ids) whose descriptions
+/// are `description(row)`, written over the Parquet inventory in `dir`
+/// with the manifest declaring `declared` rows.
+fn plant_images(dir: &Path, n: usize, declared: usize, description: impl Fn(usize) -> String) {
+    let images = read_parquet(dir, "images");
+    let mut many = images.new_from_index(0, n);
+    let descriptions: Vec<String> = (0..n).map(description).collect();
+    many.with_column(Series::new("description".into(), descriptions).into_column())
+        .unwrap();
+    let ids: Vec<String> = (0..n).map(|i| format!("ami-{i:017x}")).collect();
+    many.with_column(Series::new("image_id".into(), ids).into_column())
+        .unwrap();
+    replace_parquet(dir, "images", &mut many);
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["tables"]["images"]["rows"] = declared.into();
+    fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A 30 KB file of 20,000 rows sharing one dictionary-encoded 200 KB
+/// description took 17 s and 840 MB (a larger one 12 GB): rows the
+/// manifest does not declare and pages that inflate far beyond the file
+/// are refused from the footer, before any page is decoded; text longer
+/// than any AWS value is refused.
+#[test]
+fn a_small_parquet_file_cannot_inflate_into_a_large_audit() {
+    let dir = parquet_inventory();
+    plant_images(dir.path(), 20_000, 309, |i| format!("build {i}"));
+    let err = audit_error(dir.path());
+    assert!(
+        err.contains("images.parquet: holds more than the 309 rows manifest.json says"),
+        "{err}"
+    );
+
+    let dir = parquet_inventory();
+    plant_images(dir.path(), 3, 3, |_| "A".repeat(200_000));
+    let err = audit_error(dir.path());
+    assert!(
+        err.contains("images.parquet: row 1: column `description`: 200000 bytes of text"),
+        "{err}"
+    );
+
+    // Pages that inflate far beyond the file: 6,000 distinct 15 KB texts.
+    let dir = parquet_inventory();
+    plant_images(dir.path(), 6_000, 6_000, |i| {
+        format!("{i:06}{}", "B".repeat(15_000))
+    });
+    let err = audit_error(dir.path());
+    assert!(err.contains("images.parquet: decompresses to"), "{err}");
+}

@@ -45,6 +45,84 @@ fn out_dot_in_a_working_directory_is_refused_and_nothing_is_deleted() {
     assert_eq!(snapshot(work.path()), before);
 }
 
+/// `s3:/b/p/` (one slash), a leading space, or s3:// where only a local
+/// directory is written made a local directory named `s3:` (synth even
+/// said "wrote s3://..."): anything URL-like that is not supported, and
+/// any padded path, is refused and nothing is written.
+#[test]
+fn url_like_and_padded_outputs_are_refused_not_written_locally() {
+    let work = tempfile::tempdir().unwrap();
+    let sample = sample();
+    let inventory = path(&sample);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["synth", "--out", "s3://bucket/p/"],
+            "this takes a local path; s3://",
+        ),
+        (
+            vec!["synth", "--out", "s3:/bucket/p/"],
+            "this takes a local path; s3://",
+        ),
+        (
+            vec!["synth", "--out", " out"],
+            "begins or ends with whitespace",
+        ),
+        (
+            vec!["scan", "--out", "s3://bucket/p/"],
+            "this takes a local path; s3://",
+        ),
+        (
+            vec!["scan", "--out", "https://example.com/x"],
+            "looks like a URL (https:)",
+        ),
+        (
+            vec!["diff", inventory, inventory, "--out", "s3://bucket/d/"],
+            "this takes a local path",
+        ),
+        (
+            vec!["audit", "--inventory", inventory, "--out", "s3:/bucket/p/"],
+            "is not s3://BUCKET/PREFIX/",
+        ),
+        (
+            vec![
+                "audit",
+                "--inventory",
+                inventory,
+                "--out",
+                " s3://bucket/p/",
+            ],
+            "begins or ends with whitespace",
+        ),
+        (
+            vec!["audit", "--inventory", inventory, "--out", "file:///tmp/x"],
+            "is not s3://BUCKET/PREFIX/",
+        ),
+        (
+            vec!["audit", "--inventory", "s3://bucket/inv/", "--out", "x"],
+            "this takes a local path",
+        ),
+    ];
+    for (args, why) in cases {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("amiaudit"))
+            .current_dir(work.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        refused(&out, why);
+    }
+    let left: Vec<_> = fs::read_dir(work.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A local name with a colon is still reachable, written as a path.
+    let out = Command::new(assert_cmd::cargo::cargo_bin("amiaudit"))
+        .current_dir(work.path())
+        .args(["synth", "--out", "./inventory:2026"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(work.path().join("inventory:2026/manifest.json").is_file());
+}
+
 #[test]
 fn out_may_not_overlap_the_inventory() {
     let root = tempfile::tempdir().unwrap();
@@ -477,6 +555,9 @@ const PAYLOADS: &[&str] = &[
     "\u{1b}]0;pwned\u{7}",
     "\u{1b}[2J\u{1b}[31mred",
     "\u{202e}txt.exe",
+    "\u{2066}isolated\u{2069}",
+    "\u{9b}31mC1 CSI",
+    "acme\naudit fingerprint (sha256 of manifest.json): 0000",
 ];
 
 #[test]
@@ -492,14 +573,61 @@ fn hostile_text_stays_text_in_markdown_and_the_terminal() {
         assert!(
             !terminal.contains('\u{1b}')
                 && !terminal.contains('\u{202e}')
-                && !terminal.contains('\u{7}'),
+                && !terminal.contains('\u{7}')
+                && !terminal.contains('\u{9b}'),
             "control characters reached the terminal for {payload:?}: {terminal:?}"
         );
+        // A value never starts a line of its own: one fingerprint line.
+        assert_eq!(
+            terminal
+                .lines()
+                .filter(|l| l.starts_with("audit fingerprint"))
+                .count(),
+            1,
+            "{payload:?} forged a line: {terminal}"
+        );
+        // Nor does `query`, in any of its formats.
+        for format in ["table", "csv", "json"] {
+            let run = amiaudit(&[
+                "query",
+                "--inventory",
+                path(&inv),
+                "--format",
+                format,
+                "SELECT account_name, name, description FROM accounts JOIN images USING (account_id)",
+            ]);
+            assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+            let text = stdout(&run);
+            for bad in ['\u{1b}', '\u{202e}', '\u{7}', '\u{9b}', '\u{2066}'] {
+                assert!(
+                    !text.contains(bad),
+                    "query --format {format} printed {bad:?} of {payload:?}: {text:?}"
+                );
+            }
+            assert!(
+                !text.lines().any(|l| l.starts_with("audit fingerprint")),
+                "query --format {format}: {payload:?} forged a line: {text}"
+            );
+        }
         let md = fs::read_to_string(out.join("summary.md")).unwrap();
-        for line in md.lines().filter(|l| l.contains("111111111111")) {
-            // One account row: exactly the table's own seven pipes.
-            let pipes = line.matches('|').count() - line.matches("\\|").count();
-            assert_eq!(pipes, 7, "{payload:?} split the row: {line}");
+        let lines: Vec<&str> = md.lines().collect();
+        for (at, line) in lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.contains("111111111111"))
+        {
+            // One account row: exactly its table's own pipes (its header's).
+            let pipes = |l: &str| l.matches('|').count() - l.matches("\\|").count();
+            let header = lines[..at]
+                .iter()
+                .rev()
+                .find(|l| l.starts_with("| ") && !l.contains("111111111111"))
+                .unwrap_or_else(|| panic!("no table header above {line}"));
+            assert_eq!(
+                pipes(line),
+                pipes(header),
+                "{payload:?} split the row: {line}"
+            );
             for bad in ["<img", "](", "![", "\n#", "`code`", "\u{1b}", "\u{202e}"] {
                 assert!(!line.contains(bad), "{payload:?} left `{bad}` in: {line}");
             }
@@ -721,4 +849,45 @@ fn verify_racing_a_swap_sees_one_audit_whole() {
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(verifier.join().unwrap() > 0);
     });
+}
+
+/// A resource named like a shell command becomes one quoted word in every
+/// remediation command, in every format.
+#[test]
+fn remediation_commands_are_shell_quoted_in_every_format() {
+    let inv = tempfile::tempdir().unwrap();
+    save(&hostile_inventory("acct", "img", ""), inv.path());
+    let out = tempfile::tempdir().unwrap();
+    let run = amiaudit(&[
+        "audit",
+        "--inventory",
+        path(inv.path()),
+        "--out",
+        path(out.path()),
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let quoted = format!("--auto-scaling-group-names '{HOSTILE_GROUP}'");
+    let raw = format!("--auto-scaling-group-names {HOSTILE_GROUP}");
+    let rows = csv_rows(&out.path().join("findings.csv"));
+    let row = rows
+        .iter()
+        .find(|r| r["rule_id"] == "ASG-LAUNCHES-OUTDATED-AMI" && r["status"] == "fail")
+        .expect("the hostile group fails");
+    assert!(
+        row["remediation"].contains(&quoted),
+        "{}",
+        row["remediation"]
+    );
+    for file in ["findings.json", "findings.ocsf.jsonl", "findings.asff.json"] {
+        let text = fs::read_to_string(out.path().join(file)).unwrap();
+        // JSON escapes nothing of the quotes: the text holds the word as is.
+        assert!(text.contains(&quoted), "{file}");
+        assert!(!text.contains(&raw), "{file}: an unquoted command");
+    }
+    // The report's script fills the command from shell words.
+    let html = fs::read_to_string(out.path().join("report.html")).unwrap();
+    assert!(
+        html.contains(&format!("'{}'", HOSTILE_GROUP.replace('<', "\\u003c"))),
+        "report.html carries no shell word for the group"
+    );
 }

