@@ -12,17 +12,22 @@ cargo fmt --check
 
 # The installs use the network, not the cores: they run while cargo builds.
 logs="$(mktemp -d)"
-chromium_pid=""
+apt_pid=""
 moto_pid=""
 # On any exit: stop an install still running, then remove its logs.
-trap 'for p in $chromium_pid $moto_pid; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$logs"' EXIT
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "installing chromium for the browser tests (in the background)" >&2
+trap 'for p in $apt_pid $moto_pid; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$logs"' EXIT
+# Debian packages: chromium for the browser tests, openssl to check a
+# signed manifest as an auditor would.
+packages=""
+command -v chromium >/dev/null 2>&1 || packages="$packages chromium"
+command -v openssl >/dev/null 2>&1 || packages="$packages openssl"
+if [ -n "$packages" ]; then
+  echo "installing$packages for the tests (in the background)" >&2
   # sudo -n: fail at once rather than wait, unseen, for a password.
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo -n"
   ( $SUDO apt-get update -qq \
-    && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium ) >"$logs/chromium" 2>&1 &
-  chromium_pid=$!
+    && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $packages ) >"$logs/apt" 2>&1 &
+  apt_pid=$!
 fi
 # The scanner tests run against moto server (pinned, in a venv outside the clone).
 bash scripts/install-moto.sh >"$logs/moto" 2>"$logs/moto.err" &
@@ -57,12 +62,12 @@ moto_pid=""
 cat "$logs/moto.err" >&2
 AMIAUDIT_MOTO_SERVER="$(cat "$logs/moto")"
 export AMIAUDIT_MOTO_SERVER
-if [ -n "$chromium_pid" ] && ! wait "$chromium_pid"; then
-  cat "$logs/chromium" >&2
-  echo "error: installing chromium failed" >&2
+if [ -n "$apt_pid" ] && ! wait "$apt_pid"; then
+  cat "$logs/apt" >&2
+  echo "error: installing$packages failed" >&2
   exit 1
 fi
-chromium_pid=""
+apt_pid=""
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --no-fail-fast

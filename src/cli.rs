@@ -77,10 +77,14 @@ pub enum Command {
     },
     /// Check an audit (a directory or s3://bucket/prefix/): every file
     /// against its manifest, both ways, and the manifest against what it
-    /// embeds; exit 1 if anything differs.
+    /// embeds, and a signed manifest's signature; exit 1 if anything differs.
     Verify {
         #[arg(value_name = "DIR|S3_URL", value_parser = location)]
         dir: Location,
+        /// Require a manifest signed by this KMS key (id, ARN or alias; its
+        /// public key is read with kms:GetPublicKey).
+        #[arg(long, value_name = "KMS_KEY")]
+        kms_key: Option<String>,
         #[command(flatten)]
         aws: AwsFlags,
     },
@@ -306,6 +310,10 @@ pub struct AuditArgs {
     /// Import the findings into AWS Security Hub once written (BatchImportFindings).
     #[arg(long)]
     pub security_hub: bool,
+    /// Sign manifest.json with this KMS key (ECC_NIST_P256, SIGN_VERIFY;
+    /// id, ARN or alias): kms:Sign writes manifest.json.sig beside it.
+    #[arg(long, value_name = "KMS_KEY")]
+    pub sign_with_kms: Option<String>,
     /// Policy directory (repeatable); default: the rule pack built into amiaudit.
     #[arg(long = "policies", value_name = "DIR", value_parser = local)]
     pub policies: Vec<PathBuf>,

@@ -29,6 +29,9 @@ pub const INVENTORY_DIR: &str = "inventory";
 pub const POLICIES_DIR: &str = "policies";
 /// The waiver file the audit applied, copied in.
 pub const WAIVERS_FILE: &str = "waivers.yaml";
+/// The DER ECDSA signature of manifest.json, beside it, when the audit was
+/// signed with `--sign-with-kms` (the manifest names the key).
+pub const SIGNATURE: &str = "manifest.json.sig";
 
 /// The evidence manifest of an audit output directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,7 +59,11 @@ pub struct EvidenceManifest {
     /// Where the audit was delivered and with what retention (`--out s3://`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<Storage>,
-    /// Relative path -> sha256, every file of the directory but this one.
+    /// The KMS key whose signature of this manifest is [`SIGNATURE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing: Option<Signing>,
+    /// Relative path -> sha256, every file of the directory but this one
+    /// (and its signature).
     pub files: BTreeMap<String, String>,
 }
 
@@ -98,6 +105,67 @@ impl Storage {
     }
 }
 
+/// The key an audit's manifest is signed with (`--sign-with-kms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signing {
+    /// The key's ARN (kms:GetPublicKey `KeyId`).
+    pub kms_key_arn: String,
+    /// Always `ECDSA_SHA_256`.
+    pub algorithm: String,
+    /// The key's public half: DER SubjectPublicKeyInfo, base64
+    /// (kms:GetPublicKey `PublicKey`).
+    pub public_key: String,
+}
+
+impl Signing {
+    /// sha256 of the public key's DER: how a key is named in one line.
+    pub fn public_key_sha256(&self) -> String {
+        let der = aws_smithy_types::base64::decode(&self.public_key).unwrap_or_default();
+        hex::encode(Sha256::digest(der))
+    }
+}
+
+/// The DER prefix of a P-256 SubjectPublicKeyInfo (id-ecPublicKey,
+/// prime256v1, a 66-byte bit string), before the uncompressed point.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// What a signed audit's key signs: this one line naming the manifest's
+/// sha256 (short enough for kms:Sign's RAW messages, and never mistaken for
+/// a signature of anything else). An auditor checks it without amiaudit:
+/// `printf 'amiaudit-manifest-sha256:%s' "$(sha256sum manifest.json | cut -c1-64)"
+/// | openssl dgst -sha256 -verify key.pem -signature manifest.json.sig`.
+pub fn signed_statement(manifest: &[u8]) -> String {
+    format!(
+        "amiaudit-manifest-sha256:{}",
+        hex::encode(Sha256::digest(manifest))
+    )
+}
+
+/// Whether `signature` (DER ECDSA) is `signing`'s key's signature of the
+/// [`signed_statement`] of `manifest` (its bytes). An error when the
+/// recorded key is not a P-256 public key at all.
+pub fn signature_verifies(signing: &Signing, manifest: &[u8], signature: &[u8]) -> Result<bool> {
+    let der = aws_smithy_types::base64::decode(&signing.public_key).unwrap_or_default();
+    let point = der
+        .strip_prefix(&P256_SPKI_PREFIX)
+        .filter(|p| p.len() == 65 && p[0] == 0x04 && signing.algorithm == "ECDSA_SHA_256")
+        .ok_or_else(|| {
+            Error::input(format!(
+                "the manifest's signing key `{}` is not an ECDSA_SHA_256 P-256 public key",
+                signing.kms_key_arn.escape_debug()
+            ))
+        })?;
+    let key =
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point);
+    Ok(key
+        .verify(signed_statement(manifest).as_bytes(), signature)
+        .is_ok())
+}
+
 pub const KIND: &str = "amiaudit-audit";
 
 /// An audit directory, as an output amiaudit may write over.
@@ -109,10 +177,12 @@ pub const OUTPUT: crate::output::Kind = crate::output::Kind {
 /// The files an audit directory's manifest lists, the manifest included.
 fn listed_files(dir: &Path) -> Result<std::collections::BTreeSet<String>> {
     let manifest = read_manifest(dir)?;
+    let signature = manifest.signing.as_ref().map(|_| SIGNATURE.to_string());
     Ok(manifest
         .files
         .into_keys()
         .chain([MANIFEST.to_string()])
+        .chain(signature)
         .collect())
 }
 
@@ -240,7 +310,7 @@ pub fn write_manifest(
 ) -> Result<String> {
     manifest.files.clear();
     for rel in files_below(dir)? {
-        if rel == MANIFEST || rel.starts_with('.') {
+        if rel == MANIFEST || rel == SIGNATURE || rel.starts_with('.') {
             continue;
         }
         let path = dir.join(&rel);
@@ -271,6 +341,8 @@ pub struct Verification {
     pub inconsistent: Vec<String>,
     /// What could not be checked (an audit written by an older amiaudit).
     pub notes: Vec<String>,
+    /// The key whose signature of the manifest verified.
+    pub signed_by: Option<Signing>,
 }
 
 impl Verification {
@@ -350,10 +422,14 @@ fn verify_once(dir: &Path) -> Result<Verification> {
             v.changed.push(rel.clone());
         }
     }
+    let signed = manifest.signing.is_some();
     for rel in present {
-        if rel != MANIFEST && !manifest.files.contains_key(&rel) {
+        if rel != MANIFEST && !(signed && rel == SIGNATURE) && !manifest.files.contains_key(&rel) {
             v.added.push(rel);
         }
+    }
+    if let Some(signing) = &manifest.signing {
+        check_signature(dir, &text, signing, &mut v);
     }
     if manifest.files.is_empty() {
         v.inconsistent
@@ -364,6 +440,26 @@ fn verify_once(dir: &Path) -> Result<Verification> {
     check_policies(dir, &manifest, &mut v);
     check_claims(dir, &manifest, &mut v);
     Ok(v)
+}
+
+/// The signature beside a manifest that names a signing key: present, a
+/// plain file, and that key's signature of these bytes.
+fn check_signature(dir: &Path, manifest: &[u8], signing: &Signing, v: &mut Verification) {
+    let path = dir.join(SIGNATURE);
+    let plain = fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+    let signature = if plain { fs::read(&path).ok() } else { None };
+    let Some(signature) = signature else {
+        v.removed.push(SIGNATURE.to_string());
+        return;
+    };
+    match signature_verifies(signing, manifest, &signature) {
+        Ok(true) => v.signed_by = Some(signing.clone()),
+        Ok(false) => v.changed.push(format!(
+            "{SIGNATURE} (not the signature of manifest.json by {})",
+            signing.kms_key_arn
+        )),
+        Err(e) => v.inconsistent.push(e.to_string()),
+    }
 }
 
 /// The manifest's own claims (who wrote the audit, with which framework,

@@ -83,6 +83,7 @@ fn run(cli: Cli) -> Result<Outcome> {
                 baseline: a.baseline.clone(),
                 baseline_latest: a.baseline_latest.clone(),
                 security_hub: a.security_hub,
+                sign_with_kms: a.sign_with_kms.clone(),
                 aws: None,
                 allow_unverified_baseline: a.allow_unverified_baseline,
                 bundle: a.bundle,
@@ -137,7 +138,9 @@ fn run(cli: Cli) -> Result<Outcome> {
             sql,
             format,
         } => cmd::query::run(&inventory, &sql, format).map(Outcome::ok),
-        Command::Verify { dir, aws } => cmd::verify::run(&dir, &aws.connection()),
+        Command::Verify { dir, kms_key, aws } => {
+            cmd::verify::run(&dir, &aws.connection(), kms_key.as_deref())
+        }
         Command::Diff {
             old,
             new,

@@ -196,6 +196,8 @@ pub struct AuditRequest {
     pub stats: bool,
     /// Import the findings into Security Hub once written.
     pub security_hub: bool,
+    /// `--sign-with-kms KEY`: sign the manifest with this KMS key.
+    pub sign_with_kms: Option<String>,
     /// How to reach AWS for delivery and S3 baselines, when not from the
     /// `[scan]` connection settings (embedding, tests).
     pub aws: Option<Connection>,
@@ -223,6 +225,9 @@ pub struct AuditPlan {
     pub delivery: Option<Delivery>,
     /// Import into Security Hub as this connection's caller.
     pub security_hub: Option<Connection>,
+    /// Sign the manifest with this KMS key (id, ARN or alias), reached
+    /// through this connection.
+    pub sign_with_kms: Option<(Connection, String)>,
     pub pack: PolicyPack,
     pub overrides: ParamOverrides,
     pub framework: Option<String>,
@@ -394,6 +399,10 @@ impl AuditPlan {
             source,
             out,
             delivery,
+            sign_with_kms: request
+                .sign_with_kms
+                .clone()
+                .map(|key| (connection.clone(), key)),
             security_hub: request.security_hub.then_some(connection),
             pack,
             overrides,

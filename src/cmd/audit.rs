@@ -31,6 +31,14 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
         )
     };
     bundle_check()?;
+    // The signing key is checked before any work: a key that cannot sign
+    // is a usage error, not an audit lost at the end.
+    let signer = match &plan.sign_with_kms {
+        Some((connection, key)) => Some(crate::deliver::block_on(
+            crate::deliver::kms::Signer::connect(connection, key),
+        )??),
+        None => None,
+    };
     let mut stdout = String::new();
     let mut digests = evidence::Digests::new();
     // The audit reads its own copy of the inventory, checked as it is
@@ -153,10 +161,18 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
             framework: meta.framework.clone(),
             policy_files,
             storage: meta.storage.clone(),
+            signing: signer.as_ref().map(|s| s.signing().clone()),
             files: Default::default(),
         },
         &digests,
     )?;
+    if let Some(signer) = &signer {
+        let manifest_path = dir.join(evidence::MANIFEST);
+        let manifest = std::fs::read(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+        let signature = crate::deliver::block_on(signer.sign(&manifest))??;
+        let path = dir.join(evidence::SIGNATURE);
+        std::fs::write(&path, signature).map_err(|e| Error::io(&path, e))?;
+    }
     bundle_check()?;
     let committed = staging.commit()?;
     plan.warnings.extend(super::kept_warning(&committed));
@@ -166,6 +182,9 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
         .map(|(path, _)| moved(path, &dir, &destination).display().to_string())
         .collect();
     written.push(destination.join(evidence::MANIFEST).display().to_string());
+    if signer.is_some() {
+        written.push(destination.join(evidence::SIGNATURE).display().to_string());
+    }
     let mut bundle = None;
     if plan.bundle {
         let path = evidence::bundle(

@@ -8,9 +8,39 @@ use crate::deliver::Location;
 use crate::error::{EXIT_FINDINGS, EXIT_OK, Result};
 use crate::evidence::{self, Verification};
 
-pub fn run(location: &Location, connection: &Connection) -> Result<Outcome> {
+pub fn run(location: &Location, connection: &Connection, kms_key: Option<&str>) -> Result<Outcome> {
+    // The key is read first: a key that cannot be read is a usage error,
+    // whatever the audit holds.
+    let expected = kms_key
+        .map(|key| {
+            crate::deliver::block_on(crate::deliver::kms::expected_key(connection, key))?
+                .map(|signing| (key, signing))
+        })
+        .transpose()?;
+    let (mut v, shown) = verify_at(location, connection)?;
+    match (&expected, &v.signed_by) {
+        (Some((_, wanted)), Some(found)) if wanted.public_key == found.public_key => {}
+        (Some((key, _)), Some(found)) => v.inconsistent.push(format!(
+            "signed by {}, not by {key}",
+            found.kms_key_arn
+        )),
+        (Some((key, _)), None) => v.inconsistent.push(format!(
+            "not signed by {key}: the manifest names no signing key, or its signature did not verify"
+        )),
+        (None, Some(found)) => v.notes.push(format!(
+            "signed by the key the manifest names ({}); pass --kms-key to require that it is yours",
+            found.kms_key_arn
+        )),
+        (None, None) => {}
+    }
+    report(v, &shown)
+}
+
+/// Verifies the audit at `location`; returns what was found and how the
+/// location is shown.
+fn verify_at(location: &Location, connection: &Connection) -> Result<(Verification, String)> {
     match location {
-        Location::Local(dir) => report(evidence::verify(dir)?, &dir.display().to_string()),
+        Location::Local(dir) => Ok((evidence::verify(dir)?, dir.display().to_string())),
         Location::S3(s3) => {
             let download = crate::deliver::s3::fetch(connection, s3)?;
             let mut v = evidence::verify(&download.dir)
@@ -30,7 +60,7 @@ pub fn run(location: &Location, connection: &Connection) -> Result<Outcome> {
                 v.inconsistent
                     .extend(retention_not_held(storage, &download.retention));
             }
-            report(v, &s3.url())
+            Ok((v, s3.url()))
         }
     }
 }
@@ -89,6 +119,14 @@ fn report(v: Verification, shown: &str) -> Result<Outcome> {
     for note in &v.notes {
         // Notes may quote AWS (an object's retention).
         out.push_str(&crate::text::terminal_line(&format!("note: {note}\n")));
+    }
+    if let Some(signing) = &v.signed_by {
+        out.push_str(&crate::text::terminal_line(&format!(
+            "signed: manifest.json by KMS key {} ({}, public key sha256 {})",
+            signing.kms_key_arn,
+            signing.algorithm,
+            signing.public_key_sha256()
+        )));
     }
     let exit_code = if v.intact() {
         out.push_str(&format!(

@@ -10,6 +10,7 @@
 //! sees them. Everything here runs after `evidence`: it moves files that
 //! are already complete and hashed, and never changes one.
 
+pub mod kms;
 pub mod s3;
 pub mod security_hub;
 

@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 
 use crate::aws::Connection;
 use crate::error::{Error, Result};
-use crate::evidence::{MANIFEST, Storage};
+use crate::evidence::{MANIFEST, SIGNATURE, Storage};
 use crate::output::is_plain_relative;
 
 use super::sdk_error_text;
@@ -203,10 +203,13 @@ pub struct Download {
     pub retention: BTreeMap<String, usize>,
 }
 
-/// The part of a manifest the download needs: which files it lists.
+/// The part of a manifest the download needs: which files it lists, and
+/// whether a signature goes with it.
 #[derive(serde::Deserialize)]
 struct ListedFiles {
     files: BTreeMap<String, serde::de::IgnoredAny>,
+    #[serde(default)]
+    signing: Option<serde::de::IgnoredAny>,
 }
 
 impl Download {
@@ -438,9 +441,10 @@ impl Store {
         let manifest_bytes = tokio::fs::read(&manifest_path)
             .await
             .map_err(|e| Error::io(&manifest_path, e))?;
-        let listed = serde_json::from_slice::<crate::evidence::EvidenceManifest>(&manifest_bytes)
-            .map_err(|e| Error::Internal(format!("{}: {e}", manifest_path.display())))?
-            .files;
+        let manifest = serde_json::from_slice::<crate::evidence::EvidenceManifest>(&manifest_bytes)
+            .map_err(|e| Error::Internal(format!("{}: {e}", manifest_path.display())))?;
+        let signed = manifest.signing.is_some();
+        let listed = manifest.files;
         let changed = |what: String| {
             Error::input(format!(
                 "{}: {what} since the audit was written; nothing that does not match its manifest is uploaded",
@@ -448,7 +452,7 @@ impl Store {
             ))
         };
         for rel in crate::output::files_below(dir)? {
-            if rel != MANIFEST && !listed.contains_key(&rel) {
+            if rel != MANIFEST && !(signed && rel == SIGNATURE) && !listed.contains_key(&rel) {
                 return Err(changed(format!("`{}` appeared", rel.escape_debug())));
             }
         }
@@ -461,6 +465,12 @@ impl Store {
                 )));
             }
             uploads.push((self.location.key(rel), dir.join(rel), Some(digest)));
+        }
+        // The signature goes before the manifest too (checked by its
+        // signature, not a digest): a prefix is an audit only once the
+        // manifest is there, and then its signature already is.
+        if signed {
+            uploads.push((self.location.key(SIGNATURE), dir.join(SIGNATURE), None));
         }
         if let Some(bundle) = bundle {
             uploads.push((self.location.bundle_key(), bundle.to_path_buf(), None));
@@ -595,11 +605,11 @@ impl Store {
         let fetched: Result<()> = async {
             self.fetch_object(&manifest_key, &dir.join(MANIFEST), retention)
                 .await?;
-            let listed = std::fs::read(dir.join(MANIFEST))
+            let manifest = std::fs::read(dir.join(MANIFEST))
                 .ok()
-                .and_then(|bytes| serde_json::from_slice::<ListedFiles>(&bytes).ok())
-                .map(|m| m.files)
-                .unwrap_or_default();
+                .and_then(|bytes| serde_json::from_slice::<ListedFiles>(&bytes).ok());
+            let signed = manifest.as_ref().is_some_and(|m| m.signing.is_some());
+            let listed = manifest.map(|m| m.files).unwrap_or_default();
             let mut others = Vec::new();
             for (key, _) in &keys {
                 let rel = match key.strip_prefix(&self.location.prefix) {
@@ -612,7 +622,8 @@ impl Store {
                 if rel == MANIFEST {
                     continue;
                 }
-                if !listed.contains_key(rel) {
+                let fetched = listed.contains_key(rel) || (signed && rel == SIGNATURE);
+                if !fetched {
                     others.push((key, rel));
                     continue;
                 }

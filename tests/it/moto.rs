@@ -189,7 +189,15 @@ pub fn static_credentials(
 ///   the fixtures a test seeds per account-region ([`seed_image_builder`]),
 ///   in the REST-JSON shapes of the API reference; an account-region with no
 ///   fixture has no pipelines, and an unknown ARN is a 404
-///   ResourceNotFoundException, as AWS answers.
+///   ResourceNotFoundException, as AWS answers;
+/// - KMS Sign and GetPublicKey of an ECC key (moto signs the base64 text of
+///   `Message`, not the bytes it encodes, so no verifier outside moto
+///   accepts its signatures; its GetPublicKey leaves out `KeySpec`, giving
+///   only the deprecated `CustomerMasterKeySpec`, and names the key by id
+///   where AWS gives its ARN): moto answers first (the key, its usage, the
+///   algorithm and every error are moto's), then the signature and public
+///   key are replaced by those of a P-256 key held here for that key ARN,
+///   `KeySpec` added and `KeyId` made the ARN.
 #[derive(Debug, Clone)]
 pub struct MotoGaps {
     inner: SharedHttpClient,
@@ -239,6 +247,70 @@ struct GapConnector {
     denied_account: String,
     slow_region: Option<String>,
     sessions: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+/// The P-256 key standing in for each KMS key a test signs with, by ARN
+/// (PKCS#8), and what of a request the gap answers from it.
+static SIGNING_KEYS: Mutex<BTreeMap<String, Vec<u8>>> = Mutex::new(BTreeMap::new());
+
+fn signing_key(arn: &str) -> ring::signature::EcdsaKeyPair {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = SIGNING_KEYS
+        .lock()
+        .unwrap()
+        .entry(arn.to_string())
+        .or_insert_with(|| {
+            ring::signature::EcdsaKeyPair::generate_pkcs8(
+                &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                &rng,
+            )
+            .unwrap()
+            .as_ref()
+            .to_vec()
+        })
+        .clone();
+    ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        &pkcs8,
+        &rng,
+    )
+    .unwrap()
+}
+
+/// moto's answer to Sign or GetPublicKey with the signature or public key
+/// of the key held here; `message` is the request's base64 `Message`.
+fn with_own_signature(answer: &str, message: Option<&str>, account: &str, region: &str) -> String {
+    use ring::signature::KeyPair;
+    let mut json: serde_json::Value = serde_json::from_str(answer).unwrap();
+    let id = json["KeyId"].as_str().unwrap_or_default().to_string();
+    let arn = if id.starts_with("arn:") {
+        id
+    } else {
+        format!("arn:aws:kms:{region}:{account}:key/{id}")
+    };
+    json["KeyId"] = arn.clone().into();
+    let key = signing_key(&arn);
+    let b64 = aws_smithy_types::base64::encode;
+    match message {
+        Some(message) => {
+            let bytes = aws_smithy_types::base64::decode(message).unwrap();
+            let rng = ring::rand::SystemRandom::new();
+            let signature = key.sign(&rng, &bytes).unwrap();
+            json["Signature"] = b64(signature.as_ref()).into();
+        }
+        None => {
+            // DER SubjectPublicKeyInfo of a P-256 key: the fixed header,
+            // then the uncompressed point.
+            let mut der = vec![
+                0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
+                0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+            ];
+            der.extend_from_slice(key.public_key().as_ref());
+            json["PublicKey"] = b64(&der).into();
+            json["KeySpec"] = json["CustomerMasterKeySpec"].clone();
+        }
+    }
+    json.to_string()
 }
 
 /// Every AMI a test registered or created, with its owner: EC2 remembers an
@@ -887,6 +959,31 @@ impl HttpConnector for GapConnector {
                     .to_string(),
                     "application/x-amz-json-1.1",
                 ))
+            });
+        }
+        if target == "TrentService.Sign" || target == "TrentService.GetPublicKey" {
+            let message = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|b| b["Message"].as_str().map(str::to_string));
+            let account = self.caller(&access_key);
+            let forward = self.inner.call(request);
+            return HttpConnectorFuture::new(async move {
+                let response = forward.await?;
+                if response.status().as_u16() != 200 {
+                    return Ok(response);
+                }
+                let bytes = aws_smithy_types::byte_stream::ByteStream::new(response.into_body())
+                    .collect()
+                    .await
+                    .unwrap()
+                    .into_bytes();
+                let answer = with_own_signature(
+                    &String::from_utf8_lossy(&bytes),
+                    message.as_deref(),
+                    &account,
+                    &region,
+                );
+                Ok(typed_response(200, answer, "application/x-amz-json-1.1"))
             });
         }
         if target == "AmazonSSM.DescribeParameters" && body.contains("\"DataType\"") {
