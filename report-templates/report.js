@@ -39,8 +39,15 @@
   function draw() {
     var pages = Math.max(1, Math.ceil(matches.length / PAGE));
     if (page >= pages) { page = pages - 1; }
+    drawRows(matches.slice(page * PAGE, page * PAGE + PAGE));
+    $("shown").textContent = String(matches.length);
+    $("total").textContent = String(rows.length);
+    $("page").textContent = String(page + 1);
+    $("pages").textContent = String(pages);
+  }
+  function drawRows(list) {
     body.textContent = "";
-    matches.slice(page * PAGE, page * PAGE + PAGE).forEach(function (r) {
+    list.forEach(function (r) {
       var tr = document.createElement("tr");
       tr.className = "finding";
       tr.setAttribute("data-status", r.status);
@@ -68,11 +75,24 @@
       cell(tr, r.cmd, "mono");
       body.appendChild(tr);
     });
-    $("shown").textContent = String(matches.length);
-    $("total").textContent = String(rows.length);
-    $("page").textContent = String(page + 1);
-    $("pages").textContent = String(pages);
   }
+  // Printed (or saved as PDF), the table holds every finding that matches
+  // the filters, not the page on screen, up to PRINT_MAX; the note above it
+  // says exactly what was printed and where the rest is.
+  var PRINT_MAX = 5000;
+  function beforePrint() {
+    drawRows(matches.slice(0, PRINT_MAX));
+    var filtered = matches.length !== rows.length;
+    var note = matches.length > PRINT_MAX
+      ? "Printed: the first " + PRINT_MAX + " of the " + matches.length + " findings that match" +
+        (filtered ? " the filters (of " + rows.length + " in all)" : "") +
+        "; every finding is in findings.csv and findings.json beside this report."
+      : "Printed: all " + matches.length + " findings" +
+        (filtered ? " that match the filters (of " + rows.length + " in all; the rest are in findings.csv and findings.json)." : ".");
+    $("print-note").textContent = note;
+  }
+  window.addEventListener("beforeprint", beforePrint);
+  window.addEventListener("afterprint", draw);
   function apply() {
     var q = $("q").value.trim().toLowerCase();
     var want = {};

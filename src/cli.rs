@@ -119,11 +119,18 @@ pub enum Command {
 #[derive(Subcommand)]
 pub enum ExportCommand {
     /// Import findings.asff.json of a verified audit into AWS Security Hub
-    /// (BatchImportFindings, 100 a call, each finding into its region and
-    /// for its account); exit 2 if any finding was not imported.
+    /// (BatchImportFindings, 100 a call, each finding into its region), then
+    /// set the workflow of waived, resolved and reopened findings
+    /// (BatchUpdateFindings); exit 2 if any finding was not imported or its
+    /// workflow not set.
     SecurityHub {
         #[arg(value_name = "DIR|S3_URL", value_parser = location)]
         dir: Location,
+        /// Import each account's findings into that account's own hub,
+        /// through this role in it (deploy/security-hub-import-role.yaml)
+        /// [default: every finding into the caller's account].
+        #[arg(long, value_name = "ROLE_NAME")]
+        security_hub_role: Option<String>,
         #[command(flatten)]
         aws: AwsFlags,
     },
@@ -307,9 +314,14 @@ pub struct AuditArgs {
     /// Object Lock mode for --retain-days (compliance: nobody can shorten it).
     #[arg(long, default_value = "governance", requires = "retain_days", value_parser = words(&RetainMode::NAMES, RetainMode::parse))]
     pub retain_mode: RetainMode,
-    /// Import the findings into AWS Security Hub once written (BatchImportFindings).
+    /// Import the findings into AWS Security Hub once written
+    /// (BatchImportFindings, then BatchUpdateFindings for their workflow).
     #[arg(long)]
     pub security_hub: bool,
+    /// With --security-hub: import each account's findings into that
+    /// account's own hub, through this role in it.
+    #[arg(long, value_name = "ROLE_NAME", requires = "security_hub")]
+    pub security_hub_role: Option<String>,
     /// Sign manifest.json with this KMS key (ECC_NIST_P256, SIGN_VERIFY;
     /// id, ARN or alias): kms:Sign writes manifest.json.sig beside it.
     #[arg(long, value_name = "KMS_KEY")]

@@ -20,6 +20,11 @@ use crate::results::Summary;
 use crate::waivers::WaiverUse;
 
 pub const FILE: &str = "findings.json";
+/// The version of the document's shape (`docs/findings.schema.json`): it
+/// changes when a field changes meaning or goes away; fields are only ever
+/// added within a version. Documents written before it was recorded read
+/// as 0.
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// What every report says about the audit itself.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -49,6 +54,8 @@ pub struct AuditMeta {
 /// The document.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Document<'a> {
+    #[serde(default)]
+    pub schema_version: u32,
     pub audit: Cow<'a, AuditMeta>,
     pub summary: Cow<'a, Summary>,
     #[serde(default)]
@@ -107,6 +114,11 @@ pub struct Finding<'a> {
     pub waiver_reason: Cow<'a, str>,
     #[serde(default, skip_serializing_if = "is_empty")]
     pub waiver_expires: Cow<'a, str>,
+    /// When the result was first observed non-passing: carried from the
+    /// baseline when it was non-passing there, else this audit's time.
+    /// Empty in documents older than the field.
+    #[serde(default, skip_serializing_if = "is_empty")]
+    pub first_observed_at: Cow<'a, str>,
 }
 
 impl Document<'_> {
@@ -144,7 +156,7 @@ pub fn read(dir: &Path) -> Result<Document<'static>> {
         &path,
         "not found; give an audit directory written with the json format",
     )?;
-    serde_json::from_str(&text).map_err(|e| {
+    let document: Document<'static> = serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(
             "{}:{}:{}: not an amiaudit findings.json: {}",
             path.display(),
@@ -152,5 +164,13 @@ pub fn read(dir: &Path) -> Result<Document<'static>> {
             e.column(),
             crate::error::strip_serde_position(&e.to_string())
         ))
-    })
+    })?;
+    if document.schema_version > SCHEMA_VERSION {
+        return Err(Error::input(format!(
+            "{}: findings schema_version {} was written by a newer amiaudit (this one reads up to {SCHEMA_VERSION}); use that version",
+            path.display(),
+            document.schema_version
+        )));
+    }
+    Ok(document)
 }

@@ -83,6 +83,7 @@ fn run(cli: Cli) -> Result<Outcome> {
                 baseline: a.baseline.clone(),
                 baseline_latest: a.baseline_latest.clone(),
                 security_hub: a.security_hub,
+                security_hub_role: a.security_hub_role.clone(),
                 sign_with_kms: a.sign_with_kms.clone(),
                 aws: None,
                 allow_unverified_baseline: a.allow_unverified_baseline,
@@ -154,9 +155,11 @@ fn run(cli: Cli) -> Result<Outcome> {
             out.as_deref(),
             allow_unverified,
         ),
-        Command::Export(ExportCommand::SecurityHub { dir, aws }) => {
-            cmd::export::security_hub(&dir, &aws.connection())
-        }
+        Command::Export(ExportCommand::SecurityHub {
+            dir,
+            security_hub_role,
+            aws,
+        }) => cmd::export::security_hub(&dir, &aws.connection(), security_hub_role.as_deref()),
         Command::Schema { markdown } => Ok(Outcome::ok(if markdown {
             inventory::schema::markdown()
         } else {

@@ -196,6 +196,9 @@ pub struct AuditRequest {
     pub stats: bool,
     /// Import the findings into Security Hub once written.
     pub security_hub: bool,
+    /// With `security_hub`: import each account's findings into its own
+    /// hub through this role in it.
+    pub security_hub_role: Option<String>,
     /// `--sign-with-kms KEY`: sign the manifest with this KMS key.
     pub sign_with_kms: Option<String>,
     /// How to reach AWS for delivery and S3 baselines, when not from the
@@ -223,8 +226,9 @@ pub struct AuditPlan {
     /// The local directory the audit is written into.
     pub out: PathBuf,
     pub delivery: Option<Delivery>,
-    /// Import into Security Hub as this connection's caller.
-    pub security_hub: Option<Connection>,
+    /// Import into Security Hub as this connection's caller (or, with a
+    /// role name, through that role in each account).
+    pub security_hub: Option<(Connection, Option<String>)>,
     /// Sign the manifest with this KMS key (id, ARN or alias), reached
     /// through this connection.
     pub sign_with_kms: Option<(Connection, String)>,
@@ -403,7 +407,9 @@ impl AuditPlan {
                 .sign_with_kms
                 .clone()
                 .map(|key| (connection.clone(), key)),
-            security_hub: request.security_hub.then_some(connection),
+            security_hub: request
+                .security_hub
+                .then(|| (connection, request.security_hub_role.clone())),
             pack,
             overrides,
             framework: settings.framework,

@@ -123,6 +123,7 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
             context.waivers = waiver_uses;
             context.meta.waivers_sha256 = plan.waivers.as_ref().map(|w| w.sha256.clone());
             if let Some(old) = &plan.baseline {
+                context.set_baseline(old);
                 context.diff = Some(crate::diff::compare(old, &context.document()));
             }
             let files = render::write_reports(
@@ -239,12 +240,16 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
         }
         upload_copy = delivery.temp;
     }
-    if let Some(connection) = &plan.security_hub {
+    if let Some((connection, role)) = &plan.security_hub {
         // The audit is written (and uploaded): a failed import is reported
         // with everything else, and exits 2, instead of hiding the rest.
-        match crate::deliver::security_hub::export_written(&destination, connection) {
+        match crate::deliver::security_hub::export_written(
+            &destination,
+            connection,
+            role.as_deref(),
+        ) {
             Ok(report) => {
-                exit_delivery = report.failed > 0;
+                exit_delivery = report.failed > 0 || report.workflow_failed > 0;
                 delivered.push_str(&report.text());
             }
             Err(e) => {

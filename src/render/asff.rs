@@ -18,8 +18,24 @@
 //! `ProductFields["amiaudit/AccountId"]`. Ids are stable (rule, account,
 //! region, resource): importing again updates a finding instead of adding
 //! one. Severity and types go in `FindingProviderFields` too, the fields a
-//! provider may update. Timestamps are the inventory's `collected_at`, so
-//! the file is a pure function of the audit.
+//! provider may update. The file is a pure function of the audit:
+//! `LastObservedAt` and `UpdatedAt` are the inventory's `collected_at`;
+//! `FirstObservedAt` and `CreatedAt` when the result was first observed
+//! (carried from the baseline while it stays non-passing). The importer
+//! stamps `UpdatedAt` with the time of import (Security Hub ignores an
+//! update that is not newer), and `CreatedAt` too for a result first
+//! observed in this audit (at creation the two must be equal).
+//!
+//! The workflow a finding should be in is `Workflow.Status` (SUPPRESSED
+//! when waived, RESOLVED when resolved, else NEW), and
+//! `ProductFields["amiaudit/Reopened"]` marks a failure an earlier audit
+//! may have closed; BatchImportFindings cannot change the workflow of a
+//! finding that exists, so the importer sets these with BatchUpdateFindings.
+//!
+//! Resource types are those of Security Hub's documented list where one
+//! fits (AwsEc2Instance, AwsEc2LaunchTemplate, AwsAutoScalingAutoScalingGroup
+//! with the group's own ARN); AMIs, snapshots, parameters and pipelines,
+//! which the list does not name, are `Other` with their ARN.
 
 use std::collections::BTreeMap;
 
@@ -202,13 +218,11 @@ fn resource(
                 arn("ec2", account, format!("launch-template/{template}")),
             )
         }
+        // A group whose ARN was not read (its id is a UUID amiaudit cannot
+        // make up): named, not typed.
         "auto-scaling-group" => (
-            "AwsAutoScalingAutoScalingGroup".into(),
-            arn(
-                "autoscaling",
-                account,
-                format!("autoScalingGroup:*:autoScalingGroupName/{id}"),
-            ),
+            "Other".into(),
+            format!("{account}/{region}/autoScalingGroupName/{id}"),
         ),
         "ssm-parameter" => (
             "Other".into(),
@@ -224,7 +238,8 @@ fn resource(
     }
 }
 
-fn clip(text: &str, max: usize) -> String {
+/// `text` cut to at most `max` characters, the cut marked.
+pub fn clip(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         None => text.to_string(),
         Some((cut, _)) => {
@@ -253,6 +268,9 @@ struct Source<'a> {
     remediation_command: &'a str,
     waiver_reason: &'a str,
     waiver_expires: &'a str,
+    first_observed_at: &'a str,
+    /// A failure an earlier audit may have suppressed or resolved.
+    reopened: bool,
 }
 
 fn finding(
@@ -270,13 +288,21 @@ fn finding(
         "unknown" => ("NOT_AVAILABLE", "NEW", "ACTIVE"),
         _ => ("PASSED", "RESOLVED", "ARCHIVED"),
     };
-    let (resource_type, resource_id) = resource(
-        partition,
-        s.resource_type,
-        s.account_id,
-        region,
-        s.resource_id,
-    );
+    let group_arn = context.group_arns.get(&(
+        s.account_id.to_string(),
+        s.region.to_string(),
+        s.resource_id.to_string(),
+    ));
+    let (resource_type, resource_id) = match (s.resource_type, group_arn) {
+        ("auto-scaling-group", Some(arn)) => ("AwsAutoScalingAutoScalingGroup".into(), arn.clone()),
+        _ => resource(
+            partition,
+            s.resource_type,
+            s.account_id,
+            region,
+            s.resource_id,
+        ),
+    };
     let mut fields = BTreeMap::new();
     for (key, value) in [
         ("amiaudit/RuleId", s.rule_id),
@@ -290,6 +316,7 @@ fn finding(
         ("amiaudit/WaiverReason", s.waiver_reason),
         ("amiaudit/WaiverExpires", s.waiver_expires),
         ("amiaudit/CollectedAt", &context.meta.collected_at),
+        ("amiaudit/Reopened", if s.reopened { "true" } else { "" }),
     ] {
         if !value.is_empty() {
             fields.insert(key.to_string(), clip(value, PRODUCT_FIELD_MAX));
@@ -319,9 +346,9 @@ fn finding(
         generator_id: format!("amiaudit/{}", s.rule_id),
         aws_account_id: product_account.clone(),
         types: vec![TYPE.to_string()],
-        first_observed_at: time.clone(),
+        first_observed_at: s.first_observed_at.to_string(),
         last_observed_at: time.clone(),
-        created_at: time.clone(),
+        created_at: s.first_observed_at.to_string(),
         updated_at: time,
         severity: AsffSeverity {
             label: label(s.severity).to_string(),
@@ -395,6 +422,14 @@ pub fn asff(context: &ReportContext) -> crate::error::Result<Vec<String>> {
                     remediation_command: &f.remediation,
                     waiver_reason: &f.waiver_reason,
                     waiver_expires: &f.waiver_expires,
+                    first_observed_at: context.first_observed_at(
+                        &f.rule_id,
+                        &f.account_id,
+                        &f.region,
+                        &f.resource_id,
+                    ),
+                    reopened: matches!(f.status, Status::Fail | Status::Unknown)
+                        && context.reopened(&f.rule_id, &f.account_id, &f.region, &f.resource_id),
                 };
                 serde_json::to_writer(&mut out, &finding(context, Some(rule), &owner, &source))
                     .map_err(asff_error)?;
@@ -430,6 +465,13 @@ pub fn asff(context: &ReportContext) -> crate::error::Result<Vec<String>> {
             remediation_command: "",
             waiver_reason: "",
             waiver_expires: "",
+            first_observed_at: context.first_observed_at(
+                &change.rule_id,
+                &change.account_id,
+                &change.region,
+                &change.resource_id,
+            ),
+            reopened: false,
         };
         serde_json::to_writer(
             &mut resolved,

@@ -33,15 +33,19 @@ fn bars(title: &str, rows: &[(String, u64, &str)], label_width: u32) -> String {
         esc(title),
         esc(title)
     );
+    // About 6.5 px a character at 11 px: a longer label is cut to fit its
+    // column, whole in its tooltip, never clipped at the chart's edge.
+    let fits = (label_width as usize - 6) * 2 / 13;
     for (i, (label, value, color)) in rows.iter().enumerate() {
         let y = i as u32 * (bar_h + gap) + 4;
         let w = (*value as f64 / max * chart_w).round();
         let _ = write!(
             svg,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text><rect x=\"{}\" y=\"{y}\" width=\"{w}\" height=\"{bar_h}\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\">{value}</text>",
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\"><title>{}</title>{}</text><rect x=\"{}\" y=\"{y}\" width=\"{w}\" height=\"{bar_h}\" fill=\"{color}\"/><text x=\"{}\" y=\"{}\">{value}</text>",
             label_width - 6,
             y + 12,
             esc(label),
+            esc(&cut_to(label, fits)),
             label_width,
             label_width as f64 + w + 4.0,
             y + 12
@@ -49,6 +53,15 @@ fn bars(title: &str, rows: &[(String, u64, &str)], label_width: u32) -> String {
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// `text` cut to `chars` characters, the cut marked.
+fn cut_to(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(chars.saturating_sub(1)).collect();
+    format!("{kept}…")
 }
 
 fn severity_color(severity: crate::policy::Severity) -> &'static str {
@@ -121,7 +134,7 @@ pub fn build(
 
     Ok(Charts {
         failures_by_rule,
-        heatmap: heatmap(summary, rules),
+        heatmap: heatmap(summary, rules, inventory.coverage()),
         age_histogram,
         by_region,
         adoption_behind: adoption_bars(
@@ -135,8 +148,32 @@ pub fn build(
     })
 }
 
-/// Accounts (worst 40) x rules, cell shade by failing results.
-fn heatmap(summary: &Summary, rules: &[RuleSection]) -> String {
+/// How much of an account the audit saw, as its heat map row says it.
+fn account_seen(coverage: &crate::inventory::Coverage, account: &str) -> &'static str {
+    let statuses: Vec<_> = coverage
+        .regions_of(account)
+        .filter_map(|region| coverage.status(account, region))
+        .collect();
+    if statuses.iter().all(|s| !s.seen()) {
+        " (not scanned)"
+    } else if statuses
+        .iter()
+        .any(|s| *s != crate::inventory::ScanStatus::Ok)
+    {
+        " (scanned in part)"
+    } else {
+        ""
+    }
+}
+
+/// Accounts (worst 40) x rules, cell shade by failing results. A cell with
+/// no failure but results not known is drawn as unknown, and an account the
+/// audit did not scan says so: a blank row is never a clean one unseen.
+fn heatmap(
+    summary: &Summary,
+    rules: &[RuleSection],
+    coverage: &crate::inventory::Coverage,
+) -> String {
     let accounts: Vec<_> = summary.accounts.iter().take(40).collect();
     let max = summary
         .fail_matrix
@@ -145,7 +182,17 @@ fn heatmap(summary: &Summary, rules: &[RuleSection]) -> String {
         .max()
         .unwrap_or(0)
         .max(1) as f64;
-    let (cell, label_w, header_h) = (16u32, 230u32, 150u32);
+    let mut unknown: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for rule in rules {
+        for f in &rule.findings {
+            if f.status == crate::results::Status::Unknown {
+                *unknown
+                    .entry((f.account_id.as_str(), rule.id.as_str()))
+                    .or_default() += 1;
+            }
+        }
+    }
+    let (cell, label_w, header_h) = (16u32, 300u32, 150u32);
     let width = label_w + rules.len() as u32 * cell + 10;
     let height = header_h + accounts.len() as u32 * cell + 10;
     let mut svg = format!(
@@ -155,9 +202,10 @@ fn heatmap(summary: &Summary, rules: &[RuleSection]) -> String {
         let x = label_w + j as u32 * cell + cell / 2 + 3;
         let _ = write!(
             svg,
-            "<text transform=\"translate({x},{}) rotate(-60)\">{}</text>",
+            "<text transform=\"translate({x},{}) rotate(-60)\"><title>{}</title>{}</text>",
             header_h - 4,
-            esc(&rule.id)
+            esc(&rule.id),
+            esc(&cut_to(&rule.id, 26))
         );
     }
     let index: BTreeMap<(&str, &str), u64> = summary
@@ -167,31 +215,46 @@ fn heatmap(summary: &Summary, rules: &[RuleSection]) -> String {
         .collect();
     for (i, account) in accounts.iter().enumerate() {
         let y = header_h + i as u32 * cell;
+        let seen = account_seen(coverage, &account.account_id);
         let label = format!("{} {}", account.account_id, account.account_name);
+        // Long names are cut to fit the label column; the full name is in
+        // each cell's tooltip.
+        let shown = cut_to(&label, 30);
         let _ = write!(
             svg,
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\"{}>{}{}</text>",
             label_w - 6,
             y + 12,
-            esc(&label)
+            if seen.is_empty() {
+                ""
+            } else {
+                " fill=\"#7d6608\""
+            },
+            esc(&shown),
+            seen
         );
         for (j, rule) in rules.iter().enumerate() {
-            let n = index
-                .get(&(account.account_id.as_str(), rule.id.as_str()))
-                .copied()
-                .unwrap_or(0);
-            let shade = if n == 0 {
-                0.0
+            let key = (account.account_id.as_str(), rule.id.as_str());
+            let n = index.get(&key).copied().unwrap_or(0);
+            let unknowns = unknown.get(&key).copied().unwrap_or(0);
+            let (fill, shade, what) = if n > 0 {
+                (
+                    "#c0392b",
+                    0.15 + 0.85 * (n as f64 / max).sqrt(),
+                    format!("{n} failing"),
+                )
+            } else if unknowns > 0 {
+                ("#7d6608", 0.35, format!("{unknowns} unknown (not judged)"))
             } else {
-                0.15 + 0.85 * (n as f64 / max).sqrt()
+                ("#c0392b", 0.0, "0 failing".to_string())
             };
             let _ = write!(
                 svg,
-                "<rect x=\"{}\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"#c0392b\" fill-opacity=\"{shade:.2}\" stroke=\"#eee\"><title>{}: {n} failing</title></rect>",
+                "<rect x=\"{}\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"{fill}\" fill-opacity=\"{shade:.2}\" stroke=\"#eee\"><title>{}: {what}</title></rect>",
                 label_w + j as u32 * cell,
                 cell - 1,
                 cell - 1,
-                esc(&format!("{} / {}", label, rule.id))
+                esc(&format!("{}{seen} / {}", label, rule.id))
             );
         }
     }

@@ -33,6 +33,22 @@ pub fn render(context: &ReportContext, templates: Option<&Path>) -> Result<Strin
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::Html);
+    // `{{ n | count("account") }}`: "1 account", "2 accounts" (a second
+    // argument for an irregular plural); `{{ n | verb("was", "were") }}`.
+    env.add_filter(
+        "count",
+        |n: i64, one: String, many: Option<String>| -> String {
+            let noun = match (n, many) {
+                (1, _) => one,
+                (_, Some(many)) => many,
+                (_, None) => format!("{one}s"),
+            };
+            format!("{n} {noun}")
+        },
+    );
+    env.add_filter("verb", |n: i64, one: String, many: String| -> String {
+        if n == 1 { one } else { many }
+    });
     for (name, default) in DEFAULT_TEMPLATES {
         let source = match templates.map(|dir| dir.join(name)) {
             Some(path) => read_template(&path)?.unwrap_or_else(|| default.to_string()),

@@ -11,13 +11,19 @@ use crate::text::xml_escape;
 
 /// `junit.xml`: one test suite per rule, one test case per account-region
 /// the rule has results in. A failing resource fails the case; an unknown
-/// one (coverage gap) makes it an error, so CI never shows a gap as green.
+/// one (coverage gap) makes it an error, so CI never shows a gap as green;
+/// a case whose only non-passing results are waived is skipped, with the
+/// waivers' reasons, so CI shows accepted risk as accepted. Valid against
+/// the Jenkins xunit plugin's junit-10.xsd (`tests/fixtures/junit-10.xsd`):
+/// the audit's time is each suite's `timestamp` (the schema has none on
+/// `testsuites`).
 pub fn junit(
     context: &ReportContext,
     account_regions: &BTreeMap<String, Vec<(String, String)>>,
 ) -> String {
     let mut suites = String::new();
     let (mut total, mut total_fail, mut total_err) = (0usize, 0usize, 0usize);
+    let timestamp = xml_escape(&context.meta.collected_at);
     for rule in &context.rules {
         // account/region -> non-passing findings
         let mut by_place: BTreeMap<(String, String), Vec<&Finding>> = BTreeMap::new();
@@ -30,7 +36,7 @@ pub fn junit(
                 .or_default()
                 .push(f);
         }
-        let (mut fails, mut errors) = (0, 0);
+        let (mut fails, mut errors, mut skipped) = (0, 0, 0);
         let mut cases = String::new();
         for ((account, region), findings) in &by_place {
             let failing: Vec<&&Finding> = findings
@@ -40,6 +46,10 @@ pub fn junit(
             let unknown: Vec<&&Finding> = findings
                 .iter()
                 .filter(|f| f.status == Status::Unknown)
+                .collect();
+            let waived: Vec<&&Finding> = findings
+                .iter()
+                .filter(|f| f.status == Status::Waived)
                 .collect();
             let _ = write!(
                 cases,
@@ -73,6 +83,27 @@ pub fn junit(
                     unknown.len(),
                     xml_escape(&list.join("\n"))
                 );
+            } else if !waived.is_empty() {
+                skipped += 1;
+                let mut reasons: Vec<&str> =
+                    waived.iter().map(|f| f.waiver_reason.as_str()).collect();
+                reasons.sort_unstable();
+                reasons.dedup();
+                let list: Vec<String> = waived
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{} {}: waived until {}: {}",
+                            f.resource_id, f.resource_name, f.waiver_expires, f.waiver_reason
+                        )
+                    })
+                    .collect();
+                let _ = write!(
+                    cases,
+                    "\n      <skipped message=\"waived: {}\">{}</skipped>\n    ",
+                    xml_escape(&reasons.join("; ")),
+                    xml_escape(&list.join("\n"))
+                );
             }
             cases.push_str("</testcase>\n");
         }
@@ -81,7 +112,7 @@ pub fn junit(
         total_err += errors;
         let _ = write!(
             suites,
-            "  <testsuite name=\"{}: {}\" tests=\"{}\" failures=\"{fails}\" errors=\"{errors}\" skipped=\"0\">\n{cases}  </testsuite>\n",
+            "  <testsuite name=\"{}: {}\" tests=\"{}\" failures=\"{fails}\" errors=\"{errors}\" skipped=\"{skipped}\" timestamp=\"{timestamp}\">\n{cases}  </testsuite>\n",
             xml_escape(&rule.id),
             xml_escape(&rule.title),
             by_place.len()
@@ -93,7 +124,7 @@ pub fn junit(
         total_err += 1;
         let _ = write!(
             suites,
-            "  <testsuite name=\"{}: {}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\">\n    <testcase classname=\"{}\" name=\"rule\">\n      <error type=\"rule-error\" message=\"the rule could not run: none of its results is known\">{}</error>\n    </testcase>\n  </testsuite>\n",
+            "  <testsuite name=\"{}: {}\" tests=\"1\" failures=\"0\" errors=\"1\" skipped=\"0\" timestamp=\"{timestamp}\">\n    <testcase classname=\"{}\" name=\"rule\">\n      <error type=\"rule-error\" message=\"the rule could not run: none of its results is known\">{}</error>\n    </testcase>\n  </testsuite>\n",
             xml_escape(&rule.id),
             xml_escape(&rule.title),
             xml_escape(&rule.id),
@@ -101,7 +132,6 @@ pub fn junit(
         );
     }
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"amiaudit\" tests=\"{total}\" failures=\"{total_fail}\" errors=\"{total_err}\" timestamp=\"{}\">\n{suites}</testsuites>\n",
-        xml_escape(&context.meta.collected_at)
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"amiaudit\" tests=\"{total}\" failures=\"{total_fail}\" errors=\"{total_err}\">\n{suites}</testsuites>\n"
     )
 }

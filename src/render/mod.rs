@@ -20,6 +20,7 @@ mod ocsf;
 pub mod pipelines;
 mod terminal;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -158,9 +159,72 @@ pub struct ReportContext {
     /// `findings::Document::not_read_in_full`).
     #[serde(skip)]
     pub not_read_in_full: Vec<(String, String)>,
+    /// With `--baseline`: each of its non-passing results, by
+    /// [`finding_key`], with when it was first observed and its status.
+    #[serde(skip)]
+    pub baseline: Option<BTreeMap<String, (String, Status)>>,
+    /// Each Auto Scaling group's ARN (DescribeAutoScalingGroups
+    /// `AutoScalingGroupARN`), by account, region and name.
+    #[serde(skip)]
+    pub group_arns: BTreeMap<(String, String, String), String>,
+}
+
+/// One result's identity across audits: rule, account, region, resource.
+pub fn finding_key(rule: &str, account: &str, region: &str, resource: &str) -> String {
+    [rule, account, region, resource].join("\u{0}")
 }
 
 impl ReportContext {
+    /// Remembers the baseline's non-passing results: when each was first
+    /// observed (its own `first_observed_at`, or the baseline's time for a
+    /// document older than that field) and its status.
+    pub fn set_baseline(&mut self, old: &findings::Document<'_>) {
+        let map = old
+            .findings
+            .iter()
+            .map(|f| {
+                let first = if f.first_observed_at.is_empty() {
+                    old.audit.collected_at.clone()
+                } else {
+                    f.first_observed_at.to_string()
+                };
+                (
+                    finding_key(&f.rule_id, &f.account_id, &f.region, &f.resource_id),
+                    (first, f.status),
+                )
+            })
+            .collect();
+        self.baseline = Some(map);
+    }
+
+    /// When this result was first observed: in the baseline, when it was
+    /// non-passing there; else in this audit.
+    pub fn first_observed_at(
+        &self,
+        rule: &str,
+        account: &str,
+        region: &str,
+        resource: &str,
+    ) -> &str {
+        self.baseline
+            .as_ref()
+            .and_then(|b| b.get(&finding_key(rule, account, region, resource)))
+            .map_or(self.meta.collected_at.as_str(), |(first, _)| first.as_str())
+    }
+
+    /// Whether a result failing (or unknown) now may be closed in Security
+    /// Hub by an earlier audit: the baseline waived it, or did not list it
+    /// (passing then, so resolved if it had been imported). None without a
+    /// baseline: nothing is known of before.
+    pub fn reopened(&self, rule: &str, account: &str, region: &str, resource: &str) -> bool {
+        self.baseline.as_ref().is_some_and(|b| {
+            !matches!(
+                b.get(&finding_key(rule, account, region, resource)),
+                Some((_, Status::Fail | Status::Unknown))
+            )
+        })
+    }
+
     /// The non-passing findings in chunks of at most `size`, each with the
     /// index of its rule: formats with one record per finding serialise
     /// them in parallel, in results order.
@@ -354,8 +418,35 @@ impl ReportContext {
             pipelines,
             adoption,
             diff: None,
+            baseline: None,
+            group_arns: group_arns(inventory)?,
         })
     }
+}
+
+/// `(account, region, group name) -> ARN` of every Auto Scaling group whose
+/// ARN was read.
+fn group_arns(inventory: &Inventory) -> Result<BTreeMap<(String, String, String), String>> {
+    let groups = inventory.table("auto_scaling_groups")?;
+    let column = |name| str_column(groups, name);
+    let (accounts, regions, names, arns) = (
+        column("account_id")?,
+        column("region")?,
+        column("group_name")?,
+        column("group_arn")?,
+    );
+    Ok(accounts
+        .into_iter()
+        .zip(regions)
+        .zip(names)
+        .zip(arns)
+        .filter_map(|(((a, r), n), arn)| {
+            Some((
+                (a?.to_string(), r?.to_string(), n?.to_string()),
+                arn?.to_string(),
+            ))
+        })
+        .collect())
 }
 
 pub fn audit_meta(
@@ -532,6 +623,7 @@ impl ReportContext {
     /// The findings.json document, borrowing from the context.
     pub fn document(&self) -> Document<'_> {
         Document {
+            schema_version: findings::SCHEMA_VERSION,
             audit: Cow::Borrowed(&self.meta),
             summary: Cow::Borrowed(&self.summary),
             waivers: Cow::Borrowed(&self.waivers),
@@ -568,6 +660,12 @@ impl ReportContext {
                     remediation: Cow::Borrowed(&f.remediation),
                     waiver_reason: Cow::Borrowed(&f.waiver_reason),
                     waiver_expires: Cow::Borrowed(&f.waiver_expires),
+                    first_observed_at: Cow::Borrowed(self.first_observed_at(
+                        &f.rule_id,
+                        &f.account_id,
+                        &f.region,
+                        &f.resource_id,
+                    )),
                 })
                 .collect(),
         }

@@ -1,18 +1,23 @@
 //! `findings.ocsf.jsonl`: OCSF 1.3 Compliance Findings (class 2003) for
-//! SIEMs and Security Lake.
+//! SIEMs and Security Lake. Every event is valid against OCSF 1.3.0's
+//! Compliance Finding schema with the `cloud` profile, which it declares
+//! (`tests/fixtures/ocsf-1.3.0-compliance_finding-cloud.schema.json`):
+//! strings beside an `*_id` are its caption, and nothing is null (an
+//! attribute not known is left out).
 
 use crate::policy::Severity;
 use crate::results::{Finding, Status};
 
 use super::ReportContext;
 
-fn severity_id(s: Severity) -> u8 {
+/// OCSF's `severity_id` and its caption.
+fn severity(s: Severity) -> (u8, &'static str) {
     match s {
-        Severity::Info => 1,
-        Severity::Low => 2,
-        Severity::Medium => 3,
-        Severity::High => 4,
-        Severity::Critical => 5,
+        Severity::Info => (1, "Informational"),
+        Severity::Low => (2, "Low"),
+        Severity::Medium => (3, "Medium"),
+        Severity::High => (4, "High"),
+        Severity::Critical => (5, "Critical"),
     }
 }
 
@@ -75,11 +80,16 @@ fn ocsf_event<'a>(
     time: i64,
     uid: &'a str,
 ) -> event::Event<'a> {
+    // An unknown result is OCSF's Warning: "The compliance check did not
+    // yield a result due to missing information" (compliance.status_id 2),
+    // which is what unknown means here; OCSF's Unknown (0) says only that
+    // the status itself is not known.
     let (compliance_status_id, compliance_status) = match f.status {
         Status::Fail | Status::Waived => (3, "Fail"),
-        Status::Unknown => (0, "Unknown"),
+        Status::Unknown => (2, "Warning"),
         Status::Pass => (1, "Pass"),
     };
+    let (severity_id, severity) = severity(f.severity);
     let (status_id, status) = if f.status == Status::Waived {
         (3, "Suppressed")
     } else {
@@ -96,12 +106,19 @@ fn ocsf_event<'a>(
             account: event::Account {
                 name: &f.account_name,
                 r#type: "AWS Account",
+                type_id: 10,
                 uid: &f.account_id,
             },
-            org: event::Org {
-                ou_name: &f.ou_path,
-                uid: context.meta.scope.organization_id.as_deref(),
-            },
+            // An organization is named by its id; without one, no `org`.
+            org: context
+                .meta
+                .scope
+                .organization_id
+                .as_deref()
+                .map(|uid| event::Org {
+                    ou_name: (!f.ou_path.is_empty()).then_some(f.ou_path.as_str()),
+                    uid,
+                }),
             provider: "AWS",
             region: &f.region,
         },
@@ -125,6 +142,7 @@ fn ocsf_event<'a>(
                 vendor_name: "amiaudit",
                 version: &context.meta.tool_version,
             },
+            profiles: ["cloud"],
             uid,
             version: "1.3.0",
         },
@@ -139,8 +157,8 @@ fn ocsf_event<'a>(
             r#type: &f.resource_type,
             uid: &f.resource_id,
         }],
-        severity: f.severity.as_str(),
-        severity_id: severity_id(f.severity),
+        severity,
+        severity_id,
         status,
         status_id,
         time,
@@ -187,7 +205,8 @@ mod event {
     #[derive(Serialize)]
     pub struct Cloud<'a> {
         pub account: Account<'a>,
-        pub org: Org<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub org: Option<Org<'a>>,
         pub provider: &'a str,
         pub region: &'a str,
     }
@@ -196,13 +215,15 @@ mod event {
     pub struct Account<'a> {
         pub name: &'a str,
         pub r#type: &'a str,
+        pub type_id: u8,
         pub uid: &'a str,
     }
 
     #[derive(Serialize)]
     pub struct Org<'a> {
-        pub ou_name: &'a str,
-        pub uid: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub ou_name: Option<&'a str>,
+        pub uid: &'a str,
     }
 
     #[derive(Serialize)]
@@ -225,6 +246,8 @@ mod event {
     #[derive(Serialize)]
     pub struct Metadata<'a> {
         pub product: Product<'a>,
+        /// The profiles whose attributes the event uses (`cloud`).
+        pub profiles: [&'a str; 1],
         pub uid: &'a str,
         pub version: &'a str,
     }

@@ -155,6 +155,21 @@ impl Browser {
     }
 }
 
+/// Nothing of the report reaches past the right edge of a 1400 px window,
+/// and nothing is clipped by a box that scrolls: long AWS messages wrap.
+fn assert_no_horizontal_overflow(browser: &mut Browser) {
+    let over = browser.eval(
+        "Array.from(document.querySelectorAll('main *')).filter(e => \
+           e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 \
+           || (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible')) \
+         .map(e => e.tagName + ' ' + (e.textContent || '').slice(0, 60))",
+    );
+    assert_eq!(over, json!([]), "overflowing at 1400 px");
+    let page = browser
+        .eval("[document.documentElement.scrollWidth, document.documentElement.clientWidth]");
+    assert_eq!(page[0], page[1], "the page scrolls sideways");
+}
+
 fn shown(browser: &mut Browser) -> u64 {
     browser
         .eval("Number(document.getElementById('shown').textContent)")
@@ -180,6 +195,21 @@ fn report_works_offline_in_headless_chromium() {
     browser.call("Page.navigate", json!({"url": url}));
     browser.wait_for_event("Page.loadEventFired");
 
+    assert_no_horizontal_overflow(&mut browser);
+    // Printed to PDF, the table holds every finding, not the page on screen,
+    // and says so; back on screen it is one page again.
+    browser.eval(
+        "window.addEventListener('beforeprint', function () { window.__printed = [document.querySelectorAll('#findings-table tbody tr').length, document.getElementById('print-note').textContent]; });",
+    );
+    let pdf = browser.call("Page.printToPDF", json!({}));
+    assert!(pdf["data"].as_str().is_some_and(|d| d.len() > 1000));
+    let printed = browser.eval("window.__printed");
+    assert_eq!(printed[0], json!(non_passing), "{printed}");
+    assert_eq!(
+        printed[1],
+        json!(format!("Printed: all {non_passing} findings.")),
+        "{printed}"
+    );
     // Every non-passing result is in the table's data; a page of them is drawn.
     assert_eq!(shown(&mut browser), non_passing);
     let drawn = browser
@@ -324,6 +354,7 @@ fn injected_markup_does_not_run_in_the_browser() {
     browser.call("Page.navigate", json!({"url": url}));
     browser.wait_for_event("Page.loadEventFired");
     assert_eq!(browser.eval("String(window.__pwned)"), json!("undefined"));
+    assert_no_horizontal_overflow(&mut browser);
     // The payload is shown as text in the findings table.
     let text = browser.eval("document.querySelector('#findings-table tbody').textContent");
     assert!(

@@ -117,6 +117,14 @@ fn cli(moto: &Moto, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// A connection whose calls moto lacks (BatchUpdateFindings) the gap
+/// client answers; AssumeRole into `denied` is refused.
+fn hub_connection(moto: &Moto, denied: &str) -> Connection {
+    let mut c = connection(moto);
+    c.http_client = Some(super::moto::MotoGaps::client(denied));
+    c
+}
+
 fn connection(moto: &Moto) -> Connection {
     let mut c = Connection::new();
     c.endpoint_url = Some(moto.endpoint.clone());
@@ -126,14 +134,22 @@ fn connection(moto: &Moto) -> Connection {
     c
 }
 
-fn audit(inventory: &Path, out: Location, request: AuditRequest) -> amiaudit::cmd::Outcome {
+fn audit(
+    inventory: &Path,
+    out: Location,
+    request: AuditRequest,
+    waivers: Option<&Path>,
+) -> amiaudit::cmd::Outcome {
     let plan = AuditPlan::resolve(
         AuditRequest {
             inventory: Some(inventory.to_path_buf()),
             out,
             ..request
         },
-        AuditSection::default(),
+        AuditSection {
+            waivers: waivers.map(Path::to_path_buf),
+            ..AuditSection::default()
+        },
         &Config::default(),
     )
     .expect("audit settings");
@@ -612,10 +628,18 @@ async fn hub_findings(
     moto: &Moto,
     regions: &[String],
 ) -> std::collections::BTreeMap<String, aws_sdk_securityhub::types::AwsSecurityFinding> {
+    hub_findings_as(&moto.config().await, regions).await
+}
+
+/// Every finding in every region's hub of the account `config` is in.
+async fn hub_findings_as(
+    config: &aws_config::SdkConfig,
+    regions: &[String],
+) -> std::collections::BTreeMap<String, aws_sdk_securityhub::types::AwsSecurityFinding> {
     let mut all = std::collections::BTreeMap::new();
     for region in regions {
         let client = aws_sdk_securityhub::Client::from_conf(
-            aws_sdk_securityhub::config::Builder::from(&moto.config().await)
+            aws_sdk_securityhub::config::Builder::from(config)
                 .region(aws_config::Region::new(region.clone()))
                 .build(),
         );
@@ -631,6 +655,15 @@ async fn hub_findings(
         }
     }
     all
+}
+
+/// The regions findings are filed in, once each.
+fn filed_regions(findings: &[AsffFinding]) -> Vec<String> {
+    let regions: std::collections::BTreeSet<String> = findings
+        .iter()
+        .map(|f| f.resources[0].region.clone())
+        .collect();
+    regions.into_iter().collect()
 }
 
 fn asff(dir: &Path) -> Vec<AsffFinding> {
@@ -661,14 +694,16 @@ fn security_hub_import_is_stable_archives_what_was_resolved_and_counts_failures(
     let (first_inventory, second_inventory) = (synth(work.path(), 1, 2), synth(work.path(), 2, 1));
     let first = work.path().join("first");
     let second = work.path().join("second");
+    let hub_aws = hub_connection(&moto, "000000000000");
     let outcome = audit(
         &first_inventory,
         Location::Local(first.clone()),
         AuditRequest {
             security_hub: true,
-            aws: Some(connection(&moto)),
+            aws: Some(hub_aws.clone()),
             ..Default::default()
         },
+        None,
     );
     let text = &outcome.stdout;
     let findings = asff(&first);
@@ -684,12 +719,7 @@ fn security_hub_import_is_stable_archives_what_was_resolved_and_counts_failures(
         )) && text.contains("0 failed"),
         "{text}"
     );
-    let regions: Vec<String> = findings
-        .iter()
-        .map(|f| f.resources[0].region.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let regions = filed_regions(&findings);
     let rt = runtime();
     let hub = rt.block_on(hub_findings(&moto, &regions));
     assert_eq!(
@@ -725,27 +755,79 @@ fn security_hub_import_is_stable_archives_what_was_resolved_and_counts_failures(
             .any(|f| f.compliance.status == "NOT_AVAILABLE"),
         "unknown results are findings too, never passes"
     );
-
-    // Importing the same audit again updates, never duplicates.
-    let again = security_hub::export(&first, &connection(&moto)).unwrap();
-    assert_eq!(again.imported, findings.len());
+    // The file says when the audit saw it; the import stamps its own time,
+    // so Security Hub takes it, and a finding new to it is created then.
+    let collected = &findings[0].updated_at;
+    let first_import = hub[&findings[0].id].updated_at().unwrap().to_string();
+    assert!(first_import.as_str() > collected.as_str(), "{first_import}");
     assert_eq!(
-        rt.block_on(hub_findings(&moto, &regions)).len(),
-        findings.len()
+        hub[&findings[0].id].created_at(),
+        Some(first_import.as_str())
     );
 
-    // The next audit, against the first: what was resolved is archived.
-    let outcome = audit(
-        &second_inventory,
-        Location::Local(second.clone()),
-        AuditRequest {
-            baseline: Some(Location::Local(first.clone())),
-            security_hub: true,
-            aws: Some(connection(&moto)),
-            ..Default::default()
-        },
-    );
+    // Importing the same audit again updates, never duplicates, and is
+    // newer than the first import (an update not newer is ignored).
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let again = security_hub::export(&first, &hub_aws, None).unwrap();
+    assert_eq!(again.imported, findings.len());
+    let hub = rt.block_on(hub_findings(&moto, &regions));
+    assert_eq!(hub.len(), findings.len());
+    assert!(hub[&findings[0].id].updated_at().unwrap() > first_import.as_str());
+
+    // The next audit, against the first, with a waiver: what was resolved
+    // is archived and RESOLVED, what is waived SUPPRESSED with the reason.
+    let waivers = work.path().join("waivers.yaml");
+    std::fs::write(
+        &waivers,
+        "waivers:\n  - rule: AMI-NO-DEPRECATION\n    reason: deprecation dates come next quarter\n    approved_by: ciso@example.com\n    expires: 2099-01-01\n",
+    )
+    .unwrap();
+    // The second inventory audited against `baseline` into `out`, imported.
+    let audit_second = |baseline: &Path, out: &Path, waivers: Option<&Path>| {
+        audit(
+            &second_inventory,
+            Location::Local(out.to_path_buf()),
+            AuditRequest {
+                baseline: Some(Location::Local(baseline.to_path_buf())),
+                security_hub: true,
+                aws: Some(hub_aws.clone()),
+                ..Default::default()
+            },
+            waivers,
+        )
+    };
+    let outcome = audit_second(&first, &second, Some(&waivers));
     assert_eq!(outcome.exit_code, 0, "{}", outcome.stdout);
+    let workflow =
+        |f: &AsffFinding| super::moto::hub_workflow("123456789012", &f.resources[0].region, &f.id);
+    let second_findings = asff(&second);
+    let waived: Vec<&AsffFinding> = second_findings
+        .iter()
+        .filter(|f| f.workflow.status == "SUPPRESSED")
+        .collect();
+    assert!(!waived.is_empty(), "the waiver matched");
+    for f in &waived {
+        let (status, note) = workflow(f).expect("workflow set");
+        assert_eq!(status, "SUPPRESSED");
+        assert_eq!(
+            note,
+            "amiaudit: waived until 2099-01-01: deprecation dates come next quarter (approved by ciso@example.com)"
+        );
+    }
+    // A failure that persists keeps when it was first observed.
+    let persisting = second_findings
+        .iter()
+        .find(|f| {
+            f.compliance.status == "FAILED"
+                && f.workflow.status == "NEW"
+                && findings
+                    .iter()
+                    .any(|old| old.id == f.id && old.compliance.status == "FAILED")
+        })
+        .expect("a persisting failure");
+    assert_eq!(&persisting.first_observed_at, collected);
+    assert_eq!(&persisting.created_at, collected);
+    assert!(persisting.last_observed_at > *collected);
     let resolved: Vec<AsffFinding> = asff(&second)
         .into_iter()
         .filter(|f| f.record_state == "ARCHIVED")
@@ -754,6 +836,12 @@ fn security_hub_import_is_stable_archives_what_was_resolved_and_counts_failures(
     let hub = rt.block_on(hub_findings(&moto, &regions));
     for f in &resolved {
         let h = &hub[&f.id];
+        assert_eq!(
+            workflow(f).map(|w| w.0).as_deref(),
+            Some("RESOLVED"),
+            "{}",
+            f.id
+        );
         assert_eq!(h.record_state().map(|s| s.as_str()), Some("ARCHIVED"));
         assert_eq!(
             h.compliance().and_then(|c| c.status()).map(|s| s.as_str()),
@@ -796,6 +884,17 @@ fn security_hub_import_is_stable_archives_what_was_resolved_and_counts_failures(
     }
     assert!(left_alone > 0, "the second scan left a region out");
 
+    // The waiver gone, against the second audit: the waived failures are
+    // reopened (NEW), said in their note.
+    let third = work.path().join("third");
+    let outcome = audit_second(&second, &third, None);
+    assert_eq!(outcome.exit_code, 0, "{}", outcome.stdout);
+    for f in &waived {
+        let (status, note) = workflow(f).expect("workflow set");
+        assert_eq!(status, "NEW", "{}", f.id);
+        assert!(note.starts_with("amiaudit: failing again"), "{note}");
+    }
+
     // A refused call is a failed batch: every finding in it is counted and named.
     let mut refused = connection(&moto);
     refused.http_client = Some(
@@ -807,7 +906,7 @@ fn security_hub_import_is_stable_archives_what_was_resolved_and_counts_failures(
         )
         .0,
     );
-    let report = security_hub::export(&first, &refused).unwrap();
+    let report = security_hub::export(&first, &refused, None).unwrap();
     assert_eq!(report.imported, 0);
     assert_eq!(report.failures.len(), findings.len());
     assert_eq!(report.failed_batches, report.batches);
@@ -821,7 +920,7 @@ fn security_hub_import_is_stable_archives_what_was_resolved_and_counts_failures(
 
     // An edited audit is not imported at all.
     std::fs::write(first.join("findings.asff.json"), "[]\n").unwrap();
-    let err = security_hub::export(&first, &connection(&moto)).unwrap_err();
+    let err = security_hub::export(&first, &connection(&moto), None).unwrap_err();
     assert!(err.to_string().contains("does not verify"), "{err}");
 }
 
@@ -1168,4 +1267,76 @@ fn a_manifest_signed_with_kms_verifies_and_nothing_else_does() {
     );
     let verified = verify_signed(&moto, &s3_at, Some(&key));
     assert_eq!(verified.exit_code, 0, "{}", verified.stdout);
+}
+
+/// `--security-hub-role`: each account's findings go into its own hub,
+/// through the role there, filed as that account; an account whose role
+/// cannot be assumed has its findings failed and named (exit 2), and none
+/// of them lands in the caller's hub instead.
+#[test]
+fn security_hub_role_files_each_accounts_findings_in_its_own_hub() {
+    let moto = Moto::start();
+    let work = tempfile::tempdir().unwrap();
+    let inventory = synth(work.path(), 1, 1);
+    let accounts = amiaudit::inventory::load(&inventory)
+        .unwrap()
+        .manifest()
+        .scope
+        .accounts
+        .clone();
+    let denied = accounts[2].clone();
+    let out = work.path().join("audit");
+    let outcome = audit(
+        &inventory,
+        Location::Local(out.clone()),
+        AuditRequest {
+            security_hub: true,
+            security_hub_role: Some("amiaudit-security-hub-import".to_string()),
+            aws: Some(hub_connection(&moto, &denied)),
+            ..Default::default()
+        },
+        None,
+    );
+    assert_eq!(outcome.exit_code, 2, "{}", outcome.stdout);
+    let findings = asff(&out);
+    let about = |f: &AsffFinding| f.product_fields["amiaudit/AccountId"].clone();
+    let refused = findings.iter().filter(|f| about(f) == denied).count();
+    assert!(refused > 0);
+    assert!(
+        outcome.stdout.contains(&format!("{refused} failed")),
+        "{}",
+        outcome.stdout
+    );
+    assert!(
+        outcome.stdout.contains(&format!(
+            "cannot assume arn:aws:iam::{denied}:role/amiaudit-security-hub-import"
+        )),
+        "{}",
+        outcome.stdout
+    );
+    let regions = filed_regions(&findings);
+    let rt = runtime();
+    for account in &accounts[..2] {
+        let config = rt.block_on(moto.account(account));
+        let hub = rt.block_on(hub_findings_as(&config, &regions));
+        let expected: Vec<&AsffFinding> =
+            findings.iter().filter(|f| about(f) == *account).collect();
+        assert!(!expected.is_empty());
+        assert_eq!(hub.len(), expected.len(), "{account}");
+        for f in expected {
+            let h = &hub[&f.id];
+            assert_eq!(h.aws_account_id(), Some(account.as_str()));
+            assert!(
+                h.product_arn()
+                    .unwrap()
+                    .ends_with(&format!(":{account}:product/{account}/default"))
+            );
+        }
+    }
+    let caller = rt.block_on(hub_findings(&moto, &regions));
+    assert!(
+        caller.is_empty(),
+        "nothing filed under the caller instead: {}",
+        caller.len()
+    );
 }

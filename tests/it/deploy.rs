@@ -24,7 +24,12 @@ pub fn policy_actions() -> BTreeSet<String> {
 
 /// Actions listed under the role's inline policy (`Action:` lists of `- service:Name`).
 fn template_actions() -> BTreeSet<String> {
-    let text = std::fs::read_to_string(repo().join("deploy/audit-role.yaml")).unwrap();
+    role_template_actions("deploy/audit-role.yaml")
+}
+
+/// The actions a role template's inline policy allows.
+fn role_template_actions(template: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(repo().join(template)).unwrap();
     // The inline policy is the last `PolicyDocument:` (the first is the trust policy).
     let policies = text
         .rsplit("\n          PolicyDocument:")
@@ -111,4 +116,29 @@ fn dockerfile_copies_what_exists_and_stubs_every_declared_target() {
         dockerfile.contains(":nonroot"),
         "the image runs as a non-root user"
     );
+}
+
+/// The member role `--security-hub-role` assumes writes findings and
+/// nothing else: exactly the two Security Hub calls the importer makes.
+#[test]
+fn security_hub_import_role_allows_only_the_importers_calls() {
+    let allowed = role_template_actions("deploy/security-hub-import-role.yaml");
+    let source = std::fs::read_to_string(repo().join("src/deliver/security_hub.rs")).unwrap();
+    let made: BTreeSet<String> = [
+        (
+            ".batch_import_findings()",
+            "securityhub:BatchImportFindings",
+        ),
+        (
+            ".batch_update_findings()",
+            "securityhub:BatchUpdateFindings",
+        ),
+        (".get_findings()", "securityhub:GetFindings"),
+    ]
+    .iter()
+    .filter(|(call, _)| source.contains(call))
+    .map(|(_, action)| action.to_string())
+    .collect();
+    assert_eq!(allowed, made);
+    assert_eq!(made.len(), 2, "{made:?}");
 }

@@ -344,6 +344,7 @@ fn a_rule_that_could_not_run_is_said_in_every_format() {
         remediation: "".into(),
         waiver_reason: "".into(),
         waiver_expires: "".into(),
+        first_observed_at: "".into(),
     });
     let diff = amiaudit::diff::compare(&old, &context.document());
     assert_eq!((diff.counts.resolved, diff.counts.not_seen), (0, 1));

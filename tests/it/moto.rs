@@ -197,7 +197,11 @@ pub fn static_credentials(
 ///   where AWS gives its ARN): moto answers first (the key, its usage, the
 ///   algorithm and every error are moto's), then the signature and public
 ///   key are replaced by those of a P-256 key held here for that key ARN,
-///   `KeySpec` added and `KeyId` made the ARN.
+///   `KeySpec` added and `KeyId` made the ARN;
+/// - Security Hub BatchUpdateFindings (missing in moto): answered here for
+///   the findings imported through this client (FindingNotFound for any
+///   other, as AWS answers), the workflow and note each was given kept for
+///   the test to read ([`hub_workflow`]).
 #[derive(Debug, Clone)]
 pub struct MotoGaps {
     inner: SharedHttpClient,
@@ -311,6 +315,57 @@ fn with_own_signature(answer: &str, message: Option<&str>, account: &str, region
         }
     }
     json.to_string()
+}
+
+/// Security Hub findings imported through the gap client, by (account,
+/// region, id), with the workflow status and note BatchUpdateFindings gave
+/// each (None until then).
+static HUB: Mutex<BTreeMap<HubKey, Option<Workflow>>> = Mutex::new(BTreeMap::new());
+
+/// (account, region, finding id).
+type HubKey = (String, String, String);
+/// (workflow status, note).
+type Workflow = (String, String);
+
+/// The workflow status and note BatchUpdateFindings last gave a finding.
+pub fn hub_workflow(account: &str, region: &str, id: &str) -> Option<(String, String)> {
+    HUB.lock()
+        .unwrap()
+        .get(&(account.to_string(), region.to_string(), id.to_string()))
+        .cloned()
+        .flatten()
+}
+
+/// BatchUpdateFindings as AWS answers it, over the findings in [`HUB`].
+fn batch_update_findings(account: &str, region: &str, body: &str) -> String {
+    let request: serde_json::Value = serde_json::from_str(body).unwrap();
+    let status = request["Workflow"]["Status"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let note = request["Note"]["Text"].as_str().unwrap_or("").to_string();
+    let mut hub = HUB.lock().unwrap();
+    let (mut processed, mut unprocessed) = (Vec::new(), Vec::new());
+    for identifier in request["FindingIdentifiers"].as_array().unwrap() {
+        let key = (
+            account.to_string(),
+            region.to_string(),
+            identifier["Id"].as_str().unwrap().to_string(),
+        );
+        match hub.get_mut(&key) {
+            Some(workflow) => {
+                *workflow = Some((status.clone(), note.clone()));
+                processed.push(identifier.clone());
+            }
+            None => unprocessed.push(serde_json::json!({
+                "FindingIdentifier": identifier,
+                "ErrorCode": "FindingNotFound",
+                "ErrorMessage": "Finding Not Found",
+            })),
+        }
+    }
+    serde_json::json!({"ProcessedFindings": processed, "UnprocessedFindings": unprocessed})
+        .to_string()
 }
 
 /// Every AMI a test registered or created, with its owner: EC2 remembers an
@@ -934,6 +989,24 @@ impl HttpConnector for GapConnector {
             .unwrap_or_else(|| "us-east-1".to_string());
         let uri = request.uri().to_string();
         let endpoint = uri.split('/').take(3).collect::<Vec<_>>().join("/");
+        if scope.get(3).map(String::as_str) == Some("securityhub") {
+            let account = self.caller(&access_key);
+            if uri.contains("/findings/batchupdate") {
+                let answer = batch_update_findings(&account, &region, &body);
+                return HttpConnectorFuture::ready(Ok(json_response(200, answer, None)));
+            }
+            if uri.contains("/findings/import")
+                && let Ok(request) = serde_json::from_str::<serde_json::Value>(&body)
+            {
+                let mut hub = HUB.lock().unwrap();
+                for finding in request["Findings"].as_array().into_iter().flatten() {
+                    if let Some(id) = finding["Id"].as_str() {
+                        hub.entry((account.clone(), region.clone(), id.to_string()))
+                            .or_insert(None);
+                    }
+                }
+            }
+        }
         if scope.get(3).map(String::as_str) == Some("imagebuilder") {
             let account = self.caller(&access_key);
             let (status, json, error) = image_builder(&account, &region, &uri, &body);

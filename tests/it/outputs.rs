@@ -858,13 +858,7 @@ fn remediation_commands_are_shell_quoted_in_every_format() {
     let inv = tempfile::tempdir().unwrap();
     save(&hostile_inventory("acct", "img", ""), inv.path());
     let out = tempfile::tempdir().unwrap();
-    let run = amiaudit(&[
-        "audit",
-        "--inventory",
-        path(inv.path()),
-        "--out",
-        path(out.path()),
-    ]);
+    let run = audit_inventory(inv.path(), out.path(), &[]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     let quoted = format!("--auto-scaling-group-names '{HOSTILE_GROUP}'");
     let raw = format!("--auto-scaling-group-names {HOSTILE_GROUP}");

@@ -136,8 +136,12 @@ pub fn status_of(
 
 /// `amiaudit audit --inventory sample-data/acme --out OUT EXTRA...`
 pub fn audit_sample(out: &Path, extra: &[&str]) -> Output {
-    let sample = sample();
-    let mut args = vec!["audit", "--inventory", path(&sample), "--out", path(out)];
+    audit_inventory(&sample(), out, extra)
+}
+
+/// `amiaudit audit --inventory INVENTORY --out OUT EXTRA...`.
+pub fn audit_inventory(inventory: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["audit", "--inventory", path(inventory), "--out", path(out)];
     args.extend(extra);
     amiaudit(&args)
 }

@@ -8,7 +8,7 @@ fn audit_with(extra: &[&str]) -> (std::process::Output, tempfile::TempDir) {
     (audit_sample(out_dir.path(), extra), out_dir)
 }
 
-const WAIVERS: &str = r#"waivers:
+pub const WAIVERS: &str = r#"waivers:
   - rule: AMI-NAMING
     account: "210009000333"
     reason: sandbox images are throwaway
