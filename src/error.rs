@@ -60,13 +60,13 @@ impl Error {
     /// message says `missing` (what the file is, what to give instead);
     /// any other failure is an I/O error.
     pub fn read_text(path: &Path, missing: &str) -> Result<String> {
-        std::fs::read_to_string(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::input(format!("{}: {missing}", path.display()))
-            } else {
-                Error::io(path, e)
-            }
-        })
+        use std::io::Read;
+        let (file, len) = open_regular_file(path, missing)?;
+        let mut text = String::new();
+        file.take(len)
+            .read_to_string(&mut text)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(text)
     }
 
     /// This error with `local`, a temporary copy of something the user
@@ -130,4 +130,48 @@ pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .next()
         .unwrap_or("")
         .to_string()
+}
+
+/// The most bytes a file named from outside is read to: far above any
+/// inventory table, rule, waiver, config or findings file.
+pub const MAX_INPUT_FILE_BYTES: u64 = 4 << 30;
+
+/// Opens a file named from outside (by the user, or by a manifest) for
+/// reading, with its length: a regular file (a link to one is followed),
+/// never a device, a pipe or a directory, which could be read without end
+/// or block forever, and no larger than [`MAX_INPUT_FILE_BYTES`]. Read at
+/// most the length returned: a file that grows meanwhile is not followed.
+pub fn open_regular_file(path: &Path, missing: &str) -> Result<(std::fs::File, u64)> {
+    let not_found = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::input(format!("{}: {missing}", path.display()))
+        } else {
+            Error::io(path, e)
+        }
+    };
+    let meta = std::fs::metadata(path).map_err(not_found)?;
+    if !meta.is_file() {
+        return Err(Error::input(format!(
+            "{}: not a regular file (a directory, a device or a pipe); give a file",
+            path.display()
+        )));
+    }
+    if meta.len() > MAX_INPUT_FILE_BYTES {
+        return Err(Error::input(format!(
+            "{}: {} MiB, more than amiaudit reads from one file ({} MiB)",
+            path.display(),
+            meta.len() >> 20,
+            MAX_INPUT_FILE_BYTES >> 20
+        )));
+    }
+    let file = std::fs::File::open(path).map_err(not_found)?;
+    // The file opened must be the one checked (not swapped for a pipe).
+    let opened = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !opened.is_file() {
+        return Err(Error::input(format!(
+            "{}: not a regular file (a directory, a device or a pipe); give a file",
+            path.display()
+        )));
+    }
+    Ok((file, opened.len()))
 }

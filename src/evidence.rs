@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+pub use crate::findings::Storage;
 use crate::inventory::{self, Scope, sha256_file};
 use crate::output::{files_below, is_plain_relative};
 
@@ -65,44 +66,6 @@ pub struct EvidenceManifest {
     /// Relative path -> sha256, every file of the directory but this one
     /// (and its signature).
     pub files: BTreeMap<String, String>,
-}
-
-/// What retention an audit's objects got: written into its manifest and
-/// its reports before upload, so the evidence says how it is kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Storage {
-    /// `s3://bucket/prefix/` the audit was written to.
-    pub location: String,
-    pub object_lock_enabled: bool,
-    /// Retention set on every object: `GOVERNANCE` or `COMPLIANCE`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retention_mode: Option<String>,
-    /// Until when (RFC 3339, UTC).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retain_until: Option<String>,
-    /// The bucket's default retention when no retention was asked for
-    /// (S3 applies it to every new object), e.g. `COMPLIANCE 365 days`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bucket_default_retention: Option<String>,
-}
-
-impl Storage {
-    /// One sentence for the reports.
-    pub fn describe(&self) -> String {
-        let kept = match (&self.retention_mode, &self.retain_until) {
-            (Some(mode), Some(until)) => format!("Object Lock {mode} retention until {until}"),
-            _ => match &self.bucket_default_retention {
-                Some(default) => format!("the bucket's default Object Lock retention ({default})"),
-                None if self.object_lock_enabled => {
-                    "no retention (Object Lock is enabled, with no default and none asked)"
-                        .to_string()
-                }
-                None => "no retention (the bucket has no Object Lock)".to_string(),
-            },
-        };
-        format!("stored at {} with {kept}", self.location)
-    }
 }
 
 /// The key an audit's manifest is signed with (`--sign-with-kms`).
@@ -216,16 +179,11 @@ pub fn embed_inventory(source: &Path, dir: &Path, digests: &mut Digests) -> Resu
     for (table, entry) in &manifest.tables {
         let from = source.join(&entry.file);
         let to = dest.join(&entry.file);
-        let mut reader = match fs::File::open(&from) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::input(format!(
-                    "{}: table file not found (listed for `{table}` in manifest.json)",
-                    from.display()
-                )));
-            }
-            Err(e) => return Err(Error::io(&from, e)),
-        };
+        let (reader, len) = crate::error::open_regular_file(
+            &from,
+            &format!("table file not found (listed for `{table}` in manifest.json)"),
+        )?;
+        let mut reader = std::io::Read::take(reader, len);
         let file = fs::File::create_new(&to).map_err(|e| Error::io(&to, e))?;
         let mut writer = HashingWriter {
             inner: std::io::BufWriter::new(file),
@@ -346,6 +304,17 @@ pub struct Verification {
 }
 
 impl Verification {
+    /// `2 changed, 1 removed, 0 added, 1 inconsistent`.
+    pub fn problems(&self) -> String {
+        format!(
+            "{} changed, {} removed, {} added, {} inconsistent",
+            self.changed.len(),
+            self.removed.len(),
+            self.added.len(),
+            self.inconsistent.len()
+        )
+    }
+
     pub fn intact(&self) -> bool {
         self.changed.is_empty()
             && self.removed.is_empty()

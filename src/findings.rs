@@ -48,7 +48,45 @@ pub struct AuditMeta {
     pub framework: Option<String>,
     /// Where the audit is stored and its retention (`--out s3://`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage: Option<crate::evidence::Storage>,
+    pub storage: Option<Storage>,
+}
+
+/// What retention an audit's objects got: written into its manifest and
+/// its reports before upload, so the evidence says how it is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    /// `s3://bucket/prefix/` the audit was written to.
+    pub location: String,
+    pub object_lock_enabled: bool,
+    /// Retention set on every object: `GOVERNANCE` or `COMPLIANCE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_mode: Option<String>,
+    /// Until when (RFC 3339, UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_until: Option<String>,
+    /// The bucket's default retention when no retention was asked for
+    /// (S3 applies it to every new object), e.g. `COMPLIANCE 365 days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_default_retention: Option<String>,
+}
+
+impl Storage {
+    /// One sentence for the reports.
+    pub fn describe(&self) -> String {
+        let kept = match (&self.retention_mode, &self.retain_until) {
+            (Some(mode), Some(until)) => format!("Object Lock {mode} retention until {until}"),
+            _ => match &self.bucket_default_retention {
+                Some(default) => format!("the bucket's default Object Lock retention ({default})"),
+                None if self.object_lock_enabled => {
+                    "no retention (Object Lock is enabled, with no default and none asked)"
+                        .to_string()
+                }
+                None => "no retention (the bucket has no Object Lock)".to_string(),
+            },
+        };
+        format!("stored at {} with {kept}", self.location)
+    }
 }
 
 /// The document.
@@ -65,7 +103,7 @@ pub struct Document<'a> {
     /// Fleet adoption of the newest golden versions (absent before 0.x
     /// documents that predate it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adoption: Option<Cow<'a, crate::render::adoption::Adoption>>,
+    pub adoption: Option<Cow<'a, crate::results::adoption::Adoption>>,
     pub rules: Vec<RuleEntry<'a>>,
     /// Account-regions of the scope (`audit.scope`) this audit did not read
     /// in full (scan failed or partial, no rows): a failure no longer listed

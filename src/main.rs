@@ -20,6 +20,14 @@ fn main() -> ExitCode {
     // A panic is a bug, but the user still gets one line and exit 2, not a
     // backtrace: the default hook's message is replaced by ours below.
     std::panic::set_hook(Box::new(|_| {}));
+    // polars' own warnings (a deprecated cast in a rule or a query) as one
+    // inert line each, like ours.
+    polars::error::set_warning_function(|message, kind| {
+        eprintln!(
+            "{}",
+            error_line(&format!("warning: polars {kind:?}: {message}"))
+        );
+    });
     let outcome = std::panic::catch_unwind(|| run(cli)).unwrap_or_else(|panic| {
         Err(Error::Internal(format!(
             "{}; please report it",
@@ -32,15 +40,28 @@ fn main() -> ExitCode {
             // Warnings quote AWS and S3 text (keys, prefixes, fields of
             // an audit read back): inert, like the error line below.
             for line in &outcome.stderr {
-                eprintln!("{}", amiaudit::text::terminal_field(line));
+                eprintln!("{}", error_line(line));
             }
             ExitCode::from(outcome.exit_code as u8)
         }
         Err(e) => {
-            eprintln!("error: {}", amiaudit::text::terminal_field(&e.to_string()));
+            eprintln!("{}", error_line(&format!("error: {e}")));
             ExitCode::from(e.exit_code() as u8)
         }
     }
+}
+
+/// One line of stderr: inert, and no longer than a person reads (a
+/// library's message can quote a whole SQL syntax tree).
+fn error_line(text: &str) -> String {
+    const MAX_CHARS: usize = 2000;
+    let line = amiaudit::text::terminal_field(text);
+    let chars = line.chars().count();
+    if chars <= MAX_CHARS {
+        return line;
+    }
+    let kept: String = line.chars().take(MAX_CHARS).collect();
+    format!("{kept}… ({} more characters)", chars - MAX_CHARS)
 }
 
 /// Help and version as clap prints them; a bad command line as one line
@@ -64,7 +85,7 @@ fn command_line_error(e: clap::Error) -> ExitCode {
     } else {
         format!("{first} ({})", tips.join("; "))
     };
-    eprintln!("{}", amiaudit::text::terminal_field(&line));
+    eprintln!("{}", error_line(&line));
     ExitCode::from(2)
 }
 

@@ -523,7 +523,7 @@ fn verified_baseline_named(
 ) -> Result<crate::findings::Document<'static>> {
     let verification = crate::evidence::verify(dir)?;
     if !verification.intact() {
-        let why = crate::cmd::verify::problems(&verification);
+        let why = verification.problems();
         if !allow_unverified {
             return Err(Error::input(format!(
                 "{shown}: the baseline does not verify ({why}); drift against it would be drift against edited data (--allow-unverified-baseline to use it anyway)"

@@ -7,6 +7,17 @@ pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 
+/// Characters that show nothing, or break a line, without being control
+/// characters: zero-width spaces and joiners, the word joiner and
+/// invisible operators, the byte order mark, the soft hyphen, and the line
+/// and paragraph separators. A path starting with one looks like another.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{200B}'..='\u{200D}' | '\u{2028}' | '\u{2029}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+    )
+}
+
 /// Text safe to print: control characters (C0 but newline, DEL, C1,
 /// including ESC and CSI) and bidi controls become `?`.
 pub fn terminal_text(text: &str) -> String {
@@ -22,12 +33,13 @@ pub fn terminal_text(text: &str) -> String {
 }
 
 /// One field of a line printed to a terminal (a name, a reason): as
-/// [`terminal_text`], and line breaks too become `?`, so a value can never
-/// start a line of its own (a forged "audit fingerprint" line).
+/// [`terminal_text`], and line breaks (U+2028 and U+2029 too) become `?`,
+/// so a value can never start a line of its own (a forged "audit
+/// fingerprint" line).
 pub fn terminal_field(text: &str) -> String {
     text.chars()
         .map(|c| {
-            if c.is_control() || is_bidi_control(c) {
+            if c.is_control() || is_bidi_control(c) || c == '\u{2028}' || c == '\u{2029}' {
                 '?'
             } else {
                 c
@@ -142,6 +154,48 @@ pub fn shell_word(value: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The placeholders a remediation command may hold.
+pub const COMMAND_PLACEHOLDERS: [&str; 3] = ["{account_id}", "{region}", "{resource_id}"];
+
+/// The first placeholder of `command` that stands inside quotes, where the
+/// quoted word it becomes would close them and run (`'..."{resource_id}"...'`
+/// with `x'$(id)'`): each must stand outside quotes, joined to quoted text
+/// around it if need be (`'...value":"'{resource_id}'"...'`).
+pub fn placeholder_in_quotes(command: &str) -> Option<&'static str> {
+    #[derive(PartialEq)]
+    enum Quote {
+        None,
+        Single,
+        Double,
+    }
+    let mut quote = Quote::None;
+    let mut escaped = false;
+    for (i, c) in command.char_indices() {
+        if quote != Quote::None
+            && let Some(p) = COMMAND_PLACEHOLDERS
+                .iter()
+                .find(|p| command.get(i..).is_some_and(|rest| rest.starts_with(**p)))
+        {
+            return Some(p);
+        }
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        quote = match (&quote, c) {
+            (Quote::None, '\\') | (Quote::Double, '\\') => {
+                escaped = true;
+                continue;
+            }
+            (Quote::None, '\'') => Quote::Single,
+            (Quote::None, '"') => Quote::Double,
+            (Quote::Single, '\'') | (Quote::Double, '"') => Quote::None,
+            _ => continue,
+        };
+    }
+    None
+}
+
 /// A remediation command with a finding's identifiers filled in, each as
 /// one shell word ([`shell_word`]).
 pub fn fill_command(command: &str, account_id: &str, region: &str, resource_id: &str) -> String {
@@ -193,6 +247,27 @@ mod tests {
         assert_eq!(shell_word("$(id)`id`"), "'$(id)`id`'");
         assert_eq!(shell_word("it's"), "'it'\\''s'");
         assert_eq!(shell_word(""), "''");
+    }
+
+    #[test]
+    fn placeholders_inside_quotes_are_found() {
+        assert_eq!(placeholder_in_quotes("aws x --id {resource_id}"), None);
+        assert_eq!(
+            placeholder_in_quotes(r#"aws x --f '{"v":"{resource_id}"}'"#),
+            Some("{resource_id}")
+        );
+        assert_eq!(
+            placeholder_in_quotes(r#"aws x --r "{region}""#),
+            Some("{region}")
+        );
+        assert_eq!(
+            placeholder_in_quotes(r#"aws x --f '{"v":"'{resource_id}'"}' --r {region}"#),
+            None
+        );
+        assert_eq!(placeholder_in_quotes(r#"aws x \' {account_id}"#), None);
+        // Joined to quoted text, a hostile id stays one inert word.
+        let filled = fill_command(r#"echo '{"v":"'{resource_id}'"}'"#, "", "", "ami-0$(id)'x");
+        assert_eq!(filled, r#"echo '{"v":"''ami-0$(id)'\''x''"}'"#);
     }
 
     #[test]

@@ -19,17 +19,20 @@ pub fn list(dirs: &[PathBuf], framework: Option<&str>) -> Result<String> {
         "{:<34} {:<9} {:<16} {}\n",
         "RULE", "SEVERITY", "RESOURCE", "TITLE"
     );
+    // Rule files are the user's, but may come from anywhere: each field
+    // inert and on its row (a title cannot forge a row of its own).
+    let field = crate::text::terminal_field;
     for r in &pack.rules {
         let ids = match framework {
-            Some(f) => format!(" [{f} {}]", r.frameworks[f].join(", ")),
+            Some(f) => field(&format!(" [{f} {}]", r.frameworks[f].join(", "))),
             None => String::new(),
         };
         out.push_str(&format!(
             "{:<34} {:<9} {:<16} {}{ids}\n",
-            r.id,
+            field(&r.id),
             r.severity.as_str(),
-            r.resource_type,
-            r.title
+            field(&r.resource_type),
+            field(&r.title)
         ));
     }
     out.push_str(&format!(
@@ -37,8 +40,7 @@ pub fn list(dirs: &[PathBuf], framework: Option<&str>) -> Result<String> {
         pack.rules.len(),
         pack.frameworks().join(", ")
     ));
-    // Rule files are the user's, but may come from anywhere: inert text.
-    Ok(crate::text::terminal_text(&out))
+    Ok(out)
 }
 
 /// `amiaudit policies explain RULE`: rationale, parameters, frameworks, SQL.
@@ -62,54 +64,64 @@ pub fn explain(
     })?;
     let overrides = policy::parse_param_flags(&pack, params, config.param_overrides(&pack)?)?;
     let effective = rule.effective_params(&overrides);
+    // One-line fields stay on their line; prose keeps its lines, indented.
+    let field = crate::text::terminal_field;
+    let prose = |text: &str| crate::text::terminal_text(text.trim()).replace('\n', "\n  ");
     let mut out = format!(
         "{} ({}, {}): {}\nsource: {}\n\nwhy it matters:\n  {}\n\nremediation:\n  {}\n",
-        rule.id,
+        field(&rule.id),
         rule.severity,
-        rule.resource_type,
-        rule.title,
-        rule.source,
-        rule.description.trim(),
-        rule.remediation.text.trim()
+        field(&rule.resource_type),
+        field(&rule.title),
+        field(&rule.source),
+        prose(&rule.description),
+        prose(&rule.remediation.text)
     );
     if let Some(cmd) = &rule.remediation.command {
-        out.push_str(&format!("  $ {cmd}\n"));
+        out.push_str(&format!("  $ {}\n", field(cmd)));
     }
     if !rule.params.is_empty() {
         out.push_str("\nparameters (effective value, default):\n");
         for (name, spec) in &rule.params {
             out.push_str(&format!(
-                "  {name} = {} (default {}): {}\n",
-                effective[name].display(),
-                spec.default.display(),
-                spec.description
+                "  {} = {} (default {}): {}\n",
+                field(name),
+                field(&effective[name].display()),
+                field(&spec.default.display()),
+                field(&spec.description)
             ));
         }
     }
     if !rule.frameworks.is_empty() {
         out.push_str("\nframeworks:\n");
         for (f, ids) in &rule.frameworks {
-            out.push_str(&format!("  {f}: {}\n", ids.join(", ")));
+            out.push_str(&format!("  {f}: {}\n", field(&ids.join(", "))));
         }
     }
     if !rule.evidence.is_empty() {
         out.push_str(&format!(
             "\nrests on: {} (unknown where one was not gathered)\n",
-            rule.evidence
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            field(
+                &rule
+                    .evidence
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         ));
     }
     if !rule.references.is_empty() {
         out.push_str("\nreferences:\n");
         for r in &rule.references {
-            out.push_str(&format!("  {r}\n"));
+            out.push_str(&format!("  {}\n", field(r)));
         }
     }
-    out.push_str(&format!("\nquery:\n{}\n", rule.sql(&overrides)?));
-    Ok(crate::text::terminal_text(&out))
+    out.push_str(&format!(
+        "\nquery:\n{}\n",
+        crate::text::terminal_text(&rule.sql(&overrides)?)
+    ));
+    Ok(out)
 }
 
 /// `amiaudit policies validate [DIR]`: parse every file and dry-run every

@@ -28,12 +28,21 @@ impl QueryFormat {
 
 /// `amiaudit query`: ad-hoc SQL over an inventory (with its derived columns).
 pub fn run(inventory_dir: &Path, sql: &str, format: QueryFormat) -> Result<String> {
+    crate::policy::check_sql_bounds(sql).map_err(|why| {
+        Error::input(format!(
+            "query: {}",
+            why.replacen("its SQL", "the query", 1)
+        ))
+    })?;
     let inv = inventory::load(inventory_dir)?;
     // polars panics on values it cannot show (a timestamp past year 262143);
     // a query is user input, so that is one line of error, not a crash.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_query(&inv, sql, format)
-    }))
+    // It is planned on a rule thread, with the stack a rule gets.
+    crate::evaluate::on_rule_thread(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_query(&inv, sql, format)
+        }))
+    })
     .unwrap_or_else(|panic| {
         Err(Error::input(format!(
             "query: the result cannot be shown: {}",

@@ -140,7 +140,7 @@ fn report(v: Verification, shown: &str) -> Result<Outcome> {
         ));
         EXIT_OK
     } else {
-        out.push_str(&format!("not intact: {}\n", problems(&v)));
+        out.push_str(&format!("not intact: {}\n", v.problems()));
         EXIT_FINDINGS
     };
     out.push_str(&format!(
@@ -152,15 +152,4 @@ fn report(v: Verification, shown: &str) -> Result<Outcome> {
         stdout: out,
         stderr: Vec::new(),
     })
-}
-
-/// `2 changed, 1 removed, 0 added, 1 inconsistent`.
-pub fn problems(v: &Verification) -> String {
-    format!(
-        "{} changed, {} removed, {} added, {} inconsistent",
-        v.changed.len(),
-        v.removed.len(),
-        v.added.len(),
-        v.inconsistent.len()
-    )
 }

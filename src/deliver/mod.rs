@@ -65,6 +65,14 @@ pub fn local_path(text: &str) -> Result<std::path::PathBuf> {
             "`{shown}` begins or ends with whitespace; write the path without it"
         )));
     }
+    if text
+        .chars()
+        .any(|c| c.is_control() || crate::text::is_bidi_control(c) || crate::text::is_invisible(c))
+    {
+        return Err(Error::input(format!(
+            "`{shown}` holds a control or invisible character; write the path without it"
+        )));
+    }
     match url_scheme(text) {
         Some(scheme) if scheme.eq_ignore_ascii_case("s3") => Err(Error::input(format!(
             "`{shown}`: this takes a local path; s3:// locations are for audit --out, --baseline, verify, diff and export"

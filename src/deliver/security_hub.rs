@@ -99,7 +99,7 @@ pub fn read_findings(dir: &Path) -> Result<Vec<AsffFinding>> {
         return Err(Error::input(format!(
             "{}: the audit does not verify ({}); refusing to import findings that are not what was written (amiaudit verify says more)",
             dir.display(),
-            crate::cmd::verify::problems(&verification)
+            verification.problems()
         )));
     }
     findings_file(dir)
@@ -213,7 +213,7 @@ pub async fn import(
             .resources
             .first()
             .map(|r| r.region.clone())
-            .unwrap_or_else(|| crate::aws::DEFAULT_REGION.to_string());
+            .unwrap_or_else(|| asff::ACCOUNT_WIDE_REGION.to_string());
         targets.entry((account, region)).or_default().push(f);
     }
     let mut credentials: BTreeMap<

@@ -220,6 +220,15 @@ fn rule_threads() -> Option<&'static rayon::ThreadPool> {
     .as_ref()
 }
 
+/// Runs `work` on a rule thread (the stack polars' SQL planner needs), or
+/// here when there are none: for SQL run outside an audit (`query`).
+pub fn on_rule_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    match rule_threads() {
+        Some(pool) => pool.install(work),
+        None => work(),
+    }
+}
+
 fn check_statuses(df: &DataFrame) -> Result<(), String> {
     let statuses = df.column("status").map_err(|e| polars_message(&e))?;
     let statuses = statuses.str().map_err(|e| polars_message(&e))?;

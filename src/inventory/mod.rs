@@ -25,7 +25,6 @@ mod validate;
 mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
@@ -283,9 +282,10 @@ pub fn empty(collected_at: DateTime<Utc>) -> Result<Inventory> {
 
 /// Hex sha256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let (file, len) = crate::error::open_regular_file(path, "not found")?;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
+    std::io::copy(&mut std::io::Read::take(file, len), &mut hasher)
+        .map_err(|e| Error::io(path, e))?;
     Ok(hex::encode(hasher.finalize()))
 }
 

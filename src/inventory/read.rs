@@ -128,6 +128,39 @@ fn json_to_value(kind: ColumnKind, json: serde_json::Value) -> Result<Value, Str
 const PARQUET_DECOMPRESSED_ALLOWANCE: u64 = 64 << 20;
 const PARQUET_INFLATION: u64 = 256;
 
+/// What the pages of a Parquet file say they decompress to, read from each
+/// page's own header (the size its decompression is given), not from the
+/// footer's totals, which nothing checks.
+fn pages_decompressed_size(
+    bytes: &[u8],
+    footer: &polars_io::parquet::read::FileMetadata,
+) -> std::result::Result<u64, String> {
+    use polars_parquet_format::PageHeader;
+    use polars_parquet_format::thrift::protocol::TCompactInputProtocol;
+    let mut total: u64 = 0;
+    for column in footer.row_groups.iter().flat_map(|g| g.parquet_columns()) {
+        let range = column.byte_range();
+        let chunk = usize::try_from(range.start)
+            .ok()
+            .zip(usize::try_from(range.end).ok())
+            .and_then(|(start, end)| bytes.get(start..end))
+            .ok_or("a column chunk lies outside the file")?;
+        let mut cursor = std::io::Cursor::new(chunk);
+        while cursor.position() < chunk.len() as u64 {
+            let mut protocol = TCompactInputProtocol::new(&mut cursor, 1 << 20);
+            let header = PageHeader::read_from_in_protocol(&mut protocol)
+                .map_err(|e| format!("a page header cannot be read ({e})"))?;
+            let compressed = u64::try_from(header.compressed_page_size)
+                .map_err(|_| "a page header gives a negative size")?;
+            let uncompressed = u64::try_from(header.uncompressed_page_size)
+                .map_err(|_| "a page header gives a negative size")?;
+            total = total.saturating_add(uncompressed);
+            cursor.set_position(cursor.position().saturating_add(compressed));
+        }
+    }
+    Ok(total)
+}
+
 fn parquet(file: &TableFile) -> Result<DataFrame> {
     let TableFile {
         def,
@@ -143,26 +176,29 @@ fn parquet(file: &TableFile) -> Result<DataFrame> {
             shown.display()
         ))
     };
-    let file = fs::File::open(path).map_err(|e| Error::io(shown, e))?;
-    let file_bytes = file.metadata().map_err(|e| Error::io(shown, e))?.len();
+    // The whole file, once: its footer and page headers are checked
+    // before any page is decoded.
+    let (file, file_bytes) = crate::error::open_regular_file(path, "not found")?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, file_bytes), &mut bytes)
+        .map_err(|e| Error::io(shown, e))?;
     // polars panics on some encodings it does not support; a bad file is
-    // bad input, never a crash. What the footer declares is checked before
-    // any page is decoded.
+    // bad input, never a crash.
     let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut reader = polars_io::parquet::read::ParquetReader::new(file);
+        let mut reader =
+            polars_io::parquet::read::ParquetReader::new(std::io::Cursor::new(bytes.as_slice()));
         let (declared_rows, decompressed) = {
             let footer = reader.get_metadata()?;
-            let decompressed: u64 = footer
-                .row_groups
-                .iter()
-                .flat_map(|group| group.parquet_columns())
-                .map(|column| column.uncompressed_size().max(0) as u64)
-                .sum();
+            let decompressed = pages_decompressed_size(&bytes, footer);
             (footer.num_rows as u64, decompressed)
         };
         if declared_rows > rows {
             return Ok(Err(more_rows_than_declared(shown, rows)));
         }
+        let decompressed = match decompressed {
+            Ok(size) => size,
+            Err(why) => return Ok(Err(unreadable(why.to_string()))),
+        };
         let allowed = PARQUET_DECOMPRESSED_ALLOWANCE + PARQUET_INFLATION * file_bytes;
         if decompressed > allowed {
             return Ok(Err(Error::input(format!(

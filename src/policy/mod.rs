@@ -18,6 +18,7 @@
 mod pack;
 mod params;
 mod sql;
+pub use sql::check_sql_bounds;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -107,7 +107,7 @@ pub fn load_dirs(dirs: &[PathBuf]) -> Result<PolicyPack> {
                     Some("yaml" | "yml")
                 )
             {
-                let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+                let text = Error::read_text(path, "not found")?;
                 files.push((path.to_path_buf(), text));
             }
         }
@@ -196,6 +196,27 @@ pub fn parse_rule(path: &Path, text: &str) -> Result<Rule> {
     if !valid_id {
         return Err(err(
             "id must be upper-case letters, digits and `-`, e.g. `AMI-PUBLIC`".to_string(),
+        ));
+    }
+    if let Some(placeholder) = file
+        .remediation
+        .command
+        .as_deref()
+        .and_then(crate::text::placeholder_in_quotes)
+    {
+        return Err(err(format!(
+            "remediation command: `{placeholder}` stands inside quotes, where the quoted word it becomes would end them; put it outside, joined to the quoted text ('...'{placeholder}'...')"
+        )));
+    }
+    let valid_type = !file.resource_type.is_empty()
+        && file.resource_type.len() <= 64
+        && file
+            .resource_type
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid_type {
+        return Err(err(
+            "resource_type must be lower-case letters, digits and `-`, e.g. `ami`".to_string(),
         ));
     }
     for framework in file.frameworks.keys() {

@@ -14,7 +14,6 @@ use minijinja::value::Value as JinjaValue;
 use minijinja::{Environment, UndefinedBehavior};
 use sqlparser::ast::{Expr, visit_expressions};
 use sqlparser::dialect::GenericDialect;
-use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
@@ -104,25 +103,66 @@ pub fn compile(rule: &Rule, params: &BTreeMap<String, ParamValue>) -> Result<Str
     }
 }
 
-/// Instructions a rule's template may run: far more than filling in
-/// parameters needs.
-const TEMPLATE_FUEL: u64 = 100_000;
+/// A rule's template only fills in parameters: `{{ name }}`,
+/// `{{ name | length }}` or `{{ name | text }}`, nothing else. Statements,
+/// loops and expressions (`'x' * 100000000`, `~`) could run or allocate
+/// without bound before any check of the SQL they make.
+fn check_template(template: &str) -> Result<(), String> {
+    const ALLOWED: &str =
+        "a rule's SQL may use only `{{ name }}`, `{{ name | length }}` and `{{ name | text }}`";
+    if template.contains("{%") || template.contains("{#") {
+        return Err(format!("{ALLOWED} (no `{{%` statements or `{{#` comments)"));
+    }
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = rest.get(start + 2..).unwrap_or("");
+        let end = after
+            .find("}}")
+            .ok_or_else(|| format!("{ALLOWED}; a `{{{{` is not closed"))?;
+        let inner = after.get(..end).unwrap_or("").trim();
+        let (name, filter) = match inner.split_once('|') {
+            Some((name, filter)) => (name.trim(), Some(filter.trim())),
+            None => (inner, None),
+        };
+        let is_name = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !is_name || filter.is_some_and(|f| f != "length" && f != "text") {
+            return Err(format!(
+                "{ALLOWED}, not `{{{{ {} }}}}`",
+                one_line(inner).chars().take(80).collect::<String>()
+            ));
+        }
+        rest = after.get(end + 2..).unwrap_or("");
+    }
+    Ok(())
+}
 
 /// The most bytes one SQL text of a rule may have once its parameters are
 /// rendered (the largest built-in rule has under 8 KiB).
 const MAX_SQL_BYTES: usize = 256 << 10;
 
-/// The most operators one SQL text may hold. sqlparser bounds nesting
-/// (parentheses, subqueries) but not a chain `a AND b AND ...`, which
-/// parses to a tree as deep as it is long; the evaluator walks that tree
-/// recursively and a chain of 3,000 overflowed the rule threads' stack
-/// (as did 8,000 `UNION ALL`s).
-/// The largest built-in rule has under 150; lists (`IN (...)`) do not count.
-const MAX_SQL_OPERATORS: usize = 1000;
+/// The most words and operators one SQL text may hold. sqlparser bounds
+/// nesting (parentheses, subqueries) but not a chain `a AND b AND ...` (or
+/// XOR, `||`, `AT TIME ZONE`, UNION, JOIN, any binary form), which parses
+/// to a tree as deep as it is long; the evaluator walks that tree
+/// recursively and a chain of 3,000 overflowed the rule threads' stack.
+/// Every keyword, name and operator counts, so no form of chain escapes;
+/// literals and commas do not, so a long list (`IN (...)`) is not bounded
+/// here (only by [`MAX_SQL_BYTES`]).
+const MAX_SQL_TERMS: usize = 2500;
 
 /// `sql` when it is within the bounds above, so that a hostile or runaway
 /// rule is a load error naming it, never a crash of the audit.
 fn bounded(sql: String) -> Result<String, String> {
+    check_sql_bounds(&sql)?;
+    Ok(sql)
+}
+
+/// Whether SQL is small and shallow enough to plan: the bounds a rule's
+/// SQL is held to, and any SQL `query` runs.
+pub fn check_sql_bounds(sql: &str) -> Result<(), String> {
     if sql.len() > MAX_SQL_BYTES {
         return Err(format!(
             "its SQL is {} KiB once parameters are filled in; a rule's SQL may be at most {} KiB: split the rule",
@@ -130,39 +170,32 @@ fn bounded(sql: String) -> Result<String, String> {
             MAX_SQL_BYTES >> 10
         ));
     }
-    let tokens = Tokenizer::new(&GenericDialect, &sql)
+    let tokens = Tokenizer::new(&GenericDialect, sql)
         .tokenize()
-        .map_err(|e| format!("cannot read `{}`: {e}", one_line(&sql)))?;
-    let operators = tokens.iter().filter(|t| is_operator(t)).count();
-    if operators > MAX_SQL_OPERATORS {
+        .map_err(|e| format!("cannot read `{}`: {e}", clipped(sql)))?;
+    let terms = tokens.iter().filter(|t| is_term(t)).count();
+    if terms > MAX_SQL_TERMS {
         return Err(format!(
-            "its SQL has {operators} operators; a rule may have at most {MAX_SQL_OPERATORS} in one expression or query: split the rule, or compare with a list (`IN (...)`)"
+            "its SQL has {terms} words and operators; a rule may have at most {MAX_SQL_TERMS} in one expression or query: split the rule, or compare with a list (`IN (...)`)"
         ));
     }
-    Ok(sql)
+    Ok(())
 }
 
-/// Whether a token joins two expressions or queries (and so may add a level
-/// to the tree it parses to): a keyword operator, a set operation, a join,
-/// a SELECT, or any symbol but punctuation.
-fn is_operator(token: &Token) -> bool {
+/// SQL on one line, cut to what an error line can show.
+fn clipped(sql: &str) -> String {
+    let line = one_line(sql);
+    if line.chars().count() <= 200 {
+        return line;
+    }
+    format!("{}…", line.chars().take(199).collect::<String>())
+}
+
+/// Whether a token is a word (keyword or name) or an operator: anything
+/// but a literal, a comma, a parenthesis or white space.
+fn is_term(token: &Token) -> bool {
     match token {
-        Token::Word(word) => matches!(
-            word.keyword,
-            Keyword::AND
-                | Keyword::OR
-                | Keyword::NOT
-                | Keyword::IS
-                | Keyword::LIKE
-                | Keyword::ILIKE
-                | Keyword::IN
-                | Keyword::BETWEEN
-                | Keyword::SELECT
-                | Keyword::UNION
-                | Keyword::EXCEPT
-                | Keyword::INTERSECT
-                | Keyword::JOIN
-        ),
+        Token::Word(_) => true,
         Token::Number(..)
         | Token::Char(_)
         | Token::Comma
@@ -184,7 +217,7 @@ fn has_subquery(expression: &str) -> Result<bool, String> {
     let expr = Parser::new(&GenericDialect)
         .try_with_sql(expression)
         .and_then(|mut p| p.parse_expr())
-        .map_err(|e| format!("cannot parse `{}`: {e}", one_line(expression)))?;
+        .map_err(|e| format!("cannot parse `{}`: {e}", clipped(expression)))?;
     let found = visit_expressions(&expr, |e| match e {
         Expr::Subquery(_) | Expr::InSubquery { .. } | Expr::Exists { .. } => ControlFlow::Break(()),
         _ => ControlFlow::Continue(()),
@@ -202,14 +235,12 @@ fn render(
     params: &BTreeMap<String, ParamValue>,
     how: Literal,
 ) -> Result<String, String> {
-    if !template.contains("{{") && !template.contains("{%") {
+    if !template.contains("{{") && !template.contains("{%") && !template.contains("{#") {
         return Ok(template.to_string());
     }
+    check_template(template)?;
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    // A loop in a rule's template is bounded like its SQL: a runaway one
-    // is an error naming the rule, not an audit that never ends.
-    env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     // `text`: the plain value, quote-escaped when it lands in SQL text.
     env.add_filter("text", move |value: JinjaValue| -> JinjaValue {
@@ -251,9 +282,6 @@ fn render(
             minijinja::ErrorKind::UndefinedError => format!(
                 "uses a parameter that is not declared under `params` ({})",
                 one_line(template).chars().take(80).collect::<String>()
-            ),
-            minijinja::ErrorKind::OutOfFuel => format!(
-                "its template runs more than {TEMPLATE_FUEL} steps; a rule's template may only fill in parameters and short loops"
             ),
             minijinja::ErrorKind::UnknownFilter => {
                 format!("unknown filter: {detail} (use `length` or `text`)")
@@ -468,11 +496,14 @@ mod tests {
 
     #[test]
     fn a_chain_of_operators_is_bounded_and_a_list_is_not() {
-        let chain = |n: usize| vec!["public"; n].join(" AND ");
-        assert!(bounded(chain(MAX_SQL_OPERATORS)).is_ok());
-        let refused = bounded(chain(MAX_SQL_OPERATORS + 2)).unwrap_err();
-        assert!(refused.contains("1001 operators"), "{refused}");
-        let symbols = vec!["1"; MAX_SQL_OPERATORS + 2].join("+");
+        // n terms joined by an operator: 2n - 1 words and operators.
+        let chain = |n: usize, op: &str| vec!["public"; n].join(op);
+        assert!(bounded(chain(MAX_SQL_TERMS / 2, " AND ")).is_ok());
+        for op in [" AND ", " XOR ", " || ", " AT TIME ZONE ", " OVERLAPS "] {
+            let refused = bounded(chain(MAX_SQL_TERMS / 2 + 2, op)).unwrap_err();
+            assert!(refused.contains("words and operators"), "{op}: {refused}");
+        }
+        let symbols = vec!["1"; MAX_SQL_TERMS + 2].join("+");
         assert!(bounded(symbols).is_err());
         // A long list of approved accounts is not a chain.
         let accounts: Vec<String> = (0..10_000).map(|i| format!("'{i:012}'")).collect();
@@ -483,11 +514,24 @@ mod tests {
     }
 
     #[test]
-    fn a_runaway_template_loop_is_an_error() {
+    fn templates_only_fill_in_parameters() {
         let many = ParamValue::List((0..10_000).map(|i| i.to_string()).collect());
-        let looping = "{% for i in ids %}{% for j in ids %}x{% endfor %}{% endfor %}";
-        let refused = render(looping, &params(&[("ids", many)]), Literal::Sql).unwrap_err();
-        assert!(refused.contains("steps"), "{refused}");
+        let p = params(&[("ids", many), ("x", ParamValue::Str("a".into()))]);
+        for refused in [
+            "{% for i in ids %}{% for j in ids %}x{% endfor %}{% endfor %}",
+            "{{ 'x' * 100000000 }}",
+            "{{ x ~ x ~ x }}",
+            "{{ x | upper }}",
+            "{# note #}",
+            "{{ x",
+        ] {
+            let err = render(refused, &p, Literal::Sql).unwrap_err();
+            assert!(err.contains("may use only"), "{refused}: {err}");
+        }
+        assert_eq!(
+            render("{{ ids | length }} {{x|text}}", &p, Literal::Sql).unwrap(),
+            "10000 a"
+        );
     }
 
     #[test]
@@ -498,12 +542,12 @@ mod tests {
             let tokens = Tokenizer::new(&GenericDialect, &sql)
                 .tokenize()
                 .expect("tokens");
-            let operators = tokens.iter().filter(|t| is_operator(t)).count();
+            let terms = tokens.iter().filter(|t| is_term(t)).count();
             // The compiled SQL repeats a predicate three times; each text
             // a user writes is bounded alone.
             assert!(
-                operators < MAX_SQL_OPERATORS / 2 && sql.len() < MAX_SQL_BYTES / 8,
-                "{}: {operators} operators, {} bytes",
+                terms < MAX_SQL_TERMS && sql.len() < MAX_SQL_BYTES / 8,
+                "{}: {terms} words and operators, {} bytes",
                 rule.id,
                 sql.len()
             );

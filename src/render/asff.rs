@@ -173,10 +173,15 @@ pub fn default_product_arn(partition: &str, region: &str, account: &str) -> Stri
     format!("arn:{partition}:securityhub:{region}:{account}:product/{account}/default")
 }
 
+/// Where a finding about no region (an account-wide one) is filed:
+/// Security Hub is regional, and this is the region findings are
+/// aggregated in by default.
+pub const ACCOUNT_WIDE_REGION: &str = "us-east-1";
+
 /// The region a finding is filed in (Security Hub is regional).
 fn filed_region(region: &str) -> &str {
     if region.is_empty() {
-        crate::aws::DEFAULT_REGION
+        ACCOUNT_WIDE_REGION
     } else {
         region
     }

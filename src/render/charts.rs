@@ -76,7 +76,7 @@ fn severity_color(severity: crate::policy::Severity) -> &'static str {
 }
 
 /// Instances and groups per bucket, side by side, one colour each.
-fn adoption_bars(title: &str, buckets: &[super::adoption::Bucket]) -> String {
+fn adoption_bars(title: &str, buckets: &[crate::results::adoption::Bucket]) -> String {
     let rows: Vec<(String, u64, &str)> = buckets
         .iter()
         .flat_map(|b| {
@@ -93,7 +93,7 @@ pub fn build(
     inventory: &Inventory,
     summary: &Summary,
     rules: &[RuleSection],
-    adoption: &super::adoption::Adoption,
+    adoption: &crate::results::adoption::Adoption,
 ) -> crate::error::Result<Charts> {
     // Failures by rule, most first.
     let mut by_rule: Vec<(String, u64, &str)> = rules

@@ -198,7 +198,7 @@ fn pipelines_markdown(view: &super::pipelines::PipelinesView) -> String {
 const ADOPTION_ACCOUNTS_LISTED: usize = 20;
 
 /// Fleet adoption: the organization, the accounts worst first, the worst offenders.
-fn adoption_markdown(a: &super::adoption::Adoption) -> String {
+fn adoption_markdown(a: &crate::results::adoption::Adoption) -> String {
     let mut out = String::new();
     let o = &a.organization;
     if o.instances.total + o.groups.total == 0 && a.unread.is_empty() {

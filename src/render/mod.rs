@@ -9,7 +9,6 @@
 //! order, so the same inputs give byte-identical files. AWS-sourced text is
 //! escaped in HTML (minijinja autoescape) and neutralised in CSV.
 
-pub mod adoption;
 pub mod asff;
 mod charts;
 mod csv;
@@ -152,7 +151,7 @@ pub struct ReportContext {
     /// The image factory: pipelines, their health and lineage.
     pub pipelines: pipelines::PipelinesView,
     /// Fleet adoption of the newest golden versions.
-    pub adoption: adoption::Adoption,
+    pub adoption: crate::results::adoption::Adoption,
     /// Drift since the baseline audit, with `--baseline`.
     pub diff: Option<crate::diff::Diff>,
     /// Account-regions in scope not read in full (see
@@ -362,7 +361,7 @@ impl ReportContext {
             })
             .collect();
         let pipelines = pipelines::build(inventory, pack, evaluation)?;
-        let adoption = adoption::build(inventory)?;
+        let adoption = crate::results::adoption::build(inventory)?;
         let charts = charts::build(inventory, &summary, &rules, &adoption)?;
         Ok(ReportContext {
             meta,

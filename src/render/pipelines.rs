@@ -19,6 +19,7 @@ use crate::evaluate::Evaluation;
 use crate::inventory::{Inventory, format_timestamp, i64_column, str_column};
 use crate::policy::PolicyPack;
 use crate::results::{Status, account_directory};
+use crate::results::{Unread, unread_places};
 
 /// The resource type of pipeline rules.
 const PIPELINE: &str = "image-pipeline";
@@ -36,13 +37,6 @@ pub struct PipelinesView {
     /// Account-regions whose instances or launch templates were not read:
     /// usage counts of AMIs in their regions are a floor, marked `+`.
     pub usage_unread: Vec<Unread>,
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct Unread {
-    pub account_id: String,
-    pub region: String,
-    pub why: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -170,26 +164,6 @@ impl std::fmt::Display for Usage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}{}", self.count, if self.complete { "" } else { "+" })
     }
-}
-
-/// Account-regions where any of `operations` gave nothing to read, one
-/// entry per place (sorted), with the first operation's reason.
-pub(super) fn unread_places(inventory: &Inventory, operations: &[&str]) -> Vec<Unread> {
-    let coverage = inventory.coverage();
-    let mut by_place: BTreeMap<&(String, String), String> = BTreeMap::new();
-    for operation in operations {
-        for (place, why) in coverage.unread_by(operation) {
-            by_place.entry(place).or_insert(why);
-        }
-    }
-    by_place
-        .into_iter()
-        .map(|((account_id, region), why)| Unread {
-            account_id: account_id.clone(),
-            region: region.clone(),
-            why,
-        })
-        .collect()
 }
 
 pub fn build(

@@ -23,6 +23,7 @@ use crate::evaluate::Evaluation;
 use crate::inventory::{Inventory, ScanStatus, str_column};
 use crate::policy::{Rule, Severity};
 
+pub mod adoption;
 mod finding;
 pub use finding::{Finding, for_each_finding, frameworks_text};
 
@@ -406,6 +407,35 @@ fn coverage(inventory: &Inventory) -> CoverageSummary {
         complete: c.complete(),
         accounts_not_listed: c.accounts_not_listed.clone(),
     }
+}
+
+/// An account-region something was not read in, with why (a view's
+/// list is short by whatever it holds).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Unread {
+    pub account_id: String,
+    pub region: String,
+    pub why: String,
+}
+
+/// Account-regions where any of `operations` gave nothing to read, one
+/// entry per place (sorted), with the first operation's reason.
+pub fn unread_places(inventory: &Inventory, operations: &[&str]) -> Vec<Unread> {
+    let coverage = inventory.coverage();
+    let mut by_place: BTreeMap<&(String, String), String> = BTreeMap::new();
+    for operation in operations {
+        for (place, why) in coverage.unread_by(operation) {
+            by_place.entry(place).or_insert(why);
+        }
+    }
+    by_place
+        .into_iter()
+        .map(|((account_id, region), why)| Unread {
+            account_id: account_id.clone(),
+            region: region.clone(),
+            why,
+        })
+        .collect()
 }
 
 #[cfg(test)]

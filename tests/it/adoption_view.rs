@@ -3,7 +3,7 @@
 //! what was read, and the places not read named.
 
 use amiaudit::inventory::Value;
-use amiaudit::render::adoption::{self, Adoption, Tally};
+use amiaudit::results::adoption::{self, Adoption, Tally};
 
 use super::rules::{A, R, Row, base, clean_world, days, image, launch_source, row};
 use super::support::*;

@@ -1,4 +1,5 @@
 mod adoption_view;
+mod architecture;
 mod audit;
 mod bad_input;
 mod browser;

@@ -115,6 +115,31 @@ fn sql_errors_name_the_rule_and_do_not_dump_polars() {
     assert!(err.contains("unknown table `imagez`"), "{err}");
 }
 
+/// A placeholder inside quotes would become a quoted word that ends them
+/// (`'..."x'$(id)'"...'` runs `id`): refused at load, naming the rule.
+#[test]
+fn a_placeholder_inside_quotes_in_a_command_is_refused() {
+    let err = policy_error(
+        "quoted.yaml",
+        &GOOD.replace(
+            "  text: r\n",
+            "  text: r\n  command: aws ec2 describe-images --filters '{\"Name\":\"{resource_id}\"}'\n",
+        ),
+    );
+    assert!(
+        err.contains("`{resource_id}` stands inside quotes"),
+        "{err}"
+    );
+    let err = policy_error(
+        "kind.yaml",
+        &GOOD.replace(
+            "resource_type: ami",
+            "resource_type: \"ami\\nAMI-PUBLIC critical\"",
+        ),
+    );
+    assert!(err.contains("resource_type must be"), "{err}");
+}
+
 /// A chain of 3,000 conditions overflowed the evaluator's stack (exit 134,
 /// no output); a bounded rule is one line naming it.
 #[test]
@@ -125,7 +150,7 @@ fn a_rule_too_deep_to_evaluate_is_refused_by_name() {
         &GOOD.replace("fail_when: public", &format!("fail_when: {chain}")),
     );
     assert!(err.contains("rule `TEST-RULE`"), "{err}");
-    assert!(err.contains("at most 1000"), "{err}");
+    assert!(err.contains("at most 2500"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 

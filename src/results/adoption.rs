@@ -13,10 +13,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use super::pipelines::Unread;
+use super::Unread;
+use super::account_directory;
 use crate::error::Result;
 use crate::inventory::{Inventory, bool_column, i64_column, str_column};
-use crate::results::account_directory;
 
 /// Worst offenders listed; the rest are counted in the tables.
 pub const OFFENDERS_LISTED: usize = 20;
@@ -235,7 +235,7 @@ const BEHIND_LABELS: [&str; 8] = [
 ];
 
 pub fn build(inventory: &Inventory) -> Result<Adoption> {
-    let unread = super::pipelines::unread_places(
+    let unread = super::unread_places(
         inventory,
         &[
             "ec2:DescribeInstances",
