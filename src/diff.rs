@@ -27,7 +27,7 @@ pub const OUTPUT: crate::output::Kind = crate::output::Kind {
 };
 
 /// An earlier diff output holds diff.json (ours) and diff.csv, nothing else.
-fn listed_files(dir: &std::path::Path) -> Result<std::collections::BTreeSet<String>> {
+fn listed_files(dir: &std::path::Path) -> Result<crate::output::Listed> {
     let text = Error::read_text(&dir.join("diff.json"), "no diff.json")?;
     let ours = serde_json::from_str::<serde_json::Value>(&text)
         .ok()
@@ -35,7 +35,9 @@ fn listed_files(dir: &std::path::Path) -> Result<std::collections::BTreeSet<Stri
     if !ours {
         return Err(Error::input("diff.json is not an amiaudit diff"));
     }
-    Ok(["diff.json", "diff.csv"].map(str::to_string).into())
+    Ok(["diff.json", "diff.csv"]
+        .map(|f| (f.to_string(), None))
+        .into())
 }
 
 /// A waiver as diff.json shows it.

@@ -16,35 +16,51 @@
 //! be written inside another amiaudit output (an audit, an inventory, a
 //! diff): that one would stop verifying.
 //!
+//! A listed file whose bytes no longer match its manifest (someone edited
+//! a report), a directory a manifest names as a file, or a directory no
+//! listed file needs is not amiaudit's to remove: found before the run it
+//! is refused, found at the swap it is kept.
+//!
 //! **Invariant:** the only paths this module removes are its own staging
-//! directories (marked inside) and the files an earlier output's manifest
-//! lists, once it has checked they are plain paths inside it.
+//! directories (marked inside), directories it created for the
+//! destination's parent in a run that did not commit, and the files an
+//! earlier output's manifest lists, once it has checked they are plain
+//! paths inside it, regular files, and (where the manifest gives a sha256)
+//! unchanged, with the directories that held them once empty.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
 
 /// Names a staging directory carries inside, so a stale one can be told
-/// from anything a user keeps.
-const MARKER: &str = ".amiaudit-staging";
+/// from anything a user keeps (removed at the commit: never part of an
+/// output).
+pub const MARKER: &str = ".amiaudit-staging";
+
+/// The files an output's manifest lists (relative paths, itself included),
+/// each with the sha256 it records for it (None: it records none).
+pub type Listed = BTreeMap<String, Option<String>>;
 
 /// What kind of output a directory holds, and how to recognise an earlier
-/// one: `listed` reads its manifest and returns every file it lists
-/// (relative paths, itself included), or says why it is not one.
+/// one: `listed` reads its manifest and returns every file it lists, or
+/// says why it is not one.
 pub struct Kind {
     pub noun: &'static str,
-    pub listed: fn(&Path) -> Result<BTreeSet<String>>,
+    pub listed: fn(&Path) -> Result<Listed>,
 }
 /// A directory being written, moved into place by [`Staging::commit`].
 #[derive(Debug)]
 pub struct Staging {
     destination: PathBuf,
     staging: PathBuf,
-    listed: fn(&Path) -> Result<BTreeSet<String>>,
+    listed: fn(&Path) -> Result<Listed>,
     noun: &'static str,
-    _lock: Lock,
+    lock: Option<Lock>,
+    /// Parents of the destination this run created (outermost first),
+    /// removed again if it does not commit.
+    created: Vec<PathBuf>,
     committed: bool,
 }
 
@@ -99,6 +115,12 @@ fn joined_to_cwd(path: &Path) -> Result<PathBuf> {
 /// destination itself need not exist; missing parents are created when
 /// `create_parents`, else an error).
 pub fn absolute(path: &Path, create_parents: bool) -> Result<PathBuf> {
+    absolute_creating(path, create_parents).map(|(path, _)| path)
+}
+
+/// [`absolute`], also returning the directories it created, outermost
+/// first.
+fn absolute_creating(path: &Path, create_parents: bool) -> Result<(PathBuf, Vec<PathBuf>)> {
     let joined = joined_to_cwd(path)?;
     // `..` and `.` are resolved on the parent, which must exist.
     let normal: PathBuf = joined.components().collect();
@@ -106,13 +128,33 @@ pub fn absolute(path: &Path, create_parents: bool) -> Result<PathBuf> {
     let parent = normal.parent().map(Path::to_path_buf);
     match (parent, name) {
         (Some(parent), Some(name)) if !matches!(name.to_str(), Some("." | "..")) => {
+            let mut created = Vec::new();
             if create_parents {
-                fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+                let missing: Vec<&Path> = parent
+                    .ancestors()
+                    .take_while(|a| fs::symlink_metadata(a).is_err())
+                    .collect();
+                for dir in missing.into_iter().rev() {
+                    match fs::create_dir(dir) {
+                        Ok(()) => created.push(dir.to_path_buf()),
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                        Err(e) => {
+                            remove_created(&created);
+                            return Err(Error::io(dir, e));
+                        }
+                    }
+                }
             }
-            let parent = parent.canonicalize().map_err(|e| Error::io(&parent, e))?;
-            Ok(parent.join(name))
+            let parent = parent.canonicalize().map_err(|e| {
+                remove_created(&created);
+                Error::io(&parent, e)
+            })?;
+            Ok((parent.join(name), created))
         }
-        _ => path.canonicalize().map_err(|e| Error::io(path, e)),
+        _ => Ok((
+            path.canonicalize().map_err(|e| Error::io(path, e))?,
+            Vec::new(),
+        )),
     }
 }
 
@@ -122,43 +164,51 @@ impl Staging {
     /// directories of earlier runs, and creates a fresh one.
     pub fn begin(destination: &Path, kind: &Kind, kinds: &[&Kind]) -> Result<Staging> {
         refuse_nested(destination, kind, kinds)?;
-        let destination = absolute(destination, true)?;
+        let (destination, created) = absolute_creating(destination, true)?;
+        // Until the Staging exists, a failure removes what was created here.
+        let undo = |e: Error| {
+            remove_created(&created);
+            e
+        };
         let (parent, name) = match (destination.parent(), destination.file_name()) {
             (Some(p), Some(n)) => (p.to_path_buf(), n.to_string_lossy().into_owned()),
             _ => {
-                return Err(Error::input(format!(
+                return Err(undo(Error::input(format!(
                     "{}: cannot write an {} over the root of the file system",
                     destination.display(),
                     kind.noun
-                )));
+                ))));
             }
         };
         let lock_path = parent.join(format!(".{name}.amiaudit-lock"));
-        let file = lock_beside(&lock_path, &destination)?;
-        let lock = Lock {
-            path: lock_path,
-            _file: file,
+        let file = lock_beside(&lock_path, &destination).map_err(undo)?;
+        let mut staging = Staging {
+            destination,
+            staging: PathBuf::new(),
+            listed: kind.listed,
+            noun: kind.noun,
+            lock: Some(Lock {
+                path: lock_path,
+                _file: file,
+            }),
+            created,
+            committed: false,
         };
-        check_destination(&destination, kind)?;
+        // From here on, dropping `staging` undoes the run.
+        check_destination(&staging.destination, kind)?;
         remove_stale(&parent, &name)?;
         // The lock is held: pid and time make the name unique enough.
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let staging = parent.join(format!(
+        let dir = parent.join(format!(
             ".{name}.amiaudit-staging-{}-{nanos:08x}",
             std::process::id()
         ));
-        fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
-        fs::write(staging.join(MARKER), b"").map_err(|e| Error::io(&staging, e))?;
-        Ok(Staging {
-            destination,
-            staging,
-            listed: kind.listed,
-            noun: kind.noun,
-            _lock: lock,
-            committed: false,
-        })
+        fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        staging.staging = dir;
+        fs::write(staging.staging.join(MARKER), b"").map_err(|e| Error::io(&staging.staging, e))?;
+        Ok(staging)
     }
 
     /// Where to write.
@@ -189,7 +239,7 @@ impl Staging {
             swap(&self.staging, &self.destination)?;
             // The staging path now holds the earlier output.
             self.committed = true;
-            kept = remove_listed(&self.staging, &listed, &self.destination)?;
+            kept = remove_listed(&self.staging, &listed, &self.destination);
         } else {
             fs::rename(&self.staging, &self.destination)
                 .map_err(|e| Error::io(&self.destination, e))?;
@@ -204,10 +254,25 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        if !self.committed && self.staging.join(MARKER).is_file() {
+        if self.committed {
+            return;
+        }
+        if self.staging.join(MARKER).is_file() {
             // Ours (the marker says so); a failed write leaves nothing behind.
             let _ = fs::remove_dir_all(&self.staging);
         }
+        // The lock file lives in the parent: released first, so parents
+        // this run created can go too (only if empty).
+        drop(self.lock.take());
+        remove_created(&self.created);
+    }
+}
+
+/// Removes directories created for a destination's parent, innermost
+/// first, each only if empty (never anything put there meanwhile).
+fn remove_created(created: &[PathBuf]) {
+    for dir in created.iter().rev() {
+        let _ = fs::remove_dir(dir);
     }
 }
 
@@ -308,37 +373,45 @@ pub fn refuse_nested(destination: &Path, kind: &Kind, kinds: &[&Kind]) -> Result
 }
 
 /// Removes the files `listed` (relative, checked plain) from the earlier
-/// output now at `old`, then its emptied directories. Anything left (a file
-/// added while the run went on) is kept: the directory is renamed to
-/// `<destination>.amiaudit-kept-<nanos>` and that path returned.
-fn remove_listed(
-    old: &Path,
-    listed: &BTreeSet<String>,
-    destination: &Path,
-) -> Result<Option<PathBuf>> {
-    for rel in listed {
+/// output now at `old` where each is still what its manifest says (a
+/// regular file or link, unchanged where a sha256 is recorded), then the
+/// directories that held them once empty. The audit is already in place,
+/// so nothing here fails: anything left (a file added or edited while the
+/// run went on, a directory no listed file needs, a file that would not
+/// go) is kept, the directory renamed to `<destination>.amiaudit-kept-<nanos>`
+/// and that path returned.
+fn remove_listed(old: &Path, listed: &Listed, destination: &Path) -> Option<PathBuf> {
+    let mut dirs = BTreeSet::new();
+    for (rel, sha) in listed {
         let path = old.join(rel);
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(&path, e)),
+        let removable = match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => true,
+            Ok(meta) if meta.is_file() => sha
+                .as_ref()
+                .is_none_or(|sha| sha256_file(&path).ok().as_ref() == Some(sha)),
+            _ => false,
+        };
+        if removable {
+            let _ = fs::remove_file(&path);
         }
+        dirs.extend(
+            Path::new(rel)
+                .ancestors()
+                .skip(1)
+                .filter(|a| !a.as_os_str().is_empty())
+                .map(|a| old.join(a)),
+        );
     }
     // Deepest first: a directory goes only once it is empty.
-    let mut dirs: Vec<PathBuf> = walkdir::WalkDir::new(old)
-        .follow_links(false)
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_dir())
-        .map(|e| e.into_path())
-        .collect();
+    let mut dirs: Vec<PathBuf> = dirs.into_iter().collect();
+    dirs.push(old.to_path_buf());
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
     for dir in dirs {
         // Not empty: something amiaudit did not write is still there.
         let _ = fs::remove_dir(&dir);
     }
     if fs::symlink_metadata(old).is_err() {
-        return Ok(None);
+        return None;
     }
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -350,14 +423,20 @@ fn remove_listed(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     ));
-    fs::rename(old, &kept).map_err(|e| Error::io(old, e))?;
-    Ok(Some(kept))
+    // Where it cannot be renamed, it stays under the staging name.
+    Some(if fs::rename(old, &kept).is_ok() {
+        kept
+    } else {
+        old.to_path_buf()
+    })
 }
 
 /// The destination must be absent, an empty directory, or an earlier
-/// output of this kind that holds only the files its manifest lists;
-/// returns those files (empty when there is nothing to replace).
-fn check_destination(destination: &Path, kind: &Kind) -> Result<BTreeSet<String>> {
+/// output of this kind that holds only the files its manifest lists, each
+/// a regular file (or link) unchanged since it was written, and only the
+/// directories they need; returns those files (empty when there is nothing
+/// to replace).
+fn check_destination(destination: &Path, kind: &Kind) -> Result<Listed> {
     let refuse = |why: String| {
         Err(Error::input(format!(
             "{}: {why}; amiaudit writes only into a new or empty directory or over its own earlier {}",
@@ -367,7 +446,7 @@ fn check_destination(destination: &Path, kind: &Kind) -> Result<BTreeSet<String>
     };
     let meta = match fs::symlink_metadata(destination) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Listed::new()),
         Err(e) => return Err(Error::io(destination, e)),
     };
     if meta.file_type().is_symlink() {
@@ -377,8 +456,9 @@ fn check_destination(destination: &Path, kind: &Kind) -> Result<BTreeSet<String>
         return refuse("is a file, not a directory".to_string());
     }
     let present = files_below(destination)?;
-    if present.is_empty() {
-        return Ok(BTreeSet::new());
+    let dirs = dirs_below(destination)?;
+    if present.is_empty() && dirs.is_empty() {
+        return Ok(Listed::new());
     }
     let listed = match (kind.listed)(destination) {
         Ok(listed) => listed,
@@ -391,13 +471,16 @@ fn check_destination(destination: &Path, kind: &Kind) -> Result<BTreeSet<String>
             ));
         }
     };
-    if let Some(bad) = listed.iter().find(|p| !is_plain_relative(p)) {
+    if let Some(bad) = listed.keys().find(|p| !is_plain_relative(p)) {
         return refuse(format!(
             "its manifest lists `{}`, which is not a plain path inside it",
             bad.escape_debug()
         ));
     }
-    let foreign: Vec<&String> = present.iter().filter(|p| !listed.contains(*p)).collect();
+    let foreign: Vec<&String> = present
+        .iter()
+        .filter(|p| !listed.contains_key(*p))
+        .collect();
     if let Some(first) = foreign.first() {
         return refuse(format!(
             "holds {} file(s) amiaudit did not write, e.g. `{}`",
@@ -405,7 +488,80 @@ fn check_destination(destination: &Path, kind: &Kind) -> Result<BTreeSet<String>
             first.escape_debug()
         ));
     }
+    if let Some(dir) = dirs.iter().find(|d| listed.contains_key(*d)) {
+        return refuse(format!(
+            "its manifest lists `{}` as a file, but it is a directory",
+            dir.escape_debug()
+        ));
+    }
+    let needed: BTreeSet<String> = listed
+        .keys()
+        .flat_map(|rel| {
+            Path::new(rel)
+                .ancestors()
+                .skip(1)
+                .filter(|a| !a.as_os_str().is_empty())
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if let Some(dir) = dirs.iter().find(|d| !needed.contains(*d)) {
+        return refuse(format!(
+            "holds a directory amiaudit did not make, `{}`",
+            dir.escape_debug()
+        ));
+    }
+    for (rel, sha) in &listed {
+        let path = destination.join(rel);
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let special = !meta.is_file() && !meta.file_type().is_symlink();
+        let changed = meta.is_file()
+            && sha
+                .as_ref()
+                .is_some_and(|sha| sha256_file(&path).ok().as_ref() != Some(sha));
+        if special || changed {
+            return refuse(format!(
+                "`{}` is not the file amiaudit wrote there (edited or replaced since); move it out first",
+                rel.escape_debug()
+            ));
+        }
+    }
     Ok(listed)
+}
+
+/// Every directory below `dir` (never following links), as relative paths.
+fn dirs_below(dir: &Path) -> Result<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
+        let entry = entry.map_err(|e| {
+            Error::input(format!(
+                "{}: cannot read ({e})",
+                e.path().unwrap_or(dir).display()
+            ))
+        })?;
+        if entry.file_type().is_dir() {
+            let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
+            out.insert(
+                rel.components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Hex sha256 of a regular file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let (file, len) = crate::error::open_regular_file(path, "not found")?;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut std::io::Read::take(file, len), &mut hasher)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(hex::encode(hasher.finalize()))
 }
 
 /// Every file below `dir` (symbolic links counted as files, never
@@ -444,8 +600,8 @@ mod tests {
             let text = fs::read_to_string(dir.join("list")).map_err(|e| Error::io(dir, e))?;
             Ok(text
                 .lines()
-                .map(str::to_string)
-                .chain(["list".to_string()])
+                .map(|l| (l.to_string(), None))
+                .chain([("list".to_string(), None)])
                 .collect())
         },
     };
@@ -502,9 +658,8 @@ mod tests {
                 ("sub/late.txt", "mine"),
             ],
         );
-        let listed: BTreeSet<String> = ["a", "sub/b", "list"].map(str::to_string).into();
+        let listed: Listed = ["a", "sub/b", "list"].map(|f| (f.to_string(), None)).into();
         let kept = remove_listed(&old, &listed, &root.path().join("out"))
-            .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("the late file is kept"));
         assert!(kept.to_string_lossy().contains("out.amiaudit-kept-"));
         assert_eq!(
@@ -516,12 +671,73 @@ mod tests {
         assert!(!kept.join("a").exists() && !kept.join("sub/b").exists());
         // Only listed files: the directory goes whole.
         write(&old, &[("list", "a"), ("a", "1")]);
-        let listed: BTreeSet<String> = ["a", "list"].map(str::to_string).into();
-        assert_eq!(
-            remove_listed(&old, &listed, &root.path().join("out")).ok(),
-            Some(None)
-        );
+        let listed: Listed = ["a", "list"].map(|f| (f.to_string(), None)).into();
+        assert_eq!(remove_listed(&old, &listed, &root.path().join("out")), None);
         assert!(!old.exists());
+        // An edited file and an empty directory someone made: kept.
+        write(&old, &[("list", "a"), ("a", "edited")]);
+        fs::create_dir_all(old.join("mine")).unwrap_or_else(|e| panic!("{e}"));
+        let listed: Listed = [
+            ("a".to_string(), Some(sha256_hex(b"1"))),
+            ("list".to_string(), None),
+        ]
+        .into();
+        let kept = remove_listed(&old, &listed, &root.path().join("out"))
+            .unwrap_or_else(|| panic!("the edited file is kept"));
+        assert_eq!(
+            fs::read(kept.join("a")).ok().as_deref(),
+            Some(&b"edited"[..])
+        );
+        assert!(kept.join("mine").is_dir() && !kept.join("list").exists());
+    }
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(bytes))
+    }
+
+    #[test]
+    fn an_earlier_output_with_what_amiaudit_did_not_write_is_refused_before_work() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let out = root.path().join("out");
+        // A directory the manifest names as a file.
+        write(&out, &[("list", "a\nd"), ("a", "1")]);
+        fs::create_dir(out.join("d")).unwrap_or_else(|e| panic!("{e}"));
+        let refusal = |out: &Path| {
+            Staging::begin(out, &LISTED, &[])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            refusal(&out).contains("lists `d` as a file"),
+            "{}",
+            refusal(&out)
+        );
+        // An empty directory nothing listed needs.
+        fs::remove_dir(out.join("d")).unwrap_or_else(|e| panic!("{e}"));
+        fs::create_dir(out.join("mine")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            refusal(&out).contains("directory amiaudit did not make, `mine`"),
+            "{}",
+            refusal(&out)
+        );
+        assert!(out.join("mine").is_dir());
+    }
+
+    #[test]
+    fn parents_created_for_a_run_that_does_not_commit_are_removed() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let out = root.path().join("new/deeper/out");
+        let staging = Staging::begin(&out, &LISTED, &[]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(staging.dir().is_dir());
+        drop(staging);
+        assert!(!root.path().join("new").exists());
+        // Committed: they stay.
+        let staging = Staging::begin(&out, &LISTED, &[]).unwrap_or_else(|e| panic!("{e}"));
+        write(staging.dir(), &[("list", "")]);
+        staging.commit().unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.join("list").is_file());
     }
 
     #[test]

@@ -19,9 +19,9 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
     let dir = staging.dir().to_path_buf();
     // With --bundle, the bundle beside the audit must be the earlier
     // audit's own: checked before any work, and again before the swap.
-    let bundle_check = || -> Result<()> {
+    let bundle_check = || -> Result<Option<String>> {
         if !plan.bundle {
-            return Ok(());
+            return Ok(None);
         }
         let destination = staging.destination();
         evidence::check_bundle_replaceable(
@@ -174,7 +174,19 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
         let path = dir.join(evidence::SIGNATURE);
         std::fs::write(&path, signature).map_err(|e| Error::io(&path, e))?;
     }
-    bundle_check()?;
+    // The bundle is written before the swap (from the staged files, which
+    // are the audit's), placed after it.
+    let staged_bundle = if plan.bundle {
+        let destination = staging.destination();
+        Some(evidence::write_bundle_beside(
+            &dir,
+            &bundle_name(destination),
+            &evidence::bundle_path(destination)?,
+        )?)
+    } else {
+        None
+    };
+    let earlier_bundle = bundle_check()?;
     let committed = staging.commit()?;
     plan.warnings.extend(super::kept_warning(&committed));
     let destination = committed.path;
@@ -187,16 +199,26 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
         written.push(destination.join(evidence::SIGNATURE).display().to_string());
     }
     let mut bundle = None;
-    if plan.bundle {
-        let path = evidence::bundle(
-            &destination,
-            &bundle_name(&destination),
-            &evidence::bundle_path(&destination)?,
-        )?;
-        written.push(path.display().to_string());
-        bundle = Some(path);
-    }
     let mut exit_delivery = false;
+    let mut delivery_errors = Vec::new();
+    if let Some(temp) = staged_bundle {
+        // The audit is in place: a bundle that cannot be placed is
+        // reported like a failed delivery (exit 2), its file kept.
+        match evidence::place_bundle(
+            temp,
+            &evidence::bundle_path(&destination)?,
+            earlier_bundle.as_deref(),
+        ) {
+            Ok(path) => {
+                written.push(path.display().to_string());
+                bundle = Some(path);
+            }
+            Err(e) => {
+                exit_delivery = true;
+                delivery_errors.push(e.to_string());
+            }
+        }
+    }
     let mut delivered = String::new();
     let mut upload_copy = None;
     if let Some(delivery) = plan.delivery.take() {
@@ -300,6 +322,7 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
         .map(|w| format!("warning: {w}"))
         .collect();
     stderr.extend(context.rule_errors.iter().map(|e| format!("error: {e}")));
+    stderr.extend(delivery_errors.iter().map(|e| format!("error: {e}")));
     Ok(Outcome {
         exit_code,
         stdout,

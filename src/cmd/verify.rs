@@ -106,15 +106,21 @@ fn retention_not_held(
 
 fn report(v: Verification, shown: &str) -> Result<Outcome> {
     let mut out = String::new();
+    // Paths are shown escaped; messages escape the values they quote, so
+    // only what would break their line is replaced.
     for (what, list) in [
         ("changed", &v.changed),
         ("removed", &v.removed),
         ("added", &v.added),
-        ("inconsistent", &v.inconsistent),
     ] {
         for item in list {
             out.push_str(&format!("{what}: {}\n", item.escape_debug()));
         }
+    }
+    for item in &v.inconsistent {
+        out.push_str(&crate::text::terminal_line(&format!(
+            "inconsistent: {item}"
+        )));
     }
     for note in &v.notes {
         // Notes may quote AWS (an object's retention).

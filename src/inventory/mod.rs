@@ -31,7 +31,6 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, polars_message};
 pub use builder::{CellError, TIMESTAMP_RANGE_MS, TableBuilder, timestamp_dtype};
@@ -280,14 +279,7 @@ pub fn empty(collected_at: DateTime<Utc>) -> Result<Inventory> {
     Inventory::new(Manifest::new(collected_at, Scope::default()), tables)
 }
 
-/// Hex sha256 of a file, streamed.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let (file, len) = crate::error::open_regular_file(path, "not found")?;
-    let mut hasher = Sha256::new();
-    std::io::copy(&mut std::io::Read::take(file, len), &mut hasher)
-        .map_err(|e| Error::io(path, e))?;
-    Ok(hex::encode(hasher.finalize()))
-}
+pub use crate::output::sha256_file;
 
 /// Whether `name` is a plain file name: no directory part, not `.`/`..`,
 /// no separators. Paths read from manifests must be this and nothing else.
@@ -307,13 +299,13 @@ pub const OUTPUT: crate::output::Kind = crate::output::Kind {
 };
 
 /// The files an inventory's manifest lists, the manifest included.
-fn listed_files(dir: &Path) -> Result<BTreeSet<String>> {
+fn listed_files(dir: &Path) -> Result<crate::output::Listed> {
     let manifest = read_manifest(dir)?;
     Ok(manifest
         .tables
         .into_values()
-        .map(|t| t.file)
-        .chain([MANIFEST_FILE.to_string()])
+        .map(|t| (t.file, Some(t.sha256)))
+        .chain([(MANIFEST_FILE.to_string(), None)])
         .collect())
 }
 
@@ -359,6 +351,18 @@ pub fn parse_manifest(text: &str, manifest_path: &Path) -> Result<Manifest> {
         if !is_plain_file_name(&entry.file) {
             return Err(Error::input(format!(
                 "{}: table `{name}` names file `{}`; table files must be plain names inside the inventory directory",
+                manifest_path.display(),
+                entry.file.escape_debug()
+            )));
+        }
+        if entry.file == MANIFEST_FILE
+            || manifest
+                .tables
+                .iter()
+                .any(|(other, e)| other != name && e.file == entry.file)
+        {
+            return Err(Error::input(format!(
+                "{}: table `{name}` names file `{}`, which is the manifest or another table's file; each table needs its own file",
                 manifest_path.display(),
                 entry.file.escape_debug()
             )));

@@ -70,6 +70,19 @@ fn output_directory_is_verifiable_evidence() {
     );
     assert!(out.join("inventory/extra.jsonl").exists(), "left alone");
     fs::remove_file(out.join("inventory/extra.jsonl")).unwrap();
+    // Nor is a report someone edited: it is theirs now.
+    let o = audit_sample(&out, &["--format", "csv"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("`summary.md` is not the file amiaudit wrote"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        fs::read_to_string(out.join("summary.md")).unwrap(),
+        "all clean!\n"
+    );
+    fs::remove_file(out.join("summary.md")).unwrap();
     // An earlier audit is replaced whole: stale reports go with it.
     let o = audit_sample(&out, &["--format", "csv"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -98,6 +98,20 @@ fn url_like_and_padded_outputs_are_refused_not_written_locally() {
             "is not s3://BUCKET/PREFIX/",
         ),
         (
+            vec![
+                "audit",
+                "--inventory",
+                inventory,
+                "--out",
+                "\u{200B}s3://bucket/p/",
+            ],
+            "holds a control or invisible character",
+        ),
+        (
+            vec!["synth", "--out", "\u{FEFF}out"],
+            "holds a control or invisible character",
+        ),
+        (
             vec!["audit", "--inventory", "s3://bucket/inv/", "--out", "x"],
             "this takes a local path",
         ),
@@ -243,6 +257,20 @@ fn a_planted_manifest_never_points_a_removal_outside() {
     ]);
     refused(&run, "must be plain names inside the inventory directory");
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    // Nor may a table be the manifest itself, or share another's file.
+    for file in ["manifest.json", "accounts.jsonl"] {
+        manifest["tables"]["images"]["file"] = file.into();
+        fs::write(&manifest_path, manifest.to_string()).unwrap();
+        let run = amiaudit(&[
+            "audit",
+            "--inventory",
+            path(&inv),
+            "--out",
+            path(&root.path().join("o2")),
+        ]);
+        refused(&run, "each table needs its own file");
+        assert!(!stderr(&run).contains("staging"), "{}", stderr(&run));
+    }
 }
 
 #[test]
