@@ -533,25 +533,7 @@ fn check_destination(destination: &Path, kind: &Kind) -> Result<Listed> {
 
 /// Every directory below `dir` (never following links), as relative paths.
 fn dirs_below(dir: &Path) -> Result<BTreeSet<String>> {
-    let mut out = BTreeSet::new();
-    for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
-        let entry = entry.map_err(|e| {
-            Error::input(format!(
-                "{}: cannot read ({e})",
-                e.path().unwrap_or(dir).display()
-            ))
-        })?;
-        if entry.file_type().is_dir() {
-            let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-            out.insert(
-                rel.components()
-                    .map(|c| c.as_os_str().to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join("/"),
-            );
-        }
-    }
-    Ok(out)
+    below(dir, true)
 }
 
 /// Hex sha256 of a regular file, streamed.
@@ -567,6 +549,12 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 /// Every file below `dir` (symbolic links counted as files, never
 /// followed), as sorted relative paths with `/` separators.
 pub fn files_below(dir: &Path) -> Result<BTreeSet<String>> {
+    below(dir, false)
+}
+
+/// The directories (`dirs`) or the other entries below `dir`, never
+/// following links, as relative paths with `/` separators.
+fn below(dir: &Path, dirs: bool) -> Result<BTreeSet<String>> {
     let mut out = BTreeSet::new();
     for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
         let entry = entry.map_err(|e| {
@@ -575,7 +563,7 @@ pub fn files_below(dir: &Path) -> Result<BTreeSet<String>> {
                 e.path().unwrap_or(dir).display()
             ))
         })?;
-        if entry.file_type().is_dir() {
+        if entry.file_type().is_dir() != dirs {
             continue;
         }
         let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
