@@ -687,12 +687,15 @@ fn random_sequences_of_audits_touch_nothing_else_and_leave_the_last_one() {
     let shared = root.path().join("shared");
     fs::create_dir(&shared).unwrap();
     fs::write(shared.join("notes.md"), "mine\n").unwrap();
+    // A user's own tarball where b's bundle would go: never replaced.
+    fs::write(root.path().join("b.tar.gz"), "my own tar czf b\n").unwrap();
     let others = |root: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
         snapshot(root)
             .into_iter()
             .filter(|(p, _)| {
                 let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
                 !["a/", "b/", "s/"].iter().any(|d| rel.starts_with(d))
+                    && !["a.tar.gz", "s.tar.gz"].contains(&rel.as_str())
                     && !rel.ends_with(".amiaudit-lock")
                     // A killed run's staging directory: amiaudit's own, removed next time.
                     && !rel.contains(".amiaudit-staging-")
@@ -735,7 +738,24 @@ fn random_sequences_of_audits_touch_nothing_else_and_leave_the_last_one() {
         let name = dirs[rng.random_range(0..dirs.len())];
         let dir = root.path().join(name);
         let format = formats[rng.random_range(0..formats.len())];
-        match rng.random_range(0..6) {
+        match rng.random_range(0..7) {
+            // A bundle: placed beside the audit, or refused where a file
+            // that is not the earlier audit's bundle is.
+            6 => {
+                let run = audit(&dir, format).arg("--bundle").output().unwrap();
+                if name == "b" {
+                    assert_eq!(
+                        run.status.code(),
+                        Some(2),
+                        "step {step}: bundle {}",
+                        stdout(&run)
+                    );
+                }
+                if let Some(fp) = fingerprint(&run) {
+                    assert!(root.path().join(format!("{name}.tar.gz")).is_file());
+                    last.insert(name, fp);
+                }
+            }
             // A rule error commits nothing.
             4 => {
                 let run = audit(&dir, format)
