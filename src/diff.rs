@@ -66,11 +66,57 @@ impl From<&WaiverUse> for WaiverRow {
     }
 }
 
+/// How a failure changed between the two audits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangeKind {
+    /// Failing now, not before.
+    New,
+    /// Failing before; looked at again and no longer failing.
+    Resolved,
+    Persisting,
+    NowWaived,
+    NowUnknown,
+    /// Failing before, and not looked at this time (see the module).
+    NotSeen,
+}
+
+impl ChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::New => "new",
+            ChangeKind::Resolved => "resolved",
+            ChangeKind::Persisting => "persisting",
+            ChangeKind::NowWaived => "now-waived",
+            ChangeKind::NowUnknown => "now-unknown",
+            ChangeKind::NotSeen => "not-seen",
+        }
+    }
+}
+
+/// How a waiver changed between the two audits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaiverChangeKind {
+    Added,
+    Removed,
+    StateChanged,
+}
+
+impl WaiverChangeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaiverChangeKind::Added => "added",
+            WaiverChangeKind::Removed => "removed",
+            WaiverChangeKind::StateChanged => "state-changed",
+        }
+    }
+}
+
 /// One failure's change between the two audits.
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
-    /// new | resolved | persisting | now-waived | now-unknown | not-seen
-    pub change: &'static str,
+    pub change: ChangeKind,
     pub rule_id: String,
     pub severity: String,
     pub account_id: String,
@@ -93,8 +139,7 @@ pub struct DiffCounts {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct WaiverChange {
-    /// added | removed | state-changed
-    pub change: &'static str,
+    pub change: WaiverChangeKind,
     pub waiver: WaiverRow,
     pub previous_state: Option<String>,
 }
@@ -120,7 +165,7 @@ pub fn compare(old: &Document<'_>, new: &Document<'_>) -> Diff {
     let new_by: BTreeMap<Key, &Finding> = new.findings.iter().map(|f| (key(f), f)).collect();
     let mut changes = Vec::new();
     let mut counts = DiffCounts::default();
-    let change = |kind: &'static str, f: &Finding| Change {
+    let change = |kind: ChangeKind, f: &Finding| Change {
         change: kind,
         rule_id: f.rule_id.to_string(),
         severity: f.severity.to_string(),
@@ -137,11 +182,11 @@ pub fn compare(old: &Document<'_>, new: &Document<'_>) -> Diff {
         match old_by.get(k) {
             Some(o) if o.status == Status::Fail => {
                 counts.persisting += 1;
-                changes.push(change("persisting", f));
+                changes.push(change(ChangeKind::Persisting, f));
             }
             _ => {
                 counts.new += 1;
-                changes.push(change("new", f));
+                changes.push(change(ChangeKind::New, f));
             }
         }
     }
@@ -184,32 +229,33 @@ pub fn compare(old: &Document<'_>, new: &Document<'_>) -> Diff {
             Some(Status::Fail) => {}
             Some(Status::Waived) => {
                 counts.now_waived += 1;
-                changes.push(change("now-waived", o));
+                changes.push(change(ChangeKind::NowWaived, o));
             }
             Some(Status::Unknown) => {
                 counts.now_unknown += 1;
-                changes.push(change("now-unknown", o));
+                changes.push(change(ChangeKind::NowUnknown, o));
             }
             Some(Status::Pass) | None if !looked(o) => {
                 counts.not_seen += 1;
-                changes.push(change("not-seen", o));
+                changes.push(change(ChangeKind::NotSeen, o));
             }
             _ => {
                 counts.resolved += 1;
-                changes.push(change("resolved", o));
+                changes.push(change(ChangeKind::Resolved, o));
             }
         }
     }
     changes.sort_by(|a, b| {
         (
-            a.change,
+            // By name: the order diff.csv has always had.
+            a.change.as_str(),
             &a.rule_id,
             &a.account_id,
             &a.region,
             &a.resource_id,
         )
             .cmp(&(
-                b.change,
+                b.change.as_str(),
                 &b.rule_id,
                 &b.account_id,
                 &b.region,
@@ -234,12 +280,12 @@ pub fn compare(old: &Document<'_>, new: &Document<'_>) -> Diff {
     for w in &new_waivers {
         match old_waivers.iter().find(|o| ident(o) == ident(w)) {
             None => waivers.push(WaiverChange {
-                change: "added",
+                change: WaiverChangeKind::Added,
                 waiver: w.clone(),
                 previous_state: None,
             }),
             Some(o) if o.state != w.state => waivers.push(WaiverChange {
-                change: "state-changed",
+                change: WaiverChangeKind::StateChanged,
                 waiver: w.clone(),
                 previous_state: Some(o.state.clone()),
             }),
@@ -249,7 +295,7 @@ pub fn compare(old: &Document<'_>, new: &Document<'_>) -> Diff {
     for o in &old_waivers {
         if !new_waivers.iter().any(|w| ident(w) == ident(o)) {
             waivers.push(WaiverChange {
-                change: "removed",
+                change: WaiverChangeKind::Removed,
                 waiver: o.clone(),
                 previous_state: Some(o.state.clone()),
             });
@@ -303,7 +349,7 @@ impl Diff {
         .map_err(fail)?;
         for c in &self.changes {
             let record = [
-                c.change,
+                c.change.as_str(),
                 &c.rule_id,
                 &c.severity,
                 &c.account_id,

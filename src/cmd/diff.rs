@@ -23,16 +23,26 @@ pub fn run(
     // The summary quotes `collected_at` of an audit read back: not ours.
     let mut text = crate::text::terminal_field(&d.summary_line());
     text.push('\n');
-    for c in d.changes.iter().filter(|c| c.change != "persisting") {
+    for c in d
+        .changes
+        .iter()
+        .filter(|c| c.change != crate::diff::ChangeKind::Persisting)
+    {
         text.push_str(&crate::text::terminal_line(&format!(
             "  {:<12} {:<32} {} {} {}\n",
-            c.change, c.rule_id, c.account_id, c.region, c.resource_id
+            c.change.as_str(),
+            c.rule_id,
+            c.account_id,
+            c.region,
+            c.resource_id
         )));
     }
     for w in &d.waivers {
         text.push_str(&crate::text::terminal_line(&format!(
             "  waiver {:<13} {} ({})\n",
-            w.change, w.waiver.rule, w.waiver.reason
+            w.change.as_str(),
+            w.waiver.rule,
+            w.waiver.reason
         )));
     }
     if let Some(dir) = out {

@@ -250,7 +250,6 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
         );
     }
     let ended_at = Utc::now();
-    let assembly_started = Instant::now();
     let inventory = assemble::inventory(assemble::Assembly {
         discovery: &discovery,
         harvests: state.done,
@@ -261,13 +260,6 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
         ended_at,
         complete: !interrupted,
     })?;
-    if std::env::var_os("AMIAUDIT_TIMING").is_some() {
-        eprintln!(
-            "scan {:.2} s, assembly {:.2} s",
-            (assembly_started - started).as_secs_f64(),
-            assembly_started.elapsed().as_secs_f64()
-        );
-    }
     let height = |t: &str| inventory.table(t).map(|df| df.height());
     let stats = ScanStats {
         wall_seconds: started.elapsed().as_secs_f64(),

@@ -519,10 +519,16 @@ impl Store {
             .checksum_sha256(checksum)
             .body(body.into());
         if let (Some(mode), Some(until)) = (&storage.retention_mode, &storage.retain_until) {
-            let mode = if mode == "COMPLIANCE" {
-                RetainMode::Compliance
-            } else {
-                RetainMode::Governance
+            // Never a silent default: only the two modes S3 has.
+            let mode = match mode.as_str() {
+                "COMPLIANCE" => RetainMode::Compliance,
+                "GOVERNANCE" => RetainMode::Governance,
+                other => {
+                    return Err(Error::Internal(format!(
+                        "retention mode `{}` is neither GOVERNANCE nor COMPLIANCE",
+                        other.escape_debug()
+                    )));
+                }
             };
             let until = aws_smithy_types::DateTime::from_str(
                 until,

@@ -448,7 +448,7 @@ pub fn asff(context: &ReportContext) -> crate::error::Result<Vec<String>> {
         .diff
         .iter()
         .flat_map(|d| d.changes.iter())
-        .filter(|c| c.change == "resolved")
+        .filter(|c| c.change == crate::diff::ChangeKind::Resolved)
     {
         // `resolved` means looked at again (see `diff`); a rule that did
         // not run this time has no section, and its failures stay as they were.

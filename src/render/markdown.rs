@@ -212,13 +212,13 @@ fn adoption_markdown(a: &crate::results::adoption::Adoption) -> String {
     );
     let _ = writeln!(
         out,
-        "| account | name | instances on newest | behind | AMI missing | not golden | unknown | groups on newest | behind | AMI missing | not golden | unknown |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| account | name | instances on newest | behind | AMI missing | AMI deprecated | not golden | unknown | groups on newest | behind | AMI missing | AMI deprecated | not golden | unknown |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for row in std::iter::once(o).chain(a.accounts.iter().take(ADOPTION_ACCOUNTS_LISTED)) {
         let (i, g) = (&row.instances, &row.groups);
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             if row.account_id.is_empty() {
                 "all".to_string()
             } else {
@@ -228,11 +228,13 @@ fn adoption_markdown(a: &crate::results::adoption::Adoption) -> String {
             i.share_text(),
             i.behind,
             i.missing,
+            i.deprecated,
             i.not_golden,
             i.unknown,
             g.share_text(),
             g.behind,
             g.missing,
+            g.deprecated,
             g.not_golden,
             g.unknown
         );
@@ -259,8 +261,11 @@ fn adoption_markdown(a: &crate::results::adoption::Adoption) -> String {
                 md(&w.region),
                 md(&w.image_id),
                 md(&w.family),
-                w.versions_behind
-                    .map_or("AMI missing".to_string(), |n| n.to_string()),
+                match (w.versions_behind, w.deprecated) {
+                    (None, _) => "AMI missing".to_string(),
+                    (Some(n), true) => format!("{n} (AMI deprecated)"),
+                    (Some(n), false) => n.to_string(),
+                },
                 w.days_behind.map(|d| d.to_string()).unwrap_or_default(),
                 md(&w.newest_image_id)
             );
@@ -292,7 +297,7 @@ fn diff_markdown(diff: &crate::diff::Diff) -> String {
     let new: Vec<&crate::diff::Change> = diff
         .changes
         .iter()
-        .filter(|c| c.change == "new")
+        .filter(|c| c.change == crate::diff::ChangeKind::New)
         .take(10)
         .collect();
     if !new.is_empty() {

@@ -87,14 +87,16 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
     if adoption.instances.total + adoption.groups.total > 0 {
         let _ = writeln!(
             out,
-            "\nadoption: on the newest golden version: {} running instances ({} behind, {} AMI missing, {} unknown), {} Auto Scaling groups ({} behind, {} AMI missing, {} unknown){}",
+            "\nadoption: on the newest golden version: {} running instances ({} behind, {} AMI missing, {} AMI deprecated, {} unknown), {} Auto Scaling groups ({} behind, {} AMI missing, {} AMI deprecated, {} unknown){}",
             adoption.instances.share_text(),
             adoption.instances.behind,
             adoption.instances.missing,
+            adoption.instances.deprecated,
             adoption.instances.unknown,
             adoption.groups.share_text(),
             adoption.groups.behind,
             adoption.groups.missing,
+            adoption.groups.deprecated,
             adoption.groups.unknown,
             if context.adoption.unread.is_empty() {
                 String::new()

@@ -26,6 +26,8 @@ pub const OFFENDERS_LISTED: usize = 20;
 enum Standing {
     /// Its AMI is deregistered or no longer visible.
     Missing,
+    /// Its AMI is deprecated (still launchable; the fleet rules fail it).
+    Deprecated,
     /// This many versions behind the newest of its family.
     Behind(i64),
     /// Its AMI, its owner or its family's versions were not read.
@@ -42,6 +44,9 @@ pub struct Tally {
     pub newest: u64,
     pub behind: u64,
     pub missing: u64,
+    /// On a deprecated AMI (absent from findings.json written before it was counted).
+    #[serde(default)]
+    pub deprecated: u64,
     pub not_golden: u64,
     pub unknown: u64,
     /// Share on the newest version, in percent with one decimal; none when
@@ -50,14 +55,15 @@ pub struct Tally {
 }
 
 impl Standing {
-    /// Worst first: missing, then most versions behind.
+    /// Worst first: missing, deprecated, then most versions behind.
     fn rank(self) -> (u8, i64) {
         match self {
             Standing::Missing => (0, 0),
-            Standing::Behind(n) => (1, -n),
-            Standing::Unknown => (2, 0),
-            Standing::NotGolden => (3, 0),
-            Standing::Newest => (4, 0),
+            Standing::Deprecated => (1, 0),
+            Standing::Behind(n) => (2, -n),
+            Standing::Unknown => (3, 0),
+            Standing::NotGolden => (4, 0),
+            Standing::Newest => (5, 0),
         }
     }
 }
@@ -75,6 +81,7 @@ impl Tally {
             Standing::Newest => self.newest += 1,
             Standing::Behind(_) => self.behind += 1,
             Standing::Missing => self.missing += 1,
+            Standing::Deprecated => self.deprecated += 1,
             Standing::NotGolden => self.not_golden += 1,
             Standing::Unknown => self.unknown += 1,
         }
@@ -99,11 +106,33 @@ pub struct Bucket {
     pub groups: u64,
 }
 
-/// A consumer on a missing or outdated AMI.
+/// What consumes an AMI, as the view counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsumerKind {
+    Instance,
+    AutoScalingGroup,
+}
+
+impl ConsumerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsumerKind::Instance => "instance",
+            ConsumerKind::AutoScalingGroup => "auto-scaling-group",
+        }
+    }
+}
+
+impl std::fmt::Display for ConsumerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A consumer on a missing, deprecated or outdated AMI.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Offender {
-    /// `instance` or `auto-scaling-group`.
-    pub kind: String,
+    pub kind: ConsumerKind,
     pub account_id: String,
     pub account_name: String,
     pub region: String,
@@ -112,6 +141,9 @@ pub struct Offender {
     pub family: String,
     /// None when the AMI is missing.
     pub versions_behind: Option<i64>,
+    /// The AMI is deprecated (absent from findings.json written before it was counted).
+    #[serde(default)]
+    pub deprecated: bool,
     pub days_behind: Option<i64>,
     pub newest_image_id: String,
 }
@@ -148,6 +180,7 @@ impl Default for AccountAdoption {
 struct ImageFacts<'a> {
     family: Option<&'a str>,
     state: Option<&'a str>,
+    deprecated: Option<bool>,
     versions_behind: Option<i64>,
     days_behind: Option<i64>,
     age_days: Option<i64>,
@@ -184,6 +217,8 @@ impl<'a> Judge<'a> {
             _ if launch.deregistered => Standing::Missing,
             Some(f) if f.state.is_none() => Standing::Unknown,
             Some(f) if f.state != Some("available") => Standing::Missing,
+            // As the fleet rules read it: deprecated whatever its version.
+            Some(f) if f.deprecated == Some(true) => Standing::Deprecated,
             Some(f) => match f.versions_behind {
                 Some(0) => Standing::Newest,
                 Some(n) => Standing::Behind(n),
@@ -218,18 +253,20 @@ fn behind_label(standing: Standing) -> &'static str {
         Standing::Behind(3) => "3 behind",
         Standing::Behind(_) => "4+ behind",
         Standing::Missing => "AMI missing",
+        Standing::Deprecated => "AMI deprecated",
         Standing::NotGolden => "not golden",
         Standing::Unknown => "unknown",
     }
 }
 
-const BEHIND_LABELS: [&str; 8] = [
+const BEHIND_LABELS: [&str; 9] = [
     "newest",
     "1 behind",
     "2 behind",
     "3 behind",
     "4+ behind",
     "AMI missing",
+    "AMI deprecated",
     "not golden",
     "unknown",
 ];
@@ -251,6 +288,7 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
         str_column(images, "state")?,
         str_column(images, "family_newest_image_id")?,
     );
+    let deprecated = bool_column(images, "deprecated")?;
     let (behind, days, age) = (
         i64_column(images, "versions_behind")?,
         i64_column(images, "days_behind")?,
@@ -274,6 +312,7 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
                 ImageFacts {
                     family: family[i],
                     state: state[i],
+                    deprecated: deprecated[i],
                     versions_behind: behind[i],
                     days_behind: days[i],
                     age_days: age[i],
@@ -316,76 +355,40 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
         str_column(groups, "region")?,
         str_column(groups, "group_name")?,
     );
+    // What each launch source launches, `resolve:ssm:` followed to its
+    // parameter, is derived once at load (launch_image_*), for the fleet
+    // rules and this view alike.
     let sources = inventory.table("asg_launch_sources")?;
     let scol = |name| str_column(sources, name);
-    let (s_account, s_region, s_group, s_image, s_owner, s_parameter) = (
+    let (s_account, s_region, s_group, s_image, s_owner) = (
         scol("account_id")?,
         scol("region")?,
         scol("group_name")?,
-        scol("image_id")?,
-        scol("image_owner_id")?,
-        scol("image_parameter")?,
+        scol("launch_image_id")?,
+        scol("launch_image_owner_id")?,
     );
-    let s_visible = bool_column(sources, "image_visible")?;
-    // A template that names `resolve:ssm:<parameter>` launches what the
-    // parameter holds, when it was read.
-    let parameters = inventory.table("ssm_parameters")?;
-    let pcol = |name| str_column(parameters, name);
-    let (p_account, p_region, p_name, p_image, p_owner) = (
-        pcol("account_id")?,
-        pcol("region")?,
-        pcol("name")?,
-        pcol("image_id")?,
-        pcol("image_owner_id")?,
-    );
-    let p_visible = bool_column(parameters, "image_visible")?;
-    let mut parameter_values: HashMap<(&str, &str, &str), usize> = HashMap::new();
-    for i in 0..parameters.height() {
-        if let (Some(a), Some(r), Some(n)) = (p_account[i], p_region[i], p_name[i]) {
-            parameter_values.insert((a, r, n), i);
-        }
-    }
+    let s_visible = bool_column(sources, "launch_image_visible")?;
     let mut launches: HashMap<(&str, &str, &str), Vec<Launch>> = HashMap::new();
     for i in 0..sources.height() {
         let (Some(a), Some(r), Some(g)) = (s_account[i], s_region[i], s_group[i]) else {
             continue;
         };
-        let launch = match s_parameter[i] {
-            Some(reference) => {
-                let name = reference.strip_prefix("resolve:ssm:").unwrap_or(reference);
-                match parameter_values.get(&(a, r, name)) {
-                    Some(&p) => Launch {
-                        image: p_image[p],
-                        owner: p_owner[p],
-                        visible: p_visible[p],
-                        deregistered: false,
-                    },
-                    None => Launch {
-                        image: None,
-                        owner: None,
-                        visible: None,
-                        deregistered: false,
-                    },
-                }
-            }
-            None => Launch {
-                image: s_image[i],
-                owner: s_owner[i],
-                visible: s_visible[i],
-                deregistered: false,
-            },
-        };
-        launches.entry((a, r, g)).or_default().push(launch);
+        launches.entry((a, r, g)).or_default().push(Launch {
+            image: s_image[i],
+            owner: s_owner[i],
+            visible: s_visible[i],
+            deregistered: false,
+        });
     }
 
-    let mut record = |kind: &str,
+    let mut record = |kind: ConsumerKind,
                       account: &str,
                       region: &str,
                       resource: &str,
                       launch: Option<&Launch>,
                       standing: Standing,
                       facts: Option<&ImageFacts>| {
-        let is_instance = kind == "instance";
+        let is_instance = kind == ConsumerKind::Instance;
         let bump = |pair: &mut (u64, u64)| {
             if is_instance {
                 pair.0 += 1
@@ -411,12 +414,15 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
         for t in if is_instance { tallies } else { group_tallies } {
             t.add(standing);
         }
-        if matches!(standing, Standing::Missing | Standing::Behind(_)) {
+        if matches!(
+            standing,
+            Standing::Missing | Standing::Deprecated | Standing::Behind(_)
+        ) {
             offenders.push((
                 standing,
                 facts.and_then(|f| f.days_behind).unwrap_or(0),
                 Offender {
-                    kind: kind.to_string(),
+                    kind,
                     account_id: account.to_string(),
                     account_name: name_of(account),
                     region: region.to_string(),
@@ -424,9 +430,10 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
                     image_id: launch.and_then(|l| l.image).unwrap_or_default().to_string(),
                     family: facts.and_then(|f| f.family).unwrap_or_default().to_string(),
                     versions_behind: match standing {
-                        Standing::Behind(n) => Some(n),
-                        _ => None,
+                        Standing::Missing => None,
+                        _ => facts.and_then(|f| f.versions_behind),
                     },
+                    deprecated: standing == Standing::Deprecated,
                     days_behind: facts.and_then(|f| f.days_behind),
                     newest_image_id: facts.and_then(|f| f.newest).unwrap_or_default().to_string(),
                 },
@@ -450,7 +457,15 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
             deregistered: i_image_state[i] == Some("deregistered"),
         };
         let (standing, facts) = judge.standing(r, &launch);
-        record("instance", a, r, id, Some(&launch), standing, facts);
+        record(
+            ConsumerKind::Instance,
+            a,
+            r,
+            id,
+            Some(&launch),
+            standing,
+            facts,
+        );
     }
     for i in 0..groups.height() {
         let (Some(a), Some(r), Some(g)) = (g_account[i], g_region[i], g_name[i]) else {
@@ -472,10 +487,24 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
                 })
         });
         match worst {
-            Some((standing, facts, launch)) => {
-                record("auto-scaling-group", a, r, g, Some(launch), standing, facts)
-            }
-            None => record("auto-scaling-group", a, r, g, None, Standing::Unknown, None),
+            Some((standing, facts, launch)) => record(
+                ConsumerKind::AutoScalingGroup,
+                a,
+                r,
+                g,
+                Some(launch),
+                standing,
+                facts,
+            ),
+            None => record(
+                ConsumerKind::AutoScalingGroup,
+                a,
+                r,
+                g,
+                None,
+                Standing::Unknown,
+                None,
+            ),
         }
     }
 

@@ -57,6 +57,7 @@ fn fleet() -> Vec<Row> {
             ],
         ),
         instance("i-old", "ami-old", "running", vec![]),
+        instance("i-retired", "ami-retired", "running", vec![]),
         instance("i-stopped", "ami-old", "stopped", vec![]),
         instance(
             "i-gone",
@@ -85,6 +86,7 @@ fn tally(
     newest: u64,
     behind: u64,
     missing: u64,
+    deprecated: u64,
     not_golden: u64,
     unknown: u64,
 ) -> Tally {
@@ -93,6 +95,7 @@ fn tally(
         newest,
         behind,
         missing,
+        deprecated,
         not_golden,
         unknown,
         newest_percent: Some((newest as f64 * 1000.0 / total as f64).round() / 10.0),
@@ -102,13 +105,14 @@ fn tally(
 #[test]
 fn every_running_consumer_has_one_standing_and_shares_are_over_what_was_read() {
     let v = view(fleet());
-    // i-clean newest, i-old behind, i-gone missing, i-foreign not golden,
-    // i-unread unknown; the stopped instance is not counted.
-    assert_eq!(v.organization.instances, tally(5, 1, 1, 1, 1, 1));
-    assert_eq!(v.organization.instances.newest_percent, Some(20.0));
+    // i-clean newest, i-old behind, i-gone missing, i-retired deprecated
+    // (as the fleet rules read it, whatever its version), i-foreign not
+    // golden, i-unread unknown; the stopped instance is not counted.
+    assert_eq!(v.organization.instances, tally(6, 1, 1, 1, 1, 1, 1));
+    assert_eq!(v.organization.instances.newest_percent, Some(16.7));
     // asg-clean and g-ssm (through the parameter) newest, g-mixed behind
     // (its worst source), g-nothing unknown (no source read).
-    assert_eq!(v.organization.groups, tally(4, 2, 1, 0, 0, 1));
+    assert_eq!(v.organization.groups, tally(4, 2, 1, 0, 0, 0, 1));
     assert_eq!(v.accounts.len(), 1);
     assert_eq!(v.accounts[0].account_id, A);
     assert_eq!(v.accounts[0].instances, v.organization.instances);
@@ -121,10 +125,12 @@ fn every_running_consumer_has_one_standing_and_shares_are_over_what_was_read() {
     assert_eq!(bucket("2 behind"), (1, 1));
     assert_eq!(bucket("1 behind"), (0, 0));
     assert_eq!(bucket("AMI missing"), (1, 0));
+    assert_eq!(bucket("AMI deprecated"), (1, 0));
     assert_eq!(bucket("not golden"), (1, 0));
     assert_eq!(bucket("unknown"), (1, 1));
 
-    // Worst first: the missing AMI, then the most versions behind.
+    // Worst first: the missing AMI, the deprecated one, then the most
+    // versions behind.
     let worst: Vec<(&str, Option<i64>)> = v
         .worst
         .iter()
@@ -132,9 +138,15 @@ fn every_running_consumer_has_one_standing_and_shares_are_over_what_was_read() {
         .collect();
     assert_eq!(
         worst,
-        vec![("i-gone", None), ("g-mixed", Some(2)), ("i-old", Some(2))]
+        vec![
+            ("i-gone", None),
+            ("i-retired", Some(1)),
+            ("g-mixed", Some(2)),
+            ("i-old", Some(2))
+        ]
     );
-    let mixed = &v.worst[1];
+    assert!(v.worst[1].deprecated && !v.worst[2].deprecated);
+    let mixed = &v.worst[2];
     assert_eq!(
         (mixed.image_id.as_str(), mixed.family.as_str()),
         ("ami-old", "web-golden")
@@ -165,10 +177,17 @@ fn an_audit_shows_adoption_in_every_summary() {
     let (instances, groups) = (&org["instances"], &org["groups"]);
     let total = instances["total"].as_u64().unwrap();
     assert!(total > 50, "{org}");
-    let parts: u64 = ["newest", "behind", "missing", "not_golden", "unknown"]
-        .iter()
-        .map(|k| instances[k].as_u64().unwrap())
-        .sum();
+    let parts: u64 = [
+        "newest",
+        "behind",
+        "missing",
+        "deprecated",
+        "not_golden",
+        "unknown",
+    ]
+    .iter()
+    .map(|k| instances[k].as_u64().unwrap())
+    .sum();
     assert_eq!(parts, total, "one standing each: {org}");
     assert!(groups["total"].as_u64().unwrap() > 50, "{org}");
     // The planted stuck group is among the furthest behind.
@@ -212,5 +231,5 @@ fn an_owner_outside_the_accounts_known_is_not_golden_only_when_members_were_list
     );
     let v = view([fleet(), vec![listing_failed]].concat());
     // i-foreign's owner may be a member nobody listed.
-    assert_eq!(v.organization.instances, tally(5, 1, 1, 1, 0, 2));
+    assert_eq!(v.organization.instances, tally(6, 1, 1, 1, 1, 0, 2));
 }

@@ -259,9 +259,13 @@ fn a_failure_no_longer_listed_where_the_new_audit_did_not_look_is_not_resolved()
         .count();
     assert_eq!(d.counts.not_seen, dark_fails);
     assert_eq!(d.counts.resolved, 1, "{:?}", d.counts);
-    assert!(d.changes.iter().any(|c| c.change == "resolved"
-        && c.rule_id == fixed_key.0
-        && c.resource_id == fixed_key.1));
+    assert!(
+        d.changes
+            .iter()
+            .any(|c| c.change == amiaudit::diff::ChangeKind::Resolved
+                && c.rule_id == fixed_key.0
+                && c.resource_id == fixed_key.1)
+    );
     assert!(
         d.summary_line()
             .contains(&format!("{dark_fails} not seen again"))

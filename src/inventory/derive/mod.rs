@@ -1,0 +1,59 @@
+//! Derived columns and tables: facts computed once, at load, from the
+//! stored ones and the inventory's `collected_at`, so rules and reports
+//! read one answer instead of each computing its own.
+//!
+//! - per table: ages (`age_days`, `open_days`), `deprecated`, `family`;
+//! - the versions of each image family ([`family_versions`]);
+//! - across tables, what launches which AMI: the AMI a launch template
+//!   version or an Auto Scaling launch source will launch, `resolve:ssm:`
+//!   followed to the parameter ([`launch_images`]); every consumer of an
+//!   AMI in one table, `launches`; and where the consumers were not read in
+//!   full, `consumer_gaps` ([`usage`]).
+
+use polars::prelude::*;
+
+use super::FAMILY_SUFFIX;
+use crate::error::{Error, Result, polars_message};
+
+mod usage;
+mod versions;
+
+pub(super) use usage::{launch_images, usage};
+pub(super) use versions::{Lineage, family_versions};
+
+/// Adds the per-table derived columns of [`super::schema::DERIVED`] to a
+/// table, from its stored columns and `now` (the inventory's collected_at).
+pub(super) fn columns(name: &str, df: &mut DataFrame, now: i64) -> Result<()> {
+    let days = |c: &str| (lit(now) - col(c).cast(DataType::Int64)).floor_div(lit(86_400_000i64));
+    let columns = match name {
+        "images" => vec![
+            days("creation_date").alias("age_days"),
+            (col("deprecation_time")
+                .cast(DataType::Int64)
+                .lt_eq(lit(now)))
+            .fill_null(lit(false))
+            .alias("deprecated"),
+            days("last_launched_time").alias("days_since_last_launch"),
+            col("name")
+                .str()
+                .replace_all(lit(FAMILY_SUFFIX), lit(""), false)
+                .alias("family"),
+        ],
+        "inspector_findings" => vec![days("first_observed_at").alias("open_days")],
+        "pipeline_images" => vec![days("date_created").alias("age_days")],
+        _ => return Ok(()),
+    };
+    *df = std::mem::take(df)
+        .lazy()
+        .with_columns(columns)
+        .collect()
+        .map_err(|e| stage(name, &e))?;
+    Ok(())
+}
+
+fn stage(table: &str, e: &PolarsError) -> Error {
+    Error::Internal(format!(
+        "derived columns of `{table}`: {}",
+        polars_message(e)
+    ))
+}

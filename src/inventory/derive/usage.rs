@@ -1,0 +1,580 @@
+//! What launches which AMI, and where that is not known in full.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use polars::prelude::*;
+
+use super::stage;
+use crate::error::{Error, Result};
+use crate::inventory::coverage::{Coverage, ScanStatus};
+use crate::inventory::{bool_column, i64_column, str_column};
+
+/// The AMI each launch template version and Auto Scaling launch source
+/// will launch: its own `image_id`, or for `resolve:ssm:<name>` the value
+/// of that parameter in the same account-region when it was read. Adds
+/// `launch_image_id`, `launch_image_owner_id` and `launch_image_visible`
+/// (null where not known: the parameter was not read, or names a version
+/// or label, of which only the current value is collected), and
+/// `launch_image_known`: whether what it launches is known, which is also
+/// true for a template version that names no AMI at all.
+pub(in crate::inventory) fn launch_images(
+    tables: &mut BTreeMap<&'static str, DataFrame>,
+    parameters_collected: bool,
+) -> Result<()> {
+    type Held<'a> = (Option<&'a str>, Option<&'a str>, Option<bool>);
+    let parameters = table(tables, "ssm_parameters")?.clone();
+    let p_account = str_column(&parameters, "account_id")?;
+    let p_region = str_column(&parameters, "region")?;
+    let p_name = str_column(&parameters, "name")?;
+    let p_read = bool_column(&parameters, "value_read")?;
+    let p_image = str_column(&parameters, "image_id")?;
+    let p_owner = str_column(&parameters, "image_owner_id")?;
+    let p_visible = bool_column(&parameters, "image_visible")?;
+    let mut held: HashMap<(&str, &str, &str), Held> = HashMap::new();
+    for k in 0..parameters.height() {
+        if let (Some(a), Some(r), Some(name), Some(true)) =
+            (p_account[k], p_region[k], p_name[k], p_read[k])
+        {
+            held.insert((a, r, name), (p_image[k], p_owner[k], p_visible[k]));
+        }
+    }
+    for name in ["launch_templates", "asg_launch_sources"] {
+        let df = table(tables, name)?;
+        let account = str_column(df, "account_id")?;
+        let region = str_column(df, "region")?;
+        let image = str_column(df, "image_id")?;
+        let owner = str_column(df, "image_owner_id")?;
+        let visible = bool_column(df, "image_visible")?;
+        let parameter = str_column(df, "image_parameter")?;
+        // A launch template row is a version that was read: with neither an
+        // AMI nor a parameter it launches none of its own. An Auto Scaling
+        // source without either was not resolved (its version or launch
+        // configuration was not read).
+        let empty_is_none = name == "launch_templates" && parameters_collected;
+        let n = df.height();
+        let (mut ids, mut owners, mut visibles, mut known) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for i in 0..n {
+            let (held_now, is_known): (Held, bool) = if image[i].is_some() {
+                ((image[i], owner[i], visible[i]), true)
+            } else if let Some(reference) = parameter[i] {
+                let found = match (
+                    account[i],
+                    region[i],
+                    reference.strip_prefix("resolve:ssm:"),
+                ) {
+                    (Some(a), Some(r), Some(p)) if parameters_collected => {
+                        held.get(&(a, r, p)).copied()
+                    }
+                    _ => None,
+                };
+                match found {
+                    Some(h) => (h, h.0.is_some()),
+                    None => ((None, None, None), false),
+                }
+            } else {
+                ((None, None, None), empty_is_none)
+            };
+            ids.push(held_now.0.map(str::to_string));
+            owners.push(held_now.1.map(str::to_string));
+            visibles.push(held_now.2);
+            known.push(is_known);
+        }
+        let mut df = df.clone();
+        for c in [
+            Column::new("launch_image_id".into(), ids),
+            Column::new("launch_image_owner_id".into(), owners),
+            Column::new("launch_image_visible".into(), visibles),
+            Column::new("launch_image_known".into(), known),
+        ] {
+            df.with_column(c).map_err(|e| stage(name, &e))?;
+        }
+        let key = if name == "launch_templates" {
+            "launch_templates"
+        } else {
+            "asg_launch_sources"
+        };
+        tables.insert(key, df);
+    }
+    Ok(())
+}
+
+fn table<'a>(tables: &'a BTreeMap<&'static str, DataFrame>, name: &str) -> Result<&'a DataFrame> {
+    tables
+        .get(name)
+        .ok_or_else(|| Error::Internal(format!("no inventory table `{name}`")))
+}
+
+/// The calls that find what launches an AMI: instances, launch templates,
+/// Auto Scaling groups and launch configurations, SSM parameters.
+pub const CONSUMER_OPERATIONS: [&str; 7] = [
+    "ec2:DescribeInstances",
+    "ec2:DescribeLaunchTemplateVersions",
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeLaunchConfigurations",
+    "ssm:DescribeParameters",
+    "ssm:GetParameters",
+    "ssm:GetParametersByPath",
+];
+
+/// The usage model, derived once: `launches` (what will launch which AMI),
+/// `consumer_gaps` (where that is not known in full) and
+/// `image_consumer_gaps` (for each image, where someone who may launch it
+/// was not read).
+pub(in crate::inventory) fn usage(
+    tables: &BTreeMap<&'static str, DataFrame>,
+    coverage: &Coverage,
+) -> Result<Usage> {
+    let mut launches = Launches::default();
+    let mut gaps: BTreeMap<(String, String), String> = BTreeMap::new();
+
+    let instances = table(tables, "instances")?;
+    {
+        let (account, region, id, image, state) = (
+            str_column(instances, "account_id")?,
+            str_column(instances, "region")?,
+            str_column(instances, "instance_id")?,
+            str_column(instances, "image_id")?,
+            str_column(instances, "state")?,
+        );
+        for i in 0..instances.height() {
+            // Terminated and terminating instances launch nothing again; an
+            // instance whose state is not known may be running.
+            if state[i].is_some_and(|s| s == "terminated" || s == "shutting-down") {
+                continue;
+            }
+            match image[i] {
+                Some(image) => launches.push(account[i], region[i], image, "instance", id[i]),
+                None => unresolved(&mut gaps, account[i], region[i], || {
+                    format!("the AMI of instance {} is not known", id[i].unwrap_or("?"))
+                }),
+            }
+        }
+    }
+    let templates = table(tables, "launch_templates")?;
+    {
+        let (account, region, id, default, latest) = (
+            str_column(templates, "account_id")?,
+            str_column(templates, "region")?,
+            str_column(templates, "launch_template_id")?,
+            bool_column(templates, "is_default")?,
+            bool_column(templates, "is_latest")?,
+        );
+        let (image, known, parameter) = (
+            str_column(templates, "launch_image_id")?,
+            bool_column(templates, "launch_image_known")?,
+            str_column(templates, "image_parameter")?,
+        );
+        for i in 0..templates.height() {
+            // $Default launches unless a version is named; $Latest is what
+            // `$Latest` references get. A row whose role is not known counts.
+            if default[i] == Some(false) && latest[i] == Some(false) {
+                continue;
+            }
+            match (image[i], known[i]) {
+                (Some(image), _) => {
+                    launches.push(account[i], region[i], image, "launch-template", id[i])
+                }
+                (None, Some(true)) => {}
+                _ => unresolved(&mut gaps, account[i], region[i], || {
+                    format!(
+                        "what launch template {} launches is not known{}",
+                        id[i].unwrap_or("?"),
+                        parameter[i]
+                            .map(|p| format!(" ({p} was not read)"))
+                            .unwrap_or_default()
+                    )
+                }),
+            }
+        }
+    }
+    let sources = table(tables, "asg_launch_sources")?;
+    {
+        let (account, region, group, image, reference) = (
+            str_column(sources, "account_id")?,
+            str_column(sources, "region")?,
+            str_column(sources, "group_name")?,
+            str_column(sources, "launch_image_id")?,
+            str_column(sources, "reference")?,
+        );
+        for i in 0..sources.height() {
+            match image[i] {
+                Some(image) => {
+                    launches.push(account[i], region[i], image, "auto-scaling-group", group[i])
+                }
+                None => unresolved(&mut gaps, account[i], region[i], || {
+                    format!(
+                        "what {} of Auto Scaling group {} launches is not known",
+                        reference[i].unwrap_or("a launch source"),
+                        group[i].unwrap_or("?")
+                    )
+                }),
+            }
+        }
+    }
+    // A group whose launch sources were not resolved at all.
+    {
+        let groups = table(tables, "auto_scaling_groups")?;
+        let with_sources: HashSet<(Option<&str>, Option<&str>, Option<&str>)> = {
+            let (a, r, g) = (
+                str_column(sources, "account_id")?,
+                str_column(sources, "region")?,
+                str_column(sources, "group_name")?,
+            );
+            (0..sources.height()).map(|i| (a[i], r[i], g[i])).collect()
+        };
+        let (account, region, group) = (
+            str_column(groups, "account_id")?,
+            str_column(groups, "region")?,
+            str_column(groups, "group_name")?,
+        );
+        for i in 0..groups.height() {
+            if !with_sources.contains(&(account[i], region[i], group[i])) {
+                unresolved(&mut gaps, account[i], region[i], || {
+                    format!(
+                        "what Auto Scaling group {} launches is not known",
+                        group[i].unwrap_or("?")
+                    )
+                });
+            }
+        }
+    }
+    let parameters = table(tables, "ssm_parameters")?;
+    {
+        let (account, region, name, image, read, data_type, parameter_type) = (
+            str_column(parameters, "account_id")?,
+            str_column(parameters, "region")?,
+            str_column(parameters, "name")?,
+            str_column(parameters, "image_id")?,
+            bool_column(parameters, "value_read")?,
+            str_column(parameters, "data_type")?,
+            str_column(parameters, "parameter_type")?,
+        );
+        for i in 0..parameters.height() {
+            match (image[i], read[i]) {
+                (Some(image), _) => {
+                    launches.push(account[i], region[i], image, "ssm-parameter", name[i])
+                }
+                // Read, and no AMI id in it; or a SecureString, never read
+                // (it cannot be of data type aws:ec2:image).
+                (None, Some(true)) => {}
+                (None, Some(false))
+                    if parameter_type[i] == Some("SecureString")
+                        && data_type[i] != Some("aws:ec2:image") => {}
+                _ => unresolved(&mut gaps, account[i], region[i], || {
+                    format!(
+                        "the value of AMI parameter {} was not read",
+                        name[i].unwrap_or("?")
+                    )
+                }),
+            }
+        }
+    }
+    coverage_gaps(&mut gaps, coverage, table(tables, "accounts")?)?;
+    let per_image = image_gaps(tables, &gaps, coverage)?;
+
+    let (mut account, mut region, mut reason) = (Vec::new(), Vec::new(), Vec::new());
+    for ((a, r), why) in gaps {
+        account.push(a);
+        region.push(r);
+        reason.push(why);
+    }
+    let height = account.len();
+    let gaps = DataFrame::new(
+        height,
+        vec![
+            Column::new("account_id".into(), account),
+            Column::new("region".into(), region),
+            Column::new("reason".into(), reason),
+        ],
+    )
+    .map_err(|e| stage("consumer_gaps", &e))?;
+    Ok(Usage {
+        launches: launches.finish()?,
+        consumer_gaps: gaps,
+        image_consumer_gaps: per_image,
+    })
+}
+
+/// The derived tables of the usage model.
+pub(in crate::inventory) struct Usage {
+    pub launches: DataFrame,
+    pub consumer_gaps: DataFrame,
+    pub image_consumer_gaps: DataFrame,
+}
+
+/// For each image, the first account-region in its region where an
+/// account that may launch it was not read in full: its owner; the
+/// accounts its launch permissions name; every account when it is shared
+/// with the organization, an OU or everyone, or when its permissions or
+/// public flag are not known.
+fn image_gaps(
+    tables: &BTreeMap<&'static str, DataFrame>,
+    gaps: &BTreeMap<(String, String), String>,
+    coverage: &Coverage,
+) -> Result<DataFrame> {
+    let mut by_region: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
+    for ((a, r), why) in gaps {
+        by_region
+            .entry(r.as_str())
+            .or_default()
+            .push((a.as_str(), why.as_str()));
+    }
+    let permissions = table(tables, "launch_permissions")?;
+    // (owner, region, image) -> Some(accounts named) or None (everyone).
+    let mut launchers: HashMap<(&str, &str, &str), Option<HashSet<&str>>> = HashMap::new();
+    {
+        let (account, region, image, group, user, org, ou) = (
+            str_column(permissions, "account_id")?,
+            str_column(permissions, "region")?,
+            str_column(permissions, "image_id")?,
+            str_column(permissions, "group")?,
+            str_column(permissions, "user_id")?,
+            str_column(permissions, "organization_arn")?,
+            str_column(permissions, "organizational_unit_arn")?,
+        );
+        for k in 0..permissions.height() {
+            let (Some(a), Some(r), Some(i)) = (account[k], region[k], image[k]) else {
+                continue;
+            };
+            let entry = launchers
+                .entry((a, r, i))
+                .or_insert_with(|| Some(HashSet::new()));
+            match (
+                user[k],
+                group[k].is_some() || org[k].is_some() || ou[k].is_some(),
+            ) {
+                (Some(u), false) => {
+                    if let Some(named) = entry {
+                        named.insert(u);
+                    }
+                }
+                _ => *entry = None,
+            }
+        }
+    }
+    // Accounts known not to launch anything: members not ACTIVE.
+    let idle: HashSet<&str> = {
+        let accounts = table(tables, "accounts")?;
+        let ids = str_column(accounts, "account_id")?;
+        let statuses = str_column(accounts, "status")?;
+        ids.iter()
+            .zip(&statuses)
+            .filter(|(_, s)| s.is_some_and(|s| s != "ACTIVE"))
+            .filter_map(|(id, _)| *id)
+            .collect()
+    };
+    let visited = |id: &str| coverage.accounts.contains(id) || idle.contains(id);
+    let images = table(tables, "images")?;
+    let (account, region, image, public, count) = (
+        str_column(images, "account_id")?,
+        str_column(images, "region")?,
+        str_column(images, "image_id")?,
+        bool_column(images, "public")?,
+        i64_column(images, "launch_permission_count")?,
+    );
+    let (mut out_account, mut out_region, mut out_image, mut out_reason) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..images.height() {
+        let (Some(a), Some(r), Some(id)) = (account[i], region[i], image[i]) else {
+            continue;
+        };
+        let everyone = public[i] != Some(false) || count[i].is_none();
+        let named = launchers.get(&(a, r, id));
+        // Beyond the account-regions read: an account its permissions name
+        // that the audit never visited, or, where it is shared with the
+        // organization (an OU, everyone), members the audit could not list.
+        let unvisited =
+            match named {
+                Some(Some(set)) => set.iter().filter(|u| !visited(u)).min().map(|u| {
+                    format!("{u}: named in its launch permissions, not read by this audit")
+                }),
+                _ => None,
+            };
+        let unlisted = (everyone || matches!(named, Some(None))) && !coverage.members_listed;
+        let beyond = unvisited.or_else(|| {
+            unlisted.then(|| {
+                "it is shared beyond the accounts read, and the organization's member accounts were not listed".to_string()
+            })
+        });
+        if let Some(why) = beyond {
+            out_account.push(a.to_string());
+            out_region.push(r.to_string());
+            out_image.push(id.to_string());
+            out_reason.push(why);
+            continue;
+        }
+        let Some(places) = by_region.get(r) else {
+            continue;
+        };
+        let may_launch = |other: &str| {
+            other == a
+                || everyone
+                || match named {
+                    Some(Some(set)) => set.contains(other),
+                    Some(None) => true,
+                    None => false,
+                }
+        };
+        if let Some((other, why)) = places.iter().find(|(other, _)| may_launch(other)) {
+            out_account.push(a.to_string());
+            out_region.push(r.to_string());
+            out_image.push(id.to_string());
+            out_reason.push(format!("{other}: {why}"));
+        }
+    }
+    let height = out_account.len();
+    DataFrame::new(
+        height,
+        vec![
+            Column::new("account_id".into(), out_account),
+            Column::new("region".into(), out_region),
+            Column::new("image_id".into(), out_image),
+            Column::new("reason".into(), out_reason),
+        ],
+    )
+    .map_err(|e| stage("image_consumer_gaps", &e))
+}
+
+/// Rows of the `launches` table, column by column.
+#[derive(Default)]
+struct Launches {
+    account: Vec<String>,
+    region: Vec<String>,
+    image: Vec<String>,
+    kind: Vec<&'static str>,
+    id: Vec<String>,
+}
+
+impl Launches {
+    fn push(
+        &mut self,
+        account: Option<&str>,
+        region: Option<&str>,
+        image: &str,
+        kind: &'static str,
+        id: Option<&str>,
+    ) {
+        let (Some(account), Some(region), Some(id)) = (account, region, id) else {
+            return;
+        };
+        self.account.push(account.to_string());
+        self.region.push(region.to_string());
+        self.image.push(image.to_string());
+        self.kind.push(kind);
+        self.id.push(id.to_string());
+    }
+
+    fn finish(self) -> Result<DataFrame> {
+        let height = self.account.len();
+        DataFrame::new(
+            height,
+            vec![
+                Column::new("account_id".into(), self.account),
+                Column::new("region".into(), self.region),
+                Column::new("image_id".into(), self.image),
+                Column::new("consumer_type".into(), self.kind),
+                Column::new("consumer_id".into(), self.id),
+            ],
+        )
+        .map_err(|e| stage("launches", &e))
+    }
+}
+
+/// A consumer whose AMI is not known makes its account-region a gap.
+fn unresolved(
+    gaps: &mut BTreeMap<(String, String), String>,
+    account: Option<&str>,
+    region: Option<&str>,
+    why: impl FnOnce() -> String,
+) {
+    if let (Some(a), Some(r)) = (account, region) {
+        gaps.entry((a.to_string(), r.to_string()))
+            .or_insert_with(why);
+    }
+}
+
+/// The account-regions whose consumers were not read: not scanned, a
+/// consumer call failed (for the whole account-region or one resource) or
+/// was never made (an older inventory), and every region of the scope in
+/// each ACTIVE member account outside the scope.
+fn coverage_gaps(
+    gaps: &mut BTreeMap<(String, String), String>,
+    coverage: &Coverage,
+    accounts: &DataFrame,
+) -> Result<()> {
+    let never: Vec<&str> = CONSUMER_OPERATIONS
+        .iter()
+        .copied()
+        .filter(|op| coverage.not_collected.contains(&op.to_ascii_lowercase()))
+        .collect();
+    let mut regions: BTreeSet<&str> = BTreeSet::new();
+    for ((account, region), (status, why)) in &coverage.regions {
+        if region.is_empty() {
+            continue;
+        }
+        regions.insert(region);
+        let key = (account.clone(), region.clone());
+        match status {
+            ScanStatus::NotOptedIn => {}
+            ScanStatus::Failed | ScanStatus::Missing => {
+                gaps.insert(key, why.clone());
+            }
+            ScanStatus::Ok | ScanStatus::Partial => {
+                if let Some(op) = never.first() {
+                    gaps.insert(
+                        key,
+                        format!(
+                            "{op} was not collected by this inventory (schema version {})",
+                            coverage.written_with
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    for e in &coverage.failed_calls {
+        if !CONSUMER_OPERATIONS
+            .iter()
+            .any(|op| op.eq_ignore_ascii_case(&e.operation))
+        {
+            continue;
+        }
+        let why = format!("{} failed ({})", e.operation, e.error_code);
+        let places: Vec<String> = match &e.region {
+            Some(r) => vec![r.clone()],
+            None => coverage
+                .regions_of(&e.account_id)
+                .map(str::to_string)
+                .collect(),
+        };
+        for region in places {
+            if coverage.status(&e.account_id, &region) == Some(ScanStatus::NotOptedIn) {
+                continue;
+            }
+            gaps.entry((e.account_id.clone(), region))
+                .or_insert_with(|| why.clone());
+        }
+    }
+    // Members of the organization the audit did not visit may run anything.
+    let ids = str_column(accounts, "account_id")?;
+    let statuses = str_column(accounts, "status")?;
+    let visited: HashSet<&str> = coverage.accounts.iter().map(String::as_str).collect();
+    for k in 0..accounts.height() {
+        let Some(id) = ids[k] else { continue };
+        if visited.contains(id) || statuses[k].is_some_and(|s| s != "ACTIVE") {
+            continue;
+        }
+        for region in &regions {
+            gaps.entry((id.to_string(), region.to_string()))
+                .or_insert_with(|| {
+                    "a member account of the organization outside this audit's scope".to_string()
+                });
+        }
+    }
+    Ok(())
+}
