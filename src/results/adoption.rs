@@ -279,61 +279,13 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
             "autoscaling:DescribeAutoScalingGroups",
         ],
     );
-
     let images = inventory.table("images")?;
-    let (region, image, family, state, newest) = (
-        str_column(images, "region")?,
-        str_column(images, "image_id")?,
-        str_column(images, "family")?,
-        str_column(images, "state")?,
-        str_column(images, "family_newest_image_id")?,
-    );
-    let deprecated = bool_column(images, "deprecated")?;
-    let (behind, days, age) = (
-        i64_column(images, "versions_behind")?,
-        i64_column(images, "days_behind")?,
-        i64_column(images, "age_days")?,
-    );
-    let mut judge = Judge {
-        images: HashMap::with_capacity(images.height()),
-        organization: str_column(inventory.table("accounts")?, "account_id")?
-            .into_iter()
-            .flatten()
-            .collect(),
-        members_listed: !inventory.coverage().failed_calls.iter().any(|e| {
-            e.operation
-                .eq_ignore_ascii_case("organizations:ListAccounts")
-        }),
+    let columns = ImageColumns::read(images)?;
+    let judge = Judge::new(inventory, &columns)?;
+    let mut tallies = Tallies {
+        directory: account_directory(inventory)?,
+        ..Tallies::default()
     };
-    for i in 0..images.height() {
-        if let (Some(r), Some(id)) = (region[i], image[i]) {
-            judge.images.insert(
-                (r, id),
-                ImageFacts {
-                    family: family[i],
-                    state: state[i],
-                    deprecated: deprecated[i],
-                    versions_behind: behind[i],
-                    days_behind: days[i],
-                    age_days: age[i],
-                    newest: newest[i],
-                },
-            );
-        }
-    }
-
-    let directory = account_directory(inventory)?;
-    let name_of = |account: &str| {
-        directory
-            .get(account)
-            .map(|a| a.name.clone())
-            .unwrap_or_default()
-    };
-    let mut organization = AccountAdoption::default();
-    let mut accounts: BTreeMap<String, AccountAdoption> = BTreeMap::new();
-    let mut behind_buckets: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    let mut age_buckets: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    let mut offenders: Vec<(Standing, i64, Offender)> = Vec::new();
 
     // Running instances.
     let instances = inventory.table("instances")?;
@@ -348,99 +300,6 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
         col("image_state")?,
     );
     let i_visible = bool_column(instances, "image_visible")?;
-    // Auto Scaling groups, by what their launch sources resolve to.
-    let groups = inventory.table("auto_scaling_groups")?;
-    let (g_account, g_region, g_name) = (
-        str_column(groups, "account_id")?,
-        str_column(groups, "region")?,
-        str_column(groups, "group_name")?,
-    );
-    // What each launch source launches, `resolve:ssm:` followed to its
-    // parameter, is derived once at load (launch_image_*), for the fleet
-    // rules and this view alike.
-    let sources = inventory.table("asg_launch_sources")?;
-    let scol = |name| str_column(sources, name);
-    let (s_account, s_region, s_group, s_image, s_owner) = (
-        scol("account_id")?,
-        scol("region")?,
-        scol("group_name")?,
-        scol("launch_image_id")?,
-        scol("launch_image_owner_id")?,
-    );
-    let s_visible = bool_column(sources, "launch_image_visible")?;
-    let mut launches: HashMap<(&str, &str, &str), Vec<Launch>> = HashMap::new();
-    for i in 0..sources.height() {
-        let (Some(a), Some(r), Some(g)) = (s_account[i], s_region[i], s_group[i]) else {
-            continue;
-        };
-        launches.entry((a, r, g)).or_default().push(Launch {
-            image: s_image[i],
-            owner: s_owner[i],
-            visible: s_visible[i],
-            deregistered: false,
-        });
-    }
-
-    let mut record = |kind: ConsumerKind,
-                      account: &str,
-                      region: &str,
-                      resource: &str,
-                      launch: Option<&Launch>,
-                      standing: Standing,
-                      facts: Option<&ImageFacts>| {
-        let is_instance = kind == ConsumerKind::Instance;
-        let bump = |pair: &mut (u64, u64)| {
-            if is_instance {
-                pair.0 += 1
-            } else {
-                pair.1 += 1
-            }
-        };
-        bump(behind_buckets.entry(behind_label(standing)).or_default());
-        let age_label = facts
-            .and_then(|f| f.age_days)
-            .and_then(|d| AGE_BUCKETS.iter().find(|(_, lo, hi)| d >= *lo && d <= *hi))
-            .map_or("age not known", |b| b.0);
-        bump(age_buckets.entry(age_label).or_default());
-        let entry = accounts
-            .entry(account.to_string())
-            .or_insert_with(|| AccountAdoption {
-                account_id: account.to_string(),
-                account_name: name_of(account),
-                ..AccountAdoption::default()
-            });
-        let tallies = [&mut entry.instances, &mut organization.instances];
-        let group_tallies = [&mut entry.groups, &mut organization.groups];
-        for t in if is_instance { tallies } else { group_tallies } {
-            t.add(standing);
-        }
-        if matches!(
-            standing,
-            Standing::Missing | Standing::Deprecated | Standing::Behind(_)
-        ) {
-            offenders.push((
-                standing,
-                facts.and_then(|f| f.days_behind).unwrap_or(0),
-                Offender {
-                    kind,
-                    account_id: account.to_string(),
-                    account_name: name_of(account),
-                    region: region.to_string(),
-                    resource_id: resource.to_string(),
-                    image_id: launch.and_then(|l| l.image).unwrap_or_default().to_string(),
-                    family: facts.and_then(|f| f.family).unwrap_or_default().to_string(),
-                    versions_behind: match standing {
-                        Standing::Missing => None,
-                        _ => facts.and_then(|f| f.versions_behind),
-                    },
-                    deprecated: standing == Standing::Deprecated,
-                    days_behind: facts.and_then(|f| f.days_behind),
-                    newest_image_id: facts.and_then(|f| f.newest).unwrap_or_default().to_string(),
-                },
-            ));
-        }
-    };
-
     for i in 0..instances.height() {
         let (Some(a), Some(r), Some(id)) = (i_account[i], i_region[i], i_id[i]) else {
             continue;
@@ -457,19 +316,32 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
             deregistered: i_image_state[i] == Some("deregistered"),
         };
         let (standing, facts) = judge.standing(r, &launch);
-        record(
-            ConsumerKind::Instance,
-            a,
-            r,
-            id,
-            Some(&launch),
-            standing,
-            facts,
-        );
+        let consumer = Consumer {
+            kind: ConsumerKind::Instance,
+            account: a,
+            region: r,
+            resource: id,
+        };
+        tallies.record(&consumer, Some(&launch), standing, facts);
     }
+
+    // Auto Scaling groups, by what their launch sources launch.
+    let launches = group_launches(inventory.table("asg_launch_sources")?)?;
+    let groups = inventory.table("auto_scaling_groups")?;
+    let (g_account, g_region, g_name) = (
+        str_column(groups, "account_id")?,
+        str_column(groups, "region")?,
+        str_column(groups, "group_name")?,
+    );
     for i in 0..groups.height() {
         let (Some(a), Some(r), Some(g)) = (g_account[i], g_region[i], g_name[i]) else {
             continue;
+        };
+        let consumer = Consumer {
+            kind: ConsumerKind::AutoScalingGroup,
+            account: a,
+            region: r,
+            resource: g,
         };
         // A group stands where its worst launch source stands; one with no
         // source read is unknown.
@@ -487,76 +359,253 @@ pub fn build(inventory: &Inventory) -> Result<Adoption> {
                 })
         });
         match worst {
-            Some((standing, facts, launch)) => record(
-                ConsumerKind::AutoScalingGroup,
-                a,
-                r,
-                g,
-                Some(launch),
+            Some((standing, facts, launch)) => {
+                tallies.record(&consumer, Some(launch), standing, facts)
+            }
+            None => tallies.record(&consumer, None, Standing::Unknown, None),
+        }
+    }
+    Ok(tallies.finish(unread))
+}
+
+/// The images' columns the view reads.
+struct ImageColumns<'a> {
+    region: Vec<Option<&'a str>>,
+    image: Vec<Option<&'a str>>,
+    family: Vec<Option<&'a str>>,
+    state: Vec<Option<&'a str>>,
+    newest: Vec<Option<&'a str>>,
+    deprecated: Vec<Option<bool>>,
+    behind: Vec<Option<i64>>,
+    days: Vec<Option<i64>>,
+    age: Vec<Option<i64>>,
+}
+
+impl<'a> ImageColumns<'a> {
+    fn read(images: &'a polars::prelude::DataFrame) -> Result<Self> {
+        Ok(ImageColumns {
+            region: str_column(images, "region")?,
+            image: str_column(images, "image_id")?,
+            family: str_column(images, "family")?,
+            state: str_column(images, "state")?,
+            newest: str_column(images, "family_newest_image_id")?,
+            deprecated: bool_column(images, "deprecated")?,
+            behind: i64_column(images, "versions_behind")?,
+            days: i64_column(images, "days_behind")?,
+            age: i64_column(images, "age_days")?,
+        })
+    }
+}
+
+impl<'a> Judge<'a> {
+    fn new(inventory: &'a Inventory, c: &ImageColumns<'a>) -> Result<Self> {
+        let mut judge = Judge {
+            images: HashMap::with_capacity(c.image.len()),
+            organization: str_column(inventory.table("accounts")?, "account_id")?
+                .into_iter()
+                .flatten()
+                .collect(),
+            members_listed: !inventory.coverage().failed_calls.iter().any(|e| {
+                e.operation
+                    .eq_ignore_ascii_case("organizations:ListAccounts")
+            }),
+        };
+        for i in 0..c.image.len() {
+            if let (Some(r), Some(id)) = (c.region[i], c.image[i]) {
+                judge.images.insert(
+                    (r, id),
+                    ImageFacts {
+                        family: c.family[i],
+                        state: c.state[i],
+                        deprecated: c.deprecated[i],
+                        versions_behind: c.behind[i],
+                        days_behind: c.days[i],
+                        age_days: c.age[i],
+                        newest: c.newest[i],
+                    },
+                );
+            }
+        }
+        Ok(judge)
+    }
+}
+
+/// What each group (account, region, name) launches, one entry a source.
+type GroupLaunches<'a> = HashMap<(&'a str, &'a str, &'a str), Vec<Launch<'a>>>;
+
+/// What each Auto Scaling group's launch sources launch, by group. What a
+/// source launches, `resolve:ssm:` followed to its parameter, is derived
+/// once at load (launch_image_*), for the fleet rules and this view alike.
+fn group_launches(
+    sources: &polars::prelude::DataFrame,
+) -> Result<GroupLaunches<'_>> {
+    let scol = |name| str_column(sources, name);
+    let (s_account, s_region, s_group, s_image, s_owner) = (
+        scol("account_id")?,
+        scol("region")?,
+        scol("group_name")?,
+        scol("launch_image_id")?,
+        scol("launch_image_owner_id")?,
+    );
+    let s_visible = bool_column(sources, "launch_image_visible")?;
+    let mut launches = GroupLaunches::new();
+    for i in 0..sources.height() {
+        let (Some(a), Some(r), Some(g)) = (s_account[i], s_region[i], s_group[i]) else {
+            continue;
+        };
+        launches.entry((a, r, g)).or_default().push(Launch {
+            image: s_image[i],
+            owner: s_owner[i],
+            visible: s_visible[i],
+            deregistered: false,
+        });
+    }
+    Ok(launches)
+}
+
+/// One consumer counted.
+struct Consumer<'a> {
+    kind: ConsumerKind,
+    account: &'a str,
+    region: &'a str,
+    resource: &'a str,
+}
+
+/// The counts as consumers are recorded.
+#[derive(Default)]
+struct Tallies {
+    directory: BTreeMap<String, super::AccountInfo>,
+    organization: AccountAdoption,
+    accounts: BTreeMap<String, AccountAdoption>,
+    behind_buckets: BTreeMap<&'static str, (u64, u64)>,
+    age_buckets: BTreeMap<&'static str, (u64, u64)>,
+    offenders: Vec<(Standing, i64, Offender)>,
+}
+
+impl Tallies {
+    fn record(
+        &mut self,
+        consumer: &Consumer,
+        launch: Option<&Launch>,
+        standing: Standing,
+        facts: Option<&ImageFacts>,
+    ) {
+        let is_instance = consumer.kind == ConsumerKind::Instance;
+        let bump = |pair: &mut (u64, u64)| {
+            if is_instance {
+                pair.0 += 1
+            } else {
+                pair.1 += 1
+            }
+        };
+        bump(
+            self.behind_buckets
+                .entry(behind_label(standing))
+                .or_default(),
+        );
+        let age_label = facts
+            .and_then(|f| f.age_days)
+            .and_then(|d| AGE_BUCKETS.iter().find(|(_, lo, hi)| d >= *lo && d <= *hi))
+            .map_or("age not known", |b| b.0);
+        bump(self.age_buckets.entry(age_label).or_default());
+        let name = self
+            .directory
+            .get(consumer.account)
+            .map(|a| a.name.clone())
+            .unwrap_or_default();
+        let entry = self
+            .accounts
+            .entry(consumer.account.to_string())
+            .or_insert_with(|| AccountAdoption {
+                account_id: consumer.account.to_string(),
+                account_name: name.clone(),
+                ..AccountAdoption::default()
+            });
+        let tallies = [&mut entry.instances, &mut self.organization.instances];
+        let group_tallies = [&mut entry.groups, &mut self.organization.groups];
+        for t in if is_instance { tallies } else { group_tallies } {
+            t.add(standing);
+        }
+        if matches!(
+            standing,
+            Standing::Missing | Standing::Deprecated | Standing::Behind(_)
+        ) {
+            self.offenders.push((
                 standing,
-                facts,
-            ),
-            None => record(
-                ConsumerKind::AutoScalingGroup,
-                a,
-                r,
-                g,
-                None,
-                Standing::Unknown,
-                None,
-            ),
+                facts.and_then(|f| f.days_behind).unwrap_or(0),
+                Offender {
+                    kind: consumer.kind,
+                    account_id: consumer.account.to_string(),
+                    account_name: name,
+                    region: consumer.region.to_string(),
+                    resource_id: consumer.resource.to_string(),
+                    image_id: launch.and_then(|l| l.image).unwrap_or_default().to_string(),
+                    family: facts.and_then(|f| f.family).unwrap_or_default().to_string(),
+                    versions_behind: match standing {
+                        Standing::Missing => None,
+                        _ => facts.and_then(|f| f.versions_behind),
+                    },
+                    deprecated: standing == Standing::Deprecated,
+                    days_behind: facts.and_then(|f| f.days_behind),
+                    newest_image_id: facts.and_then(|f| f.newest).unwrap_or_default().to_string(),
+                },
+            ));
         }
     }
 
-    let mut accounts: Vec<AccountAdoption> = accounts.into_values().collect();
-    let share = |a: &AccountAdoption| {
-        let t = a.instances.total + a.groups.total;
-        let n = a.instances.newest + a.groups.newest;
-        if t == 0 { 1.0 } else { n as f64 / t as f64 }
-    };
-    accounts.sort_by(|x, y| {
-        share(x)
-            .total_cmp(&share(y))
-            .then_with(|| x.account_id.cmp(&y.account_id))
-    });
-    offenders.sort_by(|x, y| {
-        x.0.rank()
-            .cmp(&y.0.rank())
-            .then_with(|| y.1.cmp(&x.1))
-            .then_with(|| x.2.account_id.cmp(&y.2.account_id))
-            .then_with(|| x.2.region.cmp(&y.2.region))
-            .then_with(|| x.2.resource_id.cmp(&y.2.resource_id))
-    });
-    let more_offenders = offenders.len().saturating_sub(OFFENDERS_LISTED);
-    let buckets = |labels: &[&str], counts: &BTreeMap<&str, (u64, u64)>| -> Vec<Bucket> {
-        labels
+    /// The view: accounts worst share first, offenders worst first.
+    fn finish(self, unread: Vec<Unread>) -> Adoption {
+        let mut accounts: Vec<AccountAdoption> = self.accounts.into_values().collect();
+        let share = |a: &AccountAdoption| {
+            let t = a.instances.total + a.groups.total;
+            let n = a.instances.newest + a.groups.newest;
+            if t == 0 { 1.0 } else { n as f64 / t as f64 }
+        };
+        accounts.sort_by(|x, y| {
+            share(x)
+                .total_cmp(&share(y))
+                .then_with(|| x.account_id.cmp(&y.account_id))
+        });
+        let mut offenders = self.offenders;
+        offenders.sort_by(|x, y| {
+            x.0.rank()
+                .cmp(&y.0.rank())
+                .then_with(|| y.1.cmp(&x.1))
+                .then_with(|| x.2.account_id.cmp(&y.2.account_id))
+                .then_with(|| x.2.region.cmp(&y.2.region))
+                .then_with(|| x.2.resource_id.cmp(&y.2.resource_id))
+        });
+        let more_offenders = offenders.len().saturating_sub(OFFENDERS_LISTED);
+        let buckets = |labels: &[&str], counts: &BTreeMap<&str, (u64, u64)>| -> Vec<Bucket> {
+            labels
+                .iter()
+                .map(|label| {
+                    let (instances, groups) = counts.get(label).copied().unwrap_or_default();
+                    Bucket {
+                        label: label.to_string(),
+                        instances,
+                        groups,
+                    }
+                })
+                .collect()
+        };
+        let age_labels: Vec<&str> = AGE_BUCKETS
             .iter()
-            .map(|label| {
-                let (instances, groups) = counts.get(label).copied().unwrap_or_default();
-                Bucket {
-                    label: label.to_string(),
-                    instances,
-                    groups,
-                }
-            })
-            .collect()
-    };
-    let age_labels: Vec<&str> = AGE_BUCKETS
-        .iter()
-        .map(|b| b.0)
-        .chain(["age not known"])
-        .collect();
-    Ok(Adoption {
-        organization,
-        accounts,
-        versions_behind: buckets(&BEHIND_LABELS, &behind_buckets),
-        age_in_use: buckets(&age_labels, &age_buckets),
-        worst: offenders
-            .into_iter()
-            .take(OFFENDERS_LISTED)
-            .map(|o| o.2)
-            .collect(),
-        more_offenders,
-        unread,
-    })
+            .map(|b| b.0)
+            .chain(["age not known"])
+            .collect();
+        Adoption {
+            organization: self.organization,
+            accounts,
+            versions_behind: buckets(&BEHIND_LABELS, &self.behind_buckets),
+            age_in_use: buckets(&age_labels, &self.age_buckets),
+            worst: offenders
+                .into_iter()
+                .take(OFFENDERS_LISTED)
+                .map(|o| o.2)
+                .collect(),
+            more_offenders,
+            unread,
+        }
+    }
 }
