@@ -184,6 +184,7 @@ impl Inventory {
             &mut tables,
             collected(&manifest, "launch_templates", "image_parameter"),
         )?;
+        derive::inspector_scanned(&mut tables)?;
         let usage = derive::usage(&tables, &coverage)?;
         let derived = BTreeMap::from([
             ("launches", usage.launches),

@@ -1154,6 +1154,12 @@ pub const DERIVED: &[DerivedColumn] = &[
     },
     DerivedColumn {
         table: "images",
+        name: "inspector_scanned",
+        kind: ColumnKind::Bool,
+        doc: "a running instance of the image is in an account-region where Inspector EC2 scanning is ENABLED and ListFindings did not fail",
+    },
+    DerivedColumn {
+        table: "images",
         name: "days_since_last_launch",
         kind: ColumnKind::Int,
         doc: "whole days from last_launched_time to collected_at; null when never launched",

@@ -15,9 +15,11 @@ use polars::prelude::*;
 use super::FAMILY_SUFFIX;
 use crate::error::{Error, Result, polars_message};
 
+mod inspector;
 mod usage;
 mod versions;
 
+pub(super) use inspector::inspector_scanned;
 pub(super) use usage::{launch_images, usage};
 pub(super) use versions::{Lineage, family_versions};
 
