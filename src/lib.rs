@@ -16,6 +16,7 @@ pub mod evidence;
 pub mod findings;
 pub mod inventory;
 pub mod output;
+pub mod paths;
 pub mod policy;
 pub mod render;
 pub mod results;

@@ -30,7 +30,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -89,16 +89,7 @@ impl Drop for Lock {
     }
 }
 
-/// Whether `rel` is a plain relative path inside a directory: no root, no
-/// `..`, no `.`, not empty. Paths read from manifests must be this.
-pub fn is_plain_relative(rel: &str) -> bool {
-    let path = Path::new(rel);
-    !rel.is_empty()
-        && !rel.contains('\\')
-        && path
-            .components()
-            .all(|c| matches!(c, Component::Normal(name) if !name.is_empty()))
-}
+pub use crate::paths::is_plain_relative;
 
 /// `path`, relative ones joined to the working directory (lexically).
 fn joined_to_cwd(path: &Path) -> Result<PathBuf> {
@@ -740,24 +731,6 @@ mod tests {
                 .unwrap_or_default();
             assert!(err.contains("lies inside the amiaudit thing at"), "{err}");
             assert!(!inner.exists());
-        }
-    }
-
-    #[test]
-    fn only_plain_relative_paths_are_trusted() {
-        for ok in ["findings.csv", "inventory/images.parquet", "a/b/c"] {
-            assert!(is_plain_relative(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../../x",
-            "./a",
-            "a\\b",
-            "a//b/..",
-        ] {
-            assert!(!is_plain_relative(bad), "{bad}");
         }
     }
 }

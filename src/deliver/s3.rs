@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use crate::aws::Connection;
 use crate::error::{Error, Result};
 use crate::evidence::{MANIFEST, SIGNATURE, Storage};
-use crate::output::is_plain_relative;
+use crate::paths::is_plain_relative;
 
 use super::sdk_error_text;
 
@@ -72,11 +72,7 @@ impl S3Location {
                 bucket.escape_debug()
             )));
         }
-        let odd_segment = prefix
-            .trim_end_matches('/')
-            .split('/')
-            .any(|seg| matches!(seg, "" | "." | ".."));
-        if !prefix.is_empty() && (odd_segment || prefix.chars().any(char::is_control)) {
+        if !crate::paths::is_plain_prefix(prefix) {
             return Err(Error::input(format!(
                 "`{}`: the prefix has an empty, `.` or `..` segment or a control character",
                 text.escape_debug()
@@ -458,7 +454,7 @@ impl Store {
         }
         let mut uploads: Vec<(String, PathBuf, Option<&str>)> = Vec::new();
         for (rel, digest) in &listed {
-            if !canonical_relative(rel) {
+            if !is_plain_relative(rel) {
                 return Err(changed(format!(
                     "the manifest lists `{}`",
                     rel.escape_debug()
@@ -619,7 +615,7 @@ impl Store {
             let mut others = Vec::new();
             for (key, _) in &keys {
                 let rel = match key.strip_prefix(&self.location.prefix) {
-                    Some(rel) if canonical_relative(rel) => rel,
+                    Some(rel) if is_plain_relative(rel) => rel,
                     _ => {
                         unsafe_keys.push(key.clone());
                         continue;
@@ -788,13 +784,6 @@ fn listed_key(encoded: &str) -> String {
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8_lossy()
         .into_owned()
-}
-
-/// A key below the prefix that names one file as written: plain, and
-/// already in the form a path would be normalised to (`a/./b`, `a//b` and
-/// `a/` would all land on some other file's name, or on a directory).
-fn canonical_relative(rel: &str) -> bool {
-    is_plain_relative(rel) && rel.split('/').all(|seg| !matches!(seg, "" | "." | ".."))
 }
 
 fn content_type(key: &str) -> &'static str {

@@ -9,7 +9,8 @@ use serde::Serialize;
 use super::*;
 use crate::error::Result;
 use crate::inventory::{self, sha256_file};
-use crate::output::{files_below, is_plain_relative};
+use crate::output::files_below;
+use crate::paths::is_plain_relative;
 
 /// What `verify` found.
 #[derive(Debug, Default)]

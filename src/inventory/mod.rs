@@ -282,16 +282,7 @@ pub fn empty(collected_at: DateTime<Utc>) -> Result<Inventory> {
 
 pub use crate::output::sha256_file;
 
-/// Whether `name` is a plain file name: no directory part, not `.`/`..`,
-/// no separators. Paths read from manifests must be this and nothing else.
-pub fn is_plain_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.contains(['/', '\\', '\0'])
-        && !name.starts_with('.')
-        && Path::new(name).components().count() == 1
-}
+pub use crate::paths::is_plain_file_name;
 
 /// An inventory directory, as an output amiaudit may write over.
 pub const OUTPUT: crate::output::Kind = crate::output::Kind {

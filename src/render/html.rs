@@ -74,28 +74,7 @@ pub fn render(context: &ReportContext, templates: Option<&Path>) -> Result<Strin
 /// without following a link (a link could land any readable file in the
 /// report). None when there is none of that name.
 fn read_template(path: &Path) -> Result<Option<String>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::symlink_metadata(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(path, e)),
-        Ok(meta) if !meta.file_type().is_file() => {
-            return Err(Error::input(format!(
-                "{}: not a regular file (a link or a directory); templates must be regular files inside the --templates directory",
-                path.display()
-            )));
-        }
-        Ok(_) => {}
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    let mut text = String::new();
-    file.read_to_string(&mut text)
-        .map_err(|e| Error::io(path, e))?;
-    Ok(Some(text))
+    crate::paths::read_regular_no_follow(path, "templates inside the --templates directory")
 }
 
 fn template_error(dir: Option<&Path>, e: &minijinja::Error) -> Error {

@@ -436,9 +436,7 @@ type GroupLaunches<'a> = HashMap<(&'a str, &'a str, &'a str), Vec<Launch<'a>>>;
 /// What each Auto Scaling group's launch sources launch, by group. What a
 /// source launches, `resolve:ssm:` followed to its parameter, is derived
 /// once at load (launch_image_*), for the fleet rules and this view alike.
-fn group_launches(
-    sources: &polars::prelude::DataFrame,
-) -> Result<GroupLaunches<'_>> {
+fn group_launches(sources: &polars::prelude::DataFrame) -> Result<GroupLaunches<'_>> {
     let scol = |name| str_column(sources, name);
     let (s_account, s_region, s_group, s_image, s_owner) = (
         scol("account_id")?,

@@ -376,7 +376,8 @@ fn an_audit_in_s3_is_retained_verified_and_compared_from_s3() {
     assert_eq!(verified.status.code(), Some(1), "{}", stdout(&verified));
     assert!(
         stdout(&verified).contains(&format!("added: {planted}"))
-            && stdout(&verified).contains("added: esc\\u{1b}[2J+ x"),
+            // A control character: not a file name, shown escaped by its key.
+            && stdout(&verified).contains(&format!("added: {second_prefix}esc\\u{{1b}}[2J+ x")),
         "{}",
         stdout(&verified)
     );
