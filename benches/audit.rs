@@ -8,7 +8,13 @@
 //! process, so its memory does not count here) under the target directory.
 
 // Benchmark harness: a failed unwrap ends the run, which is what it should do.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 
 use std::path::PathBuf;
 use std::process::Command;

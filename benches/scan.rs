@@ -18,7 +18,13 @@
 //!   per-image call, measured directly.
 
 // Benchmark harness: a failed unwrap ends the run, which is what it should do.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::string_slice
+)]
 
 #[path = "support/cli.rs"]
 mod cli;

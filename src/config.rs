@@ -215,8 +215,9 @@ pub fn load(explicit: Option<&Path>) -> Result<Config> {
         let at = e
             .span()
             .map(|s| {
-                let line = text[..s.start].matches('\n').count() + 1;
-                let col = s.start - text[..s.start].rfind('\n').map_or(0, |i| i + 1) + 1;
+                let before = text.get(..s.start).unwrap_or(&text);
+                let line = before.matches('\n').count() + 1;
+                let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
                 format!(":{line}:{col}")
             })
             .unwrap_or_default();

@@ -113,8 +113,8 @@ pub fn polars_message(err: &polars::prelude::PolarsError) -> String {
 
 /// serde_json appends " at line L column C"; messages print the position first.
 pub fn strip_serde_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
+    match message.rsplit_once(" at line ") {
+        Some((before, _)) => before.to_string(),
         None => message.to_string(),
     }
 }

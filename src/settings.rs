@@ -154,13 +154,17 @@ pub fn scan_options(asked: &ScanSection, config_name: &str) -> Result<ScanOption
 
 fn is_region_code(text: &str) -> bool {
     let parts: Vec<&str> = text.split('-').collect();
-    parts.len() >= 3
-        && parts[0].len() == 2
-        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
-        && parts[1..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+    let lower = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    match parts.as_slice() {
+        [country, middle @ .., number] if !middle.is_empty() => {
+            country.len() == 2
+                && lower(country)
+                && middle.iter().all(lower)
+                && !number.is_empty()
+                && number.bytes().all(|b| b.is_ascii_digit())
+        }
+        _ => false,
+    }
 }
 
 /// Where an audit's inventory comes from.

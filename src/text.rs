@@ -87,7 +87,11 @@ pub fn clip_bytes(text: &str, max_bytes: usize) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}… ({} more bytes)", &text[..end], text.len() - end)
+    format!(
+        "{}… ({} more bytes)",
+        text.get(..end).unwrap_or_default(),
+        text.len() - end
+    )
 }
 
 pub fn md(text: &str) -> String {

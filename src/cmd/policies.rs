@@ -24,7 +24,13 @@ pub fn list(dirs: &[PathBuf], framework: Option<&str>) -> Result<String> {
     let field = crate::text::terminal_field;
     for r in &pack.rules {
         let ids = match framework {
-            Some(f) => field(&format!(" [{f} {}]", r.frameworks[f].join(", "))),
+            Some(f) => field(&format!(
+                " [{f} {}]",
+                r.frameworks
+                    .get(f)
+                    .map(|ids| ids.join(", "))
+                    .unwrap_or_default()
+            )),
             None => String::new(),
         };
         out.push_str(&format!(
@@ -86,7 +92,7 @@ pub fn explain(
             out.push_str(&format!(
                 "  {} = {} (default {}): {}\n",
                 field(name),
-                field(&effective[name].display()),
+                field(&effective.get(name).map(|v| v.display()).unwrap_or_default()),
                 field(&spec.default.display()),
                 field(&spec.description)
             ));

@@ -3,6 +3,11 @@
 //! known) with a scan error naming the resource, and a row that repeats
 //! another's key is kept once: the scan's data is never lost to a panic.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "each index is a column_index of the table definition that sized the row"
+)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};

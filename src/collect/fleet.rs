@@ -164,8 +164,12 @@ pub async fn fetch(
                 Some(Ok(out))
             },
             each_bounded(numbered.keys().cloned(), limit, |handle| {
-                let versions: Vec<String> =
-                    numbered[&handle].iter().map(|n| n.to_string()).collect();
+                let versions: Vec<String> = numbered
+                    .get(&handle)
+                    .into_iter()
+                    .flatten()
+                    .map(|n| n.to_string())
+                    .collect();
                 let is_id = by_id.contains(&handle);
                 async move {
                     let request = ec2

@@ -51,7 +51,8 @@ impl S3Location {
         let rest = text
             .get(..5)
             .filter(|scheme| scheme.eq_ignore_ascii_case("s3://"))
-            .map_or(text, |_| &text[5..]);
+            .and_then(|_| text.get(5..))
+            .unwrap_or(text);
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let bucket_ok = (3..=63).contains(&bucket.len())
             && bucket
@@ -329,7 +330,11 @@ impl Store {
         // Nor inside another audit: its verify would count these as added.
         let segments: Vec<&str> = self.location.prefix.split_terminator('/').collect();
         for depth in 0..segments.len() {
-            let ancestor: String = segments[..depth].iter().map(|s| format!("{s}/")).collect();
+            let ancestor: String = segments
+                .iter()
+                .take(depth)
+                .map(|s| format!("{s}/"))
+                .collect();
             let inside = self
                 .client
                 .head_object()

@@ -235,9 +235,11 @@ pub async fn import(
             };
             credentials.insert(account.clone(), got);
         }
-        let provider = match &credentials[&account] {
-            Ok(provider) => provider.clone(),
-            Err(why) => {
+        let provider = match credentials.get(&account) {
+            // Inserted above for every account.
+            None => continue,
+            Some(Ok(provider)) => provider.clone(),
+            Some(Err(why)) => {
                 report.failed += findings.len();
                 report.failed_batches += 1;
                 report.batches += 1;

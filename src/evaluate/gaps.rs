@@ -1,6 +1,11 @@
 //! Where a rule cannot see, and what that does to its results: the same
 //! for every rule, from the rule's evidence and the inventory's coverage.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
+)]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use polars::prelude::*;

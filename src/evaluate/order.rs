@@ -2,6 +2,11 @@
 //! mostly arrive in it (inventories are stored sorted), so checking is
 //! cheaper than sorting.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
+)]
+
 use polars::prelude::*;
 
 /// Sorts by account, region, resource: the order every report uses.

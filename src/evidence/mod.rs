@@ -121,7 +121,9 @@ pub fn signature_verifies(signing: &Signing, manifest: &[u8], signature: &[u8]) 
     let der = aws_smithy_types::base64::decode(&signing.public_key).unwrap_or_default();
     let point = der
         .strip_prefix(&P256_SPKI_PREFIX)
-        .filter(|p| p.len() == 65 && p[0] == 0x04 && signing.algorithm == "ECDSA_SHA_256")
+        .filter(|p| {
+            p.len() == 65 && p.first() == Some(&0x04) && signing.algorithm == "ECDSA_SHA_256"
+        })
         .ok_or_else(|| {
             Error::input(format!(
                 "the manifest's signing key `{}` is not an ECDSA_SHA_256 P-256 public key",

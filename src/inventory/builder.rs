@@ -1,5 +1,10 @@
 //! Building a table row by row, typed as the schema says.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "each index is a column_index of the table definition that sized the row"
+)]
+
 use polars::prelude::*;
 
 use super::schema::{self, ColumnKind, TableDef, TableRow, Value};

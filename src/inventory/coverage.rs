@@ -2,6 +2,11 @@
 //! failed or were never made. Computed once, when an inventory is built or
 //! loaded, so the evaluator and the summaries read one truth.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
+)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use polars::prelude::{DataFrame, UniqueKeepStrategy};

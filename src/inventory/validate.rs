@@ -1,6 +1,11 @@
 //! The checks that make "loaded means valid" true, over a whole table:
 //! types, required columns, vocabularies, timestamp range and unique keys.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
+)]
+
 use std::collections::HashMap;
 use std::path::Path;
 

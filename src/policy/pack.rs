@@ -328,8 +328,8 @@ pub fn yaml_error(path: &Path, err: &serde_saphyr::Error) -> Error {
     let message = inner.to_string();
     // The parser's own text may carry its position; keep the first line only.
     let message = message.lines().next().unwrap_or("").trim().to_string();
-    let message = match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
+    let message = match message.rsplit_once(" at line ") {
+        Some((before, _)) => before.to_string(),
         None => message,
     };
     match err.location() {

@@ -37,6 +37,11 @@
 //! with the group's own ARN); AMIs, snapshots, parameters and pipelines,
 //! which the list does not name, are `Other` with their ARN.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
+)]
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -247,12 +252,10 @@ fn resource(
 pub fn clip(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         None => text.to_string(),
-        Some((cut, _)) => {
-            let keep = text[..cut]
-                .char_indices()
-                .nth(max - 1)
-                .map_or(cut, |(i, _)| i);
-            format!("{}…", &text[..keep])
+        // One character fewer than `max`, and the mark.
+        Some(_) => {
+            let kept: String = text.chars().take(max.saturating_sub(1)).collect();
+            format!("{kept}…")
         }
     }
 }

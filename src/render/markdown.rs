@@ -129,8 +129,18 @@ pub fn markdown(context: &ReportContext) -> String {
         out,
         "\n_amiaudit {}, policy pack `{}`, inventory `{}`._",
         context.meta.tool_version,
-        &context.meta.policy_pack_sha256[..12.min(context.meta.policy_pack_sha256.len())],
-        &context.meta.inventory_sha256[..12.min(context.meta.inventory_sha256.len())]
+        context
+            .meta
+            .policy_pack_sha256
+            .chars()
+            .take(12)
+            .collect::<String>(),
+        context
+            .meta
+            .inventory_sha256
+            .chars()
+            .take(12)
+            .collect::<String>()
     );
     out
 }

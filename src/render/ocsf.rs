@@ -46,7 +46,11 @@ pub fn ocsf(context: &ReportContext) -> crate::error::Result<Vec<String>> {
     chunks
         .into_par_iter()
         .map(|(i, findings)| {
-            let (rule, extra) = (&context.rules[i], &rules[i]);
+            let (Some(rule), Some(extra)) = (context.rules.get(i), rules.get(i)) else {
+                return Err(crate::error::Error::Internal(format!(
+                    "rule {i} has no section"
+                )));
+            };
             let mut out = Vec::with_capacity(findings.len() * 1400);
             for f in findings {
                 let uid = format!(

@@ -9,6 +9,11 @@
 //! consumers of an AMI were not read, the view says so: an empty list or a
 //! zero count is never shown where the inventory does not know.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
+)]
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use polars::prelude::*;

@@ -9,6 +9,11 @@
 //! `unknown`, and the places where instances or groups were not read at
 //! all are named, so a share is never computed over a fleet not seen.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
+)]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};

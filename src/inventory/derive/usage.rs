@@ -1,5 +1,10 @@
 //! What launches which AMI, and where that is not known in full.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
+)]
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use polars::prelude::*;

@@ -1,5 +1,10 @@
 //! The versions of each image family, in the order they were built.
 
+#![allow(
+    clippy::indexing_slicing,
+    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
+)]
+
 use std::collections::HashMap;
 
 use polars::prelude::*;
