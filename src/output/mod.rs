@@ -34,6 +34,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+mod destination;
+mod lock;
+
+use destination::check_destination;
+pub use destination::{files_below, refuse_nested, sha256_file};
+use lock::{Lock, lock_beside, swap};
+
 /// Names a staging directory carries inside, so a stale one can be told
 /// from anything a user keeps (removed at the commit: never part of an
 /// output).
@@ -72,21 +79,6 @@ pub struct Committed {
     /// Where the earlier output was kept because it held files amiaudit did
     /// not write by the time it was replaced (None: it was removed whole).
     pub kept: Option<PathBuf>,
-}
-
-/// The lock beside a destination; its file goes when it is released.
-#[derive(Debug)]
-struct Lock {
-    path: PathBuf,
-    _file: fs::File,
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        // Still held: any other writer gave up at once (try_lock), so the
-        // file can go before the lock is released with it.
-        let _ = fs::remove_file(&self.path);
-    }
 }
 
 pub use crate::paths::is_plain_relative;
@@ -267,61 +259,6 @@ fn remove_created(created: &[PathBuf]) {
     }
 }
 
-/// Opens and locks the lock file. A lock taken on a file that another run
-/// removed in the meantime is no lock: open again until the locked file is
-/// the one at the path.
-fn lock_beside(lock_path: &Path, destination: &Path) -> Result<fs::File> {
-    use std::os::unix::fs::MetadataExt;
-    for _ in 0..16 {
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock_path)
-            .map_err(|e| Error::io(lock_path, e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(Error::input(format!(
-                    "{}: another amiaudit is writing here (lock {}); wait for it to finish",
-                    destination.display(),
-                    lock_path.display()
-                )));
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(Error::io(lock_path, e)),
-        }
-        let held = file.metadata().map_err(|e| Error::io(lock_path, e))?;
-        let current = fs::metadata(lock_path);
-        if current.is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev()) {
-            return Ok(file);
-        }
-    }
-    Err(Error::input(format!(
-        "{}: the lock {} keeps changing; another amiaudit is writing here",
-        destination.display(),
-        lock_path.display()
-    )))
-}
-
-/// Exchanges two paths atomically where the system can (Linux
-/// `renameat2(RENAME_EXCHANGE)`), else in two renames.
-fn swap(a: &Path, b: &Path) -> Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::{CWD, RenameFlags, renameat_with};
-        match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
-            Ok(()) => return Ok(()),
-            // Some file systems do not support it: fall back below.
-            Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {}
-            Err(e) => return Err(Error::io(b, e.into())),
-        }
-    }
-    let aside = a.with_extension("old");
-    fs::rename(b, &aside).map_err(|e| Error::io(b, e))?;
-    fs::rename(a, b).map_err(|e| Error::io(b, e))?;
-    fs::rename(&aside, a).map_err(|e| Error::io(a, e))
-}
-
 /// Staging directories of earlier runs that died (marked, and not locked:
 /// the caller holds the lock).
 fn remove_stale(parent: &Path, name: &str) -> Result<()> {
@@ -334,30 +271,6 @@ fn remove_stale(parent: &Path, name: &str) -> Result<()> {
             && path.join(MARKER).is_file();
         if ours {
             fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
-        }
-    }
-    Ok(())
-}
-
-/// Refuses a destination inside an output of any of `kinds` (an ancestor
-/// directory that is one): that output would hold files its manifest does
-/// not list, and stop verifying. Replacing an output in place is the
-/// destination itself, not an ancestor.
-pub fn refuse_nested(destination: &Path, kind: &Kind, kinds: &[&Kind]) -> Result<()> {
-    // Lexical: parents that do not exist yet are passed over, and the
-    // file system resolves `..` and links in each check.
-    for ancestor in joined_to_cwd(destination)?.ancestors().skip(1) {
-        if !ancestor.is_dir() {
-            continue;
-        }
-        if let Some(outer) = kinds.iter().find(|k| (k.listed)(ancestor).is_ok()) {
-            return Err(Error::input(format!(
-                "{}: lies inside the amiaudit {} at `{}`, which would no longer verify; write the {} beside it",
-                destination.display(),
-                outer.noun,
-                ancestor.display(),
-                kind.noun
-            )));
         }
     }
     Ok(())
@@ -420,152 +333,6 @@ fn remove_listed(old: &Path, listed: &Listed, destination: &Path) -> Option<Path
     } else {
         old.to_path_buf()
     })
-}
-
-/// The destination must be absent, an empty directory, or an earlier
-/// output of this kind that holds only the files its manifest lists, each
-/// a regular file (or link) unchanged since it was written, and only the
-/// directories they need; returns those files (empty when there is nothing
-/// to replace).
-fn check_destination(destination: &Path, kind: &Kind) -> Result<Listed> {
-    let refuse = |why: String| {
-        Err(Error::input(format!(
-            "{}: {why}; amiaudit writes only into a new or empty directory or over its own earlier {}",
-            destination.display(),
-            kind.noun
-        )))
-    };
-    let meta = match fs::symlink_metadata(destination) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Listed::new()),
-        Err(e) => return Err(Error::io(destination, e)),
-    };
-    if meta.file_type().is_symlink() {
-        return refuse("is a symbolic link".to_string());
-    }
-    if !meta.is_dir() {
-        return refuse("is a file, not a directory".to_string());
-    }
-    let present = files_below(destination)?;
-    let dirs = dirs_below(destination)?;
-    if present.is_empty() && dirs.is_empty() {
-        return Ok(Listed::new());
-    }
-    let listed = match (kind.listed)(destination) {
-        Ok(listed) => listed,
-        Err(e) => {
-            return refuse(format!(
-                "is not empty and is not an earlier amiaudit {} ({}; e.g. it holds `{}`)",
-                kind.noun,
-                e,
-                present.iter().next().map(String::as_str).unwrap_or("")
-            ));
-        }
-    };
-    if let Some(bad) = listed.keys().find(|p| !is_plain_relative(p)) {
-        return refuse(format!(
-            "its manifest lists `{}`, which is not a plain path inside it",
-            bad.escape_debug()
-        ));
-    }
-    let foreign: Vec<&String> = present
-        .iter()
-        .filter(|p| !listed.contains_key(*p))
-        .collect();
-    if let Some(first) = foreign.first() {
-        return refuse(format!(
-            "holds {} file(s) amiaudit did not write, e.g. `{}`",
-            foreign.len(),
-            first.escape_debug()
-        ));
-    }
-    if let Some(dir) = dirs.iter().find(|d| listed.contains_key(*d)) {
-        return refuse(format!(
-            "its manifest lists `{}` as a file, but it is a directory",
-            dir.escape_debug()
-        ));
-    }
-    let needed: BTreeSet<String> = listed
-        .keys()
-        .flat_map(|rel| {
-            Path::new(rel)
-                .ancestors()
-                .skip(1)
-                .filter(|a| !a.as_os_str().is_empty())
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    if let Some(dir) = dirs.iter().find(|d| !needed.contains(*d)) {
-        return refuse(format!(
-            "holds a directory amiaudit did not make, `{}`",
-            dir.escape_debug()
-        ));
-    }
-    for (rel, sha) in &listed {
-        let path = destination.join(rel);
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            continue;
-        };
-        let special = !meta.is_file() && !meta.file_type().is_symlink();
-        let changed = meta.is_file()
-            && sha
-                .as_ref()
-                .is_some_and(|sha| sha256_file(&path).ok().as_ref() != Some(sha));
-        if special || changed {
-            return refuse(format!(
-                "`{}` is not the file amiaudit wrote there (edited or replaced since); move it out first",
-                rel.escape_debug()
-            ));
-        }
-    }
-    Ok(listed)
-}
-
-/// Every directory below `dir` (never following links), as relative paths.
-fn dirs_below(dir: &Path) -> Result<BTreeSet<String>> {
-    below(dir, true)
-}
-
-/// Hex sha256 of a regular file, streamed.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    use sha2::Digest;
-    let (file, len) = crate::error::open_regular_file(path, "not found")?;
-    let mut hasher = sha2::Sha256::new();
-    std::io::copy(&mut std::io::Read::take(file, len), &mut hasher)
-        .map_err(|e| Error::io(path, e))?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
-/// Every file below `dir` (symbolic links counted as files, never
-/// followed), as sorted relative paths with `/` separators.
-pub fn files_below(dir: &Path) -> Result<BTreeSet<String>> {
-    below(dir, false)
-}
-
-/// The directories (`dirs`) or the other entries below `dir`, never
-/// following links, as relative paths with `/` separators.
-fn below(dir: &Path, dirs: bool) -> Result<BTreeSet<String>> {
-    let mut out = BTreeSet::new();
-    for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
-        let entry = entry.map_err(|e| {
-            Error::input(format!(
-                "{}: cannot read ({e})",
-                e.path().unwrap_or(dir).display()
-            ))
-        })?;
-        if entry.file_type().is_dir() != dirs {
-            continue;
-        }
-        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        out.insert(
-            rel.components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/"),
-        );
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
