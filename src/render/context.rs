@@ -1,0 +1,524 @@
+//! The report context: a typed, serialisable view of one audit, which every
+//! format renders.
+
+#![allow(
+    clippy::indexing_slicing,
+    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
+)]
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use std::borrow::Cow;
+
+use crate::error::{Error, Result};
+use crate::evaluate::{Evaluation, RuleError};
+use crate::findings::{self, Document, RuleEntry};
+use crate::inventory::str_column;
+use crate::inventory::{Inventory, format_timestamp};
+use crate::policy::{PolicyPack, Severity};
+use crate::results::{Finding, Status, Summary, for_each_finding, frameworks_text};
+
+use super::*;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleSection {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub resource_type: String,
+    pub description: String,
+    pub remediation: String,
+    pub remediation_command: Option<String>,
+    pub references: Vec<String>,
+    pub frameworks: String,
+    /// Framework -> requirement ids.
+    pub framework_ids: std::collections::BTreeMap<String, Vec<String>>,
+    pub counts: crate::results::StatusCounts,
+    /// Non-passing results (fail, unknown, waived) of this rule.
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanErrorRow {
+    pub account_id: String,
+    pub region: String,
+    pub service: String,
+    pub operation: String,
+    pub resource_id: String,
+    pub error_code: String,
+    pub message: String,
+}
+
+/// A rule that could not run, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleNotRun {
+    pub id: String,
+    pub title: String,
+    pub error: String,
+}
+
+/// Everything a report template sees.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportContext {
+    pub meta: AuditMeta,
+    pub summary: Summary,
+    pub rules: Vec<RuleSection>,
+    pub scan_errors: Vec<ScanErrorRow>,
+    pub rule_errors: Vec<String>,
+    /// The rules that could not run (each also in `rule_errors`): no
+    /// result of theirs is a pass, and every format says so.
+    pub rules_not_run: Vec<RuleNotRun>,
+    /// Regions in scope, sorted, for the report's filters.
+    pub regions: Vec<String>,
+    /// Every waiver of the waiver file, with its state: active, expired or unused.
+    pub waivers: Vec<crate::waivers::WaiverUse>,
+    pub charts: charts::Charts,
+    /// The image factory: pipelines, their health and lineage.
+    pub pipelines: pipelines::PipelinesView,
+    /// Fleet adoption of the newest golden versions.
+    pub adoption: crate::results::adoption::Adoption,
+    /// Drift since the baseline audit, with `--baseline`.
+    pub diff: Option<crate::diff::Diff>,
+    /// Account-regions in scope not read in full (see
+    /// `findings::Document::not_read_in_full`).
+    #[serde(skip)]
+    pub not_read_in_full: Vec<(String, String)>,
+    /// With `--baseline`: each of its non-passing results, by
+    /// [`finding_key`], with when it was first observed and its status.
+    #[serde(skip)]
+    pub baseline: Option<BTreeMap<String, (String, Status)>>,
+    /// Each Auto Scaling group's ARN (DescribeAutoScalingGroups
+    /// `AutoScalingGroupARN`), by account, region and name.
+    #[serde(skip)]
+    pub group_arns: BTreeMap<(String, String, String), String>,
+}
+
+/// One result's identity across audits: rule, account, region, resource.
+pub fn finding_key(rule: &str, account: &str, region: &str, resource: &str) -> String {
+    [rule, account, region, resource].join("\u{0}")
+}
+
+impl ReportContext {
+    /// Remembers the baseline's non-passing results: when each was first
+    /// observed (its own `first_observed_at`, or the baseline's time for a
+    /// document older than that field) and its status.
+    pub fn set_baseline(&mut self, old: &findings::Document<'_>) {
+        let map = old
+            .findings
+            .iter()
+            .map(|f| {
+                let first = if f.first_observed_at.is_empty() {
+                    old.audit.collected_at.clone()
+                } else {
+                    f.first_observed_at.to_string()
+                };
+                (
+                    finding_key(&f.rule_id, &f.account_id, &f.region, &f.resource_id),
+                    (first, f.status),
+                )
+            })
+            .collect();
+        self.baseline = Some(map);
+    }
+
+    /// When this result was first observed: in the baseline, when it was
+    /// non-passing there; else in this audit.
+    pub fn first_observed_at(
+        &self,
+        rule: &str,
+        account: &str,
+        region: &str,
+        resource: &str,
+    ) -> &str {
+        self.baseline
+            .as_ref()
+            .and_then(|b| b.get(&finding_key(rule, account, region, resource)))
+            .map_or(self.meta.collected_at.as_str(), |(first, _)| first.as_str())
+    }
+
+    /// Whether a result failing (or unknown) now may be closed in Security
+    /// Hub by an earlier audit: the baseline waived it, or did not list it
+    /// (passing then, so resolved if it had been imported). None without a
+    /// baseline: nothing is known of before.
+    pub fn reopened(&self, rule: &str, account: &str, region: &str, resource: &str) -> bool {
+        self.baseline.as_ref().is_some_and(|b| {
+            !matches!(
+                b.get(&finding_key(rule, account, region, resource)),
+                Some((_, Status::Fail | Status::Unknown))
+            )
+        })
+    }
+
+    /// The non-passing findings in chunks of at most `size`, each with the
+    /// index of its rule: formats with one record per finding serialise
+    /// them in parallel, in results order.
+    pub fn finding_chunks(&self, size: usize) -> Vec<(usize, &[Finding])> {
+        self.rules
+            .iter()
+            .enumerate()
+            .flat_map(|(i, rule)| rule.findings.chunks(size).map(move |c| (i, c)))
+            .collect()
+    }
+
+    /// Non-passing findings as compact, dictionary-encoded JSON for the HTML
+    /// report's table (rendered in the browser, a page at a time, so 100k
+    /// findings stay a small file). Escaped so it can sit inside a `<script>`
+    /// element: no `<`, `>` or `&` survives as itself.
+    pub fn findings_data(&self) -> String {
+        use std::collections::BTreeMap;
+        fn index<'a>(
+            map: &mut BTreeMap<&'a str, usize>,
+            list: &mut Vec<&'a str>,
+            key: &'a str,
+        ) -> usize {
+            *map.entry(key).or_insert_with(|| {
+                list.push(key);
+                list.len() - 1
+            })
+        }
+        let (mut accounts, mut account_ix) = (Vec::new(), BTreeMap::new());
+        let (mut regions, mut region_ix) = (Vec::new(), BTreeMap::new());
+        let (mut reasons, mut reason_ix) = (Vec::new(), BTreeMap::new());
+        let (mut waivers, mut waiver_ix) = (Vec::new(), BTreeMap::new());
+        let mut names: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut rows = Vec::new();
+        for (r, rule) in self.rules.iter().enumerate() {
+            for f in &rule.findings {
+                let a = index(&mut account_ix, &mut accounts, &f.account_id);
+                names.insert(&f.account_id, &f.account_name);
+                let g = index(&mut region_ix, &mut regions, &f.region);
+                let why = index(&mut reason_ix, &mut reasons, &f.reason);
+                let w = if f.waiver_reason.is_empty() {
+                    -1
+                } else {
+                    index(&mut waiver_ix, &mut waivers, &f.waiver_reason) as i64
+                };
+                let status = match f.status {
+                    Status::Fail => 0,
+                    Status::Unknown => 1,
+                    _ => 2,
+                };
+                // The command's identifiers are filled in by the page's
+                // script: it gets them as shell words (text::shell_word),
+                // the resource's only where it differs from the id.
+                let mut row =
+                    serde_json::json!([r, a, g, status, f.resource_id, f.resource_name, why, w]);
+                let word = crate::text::shell_word(&f.resource_id);
+                if word != f.resource_id.as_str()
+                    && let Some(cells) = row.as_array_mut()
+                {
+                    cells.push(serde_json::Value::String(word.into_owned()));
+                }
+                rows.push(row);
+            }
+        }
+        let doc = serde_json::json!({
+            "rules": self.rules.iter().map(|r| serde_json::json!({
+                "id": r.id, "severity": r.severity, "title": r.title, "cmd": r.remediation_command,
+            })).collect::<Vec<_>>(),
+            "accounts": accounts.iter().map(|a| serde_json::json!([a, names[a], crate::text::shell_word(a)])).collect::<Vec<_>>(),
+            "regions": regions,
+            "region_words": regions.iter().map(|r| crate::text::shell_word(r)).collect::<Vec<_>>(),
+            "reasons": reasons,
+            "waivers": waivers,
+            "rows": rows,
+        });
+        let text = doc.to_string();
+        let mut out = String::with_capacity(text.len() + 64);
+        for c in text.chars() {
+            match c {
+                '<' => out.push_str("\\u003c"),
+                '>' => out.push_str("\\u003e"),
+                '&' => out.push_str("\\u0026"),
+                '\u{2028}' => out.push_str("\\u2028"),
+                '\u{2029}' => out.push_str("\\u2029"),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+}
+
+impl ReportContext {
+    pub fn build(
+        inventory: &Inventory,
+        pack: &PolicyPack,
+        evaluation: &Evaluation,
+        summary: Summary,
+        meta: AuditMeta,
+    ) -> Result<ReportContext> {
+        let mut findings_by_rule: std::collections::BTreeMap<String, Vec<Finding>> =
+            Default::default();
+        for_each_finding(
+            inventory,
+            evaluation,
+            &pack.rules,
+            |s| s != Status::Pass,
+            |f| {
+                findings_by_rule
+                    .entry(f.rule_id.clone())
+                    .or_default()
+                    .push(f)
+            },
+        )?;
+        let rules: Vec<RuleSection> = pack
+            .rules
+            .iter()
+            .filter(|r| !evaluation.rule_errors.iter().any(|e| e.rule_id == r.id))
+            .map(|r| RuleSection {
+                id: r.id.clone(),
+                title: r.title.clone(),
+                severity: r.severity,
+                resource_type: r.resource_type.clone(),
+                description: r.description.trim().to_string(),
+                remediation: r.remediation.text.trim().to_string(),
+                remediation_command: r.remediation.command.clone(),
+                references: r.references.clone(),
+                frameworks: frameworks_text(r),
+                framework_ids: r.frameworks.clone(),
+                counts: summary
+                    .rules
+                    .iter()
+                    .find(|s| s.rule_id == r.id)
+                    .map(|s| s.counts)
+                    .unwrap_or_default(),
+                findings: findings_by_rule.remove(&r.id).unwrap_or_default(),
+            })
+            .collect();
+        let pipelines = pipelines::build(inventory, pack, evaluation)?;
+        let adoption = crate::results::adoption::build(inventory)?;
+        let charts = charts::build(inventory, &summary, &rules, &adoption)?;
+        Ok(ReportContext {
+            meta,
+            summary,
+            rules,
+            scan_errors: scan_errors(inventory)?,
+            rule_errors: evaluation
+                .rule_errors
+                .iter()
+                .map(RuleError::to_string)
+                .collect(),
+            rules_not_run: evaluation
+                .rule_errors
+                .iter()
+                .map(|e| RuleNotRun {
+                    id: e.rule_id.clone(),
+                    title: pack
+                        .rules
+                        .iter()
+                        .find(|r| r.id == e.rule_id)
+                        .map(|r| r.title.clone())
+                        .unwrap_or_default(),
+                    error: e.to_string(),
+                })
+                .collect(),
+            regions: {
+                let mut r: Vec<String> = inventory
+                    .coverage()
+                    .regions
+                    .keys()
+                    .map(|(_, r)| r.clone())
+                    .filter(|r| !r.is_empty())
+                    .collect();
+                r.sort();
+                r.dedup();
+                r
+            },
+            waivers: Vec::new(),
+            // Not opted in is out of scope, not unread.
+            not_read_in_full: inventory
+                .coverage()
+                .regions
+                .iter()
+                .filter(|(_, (status, _))| {
+                    !matches!(
+                        status,
+                        crate::inventory::ScanStatus::Ok | crate::inventory::ScanStatus::NotOptedIn
+                    )
+                })
+                .map(|(key, _)| key.clone())
+                .collect(),
+            charts,
+            pipelines,
+            adoption,
+            diff: None,
+            baseline: None,
+            group_arns: group_arns(inventory)?,
+        })
+    }
+}
+
+/// `(account, region, group name) -> ARN` of every Auto Scaling group whose
+/// ARN was read.
+fn group_arns(inventory: &Inventory) -> Result<BTreeMap<(String, String, String), String>> {
+    let groups = inventory.table("auto_scaling_groups")?;
+    let column = |name| str_column(groups, name);
+    let (accounts, regions, names, arns) = (
+        column("account_id")?,
+        column("region")?,
+        column("group_name")?,
+        column("group_arn")?,
+    );
+    Ok(accounts
+        .into_iter()
+        .zip(regions)
+        .zip(names)
+        .zip(arns)
+        .filter_map(|(((a, r), n), arn)| {
+            Some((
+                (a?.to_string(), r?.to_string(), n?.to_string()),
+                arn?.to_string(),
+            ))
+        })
+        .collect())
+}
+
+pub fn audit_meta(
+    inventory: &Inventory,
+    pack: &PolicyPack,
+    framework: Option<String>,
+) -> Result<AuditMeta> {
+    let manifest = inventory.manifest();
+    let manifest_json = serde_json::to_string(manifest)
+        .map_err(|e| Error::Internal(format!("evidence: inventory manifest: {e}")))?;
+    Ok(AuditMeta {
+        tool: "amiaudit".to_string(),
+        tool_version: crate::VERSION.to_string(),
+        inventory_schema_version: manifest.schema_version,
+        collected_at: format_timestamp(inventory.collected_at_ms())?,
+        collected_at_ms: inventory.collected_at_ms(),
+        scope: manifest.scope.clone(),
+        inventory_complete: manifest.complete,
+        inventory_sha256: hex::encode(Sha256::digest(manifest_json.as_bytes())),
+        policy_pack_sha256: pack.sha256.clone(),
+        waivers_sha256: None,
+        rules_evaluated: pack.rules.len(),
+        framework,
+        storage: None,
+    })
+}
+
+fn scan_errors(inventory: &Inventory) -> Result<Vec<ScanErrorRow>> {
+    let df = inventory.table("scan_errors")?;
+    let get = |name| str_column(df, name);
+    let (a, r, s, o, id, c, m) = (
+        get("account_id")?,
+        get("region")?,
+        get("service")?,
+        get("operation")?,
+        get("resource_id")?,
+        get("error_code")?,
+        get("message")?,
+    );
+    let text = |v: Option<&str>| v.unwrap_or_default().to_string();
+    let mut rows: Vec<ScanErrorRow> = (0..df.height())
+        .map(|i| ScanErrorRow {
+            account_id: text(a[i]),
+            region: text(r[i]),
+            service: text(s[i]),
+            operation: text(o[i]),
+            resource_id: text(id[i]),
+            error_code: text(c[i]),
+            message: text(m[i]),
+        })
+        .collect();
+    rows.sort_by(|x, y| {
+        (&x.account_id, &x.region, &x.operation, &x.resource_id).cmp(&(
+            &y.account_id,
+            &y.region,
+            &y.operation,
+            &y.resource_id,
+        ))
+    });
+    Ok(rows)
+}
+
+/// Rule id -> the (account, region) pairs it has results in.
+pub(super) fn account_regions(
+    evaluation: &Evaluation,
+) -> Result<std::collections::BTreeMap<String, Vec<(String, String)>>> {
+    use polars::prelude::*;
+    let stage = |message: String| Error::Internal(format!("junit.xml: {message}"));
+    let pairs = evaluation
+        .results
+        .clone()
+        .lazy()
+        .select([col("rule_id"), col("account_id"), col("region")])
+        .unique_stable(None, UniqueKeepStrategy::First)
+        .collect()
+        .map_err(|e| stage(crate::error::polars_message(&e)))?;
+    let mut out: std::collections::BTreeMap<String, Vec<(String, String)>> = Default::default();
+    let column = |name: &str| str_column(&pairs, name).map_err(|e| stage(e.to_string()));
+    let (r, a, g) = (column("rule_id")?, column("account_id")?, column("region")?);
+    for i in 0..pairs.height() {
+        let (Some(rule), Some(account), Some(region)) = (r[i], a[i], g[i]) else {
+            return Err(stage(format!(
+                "result row {} lacks a rule, account or region",
+                i + 1
+            )));
+        };
+        out.entry(rule.to_string())
+            .or_default()
+            .push((account.to_string(), region.to_string()));
+    }
+    for places in out.values_mut() {
+        places.sort();
+    }
+    Ok(out)
+}
+
+impl ReportContext {
+    /// The findings.json document, borrowing from the context.
+    pub fn document(&self) -> Document<'_> {
+        Document {
+            schema_version: findings::SCHEMA_VERSION,
+            audit: Cow::Borrowed(&self.meta),
+            summary: Cow::Borrowed(&self.summary),
+            waivers: Cow::Borrowed(&self.waivers),
+            rule_errors: Cow::Borrowed(&self.rule_errors),
+            adoption: Some(Cow::Borrowed(&self.adoption)),
+            not_read_in_full: Some(Cow::Borrowed(&self.not_read_in_full)),
+            rules: self
+                .rules
+                .iter()
+                .map(|r| RuleEntry {
+                    id: Cow::Borrowed(&r.id),
+                    title: Cow::Borrowed(&r.title),
+                    severity: r.severity,
+                    resource_type: Cow::Borrowed(&r.resource_type),
+                    frameworks: Cow::Borrowed(&r.framework_ids),
+                    remediation: Cow::Borrowed(&r.remediation),
+                })
+                .collect(),
+            findings: self
+                .rules
+                .iter()
+                .flat_map(|r| r.findings.iter())
+                .map(|f| findings::Finding {
+                    rule_id: Cow::Borrowed(&f.rule_id),
+                    severity: f.severity,
+                    status: f.status,
+                    account_id: Cow::Borrowed(&f.account_id),
+                    account_name: Cow::Borrowed(&f.account_name),
+                    region: Cow::Borrowed(&f.region),
+                    resource_type: Cow::Borrowed(&f.resource_type),
+                    resource_id: Cow::Borrowed(&f.resource_id),
+                    resource_name: Cow::Borrowed(&f.resource_name),
+                    reason: Cow::Borrowed(&f.reason),
+                    remediation: Cow::Borrowed(&f.remediation),
+                    waiver_reason: Cow::Borrowed(&f.waiver_reason),
+                    waiver_expires: Cow::Borrowed(&f.waiver_expires),
+                    first_observed_at: Cow::Borrowed(self.first_observed_at(
+                        &f.rule_id,
+                        &f.account_id,
+                        &f.region,
+                        &f.resource_id,
+                    )),
+                })
+                .collect(),
+        }
+    }
+}
