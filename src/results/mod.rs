@@ -524,6 +524,42 @@ mod tests {
     }
 
     #[test]
+    fn the_hygiene_score_is_the_documented_formula() {
+        // README: 100 x (1 - F / (P + F)), weights summed, one decimal;
+        // A >= 90, B >= 80, C >= 70, D >= 60, else F.
+        let w = |s: Severity| s.weight();
+        assert_eq!(
+            [
+                Severity::Critical,
+                Severity::High,
+                Severity::Medium,
+                Severity::Low,
+                Severity::Info
+            ]
+            .map(w),
+            [10.0, 5.0, 3.0, 1.0, 0.0]
+        );
+        assert_eq!(score_and_grade(90.0, 10.0, 0), (Some(90.0), 'A'));
+        assert_eq!(score_and_grade(89.0, 11.0, 7), (Some(89.0), 'B'));
+        assert_eq!(score_and_grade(80.0, 20.0, 0), (Some(80.0), 'B'));
+        assert_eq!(score_and_grade(70.0, 30.0, 0), (Some(70.0), 'C'));
+        assert_eq!(score_and_grade(60.0, 40.0, 0), (Some(60.0), 'D'));
+        assert_eq!(score_and_grade(59.0, 41.0, 0), (Some(59.0), 'F'));
+        // One critical failure against two high passes: 100 x (1 - 10/20).
+        assert_eq!(
+            score_and_grade(2.0 * w(Severity::High), w(Severity::Critical), 0),
+            (Some(50.0), 'F')
+        );
+        // One decimal, rounded: 100 x (1 - 1/3) = 66.666...
+        assert_eq!(score_and_grade(2.0, 1.0, 0), (Some(66.7), 'D'));
+        // Nothing judged but something unknown: no score, never a clean A.
+        assert_eq!(score_and_grade(0.0, 0.0, 3), (None, '?'));
+        // Nothing judged and nothing unknown (only weightless or waived
+        // results): nothing is wrong.
+        assert_eq!(score_and_grade(0.0, 0.0, 0), (Some(100.0), 'A'));
+    }
+
+    #[test]
     fn a_summary_that_cannot_be_made_is_an_error_never_zero_failures() {
         let rule = rule();
         let inv = inventory();
