@@ -245,9 +245,22 @@ pub fn compare(old: &Document<'_>, new: &Document<'_>) -> Diff {
             }
         }
     }
+    sort_changes(&mut changes);
+    let waivers = waiver_changes(old, new);
+    Diff {
+        old_collected_at: old.audit.collected_at.clone(),
+        new_collected_at: new.audit.collected_at.clone(),
+        counts,
+        changes,
+        waivers,
+    }
+}
+
+/// Changes by kind (by name: the order diff.csv has always had), rule,
+/// account, region, resource.
+fn sort_changes(changes: &mut [Change]) {
     changes.sort_by(|a, b| {
         (
-            // By name: the order diff.csv has always had.
             a.change.as_str(),
             &a.rule_id,
             &a.account_id,
@@ -262,6 +275,10 @@ pub fn compare(old: &Document<'_>, new: &Document<'_>) -> Diff {
                 &b.resource_id,
             ))
     });
+}
+
+/// Waivers added, removed, or whose state changed between the audits.
+fn waiver_changes(old: &Document<'_>, new: &Document<'_>) -> Vec<WaiverChange> {
     let ident = |w: &WaiverRow| {
         (
             w.rule.clone(),
@@ -301,13 +318,7 @@ pub fn compare(old: &Document<'_>, new: &Document<'_>) -> Diff {
             });
         }
     }
-    Diff {
-        old_collected_at: old.audit.collected_at.clone(),
-        new_collected_at: new.audit.collected_at.clone(),
-        counts,
-        changes,
-        waivers,
-    }
+    waivers
 }
 
 impl Diff {
