@@ -109,44 +109,8 @@ pub(super) fn write_all(
             .iter()
             .map(|f| out_dir.join(format!("findings-{f}.csv"))),
     );
-    let mut writers = Vec::new();
-    for (i, path) in paths.iter().enumerate() {
-        let file = File::create(path).map_err(|e| Error::io(path, e))?;
-        let mut writer = ::csv::WriterBuilder::new()
-            .terminator(::csv::Terminator::CRLF)
-            .from_writer(Hashing {
-                inner: BufWriter::with_capacity(1 << 20, file),
-                hasher: <sha2::Sha256 as sha2::Digest>::new(),
-            });
-        let header: &[&str] = if i == 0 {
-            &CSV_COLUMNS
-        } else {
-            &FRAMEWORK_CSV_COLUMNS
-        };
-        writer
-            .write_record(header)
-            .map_err(|e| csv_error(path, e))?;
-        writers.push(writer);
-    }
-    let rules: HashMap<&str, RuleRow> = pack
-        .rules
-        .iter()
-        .map(|r| {
-            (
-                r.id.as_str(),
-                RuleRow {
-                    title: &r.title,
-                    severity: r.severity.as_str(),
-                    frameworks: frameworks_text(r),
-                    command: r.remediation.command.as_deref(),
-                    requirements: frameworks
-                        .iter()
-                        .map(|f| r.frameworks.get(f).map(|ids| ids.join(", ")))
-                        .collect(),
-                },
-            )
-        })
-        .collect();
+    let mut writers = open_writers(&paths)?;
+    let rules = rule_rows(pack, &frameworks);
     let directory = account_directory(inventory)?;
     let df = &evaluation.results;
     let column = |name: &str| {
@@ -187,69 +151,177 @@ pub(super) fn write_all(
         .zip(waiver_reason.iter())
         .zip(waiver_expires.iter());
     for (((((((((r, a), g), t), id), name), st), why), wr), we) in rows {
-        let rule = r.and_then(|r| rules.get(r)).ok_or_else(|| {
-            Error::Internal(format!(
-                "findings.csv: a result names unknown rule `{}`",
-                r.unwrap_or("")
-            ))
-        })?;
-        let (a, g, id) = (a.unwrap_or(""), g.unwrap_or(""), id.unwrap_or(""));
-        let st =
-            st.ok_or_else(|| Error::Internal("findings.csv: a result has no status".into()))?;
-        let info = directory.get(a);
-        let fix = match (Status::parse(st), rule.command) {
-            (Some(Status::Fail), Some(cmd)) => crate::text::fill_command(cmd, a, g, id),
-            _ => String::new(),
+        let row = ResultRow {
+            rule_id: r,
+            account: a,
+            region: g,
+            resource_type: t,
+            resource_id: id,
+            resource_name: name,
+            status: st,
+            reason: why,
+            waiver_reason: wr,
+            waiver_expires: we,
         };
-        let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(CSV_COLUMNS.len() + 1);
-        for cell in [
-            meta.collected_at.as_str(),
-            r.unwrap_or(""),
-            rule.title,
-            rule.severity,
-            st,
-            a,
-            info.map_or("", |i| i.name.as_str()),
-            info.map_or("", |i| i.ou_path.as_str()),
-            g,
-            t.unwrap_or(""),
-            id,
-            name.unwrap_or(""),
-            why.unwrap_or(""),
-            &fix,
-            &rule.frameworks,
-            wr.unwrap_or(""),
-            we.unwrap_or(""),
-        ] {
-            cells.push(neutralise_cell(cell));
-        }
-        writers[0]
-            .write_record(cells.iter().map(|c| c.as_bytes()))
-            .map_err(|e| csv_error(&paths[0], e))?;
-        for (f, requirements) in rule.requirements.iter().enumerate() {
-            if let Some(req) = requirements {
-                // Same cells as above, picked by index (see CSV_COLUMNS).
-                let req = neutralise_cell(req);
-                let c = |i: usize| cells[i].as_bytes();
-                let picked: [&[u8]; FRAMEWORK_CSV_COLUMNS.len()] = [
-                    c(0),
-                    req.as_bytes(),
-                    c(1),
-                    c(3),
-                    c(4),
-                    c(5),
-                    c(8),
-                    c(9),
-                    c(10),
-                    c(12),
-                    c(15),
-                ];
-                writers[f + 1]
-                    .write_record(picked)
-                    .map_err(|e| csv_error(&paths[f + 1], e))?;
-            }
+        write_row(&mut writers, &paths, &rules, &directory, meta, &row)?;
+    }
+    finish(writers, paths)
+}
+
+/// One result as the results frame holds it.
+struct ResultRow<'a> {
+    rule_id: Option<&'a str>,
+    account: Option<&'a str>,
+    region: Option<&'a str>,
+    resource_type: Option<&'a str>,
+    resource_id: Option<&'a str>,
+    resource_name: Option<&'a str>,
+    status: Option<&'a str>,
+    reason: Option<&'a str>,
+    waiver_reason: Option<&'a str>,
+    waiver_expires: Option<&'a str>,
+}
+
+/// Writes one result to `findings.csv` and to the file of every framework
+/// its rule maps to.
+fn write_row(
+    writers: &mut [CsvWriter],
+    paths: &[std::path::PathBuf],
+    rules: &HashMap<&str, RuleRow>,
+    directory: &std::collections::BTreeMap<String, crate::results::AccountInfo>,
+    meta: &AuditMeta,
+    row: &ResultRow,
+) -> Result<()> {
+    let (r, a, g, t, id, name, st, why, wr, we) = (
+        row.rule_id,
+        row.account,
+        row.region,
+        row.resource_type,
+        row.resource_id,
+        row.resource_name,
+        row.status,
+        row.reason,
+        row.waiver_reason,
+        row.waiver_expires,
+    );
+    let rule = r.and_then(|r| rules.get(r)).ok_or_else(|| {
+        Error::Internal(format!(
+            "findings.csv: a result names unknown rule `{}`",
+            r.unwrap_or("")
+        ))
+    })?;
+    let (a, g, id) = (a.unwrap_or(""), g.unwrap_or(""), id.unwrap_or(""));
+    let st = st.ok_or_else(|| Error::Internal("findings.csv: a result has no status".into()))?;
+    let info = directory.get(a);
+    let fix = match (Status::parse(st), rule.command) {
+        (Some(Status::Fail), Some(cmd)) => crate::text::fill_command(cmd, a, g, id),
+        _ => String::new(),
+    };
+    let mut cells: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(CSV_COLUMNS.len() + 1);
+    for cell in [
+        meta.collected_at.as_str(),
+        r.unwrap_or(""),
+        rule.title,
+        rule.severity,
+        st,
+        a,
+        info.map_or("", |i| i.name.as_str()),
+        info.map_or("", |i| i.ou_path.as_str()),
+        g,
+        t.unwrap_or(""),
+        id,
+        name.unwrap_or(""),
+        why.unwrap_or(""),
+        &fix,
+        &rule.frameworks,
+        wr.unwrap_or(""),
+        we.unwrap_or(""),
+    ] {
+        cells.push(neutralise_cell(cell));
+    }
+    writers[0]
+        .write_record(cells.iter().map(|c| c.as_bytes()))
+        .map_err(|e| csv_error(&paths[0], e))?;
+    for (f, requirements) in rule.requirements.iter().enumerate() {
+        if let Some(req) = requirements {
+            // Same cells as above, picked by index (see CSV_COLUMNS).
+            let req = neutralise_cell(req);
+            let c = |i: usize| cells[i].as_bytes();
+            let picked: [&[u8]; FRAMEWORK_CSV_COLUMNS.len()] = [
+                c(0),
+                req.as_bytes(),
+                c(1),
+                c(3),
+                c(4),
+                c(5),
+                c(8),
+                c(9),
+                c(10),
+                c(12),
+                c(15),
+            ];
+            writers[f + 1]
+                .write_record(picked)
+                .map_err(|e| csv_error(&paths[f + 1], e))?;
         }
     }
+    Ok(())
+}
+
+type CsvWriter = ::csv::Writer<Hashing<BufWriter<File>>>;
+
+/// One writer per file, its header written: `findings.csv` first, then
+/// the frameworks'.
+fn open_writers(paths: &[std::path::PathBuf]) -> Result<Vec<CsvWriter>> {
+    let mut writers = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+        let mut writer = ::csv::WriterBuilder::new()
+            .terminator(::csv::Terminator::CRLF)
+            .from_writer(Hashing {
+                inner: BufWriter::with_capacity(1 << 20, file),
+                hasher: <sha2::Sha256 as sha2::Digest>::new(),
+            });
+        let header: &[&str] = if i == 0 {
+            &CSV_COLUMNS
+        } else {
+            &FRAMEWORK_CSV_COLUMNS
+        };
+        writer
+            .write_record(header)
+            .map_err(|e| csv_error(path, e))?;
+        writers.push(writer);
+    }
+    Ok(writers)
+}
+
+/// What each row needs of its rule, by rule id.
+fn rule_rows<'a>(pack: &'a PolicyPack, frameworks: &[String]) -> HashMap<&'a str, RuleRow<'a>> {
+    pack.rules
+        .iter()
+        .map(|r| {
+            (
+                r.id.as_str(),
+                RuleRow {
+                    title: &r.title,
+                    severity: r.severity.as_str(),
+                    frameworks: frameworks_text(r),
+                    command: r.remediation.command.as_deref(),
+                    requirements: frameworks
+                        .iter()
+                        .map(|f| r.frameworks.get(f).map(|ids| ids.join(", ")))
+                        .collect(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Flushes every writer; each file with its sha256.
+fn finish(
+    writers: Vec<CsvWriter>,
+    paths: Vec<std::path::PathBuf>,
+) -> Result<Vec<(std::path::PathBuf, String)>> {
     let mut out = Vec::with_capacity(paths.len());
     for (writer, path) in writers.into_iter().zip(paths) {
         let mut hashing = writer
