@@ -60,6 +60,39 @@ pub fn markdown(context: &ReportContext) -> String {
             row.severity, k.fail, k.unknown, k.waived, k.pass
         );
     }
+    out.push_str(&rules_and_accounts_markdown(s));
+    out.push_str(&pipelines_markdown(&context.pipelines));
+    out.push_str(&adoption_markdown(&context.adoption));
+    if let Some(diff) = &context.diff {
+        out.push_str(&diff_markdown(diff));
+    }
+    out.push_str(&waivers_markdown(&context.waivers));
+    if let Some(storage) = &context.meta.storage {
+        let _ = writeln!(out, "\nEvidence {}.", md(&storage.describe()));
+    }
+    let _ = writeln!(
+        out,
+        "\n_amiaudit {}, policy pack `{}`, inventory `{}`._",
+        context.meta.tool_version,
+        context
+            .meta
+            .policy_pack_sha256
+            .chars()
+            .take(12)
+            .collect::<String>(),
+        context
+            .meta
+            .inventory_sha256
+            .chars()
+            .take(12)
+            .collect::<String>()
+    );
+    out
+}
+
+/// The most failing rules and the worst accounts, ten of each.
+fn rules_and_accounts_markdown(s: &crate::results::Summary) -> String {
+    let mut out = String::new();
     let _ = writeln!(
         out,
         "\n## Most failing rules\n\n| rule | severity | failing |\n|---|---|---:|"
@@ -98,13 +131,13 @@ pub fn markdown(context: &ReportContext) -> String {
             a.counts.unknown
         );
     }
-    out.push_str(&pipelines_markdown(&context.pipelines));
-    out.push_str(&adoption_markdown(&context.adoption));
-    if let Some(diff) = &context.diff {
-        out.push_str(&diff_markdown(diff));
-    }
-    let expired: Vec<_> = context
-        .waivers
+    out
+}
+
+/// Waivers expired or about to, with who approved them.
+fn waivers_markdown(waivers: &[crate::waivers::WaiverUse]) -> String {
+    let mut out = String::new();
+    let expired: Vec<_> = waivers
         .iter()
         .filter(|w| w.state != crate::waivers::WaiverState::Active)
         .collect();
@@ -122,26 +155,6 @@ pub fn markdown(context: &ReportContext) -> String {
             );
         }
     }
-    if let Some(storage) = &context.meta.storage {
-        let _ = writeln!(out, "\nEvidence {}.", md(&storage.describe()));
-    }
-    let _ = writeln!(
-        out,
-        "\n_amiaudit {}, policy pack `{}`, inventory `{}`._",
-        context.meta.tool_version,
-        context
-            .meta
-            .policy_pack_sha256
-            .chars()
-            .take(12)
-            .collect::<String>(),
-        context
-            .meta
-            .inventory_sha256
-            .chars()
-            .take(12)
-            .collect::<String>()
-    );
     out
 }
 
