@@ -45,29 +45,7 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
             ))
         );
     }
-    let _ = writeln!(
-        out,
-        "\n{:<10} {:>8} {:>8} {:>8} {:>8}",
-        "severity", "fail", "unknown", "waived", "pass"
-    );
-    for row in &s.by_severity {
-        let k = &row.counts;
-        let _ = writeln!(
-            out,
-            "{:<10} {:>8} {:>8} {:>8} {:>8}",
-            row.severity.as_str(),
-            k.fail,
-            k.unknown,
-            k.waived,
-            k.pass
-        );
-    }
-    let t = &s.totals;
-    let _ = writeln!(
-        out,
-        "{:<10} {:>8} {:>8} {:>8} {:>8}",
-        "total", t.fail, t.unknown, t.waived, t.pass
-    );
+    out.push_str(&severity_table(s));
     if !s.accounts.is_empty() {
         let _ = writeln!(out, "\nworst accounts (hygiene score 0-100):");
         for a in s.accounts.iter().take(worst) {
@@ -83,31 +61,7 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
             );
         }
     }
-    let adoption = &context.adoption.organization;
-    if adoption.instances.total + adoption.groups.total > 0 {
-        let _ = writeln!(
-            out,
-            "\nadoption: on the newest golden version: {} running instances ({} behind, {} AMI missing, {} AMI deprecated, {} unknown), {} Auto Scaling groups ({} behind, {} AMI missing, {} AMI deprecated, {} unknown){}",
-            adoption.instances.share_text(),
-            adoption.instances.behind,
-            adoption.instances.missing,
-            adoption.instances.deprecated,
-            adoption.instances.unknown,
-            adoption.groups.share_text(),
-            adoption.groups.behind,
-            adoption.groups.missing,
-            adoption.groups.deprecated,
-            adoption.groups.unknown,
-            if context.adoption.unread.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; not read in {} account-regions",
-                    context.adoption.unread.len()
-                )
-            }
-        );
-    }
+    out.push_str(&adoption_line(&context.adoption));
     for w in &context.waivers {
         match w.state {
             crate::waivers::WaiverState::Expired => {
@@ -132,6 +86,64 @@ pub fn terminal_summary(context: &ReportContext, worst: usize) -> String {
     }
     for e in &context.rule_errors {
         let _ = writeln!(out, "rule error: {}", terminal_field(e));
+    }
+    out
+}
+
+/// Results by severity, and the totals.
+fn severity_table(s: &crate::results::Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n{:<10} {:>8} {:>8} {:>8} {:>8}",
+        "severity", "fail", "unknown", "waived", "pass"
+    );
+    for row in &s.by_severity {
+        let k = &row.counts;
+        let _ = writeln!(
+            out,
+            "{:<10} {:>8} {:>8} {:>8} {:>8}",
+            row.severity.as_str(),
+            k.fail,
+            k.unknown,
+            k.waived,
+            k.pass
+        );
+    }
+    let t = &s.totals;
+    let _ = writeln!(
+        out,
+        "{:<10} {:>8} {:>8} {:>8} {:>8}",
+        "total", t.fail, t.unknown, t.waived, t.pass
+    );
+    out
+}
+
+/// The organization's share on the newest golden versions (nothing when
+/// there is no fleet).
+fn adoption_line(view: &crate::results::adoption::Adoption) -> String {
+    let mut out = String::new();
+    let adoption = &view.organization;
+    if adoption.instances.total + adoption.groups.total > 0 {
+        let _ = writeln!(
+            out,
+            "\nadoption: on the newest golden version: {} running instances ({} behind, {} AMI missing, {} AMI deprecated, {} unknown), {} Auto Scaling groups ({} behind, {} AMI missing, {} AMI deprecated, {} unknown){}",
+            adoption.instances.share_text(),
+            adoption.instances.behind,
+            adoption.instances.missing,
+            adoption.instances.deprecated,
+            adoption.instances.unknown,
+            adoption.groups.share_text(),
+            adoption.groups.behind,
+            adoption.groups.missing,
+            adoption.groups.deprecated,
+            adoption.groups.unknown,
+            if view.unread.is_empty() {
+                String::new()
+            } else {
+                format!("; not read in {} account-regions", view.unread.len())
+            }
+        );
     }
     out
 }
