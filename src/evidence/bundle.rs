@@ -29,7 +29,7 @@ pub fn write_bundle_beside(dir: &Path, name: &str, path: &Path) -> Result<tempfi
         .parent()
         .ok_or_else(|| Error::input(format!("{}: no directory for a bundle", path.display())))?;
     let temp = tempfile::Builder::new()
-        .prefix(".amiaudit-bundle-")
+        .prefix(&crate::output::temporary_prefix(name))
         .tempfile_in(parent)
         .map_err(|e| Error::io(parent, e))?;
     let file = temp.reopen().map_err(|e| Error::io(temp.path(), e))?;
@@ -80,9 +80,22 @@ pub fn place_bundle(
 }
 
 fn kept_bundle(temp: tempfile::NamedTempFile, path: &Path, why: &str) -> Error {
-    let kept = match temp.keep() {
-        Ok((_, kept)) => kept.display().to_string(),
-        Err(e) => format!("nowhere ({})", e.error),
+    // Kept under a name of its own (a temporary's would be cleaned up by
+    // the next run).
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let target = path.with_file_name(format!("{name}.amiaudit-kept-{nanos}"));
+    let kept = match temp.persist_noclobber(&target) {
+        Ok(_) => target.display().to_string(),
+        Err(e) => match e.file.keep() {
+            Ok((_, kept)) => kept.display().to_string(),
+            Err(e) => format!("nowhere ({})", e.error),
+        },
     };
     Error::input(format!(
         "{}: bundle not placed ({why}); the audit is in place and its bundle is kept at {kept}",
@@ -132,7 +145,19 @@ fn write_bundle<W: std::io::Write>(dir: &Path, name: &str, out: W) -> std::io::R
     let rels = files_below(dir).map_err(|e| std::io::Error::other(e.to_string()))?;
     // A staged audit still holds the staging marker, which is not part of it.
     for rel in rels.into_iter().filter(|r| r != crate::output::MARKER) {
-        let data = fs::read(dir.join(&rel))?;
+        // Regular files only, read without following a link (an audit
+        // holds nothing else; a link could be a pipe or a device).
+        let path = dir.join(&rel);
+        let (file, len) = crate::error::open_regular_file(&path, "not found")
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        if !fs::symlink_metadata(&path)?.is_file() {
+            return Err(std::io::Error::other(format!(
+                "{}: a link, not a file amiaudit wrote",
+                path.display()
+            )));
+        }
+        let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, len), &mut data)?;
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(0o644);

@@ -13,9 +13,19 @@ use super::*;
 /// not list, and stop verifying. Replacing an output in place is the
 /// destination itself, not an ancestor.
 pub fn refuse_nested(destination: &Path, kind: &Kind, kinds: &[&Kind]) -> Result<()> {
-    // Lexical: parents that do not exist yet are passed over, and the
-    // file system resolves `..` and links in each check.
-    for ancestor in joined_to_cwd(destination)?.ancestors().skip(1) {
+    // The ancestors as the file system has them: the longest part of the
+    // path that exists, resolved (`..`, links), and everything above it;
+    // the parts that do not exist yet cannot be outputs.
+    let joined = joined_to_cwd(destination)?;
+    let Some(existing) = joined.ancestors().find(|a| fs::symlink_metadata(a).is_ok()) else {
+        return Ok(());
+    };
+    let resolved = existing
+        .canonicalize()
+        .map_err(|e| Error::io(existing, e))?;
+    // The destination itself may be replaced in place: only what is above it.
+    let skip = usize::from(existing == joined.as_path());
+    for ancestor in resolved.ancestors().skip(skip) {
         if !ancestor.is_dir() {
             continue;
         }
@@ -34,7 +44,7 @@ pub fn refuse_nested(destination: &Path, kind: &Kind, kinds: &[&Kind]) -> Result
 
 /// The destination must be absent, an empty directory, or an earlier
 /// output of this kind that holds only the files its manifest lists, each
-/// a regular file (or link) unchanged since it was written, and only the
+/// a regular file unchanged since it was written, and only the
 /// directories they need; returns those files (empty when there is nothing
 /// to replace).
 pub(super) fn check_destination(destination: &Path, kind: &Kind) -> Result<Listed> {
@@ -117,7 +127,9 @@ pub(super) fn check_destination(destination: &Path, kind: &Kind) -> Result<Liste
         let Ok(meta) = fs::symlink_metadata(&path) else {
             continue;
         };
-        let special = !meta.is_file() && !meta.file_type().is_symlink();
+        // amiaudit writes regular files only: a link or anything else at a
+        // listed name was put there by someone else.
+        let special = !meta.is_file();
         let changed = meta.is_file()
             && sha
                 .as_ref()

@@ -15,23 +15,54 @@ pub(super) struct Lock {
 impl Drop for Lock {
     fn drop(&mut self) {
         // Still held: any other writer gave up at once (try_lock), so the
-        // file can go before the lock is released with it.
-        let _ = fs::remove_file(&self.path);
+        // file can go before the lock is released with it; only if the
+        // path still names it (never a file put there since).
+        use std::os::unix::fs::MetadataExt;
+        let ours = match (self._file.metadata(), fs::symlink_metadata(&self.path)) {
+            (Ok(held), Ok(now)) => held.ino() == now.ino() && held.dev() == now.dev(),
+            _ => false,
+        };
+        if ours {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
-/// Opens and locks the lock file. A lock taken on a file that another run
+/// What an amiaudit lock file holds, so one is told from a user's file of
+/// the same name (which is refused, never truncated or removed).
+const LOCK_TEXT: &[u8] = b"amiaudit lock\n";
+
+/// Opens and locks the lock file, never through a link, never over a file
+/// that is not an amiaudit lock. A lock taken on a file that another run
 /// removed in the meantime is no lock: open again until the locked file is
 /// the one at the path.
 pub(super) fn lock_beside(lock_path: &Path, destination: &Path) -> Result<fs::File> {
-    use std::os::unix::fs::MetadataExt;
+    use std::io::{Read, Write};
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let not_ours = || {
+        Error::input(format!(
+            "{}: `{}` is in the way and is not an amiaudit lock (a link, or a file amiaudit did not write); move it away",
+            destination.display(),
+            lock_path.display()
+        ))
+    };
     for _ in 0..16 {
-        let file = fs::OpenOptions::new()
+        let mut file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(lock_path)
-            .map_err(|e| Error::io(lock_path, e))?;
+            .map_err(|e| match e.raw_os_error() {
+                // O_NOFOLLOW on a link.
+                Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => not_ours(),
+                _ => Error::io(lock_path, e),
+            })?;
+        let held = file.metadata().map_err(|e| Error::io(lock_path, e))?;
+        if !held.is_file() || held.len() > LOCK_TEXT.len() as u64 {
+            return Err(not_ours());
+        }
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
@@ -43,8 +74,17 @@ pub(super) fn lock_beside(lock_path: &Path, destination: &Path) -> Result<fs::Fi
             }
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(lock_path, e)),
         }
-        let held = file.metadata().map_err(|e| Error::io(lock_path, e))?;
-        let current = fs::metadata(lock_path);
+        // Empty: just created (by this run or one that died before writing).
+        let mut text = Vec::new();
+        file.read_to_end(&mut text)
+            .map_err(|e| Error::io(lock_path, e))?;
+        if text.is_empty() {
+            file.write_all(LOCK_TEXT)
+                .map_err(|e| Error::io(lock_path, e))?;
+        } else if text != LOCK_TEXT {
+            return Err(not_ours());
+        }
+        let current = fs::symlink_metadata(lock_path);
         if current.is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev()) {
             return Ok(file);
         }

@@ -132,6 +132,12 @@ fn absolute_creating(path: &Path, create_parents: bool) -> Result<(PathBuf, Vec<
                 remove_created(&created);
                 Error::io(&parent, e)
             })?;
+            // `new/../out` made `new` on the way: not a parent of the
+            // destination, so it goes at once.
+            let (created, stray): (Vec<PathBuf>, Vec<PathBuf>) = created
+                .into_iter()
+                .partition(|d| d.canonicalize().is_ok_and(|d| parent.starts_with(d)));
+            remove_created(&stray);
             Ok((parent.join(name), created))
         }
         _ => Ok((
@@ -259,26 +265,38 @@ fn remove_created(created: &[PathBuf]) {
     }
 }
 
-/// Staging directories of earlier runs that died (marked, and not locked:
-/// the caller holds the lock).
+/// Staging directories and temporary files of earlier runs that died
+/// (marked or named so, and not locked: the caller holds the lock).
 fn remove_stale(parent: &Path, name: &str) -> Result<()> {
-    let prefix = format!(".{name}.amiaudit-staging-");
+    let staging = format!(".{name}.amiaudit-staging-");
+    let temporary = temporary_prefix(name);
     let entries = fs::read_dir(parent).map_err(|e| Error::io(parent, e))?;
     for entry in entries.flatten() {
         let path = entry.path();
-        let ours = entry.file_name().to_string_lossy().starts_with(&prefix)
-            && fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir())
-            && path.join(MARKER).is_file();
-        if ours {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let meta = fs::symlink_metadata(&path);
+        if file_name.starts_with(&staging)
+            && meta.as_ref().is_ok_and(|m| m.is_dir())
+            && path.join(MARKER).is_file()
+        {
             fs::remove_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        } else if file_name.starts_with(&temporary) && meta.is_ok_and(|m| m.is_file()) {
+            fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         }
     }
     Ok(())
 }
 
+/// The name a temporary file written beside the destination `name` (a
+/// bundle) starts with: one left by a run that died is removed by the
+/// next, under the lock.
+pub fn temporary_prefix(name: &str) -> String {
+    format!(".{name}.amiaudit-tmp-")
+}
+
 /// Removes the files `listed` (relative, checked plain) from the earlier
 /// output now at `old` where each is still what its manifest says (a
-/// regular file or link, unchanged where a sha256 is recorded), then the
+/// regular file, unchanged where a sha256 is recorded), then the
 /// directories that held them once empty. The audit is already in place,
 /// so nothing here fails: anything left (a file added or edited while the
 /// run went on, a directory no listed file needs, a file that would not
@@ -289,7 +307,6 @@ fn remove_listed(old: &Path, listed: &Listed, destination: &Path) -> Option<Path
     for (rel, sha) in listed {
         let path = old.join(rel);
         let removable = match fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_symlink() => true,
             Ok(meta) if meta.is_file() => sha
                 .as_ref()
                 .is_none_or(|sha| sha256_file(&path).ok().as_ref() == Some(sha)),

@@ -933,3 +933,78 @@ fn remediation_commands_are_shell_quoted_in_every_format() {
         "report.html carries no shell word for the group"
     );
 }
+
+/// What a review planted beside and inside outputs: a link or a user's
+/// file at the lock's name, a link at a listed name, a temporary left by a
+/// killed run, a parent made on the way through `..`.
+#[test]
+fn planted_locks_links_and_leftovers_are_never_followed_or_lost() {
+    use std::os::unix::fs::symlink;
+    let root = tempfile::tempdir().unwrap();
+    let victim = root.path().join("victim");
+    fs::create_dir(&victim).unwrap();
+    let csv = ["--format", "csv"];
+
+    // A link at the lock's name: refused, nothing made through it, the
+    // link left.
+    let lock = root.path().join(".o.amiaudit-lock");
+    symlink(victim.join("created"), &lock).unwrap();
+    let run = audit_sample(&root.path().join("o"), &csv);
+    refused(&run, "is not an amiaudit lock");
+    assert!(!victim.join("created").exists());
+    assert!(
+        fs::symlink_metadata(&lock)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    fs::remove_file(&lock).unwrap();
+    // A user's file of that name: refused, kept as it was.
+    fs::write(&lock, "my notes\n").unwrap();
+    refused(
+        &audit_sample(&root.path().join("o"), &csv),
+        "is not an amiaudit lock",
+    );
+    assert_eq!(fs::read_to_string(&lock).unwrap(), "my notes\n");
+    fs::remove_file(&lock).unwrap();
+
+    // A listed file replaced by a link: not amiaudit's, refused before work.
+    let out = root.path().join("o");
+    assert_eq!(audit_sample(&out, &csv).status.code(), Some(0));
+    fs::write(victim.join("keep.txt"), "precious\n").unwrap();
+    fs::remove_file(out.join("findings.csv")).unwrap();
+    symlink(victim.join("keep.txt"), out.join("findings.csv")).unwrap();
+    refused(
+        &audit_sample(&out, &csv),
+        "`findings.csv` is not the file amiaudit wrote",
+    );
+    assert!(
+        fs::symlink_metadata(out.join("findings.csv"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    fs::remove_file(out.join("findings.csv")).unwrap();
+
+    // A temporary a killed run left beside the output goes with the next run.
+    let leftover = root.path().join(".o.amiaudit-tmp-x1y2z3");
+    fs::write(&leftover, "half a bundle").unwrap();
+    let run = audit_sample(&out, &["--format", "csv", "--bundle"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert!(!leftover.exists());
+    assert!(root.path().join("o.tar.gz").is_file());
+
+    // `new/../o2`: `new` is not a parent of the output and does not stay;
+    // `o/../o3` does not lie inside the audit `o`.
+    let run = audit_sample(&root.path().join("new/../o2"), &csv);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert!(!root.path().join("new").exists());
+    let run = audit_sample(&root.path().join("o/../o3"), &csv);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert!(root.path().join("o3/findings.csv").is_file());
+    assert_eq!(
+        fs::read_to_string(victim.join("keep.txt")).unwrap(),
+        "precious\n"
+    );
+    assert_eq!(fs::read_dir(&victim).unwrap().count(), 1);
+}
