@@ -148,6 +148,22 @@ pub const OUTPUT: crate::output::Kind = crate::output::Kind {
 /// The files an audit directory's manifest lists, the manifest included.
 fn listed_files(dir: &Path) -> Result<crate::output::Listed> {
     let manifest = read_manifest(dir)?;
+    // An edited manifest is the user's now: not an earlier audit to replace.
+    // (Paths that are not plain are refused by the caller, naming them.)
+    let plain = manifest
+        .files
+        .keys()
+        .all(|f| crate::paths::is_plain_relative(f));
+    let inconsistent = if plain {
+        verify::manifest_inconsistencies(dir, &manifest)
+    } else {
+        Vec::new()
+    };
+    if let Some(first) = inconsistent.first() {
+        return Err(Error::input(format!(
+            "its {MANIFEST} says what the audit does not hold ({first}; `amiaudit verify` says all)"
+        )));
+    }
     let signature = manifest.signing.as_ref().map(|_| SIGNATURE.to_string());
     Ok(manifest
         .files

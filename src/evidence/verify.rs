@@ -112,6 +112,24 @@ fn verify_once(dir: &Path) -> Result<Verification> {
     Ok(v)
 }
 
+/// What the manifest in `dir` claims and the audit does not hold (its
+/// signature, what it embeds, what findings.json says), without hashing
+/// its files: an earlier audit whose manifest was edited is not replaced
+/// as if it were amiaudit's own.
+pub fn manifest_inconsistencies(dir: &Path, manifest: &EvidenceManifest) -> Vec<String> {
+    let mut v = Verification::default();
+    if let Some(signing) = &manifest.signing {
+        match fs::read(dir.join(MANIFEST)) {
+            Ok(text) => check_signature(dir, &text, signing, &mut v),
+            Err(e) => v.inconsistent.push(format!("{MANIFEST}: {e}")),
+        }
+    }
+    check_inventory(dir, manifest, &mut v);
+    check_policies(dir, manifest, &mut v);
+    check_claims(dir, manifest, &mut v);
+    v.inconsistent
+}
+
 /// The signature beside a manifest that names a signing key: present, a
 /// plain file, and that key's signature of these bytes.
 fn check_signature(dir: &Path, manifest: &[u8], signing: &Signing, v: &mut Verification) {
