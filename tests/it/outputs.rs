@@ -1007,4 +1007,16 @@ fn planted_locks_links_and_leftovers_are_never_followed_or_lost() {
         "precious\n"
     );
     assert_eq!(fs::read_dir(&victim).unwrap().count(), 1);
+
+    // An edited manifest (verify: inconsistent) is the user's now: refused.
+    let manifest = root.path().join("o3/manifest.json");
+    let mut edited: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&manifest).unwrap()).unwrap();
+    edited["scope"]["organization_id"] = "o-edited".into();
+    fs::write(&manifest, edited.to_string()).unwrap();
+    refused(
+        &audit_sample(&root.path().join("o3"), &csv),
+        "says what the audit does not hold",
+    );
+    assert!(fs::read_to_string(&manifest).unwrap().contains("o-edited"));
 }
