@@ -204,19 +204,7 @@ pub fn summarize(
     rules: &[Rule],
 ) -> Result<Summary> {
     let fail = |e: PolarsError| Error::Internal(format!("summarize: {}", polars_message(&e)));
-    let counts = evaluation
-        .results
-        .clone()
-        .lazy()
-        .group_by([
-            col("rule_id"),
-            col("account_id"),
-            col("region"),
-            col("status"),
-        ])
-        .agg([len().cast(DataType::UInt64).alias("n")])
-        .collect()
-        .map_err(fail)?;
+    let counts = grouped_counts(evaluation).map_err(fail)?;
     let stage = |e: Error| Error::Internal(format!("summarize: {e}"));
     let rule_ids = str_column(&counts, "rule_id").map_err(stage)?;
     let account_ids = str_column(&counts, "account_id").map_err(stage)?;
@@ -283,6 +271,67 @@ pub fn summarize(
         }
     }
 
+    let accounts = account_scores(inventory, per_account)?;
+
+    Ok(Summary {
+        totals,
+        by_severity: Severity::ALL
+            .into_iter()
+            .map(|severity| SeverityCounts {
+                severity,
+                counts: per_severity.get(&severity).copied().unwrap_or_default(),
+            })
+            .collect(),
+        rules: rule_summaries(rules, evaluation, &per_rule),
+        accounts,
+        frameworks: frameworks(rules, &per_rule, &evaluation.rule_errors),
+        regions: per_region,
+        coverage: coverage(inventory),
+        fail_matrix,
+    })
+}
+
+/// Each rule that ran with its counts, in pack order.
+fn rule_summaries(
+    rules: &[Rule],
+    evaluation: &Evaluation,
+    per_rule: &BTreeMap<String, StatusCounts>,
+) -> Vec<RuleSummary> {
+    rules
+        .iter()
+        .filter(|r| !evaluation.rule_errors.iter().any(|e| e.rule_id == r.id))
+        .map(|r| RuleSummary {
+            rule_id: r.id.clone(),
+            title: r.title.clone(),
+            severity: r.severity,
+            counts: per_rule.get(&r.id).copied().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Results counted by rule, account, region and status (`n`).
+fn grouped_counts(evaluation: &Evaluation) -> PolarsResult<DataFrame> {
+    evaluation
+        .results
+        .clone()
+        .lazy()
+        .group_by([
+            col("rule_id"),
+            col("account_id"),
+            col("region"),
+            col("status"),
+        ])
+        .agg([len().cast(DataType::UInt64).alias("n")])
+        .collect()
+}
+
+/// Every account of the scope with its score, worst first: unscored
+/// accounts (nothing could be judged) first, then lowest score.
+/// `per_account` holds each account's counts, pass weight and fail weight.
+fn account_scores(
+    inventory: &Inventory,
+    mut per_account: BTreeMap<String, (StatusCounts, f64, f64)>,
+) -> Result<Vec<AccountScore>> {
     let directory = account_directory(inventory)?;
     for id in directory.keys() {
         per_account.entry(id.clone()).or_default();
@@ -303,7 +352,6 @@ pub fn summarize(
         })
         .collect();
     accounts.sort_by(|a, b| {
-        // Unscored accounts (nothing could be judged) first, then lowest score.
         a.score
             .unwrap_or(-1.0)
             .total_cmp(&b.score.unwrap_or(-1.0))
@@ -311,31 +359,7 @@ pub fn summarize(
             .then_with(|| a.account_id.cmp(&b.account_id))
     });
 
-    Ok(Summary {
-        totals,
-        by_severity: Severity::ALL
-            .into_iter()
-            .map(|severity| SeverityCounts {
-                severity,
-                counts: per_severity.get(&severity).copied().unwrap_or_default(),
-            })
-            .collect(),
-        rules: rules
-            .iter()
-            .filter(|r| !evaluation.rule_errors.iter().any(|e| e.rule_id == r.id))
-            .map(|r| RuleSummary {
-                rule_id: r.id.clone(),
-                title: r.title.clone(),
-                severity: r.severity,
-                counts: per_rule.get(&r.id).copied().unwrap_or_default(),
-            })
-            .collect(),
-        accounts,
-        frameworks: frameworks(rules, &per_rule, &evaluation.rule_errors),
-        regions: per_region,
-        coverage: coverage(inventory),
-        fail_matrix,
-    })
+    Ok(accounts)
 }
 
 /// Each framework's requirements with the counts of their rules. A
