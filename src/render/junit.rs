@@ -9,6 +9,92 @@ use crate::results::{Finding, Status};
 use super::ReportContext;
 use crate::text::xml_escape;
 
+/// How one account-region's case of a rule ended.
+enum Case {
+    Failure,
+    Error,
+    Skipped,
+    Passed,
+}
+
+/// One account-region's test case of `rule` into `out`: failed when any
+/// result fails, else in error when any is unknown, else skipped when any
+/// is waived.
+fn testcase(
+    out: &mut String,
+    rule: &super::RuleSection,
+    account: &str,
+    region: &str,
+    findings: &[&Finding],
+) -> Case {
+    let failing: Vec<&&Finding> = findings
+        .iter()
+        .filter(|f| f.status == Status::Fail)
+        .collect();
+    let unknown: Vec<&&Finding> = findings
+        .iter()
+        .filter(|f| f.status == Status::Unknown)
+        .collect();
+    let waived: Vec<&&Finding> = findings
+        .iter()
+        .filter(|f| f.status == Status::Waived)
+        .collect();
+    let _ = write!(
+        out,
+        "    <testcase classname=\"{}\" name=\"{}/{}\">",
+        xml_escape(&rule.id),
+        xml_escape(account),
+        xml_escape(region)
+    );
+    if !failing.is_empty() {
+        let list: Vec<String> = failing
+            .iter()
+            .map(|f| format!("{} {}: {}", f.resource_id, f.resource_name, f.reason))
+            .collect();
+        let _ = write!(
+            out,
+            "\n      <failure type=\"{}\" message=\"{} failing resource(s)\">{}</failure>\n    ",
+            rule.severity,
+            failing.len(),
+            xml_escape(&list.join("\n"))
+        );
+        return Case::Failure;
+    } else if !unknown.is_empty() {
+        let list: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("{}: {}", f.resource_id, f.reason))
+            .collect();
+        let _ = write!(
+            out,
+            "\n      <error type=\"unknown\" message=\"{} result(s) could not be determined\">{}</error>\n    ",
+            unknown.len(),
+            xml_escape(&list.join("\n"))
+        );
+        return Case::Error;
+    } else if !waived.is_empty() {
+        let mut reasons: Vec<&str> = waived.iter().map(|f| f.waiver_reason.as_str()).collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        let list: Vec<String> = waived
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}: waived until {}: {}",
+                    f.resource_id, f.resource_name, f.waiver_expires, f.waiver_reason
+                )
+            })
+            .collect();
+        let _ = write!(
+            out,
+            "\n      <skipped message=\"waived: {}\">{}</skipped>\n    ",
+            xml_escape(&reasons.join("; ")),
+            xml_escape(&list.join("\n"))
+        );
+        return Case::Skipped;
+    }
+    Case::Passed
+}
+
 /// `junit.xml`: one test suite per rule, one test case per account-region
 /// the rule has results in. A failing resource fails the case; an unknown
 /// one (coverage gap) makes it an error, so CI never shows a gap as green;
@@ -39,71 +125,11 @@ pub fn junit(
         let (mut fails, mut errors, mut skipped) = (0, 0, 0);
         let mut cases = String::new();
         for ((account, region), findings) in &by_place {
-            let failing: Vec<&&Finding> = findings
-                .iter()
-                .filter(|f| f.status == Status::Fail)
-                .collect();
-            let unknown: Vec<&&Finding> = findings
-                .iter()
-                .filter(|f| f.status == Status::Unknown)
-                .collect();
-            let waived: Vec<&&Finding> = findings
-                .iter()
-                .filter(|f| f.status == Status::Waived)
-                .collect();
-            let _ = write!(
-                cases,
-                "    <testcase classname=\"{}\" name=\"{}/{}\">",
-                xml_escape(&rule.id),
-                xml_escape(account),
-                xml_escape(region)
-            );
-            if !failing.is_empty() {
-                fails += 1;
-                let list: Vec<String> = failing
-                    .iter()
-                    .map(|f| format!("{} {}: {}", f.resource_id, f.resource_name, f.reason))
-                    .collect();
-                let _ = write!(
-                    cases,
-                    "\n      <failure type=\"{}\" message=\"{} failing resource(s)\">{}</failure>\n    ",
-                    rule.severity,
-                    failing.len(),
-                    xml_escape(&list.join("\n"))
-                );
-            } else if !unknown.is_empty() {
-                errors += 1;
-                let list: Vec<String> = unknown
-                    .iter()
-                    .map(|f| format!("{}: {}", f.resource_id, f.reason))
-                    .collect();
-                let _ = write!(
-                    cases,
-                    "\n      <error type=\"unknown\" message=\"{} result(s) could not be determined\">{}</error>\n    ",
-                    unknown.len(),
-                    xml_escape(&list.join("\n"))
-                );
-            } else if !waived.is_empty() {
-                skipped += 1;
-                let mut reasons: Vec<&str> =
-                    waived.iter().map(|f| f.waiver_reason.as_str()).collect();
-                reasons.sort_unstable();
-                reasons.dedup();
-                let list: Vec<String> = waived
-                    .iter()
-                    .map(|f| {
-                        format!(
-                            "{} {}: waived until {}: {}",
-                            f.resource_id, f.resource_name, f.waiver_expires, f.waiver_reason
-                        )
-                    })
-                    .collect();
-                let _ = write!(
-                    cases,
-                    "\n      <skipped message=\"waived: {}\">{}</skipped>\n    ",
-                    xml_escape(&reasons.join("; ")),
-                    xml_escape(&list.join("\n"))
-                );
+            match testcase(&mut cases, rule, account, region, findings) {
+                Case::Failure => fails += 1,
+                Case::Error => errors += 1,
+                Case::Skipped => skipped += 1,
+                Case::Passed => {}
             }
             cases.push_str("</testcase>\n");
         }
