@@ -197,12 +197,7 @@ pub fn build(
         });
     }
     let tallies = rule_tallies(pack, evaluation)?;
-    let expected: Vec<&str> = pack
-        .rules
-        .iter()
-        .filter(|r| r.resource_type == PIPELINE)
-        .map(|r| r.id.as_str())
-        .collect();
+    let expected = pipeline_rules(pack);
     let usage = consumers(inventory)?;
     let mut builds = builds_by_pipeline(inventory, &usage, &partial_regions)?;
     let directory = account_directory(inventory)?;
@@ -226,45 +221,11 @@ pub fn build(
     let mut out = Vec::with_capacity(pipelines.height());
     for i in 0..pipelines.height() {
         let key = (text(account[i]), text(region[i]), text(arn[i]));
-        let statuses = tallies.get(&key);
-        let with = |wanted: Status| -> Vec<String> {
-            statuses
-                .map(|s| {
-                    s.iter()
-                        .filter(|(_, st)| **st == wanted)
-                        .map(|(r, _)| r.clone())
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let failing_rules = with(Status::Fail);
-        let mut unknown_rules = with(Status::Unknown);
-        // A pipeline rule without a result here (it did not run) is not a pass.
-        for rule in &expected {
-            if !statuses.is_some_and(|s| s.contains_key(*rule)) {
-                unknown_rules.push(rule.to_string());
-            }
-        }
-        unknown_rules.sort();
-        let health = if !failing_rules.is_empty() {
-            Health::Failing
-        } else if !unknown_rules.is_empty() {
-            Health::Unknown
-        } else {
-            Health::Healthy
-        };
-        let schedule = match (schedule[i], timezone[i]) {
-            (Some(expr), Some(tz)) => format!("{expr} ({tz})"),
-            (Some(expr), None) => expr.to_string(),
-            (None, _) => "manual only".to_string(),
-        };
+        let judged = Judged::of(tallies.get(&key), &expected);
+        let schedule = schedule_text(schedule[i], timezone[i]);
         // Each pipeline ARN is one row: its builds are taken, not copied.
         let mut versions = builds.remove(&key.2).unwrap_or_default();
-        let newest = versions
-            .iter()
-            .filter(|v| v.status == "AVAILABLE")
-            .filter_map(|v| v.age_days.map(|age| (age, v.version.clone())))
-            .min_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
+        let newest = newest_available(&versions);
         let instances: Usage = versions.iter().map(|v| v.instances).sum();
         let launch_templates: Usage = versions.iter().map(|v| v.launch_templates).sum();
         let amis = versions.iter().map(|v| v.amis.len() + v.more_amis).sum();
@@ -281,10 +242,10 @@ pub fn build(
             schedule,
             last_run_status: last_run[i].map(str::to_string),
             consecutive_failures: failures[i],
-            health,
-            failing_rules,
-            unknown_rules,
-            waived_rules: with(Status::Waived),
+            health: judged.health,
+            failing_rules: judged.failing,
+            unknown_rules: judged.unknown,
+            waived_rules: judged.waived,
             newest_version: newest.as_ref().map(|n| n.1.clone()),
             newest_age_days: newest.map(|n| n.0),
             builds_read: listed[i].is_some(),
@@ -299,19 +260,91 @@ pub fn build(
             pipeline_arn: key.2,
         });
     }
-    out.sort_by(|a, b| {
-        (&a.account_id, &a.region, &a.name, &a.pipeline_arn).cmp(&(
-            &b.account_id,
-            &b.region,
-            &b.name,
-            &b.pipeline_arn,
-        ))
-    });
+    out.sort_by(|a, b| pipeline_order(a).cmp(&pipeline_order(b)));
     Ok(PipelinesView {
         pipelines: out,
         unread: pipelines_unread,
         usage_unread,
     })
+}
+
+/// The rules that judge pipelines.
+fn pipeline_rules(pack: &PolicyPack) -> Vec<&str> {
+    pack.rules
+        .iter()
+        .filter(|r| r.resource_type == PIPELINE)
+        .map(|r| r.id.as_str())
+        .collect()
+}
+
+/// Pipelines in the report: by account, region, name, ARN.
+fn pipeline_order(p: &PipelineView) -> (&str, &str, &str, &str) {
+    (&p.account_id, &p.region, &p.name, &p.pipeline_arn)
+}
+
+/// The schedule as the report shows it.
+fn schedule_text(expression: Option<&str>, timezone: Option<&str>) -> String {
+    match (expression, timezone) {
+        (Some(expr), Some(tz)) => format!("{expr} ({tz})"),
+        (Some(expr), None) => expr.to_string(),
+        (None, _) => "manual only".to_string(),
+    }
+}
+
+/// The youngest available build: (age in days, version); the higher
+/// version where two are as young.
+fn newest_available(versions: &[VersionView]) -> Option<(i64, String)> {
+    versions
+        .iter()
+        .filter(|v| v.status == "AVAILABLE")
+        .filter_map(|v| v.age_days.map(|age| (age, v.version.clone())))
+        .min_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)))
+}
+
+/// A pipeline's health as its rules' results say it.
+struct Judged {
+    health: Health,
+    failing: Vec<String>,
+    unknown: Vec<String>,
+    waived: Vec<String>,
+}
+
+impl Judged {
+    /// From the pipeline's results by rule; a pipeline rule of `expected`
+    /// without a result here (it did not run) is unknown, never a pass.
+    fn of(statuses: Option<&BTreeMap<String, Status>>, expected: &[&str]) -> Judged {
+        let with = |wanted: Status| -> Vec<String> {
+            statuses
+                .map(|s| {
+                    s.iter()
+                        .filter(|(_, st)| **st == wanted)
+                        .map(|(r, _)| r.clone())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let failing = with(Status::Fail);
+        let mut unknown = with(Status::Unknown);
+        for rule in expected {
+            if !statuses.is_some_and(|s| s.contains_key(*rule)) {
+                unknown.push(rule.to_string());
+            }
+        }
+        unknown.sort();
+        let health = if !failing.is_empty() {
+            Health::Failing
+        } else if !unknown.is_empty() {
+            Health::Unknown
+        } else {
+            Health::Healthy
+        };
+        Judged {
+            health,
+            failing,
+            unknown,
+            waived: with(Status::Waived),
+        }
+    }
 }
 
 type PipelineKey = (String, String, String);
