@@ -281,6 +281,43 @@ struct Source<'a> {
     reopened: bool,
 }
 
+/// amiaudit's own fields of a finding, the empty ones left out.
+fn product_fields(context: &ReportContext, s: &Source<'_>) -> BTreeMap<String, String> {
+    let mut fields = BTreeMap::new();
+    for (key, value) in [
+        ("amiaudit/RuleId", s.rule_id),
+        ("amiaudit/Status", s.status),
+        ("amiaudit/AccountId", s.account_id),
+        ("amiaudit/AccountName", s.account_name),
+        ("amiaudit/ResourceType", s.resource_type),
+        ("amiaudit/ResourceId", s.resource_id),
+        ("amiaudit/ResourceName", s.resource_name),
+        ("amiaudit/RemediationCommand", s.remediation_command),
+        ("amiaudit/WaiverReason", s.waiver_reason),
+        ("amiaudit/WaiverExpires", s.waiver_expires),
+        ("amiaudit/CollectedAt", &context.meta.collected_at),
+        ("amiaudit/Reopened", if s.reopened { "true" } else { "" }),
+    ] {
+        if !value.is_empty() {
+            fields.insert(key.to_string(), clip(value, PRODUCT_FIELD_MAX));
+        }
+    }
+    fields
+}
+
+/// The framework requirements a rule maps to, as `framework id`.
+fn related_requirements(rule: Option<&super::RuleSection>) -> Vec<String> {
+    rule.map(|r| {
+        r.framework_ids
+            .iter()
+            .flat_map(|(fw, ids)| ids.iter().map(move |id| format!("{fw} {id}")))
+            .take(REQUIREMENTS_MAX)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// One ASFF finding for a result (or a failure resolved since the baseline).
 fn finding(
     context: &ReportContext,
     rule: Option<&super::RuleSection>,
@@ -311,34 +348,8 @@ fn finding(
             s.resource_id,
         ),
     };
-    let mut fields = BTreeMap::new();
-    for (key, value) in [
-        ("amiaudit/RuleId", s.rule_id),
-        ("amiaudit/Status", s.status),
-        ("amiaudit/AccountId", s.account_id),
-        ("amiaudit/AccountName", s.account_name),
-        ("amiaudit/ResourceType", s.resource_type),
-        ("amiaudit/ResourceId", s.resource_id),
-        ("amiaudit/ResourceName", s.resource_name),
-        ("amiaudit/RemediationCommand", s.remediation_command),
-        ("amiaudit/WaiverReason", s.waiver_reason),
-        ("amiaudit/WaiverExpires", s.waiver_expires),
-        ("amiaudit/CollectedAt", &context.meta.collected_at),
-        ("amiaudit/Reopened", if s.reopened { "true" } else { "" }),
-    ] {
-        if !value.is_empty() {
-            fields.insert(key.to_string(), clip(value, PRODUCT_FIELD_MAX));
-        }
-    }
-    let requirements: Vec<String> = rule
-        .map(|r| {
-            r.framework_ids
-                .iter()
-                .flat_map(|(fw, ids)| ids.iter().map(move |id| format!("{fw} {id}")))
-                .take(REQUIREMENTS_MAX)
-                .collect()
-        })
-        .unwrap_or_default();
+    let fields = product_fields(context, s);
+    let requirements = related_requirements(rule);
     let title = rule.map_or(s.rule_id, |r| r.title.as_str());
     let description = if s.reason.is_empty() {
         rule.map_or("", |r| r.description.as_str())
