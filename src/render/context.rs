@@ -301,46 +301,10 @@ impl ReportContext {
                 .iter()
                 .map(RuleError::to_string)
                 .collect(),
-            rules_not_run: evaluation
-                .rule_errors
-                .iter()
-                .map(|e| RuleNotRun {
-                    id: e.rule_id.clone(),
-                    title: pack
-                        .rules
-                        .iter()
-                        .find(|r| r.id == e.rule_id)
-                        .map(|r| r.title.clone())
-                        .unwrap_or_default(),
-                    error: e.to_string(),
-                })
-                .collect(),
-            regions: {
-                let mut r: Vec<String> = inventory
-                    .coverage()
-                    .regions
-                    .keys()
-                    .map(|(_, r)| r.clone())
-                    .filter(|r| !r.is_empty())
-                    .collect();
-                r.sort();
-                r.dedup();
-                r
-            },
+            rules_not_run: rules_not_run(pack, evaluation),
+            regions: regions(inventory),
             waivers: Vec::new(),
-            // Not opted in is out of scope, not unread.
-            not_read_in_full: inventory
-                .coverage()
-                .regions
-                .iter()
-                .filter(|(_, (status, _))| {
-                    !matches!(
-                        status,
-                        crate::inventory::ScanStatus::Ok | crate::inventory::ScanStatus::NotOptedIn
-                    )
-                })
-                .map(|(key, _)| key.clone())
-                .collect(),
+            not_read_in_full: not_read_in_full(inventory),
             charts,
             pipelines,
             adoption,
@@ -349,6 +313,55 @@ impl ReportContext {
             group_arns: group_arns(inventory)?,
         })
     }
+}
+
+/// The rules that could not run, with why.
+fn rules_not_run(pack: &PolicyPack, evaluation: &Evaluation) -> Vec<RuleNotRun> {
+    evaluation
+        .rule_errors
+        .iter()
+        .map(|e| RuleNotRun {
+            id: e.rule_id.clone(),
+            title: pack
+                .rules
+                .iter()
+                .find(|r| r.id == e.rule_id)
+                .map(|r| r.title.clone())
+                .unwrap_or_default(),
+            error: e.to_string(),
+        })
+        .collect()
+}
+
+/// Every region of the scope, sorted, once.
+fn regions(inventory: &Inventory) -> Vec<String> {
+    let mut r: Vec<String> = inventory
+        .coverage()
+        .regions
+        .keys()
+        .map(|(_, r)| r.clone())
+        .filter(|r| !r.is_empty())
+        .collect();
+    r.sort();
+    r.dedup();
+    r
+}
+
+/// The account-regions not read in full (not opted in is out of scope,
+/// not unread).
+fn not_read_in_full(inventory: &Inventory) -> Vec<(String, String)> {
+    inventory
+        .coverage()
+        .regions
+        .iter()
+        .filter(|(_, (status, _))| {
+            !matches!(
+                status,
+                crate::inventory::ScanStatus::Ok | crate::inventory::ScanStatus::NotOptedIn
+            )
+        })
+        .map(|(key, _)| key.clone())
+        .collect()
 }
 
 /// `(account, region, group name) -> ARN` of every Auto Scaling group whose
