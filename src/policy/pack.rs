@@ -188,45 +188,7 @@ pub fn parse_rule(path: &Path, text: &str) -> Result<Rule> {
         rule: file.id.clone(),
         message,
     };
-    let valid_id = !file.id.is_empty()
-        && file
-            .id
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
-    if !valid_id {
-        return Err(err(
-            "id must be upper-case letters, digits and `-`, e.g. `AMI-PUBLIC`".to_string(),
-        ));
-    }
-    if let Some(placeholder) = file
-        .remediation
-        .command
-        .as_deref()
-        .and_then(crate::text::placeholder_in_quotes)
-    {
-        return Err(err(format!(
-            "remediation command: `{placeholder}` stands inside quotes, where the quoted word it becomes would end them; put it outside, joined to the quoted text ('...'{placeholder}'...')"
-        )));
-    }
-    let valid_type = !file.resource_type.is_empty()
-        && file.resource_type.len() <= 64
-        && file
-            .resource_type
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !valid_type {
-        return Err(err(
-            "resource_type must be lower-case letters, digits and `-`, e.g. `ami`".to_string(),
-        ));
-    }
-    for framework in file.frameworks.keys() {
-        if !is_safe_name(framework) {
-            return Err(err(format!(
-                "framework name `{}` must be lower-case letters, digits, `.` and `-` (it names a file, findings-<framework>.csv)",
-                framework.escape_debug()
-            )));
-        }
-    }
+    check_names(&file).map_err(&err)?;
     let check = match (file.query, file.from, file.fail_when) {
         (Some(query), None, None) if file.reason.is_none() && file.scope.is_none() => {
             Check::Query(query)
@@ -270,29 +232,7 @@ pub fn parse_rule(path: &Path, text: &str) -> Result<Rule> {
             )));
         }
     }
-    let mut evidence = Vec::new();
-    for text in &file.evidence {
-        let fact = Evidence::parse(text).map_err(&err)?;
-        if let Evidence::Column { table, .. } = &fact {
-            let own = schema::table_for_resource_type(table.resource_type)
-                .is_some_and(|t| t.name == table.name);
-            let fits = match &check {
-                Check::Predicate { from, .. } => from.name == table.name,
-                Check::Query(_) => own,
-            };
-            if !fits {
-                return Err(err(format!(
-                    "evidence `{fact}`: a column fact must be on the table of the rule's resources (`{}`); judge facts of other tables in the query, where NULL gives `unknown`",
-                    match &check {
-                        Check::Predicate { from, .. } => from.name,
-                        Check::Query(_) => schema::table_for_resource_type(&file.resource_type)
-                            .map_or("?", |t| t.name),
-                    }
-                )));
-            }
-        }
-        evidence.push(fact);
-    }
+    let evidence = parse_evidence(&file.evidence, &check, &file.resource_type).map_err(&err)?;
     let rule = Rule {
         id: file.id,
         title: file.title,
@@ -310,6 +250,82 @@ pub fn parse_rule(path: &Path, text: &str) -> Result<Rule> {
     // Compiling with defaults catches unknown parameters and bad templates early.
     rule.sql(&super::ParamOverrides::new())?;
     Ok(rule)
+}
+
+/// The rule's names: its id, resource type, frameworks, and placeholders
+/// in its remediation command.
+fn check_names(file: &RuleFile) -> std::result::Result<(), String> {
+    let valid_id = !file.id.is_empty()
+        && file
+            .id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+    if !valid_id {
+        return Err("id must be upper-case letters, digits and `-`, e.g. `AMI-PUBLIC`".to_string());
+    }
+    if let Some(placeholder) = file
+        .remediation
+        .command
+        .as_deref()
+        .and_then(crate::text::placeholder_in_quotes)
+    {
+        return Err(format!(
+            "remediation command: `{placeholder}` stands inside quotes, where the quoted word it becomes would end them; put it outside, joined to the quoted text ('...'{placeholder}'...')"
+        ));
+    }
+    let valid_type = !file.resource_type.is_empty()
+        && file.resource_type.len() <= 64
+        && file
+            .resource_type
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid_type {
+        return Err(
+            "resource_type must be lower-case letters, digits and `-`, e.g. `ami`".to_string(),
+        );
+    }
+    for framework in file.frameworks.keys() {
+        if !is_safe_name(framework) {
+            return Err(format!(
+                "framework name `{}` must be lower-case letters, digits, `.` and `-` (it names a file, findings-<framework>.csv)",
+                framework.escape_debug()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The facts a rule rests on; a column fact must be on the table of the
+/// rule's resources.
+fn parse_evidence(
+    texts: &[String],
+    check: &Check,
+    resource_type: &str,
+) -> std::result::Result<Vec<Evidence>, String> {
+    let mut evidence = Vec::new();
+    for text in texts {
+        let fact = Evidence::parse(text)?;
+        if let Evidence::Column { table, .. } = &fact {
+            let own = schema::table_for_resource_type(table.resource_type)
+                .is_some_and(|t| t.name == table.name);
+            let fits = match check {
+                Check::Predicate { from, .. } => from.name == table.name,
+                Check::Query(_) => own,
+            };
+            if !fits {
+                return Err(format!(
+                    "evidence `{fact}`: a column fact must be on the table of the rule's resources (`{}`); judge facts of other tables in the query, where NULL gives `unknown`",
+                    match check {
+                        Check::Predicate { from, .. } => from.name,
+                        Check::Query(_) =>
+                            schema::table_for_resource_type(resource_type).map_or("?", |t| t.name),
+                    }
+                ));
+            }
+        }
+        evidence.push(fact);
+    }
+    Ok(evidence)
 }
 
 /// A framework name safe to put in a file name.
