@@ -225,50 +225,23 @@ async fn organization(
         Err(e) => fail(discovery, "DescribeOrganization", CallError::from_sdk(&e)),
     }
 
-    let mut accounts: BTreeMap<String, AccountInfo> = BTreeMap::new();
-    let mut pages = client.list_accounts().into_paginator().send();
-    let mut listed = true;
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(page) => {
-                for account in page.accounts() {
-                    let Some(id) = account.id() else { continue };
-                    let state = account.state().map(|s| s.as_str().to_string());
-                    accounts.insert(
-                        id.to_string(),
-                        AccountInfo {
-                            account_id: id.to_string(),
-                            name: account.name().map(str::to_string),
-                            email: account.email().map(str::to_string),
-                            status: state,
-                            joined_at_ms: account
-                                .joined_timestamp()
-                                .and_then(|t| t.to_millis().ok()),
-                            ..Default::default()
-                        },
-                    );
-                }
+    let mut accounts = match list_accounts(&client).await {
+        Ok(accounts) => accounts,
+        Err(e) => {
+            fail(discovery, "ListAccounts", e);
+            if ou.is_some() {
+                return Err(DiscoverError::EmptyScope(
+                    "--ou needs Organizations, which could not be listed (see the ListAccounts error)"
+                        .to_string(),
+                ));
             }
-            Err(e) => {
-                fail(discovery, "ListAccounts", CallError::from_sdk(&e));
-                listed = false;
-                break;
-            }
+            discovery.accounts = vec![AccountInfo {
+                account_id: caller,
+                ..Default::default()
+            }];
+            return Ok(());
         }
-    }
-    if !listed {
-        if ou.is_some() {
-            return Err(DiscoverError::EmptyScope(
-                "--ou needs Organizations, which could not be listed (see the ListAccounts error)"
-                    .to_string(),
-            ));
-        }
-        discovery.accounts = vec![AccountInfo {
-            account_id: caller,
-            ..Default::default()
-        }];
-        return Ok(());
-    }
+    };
     discovery.members = accounts.values().cloned().collect();
     // Suspended and closing accounts cannot be scanned; ACTIVE only.
     accounts.retain(|_, a| a.status.as_deref().is_none_or(|s| s == "ACTIVE"));
@@ -302,6 +275,33 @@ async fn organization(
     }
     discovery.accounts = accounts.into_values().collect();
     Ok(())
+}
+
+/// Every member account of the organization, by id (ListAccounts, all
+/// pages; one page failing fails the listing).
+async fn list_accounts(
+    client: &aws_sdk_organizations::Client,
+) -> Result<BTreeMap<String, AccountInfo>, CallError> {
+    let mut accounts = BTreeMap::new();
+    let mut pages = client.list_accounts().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| CallError::from_sdk(&e))?;
+        for account in page.accounts() {
+            let Some(id) = account.id() else { continue };
+            accounts.insert(
+                id.to_string(),
+                AccountInfo {
+                    account_id: id.to_string(),
+                    name: account.name().map(str::to_string),
+                    email: account.email().map(str::to_string),
+                    status: account.state().map(|s| s.as_str().to_string()),
+                    joined_at_ms: account.joined_timestamp().and_then(|t| t.to_millis().ok()),
+                    ..Default::default()
+                },
+            );
+        }
+    }
+    Ok(accounts)
 }
 
 /// account id -> (OU id, OU path from the root), for the whole tree or the
