@@ -83,6 +83,31 @@ pub struct Coverage {
     pub members_listed: bool,
 }
 
+/// Every failed call the scan recorded.
+fn failed_calls(scan_errors: &DataFrame) -> Result<Vec<FailedCall>> {
+    let mut calls = Vec::with_capacity(scan_errors.height());
+    let account = str_column(scan_errors, "account_id")?;
+    let region = str_column(scan_errors, "region")?;
+    let service = str_column(scan_errors, "service")?;
+    let operation = str_column(scan_errors, "operation")?;
+    let resource = str_column(scan_errors, "resource_id")?;
+    let code = str_column(scan_errors, "error_code")?;
+    for i in 0..scan_errors.height() {
+        calls.push(FailedCall {
+            account_id: account[i].unwrap_or_default().to_string(),
+            region: region[i].map(str::to_string),
+            operation: format!(
+                "{}:{}",
+                service[i].unwrap_or_default(),
+                operation[i].unwrap_or_default()
+            ),
+            resource_id: resource[i].map(str::to_string),
+            error_code: code[i].unwrap_or("error").to_string(),
+        });
+    }
+    Ok(calls)
+}
+
 impl Coverage {
     pub fn read(
         manifest: &Manifest,
@@ -97,27 +122,7 @@ impl Coverage {
             scan_finished: manifest.complete,
             ..Default::default()
         };
-        {
-            let account = str_column(scan_errors, "account_id")?;
-            let region = str_column(scan_errors, "region")?;
-            let service = str_column(scan_errors, "service")?;
-            let operation = str_column(scan_errors, "operation")?;
-            let resource = str_column(scan_errors, "resource_id")?;
-            let code = str_column(scan_errors, "error_code")?;
-            for i in 0..scan_errors.height() {
-                coverage.failed_calls.push(FailedCall {
-                    account_id: account[i].unwrap_or_default().to_string(),
-                    region: region[i].map(str::to_string),
-                    operation: format!(
-                        "{}:{}",
-                        service[i].unwrap_or_default(),
-                        operation[i].unwrap_or_default()
-                    ),
-                    resource_id: resource[i].map(str::to_string),
-                    error_code: code[i].unwrap_or("error").to_string(),
-                });
-            }
-        }
+        coverage.failed_calls = failed_calls(scan_errors)?;
         // A synthetic organization lists every member it made.
         coverage.members_listed = manifest.scope.source == "synthetic";
         if manifest.scope.source == "organizations" {
@@ -167,31 +172,38 @@ impl Coverage {
                 .regions
                 .insert((account.to_string(), region.to_string()), (status, why));
         }
+        coverage.add_missing(&manifest.scope.regions);
+        Ok(coverage)
+    }
+
+    /// Marks every account-region of the scope without scan data as
+    /// missing (never as seen), and says why for each not scanned.
+    fn add_missing(&mut self, scope_regions: &[String]) {
         // Every account and region of the scope must have been accounted for.
-        let mut scope_regions: BTreeSet<&str> =
-            manifest.scope.regions.iter().map(String::as_str).collect();
-        if scope_regions.is_empty() {
-            scope_regions = coverage.regions.keys().map(|(_, r)| r.as_str()).collect();
+        let mut regions: BTreeSet<&str> = scope_regions.iter().map(String::as_str).collect();
+        if regions.is_empty() {
+            regions = self.regions.keys().map(|(_, r)| r.as_str()).collect();
         }
-        let scope_regions: Vec<String> = scope_regions.into_iter().map(str::to_string).collect();
-        for account in &coverage.accounts {
-            for region in &scope_regions {
+        let regions: Vec<String> = regions.into_iter().map(str::to_string).collect();
+        let accounts: Vec<String> = self.accounts.iter().cloned().collect();
+        for account in &accounts {
+            for region in &regions {
                 let key = (account.clone(), region.clone());
-                if !coverage.regions.contains_key(&key) {
-                    let why = coverage.why_failed(account, region);
+                if !self.regions.contains_key(&key) {
+                    let why = self.why_failed(account, region);
                     let why = if why == "scan failed" {
                         "no scan data for this account-region in the inventory".to_string()
                     } else {
                         why
                     };
-                    coverage.regions.insert(key, (ScanStatus::Missing, why));
+                    self.regions.insert(key, (ScanStatus::Missing, why));
                 }
             }
         }
         // An account in scope with no region at all (and no regions in scope to guess).
-        for account in &coverage.accounts {
-            if !coverage.regions.keys().any(|(a, _)| a == account) {
-                coverage.regions.insert(
+        for account in &self.accounts {
+            if !self.regions.keys().any(|(a, _)| a == account) {
+                self.regions.insert(
                     (account.clone(), String::new()),
                     (
                         ScanStatus::Missing,
@@ -200,7 +212,7 @@ impl Coverage {
                 );
             }
         }
-        for (_, why) in coverage.regions.values_mut() {
+        for (_, why) in self.regions.values_mut() {
             if why.is_empty() {
                 continue;
             }
@@ -208,7 +220,6 @@ impl Coverage {
                 *why = format!("account-region not scanned ({why})");
             }
         }
-        Ok(coverage)
     }
 
     fn why_failed(&self, account: &str, region: &str) -> String {
