@@ -33,63 +33,10 @@ pub fn load_pack(dirs: &[PathBuf]) -> Result<PolicyPack> {
 pub fn scan_options(asked: &ScanSection, config_name: &str) -> Result<ScanOptions> {
     let at = |key: &str| format!("{config_name} [scan] {key} (or its flag)");
     let mut options = ScanOptions::default();
-    let ou = asked.ou.clone();
-    let accounts = asked.accounts.clone().unwrap_or_default();
-    let org = asked.org.unwrap_or(false) || ou.is_some();
-    if org && !accounts.is_empty() {
-        return Err(Error::input(
-            "scan: give either --org/--ou or --accounts, not both",
-        ));
-    }
+    options.accounts = account_selection(asked)?;
     let exclude = asked.exclude_accounts.clone().unwrap_or_default();
-    for id in accounts.iter().chain(&exclude) {
-        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(Error::input(format!(
-                "scan: `{}` is not an AWS account id (12 digits)",
-                id.escape_debug()
-            )));
-        }
-    }
-    if let Some(ou) = &ou
-        && !(ou.starts_with("ou-") || ou.starts_with("r-"))
-    {
-        return Err(Error::input(format!(
-            "scan: --ou `{}` is not an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)",
-            ou.escape_debug()
-        )));
-    }
-    options.accounts = if org {
-        AccountSelection::Organization { ou }
-    } else if accounts.is_empty() {
-        AccountSelection::Caller
-    } else {
-        AccountSelection::List(accounts)
-    };
     options.exclude_accounts = exclude;
-    options.regions = match &asked.regions {
-        None => RegionSelection::All,
-        Some(RegionsSetting::Word(w)) if w == "all" => RegionSelection::All,
-        Some(RegionsSetting::Word(w)) => {
-            RegionSelection::List(w.split(',').map(|r| r.trim().to_string()).collect())
-        }
-        Some(RegionsSetting::List(list)) => RegionSelection::List(list.clone()),
-    };
-    if let RegionSelection::List(list) = &options.regions {
-        if list.is_empty() {
-            return Err(Error::input(format!(
-                "{}: no region given; use \"all\" or a list",
-                at("regions")
-            )));
-        }
-        for region in list {
-            if !is_region_code(region) {
-                return Err(Error::input(format!(
-                    "scan: `{}` is not a region code (e.g. eu-west-1); use --regions all or a comma-separated list",
-                    region.escape_debug()
-                )));
-            }
-        }
-    }
+    options.regions = region_selection(asked, &at)?;
     if let Some(name) = &asked.role_name {
         options.role.role_name = name.clone();
     }
@@ -150,6 +97,72 @@ pub fn scan_options(asked: &ScanSection, config_name: &str) -> Result<ScanOption
     }
     options.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     Ok(options)
+}
+
+/// Which accounts the scan reads: the organization (or an OU of it), a
+/// list, or the caller's own; account ids checked (excluded ones too).
+fn account_selection(asked: &ScanSection) -> Result<AccountSelection> {
+    let ou = asked.ou.clone();
+    let accounts = asked.accounts.clone().unwrap_or_default();
+    let org = asked.org.unwrap_or(false) || ou.is_some();
+    if org && !accounts.is_empty() {
+        return Err(Error::input(
+            "scan: give either --org/--ou or --accounts, not both",
+        ));
+    }
+    let exclude = asked.exclude_accounts.clone().unwrap_or_default();
+    for id in accounts.iter().chain(&exclude) {
+        if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::input(format!(
+                "scan: `{}` is not an AWS account id (12 digits)",
+                id.escape_debug()
+            )));
+        }
+    }
+    if let Some(ou) = &ou
+        && !(ou.starts_with("ou-") || ou.starts_with("r-"))
+    {
+        return Err(Error::input(format!(
+            "scan: --ou `{}` is not an OU id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)",
+            ou.escape_debug()
+        )));
+    }
+    Ok(if org {
+        AccountSelection::Organization { ou }
+    } else if accounts.is_empty() {
+        AccountSelection::Caller
+    } else {
+        AccountSelection::List(accounts)
+    })
+}
+
+/// Which regions the scan reads: all enabled, or a checked list.
+fn region_selection(asked: &ScanSection, at: &dyn Fn(&str) -> String) -> Result<RegionSelection> {
+    let regions = match &asked.regions {
+        None => RegionSelection::All,
+        Some(RegionsSetting::Word(w)) if w == "all" => RegionSelection::All,
+        Some(RegionsSetting::Word(w)) => {
+            RegionSelection::List(w.split(',').map(|r| r.trim().to_string()).collect())
+        }
+        Some(RegionsSetting::List(list)) => RegionSelection::List(list.clone()),
+    };
+    if let RegionSelection::List(list) = &regions {
+        if list.is_empty() {
+            return Err(Error::input(format!(
+                "{}: no region given; use \"all\" or a list",
+                at("regions")
+            )));
+        }
+        for region in list {
+            if !is_region_code(region) {
+                return Err(Error::input(format!(
+                    "scan: `{}` is not a region code (e.g. eu-west-1); use --regions all or a comma-separated list",
+                    region.escape_debug()
+                )));
+            }
+        }
+    }
+    Ok(regions)
 }
 
 fn is_region_code(text: &str) -> bool {
