@@ -32,11 +32,12 @@ pub fn load_pack(dirs: &[PathBuf]) -> Result<PolicyPack> {
 /// checking every value: account ids, region codes, the role template.
 pub fn scan_options(asked: &ScanSection, config_name: &str) -> Result<ScanOptions> {
     let at = |key: &str| format!("{config_name} [scan] {key} (or its flag)");
-    let mut options = ScanOptions::default();
-    options.accounts = account_selection(asked)?;
-    let exclude = asked.exclude_accounts.clone().unwrap_or_default();
-    options.exclude_accounts = exclude;
-    options.regions = region_selection(asked, &at)?;
+    let mut options = ScanOptions {
+        accounts: account_selection(asked)?,
+        exclude_accounts: asked.exclude_accounts.clone().unwrap_or_default(),
+        regions: region_selection(asked, &at)?,
+        ..ScanOptions::default()
+    };
     if let Some(name) = &asked.role_name {
         options.role.role_name = name.clone();
     }
