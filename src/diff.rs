@@ -24,6 +24,7 @@ use crate::waivers::WaiverUse;
 pub const OUTPUT: crate::output::Kind = crate::output::Kind {
     noun: "diff",
     listed: listed_files,
+    consistent: crate::output::always_consistent,
 };
 
 /// An earlier diff output holds diff.json (ours) and diff.csv, nothing else.

@@ -89,13 +89,22 @@ fn kept_bundle(temp: tempfile::NamedTempFile, path: &Path, why: &str) -> Error {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let target = path.with_file_name(format!("{name}.amiaudit-kept-{nanos}"));
-    let kept = match temp.persist_noclobber(&target) {
-        Ok(_) => target.display().to_string(),
-        Err(e) => match e.file.keep() {
-            Ok((_, kept)) => kept.display().to_string(),
+    let kept = 'placed: {
+        let mut temp = temp;
+        for attempt in 0..4 {
+            let target = path.with_file_name(format!("{name}.amiaudit-kept-{nanos}-{attempt}"));
+            match temp.persist_noclobber(&target) {
+                Ok(_) => break 'placed target.display().to_string(),
+                Err(e) => temp = e.file,
+            }
+        }
+        match temp.keep() {
+            Ok((_, at)) => format!(
+                "{} (a temporary name the next run into this place removes: move it)",
+                at.display()
+            ),
             Err(e) => format!("nowhere ({})", e.error),
-        },
+        }
     };
     Error::input(format!(
         "{}: bundle not placed ({why}); the audit is in place and its bundle is kept at {kept}",

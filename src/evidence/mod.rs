@@ -143,27 +143,24 @@ pub const KIND: &str = "amiaudit-audit";
 pub const OUTPUT: crate::output::Kind = crate::output::Kind {
     noun: "audit",
     listed: listed_files,
+    consistent: manifest_consistent,
 };
+
+/// An earlier audit whose manifest claims what the audit does not hold
+/// (or whose signature does not verify) is the user's now: not replaced.
+fn manifest_consistent(dir: &Path) -> Result<()> {
+    let manifest = read_manifest(dir)?;
+    match verify::manifest_inconsistencies(dir, &manifest).first() {
+        None => Ok(()),
+        Some(first) => Err(Error::input(format!(
+            "its {MANIFEST} says what the audit does not hold ({first}; `amiaudit verify` says all)"
+        ))),
+    }
+}
 
 /// The files an audit directory's manifest lists, the manifest included.
 fn listed_files(dir: &Path) -> Result<crate::output::Listed> {
     let manifest = read_manifest(dir)?;
-    // An edited manifest is the user's now: not an earlier audit to replace.
-    // (Paths that are not plain are refused by the caller, naming them.)
-    let plain = manifest
-        .files
-        .keys()
-        .all(|f| crate::paths::is_plain_relative(f));
-    let inconsistent = if plain {
-        verify::manifest_inconsistencies(dir, &manifest)
-    } else {
-        Vec::new()
-    };
-    if let Some(first) = inconsistent.first() {
-        return Err(Error::input(format!(
-            "its {MANIFEST} says what the audit does not hold ({first}; `amiaudit verify` says all)"
-        )));
-    }
     let signature = manifest.signing.as_ref().map(|_| SIGNATURE.to_string());
     Ok(manifest
         .files

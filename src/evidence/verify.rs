@@ -127,7 +127,13 @@ pub fn manifest_inconsistencies(dir: &Path, manifest: &EvidenceManifest) -> Vec<
     check_inventory(dir, manifest, &mut v);
     check_policies(dir, manifest, &mut v);
     check_claims(dir, manifest, &mut v);
-    v.inconsistent
+    // A signature missing or not matching is as good as an edit.
+    let signature = v
+        .removed
+        .into_iter()
+        .chain(v.changed)
+        .map(|f| format!("{f}: the manifest's signature does not hold"));
+    v.inconsistent.into_iter().chain(signature).collect()
 }
 
 /// The signature beside a manifest that names a signing key: present, a

@@ -288,6 +288,7 @@ pub use crate::paths::is_plain_file_name;
 pub const OUTPUT: crate::output::Kind = crate::output::Kind {
     noun: "inventory",
     listed: listed_files,
+    consistent: crate::output::always_consistent,
 };
 
 /// The files an inventory's manifest lists, the manifest included.

@@ -88,6 +88,9 @@ pub(super) fn check_destination(destination: &Path, kind: &Kind) -> Result<Liste
             bad.escape_debug()
         ));
     }
+    if let Err(e) = (kind.consistent)(destination) {
+        return refuse(format!("is an earlier amiaudit {} but {e}", kind.noun));
+    }
     let foreign: Vec<&String> = present
         .iter()
         .filter(|p| !listed.contains_key(*p))

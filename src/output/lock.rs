@@ -47,18 +47,34 @@ pub(super) fn lock_beside(lock_path: &Path, destination: &Path) -> Result<fs::Fi
         ))
     };
     for _ in 0..16 {
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
+        // Made here (exclusively: never over anything), or amiaudit's own
+        // from a run that died, opened without following a link.
+        let (mut file, created) = match fs::OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .create_new(true)
             .open(lock_path)
-            .map_err(|e| match e.raw_os_error() {
-                // O_NOFOLLOW on a link.
-                Some(code) if code == rustix::io::Errno::LOOP.raw_os_error() => not_ours(),
-                _ => Error::io(lock_path, e),
-            })?;
+        {
+            Ok(file) => (file, true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                match fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                    .open(lock_path)
+                {
+                    Ok(file) => (file, false),
+                    // Removed meanwhile (its run finished): again.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    // O_NOFOLLOW on a link.
+                    Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                        return Err(not_ours());
+                    }
+                    Err(e) => return Err(Error::io(lock_path, e)),
+                }
+            }
+            Err(e) => return Err(Error::io(lock_path, e)),
+        };
         let held = file.metadata().map_err(|e| Error::io(lock_path, e))?;
         if !held.is_file() || held.len() > LOCK_TEXT.len() as u64 {
             return Err(not_ours());
@@ -74,15 +90,16 @@ pub(super) fn lock_beside(lock_path: &Path, destination: &Path) -> Result<fs::Fi
             }
             Err(fs::TryLockError::Error(e)) => return Err(Error::io(lock_path, e)),
         }
-        // Empty: just created (by this run or one that died before writing).
-        let mut text = Vec::new();
-        file.read_to_end(&mut text)
-            .map_err(|e| Error::io(lock_path, e))?;
-        if text.is_empty() {
+        if created {
             file.write_all(LOCK_TEXT)
                 .map_err(|e| Error::io(lock_path, e))?;
-        } else if text != LOCK_TEXT {
-            return Err(not_ours());
+        } else {
+            let mut text = Vec::new();
+            file.read_to_end(&mut text)
+                .map_err(|e| Error::io(lock_path, e))?;
+            if text != LOCK_TEXT {
+                return Err(not_ours());
+            }
         }
         let current = fs::symlink_metadata(lock_path);
         if current.is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev()) {

@@ -52,10 +52,17 @@ pub type Listed = BTreeMap<String, Option<String>>;
 
 /// What kind of output a directory holds, and how to recognise an earlier
 /// one: `listed` reads its manifest and returns every file it lists, or
-/// says why it is not one.
+/// says why it is not one; `consistent` says why an earlier one may not be
+/// replaced even so (its manifest edited: the user's now).
 pub struct Kind {
     pub noun: &'static str,
     pub listed: fn(&Path) -> Result<Listed>,
+    pub consistent: fn(&Path) -> Result<()>,
+}
+
+/// For kinds whose manifest says nothing to check beyond its files.
+pub fn always_consistent(_: &Path) -> Result<()> {
+    Ok(())
 }
 /// A directory being written, moved into place by [`Staging::commit`].
 #[derive(Debug)]
@@ -63,6 +70,7 @@ pub struct Staging {
     destination: PathBuf,
     staging: PathBuf,
     listed: fn(&Path) -> Result<Listed>,
+    consistent: fn(&Path) -> Result<()>,
     noun: &'static str,
     lock: Option<Lock>,
     /// Parents of the destination this run created (outermost first),
@@ -175,6 +183,7 @@ impl Staging {
             destination,
             staging: PathBuf::new(),
             listed: kind.listed,
+            consistent: kind.consistent,
             noun: kind.noun,
             lock: Some(Lock {
                 path: lock_path,
@@ -219,6 +228,7 @@ impl Staging {
         let kind = Kind {
             noun: self.noun,
             listed: self.listed,
+            consistent: self.consistent,
         };
         let listed = check_destination(&self.destination, &kind)?;
         let marker = self.staging.join(MARKER);
@@ -359,6 +369,7 @@ mod tests {
     /// A kind whose manifest is `list`, one relative path a line.
     const LISTED: Kind = Kind {
         noun: "thing",
+        consistent: always_consistent,
         listed: |dir| {
             let text = fs::read_to_string(dir.join("list")).map_err(|e| Error::io(dir, e))?;
             Ok(text

@@ -966,6 +966,13 @@ fn planted_locks_links_and_leftovers_are_never_followed_or_lost() {
         "is not an amiaudit lock",
     );
     assert_eq!(fs::read_to_string(&lock).unwrap(), "my notes\n");
+    // Even an empty one.
+    fs::write(&lock, "").unwrap();
+    refused(
+        &audit_sample(&root.path().join("o"), &csv),
+        "is not an amiaudit lock",
+    );
+    assert!(lock.is_file());
     fs::remove_file(&lock).unwrap();
 
     // A listed file replaced by a link: not amiaudit's, refused before work.
