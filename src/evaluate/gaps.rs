@@ -167,6 +167,70 @@ impl<'a> Coverage<'a> {
     }
 }
 
+/// The gap sets keyed by borrowed strings, for lookups per row.
+#[allow(
+    clippy::type_complexity,
+    reason = "three lookups built together and read together"
+)]
+fn lookups<'g>(
+    gaps: &'g Gaps<'_>,
+    skipped: &'g BTreeSet<(String, String)>,
+) -> (
+    HashMap<(&'g str, &'g str), &'g str>,
+    HashMap<(&'g str, &'g str, &'g str), &'g str>,
+    HashSet<(&'g str, &'g str)>,
+) {
+    let regions = gaps
+        .regions
+        .iter()
+        .map(|((a, r), why)| ((a.as_str(), r.as_str()), why.as_str()))
+        .collect();
+    let resources = gaps
+        .resources
+        .iter()
+        .map(|((a, r, id), why)| ((a.as_str(), r.as_str(), id.as_str()), why.as_str()))
+        .collect();
+    let skipped = skipped
+        .iter()
+        .map(|(a, r)| (a.as_str(), r.as_str()))
+        .collect();
+    (regions, resources, skipped)
+}
+
+/// One `unknown` row for each account-region the rule could not see and
+/// produced no row in at all (`seen`: where it did), in results order.
+fn add_blind(
+    mut df: DataFrame,
+    gaps: &Gaps<'_>,
+    seen: &HashSet<(&str, &str)>,
+) -> PolarsResult<DataFrame> {
+    let blind: Vec<(&(String, String), &String)> = gaps
+        .regions
+        .iter()
+        .filter(|((a, r), _)| !seen.contains(&(a.as_str(), r.as_str())))
+        .collect();
+    if !blind.is_empty() {
+        let n = blind.len();
+        let placeholders = df!(
+            "account_id" => blind.iter().map(|((a, _), _)| a.as_str()).collect::<Vec<_>>(),
+            "region" => blind.iter().map(|((_, r), _)| r.as_str()).collect::<Vec<_>>(),
+            "resource_id" => blind.iter().map(|((_, r), _)| r.as_str()).collect::<Vec<_>>(),
+            "resource_name" => vec![""; n],
+            "status" => vec![Status::Unknown.as_str(); n],
+            "reason" => blind.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>(),
+            "resource_type" => vec!["account-region"; n],
+        )?;
+        let placeholders = placeholders.select(df.get_column_names_owned())?;
+        df = if is_sorted(&df)? {
+            insert_sorted(df, &placeholders)?
+        } else {
+            df.vstack_mut_owned(placeholders)?;
+            df
+        };
+    }
+    Ok(df)
+}
+
 /// Marks results `unknown` where the rule could not see, drops results in
 /// regions that are not opted in, adds one `unknown` row per blind
 /// account-region the rule saw nothing in, and sorts. Done over the columns
@@ -187,20 +251,7 @@ pub(super) fn apply_coverage(
     let kinds = text("resource_type")?;
     let mut status = text("status")?;
     let mut reason = text("reason")?;
-    let region_gaps: HashMap<(&str, &str), &str> = gaps
-        .regions
-        .iter()
-        .map(|((a, r), why)| ((a.as_str(), r.as_str()), why.as_str()))
-        .collect();
-    let resource_gaps: HashMap<(&str, &str, &str), &str> = gaps
-        .resources
-        .iter()
-        .map(|((a, r, id), why)| ((a.as_str(), r.as_str(), id.as_str()), why.as_str()))
-        .collect();
-    let skipped: HashSet<(&str, &str)> = skipped
-        .iter()
-        .map(|(a, r)| (a.as_str(), r.as_str()))
-        .collect();
+    let (region_gaps, resource_gaps, skipped) = lookups(gaps, skipped);
     let mut keep: Vec<bool> = Vec::new();
     let mut seen: HashSet<(&str, &str)> = Default::default();
     let mut changed = false;
@@ -271,31 +322,7 @@ pub(super) fn apply_coverage(
     if !keep.is_empty() {
         df = df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?;
     }
-    // An account-region the rule could not see, where it produced no row at all.
-    let blind: Vec<(&(String, String), &String)> = gaps
-        .regions
-        .iter()
-        .filter(|((a, r), _)| !seen.contains(&(a.as_str(), r.as_str())))
-        .collect();
-    if !blind.is_empty() {
-        let n = blind.len();
-        let placeholders = df!(
-            "account_id" => blind.iter().map(|((a, _), _)| a.as_str()).collect::<Vec<_>>(),
-            "region" => blind.iter().map(|((_, r), _)| r.as_str()).collect::<Vec<_>>(),
-            "resource_id" => blind.iter().map(|((_, r), _)| r.as_str()).collect::<Vec<_>>(),
-            "resource_name" => vec![""; n],
-            "status" => vec![Status::Unknown.as_str(); n],
-            "reason" => blind.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>(),
-            "resource_type" => vec!["account-region"; n],
-        )?;
-        let placeholders = placeholders.select(df.get_column_names_owned())?;
-        df = if is_sorted(&df)? {
-            insert_sorted(df, &placeholders)?
-        } else {
-            df.vstack_mut_owned(placeholders)?;
-            df
-        };
-    }
+    let mut df = add_blind(df, gaps, &seen)?;
     df.with_column(Column::new_scalar(
         "rule_id".into(),
         Scalar::from(PlSmallStr::from(rule.id.as_str())),
