@@ -63,7 +63,6 @@ impl<'a> Coverage<'a> {
             unknown_facts: HashMap::new(),
             fact_reasons: Vec::new(),
         };
-        let needs = |op: &str| rule.calls().any(|r| r.eq_ignore_ascii_case(op));
         // Calls this inventory never made (it predates them): blind everywhere.
         let never: Vec<&str> = rule
             .calls()
@@ -86,43 +85,7 @@ impl<'a> Coverage<'a> {
                 }
             }
         }
-        for e in self
-            .coverage
-            .failed_calls
-            .iter()
-            .filter(|e| needs(&e.operation))
-        {
-            let reason = format!("{} failed ({})", e.operation, e.error_code);
-            let regions: Vec<String> = match &e.region {
-                Some(r) => vec![r.clone()],
-                None => self
-                    .coverage
-                    .regions_of(&e.account_id)
-                    .map(str::to_string)
-                    .collect(),
-            };
-            for region in regions {
-                // A region that is not opted in is out of scope, not a gap.
-                if self
-                    .skipped
-                    .contains(&(e.account_id.clone(), region.clone()))
-                {
-                    continue;
-                }
-                match &e.resource_id {
-                    Some(resource) => {
-                        gaps.resources
-                            .entry((e.account_id.clone(), region, resource.clone()))
-                            .or_insert_with(|| reason.clone());
-                    }
-                    None => {
-                        gaps.regions
-                            .entry((e.account_id.clone(), region))
-                            .or_insert_with(|| reason.clone());
-                    }
-                }
-            }
-        }
+        self.add_failed_calls(rule, &mut gaps);
         let settings: Vec<String> = self
             .inventory
             .manifest()
@@ -164,6 +127,49 @@ impl<'a> Coverage<'a> {
             }
         }
         Ok(gaps)
+    }
+
+    /// The account-regions and resources where a call the rule needs
+    /// failed (a region not opted in is out of scope, not a gap).
+    fn add_failed_calls(&self, rule: &Rule, gaps: &mut Gaps<'a>) {
+        let needs = |op: &str| rule.calls().any(|r| r.eq_ignore_ascii_case(op));
+        for e in self
+            .coverage
+            .failed_calls
+            .iter()
+            .filter(|e| needs(&e.operation))
+        {
+            let reason = format!("{} failed ({})", e.operation, e.error_code);
+            let regions: Vec<String> = match &e.region {
+                Some(r) => vec![r.clone()],
+                None => self
+                    .coverage
+                    .regions_of(&e.account_id)
+                    .map(str::to_string)
+                    .collect(),
+            };
+            for region in regions {
+                // A region that is not opted in is out of scope, not a gap.
+                if self
+                    .skipped
+                    .contains(&(e.account_id.clone(), region.clone()))
+                {
+                    continue;
+                }
+                match &e.resource_id {
+                    Some(resource) => {
+                        gaps.resources
+                            .entry((e.account_id.clone(), region, resource.clone()))
+                            .or_insert_with(|| reason.clone());
+                    }
+                    None => {
+                        gaps.regions
+                            .entry((e.account_id.clone(), region))
+                            .or_insert_with(|| reason.clone());
+                    }
+                }
+            }
+        }
     }
 }
 
