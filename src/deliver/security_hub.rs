@@ -170,26 +170,7 @@ pub async fn import(
     role: Option<&str>,
 ) -> Result<ExportReport> {
     let base = crate::aws::base_config(connection).await;
-    let identity = aws_sdk_sts::Client::new(&base)
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| {
-            Error::input(format!(
-                "security hub: cannot tell who is importing (sts:GetCallerIdentity: {}); check the credentials",
-                sdk_error_text(&e)
-            ))
-        })?;
-    let caller = identity
-        .account()
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| Error::input("security hub: sts:GetCallerIdentity named no account"))?
-        .to_string();
-    let partition = identity
-        .arn()
-        .and_then(|arn| arn.split(':').nth(1))
-        .unwrap_or("aws")
-        .to_string();
+    let (caller, partition) = caller_identity(&base).await?;
     // UpdatedAt is the time of this import, so that Security Hub takes it
     // (an update not newer than the stored finding is ignored); CreatedAt
     // too for a finding first observed in this audit (equal at creation).
@@ -198,24 +179,7 @@ pub async fn import(
         total: findings.len(),
         ..Default::default()
     };
-    // (importing account, region) -> findings.
-    let mut targets: BTreeMap<(String, String), Vec<AsffFinding>> = BTreeMap::new();
-    for f in findings {
-        let account = match role {
-            Some(_) => f
-                .product_fields
-                .get("amiaudit/AccountId")
-                .cloned()
-                .unwrap_or_else(|| caller.clone()),
-            None => caller.clone(),
-        };
-        let region = f
-            .resources
-            .first()
-            .map(|r| r.region.clone())
-            .unwrap_or_else(|| asff::ACCOUNT_WIDE_REGION.to_string());
-        targets.entry((account, region)).or_default().push(f);
-    }
+    let targets = targets(findings, role, &caller);
     let mut credentials: BTreeMap<
         String,
         std::result::Result<
@@ -299,6 +263,58 @@ pub async fn import(
         }
     }
     Ok(report)
+}
+
+/// The importing account and its partition (sts:GetCallerIdentity).
+async fn caller_identity(base: &aws_config::SdkConfig) -> Result<(String, String)> {
+    let identity = aws_sdk_sts::Client::new(base)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| {
+            Error::input(format!(
+                "security hub: cannot tell who is importing (sts:GetCallerIdentity: {}); check the credentials",
+                sdk_error_text(&e)
+            ))
+        })?;
+    let caller = identity
+        .account()
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| Error::input("security hub: sts:GetCallerIdentity named no account"))?
+        .to_string();
+    let partition = identity
+        .arn()
+        .and_then(|arn| arn.split(':').nth(1))
+        .unwrap_or("aws")
+        .to_string();
+    Ok((caller, partition))
+}
+
+/// Findings by (importing account, region): the caller's own, or with a
+/// role the account each finding is about.
+fn targets(
+    findings: Vec<AsffFinding>,
+    role: Option<&str>,
+    caller: &str,
+) -> BTreeMap<(String, String), Vec<AsffFinding>> {
+    let mut targets: BTreeMap<(String, String), Vec<AsffFinding>> = BTreeMap::new();
+    for f in findings {
+        let account = match role {
+            Some(_) => f
+                .product_fields
+                .get("amiaudit/AccountId")
+                .cloned()
+                .unwrap_or_else(|| caller.to_string()),
+            None => caller.to_string(),
+        };
+        let region = f
+            .resources
+            .first()
+            .map(|r| r.region.clone())
+            .unwrap_or_else(|| asff::ACCOUNT_WIDE_REGION.to_string());
+        targets.entry((account, region)).or_default().push(f);
+    }
+    targets
 }
 
 /// Credentials of `role_arn`, fetched now so a denied role is known here.
