@@ -136,6 +136,62 @@ pub fn scan_blocking(options: &ScanOptions) -> Result<ScanOutcome> {
     runtime.block_on(scan(options))
 }
 
+/// A scan error for every account-region planned that did not finish
+/// (and every region of an account whose regions were not known yet).
+fn record_unfinished(
+    state: &mut scheduler::Progress,
+    interrupted: bool,
+    discovery: &discover::Discovery,
+    options: &ScanOptions,
+    home_region: &str,
+) {
+    let (service, operation, error) = if interrupted {
+        (
+            "ec2",
+            "DescribeImages",
+            CallError {
+                code: "Interrupted".to_string(),
+                message: "the scan was interrupted before this account-region finished".to_string(),
+            },
+        )
+    } else {
+        (
+            "amiaudit",
+            "ScanAccountRegion",
+            CallError {
+                code: "InternalError".to_string(),
+                message: "the scan of this account-region ended without a result".to_string(),
+            },
+        )
+    };
+    for (account, region) in std::mem::take(&mut state.pending) {
+        let mut harvest = Harvest::new(
+            &account,
+            &RegionInfo {
+                region,
+                opt_in_status: None,
+            },
+        );
+        harvest.fail(service, operation, None, &error);
+        state.done.push(harvest);
+    }
+    // Accounts whose regions were not known yet: their gap must show too.
+    let seen: BTreeSet<String> = state.done.iter().map(|h| h.account_id.clone()).collect();
+    for account in discovery
+        .accounts
+        .iter()
+        .filter(|a| !seen.contains(&a.account_id))
+    {
+        for region in discover::fallback_regions(&options.regions, home_region) {
+            let mut harvest = Harvest::new(&account.account_id, &region);
+            harvest.fail(service, operation, None, &error);
+            state.done.push(harvest);
+        }
+    }
+}
+
+/// Discovers the accounts and their regions, scans them, and assembles the
+/// inventory; an interrupted scan keeps what finished and says what did not.
 pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
     let started = Instant::now();
     let started_at = Utc::now();
@@ -197,50 +253,7 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
     // Account-regions planned that never finished: the scan was stopped,
     // or (a bug) their task ended without a harvest. Either way a gap.
     if interrupted || !state.pending.is_empty() {
-        let (service, operation, error) = if interrupted {
-            (
-                "ec2",
-                "DescribeImages",
-                CallError {
-                    code: "Interrupted".to_string(),
-                    message: "the scan was interrupted before this account-region finished"
-                        .to_string(),
-                },
-            )
-        } else {
-            (
-                "amiaudit",
-                "ScanAccountRegion",
-                CallError {
-                    code: "InternalError".to_string(),
-                    message: "the scan of this account-region ended without a result".to_string(),
-                },
-            )
-        };
-        for (account, region) in std::mem::take(&mut state.pending) {
-            let mut harvest = Harvest::new(
-                &account,
-                &RegionInfo {
-                    region,
-                    opt_in_status: None,
-                },
-            );
-            harvest.fail(service, operation, None, &error);
-            state.done.push(harvest);
-        }
-        // Accounts whose regions were not known yet: their gap must show too.
-        let seen: BTreeSet<String> = state.done.iter().map(|h| h.account_id.clone()).collect();
-        for account in discovery
-            .accounts
-            .iter()
-            .filter(|a| !seen.contains(&a.account_id))
-        {
-            for region in discover::fallback_regions(&options.regions, &home_region) {
-                let mut harvest = Harvest::new(&account.account_id, &region);
-                harvest.fail(service, operation, None, &error);
-                state.done.push(harvest);
-            }
-        }
+        record_unfinished(&mut state, interrupted, &discovery, options, &home_region);
     }
     let mut settings = BTreeMap::new();
     if options.snapshot_permissions != SnapshotPermissions::All {
