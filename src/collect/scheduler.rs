@@ -155,6 +155,72 @@ pub async fn run_accounts(
     while tasks.join_next().await.is_some() {}
 }
 
+/// The account's credentials: the caller's own, or the scan role's there.
+async fn account_credentials(
+    plan: &Plan,
+    account_id: &str,
+) -> std::result::Result<AccountCredentials, CallError> {
+    if account_id == plan.caller_account_id {
+        AccountCredentials::own(&plan.base, account_id).ok_or_else(|| CallError {
+            code: "NoCredentials".to_string(),
+            message: "no credentials provider is configured".to_string(),
+        })
+    } else {
+        AccountCredentials::assume(
+            &plan.base,
+            account_id,
+            &plan.role.role_arn(account_id, &plan.partition),
+            plan.role.external_id.as_deref(),
+            &plan.role.session_name,
+            &plan.recorder,
+        )
+        .await
+    }
+}
+
+/// Records the account's regions: enabled ones pending, the others not
+/// opted in.
+fn plan_regions(progress: &Mutex<Progress>, account_id: &str, region_list: &[RegionInfo]) {
+    let mut state = lock(progress);
+    for region in region_list {
+        if region.enabled() {
+            state
+                .pending
+                .insert((account_id.to_string(), region.region.clone()));
+        } else {
+            let mut skipped = Harvest::new(account_id, region);
+            skipped.scan = RegionScan::NotOptedIn;
+            state.done.push(skipped);
+        }
+    }
+    state.update_bar();
+}
+
+/// An account whose credentials could not be had: its regions are
+/// unknown, so the ones asked for (or the home region) are planned as
+/// failed, and the gap shows.
+fn unreachable_account(
+    progress: &Mutex<Progress>,
+    plan: &Plan,
+    account_id: &str,
+    error: &CallError,
+) {
+    let mut state = lock(progress);
+    state.account_errors.push(failed_call(
+        account_id,
+        None,
+        "sts",
+        "AssumeRole",
+        None,
+        error,
+    ));
+    for region in discover::fallback_regions(&plan.regions, &plan.home_region) {
+        state.done.push(Harvest::new(account_id, &region));
+    }
+    state.errors += 1;
+    state.update_bar();
+}
+
 async fn run_account(
     plan: Plan,
     account_id: String,
@@ -164,41 +230,11 @@ async fn run_account(
     let Ok(setup_permit) = permits.clone().acquire_owned().await else {
         return;
     };
-    let credentials = if account_id == plan.caller_account_id {
-        AccountCredentials::own(&plan.base, &account_id).ok_or_else(|| CallError {
-            code: "NoCredentials".to_string(),
-            message: "no credentials provider is configured".to_string(),
-        })
-    } else {
-        AccountCredentials::assume(
-            &plan.base,
-            &account_id,
-            &plan.role.role_arn(&account_id, &plan.partition),
-            plan.role.external_id.as_deref(),
-            &plan.role.session_name,
-            &plan.recorder,
-        )
-        .await
-    };
+    let credentials = account_credentials(&plan, &account_id).await;
     let credentials = match credentials {
         Ok(c) => c,
         Err(error) => {
-            // The account's regions are unknown: plan the ones asked for
-            // (or the home region) as failed, so the gap shows.
-            let mut state = lock(&progress);
-            state.account_errors.push(failed_call(
-                &account_id,
-                None,
-                "sts",
-                "AssumeRole",
-                None,
-                &error,
-            ));
-            for region in discover::fallback_regions(&plan.regions, &plan.home_region) {
-                state.done.push(Harvest::new(&account_id, &region));
-            }
-            state.errors += 1;
-            state.update_bar();
+            unreachable_account(&progress, &plan, &account_id, &error);
             return;
         }
     };
@@ -220,21 +256,7 @@ async fn run_account(
         }
     };
     drop(setup_permit);
-    {
-        let mut state = lock(&progress);
-        for region in &region_list {
-            if region.enabled() {
-                state
-                    .pending
-                    .insert((account_id.clone(), region.region.clone()));
-            } else {
-                let mut skipped = Harvest::new(&account_id, region);
-                skipped.scan = RegionScan::NotOptedIn;
-                state.done.push(skipped);
-            }
-        }
-        state.update_bar();
-    }
+    plan_regions(&progress, &account_id, &region_list);
     let mut region_tasks = tokio::task::JoinSet::new();
     for region in region_list.into_iter().filter(RegionInfo::enabled) {
         let (plan, progress, permits, credentials, account_id) = (
