@@ -278,22 +278,7 @@ impl AuditPlan {
         let settings = asked.or(&config.audit);
         let scan = request.scan.clone().or(&config.scan);
         let connection = request.aws.clone().unwrap_or_else(|| connection(&scan));
-        let source = match (&request.inventory, request.live) {
-            (Some(dir), false) => {
-                if request.scan.scope().any() {
-                    return Err(Error::input(
-                        "audit: scan flags (--org, --accounts, --regions, ...) need --live",
-                    ));
-                }
-                Source::Directory(dir.clone())
-            }
-            (None, true) => Source::Scan(Box::new(scan_options(&scan, &name)?)),
-            _ => {
-                return Err(Error::input(
-                    "audit: give --inventory DIR or --live (not both)",
-                ));
-            }
-        };
+        let source = audit_source(&request, &scan, &name)?;
         let mut pack = load_pack(&settings.policies)?;
         if let Some(framework) = &settings.framework {
             policy::filter_framework(&mut pack, framework)?;
@@ -323,93 +308,9 @@ impl AuditPlan {
         }
         let waivers = settings.waivers.as_deref().map(waivers::load).transpose()?;
         let mut warnings = Vec::new();
-        let (out, delivery) = match &request.out {
-            Location::Local(dir) => {
-                if request.retain.is_some() || request.local_copy.is_some() {
-                    return Err(Error::input(
-                        "audit: --retain-days, --retain-mode and --local-copy are for --out s3://bucket/prefix/",
-                    ));
-                }
-                crate::output::refuse_nested(dir, &crate::evidence::OUTPUT, &OUTPUT_KINDS)?;
-                (dir.clone(), None)
-            }
-            Location::S3(asked) => {
-                let now = chrono::Utc::now();
-                let location = asked.expand(now)?;
-                if location.prefix.is_empty() {
-                    return Err(Error::input(format!(
-                        "--out {}: name a prefix for the audit, e.g. s3://{}/audits/{{date}}/{{time}}/",
-                        location.url(),
-                        location.bucket
-                    )));
-                }
-                let storage = crate::deliver::block_on(async {
-                    let store = s3::Store::connect(&connection, location.clone()).await?;
-                    store.ensure_unused().await?;
-                    store.plan_storage(request.retain, now).await
-                })??;
-                let (out, temp) = match &request.local_copy {
-                    Some(dir) => {
-                        crate::output::refuse_nested(dir, &crate::evidence::OUTPUT, &OUTPUT_KINDS)?;
-                        (dir.clone(), None)
-                    }
-                    None => {
-                        let temp = tempfile::Builder::new()
-                            .prefix("amiaudit-out-")
-                            .tempdir()
-                            .map_err(|e| Error::io(&std::env::temp_dir(), e))?;
-                        (temp.path().join(location.name()), Some(temp))
-                    }
-                };
-                (
-                    out,
-                    Some(Delivery {
-                        location,
-                        storage,
-                        connection: connection.clone(),
-                        temp,
-                    }),
-                )
-            }
-        };
-        let mut baseline_chosen = None;
-        let allow_unverified = request.allow_unverified_baseline;
-        let baseline = match (&request.baseline, &request.baseline_latest) {
-            (Some(_), Some(_)) => {
-                return Err(Error::input(
-                    "audit: give --baseline or --baseline-latest, not both",
-                ));
-            }
-            (Some(location), None) => Some(read_baseline(
-                location,
-                &connection,
-                allow_unverified,
-                &mut warnings,
-            )?),
-            (None, Some(Location::S3(parent))) => {
-                let exclude = delivery.as_ref().map(|d| &d.location);
-                match latest_usable_baseline(
-                    parent,
-                    exclude,
-                    &connection,
-                    allow_unverified,
-                    &mut warnings,
-                )? {
-                    Some((location, document)) => {
-                        baseline_chosen = Some(location.url());
-                        Some(document)
-                    }
-                    None => None,
-                }
-            }
-            (None, Some(Location::Local(dir))) => {
-                return Err(Error::input(format!(
-                    "--baseline-latest `{}`: give an S3 prefix (s3://bucket/prefix/); for a local audit use --baseline DIR",
-                    dir.display()
-                )));
-            }
-            (None, None) => None,
-        };
+        let (out, delivery) = destination(&request, &connection)?;
+        let (baseline, baseline_chosen) =
+            choose_baseline(&request, &connection, delivery.as_ref(), &mut warnings)?;
         if let Source::Directory(inventory) = &source {
             let flag = match request.local_copy {
                 Some(_) => "--local-copy",
@@ -443,6 +344,127 @@ impl AuditPlan {
             stats: request.stats,
         })
     }
+}
+
+/// Where an audit's inventory comes from: a directory, or a live scan.
+fn audit_source(request: &AuditRequest, scan: &ScanSection, name: &str) -> Result<Source> {
+    Ok(match (&request.inventory, request.live) {
+        (Some(dir), false) => {
+            if request.scan.scope().any() {
+                return Err(Error::input(
+                    "audit: scan flags (--org, --accounts, --regions, ...) need --live",
+                ));
+            }
+            Source::Directory(dir.clone())
+        }
+        (None, true) => Source::Scan(Box::new(scan_options(scan, name)?)),
+        _ => {
+            return Err(Error::input(
+                "audit: give --inventory DIR or --live (not both)",
+            ));
+        }
+    })
+}
+
+/// Where an audit is written: the local directory, or (for s3://) a local
+/// copy or temporary directory and the delivery to the prefix, whose
+/// retention is checked against the bucket now.
+fn destination(
+    request: &AuditRequest,
+    connection: &Connection,
+) -> Result<(PathBuf, Option<Delivery>)> {
+    Ok(match &request.out {
+        Location::Local(dir) => {
+            if request.retain.is_some() || request.local_copy.is_some() {
+                return Err(Error::input(
+                    "audit: --retain-days, --retain-mode and --local-copy are for --out s3://bucket/prefix/",
+                ));
+            }
+            crate::output::refuse_nested(dir, &crate::evidence::OUTPUT, &OUTPUT_KINDS)?;
+            (dir.clone(), None)
+        }
+        Location::S3(asked) => {
+            let now = chrono::Utc::now();
+            let location = asked.expand(now)?;
+            if location.prefix.is_empty() {
+                return Err(Error::input(format!(
+                    "--out {}: name a prefix for the audit, e.g. s3://{}/audits/{{date}}/{{time}}/",
+                    location.url(),
+                    location.bucket
+                )));
+            }
+            let storage = crate::deliver::block_on(async {
+                let store = s3::Store::connect(connection, location.clone()).await?;
+                store.ensure_unused().await?;
+                store.plan_storage(request.retain, now).await
+            })??;
+            let (out, temp) = match &request.local_copy {
+                Some(dir) => {
+                    crate::output::refuse_nested(dir, &crate::evidence::OUTPUT, &OUTPUT_KINDS)?;
+                    (dir.clone(), None)
+                }
+                None => {
+                    let temp = tempfile::Builder::new()
+                        .prefix("amiaudit-out-")
+                        .tempdir()
+                        .map_err(|e| Error::io(&std::env::temp_dir(), e))?;
+                    (temp.path().join(location.name()), Some(temp))
+                }
+            };
+            (
+                out,
+                Some(Delivery {
+                    location,
+                    storage,
+                    connection: connection.clone(),
+                    temp,
+                }),
+            )
+        }
+    })
+}
+
+/// The baseline a drift report compares with: named, or the newest usable
+/// audit below an S3 prefix (and which one was chosen).
+fn choose_baseline(
+    request: &AuditRequest,
+    connection: &Connection,
+    delivery: Option<&Delivery>,
+    warnings: &mut Vec<String>,
+) -> Result<(Option<crate::findings::Document<'static>>, Option<String>)> {
+    let mut baseline_chosen = None;
+    let allow_unverified = request.allow_unverified_baseline;
+    let baseline = match (&request.baseline, &request.baseline_latest) {
+        (Some(_), Some(_)) => {
+            return Err(Error::input(
+                "audit: give --baseline or --baseline-latest, not both",
+            ));
+        }
+        (Some(location), None) => Some(read_baseline(
+            location,
+            connection,
+            allow_unverified,
+            warnings,
+        )?),
+        (None, Some(Location::S3(parent))) => {
+            let exclude = delivery.map(|d| &d.location);
+            match latest_usable_baseline(parent, exclude, connection, allow_unverified, warnings)? {
+                Some((location, document)) => {
+                    baseline_chosen = Some(location.url());
+                    Some(document)
+                }
+                None => None,
+            }
+        }
+        (None, Some(Location::Local(dir))) => {
+            return Err(Error::input(format!(
+                "--baseline-latest `{}`: give an S3 prefix (s3://bucket/prefix/); for a local audit use --baseline DIR",
+                dir.display()
+            )));
+        }
+        (None, None) => None,
+    };
+    Ok((baseline, baseline_chosen))
 }
 
 /// The AWS connection for delivery and for reading audits from S3: the
