@@ -58,9 +58,10 @@ pub fn run(mut plan: AuditPlan) -> Result<Outcome> {
     )?;
     // The bundle is written before the swap (from the staged files, which
     // are the audit's), placed after it.
-    let staged_bundle = match plan.bundle {
-        true => Some(stage_bundle(&dir, staging.destination())?),
-        false => None,
+    let staged_bundle = if plan.bundle {
+        Some(stage_bundle(&dir, staging.destination())?)
+    } else {
+        None
     };
     let earlier_bundle = earlier_bundle(plan.bundle, staging.destination())?;
     let committed = staging.commit()?;

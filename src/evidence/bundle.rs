@@ -81,18 +81,11 @@ pub fn place_bundle(
 
 fn kept_bundle(temp: tempfile::NamedTempFile, path: &Path, why: &str) -> Error {
     // Kept under a name of its own (a temporary's would be cleaned up by
-    // the next run).
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    // the next run); a fresh name for each attempt.
     let kept = 'placed: {
         let mut temp = temp;
-        for attempt in 0..4 {
-            let target = path.with_file_name(format!("{name}.amiaudit-kept-{nanos}-{attempt}"));
+        for _ in 0..4 {
+            let target = crate::output::kept_path(path);
             match temp.persist_noclobber(&target) {
                 Ok(_) => break 'placed target.display().to_string(),
                 Err(e) => temp = e.file,

@@ -66,8 +66,7 @@ pub(super) fn check_destination(destination: &Path, kind: &Kind) -> Result<Liste
     if !meta.is_dir() {
         return refuse("is a file, not a directory".to_string());
     }
-    let present = files_below(destination)?;
-    let dirs = dirs_below(destination)?;
+    let (present, dirs) = entries_below(destination)?;
     if present.is_empty() && dirs.is_empty() {
         return Ok(Listed::new());
     }
@@ -108,17 +107,7 @@ pub(super) fn check_destination(destination: &Path, kind: &Kind) -> Result<Liste
             dir.escape_debug()
         ));
     }
-    let needed: BTreeSet<String> = listed
-        .keys()
-        .flat_map(|rel| {
-            Path::new(rel)
-                .ancestors()
-                .skip(1)
-                .filter(|a| !a.as_os_str().is_empty())
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let needed = listed_parents(&listed);
     if let Some(dir) = dirs.iter().find(|d| !needed.contains(*d)) {
         return refuse(format!(
             "holds a directory amiaudit did not make, `{}`",
@@ -147,9 +136,19 @@ pub(super) fn check_destination(destination: &Path, kind: &Kind) -> Result<Liste
     Ok(listed)
 }
 
-/// Every directory below `dir` (never following links), as relative paths.
-fn dirs_below(dir: &Path) -> Result<BTreeSet<String>> {
-    below(dir, true)
+/// The directories the listed files need: every parent of each, relative.
+pub(super) fn listed_parents(listed: &Listed) -> BTreeSet<String> {
+    listed
+        .keys()
+        .flat_map(|rel| {
+            Path::new(rel)
+                .ancestors()
+                .skip(1)
+                .filter(|a| !a.as_os_str().is_empty())
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Hex sha256 of a regular file, streamed.
@@ -165,13 +164,14 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 /// Every file below `dir` (symbolic links counted as files, never
 /// followed), as sorted relative paths with `/` separators.
 pub fn files_below(dir: &Path) -> Result<BTreeSet<String>> {
-    below(dir, false)
+    entries_below(dir).map(|(files, _)| files)
 }
 
-/// The directories (`dirs`) or the other entries below `dir`, never
-/// following links, as relative paths with `/` separators.
-fn below(dir: &Path, dirs: bool) -> Result<BTreeSet<String>> {
-    let mut out = BTreeSet::new();
+/// The files (links counted as files) and the directories below `dir`, in
+/// one walk that never follows links, as relative paths with `/`
+/// separators.
+fn entries_below(dir: &Path) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
+    let (mut files, mut dirs) = (BTreeSet::new(), BTreeSet::new());
     for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
         let entry = entry.map_err(|e| {
             Error::input(format!(
@@ -179,16 +179,17 @@ fn below(dir: &Path, dirs: bool) -> Result<BTreeSet<String>> {
                 e.path().unwrap_or(dir).display()
             ))
         })?;
-        if entry.file_type().is_dir() != dirs {
-            continue;
-        }
         let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        out.insert(
-            rel.components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/"),
-        );
+        let rel = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        if entry.file_type().is_dir() {
+            dirs.insert(rel);
+        } else {
+            files.insert(rel);
+        }
     }
-    Ok(out)
+    Ok((files, dirs))
 }

@@ -28,7 +28,7 @@
 //! paths inside it, regular files, and (where the manifest gives a sha256)
 //! unchanged, with the directories that held them once empty.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -297,6 +297,19 @@ fn remove_stale(parent: &Path, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A fresh `<path>.amiaudit-kept-<nanos>` beside `path`: where something
+/// amiaudit did not write (or could not place) is kept instead of removed.
+pub fn kept_path(path: &Path) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!("{name}.amiaudit-kept-{nanos}"))
+}
+
 /// The name a temporary file written beside the destination `name` (a
 /// bundle) starts with: one left by a run that died is removed by the
 /// next, under the lock.
@@ -313,7 +326,6 @@ pub fn temporary_prefix(name: &str) -> String {
 /// go) is kept, the directory renamed to `<destination>.amiaudit-kept-<nanos>`
 /// and that path returned.
 fn remove_listed(old: &Path, listed: &Listed, destination: &Path) -> Option<PathBuf> {
-    let mut dirs = BTreeSet::new();
     for (rel, sha) in listed {
         let path = old.join(rel);
         let removable = match fs::symlink_metadata(&path) {
@@ -325,16 +337,12 @@ fn remove_listed(old: &Path, listed: &Listed, destination: &Path) -> Option<Path
         if removable {
             let _ = fs::remove_file(&path);
         }
-        dirs.extend(
-            Path::new(rel)
-                .ancestors()
-                .skip(1)
-                .filter(|a| !a.as_os_str().is_empty())
-                .map(|a| old.join(a)),
-        );
     }
     // Deepest first: a directory goes only once it is empty.
-    let mut dirs: Vec<PathBuf> = dirs.into_iter().collect();
+    let mut dirs: Vec<PathBuf> = destination::listed_parents(listed)
+        .iter()
+        .map(|rel| old.join(rel))
+        .collect();
     dirs.push(old.to_path_buf());
     dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
     for dir in dirs {
@@ -344,16 +352,7 @@ fn remove_listed(old: &Path, listed: &Listed, destination: &Path) -> Option<Path
     if fs::symlink_metadata(old).is_err() {
         return None;
     }
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let kept = destination.with_file_name(format!(
-        "{}.amiaudit-kept-{nanos}",
-        destination
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
+    let kept = kept_path(destination);
     // Where it cannot be renamed, it stays under the staging name.
     Some(if fs::rename(old, &kept).is_ok() {
         kept
