@@ -228,33 +228,84 @@ fn pipeline(
     regions: &[&str],
     home: &str,
 ) {
-    let acct = g.account_ids[p.account].clone();
-    let now = g.now;
-    let arn = format!(
-        "arn:aws:imagebuilder:{home}:{acct}:image-pipeline/{}",
-        p.family
-    );
-    let recipe = format!(
-        "arn:aws:imagebuilder:{home}:{acct}:image-recipe/{}/1.0.0",
-        p.family
-    );
-    let infra = format!(
-        "arn:aws:imagebuilder:{home}:{acct}:infrastructure-configuration/{}",
-        p.family
-    );
-    let dist = format!(
-        "arn:aws:imagebuilder:{home}:{acct}:distribution-configuration/{}",
-        p.family
-    );
-    let base = |extra: Vec<(&'static str, Value)>| {
-        let mut all: Vec<(&'static str, Value)> =
-            vec![("account_id", acct.clone().into()), ("region", home.into())];
+    let ids = PipelineIds::new(g.account_ids[p.account].clone(), home, p.family);
+    let builds = family_builds(g.now, p, catalog, regions);
+    let listed = push_builds(g, p, &ids, &builds);
+    push_pipeline(g, p, &ids, listed);
+    push_recipe_and_infrastructure(g, p, &ids);
+    if p.distribution_throttled {
+        g.push(
+            "scan_errors",
+            ids.row(vec![
+                ("service", "imagebuilder".into()),
+                ("operation", "GetDistributionConfiguration".into()),
+                ("resource_id", ids.distribution.clone().into()),
+                ("error_code", "ThrottlingException".into()),
+                ("message", "Rate exceeded".into()),
+            ]),
+        );
+        return;
+    }
+    push_distributions(g, p, &ids, regions);
+}
+
+/// The ARNs of one pipeline and its resources, in its home region.
+struct PipelineIds<'a> {
+    account: String,
+    home: &'a str,
+    family: &'a str,
+    pipeline: String,
+    recipe: String,
+    infrastructure: String,
+    distribution: String,
+}
+
+impl<'a> PipelineIds<'a> {
+    fn new(account: String, home: &'a str, family: &'a str) -> Self {
+        let arn = |kind: &str, rest: &str| {
+            format!("arn:aws:imagebuilder:{home}:{account}:{kind}/{family}{rest}")
+        };
+        PipelineIds {
+            pipeline: arn("image-pipeline", ""),
+            recipe: arn("image-recipe", "/1.0.0"),
+            infrastructure: arn("infrastructure-configuration", ""),
+            distribution: arn("distribution-configuration", ""),
+            account,
+            home,
+            family,
+        }
+    }
+
+    /// A row of the pipeline's account and home region with `extra` cells.
+    fn row(&self, extra: Vec<(&'static str, Value)>) -> Vec<(&'static str, Value)> {
+        let mut all: Vec<(&'static str, Value)> = vec![
+            ("account_id", self.account.clone().into()),
+            ("region", self.home.into()),
+        ];
         all.extend(extra);
         all
-    };
+    }
 
-    // Builds: one per version of the family's images in the account (any
-    // region), each listing its AMIs; a retired family has old builds only.
+    fn build(&self, version: &str) -> String {
+        format!(
+            "arn:aws:imagebuilder:{}:{}:image/{}/{version}/1",
+            self.home, self.account, self.family
+        )
+    }
+
+    fn key(&self, region: &str) -> String {
+        format!("arn:aws:kms:{region}:{}:key/factory-{region}", self.account)
+    }
+}
+
+/// Builds: one per version of the family's images in the account (any
+/// region), each listing its AMIs; a retired family has old builds only.
+fn family_builds(
+    now: chrono::DateTime<chrono::Utc>,
+    p: &Pipeline,
+    catalog: &BTreeMap<(usize, usize), Vec<ImageFacts>>,
+    regions: &[&str],
+) -> BTreeMap<usize, Build> {
     let mut builds: BTreeMap<usize, Build> = BTreeMap::new();
     for ((account, ri), images) in catalog {
         if *account != p.account {
@@ -278,18 +329,27 @@ fn pipeline(
             );
         }
     }
+    builds
+}
+
+/// Pushes the pipeline's builds (with their AMIs) and its failed runs;
+/// returns how many builds it listed.
+fn push_builds(
+    g: &mut Gen,
+    p: &Pipeline,
+    ids: &PipelineIds<'_>,
+    builds: &BTreeMap<usize, Build>,
+) -> i64 {
+    let now = g.now;
     let mut listed = 0i64;
-    for (version, (created, amis)) in &builds {
-        let build = format!(
-            "arn:aws:imagebuilder:{home}:{acct}:image/{}/1.{version}.0/1",
-            p.family
-        );
+    for (version, (created, amis)) in builds {
+        let build = ids.build(&format!("1.{version}.0"));
         listed += 1;
         g.push(
             "pipeline_images",
-            base(vec![
+            ids.row(vec![
                 ("image_build_arn", build.clone().into()),
-                ("pipeline_arn", arn.clone().into()),
+                ("pipeline_arn", ids.pipeline.clone().into()),
                 ("name", p.family.into()),
                 ("version", format!("1.{version}.0").into()),
                 ("status", "AVAILABLE".into()),
@@ -299,7 +359,7 @@ fn pipeline(
         );
         g.push(
             "pipeline_image_tags",
-            base(vec![
+            ids.row(vec![
                 ("image_build_arn", build.clone().into()),
                 ("key", "Pipeline".into()),
                 ("value", p.family.into()),
@@ -308,27 +368,23 @@ fn pipeline(
         for (region, image_id) in amis {
             g.push(
                 "pipeline_amis",
-                base(vec![
+                ids.row(vec![
                     ("image_build_arn", build.clone().into()),
-                    ("pipeline_arn", arn.clone().into()),
+                    ("pipeline_arn", ids.pipeline.clone().into()),
                     ("ami_region", region.clone().into()),
-                    ("ami_account_id", acct.clone().into()),
+                    ("ami_account_id", ids.account.clone().into()),
                     ("image_id", image_id.clone().into()),
                 ]),
             );
         }
     }
     for k in 0..p.consecutive_failures {
-        let build = format!(
-            "arn:aws:imagebuilder:{home}:{acct}:image/{}/9.{k}.0/1",
-            p.family
-        );
         listed += 1;
         g.push(
             "pipeline_images",
-            base(vec![
-                ("image_build_arn", build.into()),
-                ("pipeline_arn", arn.clone().into()),
+            ids.row(vec![
+                ("image_build_arn", ids.build(&format!("9.{k}.0")).into()),
+                ("pipeline_arn", ids.pipeline.clone().into()),
                 ("name", p.family.into()),
                 ("version", format!("9.{k}.0").into()),
                 ("status", "FAILED".into()),
@@ -337,7 +393,11 @@ fn pipeline(
             ]),
         );
     }
+    listed
+}
 
+fn push_pipeline(g: &mut Gen, p: &Pipeline, ids: &PipelineIds<'_>, listed: i64) {
+    let now = g.now;
     let schedule: Value = if p.scheduled {
         "cron(0 6 ? * mon *)".into()
     } else {
@@ -345,8 +405,8 @@ fn pipeline(
     };
     g.push(
         "pipelines",
-        base(vec![
-            ("pipeline_arn", arn.clone().into()),
+        ids.row(vec![
+            ("pipeline_arn", ids.pipeline.clone().into()),
             ("name", p.family.into()),
             (
                 "status",
@@ -382,18 +442,20 @@ fn pipeline(
             ("consecutive_failures", p.consecutive_failures.into()),
             ("next_run", (now + Duration::days(3)).into()),
             ("date_created", (now - Duration::days(400)).into()),
-            ("image_recipe_arn", recipe.clone().into()),
-            ("infrastructure_arn", infra.clone().into()),
-            ("distribution_arn", dist.clone().into()),
+            ("image_recipe_arn", ids.recipe.clone().into()),
+            ("infrastructure_arn", ids.infrastructure.clone().into()),
+            ("distribution_arn", ids.distribution.clone().into()),
             ("images_listed", listed.into()),
         ]),
     );
+}
 
-    let key = |region: &str| format!("arn:aws:kms:{region}:{acct}:key/factory-{region}");
+fn push_recipe_and_infrastructure(g: &mut Gen, p: &Pipeline, ids: &PipelineIds<'_>) {
+    let home = ids.home;
     g.push(
         "image_recipes",
-        base(vec![
-            ("recipe_arn", recipe.clone().into()),
+        ids.row(vec![
+            ("recipe_arn", ids.recipe.clone().into()),
             ("name", p.family.into()),
             ("version", "1.0.0".into()),
             ("parent_image", p.parent.replace("{region}", home).into()),
@@ -403,15 +465,15 @@ fn pipeline(
     );
     g.push(
         "recipe_block_devices",
-        base(vec![
-            ("recipe_arn", recipe.into()),
+        ids.row(vec![
+            ("recipe_arn", ids.recipe.clone().into()),
             ("device_name", "/dev/xvda".into()),
             ("is_ebs", true.into()),
             ("encrypted", p.recipe_encrypted.into()),
             (
                 "kms_key_id",
                 if p.recipe_encrypted {
-                    Value::from(key(home))
+                    Value::from(ids.key(home))
                 } else {
                     Value::Null
                 },
@@ -422,8 +484,8 @@ fn pipeline(
     );
     g.push(
         "infrastructure_configurations",
-        base(vec![
-            ("infrastructure_arn", infra.into()),
+        ids.row(vec![
+            ("infrastructure_arn", ids.infrastructure.clone().into()),
             ("name", p.family.into()),
             (
                 "http_tokens",
@@ -438,26 +500,20 @@ fn pipeline(
             ("terminate_on_failure", true.into()),
             (
                 "sns_topic_arn",
-                format!("arn:aws:sns:{home}:{acct}:image-builds").into(),
+                format!("arn:aws:sns:{home}:{}:image-builds", ids.account).into(),
             ),
-            ("logging_bucket", format!("acme-image-logs-{acct}").into()),
+            (
+                "logging_bucket",
+                format!("acme-image-logs-{}", ids.account).into(),
+            ),
             ("instance_profile_name", "ImageBuilderInstance".into()),
         ]),
     );
+}
 
-    if p.distribution_throttled {
-        g.push(
-            "scan_errors",
-            base(vec![
-                ("service", "imagebuilder".into()),
-                ("operation", "GetDistributionConfiguration".into()),
-                ("resource_id", dist.into()),
-                ("error_code", "ThrottlingException".into()),
-                ("message", "Rate exceeded".into()),
-            ]),
-        );
-        return;
-    }
+/// The distribution's target regions (less a planted missing one) and who
+/// each shares with.
+fn push_distributions(g: &mut Gen, p: &Pipeline, ids: &PipelineIds<'_>, regions: &[&str]) {
     let organization = format!(
         "arn:aws:organizations::{}:organization/{ORGANIZATION_ID}",
         account_id(0)
@@ -469,12 +525,12 @@ fn pipeline(
         let kms: Value = if p.region_without_key == Some(ri) {
             Value::Null
         } else {
-            key(target).into()
+            ids.key(target).into()
         };
         g.push(
             "distributions",
-            base(vec![
-                ("distribution_arn", dist.clone().into()),
+            ids.row(vec![
+                ("distribution_arn", ids.distribution.clone().into()),
                 ("name", p.family.into()),
                 ("target_region", (*target).into()),
                 ("ami_distribution", true.into()),
@@ -501,8 +557,8 @@ fn pipeline(
         for (kind, target_id) in shares {
             g.push(
                 "distribution_shares",
-                base(vec![
-                    ("distribution_arn", dist.clone().into()),
+                ids.row(vec![
+                    ("distribution_arn", ids.distribution.clone().into()),
                     ("target_region", (*target).into()),
                     ("kind", kind.into()),
                     ("target", target_id.into()),

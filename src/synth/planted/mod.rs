@@ -77,412 +77,441 @@ pub struct Planted {
 }
 
 /// Planted findings with fixed ids (see [`PLANTED`]); each needs its account
-/// and region to exist in the requested size.
+/// and region to exist in the requested size. The scenarios run in a fixed
+/// order so the sample stays byte-identical.
 pub(super) fn plant(g: &mut Gen, o: &SynthOptions, regions: &[&str]) {
     let has = |account: usize, ri: usize| account < o.accounts && ri < regions.len();
+    if has(3, 0) {
+        public_and_deprecated_in_use(g, regions);
+    }
+    if has(5, 0) {
+        shared_outside_and_throttled(g, regions);
+    }
+    if has(FACTORY, 0) && o.accounts >= 8 {
+        shared_one_by_one(g, o, regions);
+    }
+    if has(LEGACY, 0) {
+        legacy_and_public_snapshot(g, regions);
+    }
+    if has(4, 1) {
+        planted_image(
+            g,
+            regions,
+            PlantedImage {
+                key_alias: "aws/ebs",
+                ..PlantedImage::golden(4, 1, AWS_KEY_IMAGE, "payments-api-golden-20261101-v7", 12)
+            },
+        );
+    }
+    if has(7, 1) {
+        snapshot_shared_outside(g, regions);
+    }
+    if has(6, 0) {
+        failed_build_and_missing_ami(g, regions);
+    }
+    if has(SANDBOX, 0) {
+        sandbox_and_community(g, regions);
+    }
+    if has(5, 0) {
+        throttled_snapshot(g, regions);
+    }
+}
+
+const GOOD_TAGS: &[(&str, &str)] = &[
+    ("Owner", "platform-team@acme.example"),
+    ("Version", "1"),
+    ("Environment", "prod"),
+    ("CreatedBy", "EC2 Image Builder"),
+];
+
+/// A planted image: where it lives, what it is, and what differs from a
+/// well-kept golden image.
+struct PlantedImage<'a> {
+    account: usize,
+    region_index: usize,
+    id: &'a str,
+    name: &'a str,
+    created_days: i64,
+    /// Columns that differ from (or add to) the well-kept defaults.
+    overrides: Vec<(&'static str, Value)>,
+    encrypted: bool,
+    key_alias: &'a str,
+    tags: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> PlantedImage<'a> {
+    /// A well-kept golden image: encrypted with the golden key, fully tagged.
+    fn golden(
+        account: usize,
+        region_index: usize,
+        id: &'a str,
+        name: &'a str,
+        created_days: i64,
+    ) -> Self {
+        PlantedImage {
+            account,
+            region_index,
+            id,
+            name,
+            created_days,
+            overrides: Vec::new(),
+            encrypted: true,
+            key_alias: "golden-ami",
+            tags: GOOD_TAGS,
+        }
+    }
+}
+
+/// Pushes the image with its key, root volume, snapshot and tags.
+fn planted_image(g: &mut Gen, regions: &[&str], spec: PlantedImage<'_>) {
     let now = g.now;
-    let image = |g: &mut Gen,
-                 account: usize,
-                 ri: usize,
-                 id: &str,
-                 name: &str,
-                 created_days: i64,
-                 extra: Vec<(&'static str, Value)>,
-                 encrypted: bool,
-                 key_alias: &str,
-                 tags: &[(&str, &str)]| {
-        let acct = g.account_ids[account].clone();
-        let region = regions[ri];
-        let mut cells: Vec<(&'static str, Value)> = vec![
-            ("account_id", acct.clone().into()),
+    let acct = g.account_ids[spec.account].clone();
+    let region = regions[spec.region_index];
+    let id = spec.id;
+    let name = spec.name;
+    let mut cells: Vec<(&'static str, Value)> = vec![
+        ("account_id", acct.clone().into()),
+        ("region", region.into()),
+        ("image_id", id.into()),
+        ("name", name.into()),
+        ("description", format!("planted: {name}").into()),
+        ("state", "available".into()),
+        ("owner_id", acct.clone().into()),
+        (
+            "creation_date",
+            (now - Duration::days(spec.created_days)).into(),
+        ),
+        ("deprecation_time", (now + Duration::days(300)).into()),
+        ("last_launched_time", (now - Duration::days(1)).into()),
+        ("public", false.into()),
+        ("architecture", "x86_64".into()),
+        ("platform_details", "Linux/UNIX".into()),
+        ("image_type", "machine".into()),
+        ("root_device_type", "ebs".into()),
+        ("root_device_name", "/dev/xvda".into()),
+        ("virtualization_type", "hvm".into()),
+        ("ena_support", true.into()),
+        ("imds_support", "v2.0".into()),
+        ("boot_mode", "uefi".into()),
+        ("deregistration_protection", "enabled".into()),
+        ("image_allowed", true.into()),
+    ];
+    for (k, v) in spec.overrides {
+        if let Some(c) = cells.iter_mut().find(|(name, _)| *name == k) {
+            c.1 = v;
+        } else {
+            cells.push((k, v));
+        }
+    }
+    g.push("images", cells);
+    let aws_managed = spec.key_alias == "aws/ebs";
+    let key = format!(
+        "arn:aws:kms:{region}:{acct}:key/{}",
+        if aws_managed {
+            "aws-managed-ebs-key"
+        } else {
+            "golden-cmk"
+        }
+    );
+    if g.planted_keys.insert(key.clone()) {
+        let cells = vec![
+            ("account_id", Value::from(acct.clone())),
+            ("region", region.into()),
+            ("key_arn", key.clone().into()),
+            (
+                "key_manager",
+                (if aws_managed { "AWS" } else { "CUSTOMER" }).into(),
+            ),
+            ("alias", format!("alias/{}", spec.key_alias).into()),
+        ];
+        g.push("kms_keys", cells);
+    }
+    let snap = format!("snap-{}", id.trim_start_matches("ami-"));
+    block_device(
+        g,
+        &acct,
+        region,
+        id,
+        "/dev/xvda",
+        Some(&snap),
+        8,
+        spec.encrypted,
+        &key,
+    );
+    let description = format!("Created by CreateImage(i-0{}) for {id}", g.hex(16));
+    snapshot(
+        g,
+        &acct,
+        region,
+        &snap,
+        8,
+        spec.encrypted,
+        &key,
+        &description,
+        now - Duration::days(spec.created_days),
+    );
+    for (k, v) in spec.tags {
+        let cells = vec![
+            ("account_id", Value::from(acct.clone())),
             ("region", region.into()),
             ("image_id", id.into()),
-            ("name", name.into()),
-            ("description", format!("planted: {name}").into()),
-            ("state", "available".into()),
-            ("owner_id", acct.clone().into()),
-            ("creation_date", (now - Duration::days(created_days)).into()),
-            ("deprecation_time", (now + Duration::days(300)).into()),
-            ("last_launched_time", (now - Duration::days(1)).into()),
-            ("public", false.into()),
-            ("architecture", "x86_64".into()),
-            ("platform_details", "Linux/UNIX".into()),
-            ("image_type", "machine".into()),
-            ("root_device_type", "ebs".into()),
-            ("root_device_name", "/dev/xvda".into()),
-            ("virtualization_type", "hvm".into()),
-            ("ena_support", true.into()),
-            ("imds_support", "v2.0".into()),
-            ("boot_mode", "uefi".into()),
-            ("deregistration_protection", "enabled".into()),
-            ("image_allowed", true.into()),
+            ("key", (*k).into()),
+            ("value", (*v).into()),
         ];
-        for (k, v) in extra {
-            if let Some(c) = cells.iter_mut().find(|(name, _)| *name == k) {
-                c.1 = v;
-            } else {
-                cells.push((k, v));
-            }
-        }
-        g.push("images", cells);
-        let key = format!(
-            "arn:aws:kms:{region}:{acct}:key/{}",
-            if key_alias == "aws/ebs" {
-                "aws-managed-ebs-key"
-            } else {
-                "golden-cmk"
-            }
-        );
-        if g.planted_keys.insert(key.clone()) {
-            let cells = vec![
-                ("account_id", Value::from(acct.clone())),
-                ("region", region.into()),
-                ("key_arn", key.clone().into()),
-                (
-                    "key_manager",
-                    (if key_alias == "aws/ebs" {
-                        "AWS"
-                    } else {
-                        "CUSTOMER"
-                    })
-                    .into(),
-                ),
-                ("alias", format!("alias/{key_alias}").into()),
-            ];
-            g.push("kms_keys", cells);
-        }
-        let snap = format!("snap-{}", id.trim_start_matches("ami-"));
-        block_device(
-            g,
-            &acct,
-            region,
-            id,
-            "/dev/xvda",
-            Some(&snap),
-            8,
-            encrypted,
-            &key,
-        );
-        let description = format!("Created by CreateImage(i-0{}) for {id}", g.hex(16));
-        snapshot(
-            g,
-            &acct,
-            region,
-            &snap,
-            8,
-            encrypted,
-            &key,
-            &description,
-            now - Duration::days(created_days),
-        );
-        for (k, v) in tags {
-            {
-                let cells = vec![
-                    ("account_id", Value::from(acct.clone())),
-                    ("region", region.into()),
-                    ("image_id", id.into()),
-                    ("key", (*k).into()),
-                    ("value", (*v).into()),
-                ];
-                g.push("image_tags", cells);
-            }
-        }
-    };
-    let good_tags: &[(&str, &str)] = &[
-        ("Owner", "platform-team@acme.example"),
-        ("Version", "1"),
-        ("Environment", "prod"),
-        ("CreatedBy", "EC2 Image Builder"),
-    ];
+        g.push("image_tags", cells);
+    }
+}
 
-    if has(3, 0) {
-        image(
-            g,
-            3,
-            0,
-            PUBLIC_IMAGE,
-            "payments-debug-golden-20261015-v1",
-            38,
-            vec![("public", true.into())],
-            true,
-            "golden-ami",
-            good_tags,
-        );
-        launch_permission(
-            g,
-            &g.account_ids[3].clone(),
-            regions[0],
-            PUBLIC_IMAGE,
-            "group",
-            "all",
-        );
-        // A deprecated image still in use, with a critical CVE.
-        image(
-            g,
-            3,
-            0,
-            DEPRECATED_IN_USE,
-            "payments-api-golden-20260301-v2",
-            266,
-            vec![
+/// A public image, and a deprecated image still in use with a critical CVE.
+fn public_and_deprecated_in_use(g: &mut Gen, regions: &[&str]) {
+    let now = g.now;
+    planted_image(
+        g,
+        regions,
+        PlantedImage {
+            overrides: vec![("public", true.into())],
+            ..PlantedImage::golden(3, 0, PUBLIC_IMAGE, "payments-debug-golden-20261015-v1", 38)
+        },
+    );
+    let acct = g.account_ids[3].clone();
+    launch_permission(g, &acct, regions[0], PUBLIC_IMAGE, "group", "all");
+    planted_image(
+        g,
+        regions,
+        PlantedImage {
+            overrides: vec![
                 ("deprecation_time", (now - Duration::days(120)).into()),
                 ("deregistration_protection", "disabled".into()),
             ],
-            true,
-            "golden-ami",
-            good_tags,
-        );
-        let acct = g.account_ids[3].clone();
-        {
-            let cells = vec![
-                ("account_id", Value::from(acct.clone())),
-                ("region", regions[0].into()),
-                ("instance_id", DEPRECATED_USER.into()),
-                ("name", "payments-api-legacy".into()),
-                ("image_id", DEPRECATED_IN_USE.into()),
-                ("image_owner_id", acct.clone().into()),
-                ("state", "running".into()),
-                ("instance_type", "m7g.large".into()),
-                ("launch_time", (now - Duration::days(200)).into()),
-            ];
-            g.push("instances", cells);
-        }
-        finding(
-            g,
-            &acct,
-            regions[0],
-            DEPRECATED_IN_USE,
-            Some(DEPRECATED_USER),
-            "CVE-2024-6387",
-            "CRITICAL",
-            "openssh: regreSSHion remote code execution",
-        );
-    }
-    if has(5, 0) {
-        image(
-            g,
-            5,
-            0,
-            SHARED_OUTSIDE,
-            "web-frontend-golden-20261002-v4",
-            30,
-            vec![],
-            true,
-            "golden-ami",
-            good_tags,
-        );
-        launch_permission(
-            g,
-            &g.account_ids[5].clone(),
-            regions[0],
-            SHARED_OUTSIDE,
-            "user_id",
-            OUTSIDE_ACCOUNTS[0],
-        );
-        // Launch permissions of this one could not be read: sharing rules say unknown.
-        image(
-            g,
-            5,
-            0,
-            THROTTLED_IMAGE,
-            "web-api-golden-20261101-v5",
-            19,
-            vec![],
-            true,
-            "golden-ami",
-            good_tags,
-        );
-        let acct = g.account_ids[5].clone();
-        ec2_throttled(
-            g,
-            &acct,
-            regions[0],
-            "DescribeImageAttribute",
-            THROTTLED_IMAGE,
-        );
-    }
-    if has(FACTORY, 0) && o.accounts >= 8 {
-        image(
-            g,
+            ..PlantedImage::golden(
+                3,
+                0,
+                DEPRECATED_IN_USE,
+                "payments-api-golden-20260301-v2",
+                266,
+            )
+        },
+    );
+    let cells = vec![
+        ("account_id", Value::from(acct.clone())),
+        ("region", regions[0].into()),
+        ("instance_id", DEPRECATED_USER.into()),
+        ("name", "payments-api-legacy".into()),
+        ("image_id", DEPRECATED_IN_USE.into()),
+        ("image_owner_id", acct.clone().into()),
+        ("state", "running".into()),
+        ("instance_type", "m7g.large".into()),
+        ("launch_time", (now - Duration::days(200)).into()),
+    ];
+    g.push("instances", cells);
+    finding(
+        g,
+        &acct,
+        regions[0],
+        DEPRECATED_IN_USE,
+        Some(DEPRECATED_USER),
+        "CVE-2024-6387",
+        "CRITICAL",
+        "openssh: regreSSHion remote code execution",
+    );
+}
+
+/// An image shared with an account outside the organization, and one whose
+/// launch permissions could not be read (sharing rules say unknown).
+fn shared_outside_and_throttled(g: &mut Gen, regions: &[&str]) {
+    planted_image(
+        g,
+        regions,
+        PlantedImage::golden(5, 0, SHARED_OUTSIDE, "web-frontend-golden-20261002-v4", 30),
+    );
+    let acct = g.account_ids[5].clone();
+    launch_permission(
+        g,
+        &acct,
+        regions[0],
+        SHARED_OUTSIDE,
+        "user_id",
+        OUTSIDE_ACCOUNTS[0],
+    );
+    planted_image(
+        g,
+        regions,
+        PlantedImage::golden(5, 0, THROTTLED_IMAGE, "web-api-golden-20261101-v5", 19),
+    );
+    ec2_throttled(
+        g,
+        &acct,
+        regions[0],
+        "DescribeImageAttribute",
+        THROTTLED_IMAGE,
+    );
+}
+
+/// An image shared account by account instead of with the organization, and
+/// a snapshot whose image is gone.
+fn shared_one_by_one(g: &mut Gen, o: &SynthOptions, regions: &[&str]) {
+    let now = g.now;
+    planted_image(
+        g,
+        regions,
+        PlantedImage::golden(
             FACTORY,
             0,
             SHARED_ONE_BY_ONE,
             "al2023-jdk21-golden-20261020-v2",
             20,
-            vec![],
-            true,
-            "golden-ami",
-            good_tags,
-        );
-        let acct = g.account_ids[FACTORY].clone();
-        for n in 3..10 {
-            let target = g.account_ids[n % o.accounts].clone();
-            launch_permission(g, &acct, regions[0], SHARED_ONE_BY_ONE, "user_id", &target);
-        }
-        snapshot(
-            g,
-            &acct,
-            regions[0],
-            ORPHANED_SNAPSHOT,
-            8,
-            true,
-            "arn:aws:kms:us-east-1:0:key/x",
-            &format!("Created by CreateImage(i-0123456789abcdef0) for {ORPHANED_SNAPSHOT_IMAGE}"),
-            now - Duration::days(150),
-        );
+        ),
+    );
+    let acct = g.account_ids[FACTORY].clone();
+    for n in 3..10 {
+        let target = g.account_ids[n % o.accounts].clone();
+        launch_permission(g, &acct, regions[0], SHARED_ONE_BY_ONE, "user_id", &target);
     }
-    if has(LEGACY, 0) {
-        image(
-            g,
-            LEGACY,
-            0,
-            LEGACY_IMAGE,
-            "erp-app-golden-20250115-v3",
-            676,
-            vec![("deprecation_time", Value::Null)],
-            false,
-            "golden-ami",
-            good_tags,
-        );
-        let acct = g.account_ids[LEGACY].clone();
-        snapshot(
-            g,
-            &acct,
-            regions[0],
-            PUBLIC_SNAPSHOT,
-            30,
-            false,
-            "",
-            "ERP database export",
-            now - Duration::days(90),
-        );
-        {
-            let cells = vec![
-                ("account_id", Value::from(acct)),
-                ("region", regions[0].into()),
-                ("snapshot_id", PUBLIC_SNAPSHOT.into()),
-                ("group", "all".into()),
-            ];
-            g.push("snapshot_permissions", cells);
-        }
-    }
-    if has(4, 1) {
-        image(
-            g,
-            4,
-            1,
-            AWS_KEY_IMAGE,
-            "payments-api-golden-20261101-v7",
-            12,
-            vec![],
-            true,
-            "aws/ebs",
-            good_tags,
-        );
-    }
-    if has(7, 1) {
-        let acct = g.account_ids[7].clone();
-        snapshot(
-            g,
-            &acct,
-            regions[1],
-            OUTSIDE_SNAPSHOT,
-            500,
-            true,
-            "arn:aws:kms:eu-west-1:0:key/y",
-            "spark warehouse copy for partner",
-            now - Duration::days(10),
-        );
-        {
-            let cells = vec![
-                ("account_id", Value::from(acct)),
-                ("region", regions[1].into()),
-                ("snapshot_id", OUTSIDE_SNAPSHOT.into()),
-                ("user_id", OUTSIDE_ACCOUNTS[1].into()),
-            ];
-            g.push("snapshot_permissions", cells);
-        }
-    }
-    if has(6, 0) {
-        image(
-            g,
-            6,
-            0,
-            FAILED_BUILD,
-            "web-api-golden-20261118-v9",
-            4,
-            vec![("state", "failed".into())],
-            true,
-            "golden-ami",
-            good_tags,
-        );
-        let acct = g.account_ids[6].clone();
-        {
-            let cells = vec![
-                ("account_id", Value::from(acct)),
-                ("region", regions[0].into()),
-                ("launch_template_id", MISSING_AMI_TEMPLATE.into()),
-                ("launch_template_name", "web-dev-canary".into()),
-                ("version_number", 3i64.into()),
-                ("is_default", true.into()),
-                ("is_latest", true.into()),
-                ("image_id", MISSING_AMI.into()),
-            ];
-            g.push("launch_templates", cells);
-        }
-    }
-    if has(SANDBOX, 0) {
-        image(
-            g,
-            SANDBOX,
-            0,
-            SANDBOX_IMAGE,
-            "Alice-Test-Image",
-            60,
-            vec![("imds_support", Value::Null)],
-            true,
-            "golden-ami",
-            &[("Environment", "sandbox")],
-        );
-        let acct = g.account_ids[SANDBOX].clone();
-        {
-            let cells = vec![
-                ("account_id", Value::from(acct)),
-                ("region", regions[0].into()),
-                ("instance_id", COMMUNITY_INSTANCE.into()),
-                ("name", "alice-experiment".into()),
-                ("image_id", COMMUNITY_IMAGE.into()),
-                ("image_owner_id", COMMUNITY_OWNER.into()),
-                ("state", "running".into()),
-                ("instance_type", "t3.medium".into()),
-                ("launch_time", (now - Duration::days(3)).into()),
-            ];
-            g.push("instances", cells);
-        }
-    }
-    if has(5, 0) {
-        // A weekly export that backs no AMI; reading who may restore it was
-        // throttled, so whether it is shared is not known.
-        let acct = g.account_ids[5].clone();
-        snapshot(
-            g,
-            &acct,
-            regions[0],
-            THROTTLED_SNAPSHOT,
-            40,
-            true,
-            "arn:aws:kms:us-east-1:0:key/z",
-            "weekly web database export",
-            now - Duration::days(7),
-        );
-        ec2_throttled(
-            g,
-            &acct,
-            regions[0],
-            "DescribeSnapshotAttribute",
-            THROTTLED_SNAPSHOT,
-        );
-    }
+    snapshot(
+        g,
+        &acct,
+        regions[0],
+        ORPHANED_SNAPSHOT,
+        8,
+        true,
+        "arn:aws:kms:us-east-1:0:key/x",
+        &format!("Created by CreateImage(i-0123456789abcdef0) for {ORPHANED_SNAPSHOT_IMAGE}"),
+        now - Duration::days(150),
+    );
+}
+
+/// An unencrypted image that never deprecates, and a public snapshot.
+fn legacy_and_public_snapshot(g: &mut Gen, regions: &[&str]) {
+    let now = g.now;
+    planted_image(
+        g,
+        regions,
+        PlantedImage {
+            overrides: vec![("deprecation_time", Value::Null)],
+            encrypted: false,
+            ..PlantedImage::golden(LEGACY, 0, LEGACY_IMAGE, "erp-app-golden-20250115-v3", 676)
+        },
+    );
+    let acct = g.account_ids[LEGACY].clone();
+    snapshot(
+        g,
+        &acct,
+        regions[0],
+        PUBLIC_SNAPSHOT,
+        30,
+        false,
+        "",
+        "ERP database export",
+        now - Duration::days(90),
+    );
+    let cells = vec![
+        ("account_id", Value::from(acct)),
+        ("region", regions[0].into()),
+        ("snapshot_id", PUBLIC_SNAPSHOT.into()),
+        ("group", "all".into()),
+    ];
+    g.push("snapshot_permissions", cells);
+}
+
+/// A snapshot shared with an account outside the organization.
+fn snapshot_shared_outside(g: &mut Gen, regions: &[&str]) {
+    let now = g.now;
+    let acct = g.account_ids[7].clone();
+    snapshot(
+        g,
+        &acct,
+        regions[1],
+        OUTSIDE_SNAPSHOT,
+        500,
+        true,
+        "arn:aws:kms:eu-west-1:0:key/y",
+        "spark warehouse copy for partner",
+        now - Duration::days(10),
+    );
+    let cells = vec![
+        ("account_id", Value::from(acct)),
+        ("region", regions[1].into()),
+        ("snapshot_id", OUTSIDE_SNAPSHOT.into()),
+        ("user_id", OUTSIDE_ACCOUNTS[1].into()),
+    ];
+    g.push("snapshot_permissions", cells);
+}
+
+/// A failed build, and a launch template naming an AMI that does not exist.
+fn failed_build_and_missing_ami(g: &mut Gen, regions: &[&str]) {
+    planted_image(
+        g,
+        regions,
+        PlantedImage {
+            overrides: vec![("state", "failed".into())],
+            ..PlantedImage::golden(6, 0, FAILED_BUILD, "web-api-golden-20261118-v9", 4)
+        },
+    );
+    let acct = g.account_ids[6].clone();
+    let cells = vec![
+        ("account_id", Value::from(acct)),
+        ("region", regions[0].into()),
+        ("launch_template_id", MISSING_AMI_TEMPLATE.into()),
+        ("launch_template_name", "web-dev-canary".into()),
+        ("version_number", 3i64.into()),
+        ("is_default", true.into()),
+        ("is_latest", true.into()),
+        ("image_id", MISSING_AMI.into()),
+    ];
+    g.push("launch_templates", cells);
+}
+
+/// A badly named, badly tagged sandbox image, and an instance launched from
+/// a community AMI.
+fn sandbox_and_community(g: &mut Gen, regions: &[&str]) {
+    let now = g.now;
+    planted_image(
+        g,
+        regions,
+        PlantedImage {
+            overrides: vec![("imds_support", Value::Null)],
+            tags: &[("Environment", "sandbox")],
+            ..PlantedImage::golden(SANDBOX, 0, SANDBOX_IMAGE, "Alice-Test-Image", 60)
+        },
+    );
+    let acct = g.account_ids[SANDBOX].clone();
+    let cells = vec![
+        ("account_id", Value::from(acct)),
+        ("region", regions[0].into()),
+        ("instance_id", COMMUNITY_INSTANCE.into()),
+        ("name", "alice-experiment".into()),
+        ("image_id", COMMUNITY_IMAGE.into()),
+        ("image_owner_id", COMMUNITY_OWNER.into()),
+        ("state", "running".into()),
+        ("instance_type", "t3.medium".into()),
+        ("launch_time", (now - Duration::days(3)).into()),
+    ];
+    g.push("instances", cells);
+}
+
+/// A weekly export that backs no AMI; reading who may restore it was
+/// throttled, so whether it is shared is not known.
+fn throttled_snapshot(g: &mut Gen, regions: &[&str]) {
+    let now = g.now;
+    let acct = g.account_ids[5].clone();
+    snapshot(
+        g,
+        &acct,
+        regions[0],
+        THROTTLED_SNAPSHOT,
+        40,
+        true,
+        "arn:aws:kms:us-east-1:0:key/z",
+        "weekly web database export",
+        now - Duration::days(7),
+    );
+    ec2_throttled(
+        g,
+        &acct,
+        regions[0],
+        "DescribeSnapshotAttribute",
+        THROTTLED_SNAPSHOT,
+    );
 }
 
 /// A scan error: EC2 throttled `operation` on `resource` until retries ran out.
