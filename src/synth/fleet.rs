@@ -207,105 +207,121 @@ pub(super) fn plant(
     regions: &[&str],
 ) {
     let has = |account: usize, ri: usize| account < o.accounts && ri < regions.len();
-    let now = g.now;
     if has(3, 0) {
-        // payments-api pins template version 3 (the deprecated v2 AMI) while
-        // $Default moved on; the parameter its stacks read was never updated.
-        let acct = g.account_ids[3].clone();
-        let newest = catalog.get(&(3, 0)).and_then(|images| {
-            images
-                .iter()
-                .find(|i| i.newest && i.family == "payments-api-golden")
-        });
-        let cells = vec![
-            ("account_id", Value::from(acct.clone())),
-            ("region", regions[0].into()),
-            ("launch_template_id", STUCK_TEMPLATE.into()),
-            ("launch_template_name", "payments-api".into()),
-            ("version_number", 4i64.into()),
-            ("is_default", true.into()),
-            ("is_latest", true.into()),
-            ("image_id", newest.map(|i| i.image_id.clone()).into()),
-            ("image_owner_id", acct.clone().into()),
-        ];
-        g.push("launch_templates", cells);
-        asg(g, 3, regions[0], STUCK_ASG, 6, false);
-        launch_source(
-            g,
-            3,
-            regions[0],
-            STUCK_ASG,
-            "launch_template",
-            (STUCK_TEMPLATE, "payments-api", "3"),
-            Some(3),
-            Some(DEPRECATED_IN_USE),
-            Some(&acct),
-        );
-        let cells = vec![
-            ("account_id", Value::from(acct.clone())),
-            ("region", regions[0].into()),
-            ("name", STALE_PARAMETER.into()),
-            ("parameter_type", "String".into()),
-            ("data_type", "aws:ec2:image".into()),
-            ("value_read", true.into()),
-            ("image_id", DEPRECATED_IN_USE.into()),
-            ("version", 2i64.into()),
-            ("last_modified", (now - Duration::days(266)).into()),
-            ("selected_by", "data_type".into()),
-            ("image_owner_id", acct.clone().into()),
-            ("image_visible", true.into()),
-        ];
-        g.push("ssm_parameters", cells);
+        stuck_on_deprecated(g, catalog, regions);
     }
     if has(5, 0) {
-        // Which version web-frontend's template 7 launches could not be read.
-        let acct = g.account_ids[5].clone();
-        asg(g, 5, regions[0], UNRESOLVED_ASG, 4, true);
-        launch_source(
-            g,
-            5,
-            regions[0],
-            UNRESOLVED_ASG,
-            "mixed_instances_policy",
-            (UNREAD_TEMPLATE, "web-frontend", "7"),
-            None,
-            None,
-            None,
-        );
-        super::planted::ec2_throttled(
-            g,
-            &acct,
-            regions[0],
-            "DescribeLaunchTemplateVersions",
-            UNREAD_TEMPLATE,
-        );
+        unresolved_template(g, regions);
     }
     if has(SANDBOX, 0) {
-        // Alice's experiment scaled out on the community AMI.
-        let acct = g.account_ids[SANDBOX].clone();
-        asg(g, SANDBOX, regions[0], VENDOR_ASG, 2, false);
-        launch_source(
-            g,
-            SANDBOX,
-            regions[0],
-            VENDOR_ASG,
-            "launch_template",
-            (VENDOR_TEMPLATE, "alice-experiment", "$Default"),
-            Some(1),
-            Some(COMMUNITY_IMAGE),
-            Some(COMMUNITY_OWNER),
-        );
-        let cells = vec![
-            ("account_id", Value::from(acct)),
-            ("region", regions[0].into()),
-            ("launch_template_id", VENDOR_TEMPLATE.into()),
-            ("launch_template_name", "alice-experiment".into()),
-            ("version_number", 1i64.into()),
-            ("is_default", true.into()),
-            ("is_latest", true.into()),
-            ("image_id", COMMUNITY_IMAGE.into()),
-            ("image_owner_id", COMMUNITY_OWNER.into()),
-        ];
-        g.push("launch_templates", cells);
+        scaled_on_community_image(g, regions);
     }
+}
+
+/// payments-api pins template version 3 (the deprecated v2 AMI) while
+/// $Default moved on; the parameter its stacks read was never updated.
+fn stuck_on_deprecated(
+    g: &mut Gen,
+    catalog: &BTreeMap<(usize, usize), Vec<ImageFacts>>,
+    regions: &[&str],
+) {
+    let now = g.now;
+    let acct = g.account_ids[3].clone();
+    let newest = catalog.get(&(3, 0)).and_then(|images| {
+        images
+            .iter()
+            .find(|i| i.newest && i.family == "payments-api-golden")
+    });
+    let cells = vec![
+        ("account_id", Value::from(acct.clone())),
+        ("region", regions[0].into()),
+        ("launch_template_id", STUCK_TEMPLATE.into()),
+        ("launch_template_name", "payments-api".into()),
+        ("version_number", 4i64.into()),
+        ("is_default", true.into()),
+        ("is_latest", true.into()),
+        ("image_id", newest.map(|i| i.image_id.clone()).into()),
+        ("image_owner_id", acct.clone().into()),
+    ];
+    g.push("launch_templates", cells);
+    asg(g, 3, regions[0], STUCK_ASG, 6, false);
+    launch_source(
+        g,
+        3,
+        regions[0],
+        STUCK_ASG,
+        "launch_template",
+        (STUCK_TEMPLATE, "payments-api", "3"),
+        Some(3),
+        Some(DEPRECATED_IN_USE),
+        Some(&acct),
+    );
+    let cells = vec![
+        ("account_id", Value::from(acct.clone())),
+        ("region", regions[0].into()),
+        ("name", STALE_PARAMETER.into()),
+        ("parameter_type", "String".into()),
+        ("data_type", "aws:ec2:image".into()),
+        ("value_read", true.into()),
+        ("image_id", DEPRECATED_IN_USE.into()),
+        ("version", 2i64.into()),
+        ("last_modified", (now - Duration::days(266)).into()),
+        ("selected_by", "data_type".into()),
+        ("image_owner_id", acct.clone().into()),
+        ("image_visible", true.into()),
+    ];
+    g.push("ssm_parameters", cells);
+}
+
+/// Which version web-frontend's template 7 launches could not be read.
+fn unresolved_template(g: &mut Gen, regions: &[&str]) {
+    let acct = g.account_ids[5].clone();
+    asg(g, 5, regions[0], UNRESOLVED_ASG, 4, true);
+    launch_source(
+        g,
+        5,
+        regions[0],
+        UNRESOLVED_ASG,
+        "mixed_instances_policy",
+        (UNREAD_TEMPLATE, "web-frontend", "7"),
+        None,
+        None,
+        None,
+    );
+    super::planted::ec2_throttled(
+        g,
+        &acct,
+        regions[0],
+        "DescribeLaunchTemplateVersions",
+        UNREAD_TEMPLATE,
+    );
+}
+
+/// Alice's experiment scaled out on the community AMI.
+fn scaled_on_community_image(g: &mut Gen, regions: &[&str]) {
+    let acct = g.account_ids[SANDBOX].clone();
+    asg(g, SANDBOX, regions[0], VENDOR_ASG, 2, false);
+    launch_source(
+        g,
+        SANDBOX,
+        regions[0],
+        VENDOR_ASG,
+        "launch_template",
+        (VENDOR_TEMPLATE, "alice-experiment", "$Default"),
+        Some(1),
+        Some(COMMUNITY_IMAGE),
+        Some(COMMUNITY_OWNER),
+    );
+    let cells = vec![
+        ("account_id", Value::from(acct)),
+        ("region", regions[0].into()),
+        ("launch_template_id", VENDOR_TEMPLATE.into()),
+        ("launch_template_name", "alice-experiment".into()),
+        ("version_number", 1i64.into()),
+        ("is_default", true.into()),
+        ("is_latest", true.into()),
+        ("image_id", COMMUNITY_IMAGE.into()),
+        ("image_owner_id", COMMUNITY_OWNER.into()),
+    ];
+    g.push("launch_templates", cells);
 }

@@ -156,7 +156,32 @@ pub fn generate(options: &SynthOptions) -> Result<Inventory> {
         planted_keys: Default::default(),
         errors: Vec::new(),
     };
-    for index in 0..options.accounts {
+    push_accounts(&mut g, options.accounts);
+    let catalog = images(&mut g, options, &regions);
+    let owners: usage::Owners = catalog
+        .iter()
+        .flat_map(|((account, _), images)| {
+            images.iter().map(move |i| (i.image_id.clone(), *account))
+        })
+        .collect();
+    let mut templates = BTreeMap::new();
+    for &(account, ri) in catalog.keys() {
+        let made = usage::usage(&mut g, &catalog, &owners, account, ri, regions[ri]);
+        templates.insert((account, ri), made);
+    }
+    planted::plant(&mut g, options, &regions);
+    factory::pipelines(&mut g, &catalog, &regions);
+    // The fleet draws from its own stream (see `fleet`).
+    g.rng = ChaCha8Rng::seed_from_u64(options.seed ^ FLEET_STREAM);
+    fleet::fleet(&mut g, &catalog, &templates, &regions);
+    fleet::plant(&mut g, options, &catalog, &regions);
+
+    finish(g, options, &regions)
+}
+
+/// The organization's accounts, each in its organizational unit.
+fn push_accounts(g: &mut Gen, accounts: usize) {
+    for index in 0..accounts {
         let (name, ou, _) = org::role(index);
         let ou_id = format!(
             "ou-acme-{}",
@@ -176,7 +201,16 @@ pub fn generate(options: &SynthOptions) -> Result<Inventory> {
             g.push("accounts", cells);
         }
     }
-    // Which images each account-region holds, so instances can use them.
+}
+
+/// Every account-region's images (a denied account's regions failed and its
+/// role could not be assumed); returns which images each account-region
+/// holds, so instances can use them.
+fn images(
+    g: &mut Gen,
+    options: &SynthOptions,
+    regions: &[&str],
+) -> BTreeMap<(usize, usize), Vec<ImageFacts>> {
     let mut catalog: BTreeMap<(usize, usize), Vec<ImageFacts>> = BTreeMap::new();
     for account in 0..options.accounts {
         let denied = account == org::DENIED || (account >= org::ROLES.len() && g.chance(0.01));
@@ -194,11 +228,10 @@ pub fn generate(options: &SynthOptions) -> Result<Inventory> {
                 continue;
             }
             if account == org::SANDBOX && ri == 2 {
-                org::region_not_opted_in(&mut g, account, region);
+                org::region_not_opted_in(g, account, region);
                 continue;
             }
-            let images =
-                region::account_region(&mut g, options.images_per_region, account, ri, region);
+            let images = region::account_region(g, options.images_per_region, account, ri, region);
             catalog.insert((account, ri), images);
         }
         if denied {
@@ -217,24 +250,11 @@ pub fn generate(options: &SynthOptions) -> Result<Inventory> {
             }
         }
     }
-    let owners: usage::Owners = catalog
-        .iter()
-        .flat_map(|((account, _), images)| {
-            images.iter().map(move |i| (i.image_id.clone(), *account))
-        })
-        .collect();
-    let mut templates = BTreeMap::new();
-    for &(account, ri) in catalog.keys() {
-        let made = usage::usage(&mut g, &catalog, &owners, account, ri, regions[ri]);
-        templates.insert((account, ri), made);
-    }
-    planted::plant(&mut g, options, &regions);
-    factory::pipelines(&mut g, &catalog, &regions);
-    // The fleet draws from its own stream (see `fleet`).
-    g.rng = ChaCha8Rng::seed_from_u64(options.seed ^ FLEET_STREAM);
-    fleet::fleet(&mut g, &catalog, &templates, &regions);
-    fleet::plant(&mut g, options, &catalog, &regions);
+    catalog
+}
 
+/// The tables with what a scan reads filled in, under a complete manifest.
+fn finish(g: Gen, options: &SynthOptions, regions: &[&str]) -> Result<Inventory> {
     if let Some(first) = g.errors.first() {
         return Err(Error::Internal(format!("synth: {first}")));
     }

@@ -80,7 +80,26 @@ pub(super) fn usage(
     if let Some(f) = factory {
         pool.extend(f.iter());
     }
-    let n = (own.len() / 2).max(1);
+    let here = Here {
+        account,
+        acct,
+        region,
+    };
+    instances(g, owners, &pool, (own.len() / 2).max(1), &here);
+    launch_templates(g, owners, &pool, &here)
+}
+
+/// The account-region being generated.
+struct Here<'a> {
+    account: usize,
+    acct: String,
+    region: &'a str,
+}
+
+/// `n` instances, most on the pool's newest images, with Inspector findings
+/// on some (more on deprecated images).
+fn instances(g: &mut Gen, owners: &Owners, pool: &[&ImageFacts], n: usize, here: &Here<'_>) {
+    let (account, acct, region) = (here.account, &here.acct, here.region);
     for _ in 0..n {
         let instance_id = format!("i-0{}", g.hex(16));
         let roll = g.rng.random_range(0..100);
@@ -133,7 +152,7 @@ pub(super) fn usage(
                 let (cve, sev, title) = *g.pick(&CVES);
                 finding(
                     g,
-                    &acct,
+                    acct,
                     region,
                     &image.image_id,
                     Some(&instance_id),
@@ -144,7 +163,16 @@ pub(super) fn usage(
             }
         }
     }
-    // Launch templates: $Default and $Latest versions.
+}
+
+/// Two launch templates, each with its $Default and $Latest versions.
+fn launch_templates(
+    g: &mut Gen,
+    owners: &Owners,
+    pool: &[&ImageFacts],
+    here: &Here<'_>,
+) -> Vec<Template> {
+    let (account, acct, region) = (here.account, &here.acct, here.region);
     let mut templates = Vec::new();
     for t in 0..2 {
         let lt = format!("lt-0{}", g.hex(16));

@@ -27,55 +27,17 @@ pub(super) fn image(
     j: usize,
     env: &str,
 ) -> ImageFacts {
-    let (acct, region, legacy, r) = (&place.acct, place.region, place.legacy, &place.rates);
     // Releases every ~30 days, the newest 5-35 days old.
     let age = 5
         + (place.account as i64 * 7 + j as i64 * 3) % 30
         + offset * 30
-        + if legacy { 400 } else { 0 };
+        + if place.legacy { 400 } else { 0 };
     let created = g.days_ago(age);
     let image_id = format!("ami-0{}", g.hex(16));
+    let name = draw_name(g, place, family, version, created);
+    let lifecycle = draw_lifecycle(g, place.legacy, newest, created);
     let windows = family.starts_with("win");
-    let mut name = format!("{family}-{}-v{version}", created.format("%Y%m%d"));
-    if g.chance(r.bad_name) {
-        name = if g.chance(0.5) {
-            format!(
-                "{}-{}-v{version}",
-                family.to_uppercase().replace("-GOLDEN", "-Golden"),
-                created.format("%Y-%m-%d")
-            )
-        } else {
-            format!("copy of {family} v{version}")
-        };
-    }
-    let state = if g.chance(0.01) {
-        "failed"
-    } else if newest && g.chance(0.01) {
-        "pending"
-    } else {
-        "available"
-    };
-    let deprecation = if newest {
-        if g.chance(0.8) {
-            Some(created + Duration::days(365))
-        } else {
-            None
-        }
-    } else if g.chance(if legacy { 0.2 } else { 0.8 }) {
-        Some(created + Duration::days(45))
-    } else {
-        None
-    };
-    let deprecated = deprecation.is_some_and(|d| d <= g.now);
-    let last_launched = if newest {
-        let d = g.rng.random_range(0..5);
-        Some(g.days_ago(d))
-    } else if g.chance(0.6) {
-        Some(created + Duration::days(g.rng.random_range(1..30)))
-    } else {
-        None
-    };
-    let public = g.chance(r.public);
+    let public = g.chance(place.rates.public);
     let protection = if newest {
         *g.pick(&[
             "enabled",
@@ -97,30 +59,147 @@ pub(super) fn image(
     } else {
         "x86_64"
     };
-    let imds = if g.chance(r.imdsv1) {
+    let imds = if g.chance(place.rates.imdsv1) {
         None
     } else {
         Some("v2.0")
     };
     let boot_mode = *g.pick(&["uefi-preferred", "uefi", "legacy-bios"]);
+    let drawn = DrawnImage {
+        windows,
+        public,
+        protection,
+        source,
+        architecture,
+        imds,
+        boot_mode,
+        image_id,
+        name,
+        created,
+        lifecycle,
+    };
+    push_image(g, place, family, version, &drawn);
+    permissions(g, place, &drawn.image_id, drawn.public);
+    devices(
+        g,
+        place,
+        &drawn.image_id,
+        drawn.windows,
+        drawn.public,
+        created,
+    );
+    tags(g, place, &drawn.image_id, &drawn.name, family, version, env);
+    ImageFacts {
+        deprecated: drawn.lifecycle.deprecation.is_some_and(|d| d <= g.now),
+        image_id: drawn.image_id,
+        newest,
+        family: family.to_string(),
+        version,
+        created,
+    }
+}
+
+/// What was drawn for one image, in the order the generator draws it.
+struct DrawnImage {
+    image_id: String,
+    name: String,
+    created: DateTime<Utc>,
+    lifecycle: Lifecycle,
+    public: bool,
+    protection: &'static str,
+    /// The factory's build this image was copied from, for copies.
+    source: Option<String>,
+    architecture: &'static str,
+    imds: Option<&'static str>,
+    boot_mode: &'static str,
+    windows: bool,
+}
+
+struct Lifecycle {
+    state: &'static str,
+    deprecation: Option<DateTime<Utc>>,
+    last_launched: Option<DateTime<Utc>>,
+}
+
+/// The image's name: the convention, or (at the account's rate) a broken one.
+fn draw_name(
+    g: &mut Gen,
+    place: &Place,
+    family: &str,
+    version: usize,
+    created: DateTime<Utc>,
+) -> String {
+    if !g.chance(place.rates.bad_name) {
+        return format!("{family}-{}-v{version}", created.format("%Y%m%d"));
+    }
+    if g.chance(0.5) {
+        format!(
+            "{}-{}-v{version}",
+            family.to_uppercase().replace("-GOLDEN", "-Golden"),
+            created.format("%Y-%m-%d")
+        )
+    } else {
+        format!("copy of {family} v{version}")
+    }
+}
+
+/// State, deprecation and last launch: the newest version is fresh and
+/// launched lately, older ones mostly deprecated.
+fn draw_lifecycle(g: &mut Gen, legacy: bool, newest: bool, created: DateTime<Utc>) -> Lifecycle {
+    let state = if g.chance(0.01) {
+        "failed"
+    } else if newest && g.chance(0.01) {
+        "pending"
+    } else {
+        "available"
+    };
+    let deprecation = if newest {
+        if g.chance(0.8) {
+            Some(created + Duration::days(365))
+        } else {
+            None
+        }
+    } else if g.chance(if legacy { 0.2 } else { 0.8 }) {
+        Some(created + Duration::days(45))
+    } else {
+        None
+    };
+    let last_launched = if newest {
+        let d = g.rng.random_range(0..5);
+        Some(g.days_ago(d))
+    } else if g.chance(0.6) {
+        Some(created + Duration::days(g.rng.random_range(1..30)))
+    } else {
+        None
+    };
+    Lifecycle {
+        state,
+        deprecation,
+        last_launched,
+    }
+}
+
+/// The image's row and, for a copy, its ancestry.
+fn push_image(g: &mut Gen, place: &Place, family: &str, version: usize, d: &DrawnImage) {
+    let (acct, region, windows) = (&place.acct, place.region, d.windows);
     g.push(
         "images",
         vec![
             ("account_id", Value::from(acct.clone())),
             ("region", region.into()),
-            ("image_id", image_id.clone().into()),
-            ("name", name.clone().into()),
+            ("image_id", d.image_id.clone().into()),
+            ("name", d.name.clone().into()),
             (
                 "description",
                 format!("{family} golden image v{version}").into(),
             ),
-            ("state", state.into()),
+            ("state", d.lifecycle.state.into()),
             ("owner_id", acct.clone().into()),
-            ("creation_date", created.into()),
-            ("deprecation_time", deprecation.into()),
-            ("last_launched_time", last_launched.into()),
-            ("public", public.into()),
-            ("architecture", architecture.into()),
+            ("creation_date", d.created.into()),
+            ("deprecation_time", d.lifecycle.deprecation.into()),
+            ("last_launched_time", d.lifecycle.last_launched.into()),
+            ("public", d.public.into()),
+            ("architecture", d.architecture.into()),
             (
                 "platform",
                 (if windows { Some("windows") } else { None }).into(),
@@ -137,17 +216,17 @@ pub(super) fn image(
             ),
             ("virtualization_type", "hvm".into()),
             ("ena_support", true.into()),
-            ("imds_support", imds.into()),
-            ("boot_mode", boot_mode.into()),
+            ("imds_support", d.imds.into()),
+            ("boot_mode", d.boot_mode.into()),
             (
                 "tpm_support",
                 (if windows { Some("v2.0") } else { None }).into(),
             ),
-            ("deregistration_protection", protection.into()),
-            ("source_image_id", source.clone().into()),
+            ("deregistration_protection", d.protection.into()),
+            ("source_image_id", d.source.clone().into()),
             (
                 "source_image_region",
-                (if source.is_some() {
+                (if d.source.is_some() {
                     Some(REGIONS[0])
                 } else {
                     None
@@ -157,7 +236,7 @@ pub(super) fn image(
             ("image_allowed", (place.allowed != "disabled").into()),
         ],
     );
-    if let Some(source) = &source {
+    if let Some(source) = &d.source {
         // A copy of the factory's build in its first region, whose image
         // is not in the inventory: the scanner asks GetImageAncestry, and
         // the source was made an hour before its copies.
@@ -166,24 +245,13 @@ pub(super) fn image(
             vec![
                 ("account_id", Value::from(acct.clone())),
                 ("region", region.into()),
-                ("image_id", image_id.clone().into()),
+                ("image_id", d.image_id.clone().into()),
                 ("depth", 1i64.into()),
                 ("ancestor_image_id", source.clone().into()),
                 ("ancestor_region", REGIONS[0].into()),
-                ("creation_date", (created - Duration::hours(1)).into()),
+                ("creation_date", (d.created - Duration::hours(1)).into()),
             ],
         );
-    }
-    permissions(g, place, &image_id, public);
-    devices(g, place, &image_id, windows, public, created);
-    tags(g, place, &image_id, &name, family, version, env);
-    ImageFacts {
-        image_id,
-        newest,
-        deprecated,
-        family: family.to_string(),
-        version,
-        created,
     }
 }
 
