@@ -36,9 +36,28 @@ pub async fn launch_permissions(
         .map_err(|e| CallError::from_sdk(&e))
 }
 
+/// The images' rows with their launch permissions' rows.
+pub fn rows(
+    harvest: &mut Harvest,
+    images: &[Image],
+    launch_permissions: Vec<(
+        String,
+        CallResult<aws_sdk_ec2::operation::describe_image_attribute::DescribeImageAttributeOutput>,
+    )>,
+) {
+    let permission_counts = permission_rows(harvest, launch_permissions);
+    for image in images {
+        let count = image
+            .image_id()
+            .and_then(|id| permission_counts.get(id))
+            .copied();
+        image_rows(harvest, image, count);
+    }
+}
+
 /// Records each image's launch permissions; returns image id -> how many
 /// (absent where the read failed).
-pub fn permission_rows(
+fn permission_rows(
     harvest: &mut Harvest,
     outcomes: Vec<(
         String,
@@ -142,7 +161,7 @@ pub fn ancestry_rows(
 }
 
 /// The image, its block devices and its tags.
-pub fn image_rows(harvest: &mut Harvest, image: &Image, launch_permission_count: Option<i64>) {
+fn image_rows(harvest: &mut Harvest, image: &Image, launch_permission_count: Option<i64>) {
     let Some(image_id) = image.image_id() else {
         return;
     };

@@ -29,7 +29,7 @@ pub struct Fetched {
     /// None where no group uses a launch configuration.
     launch_configurations: Option<CallResult<Vec<LaunchConfiguration>>>,
     /// Template (id or name) -> the numbered versions groups name, as read.
-    template_versions: Vec<(String, CallResult<Vec<LaunchTemplateVersion>>)>,
+    template_versions: TemplateVersions,
     /// Parameters listed for their data type, then their values.
     typed: CallResult<Vec<ParameterMetadata>>,
     typed_values: Vec<(String, CallResult<Vec<Parameter>>)>,
@@ -114,122 +114,182 @@ pub async fn fetch(
     parameter_paths: &[String],
     limit: usize,
 ) -> Fetched {
-    let groups = async {
+    let ((groups, launch_configurations, template_versions), (typed, typed_values), by_path) = tokio::join!(
+        groups_and_sources(autoscaling, ec2, limit),
+        typed_parameters(ssm, limit),
+        parameters_by_path(ssm, parameter_paths, limit),
+    );
+    Fetched {
+        groups,
+        launch_configurations,
+        template_versions,
+        typed,
+        typed_values,
+        by_path,
+    }
+}
+
+type TemplateVersions = Vec<(String, CallResult<Vec<LaunchTemplateVersion>>)>;
+
+/// The Auto Scaling groups, the launch configurations they name and the
+/// numbered template versions they name.
+async fn groups_and_sources(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    ec2: &aws_sdk_ec2::Client,
+    limit: usize,
+) -> (
+    CallResult<Vec<AutoScalingGroup>>,
+    Option<CallResult<Vec<LaunchConfiguration>>>,
+    TemplateVersions,
+) {
+    let pages = autoscaling
+        .describe_auto_scaling_groups()
+        .max_records(100)
+        .into_paginator()
+        .send();
+    let groups: CallResult<Vec<AutoScalingGroup>> =
+        all_pages(pages, |p| p.auto_scaling_groups.unwrap_or_default()).await;
+    let listed = groups.as_deref().unwrap_or_default();
+    let configurations: BTreeSet<String> = listed
+        .iter()
+        .filter_map(|g| g.launch_configuration_name().map(str::to_string))
+        .collect();
+    // Numbered versions are read here; $Default and $Latest come with
+    // the region's own template listing.
+    let mut numbered: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
+    // Handles that are template ids (the rest are names, asked as names).
+    let mut by_id: BTreeSet<String> = BTreeSet::new();
+    for r in listed.iter().flat_map(template_refs) {
+        if let Some(n) = r.number() {
+            if r.id.is_some() {
+                by_id.insert(r.handle().to_string());
+            }
+            numbered
+                .entry(r.handle().to_string())
+                .or_default()
+                .insert(n);
+        }
+    }
+    let (launch_configurations, template_versions) = tokio::join!(
+        launch_configurations(autoscaling, configurations),
+        numbered_versions(ec2, &numbered, &by_id, limit),
+    );
+    (groups, launch_configurations, template_versions)
+}
+
+/// The named launch configurations, 50 names a call; None when none is named.
+async fn launch_configurations(
+    autoscaling: &aws_sdk_autoscaling::Client,
+    configurations: BTreeSet<String>,
+) -> Option<CallResult<Vec<LaunchConfiguration>>> {
+    if configurations.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = configurations.into_iter().collect();
+    let mut out = Vec::new();
+    for chunk in names.chunks(50) {
         let pages = autoscaling
-            .describe_auto_scaling_groups()
-            .max_records(100)
+            .describe_launch_configurations()
+            .set_launch_configuration_names(Some(chunk.to_vec()))
             .into_paginator()
             .send();
-        let groups: CallResult<Vec<AutoScalingGroup>> =
-            all_pages(pages, |p| p.auto_scaling_groups.unwrap_or_default()).await;
-        let listed = groups.as_deref().unwrap_or_default();
-        let configurations: BTreeSet<String> = listed
-            .iter()
-            .filter_map(|g| g.launch_configuration_name().map(str::to_string))
-            .collect();
-        // Numbered versions are read here; $Default and $Latest come with
-        // the region's own template listing.
-        let mut numbered: BTreeMap<String, BTreeSet<i64>> = BTreeMap::new();
-        // Handles that are template ids (the rest are names, asked as names).
-        let mut by_id: BTreeSet<String> = BTreeSet::new();
-        for r in listed.iter().flat_map(template_refs) {
-            if let Some(n) = r.number() {
-                if r.id.is_some() {
-                    by_id.insert(r.handle().to_string());
-                }
-                numbered
-                    .entry(r.handle().to_string())
-                    .or_default()
-                    .insert(n);
-            }
+        match all_pages(pages, |p| p.launch_configurations.unwrap_or_default()).await {
+            Ok(list) => out.extend(list),
+            Err(e) => return Some(Err(e)),
         }
-        let (launch_configurations, template_versions) = tokio::join!(
-            async {
-                if configurations.is_empty() {
-                    return None;
-                }
-                let names: Vec<String> = configurations.into_iter().collect();
-                let mut out = Vec::new();
-                for chunk in names.chunks(50) {
-                    let pages = autoscaling
-                        .describe_launch_configurations()
-                        .set_launch_configuration_names(Some(chunk.to_vec()))
-                        .into_paginator()
-                        .send();
-                    match all_pages(pages, |p| p.launch_configurations.unwrap_or_default()).await {
-                        Ok(list) => out.extend(list),
-                        Err(e) => return Some(Err(e)),
-                    }
-                }
-                Some(Ok(out))
-            },
-            each_bounded(numbered.keys().cloned(), limit, |handle| {
-                let versions: Vec<String> = numbered
-                    .get(&handle)
-                    .into_iter()
-                    .flatten()
-                    .map(|n| n.to_string())
-                    .collect();
-                let is_id = by_id.contains(&handle);
-                async move {
-                    let request = ec2
-                        .describe_launch_template_versions()
-                        .set_versions(Some(versions));
-                    let request = if is_id {
-                        request.launch_template_id(handle)
-                    } else {
-                        request.launch_template_name(handle)
-                    };
-                    let pages = request.into_paginator().send();
-                    all_pages(pages, |p| p.launch_template_versions.unwrap_or_default()).await
-                }
-            }),
-        );
-        (groups, launch_configurations, template_versions)
-    };
-    let typed = async {
-        let filter = ParameterStringFilter::builder()
-            .key("DataType")
-            .option("Equals")
-            .values(IMAGE_DATA_TYPE)
-            .build()
-            .map_err(invalid_request);
-        let listed: CallResult<Vec<ParameterMetadata>> = match filter {
-            Ok(filter) => {
-                let pages = ssm
-                    .describe_parameters()
-                    .parameter_filters(filter)
-                    .max_results(50)
-                    .into_paginator()
-                    .send();
-                all_pages(pages, |p| p.parameters.unwrap_or_default()).await
-            }
-            Err(e) => Err(e),
-        };
-        // Values of SecureStrings are never asked for.
-        let names: Vec<String> = listed
-            .as_deref()
-            .unwrap_or_default()
-            .iter()
-            .filter(|m| m.r#type().is_none_or(|t| t.as_str() != "SecureString"))
-            .filter_map(|m| text(m.name()))
+    }
+    Some(Ok(out))
+}
+
+/// Each template's numbered versions the groups name, by id or by name as
+/// the group names it.
+async fn numbered_versions(
+    ec2: &aws_sdk_ec2::Client,
+    numbered: &BTreeMap<String, BTreeSet<i64>>,
+    by_id: &BTreeSet<String>,
+    limit: usize,
+) -> TemplateVersions {
+    each_bounded(numbered.keys().cloned(), limit, |handle| {
+        let versions: Vec<String> = numbered
+            .get(&handle)
+            .into_iter()
+            .flatten()
+            .map(|n| n.to_string())
             .collect();
-        let chunks: Vec<String> = names.chunks(10).map(|c| c.join("\n")).collect();
-        let values = each_bounded(chunks, limit, |joined| async move {
-            let names: Vec<String> = joined.split('\n').map(str::to_string).collect();
-            let out = ssm
-                .get_parameters()
-                .set_names(Some(names))
-                .with_decryption(false)
-                .send()
-                .await
-                .map_err(sdk)?;
-            Ok(out.parameters.unwrap_or_default())
-        })
-        .await;
-        (listed, values)
+        let is_id = by_id.contains(&handle);
+        async move {
+            let request = ec2
+                .describe_launch_template_versions()
+                .set_versions(Some(versions));
+            let request = if is_id {
+                request.launch_template_id(handle)
+            } else {
+                request.launch_template_name(handle)
+            };
+            let pages = request.into_paginator().send();
+            all_pages(pages, |p| p.launch_template_versions.unwrap_or_default()).await
+        }
+    })
+    .await
+}
+
+/// Parameters of data type `aws:ec2:image`, then their values (10 names a
+/// call); the values of SecureStrings are never asked for.
+async fn typed_parameters(
+    ssm: &aws_sdk_ssm::Client,
+    limit: usize,
+) -> (
+    CallResult<Vec<ParameterMetadata>>,
+    Vec<(String, CallResult<Vec<Parameter>>)>,
+) {
+    let filter = ParameterStringFilter::builder()
+        .key("DataType")
+        .option("Equals")
+        .values(IMAGE_DATA_TYPE)
+        .build()
+        .map_err(invalid_request);
+    let listed: CallResult<Vec<ParameterMetadata>> = match filter {
+        Ok(filter) => {
+            let pages = ssm
+                .describe_parameters()
+                .parameter_filters(filter)
+                .max_results(50)
+                .into_paginator()
+                .send();
+            all_pages(pages, |p| p.parameters.unwrap_or_default()).await
+        }
+        Err(e) => Err(e),
     };
-    let by_path = each_bounded(parameter_paths.iter().cloned(), limit, |path| async move {
+    let names: Vec<String> = listed
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| m.r#type().is_none_or(|t| t.as_str() != "SecureString"))
+        .filter_map(|m| text(m.name()))
+        .collect();
+    let chunks: Vec<String> = names.chunks(10).map(|c| c.join("\n")).collect();
+    let values = each_bounded(chunks, limit, |joined| async move {
+        let names: Vec<String> = joined.split('\n').map(str::to_string).collect();
+        let out = ssm
+            .get_parameters()
+            .set_names(Some(names))
+            .with_decryption(false)
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(out.parameters.unwrap_or_default())
+    })
+    .await;
+    (listed, values)
+}
+
+/// The plain (String, StringList) parameters under each configured path.
+async fn parameters_by_path(
+    ssm: &aws_sdk_ssm::Client,
+    parameter_paths: &[String],
+    limit: usize,
+) -> Vec<(String, CallResult<Vec<Parameter>>)> {
+    each_bounded(parameter_paths.iter().cloned(), limit, |path| async move {
         let root = match path.trim_end_matches('/') {
             "" => "/".to_string(),
             trimmed => trimmed.to_string(),
@@ -253,17 +313,8 @@ pub async fn fetch(
             .into_paginator()
             .send();
         all_pages(pages, |p| p.parameters.unwrap_or_default()).await
-    });
-    let ((groups, launch_configurations, template_versions), (typed, typed_values), by_path) =
-        tokio::join!(groups, typed, by_path);
-    Fetched {
-        groups,
-        launch_configurations,
-        template_versions,
-        typed,
-        typed_values,
-        by_path,
-    }
+    })
+    .await
 }
 
 /// The AMIs the groups and parameters name, for the visibility check.
@@ -407,66 +458,7 @@ pub fn record(
         let Some(name) = group.auto_scaling_group_name() else {
             continue;
         };
-        harvest.push(AutoScalingGroupRow {
-            account_id: harvest.account_id.clone(),
-            region: harvest.region.clone(),
-            group_name: name.to_string(),
-            group_arn: text(group.auto_scaling_group_arn()),
-            desired_capacity: group.desired_capacity().map(i64::from),
-            min_size: group.min_size().map(i64::from),
-            max_size: group.max_size().map(i64::from),
-            instance_count: group.instances.as_ref().map(|i| i.len() as i64),
-            mixed_instances: Some(group.mixed_instances_policy().is_some()),
-        });
-        for r in template_refs(group) {
-            let spec = r.spec();
-            let handle = r.handle();
-            let (number, version) = index.resolve(handle, spec);
-            let image = version.and_then(template_image);
-            let parameter = version
-                .and_then(super::ec2_usage::template_parameter)
-                .map(str::to_string);
-            let (visible, owner) = image.map_or((None, None), |i| visibility.of(i));
-            harvest.push(AsgLaunchSourceRow {
-                account_id: harvest.account_id.clone(),
-                region: harvest.region.clone(),
-                group_name: name.to_string(),
-                source: r.source.to_string(),
-                reference: r.reference(),
-                launch_template_id: r
-                    .id
-                    .clone()
-                    .or_else(|| version.and_then(|v| text(v.launch_template_id()))),
-                launch_template_name: r
-                    .name
-                    .clone()
-                    .or_else(|| version.and_then(|v| text(v.launch_template_name()))),
-                version_spec: r.version.clone(),
-                // Only a version that was read is resolved.
-                version_number: version.and(number),
-                launch_configuration_name: None,
-                image_id: image.map(str::to_string),
-                image_parameter: parameter,
-                image_owner_id: owner,
-                image_visible: visible,
-            });
-        }
-        if let Some(lc) = group.launch_configuration_name() {
-            let image = configurations.get(lc).and_then(|c| c.image_id());
-            let (visible, owner) = image.map_or((None, None), |i| visibility.of(i));
-            harvest.push(AsgLaunchSourceRow {
-                account_id: harvest.account_id.clone(),
-                region: harvest.region.clone(),
-                group_name: name.to_string(),
-                source: "launch_configuration".to_string(),
-                reference: lc.to_string(),
-                launch_configuration_name: Some(lc.to_string()),
-                image_id: image.map(str::to_string),
-                image_owner_id: owner,
-                image_visible: visible,
-                ..Default::default()
-            });
-        }
+        group_rows(harvest, group, name, &index, &configurations, visibility);
     }
     parameter_rows(
         harvest,
@@ -475,6 +467,77 @@ pub fn record(
         fetched.by_path,
         visibility,
     );
+}
+
+/// A group's row and one row per launch source it names.
+fn group_rows(
+    harvest: &mut Harvest,
+    group: &AutoScalingGroup,
+    name: &str,
+    index: &TemplateIndex,
+    configurations: &BTreeMap<&str, &LaunchConfiguration>,
+    visibility: &Visibility,
+) {
+    harvest.push(AutoScalingGroupRow {
+        account_id: harvest.account_id.clone(),
+        region: harvest.region.clone(),
+        group_name: name.to_string(),
+        group_arn: text(group.auto_scaling_group_arn()),
+        desired_capacity: group.desired_capacity().map(i64::from),
+        min_size: group.min_size().map(i64::from),
+        max_size: group.max_size().map(i64::from),
+        instance_count: group.instances.as_ref().map(|i| i.len() as i64),
+        mixed_instances: Some(group.mixed_instances_policy().is_some()),
+    });
+    for r in template_refs(group) {
+        let spec = r.spec();
+        let handle = r.handle();
+        let (number, version) = index.resolve(handle, spec);
+        let image = version.and_then(template_image);
+        let parameter = version
+            .and_then(super::ec2_usage::template_parameter)
+            .map(str::to_string);
+        let (visible, owner) = image.map_or((None, None), |i| visibility.of(i));
+        harvest.push(AsgLaunchSourceRow {
+            account_id: harvest.account_id.clone(),
+            region: harvest.region.clone(),
+            group_name: name.to_string(),
+            source: r.source.to_string(),
+            reference: r.reference(),
+            launch_template_id: r
+                .id
+                .clone()
+                .or_else(|| version.and_then(|v| text(v.launch_template_id()))),
+            launch_template_name: r
+                .name
+                .clone()
+                .or_else(|| version.and_then(|v| text(v.launch_template_name()))),
+            version_spec: r.version.clone(),
+            // Only a version that was read is resolved.
+            version_number: version.and(number),
+            launch_configuration_name: None,
+            image_id: image.map(str::to_string),
+            image_parameter: parameter,
+            image_owner_id: owner,
+            image_visible: visible,
+        });
+    }
+    if let Some(lc) = group.launch_configuration_name() {
+        let image = configurations.get(lc).and_then(|c| c.image_id());
+        let (visible, owner) = image.map_or((None, None), |i| visibility.of(i));
+        harvest.push(AsgLaunchSourceRow {
+            account_id: harvest.account_id.clone(),
+            region: harvest.region.clone(),
+            group_name: name.to_string(),
+            source: "launch_configuration".to_string(),
+            reference: lc.to_string(),
+            launch_configuration_name: Some(lc.to_string()),
+            image_id: image.map(str::to_string),
+            image_owner_id: owner,
+            image_visible: visible,
+            ..Default::default()
+        });
+    }
 }
 
 const AUTOSCALING: &str = "autoscaling";

@@ -68,40 +68,8 @@ pub async fn fetch(client: &Client, limit: usize) -> Fetched {
         .iter()
         .filter_map(|p| p.arn().map(str::to_string))
         .collect();
-    let lifecycle = async {
-        let summaries = all_pages(
-            client.list_lifecycle_policies().into_paginator().send(),
-            |page| page.lifecycle_policy_summary_list.unwrap_or_default(),
-        )
-        .await;
-        let arns: Vec<String> = summaries
-            .iter()
-            .flatten()
-            .filter_map(|s| s.arn().map(str::to_string))
-            .collect();
-        let details = each_bounded(arns, limit, |arn| async move {
-            client
-                .get_lifecycle_policy()
-                .lifecycle_policy_arn(arn)
-                .send()
-                .await
-                .map_err(sdk)
-        })
-        .await;
-        (summaries, details)
-    };
     let (images, recipes, distributions, infrastructures, (summaries, lifecycle_details)) = tokio::join!(
-        each_bounded(pipeline_arns, limit, |arn| async move {
-            all_pages(
-                client
-                    .list_image_pipeline_images()
-                    .image_pipeline_arn(arn)
-                    .into_paginator()
-                    .send(),
-                |page| page.image_summary_list.unwrap_or_default(),
-            )
-            .await
-        }),
+        pipeline_images(client, pipeline_arns, limit),
         each_bounded(
             arns(ImagePipeline::image_recipe_arn),
             limit,
@@ -138,7 +106,7 @@ pub async fn fetch(client: &Client, limit: usize) -> Fetched {
                     .map_err(sdk)
             }
         ),
-        lifecycle,
+        lifecycle_policies(client, limit),
     );
     Fetched {
         pipelines,
@@ -209,14 +177,22 @@ pub fn record(harvest: &mut Harvest, fetched: Fetched) {
             harvest.push(row);
         }
     }
-    let Some(summaries) = fetched
-        .lifecycle
-        .and_then(|l| harvest.take(SERVICE, "ListLifecyclePolicies", None, l))
-    else {
+    if let Some(lifecycle) = fetched.lifecycle {
+        lifecycle_rows(harvest, lifecycle, fetched.lifecycle_details);
+    }
+}
+
+/// The lifecycle policies' rows, their rules and the recipes they select.
+fn lifecycle_rows(
+    harvest: &mut Harvest,
+    lifecycle: CallResult<Vec<LifecyclePolicySummary>>,
+    lifecycle_details: Vec<(String, CallResult<GetLifecyclePolicyOutput>)>,
+) {
+    let Some(summaries) = harvest.take(SERVICE, "ListLifecyclePolicies", None, lifecycle) else {
         return;
     };
     let mut details = BTreeMap::new();
-    for (arn, outcome) in fetched.lifecycle_details {
+    for (arn, outcome) in lifecycle_details {
         if let Some(policy) = harvest
             .take(SERVICE, "GetLifecyclePolicy", Some(&arn), outcome)
             .and_then(|out| out.lifecycle_policy)
@@ -264,6 +240,56 @@ pub fn record(harvest: &mut Harvest, fetched: Fetched) {
             harvest.push(row);
         }
     }
+}
+
+/// Each pipeline's images.
+async fn pipeline_images(
+    client: &Client,
+    pipeline_arns: Vec<String>,
+    limit: usize,
+) -> Vec<(String, CallResult<Vec<ImageSummary>>)> {
+    each_bounded(pipeline_arns, limit, |arn| async move {
+        all_pages(
+            client
+                .list_image_pipeline_images()
+                .image_pipeline_arn(arn)
+                .into_paginator()
+                .send(),
+            |page| page.image_summary_list.unwrap_or_default(),
+        )
+        .await
+    })
+    .await
+}
+
+/// The lifecycle policies, then each one's details.
+async fn lifecycle_policies(
+    client: &Client,
+    limit: usize,
+) -> (
+    CallResult<Vec<LifecyclePolicySummary>>,
+    Vec<(String, CallResult<GetLifecyclePolicyOutput>)>,
+) {
+    let summaries = all_pages(
+        client.list_lifecycle_policies().into_paginator().send(),
+        |page| page.lifecycle_policy_summary_list.unwrap_or_default(),
+    )
+    .await;
+    let arns: Vec<String> = summaries
+        .iter()
+        .flatten()
+        .filter_map(|s| s.arn().map(str::to_string))
+        .collect();
+    let details = each_bounded(arns, limit, |arn| async move {
+        client
+            .get_lifecycle_policy()
+            .lifecycle_policy_arn(arn)
+            .send()
+            .await
+            .map_err(sdk)
+    })
+    .await;
+    (summaries, details)
 }
 
 /// A lifecycle policy's rules and the tags it selects images by.

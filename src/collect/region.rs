@@ -3,7 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::calls::each_bounded;
+use aws_sdk_ec2::types::{Image, Instance, InstanceImageMetadata, LaunchTemplateVersion};
+use aws_sdk_inspector2::types::Finding;
+
+use super::calls::{CallResult, each_bounded};
 use super::ec2_snapshots::SnapshotPermissions;
 use super::harvest::{Harvest, RegionScan};
 use super::{
@@ -31,38 +34,10 @@ pub async fn collect(
     let mut harvest = Harvest::new(account_id, region);
     let ec2 = &clients.ec2;
 
-    // Inspector findings come from instances (each names its AMI): none are
-    // asked for where Inspector is off or no instance runs. The image
-    // metadata of instances is asked for only where instances exist.
-    let usage = async {
-        let (instances, status) = tokio::join!(
-            ec2_usage::describe_instances(ec2),
-            inspector::status(&clients.inspector, account_id)
-        );
-        let any_instance = !matches!(&instances, Ok(list) if list.is_empty());
-        let inspector_off = matches!(&status, Ok(s) if s == "DISABLED");
-        let (metadata, findings) = tokio::join!(
-            async {
-                if any_instance {
-                    Some(ec2_usage::describe_image_metadata(ec2).await)
-                } else {
-                    None
-                }
-            },
-            async {
-                if any_instance && !inspector_off {
-                    Some(inspector::findings(&clients.inspector).await)
-                } else {
-                    None
-                }
-            }
-        );
-        (instances, metadata, status, findings)
-    };
     let (images, snapshots, usage, templates, fetched_settings, factory, consumers) = tokio::join!(
         ec2_images::describe_images(ec2),
         ec2_snapshots::describe_snapshots(ec2),
-        usage,
+        fetch_usage(clients, account_id),
         ec2_usage::describe_launch_templates(ec2),
         ec2_settings::fetch(ec2),
         imagebuilder::fetch(&clients.imagebuilder, settings.per_resource_concurrency),
@@ -93,25 +68,7 @@ pub async fn collect(
 
     let images = images.unwrap_or_default();
     harvest.images = images.len();
-    let own: BTreeMap<String, String> = images
-        .iter()
-        .filter_map(|i| {
-            Some((
-                i.image_id()?.to_string(),
-                i.owner_id().unwrap_or(account_id).to_string(),
-            ))
-        })
-        .collect();
-    let mut backing: BTreeSet<String> = BTreeSet::new();
-    let mut keys: BTreeSet<String> = BTreeSet::new();
-    for image in &images {
-        for device in image.block_device_mappings() {
-            if let Some(ebs) = device.ebs() {
-                backing.extend(ebs.snapshot_id().map(str::to_string));
-                keys.extend(ebs.kms_key_id().map(str::to_string));
-            }
-        }
-    }
+    let OwnImages { own, backing, keys } = own_images(&images, account_id);
 
     let snapshots = harvest.take("ec2", "DescribeSnapshots", None, snapshots);
     let snapshot_reads = snapshots
@@ -123,24 +80,7 @@ pub async fn collect(
     let metadata =
         metadata.and_then(|m| harvest.take("ec2", "DescribeInstanceImageMetadata", None, m));
     let templates = harvest.take("ec2", "DescribeLaunchTemplateVersions", None, templates);
-    let mut in_use: BTreeSet<String> = BTreeSet::new();
-    in_use.extend(
-        instances
-            .iter()
-            .flatten()
-            .filter_map(|i| i.image_id().map(str::to_string)),
-    );
-    in_use.extend(
-        templates
-            .iter()
-            .flatten()
-            .filter_map(|v| ec2_usage::template_image(v).map(str::to_string)),
-    );
-    in_use.extend(fleet::images_named(&consumers));
-    let foreign: Vec<String> = in_use
-        .into_iter()
-        .filter(|id| !own.contains_key(id))
-        .collect();
+    let foreign = foreign_in_use(instances.as_deref(), templates.as_deref(), &consumers, &own);
 
     let copies = ec2_images::copies_of_elsewhere(&images, &own);
 
@@ -163,37 +103,155 @@ pub async fn collect(
         },
         each_bounded(copies, limit, |id| ec2_images::ancestry(ec2, id)),
     );
-    let permission_counts = ec2_images::permission_rows(&mut harvest, launch_permissions);
-    for image in &images {
-        let count = image
-            .image_id()
-            .and_then(|id| permission_counts.get(id))
-            .copied();
-        ec2_images::image_rows(&mut harvest, image, count);
-    }
+    ec2_images::rows(&mut harvest, &images, launch_permissions);
     ec2_images::ancestry_rows(&mut harvest, ancestry);
     ec2_snapshots::rows(&mut harvest, snapshots.as_ref(), snapshot_permissions);
     kms::key_rows(&mut harvest, key_outcomes);
-    let visible = harvest.take("ec2", "DescribeImages", None, visible);
-    let visibility = ec2_usage::Visibility {
-        own: &own,
-        foreign: visible.as_ref(),
+    let consumers_read = ConsumersRead {
+        instances,
+        metadata,
+        templates,
+        fleet: consumers,
+        findings,
     };
-    if let Some(instances) = &instances {
-        ec2_usage::instance_rows(&mut harvest, instances, metadata.as_deref(), &visibility);
-    }
-    if let Some(templates) = &templates {
-        ec2_usage::template_rows(&mut harvest, templates, &visibility);
-    }
-    fleet::record(&mut harvest, consumers, templates.as_deref(), &visibility);
-    if let Some(findings) =
-        findings.and_then(|f| harvest.take("inspector2", "ListFindings", None, f))
-    {
-        for finding in &findings {
-            inspector::finding_row(&mut harvest, finding);
-        }
-    }
+    record_consumers(&mut harvest, consumers_read, visible, &own);
     imagebuilder::record(&mut harvest, factory);
     harvest.finish();
     harvest
+}
+
+/// Instances, their images' metadata, Inspector's status and its findings.
+type UsageFetch = (
+    CallResult<Vec<Instance>>,
+    Option<CallResult<Vec<InstanceImageMetadata>>>,
+    CallResult<String>,
+    Option<CallResult<Vec<Finding>>>,
+);
+
+async fn fetch_usage(clients: &RegionClients, account_id: &str) -> UsageFetch {
+    let ec2 = &clients.ec2;
+    // Inspector findings come from instances (each names its AMI): none are
+    // asked for where Inspector is off or no instance runs. The image
+    // metadata of instances is asked for only where instances exist.
+    let (instances, status) = tokio::join!(
+        ec2_usage::describe_instances(ec2),
+        inspector::status(&clients.inspector, account_id)
+    );
+    let any_instance = !matches!(&instances, Ok(list) if list.is_empty());
+    let inspector_off = matches!(&status, Ok(s) if s == "DISABLED");
+    let (metadata, findings) = tokio::join!(
+        async {
+            if any_instance {
+                Some(ec2_usage::describe_image_metadata(ec2).await)
+            } else {
+                None
+            }
+        },
+        async {
+            if any_instance && !inspector_off {
+                Some(inspector::findings(&clients.inspector).await)
+            } else {
+                None
+            }
+        }
+    );
+    (instances, metadata, status, findings)
+}
+
+/// The account-region's own images (id -> owner), the snapshots backing
+/// them and the keys encrypting those.
+struct OwnImages {
+    own: BTreeMap<String, String>,
+    backing: BTreeSet<String>,
+    keys: BTreeSet<String>,
+}
+
+fn own_images(images: &[Image], account_id: &str) -> OwnImages {
+    let own: BTreeMap<String, String> = images
+        .iter()
+        .filter_map(|i| {
+            Some((
+                i.image_id()?.to_string(),
+                i.owner_id().unwrap_or(account_id).to_string(),
+            ))
+        })
+        .collect();
+    let mut backing: BTreeSet<String> = BTreeSet::new();
+    let mut keys: BTreeSet<String> = BTreeSet::new();
+    for image in images {
+        for device in image.block_device_mappings() {
+            if let Some(ebs) = device.ebs() {
+                backing.extend(ebs.snapshot_id().map(str::to_string));
+                keys.extend(ebs.kms_key_id().map(str::to_string));
+            }
+        }
+    }
+    OwnImages { own, backing, keys }
+}
+
+/// The AMIs instances, templates and the fleet use that this account does
+/// not own: their visibility is asked for by id.
+fn foreign_in_use(
+    instances: Option<&[Instance]>,
+    templates: Option<&[LaunchTemplateVersion]>,
+    consumers: &fleet::Fetched,
+    own: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let mut in_use: BTreeSet<String> = BTreeSet::new();
+    in_use.extend(
+        instances
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.image_id().map(str::to_string)),
+    );
+    in_use.extend(
+        templates
+            .into_iter()
+            .flatten()
+            .filter_map(|v| ec2_usage::template_image(v).map(str::to_string)),
+    );
+    in_use.extend(fleet::images_named(consumers));
+    in_use
+        .into_iter()
+        .filter(|id| !own.contains_key(id))
+        .collect()
+}
+
+/// What the consumers' calls read, their failures already recorded.
+struct ConsumersRead {
+    instances: Option<Vec<Instance>>,
+    metadata: Option<Vec<InstanceImageMetadata>>,
+    templates: Option<Vec<LaunchTemplateVersion>>,
+    fleet: fleet::Fetched,
+    findings: Option<CallResult<Vec<Finding>>>,
+}
+
+/// The consumers' rows, each AMI they name with its visibility, and the
+/// Inspector findings.
+fn record_consumers(
+    harvest: &mut Harvest,
+    read: ConsumersRead,
+    visible: CallResult<BTreeMap<String, String>>,
+    own: &BTreeMap<String, String>,
+) {
+    let visible = harvest.take("ec2", "DescribeImages", None, visible);
+    let visibility = ec2_usage::Visibility {
+        own,
+        foreign: visible.as_ref(),
+    };
+    if let Some(instances) = &read.instances {
+        ec2_usage::instance_rows(harvest, instances, read.metadata.as_deref(), &visibility);
+    }
+    if let Some(templates) = &read.templates {
+        ec2_usage::template_rows(harvest, templates, &visibility);
+    }
+    fleet::record(harvest, read.fleet, read.templates.as_deref(), &visibility);
+    if let Some(findings) = read
+        .findings
+        .and_then(|f| harvest.take("inspector2", "ListFindings", None, f))
+    {
+        for finding in &findings {
+            inspector::finding_row(harvest, finding);
+        }
+    }
 }

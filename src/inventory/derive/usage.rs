@@ -136,152 +136,191 @@ pub(in crate::inventory) fn usage(
 ) -> Result<Usage> {
     let mut launches = Launches::default();
     let mut gaps: BTreeMap<(String, String), String> = BTreeMap::new();
+    instance_launches(tables, &mut launches, &mut gaps)?;
+    template_launches(tables, &mut launches, &mut gaps)?;
+    group_launches(tables, &mut launches, &mut gaps)?;
+    parameter_launches(tables, &mut launches, &mut gaps)?;
+    coverage_gaps(&mut gaps, coverage, table(tables, "accounts")?)?;
+    let per_image = image_gaps(tables, &gaps, coverage)?;
+    Ok(Usage {
+        launches: launches.finish()?,
+        consumer_gaps: gaps_frame(gaps)?,
+        image_consumer_gaps: per_image,
+    })
+}
 
+/// What instances launched (their AMI launches again on a restart or a
+/// replacement).
+fn instance_launches(
+    tables: &BTreeMap<&'static str, DataFrame>,
+    launches: &mut Launches,
+    gaps: &mut BTreeMap<(String, String), String>,
+) -> Result<()> {
     let instances = table(tables, "instances")?;
-    {
-        let (account, region, id, image, state) = (
-            str_column(instances, "account_id")?,
-            str_column(instances, "region")?,
-            str_column(instances, "instance_id")?,
-            str_column(instances, "image_id")?,
-            str_column(instances, "state")?,
-        );
-        for i in 0..instances.height() {
-            // Terminated and terminating instances launch nothing again; an
-            // instance whose state is not known may be running.
-            if state[i].is_some_and(|s| s == "terminated" || s == "shutting-down") {
-                continue;
-            }
-            match image[i] {
-                Some(image) => launches.push(account[i], region[i], image, "instance", id[i]),
-                None => unresolved(&mut gaps, account[i], region[i], || {
-                    format!("the AMI of instance {} is not known", id[i].unwrap_or("?"))
-                }),
-            }
+    let (account, region, id, image, state) = (
+        str_column(instances, "account_id")?,
+        str_column(instances, "region")?,
+        str_column(instances, "instance_id")?,
+        str_column(instances, "image_id")?,
+        str_column(instances, "state")?,
+    );
+    for i in 0..instances.height() {
+        // Terminated and terminating instances launch nothing again; an
+        // instance whose state is not known may be running.
+        if state[i].is_some_and(|s| s == "terminated" || s == "shutting-down") {
+            continue;
+        }
+        match image[i] {
+            Some(image) => launches.push(account[i], region[i], image, "instance", id[i]),
+            None => unresolved(gaps, account[i], region[i], || {
+                format!("the AMI of instance {} is not known", id[i].unwrap_or("?"))
+            }),
         }
     }
+    Ok(())
+}
+
+/// What launch templates' $Default and $Latest versions launch.
+fn template_launches(
+    tables: &BTreeMap<&'static str, DataFrame>,
+    launches: &mut Launches,
+    gaps: &mut BTreeMap<(String, String), String>,
+) -> Result<()> {
     let templates = table(tables, "launch_templates")?;
-    {
-        let (account, region, id, default, latest) = (
-            str_column(templates, "account_id")?,
-            str_column(templates, "region")?,
-            str_column(templates, "launch_template_id")?,
-            bool_column(templates, "is_default")?,
-            bool_column(templates, "is_latest")?,
-        );
-        let (image, known, parameter) = (
-            str_column(templates, "launch_image_id")?,
-            bool_column(templates, "launch_image_known")?,
-            str_column(templates, "image_parameter")?,
-        );
-        for i in 0..templates.height() {
-            // $Default launches unless a version is named; $Latest is what
-            // `$Latest` references get. A row whose role is not known counts.
-            if default[i] == Some(false) && latest[i] == Some(false) {
-                continue;
+    let (account, region, id, default, latest) = (
+        str_column(templates, "account_id")?,
+        str_column(templates, "region")?,
+        str_column(templates, "launch_template_id")?,
+        bool_column(templates, "is_default")?,
+        bool_column(templates, "is_latest")?,
+    );
+    let (image, known, parameter) = (
+        str_column(templates, "launch_image_id")?,
+        bool_column(templates, "launch_image_known")?,
+        str_column(templates, "image_parameter")?,
+    );
+    for i in 0..templates.height() {
+        // $Default launches unless a version is named; $Latest is what
+        // `$Latest` references get. A row whose role is not known counts.
+        if default[i] == Some(false) && latest[i] == Some(false) {
+            continue;
+        }
+        match (image[i], known[i]) {
+            (Some(image), _) => {
+                launches.push(account[i], region[i], image, "launch-template", id[i])
             }
-            match (image[i], known[i]) {
-                (Some(image), _) => {
-                    launches.push(account[i], region[i], image, "launch-template", id[i])
-                }
-                (None, Some(true)) => {}
-                _ => unresolved(&mut gaps, account[i], region[i], || {
-                    format!(
-                        "what launch template {} launches is not known{}",
-                        id[i].unwrap_or("?"),
-                        parameter[i]
-                            .map(|p| format!(" ({p} was not read)"))
-                            .unwrap_or_default()
-                    )
-                }),
-            }
+            (None, Some(true)) => {}
+            _ => unresolved(gaps, account[i], region[i], || {
+                format!(
+                    "what launch template {} launches is not known{}",
+                    id[i].unwrap_or("?"),
+                    parameter[i]
+                        .map(|p| format!(" ({p} was not read)"))
+                        .unwrap_or_default()
+                )
+            }),
         }
     }
+    Ok(())
+}
+
+/// What Auto Scaling groups' launch sources launch, and groups whose
+/// sources were not resolved at all.
+fn group_launches(
+    tables: &BTreeMap<&'static str, DataFrame>,
+    launches: &mut Launches,
+    gaps: &mut BTreeMap<(String, String), String>,
+) -> Result<()> {
     let sources = table(tables, "asg_launch_sources")?;
-    {
-        let (account, region, group, image, reference) = (
-            str_column(sources, "account_id")?,
-            str_column(sources, "region")?,
-            str_column(sources, "group_name")?,
-            str_column(sources, "launch_image_id")?,
-            str_column(sources, "reference")?,
-        );
-        for i in 0..sources.height() {
-            match image[i] {
-                Some(image) => {
-                    launches.push(account[i], region[i], image, "auto-scaling-group", group[i])
-                }
-                None => unresolved(&mut gaps, account[i], region[i], || {
-                    format!(
-                        "what {} of Auto Scaling group {} launches is not known",
-                        reference[i].unwrap_or("a launch source"),
-                        group[i].unwrap_or("?")
-                    )
-                }),
+    let (account, region, group, image, reference) = (
+        str_column(sources, "account_id")?,
+        str_column(sources, "region")?,
+        str_column(sources, "group_name")?,
+        str_column(sources, "launch_image_id")?,
+        str_column(sources, "reference")?,
+    );
+    for i in 0..sources.height() {
+        match image[i] {
+            Some(image) => {
+                launches.push(account[i], region[i], image, "auto-scaling-group", group[i])
             }
+            None => unresolved(gaps, account[i], region[i], || {
+                format!(
+                    "what {} of Auto Scaling group {} launches is not known",
+                    reference[i].unwrap_or("a launch source"),
+                    group[i].unwrap_or("?")
+                )
+            }),
         }
     }
     // A group whose launch sources were not resolved at all.
-    {
-        let groups = table(tables, "auto_scaling_groups")?;
-        let with_sources: HashSet<(Option<&str>, Option<&str>, Option<&str>)> = {
-            let (a, r, g) = (
-                str_column(sources, "account_id")?,
-                str_column(sources, "region")?,
-                str_column(sources, "group_name")?,
-            );
-            (0..sources.height()).map(|i| (a[i], r[i], g[i])).collect()
-        };
-        let (account, region, group) = (
-            str_column(groups, "account_id")?,
-            str_column(groups, "region")?,
-            str_column(groups, "group_name")?,
+    let groups = table(tables, "auto_scaling_groups")?;
+    let with_sources: HashSet<(Option<&str>, Option<&str>, Option<&str>)> = {
+        let (a, r, g) = (
+            str_column(sources, "account_id")?,
+            str_column(sources, "region")?,
+            str_column(sources, "group_name")?,
         );
-        for i in 0..groups.height() {
-            if !with_sources.contains(&(account[i], region[i], group[i])) {
-                unresolved(&mut gaps, account[i], region[i], || {
-                    format!(
-                        "what Auto Scaling group {} launches is not known",
-                        group[i].unwrap_or("?")
-                    )
-                });
-            }
+        (0..sources.height()).map(|i| (a[i], r[i], g[i])).collect()
+    };
+    let (account, region, group) = (
+        str_column(groups, "account_id")?,
+        str_column(groups, "region")?,
+        str_column(groups, "group_name")?,
+    );
+    for i in 0..groups.height() {
+        if !with_sources.contains(&(account[i], region[i], group[i])) {
+            unresolved(gaps, account[i], region[i], || {
+                format!(
+                    "what Auto Scaling group {} launches is not known",
+                    group[i].unwrap_or("?")
+                )
+            });
         }
     }
-    let parameters = table(tables, "ssm_parameters")?;
-    {
-        let (account, region, name, image, read, data_type, parameter_type) = (
-            str_column(parameters, "account_id")?,
-            str_column(parameters, "region")?,
-            str_column(parameters, "name")?,
-            str_column(parameters, "image_id")?,
-            bool_column(parameters, "value_read")?,
-            str_column(parameters, "data_type")?,
-            str_column(parameters, "parameter_type")?,
-        );
-        for i in 0..parameters.height() {
-            match (image[i], read[i]) {
-                (Some(image), _) => {
-                    launches.push(account[i], region[i], image, "ssm-parameter", name[i])
-                }
-                // Read, and no AMI id in it; or a SecureString, never read
-                // (it cannot be of data type aws:ec2:image).
-                (None, Some(true)) => {}
-                (None, Some(false))
-                    if parameter_type[i] == Some("SecureString")
-                        && data_type[i] != Some("aws:ec2:image") => {}
-                _ => unresolved(&mut gaps, account[i], region[i], || {
-                    format!(
-                        "the value of AMI parameter {} was not read",
-                        name[i].unwrap_or("?")
-                    )
-                }),
-            }
-        }
-    }
-    coverage_gaps(&mut gaps, coverage, table(tables, "accounts")?)?;
-    let per_image = image_gaps(tables, &gaps, coverage)?;
+    Ok(())
+}
 
+/// Which AMIs the AMI parameters name.
+fn parameter_launches(
+    tables: &BTreeMap<&'static str, DataFrame>,
+    launches: &mut Launches,
+    gaps: &mut BTreeMap<(String, String), String>,
+) -> Result<()> {
+    let parameters = table(tables, "ssm_parameters")?;
+    let (account, region, name, image, read, data_type, parameter_type) = (
+        str_column(parameters, "account_id")?,
+        str_column(parameters, "region")?,
+        str_column(parameters, "name")?,
+        str_column(parameters, "image_id")?,
+        bool_column(parameters, "value_read")?,
+        str_column(parameters, "data_type")?,
+        str_column(parameters, "parameter_type")?,
+    );
+    for i in 0..parameters.height() {
+        match (image[i], read[i]) {
+            (Some(image), _) => {
+                launches.push(account[i], region[i], image, "ssm-parameter", name[i])
+            }
+            // Read, and no AMI id in it; or a SecureString, never read
+            // (it cannot be of data type aws:ec2:image).
+            (None, Some(true)) => {}
+            (None, Some(false))
+                if parameter_type[i] == Some("SecureString")
+                    && data_type[i] != Some("aws:ec2:image") => {}
+            _ => unresolved(gaps, account[i], region[i], || {
+                format!(
+                    "the value of AMI parameter {} was not read",
+                    name[i].unwrap_or("?")
+                )
+            }),
+        }
+    }
+    Ok(())
+}
+
+/// The `consumer_gaps` table: one reason per account-region.
+fn gaps_frame(gaps: BTreeMap<(String, String), String>) -> Result<DataFrame> {
     let (mut account, mut region, mut reason) = (Vec::new(), Vec::new(), Vec::new());
     for ((a, r), why) in gaps {
         account.push(a);
@@ -289,7 +328,7 @@ pub(in crate::inventory) fn usage(
         reason.push(why);
     }
     let height = account.len();
-    let gaps = DataFrame::new(
+    DataFrame::new(
         height,
         vec![
             Column::new("account_id".into(), account),
@@ -297,12 +336,7 @@ pub(in crate::inventory) fn usage(
             Column::new("reason".into(), reason),
         ],
     )
-    .map_err(|e| stage("consumer_gaps", &e))?;
-    Ok(Usage {
-        launches: launches.finish()?,
-        consumer_gaps: gaps,
-        image_consumer_gaps: per_image,
-    })
+    .map_err(|e| stage("consumer_gaps", &e))
 }
 
 /// The derived tables of the usage model.
@@ -329,50 +363,8 @@ fn image_gaps(
             .or_default()
             .push((a.as_str(), why.as_str()));
     }
-    let permissions = table(tables, "launch_permissions")?;
-    // (owner, region, image) -> Some(accounts named) or None (everyone).
-    let mut launchers: HashMap<(&str, &str, &str), Option<HashSet<&str>>> = HashMap::new();
-    {
-        let (account, region, image, group, user, org, ou) = (
-            str_column(permissions, "account_id")?,
-            str_column(permissions, "region")?,
-            str_column(permissions, "image_id")?,
-            str_column(permissions, "group")?,
-            str_column(permissions, "user_id")?,
-            str_column(permissions, "organization_arn")?,
-            str_column(permissions, "organizational_unit_arn")?,
-        );
-        for k in 0..permissions.height() {
-            let (Some(a), Some(r), Some(i)) = (account[k], region[k], image[k]) else {
-                continue;
-            };
-            let entry = launchers
-                .entry((a, r, i))
-                .or_insert_with(|| Some(HashSet::new()));
-            match (
-                user[k],
-                group[k].is_some() || org[k].is_some() || ou[k].is_some(),
-            ) {
-                (Some(u), false) => {
-                    if let Some(named) = entry {
-                        named.insert(u);
-                    }
-                }
-                _ => *entry = None,
-            }
-        }
-    }
-    // Accounts known not to launch anything: members not ACTIVE.
-    let idle: HashSet<&str> = {
-        let accounts = table(tables, "accounts")?;
-        let ids = str_column(accounts, "account_id")?;
-        let statuses = str_column(accounts, "status")?;
-        ids.iter()
-            .zip(&statuses)
-            .filter(|(_, s)| s.is_some_and(|s| s != "ACTIVE"))
-            .filter_map(|(id, _)| *id)
-            .collect()
-    };
+    let launchers = launchers(table(tables, "launch_permissions")?)?;
+    let idle = idle_accounts(table(tables, "accounts")?)?;
     let visited = |id: &str| coverage.accounts.contains(id) || idle.contains(id);
     let images = table(tables, "images")?;
     let (account, region, image, public, count) = (
@@ -443,6 +435,55 @@ fn image_gaps(
         ],
     )
     .map_err(|e| stage("image_consumer_gaps", &e))
+}
+
+/// Who may launch each image: (owner, region, image) -> Some(the accounts
+/// named) or None (everyone, the organization or an OU).
+fn launchers(permissions: &DataFrame) -> Result<Launchers<'_>> {
+    let mut launchers: Launchers = HashMap::new();
+    let (account, region, image, group, user, org, ou) = (
+        str_column(permissions, "account_id")?,
+        str_column(permissions, "region")?,
+        str_column(permissions, "image_id")?,
+        str_column(permissions, "group")?,
+        str_column(permissions, "user_id")?,
+        str_column(permissions, "organization_arn")?,
+        str_column(permissions, "organizational_unit_arn")?,
+    );
+    for k in 0..permissions.height() {
+        let (Some(a), Some(r), Some(i)) = (account[k], region[k], image[k]) else {
+            continue;
+        };
+        let entry = launchers
+            .entry((a, r, i))
+            .or_insert_with(|| Some(HashSet::new()));
+        match (
+            user[k],
+            group[k].is_some() || org[k].is_some() || ou[k].is_some(),
+        ) {
+            (Some(u), false) => {
+                if let Some(named) = entry {
+                    named.insert(u);
+                }
+            }
+            _ => *entry = None,
+        }
+    }
+    Ok(launchers)
+}
+
+type Launchers<'a> = HashMap<(&'a str, &'a str, &'a str), Option<HashSet<&'a str>>>;
+
+/// Accounts known not to launch anything: members not ACTIVE.
+fn idle_accounts(accounts: &DataFrame) -> Result<HashSet<&str>> {
+    let ids = str_column(accounts, "account_id")?;
+    let statuses = str_column(accounts, "status")?;
+    Ok(ids
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, s)| s.is_some_and(|s| s != "ACTIVE"))
+        .filter_map(|(id, _)| *id)
+        .collect())
 }
 
 /// Rows of the `launches` table, column by column.

@@ -66,156 +66,22 @@ pub(in crate::inventory) fn family_versions(
     lineage: &Lineage,
     now: i64,
 ) -> Result<()> {
-    let text = |name: &str| str_column(df, name);
-    let (account, region, family, image, state) = (
-        text("account_id")?,
-        text("region")?,
-        text("family")?,
-        text("image_id")?,
-        text("state")?,
-    );
-    let (source, source_region, source_instance) = (
-        text("source_image_id")?,
-        text("source_image_region")?,
-        text("source_instance_id")?,
-    );
-    let created = i64_column(df, "creation_date")?;
-    let seconds = |ms: Option<i64>| ms.map(|t| t.div_euclid(1000));
-
-    // Where each image is, to follow a copy to its source.
-    let mut at: HashMap<(&str, &str), usize> = HashMap::with_capacity(df.height());
-    for i in 0..df.height() {
-        if let (Some(id), Some(r)) = (image[i], region[i]) {
-            at.insert((id, r), i);
-        }
-    }
-    // The source GetImageAncestry named for copies whose source is
-    // elsewhere, when it is the root of the chain: (account, region, image)
-    // -> (source id, source region, its creation). A source that has a
-    // source of its own may be a copy as well as the original build (the
-    // chain does not say how each link was made): not taken.
-    type Root<'a> = (Option<&'a str>, Option<&'a str>, Option<i64>);
-    let mut nearest: HashMap<(&str, &str, &str), Option<Root>> = HashMap::new();
-    {
-        let a_account = str_column(ancestry, "account_id")?;
-        let a_region = str_column(ancestry, "region")?;
-        let a_image = str_column(ancestry, "image_id")?;
-        let depth = i64_column(ancestry, "depth")?;
-        let a_id = str_column(ancestry, "ancestor_image_id")?;
-        let a_at = str_column(ancestry, "ancestor_region")?;
-        let a_created = i64_column(ancestry, "creation_date")?;
-        for k in 0..ancestry.height() {
-            let (Some(a), Some(r), Some(id)) = (a_account[k], a_region[k], a_image[k]) else {
-                continue;
-            };
-            match depth[k] {
-                Some(1) => {
-                    nearest
-                        .entry((a, r, id))
-                        .or_insert(Some((a_id[k], a_at[k], a_created[k])));
-                }
-                // The source has ancestors: whether it is the original
-                // build is not known.
-                _ => {
-                    nearest.insert((a, r, id), None);
-                }
-            }
-        }
-    }
-    // Whether row i is a copy: Some(true), Some(false), or None (not known).
-    let is_copy = |i: usize| -> Option<bool> {
-        if source[i].is_none() || source_instance[i].is_some() {
-            return Some(false);
-        }
-        if lineage.instance_ids_collected {
-            return Some(true);
-        }
-        // Older inventories did not collect SourceInstanceId. A source in
-        // another region can only be a copy's: CreateImage's source is the
-        // AMI its instance was launched from, in the instance's region.
-        match source_region[i] {
-            Some(r) if Some(r) != region[i] => Some(true),
-            _ => None,
-        }
-    };
-    // Row i's original (the image first built, where it is, when, to the
-    // second), following copies; bounded, so a cycle planted in a hostile
-    // inventory ends as "not known".
-    let original = |start: usize| -> Option<Original> {
-        let mut i = start;
-        for _ in 0..64 {
-            match is_copy(i)? {
-                false => {
-                    return Some(Original {
-                        image: image[i]?,
-                        region: region[i]?,
-                        built: seconds(created[i])?,
-                    });
-                }
-                true => {
-                    let source_id = source[i]?;
-                    let source_at = source_region[i].or(region[i])?;
-                    match at.get(&(source_id, source_at)) {
-                        Some(&j) => i = j,
-                        None => {
-                            let key = (account[i]?, region[i]?, image[i]?);
-                            let (id, at, created) = nearest.get(&key).copied().flatten()?;
-                            return Some(Original {
-                                image: id?,
-                                region: at.unwrap_or(source_at),
-                                built: seconds(created)?,
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        None
-    };
-    let originals: Vec<Option<Original>> = (0..df.height()).map(original).collect();
-    let versions: Vec<Version> = (0..df.height())
+    let rows = ImageRows::read(df, ancestry, lineage)?;
+    let n = df.height();
+    let originals: Vec<Option<Original>> = (0..n).map(|i| rows.original(i)).collect();
+    let versions: Vec<Version> = (0..n)
         .map(|i| Version {
-            family: match (account[i], region[i], family[i]) {
+            family: match (rows.account[i], rows.region[i], rows.family[i]) {
                 (Some(a), Some(r), Some(f)) => Some((a, r, f)),
                 _ => None,
             },
-            available: state[i].map(|s| s == "available"),
-            arrived: seconds(created[i]),
+            available: rows.state[i].map(|s| s == "available"),
+            arrived: seconds(rows.created[i]),
             built: originals[i].as_ref().map(|o| o.built),
         })
         .collect();
-
-    let mut members: HashMap<(&str, &str, &str), Vec<usize>> = HashMap::new();
-    for (i, v) in versions.iter().enumerate() {
-        if let Some(f) = v.family
-            && v.available != Some(false)
-        {
-            members.entry(f).or_default().push(i);
-        }
-    }
-    let n = df.height();
-    let mut newest: Vec<Option<&str>> = vec![None; n];
-    let mut behind: Vec<Option<i64>> = vec![None; n];
-    let mut days: Vec<Option<i64>> = vec![None; n];
-    let built_ms: Vec<Option<i64>> = versions.iter().map(|v| v.built.map(|s| s * 1000)).collect();
-    for list in members.values() {
-        // The family's newest, when it is certain.
-        let top = newest_of(list, &versions);
-        for &x in list {
-            newest[x] = top.and_then(|t| image[t]);
-            let (Some(true), Some(bx)) = (versions[x].available, versions[x].built) else {
-                continue;
-            };
-            if let Some((count, first_arrival)) = newer_than(x, bx, list, &versions) {
-                behind[x] = Some(count);
-                days[x] = Some(match first_arrival {
-                    Some(t) => (now - t * 1000).max(0).div_euclid(86_400_000),
-                    None => 0,
-                });
-            }
-        }
-    }
-    let copied: Vec<Option<bool>> = (0..n).map(is_copy).collect();
+    let ranks = rank(&versions, &rows.image, now);
+    let copied: Vec<Option<bool>> = (0..n).map(|i| rows.is_copy(i)).collect();
     let original_id: Vec<Option<&str>> = originals
         .iter()
         .map(|o| o.as_ref().map(|o| o.image))
@@ -224,6 +90,7 @@ pub(in crate::inventory) fn family_versions(
         .iter()
         .map(|o| o.as_ref().map(|o| o.region))
         .collect();
+    let built_ms: Vec<Option<i64>> = versions.iter().map(|v| v.built.map(|s| s * 1000)).collect();
     let columns = [
         Column::new("is_copy".into(), copied),
         Column::new("original_image_id".into(), original_id),
@@ -231,14 +98,198 @@ pub(in crate::inventory) fn family_versions(
         Column::new("version_built_at".into(), built_ms)
             .cast(&crate::inventory::timestamp_dtype())
             .map_err(|e| stage("images", &e))?,
-        Column::new("family_newest_image_id".into(), newest),
-        Column::new("versions_behind".into(), behind),
-        Column::new("days_behind".into(), days),
+        Column::new("family_newest_image_id".into(), ranks.newest),
+        Column::new("versions_behind".into(), ranks.behind),
+        Column::new("days_behind".into(), ranks.days),
     ];
+    drop(rows);
     for c in columns {
         df.with_column(c).map_err(|e| stage("images", &e))?;
     }
     Ok(())
+}
+
+/// Milliseconds to whole seconds (CreationDate's resolution).
+fn seconds(ms: Option<i64>) -> Option<i64> {
+    ms.map(|t| t.div_euclid(1000))
+}
+
+/// The source GetImageAncestry named for a copy whose source is elsewhere:
+/// (source id, source region, its creation).
+type Root<'a> = (Option<&'a str>, Option<&'a str>, Option<i64>);
+
+/// (account, region, image) -> its ancestry's root, None when not known.
+type Roots<'a> = HashMap<(&'a str, &'a str, &'a str), Option<Root<'a>>>;
+
+/// The images' columns a copy is followed by, with where each image is.
+struct ImageRows<'a> {
+    account: Vec<Option<&'a str>>,
+    region: Vec<Option<&'a str>>,
+    family: Vec<Option<&'a str>>,
+    image: Vec<Option<&'a str>>,
+    state: Vec<Option<&'a str>>,
+    source: Vec<Option<&'a str>>,
+    source_region: Vec<Option<&'a str>>,
+    source_instance: Vec<Option<&'a str>>,
+    created: Vec<Option<i64>>,
+    /// Where each image is, to follow a copy to its source.
+    at: HashMap<(&'a str, &'a str), usize>,
+    /// (account, region, image) -> its ancestry's root (None: the root
+    /// is not known), for copies whose source is not in the inventory.
+    nearest: Roots<'a>,
+    instance_ids_collected: bool,
+}
+
+impl<'a> ImageRows<'a> {
+    fn read(df: &'a DataFrame, ancestry: &'a DataFrame, lineage: &Lineage) -> Result<Self> {
+        let text = |name: &str| str_column(df, name);
+        let region = text("region")?;
+        let image = text("image_id")?;
+        let mut at: HashMap<(&str, &str), usize> = HashMap::with_capacity(df.height());
+        for i in 0..df.height() {
+            if let (Some(id), Some(r)) = (image[i], region[i]) {
+                at.insert((id, r), i);
+            }
+        }
+        Ok(ImageRows {
+            account: text("account_id")?,
+            family: text("family")?,
+            state: text("state")?,
+            source: text("source_image_id")?,
+            source_region: text("source_image_region")?,
+            source_instance: text("source_instance_id")?,
+            created: i64_column(df, "creation_date")?,
+            region,
+            image,
+            at,
+            nearest: ancestry_roots(ancestry)?,
+            instance_ids_collected: lineage.instance_ids_collected,
+        })
+    }
+
+    /// Whether row i is a copy: Some(true), Some(false), or None (not known).
+    fn is_copy(&self, i: usize) -> Option<bool> {
+        if self.source[i].is_none() || self.source_instance[i].is_some() {
+            return Some(false);
+        }
+        if self.instance_ids_collected {
+            return Some(true);
+        }
+        // Older inventories did not collect SourceInstanceId. A source in
+        // another region can only be a copy's: CreateImage's source is the
+        // AMI its instance was launched from, in the instance's region.
+        match self.source_region[i] {
+            Some(r) if Some(r) != self.region[i] => Some(true),
+            _ => None,
+        }
+    }
+
+    /// Row i's original (the image first built, where it is, when, to the
+    /// second), following copies; bounded, so a cycle planted in a hostile
+    /// inventory ends as "not known".
+    fn original(&self, start: usize) -> Option<Original<'a>> {
+        let mut i = start;
+        for _ in 0..64 {
+            if !self.is_copy(i)? {
+                return Some(Original {
+                    image: self.image[i]?,
+                    region: self.region[i]?,
+                    built: seconds(self.created[i])?,
+                });
+            }
+            let source_id = self.source[i]?;
+            let source_at = self.source_region[i].or(self.region[i])?;
+            match self.at.get(&(source_id, source_at)) {
+                Some(&j) => i = j,
+                None => {
+                    let key = (self.account[i]?, self.region[i]?, self.image[i]?);
+                    let (id, at, created) = self.nearest.get(&key).copied().flatten()?;
+                    return Some(Original {
+                        image: id?,
+                        region: at.unwrap_or(source_at),
+                        built: seconds(created)?,
+                    });
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The source GetImageAncestry named for each copy whose source is
+/// elsewhere, when it is the root of the chain. A source that has a source
+/// of its own may be a copy as well as the original build (the chain does
+/// not say how each link was made): not taken.
+fn ancestry_roots(ancestry: &DataFrame) -> Result<Roots<'_>> {
+    let mut nearest = HashMap::new();
+    let a_account = str_column(ancestry, "account_id")?;
+    let a_region = str_column(ancestry, "region")?;
+    let a_image = str_column(ancestry, "image_id")?;
+    let depth = i64_column(ancestry, "depth")?;
+    let a_id = str_column(ancestry, "ancestor_image_id")?;
+    let a_at = str_column(ancestry, "ancestor_region")?;
+    let a_created = i64_column(ancestry, "creation_date")?;
+    for k in 0..ancestry.height() {
+        let (Some(a), Some(r), Some(id)) = (a_account[k], a_region[k], a_image[k]) else {
+            continue;
+        };
+        match depth[k] {
+            Some(1) => {
+                nearest
+                    .entry((a, r, id))
+                    .or_insert(Some((a_id[k], a_at[k], a_created[k])));
+            }
+            // The source has ancestors: whether it is the original build
+            // is not known.
+            _ => {
+                nearest.insert((a, r, id), None);
+            }
+        }
+    }
+    Ok(nearest)
+}
+
+/// Each image's family newest, versions behind and days behind.
+struct Ranks<'a> {
+    newest: Vec<Option<&'a str>>,
+    behind: Vec<Option<i64>>,
+    days: Vec<Option<i64>>,
+}
+
+/// Ranks each family's versions; `image` names the rows.
+fn rank<'a>(versions: &[Version<'_>], image: &[Option<&'a str>], now: i64) -> Ranks<'a> {
+    let mut members: HashMap<(&str, &str, &str), Vec<usize>> = HashMap::new();
+    for (i, v) in versions.iter().enumerate() {
+        if let Some(f) = v.family
+            && v.available != Some(false)
+        {
+            members.entry(f).or_default().push(i);
+        }
+    }
+    let n = versions.len();
+    let mut ranks = Ranks {
+        newest: vec![None; n],
+        behind: vec![None; n],
+        days: vec![None; n],
+    };
+    for list in members.values() {
+        // The family's newest, when it is certain.
+        let top = newest_of(list, versions);
+        for &x in list {
+            ranks.newest[x] = top.and_then(|t| image[t]);
+            let (Some(true), Some(bx)) = (versions[x].available, versions[x].built) else {
+                continue;
+            };
+            if let Some((count, first_arrival)) = newer_than(x, bx, list, versions) {
+                ranks.behind[x] = Some(count);
+                ranks.days[x] = Some(match first_arrival {
+                    Some(t) => (now - t * 1000).max(0).div_euclid(86_400_000),
+                    None => 0,
+                });
+            }
+        }
+    }
+    ranks
 }
 
 /// The versions certainly newer than `x` (built at `bx`): how many, and
