@@ -3,11 +3,6 @@
 //! known) with a scan error naming the resource, and a row that repeats
 //! another's key is kept once: the scan's data is never lost to a panic.
 
-#![allow(
-    clippy::indexing_slicing,
-    reason = "each index is a column_index of the table definition that sized the row"
-)]
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -43,7 +38,7 @@ impl Tables {
         };
         let def = builder.def();
         let cell = |name: &str| {
-            def.column_index(name).and_then(|i| match &values[i] {
+            def.column_index(name).and_then(|i| match values.get(i)? {
                 Value::Str(s) => Some(s.clone()),
                 _ => None,
             })
@@ -74,7 +69,7 @@ impl Tables {
                 .key
                 .iter()
                 .filter_map(|k| def.column_index(k))
-                .map(|i| format!("{:?}", values[i]))
+                .map(|i| format!("{:?}", values.get(i)))
                 .collect::<Vec<_>>()
                 .join("\u{1f}");
             let kept = self.keys.entry(table).or_default();

@@ -2,11 +2,6 @@
 //! mostly arrive in it (inventories are stored sorted), so checking is
 //! cheaper than sorting.
 
-#![allow(
-    clippy::indexing_slicing,
-    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
-)]
-
 use polars::prelude::*;
 
 /// Sorts by account, region, resource: the order every report uses.
@@ -40,7 +35,9 @@ pub(super) fn insert_sorted(df: DataFrame, extra: &DataFrame) -> PolarsResult<Da
     let (mut start, mut i) = (0usize, 0usize);
     for (j, (a, r)) in extra_account.iter().zip(extra_region.iter()).enumerate() {
         let key = (rank(a), rank(r));
-        while i < keys.len() && (rank(keys[i].0), rank(keys[i].1)) < key {
+        while let Some((a, r)) = keys.get(i)
+            && (rank(*a), rank(*r)) < key
+        {
             i += 1;
         }
         out.vstack_mut_owned(df.slice(start as i64, i - start))?;

@@ -1,11 +1,6 @@
 //! The checks that make "loaded means valid" true, over a whole table:
 //! types, required columns, vocabularies, timestamp range and unique keys.
 
-#![allow(
-    clippy::indexing_slicing,
-    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
-)]
-
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -162,7 +157,10 @@ fn check_keys(def: &TableDef, df: &DataFrame, origin: &Origin) -> Result<()> {
         .collect::<Result<_>>()?;
     let mut seen: HashMap<Vec<Option<&str>>, usize> = HashMap::with_capacity(df.height());
     for row in 0..df.height() {
-        let key: Vec<Option<&str>> = columns.iter().map(|c| c[row].as_deref()).collect();
+        let key: Vec<Option<&str>> = columns
+            .iter()
+            .map(|c| c.get(row).and_then(|v| v.as_deref()))
+            .collect();
         if let Some(first) = seen.insert(key, row) {
             let first = match origin {
                 Origin::Lines { lines, .. } => {

@@ -1,10 +1,5 @@
 //! [`Finding`]: one result row with everything a report shows next to it.
 
-#![allow(
-    clippy::indexing_slicing,
-    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
-)]
-
 use std::collections::BTreeMap;
 
 use serde::Serialize;

@@ -1,11 +1,6 @@
 //! The synthetic organization's accounts: the fixed roles of the first
 //! twelve, and generated workload accounts after them.
 
-#![allow(
-    clippy::indexing_slicing,
-    reason = "the sample generator indexes arrays it sized itself; a slip is a bug the synth tests catch, never user input"
-)]
-
 use super::Gen;
 use crate::inventory::Value;
 
