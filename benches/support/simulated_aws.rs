@@ -447,6 +447,9 @@ fn ec2(org: &SimulatedOrg, account: &str, region: &str, body: &str) -> (&'static
             "<imageAncestryEntrySet><item><imageId>{}</imageId><creationDate>2026-10-01T00:00:00.000Z</creationDate></item></imageAncestryEntrySet>",
             param(body, "ImageId")
         ),
+        // Its instances and templates name no AMI of its own: nothing
+        // references them (an empty set, as EC2 answers then).
+        "DescribeImageReferences" => "<imageReferenceSet/>".to_string(),
         "DescribeImageAttribute" => format!(
             "<imageId>{}</imageId><launchPermission><item><userId>{MANAGEMENT}</userId></item></launchPermission>",
             param(body, "ImageId")

@@ -1,7 +1,7 @@
 //! EC2 images the account owns: DescribeImages (with block devices and
 //! tags) and each image's launch permissions (DescribeImageAttribute).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::types::{Image, ImageAttributeName};
 
@@ -36,7 +36,8 @@ pub async fn launch_permissions(
         .map_err(|e| CallError::from_sdk(&e))
 }
 
-/// The images' rows with their launch permissions' rows.
+/// The images' rows with their launch permissions' rows; `references_read`
+/// names the images whose references (DescribeImageReferences) were read.
 pub fn rows(
     harvest: &mut Harvest,
     images: &[Image],
@@ -44,6 +45,7 @@ pub fn rows(
         String,
         CallResult<aws_sdk_ec2::operation::describe_image_attribute::DescribeImageAttributeOutput>,
     )>,
+    references_read: &BTreeSet<String>,
 ) {
     let permission_counts = permission_rows(harvest, launch_permissions);
     for image in images {
@@ -51,7 +53,10 @@ pub fn rows(
             .image_id()
             .and_then(|id| permission_counts.get(id))
             .copied();
-        image_rows(harvest, image, count);
+        let read = image
+            .image_id()
+            .is_some_and(|id| references_read.contains(id));
+        image_rows(harvest, image, count, read);
     }
 }
 
@@ -161,17 +166,20 @@ pub fn ancestry_rows(
 }
 
 /// The image, its block devices and its tags.
-fn image_rows(harvest: &mut Harvest, image: &Image, launch_permission_count: Option<i64>) {
+fn image_rows(
+    harvest: &mut Harvest,
+    image: &Image,
+    launch_permission_count: Option<i64>,
+    references_read: bool,
+) {
     let Some(image_id) = image.image_id() else {
         return;
     };
     let (account_id, region) = (harvest.account_id.clone(), harvest.region.clone());
-    harvest.push(image_row(
-        &account_id,
-        &region,
-        image,
-        launch_permission_count,
-    ));
+    let mut row = image_row(&account_id, &region, image, launch_permission_count);
+    // Read: true; not asked or failed: not known (never false).
+    row.references_read = references_read.then_some(true);
+    harvest.push(row);
     for device in image.block_device_mappings() {
         let ebs = device.ebs();
         harvest.push(ImageBlockDeviceRow {
@@ -237,6 +245,8 @@ pub fn image_row(
         image_allowed: image.image_allowed(),
         launch_permission_count,
         source_instance_id: text(image.source_instance_id()),
+        // Set by `rows` once its references were read.
+        references_read: None,
     }
 }
 
@@ -280,7 +290,7 @@ mod tests {
             opt_in_status: None,
         };
         let mut harvest = Harvest::new("111111111111", &region);
-        image_rows(&mut harvest, &image, Some(2));
+        image_rows(&mut harvest, &image, Some(2), true);
         let tables: Vec<&str> = harvest.rows.iter().map(|(t, _)| *t).collect();
         assert_eq!(
             tables,

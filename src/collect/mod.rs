@@ -20,6 +20,7 @@
 mod assemble;
 mod calls;
 mod ec2_images;
+mod ec2_references;
 mod ec2_settings;
 mod ec2_snapshots;
 mod ec2_usage;

@@ -10,7 +10,8 @@ use super::calls::{CallResult, each_bounded};
 use super::ec2_snapshots::SnapshotPermissions;
 use super::harvest::{Harvest, RegionScan};
 use super::{
-    ec2_images, ec2_settings, ec2_snapshots, ec2_usage, fleet, imagebuilder, inspector, kms,
+    ec2_images, ec2_references, ec2_settings, ec2_snapshots, ec2_usage, fleet, imagebuilder,
+    inspector, kms,
 };
 use crate::aws::RegionClients;
 use crate::discover::RegionInfo;
@@ -86,7 +87,8 @@ pub async fn collect(
 
     // The per-resource calls, bounded.
     let limit = settings.per_resource_concurrency;
-    let (launch_permissions, snapshot_permissions, key_outcomes, visible, ancestry) = tokio::join!(
+    let reference_batches = ec2_references::batches(own.keys().cloned());
+    let (launch_permissions, snapshot_permissions, key_outcomes, visible, ancestry, references) = tokio::join!(
         each_bounded(own.keys().cloned(), limit, |id| {
             ec2_images::launch_permissions(ec2, id)
         }),
@@ -102,8 +104,12 @@ pub async fn collect(
             }
         },
         each_bounded(copies, limit, |id| ec2_images::ancestry(ec2, id)),
+        each_bounded(reference_batches, limit, |batch| {
+            ec2_references::describe(ec2, batch)
+        }),
     );
-    ec2_images::rows(&mut harvest, &images, launch_permissions);
+    let references_read = ec2_references::rows(&mut harvest, references);
+    ec2_images::rows(&mut harvest, &images, launch_permissions, &references_read);
     ec2_images::ancestry_rows(&mut harvest, ancestry);
     ec2_snapshots::rows(&mut harvest, snapshots.as_ref(), snapshot_permissions);
     kms::key_rows(&mut harvest, key_outcomes);

@@ -24,7 +24,7 @@
 
 /// Version of the table layout below. Older versions down to
 /// [`OLDEST_SCHEMA_VERSION`] load; newer ones are refused.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 /// The oldest inventory layout this build still reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
@@ -379,6 +379,28 @@ tables! {
             launch_permission_count: Int optional since 2,
             /// instance the AMI was created from (CreateImage only): with `source_image_id` set and this null, the AMI is a copy
             source_instance_id: Str optional since 5,
+            /// true when DescribeImageReferences answered for this image in its own account-region (what references it there are its rows in `image_references`); null when it was not asked or the call failed
+            references_read: Bool optional since 6,
+        }
+    }
+
+    /// What references each image in its own account-region, as EC2 answers DescribeImageReferences ("Describes your Amazon Web Services resources that are referencing the specified images"): instances in any state but terminated or shutting-down, launch templates' 10 most recent versions, SSM parameters, Image Builder image and container recipes. Only images with `references_read` true were asked.
+    image_references => ImageReferenceRow {
+        resource: ("image_id", "resource_arn", "ami"),
+        key: ["account_id", "region", "image_id", "resource_arn"],
+        since: 6,
+        operations: ["ec2:DescribeImageReferences"],
+        columns: {
+            /// owning account of the referenced AMI (the account asked)
+            account_id: Str required,
+            /// region of the referenced AMI
+            region: Str required,
+            /// the referenced AMI
+            image_id: Str required,
+            /// `ec2:Instance` | `ec2:LaunchTemplate` | `ssm:Parameter` | `imagebuilder:ImageRecipe` | `imagebuilder:ContainerRecipe` (as EC2 names it)
+            resource_type: Str optional,
+            /// ARN of the referencing resource
+            resource_arn: Str required,
         }
     }
 

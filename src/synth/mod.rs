@@ -280,6 +280,72 @@ fn finish(g: Gen, options: &SynthOptions, regions: &[&str]) -> Result<Inventory>
     Inventory::new(manifest, tables)
 }
 
+/// What DescribeImageReferences answers in each account-region for its own
+/// images: the instances (every one generated is running or stopped), the
+/// launch template versions and the AMI parameters there that name them.
+fn image_references(
+    images: &LazyFrame,
+    instances: &LazyFrame,
+    templates: &LazyFrame,
+    parameters: LazyFrame,
+) -> PolarsResult<LazyFrame> {
+    let own = images
+        .clone()
+        .select([col("account_id"), col("region"), col("image_id")]);
+    let referencing = |consumers: LazyFrame, kind: &str, arn: Expr| {
+        consumers
+            .join(
+                own.clone(),
+                [col("account_id"), col("region"), col("image_id")],
+                [col("account_id"), col("region"), col("image_id")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .select([
+                col("account_id"),
+                col("region"),
+                col("image_id"),
+                lit(kind.to_string()).alias("resource_type"),
+                arn.alias("resource_arn"),
+            ])
+    };
+    let arn = |service: &str, kind: &str, id: Expr| {
+        concat_str(
+            [
+                lit(format!("arn:aws:{service}:")),
+                col("region"),
+                lit(":"),
+                col("account_id"),
+                lit(format!(":{kind}")),
+                id,
+            ],
+            "",
+            true,
+        )
+    };
+    let parts = [
+        referencing(
+            instances.clone(),
+            "ec2:Instance",
+            arn("ec2", "instance/", col("instance_id")),
+        ),
+        referencing(
+            templates.clone(),
+            "ec2:LaunchTemplate",
+            arn("ec2", "launch-template/", col("launch_template_id")),
+        ),
+        referencing(
+            parameters.filter(col("data_type").eq(lit("aws:ec2:image"))),
+            "ssm:Parameter",
+            arn(
+                "ssm",
+                "parameter/",
+                col("name").str().strip_prefix(lit("/")),
+            ),
+        ),
+    ];
+    Ok(concat(parts, UnionArgs::default())?.unique_stable(None, UniqueKeepStrategy::First))
+}
+
 /// The columns a scan fills from its per-resource reads, from the rows
 /// generated: every image's and every snapshot's permissions were read
 /// (except where a scan error says the read failed), snapshots anyone can
@@ -342,11 +408,20 @@ fn what_a_scan_reads(tables: &mut BTreeMap<&'static str, DataFrame>) -> PolarsRe
             .otherwise(col("image_owner_id").is_not_null())
             .alias("image_visible"),
     );
+    let references = image_references(
+        &images,
+        &instances,
+        &templates,
+        get(tables, "ssm_parameters")?.lazy(),
+    )?;
+    // Every image's references were read (nothing plants a failed batch).
+    let images = images.with_column(lit(true).alias("references_read"));
     for (name, lf) in [
         ("images", images),
         ("snapshots", snapshots),
         ("instances", instances),
         ("launch_templates", templates),
+        ("image_references", references),
     ] {
         let def = schema::table(name)
             .ok_or_else(|| PolarsError::ColumnNotFound(name.to_string().into()))?;

@@ -2,7 +2,7 @@
 //! port, seeded through the AWS SDK, plus an HTTP client wrapper that
 //! answers the few calls moto does not implement (in AWS's wire format) and
 //! denies AssumeRole into one account.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -695,20 +695,183 @@ impl GapConnector {
         aws_sdk_ec2::Client::from_conf(config)
     }
 
-    /// DescribeParameters filtered by `DataType` (moto refuses the filter
-    /// key with a ValidationException; AWS accepts it): every parameter of
-    /// the caller in moto, kept when its data type is `aws:ec2:image`, in
-    /// the JSON shape of the API reference, one page.
-    async fn parameters_of_image_type(&self, endpoint: &str, caller: &str, region: &str) -> String {
+    /// An SSM client that moto serves as `account`.
+    fn ssm_as(&self, endpoint: &str, account: &str, region: &str) -> aws_sdk_ssm::Client {
         let config = aws_sdk_ssm::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .http_client(amiaudit::aws::https_client())
             .endpoint_url(endpoint)
             .region(Region::new(region.to_string()))
             .credentials_provider(static_credentials("test", "test", None))
-            .interceptor(AsAccount(caller.to_string()))
+            .interceptor(AsAccount(account.to_string()))
             .build();
-        let client = aws_sdk_ssm::Client::from_conf(config);
+        aws_sdk_ssm::Client::from_conf(config)
+    }
+
+    /// DescribeImageReferences (moto lacks it), the body of the answer:
+    /// what references each AMI asked (`ImageId.N`) among the caller's
+    /// resources in the region, as the EC2 User Guide says it checks them:
+    /// moto's instances in the states the request names for `ec2:Instance`
+    /// (every state when it names none), each launch template whose 10 most
+    /// recent versions name the AMI, SSM parameters of data type
+    /// `aws:ec2:image` holding its id, and the Image Builder recipes of the
+    /// test's fixture whose parent image is the id. One page, as
+    /// `imageReferenceSet` items (`imageId`, `resourceType`, `arn`).
+    async fn image_references(
+        &self,
+        endpoint: &str,
+        caller: &str,
+        region: &str,
+        params: &[(String, String)],
+    ) -> String {
+        let asked: BTreeSet<String> = params
+            .iter()
+            .filter(|(k, _)| k.starts_with("ImageId."))
+            .map(|(_, v)| v.clone())
+            .collect();
+        // ResourceType.N.ResourceType = ec2:Instance, then its
+        // ResourceType.N.ResourceTypeOption.M.OptionName = state-name and
+        // ResourceType.N.ResourceTypeOption.M.OptionValue.K.
+        let instance_type = params
+            .iter()
+            .find(|(k, v)| {
+                k.starts_with("ResourceType.")
+                    && k.ends_with(".ResourceType")
+                    && v == "ec2:Instance"
+            })
+            .map(|(k, _)| k.trim_end_matches("ResourceType").to_string());
+        let states: BTreeSet<String> = instance_type
+            .map(|prefix| {
+                let option = params
+                    .iter()
+                    .find(|(k, v)| {
+                        k.starts_with(&prefix) && k.ends_with(".OptionName") && v == "state-name"
+                    })
+                    .map(|(k, _)| k.trim_end_matches("OptionName").to_string());
+                params
+                    .iter()
+                    .filter(|(k, _)| {
+                        option
+                            .as_ref()
+                            .is_some_and(|o| k.starts_with(&format!("{o}OptionValue.")))
+                    })
+                    .map(|(_, v)| v.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut found: BTreeSet<(String, &str, String)> = BTreeSet::new();
+        let ec2 = self.ec2_as(endpoint, caller, region);
+        let reservations = ec2.describe_instances().send().await.unwrap();
+        for instance in reservations
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+        {
+            let state = instance
+                .state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str().to_string());
+            if let (Some(id), Some(image)) = (instance.instance_id(), instance.image_id())
+                && asked.contains(image)
+                && (states.is_empty() || state.is_some_and(|s| states.contains(&s)))
+            {
+                found.insert((
+                    image.to_string(),
+                    "ec2:Instance",
+                    format!("arn:aws:ec2:{region}:{caller}:instance/{id}"),
+                ));
+            }
+        }
+        let templates = ec2.describe_launch_templates().send().await.unwrap();
+        for template in templates.launch_templates() {
+            let Some(id) = template.launch_template_id() else {
+                continue;
+            };
+            let versions = ec2
+                .describe_launch_template_versions()
+                .launch_template_id(id)
+                .send()
+                .await
+                .unwrap();
+            let mut numbered: Vec<(i64, Option<String>)> = versions
+                .launch_template_versions()
+                .iter()
+                .map(|v| {
+                    (
+                        v.version_number().unwrap_or_default(),
+                        v.launch_template_data()
+                            .and_then(|d| d.image_id())
+                            .map(str::to_string),
+                    )
+                })
+                .collect();
+            numbered.sort_by_key(|v| std::cmp::Reverse(v.0));
+            for (_, image) in numbered.into_iter().take(10) {
+                if let Some(image) = image.filter(|i| asked.contains(i)) {
+                    found.insert((
+                        image,
+                        "ec2:LaunchTemplate",
+                        format!("arn:aws:ec2:{region}:{caller}:launch-template/{id}"),
+                    ));
+                }
+            }
+        }
+        let ssm = self.ssm_as(endpoint, caller, region);
+        let mut pages = ssm.describe_parameters().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for p in page.expect("moto lists parameters").parameters() {
+                let Some(name) = p.name().filter(|_| p.data_type() == Some("aws:ec2:image")) else {
+                    continue;
+                };
+                let value = ssm.get_parameter().name(name).send().await.unwrap();
+                if let Some(image) = value
+                    .parameter()
+                    .and_then(|v| v.value())
+                    .filter(|v| asked.contains(*v))
+                {
+                    found.insert((
+                        image.to_string(),
+                        "ssm:Parameter",
+                        format!(
+                            "arn:aws:ssm:{region}:{caller}:parameter/{}",
+                            name.trim_start_matches('/')
+                        ),
+                    ));
+                }
+            }
+        }
+        let recipes: Vec<(String, String)> = IMAGE_BUILDER
+            .lock()
+            .unwrap()
+            .get(&(caller.to_string(), region.to_string()))
+            .and_then(|f| f.get("recipes"))
+            .and_then(|r| r.as_object())
+            .into_iter()
+            .flatten()
+            .filter_map(|(arn, recipe)| {
+                Some((arn.clone(), recipe["parentImage"].as_str()?.to_string()))
+            })
+            .collect();
+        for (arn, parent) in recipes {
+            if asked.contains(&parent) {
+                found.insert((parent, "imagebuilder:ImageRecipe", arn));
+            }
+        }
+        let items: String = found
+            .into_iter()
+            .map(|(image, kind, arn)| {
+                format!("<item><imageId>{image}</imageId><resourceType>{kind}</resourceType><arn>{}</arn></item>", xml_escape(&arn))
+            })
+            .collect();
+        format!("<imageReferenceSet>{items}</imageReferenceSet>")
+    }
+
+    /// DescribeParameters filtered by `DataType` (moto refuses the filter
+    /// key with a ValidationException; AWS accepts it): every parameter of
+    /// the caller in moto, kept when its data type is `aws:ec2:image`, in
+    /// the JSON shape of the API reference, one page.
+    async fn parameters_of_image_type(&self, endpoint: &str, caller: &str, region: &str) -> String {
+        let client = self.ssm_as(endpoint, caller, region);
         let mut items = Vec::new();
         let mut pages = client.describe_parameters().into_paginator().send();
         while let Some(page) = pages.next().await {
@@ -896,6 +1059,12 @@ impl GapConnector {
                     &format!("<snapshotSet>{items}</snapshotSet>"),
                 ))
             }
+            "DescribeImageReferences" => Some(ec2_xml(
+                action,
+                &self
+                    .image_references(&endpoint, &caller, &region, &params)
+                    .await,
+            )),
             // The chain from the AMI to its root, each entry naming its
             // source (GetImageAncestry; moto lacks it): followed through
             // the copies the test made.

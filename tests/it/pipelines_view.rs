@@ -151,6 +151,18 @@ fn pipelines_not_read_are_named_with_why() {
 fn an_inventory_older_than_image_builder_says_pipelines_were_not_read() {
     let mut all = base();
     all.extend(clean_world());
+    // Nothing schema version 2 could not have written.
+    for (table, cells) in &mut all {
+        let def = schema::table(table).unwrap();
+        if def.since > 2 {
+            continue; // removed below
+        }
+        cells.retain(|(column, _)| {
+            def.columns
+                .iter()
+                .any(|c| c.name == *column && c.since <= 2)
+        });
+    }
     let inv = inventory_with(all, |m| m.scope.accounts = vec![A.to_string()]);
     let dir = tempfile::tempdir().unwrap();
     save(&inv, dir.path());

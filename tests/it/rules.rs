@@ -45,6 +45,7 @@ pub(super) fn image(id: &str, extra: Vec<(&'static str, Value)>) -> Row {
         ("imds_support", "v2.0".into()),
         ("deregistration_protection", "enabled".into()),
         ("launch_permission_count", 0i64.into()),
+        ("references_read", true.into()),
     ];
     cells.extend(extra);
     row("images", cells)
@@ -848,6 +849,58 @@ fn ami_unused_spares_the_newest_version() {
             ("ami-old-idle", "fail"),
             ("ami-old-busy", "pass"),
             ("ami-never", "fail"),
+        ],
+    );
+}
+
+/// An old, idle, superseded image is unused only when EC2 was asked what
+/// references it and named nothing; a reference EC2 names (here an Image
+/// Builder recipe, which no direct read sees) makes it used.
+#[test]
+fn ami_unused_needs_the_references_read_and_empty() {
+    // Built on different days: versions built in the same second are not ordered.
+    let idle = |id: &str, extra: Vec<(&'static str, Value)>| {
+        let mut cells = vec![
+            ("name", format!("app-golden-20250101-v{}", id.len()).into()),
+            ("last_launched_time", days(300)),
+            ("creation_date", days(700 + id.len() as i64)),
+        ];
+        cells.extend(extra);
+        image(id, cells)
+    };
+    let m = run(
+        "AMI-UNUSED",
+        vec![
+            image(
+                "ami-newest-of-all",
+                vec![
+                    ("name", "app-golden-20261101-v99".into()),
+                    ("creation_date", days(5)),
+                ],
+            ),
+            idle("ami-idle", vec![]),
+            idle("ami-in-a-recipe", vec![]),
+            row(
+                "image_references",
+                vec![
+                    ("image_id", "ami-in-a-recipe".into()),
+                    ("resource_type", "imagebuilder:ImageRecipe".into()),
+                    (
+                        "resource_arn",
+                        "arn:aws:imagebuilder:eu-west-1:111111111111:image-recipe/app/1.0.0".into(),
+                    ),
+                ],
+            ),
+            idle("ami-not-asked", vec![("references_read", Value::Null)]),
+        ],
+    );
+    expect(
+        &m,
+        &[
+            ("ami-newest-of-all", "pass"),
+            ("ami-idle", "fail"),
+            ("ami-in-a-recipe", "pass"),
+            ("ami-not-asked", "unknown"),
         ],
     );
 }

@@ -675,6 +675,14 @@ fn seed_pipelines(org: &Org) -> (String, String) {
         "recipes": {
             arn("image-recipe", "golden/1.0.0"): recipe("golden", true),
             arn("image-recipe", "neglected/1.0.0"): recipe("neglected", false),
+            // No pipeline builds from it: only EC2's reference check sees
+            // that it uses the `kept` AMI.
+            arn("image-recipe", "retired/1.0.0"): json!({
+                "arn": arn("image-recipe", "retired/1.0.0"),
+                "name": "retired",
+                "version": "1.0.0",
+                "parentImage": org.image("kept"),
+            }),
         },
         "distributions": {
             arn("distribution-configuration", "golden"): distribution("golden", true),
@@ -1190,6 +1198,62 @@ fn pipelines_are_judged_as_seeded() {
     }
 
     audit.assert_all_as_seeded();
+}
+
+/// What references the factory's AMIs in their own account-region, as EC2
+/// answers DescribeImageReferences (the gap client answers from moto's
+/// instances, templates and parameters and from the Image Builder fixture):
+/// a recipe no pipeline uses, the parameters the factory's stacks read; and
+/// every AMI the factory owns was asked about.
+#[test]
+fn what_references_each_ami_is_read_as_ec2_answers() {
+    let Judged { org, inventory, .. } = judged();
+    let f = org.factory.as_str();
+    let references = inventory.table("image_references").unwrap();
+    let (accounts, regions, images, kinds) = (
+        str_column(references, "account_id").unwrap(),
+        str_column(references, "region").unwrap(),
+        str_column(references, "image_id").unwrap(),
+        str_column(references, "resource_type").unwrap(),
+    );
+    let found: Vec<(String, String, String, String)> = (0..references.height())
+        .map(|i| {
+            (
+                accounts[i].unwrap().to_string(),
+                regions[i].unwrap().to_string(),
+                images[i].unwrap().to_string(),
+                kinds[i].unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (region, image, kind) in [
+        (US, org.image("kept"), "imagebuilder:ImageRecipe"),
+        (EU, org.image("eu"), "ssm:Parameter"),
+        (EU, org.image("eu_newer"), "ssm:Parameter"),
+    ] {
+        assert!(
+            found.contains(&(
+                f.to_string(),
+                region.to_string(),
+                image.clone(),
+                kind.to_string()
+            )),
+            "{image} in {region} referenced by an {kind}: {found:?}"
+        );
+    }
+    let images = inventory.table("images").unwrap();
+    let owners = str_column(images, "account_id").unwrap();
+    let read = amiaudit::inventory::bool_column(images, "references_read").unwrap();
+    let factory_images = owners.iter().filter(|o| **o == Some(f)).count();
+    assert!(factory_images >= 12);
+    assert!(
+        owners
+            .iter()
+            .zip(&read)
+            .filter(|(o, _)| **o == Some(f))
+            .all(|(_, r)| *r == Some(true)),
+        "every AMI the factory owns was asked about: {read:?}"
+    );
 }
 
 /// Every rule of the pack is judged by one of the tests above.
