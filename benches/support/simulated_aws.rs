@@ -315,6 +315,8 @@ fn answer(
             "application/json",
             imagebuilder(account, region, path, body),
         ),
+        // No Recycle Bin rule anywhere: one listing per resource type.
+        "rbin" => ("application/json", "{\"Rules\":[]}".to_string()),
         // No Auto Scaling group and no AMI parameter anywhere: one listing each.
         "autoscaling" => (
             "text/xml",

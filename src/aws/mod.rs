@@ -183,6 +183,7 @@ pub struct RegionClients {
     pub imagebuilder: aws_sdk_imagebuilder::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub ssm: aws_sdk_ssm::Client,
+    pub rbin: aws_sdk_rbin::Client,
 }
 
 /// Builds one service config with the account's credentials, the region,
@@ -259,6 +260,14 @@ impl RegionClients {
             )),
             ssm: aws_sdk_ssm::Client::from_conf(service_config!(
                 aws_sdk_ssm,
+                base,
+                credentials,
+                region,
+                recorder,
+                budget
+            )),
+            rbin: aws_sdk_rbin::Client::from_conf(service_config!(
+                aws_sdk_rbin,
                 base,
                 credentials,
                 region,

@@ -29,6 +29,7 @@ mod harvest;
 mod imagebuilder;
 mod inspector;
 mod kms;
+mod rbin;
 mod region;
 mod scheduler;
 

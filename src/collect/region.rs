@@ -11,7 +11,7 @@ use super::ec2_snapshots::SnapshotPermissions;
 use super::harvest::{Harvest, RegionScan};
 use super::{
     ec2_images, ec2_references, ec2_settings, ec2_snapshots, ec2_usage, fleet, imagebuilder,
-    inspector, kms,
+    inspector, kms, rbin,
 };
 use crate::aws::RegionClients;
 use crate::discover::RegionInfo;
@@ -35,7 +35,7 @@ pub async fn collect(
     let mut harvest = Harvest::new(account_id, region);
     let ec2 = &clients.ec2;
 
-    let (images, snapshots, usage, templates, fetched_settings, factory, consumers) = tokio::join!(
+    let (images, snapshots, usage, templates, fetched_settings, factory, consumers, recycle_bin) = tokio::join!(
         ec2_images::describe_images(ec2),
         ec2_snapshots::describe_snapshots(ec2),
         fetch_usage(clients, account_id),
@@ -49,6 +49,7 @@ pub async fn collect(
             &settings.ami_parameter_paths,
             settings.per_resource_concurrency,
         ),
+        rbin::fetch(&clients.rbin, settings.per_resource_concurrency),
     );
     let images = match images {
         Err(error) if error.is_opt_in_required() => {
@@ -122,6 +123,7 @@ pub async fn collect(
     };
     record_consumers(&mut harvest, consumers_read, visible, &own);
     imagebuilder::record(&mut harvest, factory);
+    rbin::record(&mut harvest, recycle_bin);
     harvest.finish();
     harvest
 }

@@ -384,6 +384,38 @@ tables! {
         }
     }
 
+    /// Recycle Bin retention rules of each account-region, for AMIs (EC2_IMAGE) and snapshots (EBS_SNAPSHOT) (ListRules, then GetRule for each): whether a deregistered AMI and the snapshots it needs can be recovered.
+    recycle_bin_rules => RecycleBinRuleRow {
+        resource: ("rule_arn", "identifier", "recycle-bin-rule"),
+        key: ["account_id", "region", "rule_arn"],
+        since: 6,
+        operations: ["rbin:ListRules", "rbin:GetRule"],
+        columns: {
+            /// account id
+            account_id: Str required,
+            /// region
+            region: Str required,
+            /// ARN of the retention rule
+            rule_arn: Str required,
+            /// the rule's id
+            identifier: Str optional,
+            /// what it retains: `EC2_IMAGE` (EBS-backed AMIs) | `EBS_SNAPSHOT`
+            resource_type: Str required in ["EC2_IMAGE", "EBS_SNAPSHOT"],
+            /// whether GetRule answered: the columns below but `lock_state` and `retention_days` come from it
+            detail_read: Bool required,
+            /// `available` | `pending` ("Only retention rules that are in the available state retain resources"); null when not read
+            status: Str optional in ["available", "pending"],
+            /// `locked` | `pending_unlock` | `unlocked`; null when the rule "has never been locked"
+            lock_state: Str optional in ["locked", "pending_unlock", "unlocked"],
+            /// how long it retains what is deleted, in days
+            retention_days: Int optional,
+            /// how many resource tags select what it retains ("[Tag-level retention rules only]"): 0 for a Region-level rule; null when not read
+            resource_tag_count: Int optional,
+            /// how many exclusion tags leave resources out ("[Region-level retention rules only]"); null when not read
+            exclude_tag_count: Int optional,
+        }
+    }
+
     /// What references each image in its own account-region, as EC2 answers DescribeImageReferences ("Describes your Amazon Web Services resources that are referencing the specified images"): instances in any state but terminated or shutting-down, launch templates' 10 most recent versions, SSM parameters, Image Builder image and container recipes. Only images with `references_read` true were asked.
     image_references => ImageReferenceRow {
         resource: ("image_id", "resource_arn", "ami"),

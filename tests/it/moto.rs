@@ -185,6 +185,12 @@ pub fn static_credentials(
 /// - SSM DescribeParameters with a `DataType` filter (moto rejects that
 ///   filter key; AWS lists the parameters of that data type): moto's list
 ///   for the caller, filtered here;
+/// - DescribeImageReferences (missing in moto): from moto's instances,
+///   launch templates and AMI parameters of the caller, and the recipes of
+///   the Image Builder fixture ([`MotoGaps::image_references`]);
+/// - Recycle Bin ListRules and GetRule (moto has no Recycle Bin): from the
+///   rules a test seeds per account-region ([`seed_recycle_bin`]), none
+///   where it seeds none;
 /// - EC2 Image Builder, every call (moto has no Image Builder at all): from
 ///   the fixtures a test seeds per account-region ([`seed_image_builder`]),
 ///   in the REST-JSON shapes of the API reference; an account-region with no
@@ -432,6 +438,78 @@ pub fn seed_image_builder(account: &str, region: &str, fixture: serde_json::Valu
         .lock()
         .unwrap()
         .insert((account.to_string(), region.to_string()), fixture);
+}
+
+/// Recycle Bin retention rules per (account, region), each as GetRule
+/// answers it (moto has no Recycle Bin).
+static RECYCLE_BIN: Mutex<BTreeMap<(String, String), Vec<serde_json::Value>>> =
+    Mutex::new(BTreeMap::new());
+
+/// Seeds the retention rules of an account-region, each in GetRule's
+/// REST-JSON shape (`Identifier`, `ResourceType`, `RetentionPeriod`,
+/// `ResourceTags`, `ExcludeResourceTags`, `Status`, `LockState`, `RuleArn`).
+pub fn seed_recycle_bin(account: &str, region: &str, rules: Vec<serde_json::Value>) {
+    RECYCLE_BIN
+        .lock()
+        .unwrap()
+        .insert((account.to_string(), region.to_string()), rules);
+}
+
+/// A Recycle Bin answer (moto has none): ListRules (`POST /list-rules`,
+/// the rules of the requested `ResourceType` as `RuleSummary` items, one
+/// page) and GetRule (`GET /rules/{identifier}`; an unknown identifier is
+/// a 404 ResourceNotFoundException, as AWS answers). An account-region
+/// with no seeded rules has none.
+fn recycle_bin(
+    account: &str,
+    region: &str,
+    uri: &str,
+    body: &str,
+) -> (u16, String, Option<&'static str>) {
+    let seeded = RECYCLE_BIN.lock().unwrap();
+    let rules = seeded
+        .get(&(account.to_string(), region.to_string()))
+        .cloned()
+        .unwrap_or_default();
+    let path = uri
+        .split("://")
+        .nth(1)
+        .and_then(|u| u.split_once('/'))
+        .map_or("", |(_, p)| p);
+    if path.starts_with("list-rules") {
+        let request: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let summaries: Vec<serde_json::Value> = rules
+            .iter()
+            .filter(|r| r["ResourceType"] == request["ResourceType"])
+            .map(|r| {
+                let mut summary = serde_json::json!({
+                    "Identifier": r["Identifier"], "RetentionPeriod": r["RetentionPeriod"],
+                    "RuleArn": r["RuleArn"],
+                });
+                if !r["LockState"].is_null() {
+                    summary["LockState"] = r["LockState"].clone();
+                }
+                summary
+            })
+            .collect();
+        return (
+            200,
+            serde_json::json!({ "Rules": summaries }).to_string(),
+            None,
+        );
+    }
+    let identifier = path.strip_prefix("rules/").map(decode).unwrap_or_default();
+    match rules
+        .iter()
+        .find(|r| r["Identifier"] == identifier.as_str())
+    {
+        Some(rule) => (200, rule.to_string(), None),
+        None => (
+            404,
+            serde_json::json!({ "Message": "rule not found" }).to_string(),
+            Some("ResourceNotFoundException"),
+        ),
+    }
 }
 
 /// An Image Builder answer: (status, JSON body, error type).
@@ -1175,6 +1253,11 @@ impl HttpConnector for GapConnector {
                     }
                 }
             }
+        }
+        if scope.get(3).map(String::as_str) == Some("rbin") {
+            let account = self.caller(&access_key);
+            let (status, json, error) = recycle_bin(&account, &region, &uri, &body);
+            return HttpConnectorFuture::ready(Ok(json_response(status, json, error)));
         }
         if scope.get(3).map(String::as_str) == Some("imagebuilder") {
             let account = self.caller(&access_key);

@@ -1135,6 +1135,16 @@ fn vulnerabilities() {
 /// A world in which every built-in rule passes one resource (see [`passing`]).
 pub(super) fn clean_world() -> Vec<Row> {
     let mut rows = vec![
+        retention_rule(
+            "arn:aws:rbin:eu-west-1:111111111111:rule/clean-img",
+            "EC2_IMAGE",
+            vec![],
+        ),
+        retention_rule(
+            "arn:aws:rbin:eu-west-1:111111111111:rule/clean-snap",
+            "EBS_SNAPSHOT",
+            vec![],
+        ),
         image("ami-clean", vec![("name", "web-golden-20261101-v2".into())]),
         tag("ami-clean", "Owner", "web"),
         tag("ami-clean", "Version", "2"),
@@ -2770,4 +2780,156 @@ fn facts_that_do_not_prove_a_pass() {
 /// The factory of `pipelines()`, alone.
 fn bad_factory() -> Vec<Row> {
     factory("pl-bad", vec![])
+}
+
+/// A Recycle Bin retention rule of the base account-region; `extra`
+/// overrides columns of an available, never-locked Region-level rule.
+fn retention_rule(arn: &str, resource_type: &str, extra: Vec<(&'static str, Value)>) -> Row {
+    let mut cells: Vec<(&'static str, Value)> = vec![
+        ("rule_arn", arn.into()),
+        ("identifier", arn.rsplit('/').next().unwrap_or(arn).into()),
+        ("resource_type", resource_type.into()),
+        ("detail_read", true.into()),
+        ("status", "available".into()),
+        ("retention_days", 30i64.into()),
+        ("resource_tag_count", 0i64.into()),
+        ("exclude_tag_count", 0i64.into()),
+    ];
+    cells.extend(extra);
+    row("recycle_bin_rules", cells)
+}
+
+/// REGION-RECYCLE-BIN-OFF on the base account-region holding one AMI, with
+/// `rules` (and `require_lock` when asked): its status there.
+fn recycle_bin_status(rules: Vec<Row>, require_lock: bool) -> String {
+    let mut overrides = ParamOverrides::new();
+    overrides
+        .entry("REGION-RECYCLE-BIN-OFF".into())
+        .or_default()
+        .insert(
+            "require_lock".into(),
+            amiaudit::policy::ParamValue::Bool(require_lock),
+        );
+    let mut rows = vec![image("ami-golden", vec![])];
+    rows.extend(rules);
+    let m = run_with("REGION-RECYCLE-BIN-OFF", rows, overrides);
+    m.get(R)
+        .cloned()
+        .unwrap_or_else(|| panic!("no result for {R}: {m:?}"))
+}
+
+#[test]
+fn region_recycle_bin_off() {
+    let image_rule = |extra| {
+        retention_rule(
+            "arn:aws:rbin:eu-west-1:111111111111:rule/img",
+            "EC2_IMAGE",
+            extra,
+        )
+    };
+    let snapshot_rule = |extra| {
+        retention_rule(
+            "arn:aws:rbin:eu-west-1:111111111111:rule/snap",
+            "EBS_SNAPSHOT",
+            extra,
+        )
+    };
+    let locked = || vec![("lock_state", Value::from("locked"))];
+    let cases: Vec<(&str, Vec<Row>, bool, &str)> = vec![
+        (
+            "both Region-level rules",
+            vec![image_rule(vec![]), snapshot_rule(vec![])],
+            false,
+            "pass",
+        ),
+        ("no rule at all", vec![], false, "fail"),
+        (
+            "AMIs kept, their snapshots not",
+            vec![image_rule(vec![])],
+            false,
+            "fail",
+        ),
+        (
+            "a pending rule keeps nothing yet",
+            vec![
+                image_rule(vec![("status", "pending".into())]),
+                snapshot_rule(vec![]),
+            ],
+            false,
+            "fail",
+        ),
+        (
+            "a tag-level rule: coverage rests on tags",
+            vec![
+                image_rule(vec![("resource_tag_count", 1i64.into())]),
+                snapshot_rule(vec![]),
+            ],
+            false,
+            "unknown",
+        ),
+        (
+            "exclusion tags: coverage rests on tags",
+            vec![
+                image_rule(vec![]),
+                snapshot_rule(vec![("exclude_tag_count", 2i64.into())]),
+            ],
+            false,
+            "unknown",
+        ),
+        (
+            "a rule whose details were not read",
+            vec![
+                image_rule(vec![
+                    ("detail_read", false.into()),
+                    ("status", Value::Null),
+                    ("resource_tag_count", Value::Null),
+                    ("exclude_tag_count", Value::Null),
+                ]),
+                snapshot_rule(vec![]),
+            ],
+            false,
+            "unknown",
+        ),
+        (
+            "locks asked, none locked",
+            vec![image_rule(vec![]), snapshot_rule(vec![])],
+            true,
+            "fail",
+        ),
+        (
+            "locks asked, both locked",
+            vec![image_rule(locked()), snapshot_rule(locked())],
+            true,
+            "pass",
+        ),
+        (
+            "locks asked, one pending unlock",
+            vec![
+                image_rule(locked()),
+                snapshot_rule(vec![("lock_state", "pending_unlock".into())]),
+            ],
+            true,
+            "fail",
+        ),
+        (
+            "the rules could not be listed",
+            vec![
+                image_rule(vec![]),
+                snapshot_rule(vec![]),
+                row(
+                    "scan_errors",
+                    vec![
+                        ("service", "rbin".into()),
+                        ("operation", "ListRules".into()),
+                        ("error_code", "AccessDeniedException".into()),
+                    ],
+                ),
+            ],
+            false,
+            "unknown",
+        ),
+    ];
+    for (case, rules, require_lock, expected) in cases {
+        assert_eq!(recycle_bin_status(rules, require_lock), expected, "{case}");
+    }
 }

@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::moto::{
     Moto, MotoGaps, copy_image, create_image, create_launch_template, register, run_instance,
-    seed_image_builder, static_credentials,
+    seed_image_builder, seed_recycle_bin, static_credentials,
 };
 
 const OUTSIDE: &str = "999999999999";
@@ -711,6 +711,30 @@ fn seed_pipelines(org: &Org) -> (String, String) {
         }],
     });
     seed_image_builder(f, US, fixture);
+    // Recycle Bin: us-east-1 keeps deregistered AMIs and their snapshots
+    // (Region-level rules); eu-west-1 keeps the AMIs but not the
+    // snapshots they need.
+    let rule = |region: &str, id: &str, resource_type: &str| {
+        json!({
+            "Identifier": id,
+            "ResourceType": resource_type,
+            "RetentionPeriod": {"RetentionPeriodValue": 30, "RetentionPeriodUnit": "DAYS"},
+            "ResourceTags": [],
+            "ExcludeResourceTags": [],
+            "Status": "available",
+            "LockState": "locked",
+            "RuleArn": format!("arn:aws:rbin:{region}:{f}:rule/{id}"),
+        })
+    };
+    seed_recycle_bin(
+        f,
+        US,
+        vec![
+            rule(US, "a1b2c3d4e5f", "EC2_IMAGE"),
+            rule(US, "f5e4d3c2b1a", "EBS_SNAPSHOT"),
+        ],
+    );
+    seed_recycle_bin(f, EU, vec![rule(EU, "0a1b2c3d4e5", "EC2_IMAGE")]);
     (golden, neglected)
 }
 
@@ -1150,6 +1174,14 @@ fn region_settings_are_judged_as_seeded() {
     check(
         "REGION-EBS-DEFAULT-ENCRYPTION",
         regions(&|a, r| a == f && r == US),
+    );
+    // Only the factory holds AMIs (see `seed_recycle_bin` in `seed_pipelines`).
+    check(
+        "REGION-RECYCLE-BIN-OFF",
+        vec![
+            (f.to_string(), US.to_string(), "pass"),
+            (f.to_string(), EU.to_string(), "fail"),
+        ],
     );
     check(
         "REGION-INSPECTOR-EC2-OFF",

@@ -105,6 +105,7 @@ pub(super) fn account_region(
         images.push(image(g, &place, family, version, newest, offset, j, env));
     }
     loose_snapshots(g, &place, ebs_default);
+    recycle_bin(g, &place);
     images
 }
 
@@ -376,4 +377,47 @@ pub(super) fn snapshot(
             ("start_time", started.into()),
         ],
     );
+}
+
+/// Region-level Recycle Bin rules for AMIs and snapshots, locked in the
+/// factory; the legacy account has none (REGION-RECYCLE-BIN-OFF fails
+/// there). Drawn from nothing, so the rest of the sample is unchanged.
+fn recycle_bin(g: &mut Gen, place: &Place) {
+    if place.legacy {
+        return;
+    }
+    for (n, resource_type) in ["EC2_IMAGE", "EBS_SNAPSHOT"].into_iter().enumerate() {
+        let identifier = format!("{:011x}", place.account * 100 + place.ri * 2 + n);
+        g.push(
+            "recycle_bin_rules",
+            vec![
+                ("account_id", Value::from(place.acct.clone())),
+                ("region", place.region.into()),
+                (
+                    "rule_arn",
+                    format!(
+                        "arn:aws:rbin:{}:{}:rule/{identifier}",
+                        place.region, place.acct
+                    )
+                    .into(),
+                ),
+                ("identifier", identifier.into()),
+                ("resource_type", resource_type.into()),
+                ("detail_read", true.into()),
+                ("status", "available".into()),
+                (
+                    "lock_state",
+                    (if place.account == FACTORY {
+                        Some("locked")
+                    } else {
+                        None
+                    })
+                    .into(),
+                ),
+                ("retention_days", 30i64.into()),
+                ("resource_tag_count", 0i64.into()),
+                ("exclude_tag_count", 0i64.into()),
+            ],
+        );
+    }
 }
