@@ -104,6 +104,10 @@ pub struct Document<'a> {
     /// documents that predate it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adoption: Option<Cow<'a, crate::results::adoption::Adoption>>,
+    /// The retirement plan: AMIs safe to deregister, deprecated AMIs still
+    /// in use (absent in documents that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retirement: Option<Cow<'a, crate::results::retirement::Retirement>>,
     pub rules: Vec<RuleEntry<'a>>,
     /// Account-regions of the scope (`audit.scope`) this audit did not read
     /// in full (scan failed or partial, no rows): a failure no longer listed

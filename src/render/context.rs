@@ -80,6 +80,8 @@ pub struct ReportContext {
     pub pipelines: pipelines::PipelinesView,
     /// Fleet adoption of the newest golden versions.
     pub adoption: crate::results::adoption::Adoption,
+    /// What is safe to retire, and what deprecated AMIs are still in use.
+    pub retirement: crate::results::retirement::Retirement,
     /// Drift since the baseline audit, with `--baseline`.
     pub diff: Option<crate::diff::Diff>,
     /// Account-regions in scope not read in full (see
@@ -290,6 +292,7 @@ impl ReportContext {
             .collect();
         let pipelines = pipelines::build(inventory, pack, evaluation)?;
         let adoption = crate::results::adoption::build(inventory)?;
+        let retirement = crate::results::retirement::build(inventory, &evaluation.results)?;
         let charts = charts::build(inventory, &summary, &rules, &adoption)?;
         Ok(ReportContext {
             meta,
@@ -308,6 +311,7 @@ impl ReportContext {
             charts,
             pipelines,
             adoption,
+            retirement,
             diff: None,
             baseline: None,
             group_arns: group_arns(inventory)?,
@@ -493,6 +497,7 @@ impl ReportContext {
             waivers: Cow::Borrowed(&self.waivers),
             rule_errors: Cow::Borrowed(&self.rule_errors),
             adoption: Some(Cow::Borrowed(&self.adoption)),
+            retirement: Some(Cow::Borrowed(&self.retirement)),
             not_read_in_full: Some(Cow::Borrowed(&self.not_read_in_full)),
             rules: self
                 .rules

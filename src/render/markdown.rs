@@ -63,6 +63,7 @@ pub fn markdown(context: &ReportContext) -> String {
     out.push_str(&rules_and_accounts_markdown(s));
     out.push_str(&pipelines_markdown(&context.pipelines));
     out.push_str(&adoption_markdown(&context.adoption));
+    out.push_str(&retirement_markdown(&context.retirement));
     if let Some(diff) = &context.diff {
         out.push_str(&diff_markdown(diff));
     }
@@ -213,6 +214,84 @@ fn pipelines_markdown(view: &super::pipelines::PipelinesView) -> String {
             "\n> Pipelines were not read in {} account-regions: any pipeline there is missing above.",
             view.unread.len()
         );
+    }
+    out
+}
+
+/// AMIs summary.md lists in each table of the retirement plan.
+const RETIREMENT_LISTED: usize = 20;
+
+/// The retirement plan: what is safe to deregister, and what deprecated
+/// AMIs are still in use (never deregister those).
+fn retirement_markdown(r: &crate::results::retirement::Retirement) -> String {
+    let mut out = String::new();
+    if r.safe.is_empty() && r.still_used.is_empty() && r.not_known == 0 {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "\n## Retirement plan\n\n{} AMIs safe to retire (nothing launches or references them, idle, superseded; AMI-UNUSED), {} deprecated AMIs still in use (keep them), {} AMIs whose use is not known (not safe until a later audit reads it). Deprecate first; deregister with its snapshots once a later audit still finds it unused (the commands are in report.html, findings.json and retirement.csv).",
+        r.safe.len(),
+        r.still_used.len(),
+        r.not_known
+    );
+    if !r.safe.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nSafe to retire:\n\n| account | region | AMI | name | deprecated | snapshots | evidence |\n|---|---|---|---|---|---|---|"
+        );
+        for s in r.safe.iter().take(RETIREMENT_LISTED) {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                md(&s.account_id),
+                md(&s.region),
+                md(&s.image_id),
+                md(s.name.as_deref().unwrap_or_default()),
+                if s.deprecated { "yes" } else { "no" },
+                md(&s.snapshots.join(" ")),
+                md(&s.evidence)
+            );
+        }
+        if r.safe.len() > RETIREMENT_LISTED {
+            let _ = writeln!(out, "\nand {} more.", r.safe.len() - RETIREMENT_LISTED);
+        }
+    }
+    if !r.still_used.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nDeprecated, still in use (do not deregister):\n\n| account | region | AMI | name | used by |\n|---|---|---|---|---|"
+        );
+        for u in r.still_used.iter().take(RETIREMENT_LISTED) {
+            let first: Vec<String> = u
+                .consumers
+                .iter()
+                .take(3)
+                .map(|c| format!("{} {} ({})", c.kind, c.id, c.account_id))
+                .collect();
+            let more = u.consumer_count.saturating_sub(first.len());
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {}{} |",
+                md(&u.account_id),
+                md(&u.region),
+                md(&u.image_id),
+                md(u.name.as_deref().unwrap_or_default()),
+                md(&first.join(", ")),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        if r.still_used.len() > RETIREMENT_LISTED {
+            let _ = writeln!(
+                out,
+                "\nand {} more.",
+                r.still_used.len() - RETIREMENT_LISTED
+            );
+        }
     }
     out
 }

@@ -126,6 +126,12 @@ pub fn write_reports(
             write_hashed(path, &chunks)
         })
         .collect::<Result<Vec<_>>>()?;
+    if formats.contains(&OutputFormat::Csv) {
+        written.push(write_hashed(
+            out_dir.join("retirement.csv"),
+            &[context.retirement.csv()?],
+        )?);
+    }
     if let Some(diff) = &context.diff {
         written.push(write_hashed(out_dir.join("diff.json"), &[diff.json()?])?);
         written.push(write_hashed(out_dir.join("diff.csv"), &[diff.csv()?])?);

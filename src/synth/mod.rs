@@ -35,7 +35,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::error::{Error, Result, polars_message};
 use crate::inventory::upgrade::{with_launch_permission_count, with_snapshot_permission_columns};
 use crate::inventory::{Inventory, Manifest, Scope, TableBuilder, Value, schema};
-pub use planted::{Expect, PLANTED, Planted, markdown_tables};
+pub use planted::{DEPRECATED_IN_USE, DEPRECATED_USER, Expect, PLANTED, Planted, markdown_tables};
 
 #[derive(Debug, Clone)]
 pub struct SynthOptions {

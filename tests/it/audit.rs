@@ -362,3 +362,86 @@ fn rules_do_not_depend_on_the_default_thread_stack() {
         .expect("run amiaudit");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// The sample's retirement plan, in every format that carries it: the
+/// deprecated payments AMI its legacy instance still runs is kept, naming
+/// that instance; every AMI safe to retire is one AMI-UNUSED failed, with
+/// its snapshots, deprecated before it is deregistered.
+#[test]
+fn the_sample_plants_a_retirement_plan() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = audit_sample(out_dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let document: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("findings.json")).unwrap(),
+    )
+    .unwrap();
+    let plan = &document["retirement"];
+    let kept = plan["still_used"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["image_id"] == amiaudit::synth::DEPRECATED_IN_USE)
+        .expect("the deprecated payments AMI is kept");
+    assert!(
+        kept["consumers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "instance" && c["id"] == amiaudit::synth::DEPRECATED_USER),
+        "{kept}"
+    );
+    let rows = csv_rows(&out_dir.path().join("findings.csv"));
+    let unused_failures: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r["rule_id"] == "AMI-UNUSED" && r["status"] == "fail")
+        .map(|r| r["resource_id"].clone())
+        .collect();
+    let safe = plan["safe"].as_array().unwrap();
+    assert!(!safe.is_empty(), "the sample has AMIs safe to retire");
+    let listed: std::collections::BTreeSet<String> = safe
+        .iter()
+        .map(|s| s["image_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        listed, unused_failures,
+        "safe is exactly AMI-UNUSED's failures"
+    );
+    for s in safe {
+        let commands: Vec<&str> = s["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        let deregister = commands
+            .iter()
+            .position(|c| c.starts_with("aws ec2 deregister-image"))
+            .expect("a deregistration");
+        assert_eq!(
+            deregister,
+            commands.len() - 1,
+            "deregistered last: {commands:?}"
+        );
+        if s["deprecated"] == false {
+            assert!(
+                commands[0].starts_with("aws ec2 enable-image-deprecation"),
+                "deprecated first: {commands:?}"
+            );
+        }
+        assert!(!s["snapshots"].as_array().unwrap().is_empty(), "{s}");
+    }
+    let csv = csv_rows(&out_dir.path().join("retirement.csv"));
+    assert_eq!(
+        csv.iter().filter(|r| r["plan"] == "retire").count(),
+        safe.len()
+    );
+    assert!(
+        csv.iter()
+            .any(|r| r["plan"] == "keep" && r["image_id"] == amiaudit::synth::DEPRECATED_IN_USE)
+    );
+    let summary = std::fs::read_to_string(out_dir.path().join("summary.md")).unwrap();
+    assert!(summary.contains("## Retirement plan"), "{summary}");
+    let html = std::fs::read_to_string(out_dir.path().join("report.html")).unwrap();
+    assert!(html.contains("id=\"retire-safe\"") && html.contains("id=\"retire-keep\""));
+}

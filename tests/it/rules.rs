@@ -2933,3 +2933,126 @@ fn region_recycle_bin_off() {
         assert_eq!(recycle_bin_status(rules, require_lock), expected, "{case}");
     }
 }
+
+/// The retirement plan is AMI-UNUSED's verdict and nothing more: its
+/// failures are safe (protection lifted before deregistering, deprecation
+/// first), its unknowns only counted, a deprecated AMI another account
+/// still launches is kept with that consumer named.
+#[test]
+fn retirement_plan_follows_ami_unused() {
+    let idle = |id: &str, extra: Vec<(&'static str, Value)>| {
+        let mut cells = vec![
+            ("name", format!("app-golden-20250101-v{}", id.len()).into()),
+            ("last_launched_time", days(300)),
+            ("creation_date", days(700 + id.len() as i64)),
+            ("deregistration_protection", "disabled".into()),
+        ];
+        cells.extend(extra);
+        image(id, cells)
+    };
+    let mut all = base();
+    all.extend([
+        image(
+            "ami-newest-of-all",
+            vec![
+                ("name", "app-golden-20261101-v99".into()),
+                ("creation_date", days(5)),
+            ],
+        ),
+        idle("ami-idle", vec![]),
+        row(
+            "image_block_devices",
+            vec![
+                ("image_id", "ami-idle".into()),
+                ("device_name", "/dev/xvda".into()),
+                ("is_ebs", true.into()),
+                ("snapshot_id", "snap-idle".into()),
+            ],
+        ),
+        idle(
+            "ami-idle-protected",
+            vec![
+                ("deregistration_protection", "enabled".into()),
+                ("deprecation_time", days(30)),
+            ],
+        ),
+        idle("ami-not-asked", vec![("references_read", Value::Null)]),
+        idle("ami-deprecated-busy", vec![("deprecation_time", days(30))]),
+        row(
+            "instances",
+            vec![
+                ("account_id", B.into()),
+                ("instance_id", "i-elsewhere".into()),
+                ("image_id", "ami-deprecated-busy".into()),
+                ("state", "running".into()),
+            ],
+        ),
+    ]);
+    let inv = inventory_with(all, |m| {
+        m.scope.accounts = vec![A.to_string(), B.to_string()]
+    });
+    let pack = amiaudit::settings::load_pack(&[]).unwrap();
+    let rules: Vec<_> = pack
+        .rules
+        .into_iter()
+        .filter(|r| r.id == "AMI-UNUSED")
+        .collect();
+    let evaluation = evaluate(&inv, &rules, &ParamOverrides::new());
+    let plan = amiaudit::results::retirement::build(&inv, &evaluation.results).unwrap();
+    let safe: BTreeMap<&str, &amiaudit::results::retirement::SafeToRetire> =
+        plan.safe.iter().map(|s| (s.image_id.as_str(), s)).collect();
+    assert_eq!(
+        safe.keys().copied().collect::<Vec<_>>(),
+        ["ami-idle", "ami-idle-protected"],
+        "{plan:?}"
+    );
+    let idle = safe["ami-idle"];
+    assert_eq!(idle.snapshots, ["snap-idle"]);
+    assert!(idle.commands[0].starts_with("aws ec2 enable-image-deprecation"));
+    assert!(
+        !idle
+            .commands
+            .iter()
+            .any(|c| c.contains("deregistration-protection"))
+    );
+    let protected = safe["ami-idle-protected"];
+    assert!(protected.deprecated && protected.protected);
+    let order: Vec<&str> = protected
+        .commands
+        .iter()
+        .filter(|c| c.starts_with("aws "))
+        .map(|c| c.split(' ').nth(2).unwrap())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "disable-image-deregistration-protection",
+            "deregister-image"
+        ]
+    );
+    let (ids, statuses) = (
+        str_column(&evaluation.results, "resource_id").unwrap(),
+        str_column(&evaluation.results, "status").unwrap(),
+    );
+    let unknown: Vec<&str> = ids
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, s)| **s == Some("unknown"))
+        .filter_map(|(id, _)| *id)
+        .collect();
+    assert!(unknown.contains(&"ami-not-asked"), "{unknown:?}");
+    assert_eq!(plan.not_known, unknown.len(), "counted, never safe");
+    let kept: Vec<_> = plan
+        .still_used
+        .iter()
+        .map(|u| u.image_id.as_str())
+        .collect();
+    assert!(kept.contains(&"ami-deprecated-busy"), "{kept:?}");
+    let busy = plan
+        .still_used
+        .iter()
+        .find(|u| u.image_id == "ami-deprecated-busy")
+        .unwrap();
+    assert_eq!(busy.consumers[0].id, "i-elsewhere");
+    assert_eq!(busy.consumers[0].account_id, B);
+}

@@ -1,0 +1,354 @@
+//! The retirement plan: which AMIs are safe to deregister (AMI-UNUSED
+//! failed them: every source of use was read and none uses them, they have
+//! not launched in a long time and a newer version exists), with the
+//! evidence, their snapshots and the commands to retire each safely; and
+//! which deprecated AMIs are still launched or referenced, by what and
+//! where, so nobody deregisters them.
+//!
+//! The plan never decides anything the rules did not: "safe" is exactly
+//! AMI-UNUSED's `fail`; an AMI it could not settle (`unknown`) is counted,
+//! never listed as safe.
+
+#![allow(
+    clippy::indexing_slicing,
+    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
+)]
+
+use std::collections::{BTreeMap, HashMap};
+
+use polars::prelude::DataFrame;
+use serde::{Deserialize, Serialize};
+
+use super::account_directory;
+use crate::error::Result;
+use crate::inventory::{Inventory, bool_column, str_column};
+use crate::text::shell_word;
+
+/// The rule whose failures are the AMIs safe to retire.
+pub const UNUSED_RULE: &str = "AMI-UNUSED";
+
+/// Consumers listed per deprecated AMI still in use (the rest counted).
+const CONSUMERS_LISTED: usize = 20;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Retirement {
+    /// AMIs safe to deregister, with the evidence for each.
+    pub safe: Vec<SafeToRetire>,
+    /// Deprecated AMIs that something still launches or references: keep.
+    pub still_used: Vec<StillUsed>,
+    /// AMIs AMI-UNUSED could not settle (a source of use not read):
+    /// not safe to retire until a later audit reads it.
+    pub not_known: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SafeToRetire {
+    pub account_id: String,
+    pub account_name: String,
+    pub region: String,
+    pub image_id: String,
+    pub name: Option<String>,
+    /// AMI-UNUSED's reason: how long idle, nothing launches or references it.
+    pub evidence: String,
+    pub deprecated: bool,
+    /// Deregistration protection on (it must be turned off first).
+    pub protected: bool,
+    /// The EBS snapshots behind it (deleted with it).
+    pub snapshots: Vec<String>,
+    /// Deprecate first; deregister (with its snapshots) once a later audit
+    /// still finds it unused.
+    pub commands: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StillUsed {
+    pub account_id: String,
+    pub account_name: String,
+    pub region: String,
+    pub image_id: String,
+    pub name: Option<String>,
+    /// The first consumers (what launches or references it, where).
+    pub consumers: Vec<Consumer>,
+    /// How many consumers in all.
+    pub consumer_count: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Consumer {
+    /// `instance`, `launch-template`, `auto-scaling-group`, `ssm-parameter`,
+    /// or the type EC2's reference check names (`imagebuilder:ImageRecipe`).
+    pub kind: String,
+    pub id: String,
+    pub account_id: String,
+    pub region: String,
+}
+
+/// An image's facts the plan shows, by (account, region, image).
+struct ImageFacts<'a> {
+    name: Option<&'a str>,
+    deprecated: Option<bool>,
+    protection: Option<&'a str>,
+}
+
+type Key = (String, String, String);
+
+pub fn build(inventory: &Inventory, results: &DataFrame) -> Result<Retirement> {
+    let directory = account_directory(inventory)?;
+    let name_of = |account: &str| {
+        directory
+            .get(account)
+            .map(|a| a.name.clone())
+            .unwrap_or_default()
+    };
+    let images = inventory.table("images")?;
+    let (account, region, id, name, protection) = (
+        str_column(images, "account_id")?,
+        str_column(images, "region")?,
+        str_column(images, "image_id")?,
+        str_column(images, "name")?,
+        str_column(images, "deregistration_protection")?,
+    );
+    let deprecated = bool_column(images, "deprecated")?;
+    let mut facts: HashMap<Key, ImageFacts> = HashMap::with_capacity(images.height());
+    for i in 0..images.height() {
+        if let (Some(a), Some(r), Some(x)) = (account[i], region[i], id[i]) {
+            facts.insert(
+                (a.to_string(), r.to_string(), x.to_string()),
+                ImageFacts {
+                    name: name[i],
+                    deprecated: deprecated[i],
+                    protection: protection[i],
+                },
+            );
+        }
+    }
+    let snapshots = snapshots_of(inventory)?;
+    let consumers = consumers_of(inventory)?;
+
+    let mut plan = Retirement::default();
+    let (rule, r_account, r_region, r_id, status, reason) = (
+        str_column(results, "rule_id")?,
+        str_column(results, "account_id")?,
+        str_column(results, "region")?,
+        str_column(results, "resource_id")?,
+        str_column(results, "status")?,
+        str_column(results, "reason")?,
+    );
+    for i in 0..results.height() {
+        if rule[i] != Some(UNUSED_RULE) {
+            continue;
+        }
+        let (Some(a), Some(r), Some(x)) = (r_account[i], r_region[i], r_id[i]) else {
+            continue;
+        };
+        match status[i] {
+            Some("fail") => {}
+            Some("unknown") => {
+                plan.not_known += 1;
+                continue;
+            }
+            _ => continue,
+        }
+        let key = (a.to_string(), r.to_string(), x.to_string());
+        let fact = facts.get(&key);
+        let is_deprecated = fact.and_then(|f| f.deprecated) == Some(true);
+        // Anything but `disabled` (or not known) is treated as on.
+        let protected = fact.and_then(|f| f.protection) != Some("disabled");
+        plan.safe.push(SafeToRetire {
+            account_name: name_of(a),
+            name: fact.and_then(|f| f.name).map(str::to_string),
+            evidence: reason[i].unwrap_or_default().to_string(),
+            deprecated: is_deprecated,
+            protected,
+            snapshots: snapshots.get(&key).cloned().unwrap_or_default(),
+            commands: commands(r, x, is_deprecated, protected),
+            account_id: key.0,
+            region: key.1,
+            image_id: key.2,
+        });
+    }
+    for (key, fact) in &facts {
+        if fact.deprecated != Some(true) {
+            continue;
+        }
+        let Some(used_by) = consumers.get(&(key.1.clone(), key.2.clone())) else {
+            continue;
+        };
+        // A launch may be any account's (an AMI launches in its own
+        // region); a reference EC2 names is the owner's own.
+        let mut listed: Vec<Consumer> = used_by.clone();
+        listed.sort();
+        listed.dedup();
+        if listed.is_empty() {
+            continue;
+        }
+        let consumer_count = listed.len();
+        listed.truncate(CONSUMERS_LISTED);
+        plan.still_used.push(StillUsed {
+            account_id: key.0.clone(),
+            account_name: name_of(&key.0),
+            region: key.1.clone(),
+            image_id: key.2.clone(),
+            name: fact.name.map(str::to_string),
+            consumers: listed,
+            consumer_count,
+        });
+    }
+    plan.safe.sort_by(|a, b| {
+        (&a.account_id, &a.region, &a.image_id).cmp(&(&b.account_id, &b.region, &b.image_id))
+    });
+    plan.still_used.sort_by(|a, b| {
+        (&a.account_id, &a.region, &a.image_id).cmp(&(&b.account_id, &b.region, &b.image_id))
+    });
+    Ok(plan)
+}
+
+/// Retire safely: deprecate first (consumers see it going; a later audit
+/// confirms nothing started using it), then lift deregistration protection
+/// and deregister with its snapshots. Never the deregistration alone.
+fn commands(region: &str, image_id: &str, deprecated: bool, protected: bool) -> Vec<String> {
+    let (region, image) = (shell_word(region), shell_word(image_id));
+    let mut out = Vec::new();
+    if !deprecated {
+        out.push(format!(
+            "aws ec2 enable-image-deprecation --region {region} --image-id {image} --deprecate-at \"$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)\""
+        ));
+    }
+    out.push("# once a later audit still finds it unused:".to_string());
+    if protected {
+        out.push(format!(
+            "aws ec2 disable-image-deregistration-protection --region {region} --image-id {image}"
+        ));
+    }
+    out.push(format!(
+        "aws ec2 deregister-image --region {region} --image-id {image} --delete-associated-snapshots"
+    ));
+    out
+}
+
+/// Each image's EBS snapshots, in device order.
+fn snapshots_of(inventory: &Inventory) -> Result<BTreeMap<Key, Vec<String>>> {
+    let devices = inventory.table("image_block_devices")?;
+    let (account, region, image, snapshot) = (
+        str_column(devices, "account_id")?,
+        str_column(devices, "region")?,
+        str_column(devices, "image_id")?,
+        str_column(devices, "snapshot_id")?,
+    );
+    let mut out: BTreeMap<Key, Vec<String>> = BTreeMap::new();
+    for i in 0..devices.height() {
+        if let (Some(a), Some(r), Some(x), Some(s)) = (account[i], region[i], image[i], snapshot[i])
+        {
+            out.entry((a.to_string(), r.to_string(), x.to_string()))
+                .or_default()
+                .push(s.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// What launches (`launches`) or references (`image_references`) each AMI,
+/// by (region, image).
+fn consumers_of(inventory: &Inventory) -> Result<HashMap<(String, String), Vec<Consumer>>> {
+    let mut out: HashMap<(String, String), Vec<Consumer>> = HashMap::new();
+    for (table, kind_column, id_column) in [
+        ("launches", "consumer_type", "consumer_id"),
+        ("image_references", "resource_type", "resource_arn"),
+    ] {
+        let df = inventory.table(table)?;
+        let (account, region, image, kind, id) = (
+            str_column(df, "account_id")?,
+            str_column(df, "region")?,
+            str_column(df, "image_id")?,
+            str_column(df, kind_column)?,
+            str_column(df, id_column)?,
+        );
+        for i in 0..df.height() {
+            if let (Some(a), Some(r), Some(x)) = (account[i], region[i], image[i]) {
+                out.entry((r.to_string(), x.to_string()))
+                    .or_default()
+                    .push(Consumer {
+                        kind: kind[i].unwrap_or("reference").to_string(),
+                        id: id[i].unwrap_or_default().to_string(),
+                        account_id: a.to_string(),
+                        region: r.to_string(),
+                    });
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Retirement {
+    /// `retirement.csv`: one row per AMI of the plan, `retire` (safe to
+    /// deregister, its commands one per line) or `keep` (deprecated, still
+    /// in use, its consumers one per line). Cells a spreadsheet would run
+    /// as formulas are neutralised.
+    pub fn csv(&self) -> Result<String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let fail = |e: csv::Error| crate::error::Error::Internal(e.to_string());
+        w.write_record([
+            "plan",
+            "account_id",
+            "account_name",
+            "region",
+            "image_id",
+            "name",
+            "deprecated",
+            "evidence",
+            "snapshots",
+            "commands",
+        ])
+        .map_err(fail)?;
+        let mut write = |record: [&str; 10]| {
+            w.write_record(
+                record
+                    .iter()
+                    .map(|s| crate::text::neutralise_cell(s).into_owned()),
+            )
+            .map_err(fail)
+        };
+        for s in &self.safe {
+            write([
+                "retire",
+                &s.account_id,
+                &s.account_name,
+                &s.region,
+                &s.image_id,
+                s.name.as_deref().unwrap_or_default(),
+                if s.deprecated { "true" } else { "false" },
+                &s.evidence,
+                &s.snapshots.join(" "),
+                &s.commands.join("\n"),
+            ])?;
+        }
+        for u in &self.still_used {
+            let used_by: Vec<String> = u
+                .consumers
+                .iter()
+                .map(|c| format!("{} {} ({} {})", c.kind, c.id, c.account_id, c.region))
+                .collect();
+            let more = u.consumer_count.saturating_sub(u.consumers.len());
+            let mut evidence = format!("used by {}:\n{}", u.consumer_count, used_by.join("\n"));
+            if more > 0 {
+                evidence.push_str(&format!("\nand {more} more"));
+            }
+            write([
+                "keep",
+                &u.account_id,
+                &u.account_name,
+                &u.region,
+                &u.image_id,
+                u.name.as_deref().unwrap_or_default(),
+                "true",
+                &evidence,
+                "",
+                "",
+            ])?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| crate::error::Error::Internal(e.to_string()))?;
+        String::from_utf8(bytes).map_err(|e| crate::error::Error::Internal(e.to_string()))
+    }
+}
