@@ -35,7 +35,7 @@ pub async fn collect(
     let mut harvest = Harvest::new(account_id, region);
     let ec2 = &clients.ec2;
 
-    let (images, snapshots, usage, templates, fetched_settings, factory, consumers, recycle_bin) = tokio::join!(
+    let (images, snapshots, usage, templates, fetched_settings, factory, consumers) = tokio::join!(
         ec2_images::describe_images(ec2),
         ec2_snapshots::describe_snapshots(ec2),
         fetch_usage(clients, account_id),
@@ -49,7 +49,6 @@ pub async fn collect(
             &settings.ami_parameter_paths,
             settings.per_resource_concurrency,
         ),
-        rbin::fetch(&clients.rbin, settings.per_resource_concurrency),
     );
     let images = match images {
         Err(error) if error.is_opt_in_required() => {
@@ -89,7 +88,15 @@ pub async fn collect(
     // The per-resource calls, bounded.
     let limit = settings.per_resource_concurrency;
     let reference_batches = ec2_references::batches(own.keys().cloned());
-    let (launch_permissions, snapshot_permissions, key_outcomes, visible, ancestry, references) = tokio::join!(
+    let (
+        launch_permissions,
+        snapshot_permissions,
+        key_outcomes,
+        visible,
+        ancestry,
+        references,
+        recycle_bin,
+    ) = tokio::join!(
         each_bounded(own.keys().cloned(), limit, |id| {
             ec2_images::launch_permissions(ec2, id)
         }),
@@ -108,6 +115,14 @@ pub async fn collect(
         each_bounded(reference_batches, limit, |batch| {
             ec2_references::describe(ec2, batch)
         }),
+        // Only where there are AMIs to recover is Recycle Bin asked.
+        async {
+            if own.is_empty() {
+                None
+            } else {
+                Some(rbin::fetch(&clients.rbin, limit).await)
+            }
+        },
     );
     let references_read = ec2_references::rows(&mut harvest, references);
     ec2_images::rows(&mut harvest, &images, launch_permissions, &references_read);
@@ -123,7 +138,9 @@ pub async fn collect(
     };
     record_consumers(&mut harvest, consumers_read, visible, &own);
     imagebuilder::record(&mut harvest, factory);
-    rbin::record(&mut harvest, recycle_bin);
+    if let Some(recycle_bin) = recycle_bin {
+        rbin::record(&mut harvest, recycle_bin);
+    }
     harvest.finish();
     harvest
 }

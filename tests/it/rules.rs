@@ -892,6 +892,29 @@ fn ami_unused_needs_the_references_read_and_empty() {
                 ],
             ),
             idle("ami-not-asked", vec![("references_read", Value::Null)]),
+            // Used only by an instance of another account: in use.
+            idle("ami-used-elsewhere", vec![]),
+            row(
+                "instances",
+                vec![
+                    ("account_id", B.into()),
+                    ("instance_id", "i-in-b".into()),
+                    ("image_id", "ami-used-elsewhere".into()),
+                    ("state", "running".into()),
+                ],
+            ),
+            // Held only by an AMI parameter: whatever reads it launches it.
+            idle("ami-in-a-parameter", vec![]),
+            row(
+                "ssm_parameters",
+                vec![
+                    ("name", "/golden/app".into()),
+                    ("parameter_type", "String".into()),
+                    ("data_type", "aws:ec2:image".into()),
+                    ("value_read", true.into()),
+                    ("image_id", "ami-in-a-parameter".into()),
+                ],
+            ),
         ],
     );
     expect(
@@ -901,6 +924,8 @@ fn ami_unused_needs_the_references_read_and_empty() {
             ("ami-idle", "fail"),
             ("ami-in-a-recipe", "pass"),
             ("ami-not-asked", "unknown"),
+            ("ami-used-elsewhere", "pass"),
+            ("ami-in-a-parameter", "pass"),
         ],
     );
 }
