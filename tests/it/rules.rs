@@ -2937,6 +2937,23 @@ fn region_recycle_bin_off() {
             "fail",
         ),
         (
+            "the AMIs could not be listed",
+            vec![
+                image_rule(vec![]),
+                snapshot_rule(vec![]),
+                row(
+                    "scan_errors",
+                    vec![
+                        ("service", "ec2".into()),
+                        ("operation", "DescribeImages".into()),
+                        ("error_code", "UnauthorizedOperation".into()),
+                    ],
+                ),
+            ],
+            false,
+            "unknown",
+        ),
+        (
             "the rules could not be listed",
             vec![
                 image_rule(vec![]),
