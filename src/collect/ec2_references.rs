@@ -91,3 +91,65 @@ pub fn rows(
     }
     read
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_ec2::types::{ImageReference, ImageReferenceResourceType};
+
+    use super::*;
+    use crate::aws::CallError;
+
+    fn reference(image: &str, arn: &str) -> ImageReference {
+        ImageReference::builder()
+            .image_id(image)
+            .resource_type(ImageReferenceResourceType::ImageBuilderImageRecipe)
+            .arn(arn)
+            .build()
+    }
+
+    #[test]
+    fn only_answered_batches_are_read_and_only_what_was_asked_is_taken() {
+        let region = crate::discover::RegionInfo {
+            region: "eu-west-1".into(),
+            opt_in_status: None,
+        };
+        let mut harvest = Harvest::new("111111111111", &region);
+        let ids: Vec<String> = (0..12).map(|n| format!("ami-{n:02}")).collect();
+        let batches = batches(ids);
+        assert_eq!(batches.len(), 2, "at most 10 images a call");
+        let outcomes = vec![
+            (
+                batches[0].clone(),
+                Ok(vec![
+                    reference(
+                        "ami-03",
+                        "arn:aws:imagebuilder:eu-west-1:111111111111:image-recipe/a/1.0.0",
+                    ),
+                    // Not asked in this batch: not taken as an answer.
+                    reference("ami-99", "arn:aws:ec2:eu-west-1:111111111111:instance/i-1"),
+                ]),
+            ),
+            (
+                batches[1].clone(),
+                Err(CallError {
+                    code: "Throttling".into(),
+                    message: "Rate exceeded".into(),
+                }),
+            ),
+        ];
+        let read = rows(&mut harvest, outcomes);
+        assert_eq!(read.len(), 10);
+        assert!(read.contains("ami-09") && !read.contains("ami-10"));
+        let references: Vec<_> = harvest
+            .rows
+            .iter()
+            .filter(|(t, _)| *t == "image_references")
+            .collect();
+        assert_eq!(references.len(), 1, "{references:?}");
+        assert_eq!(harvest.errors.len(), 1);
+        assert_eq!(
+            harvest.errors[0].resource_id.as_deref(),
+            Some("ami-10 ami-11")
+        );
+    }
+}

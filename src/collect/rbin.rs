@@ -90,3 +90,102 @@ pub fn record(harvest: &mut Harvest, fetched: Fetched) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_rbin::types::{LockState, ResourceTag, RetentionPeriod, RuleStatus};
+
+    use super::*;
+    use crate::aws::CallError;
+    use crate::inventory::Value;
+
+    fn summary(id: &str, lock: Option<LockState>) -> RuleSummary {
+        RuleSummary::builder()
+            .identifier(id)
+            .rule_arn(format!("arn:aws:rbin:eu-west-1:111111111111:rule/{id}"))
+            .retention_period(
+                RetentionPeriod::builder()
+                    .retention_period_value(14)
+                    .retention_period_unit(RetentionPeriodUnit::Days)
+                    .build()
+                    .unwrap(),
+            )
+            .set_lock_state(lock)
+            .build()
+    }
+
+    #[test]
+    fn a_rule_whose_detail_failed_is_listed_but_not_known_and_a_failed_listing_is_an_error() {
+        let region = crate::discover::RegionInfo {
+            region: "eu-west-1".into(),
+            opt_in_status: None,
+        };
+        let mut harvest = Harvest::new("111111111111", &region);
+        let tagged = GetRuleOutput::builder()
+            .identifier("tagged")
+            .status(RuleStatus::Available)
+            .resource_tags(
+                ResourceTag::builder()
+                    .resource_tag_key("golden")
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        let fetched = Fetched {
+            listed: vec![
+                (
+                    ResourceType::Ec2Image,
+                    Ok(vec![
+                        summary("tagged", None),
+                        summary("unread", Some(LockState::Locked)),
+                    ]),
+                ),
+                (
+                    ResourceType::EbsSnapshot,
+                    Err(CallError {
+                        code: "AccessDeniedException".into(),
+                        message: "no".into(),
+                    }),
+                ),
+            ],
+            details: vec![
+                ("tagged".into(), Ok(tagged)),
+                (
+                    "unread".into(),
+                    Err(CallError {
+                        code: "ThrottlingException".into(),
+                        message: "slow down".into(),
+                    }),
+                ),
+            ],
+        };
+        record(&mut harvest, fetched);
+        let def = crate::inventory::schema::table("recycle_bin_rules").unwrap();
+        let cell = |row: &Vec<Value>, name: &str| {
+            row.get(def.columns.iter().position(|c| c.name == name).unwrap())
+                .cloned()
+                .unwrap()
+        };
+        let rules: Vec<&Vec<Value>> = harvest
+            .rows
+            .iter()
+            .filter(|(t, _)| *t == "recycle_bin_rules")
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(rules.len(), 2);
+        let tagged = rules[0];
+        assert_eq!(cell(tagged, "detail_read"), Value::Bool(true));
+        assert_eq!(cell(tagged, "resource_tag_count"), Value::Int(1));
+        assert_eq!(cell(tagged, "retention_days"), Value::Int(14));
+        let unread = rules[1];
+        assert_eq!(cell(unread, "detail_read"), Value::Bool(false));
+        assert_eq!(cell(unread, "status"), Value::Null);
+        assert_eq!(cell(unread, "lock_state"), Value::Str("locked".into()));
+        let failed: Vec<(&str, Option<&str>)> = harvest
+            .errors
+            .iter()
+            .map(|e| (e.operation.as_str(), e.resource_id.as_deref()))
+            .collect();
+        assert_eq!(failed, [("GetRule", Some("unread")), ("ListRules", None)]);
+    }
+}
