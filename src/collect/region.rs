@@ -87,19 +87,7 @@ pub async fn collect(
 
     // The per-resource calls, bounded.
     let limit = settings.per_resource_concurrency;
-    let reference_batches = ec2_references::batches(own.keys().cloned());
-    let (
-        launch_permissions,
-        snapshot_permissions,
-        key_outcomes,
-        visible,
-        ancestry,
-        references,
-        recycle_bin,
-    ) = tokio::join!(
-        each_bounded(own.keys().cloned(), limit, |id| {
-            ec2_images::launch_permissions(ec2, id)
-        }),
+    let (snapshot_permissions, key_outcomes, visible, own_reads) = tokio::join!(
         each_bounded(snapshot_reads, limit, |id| {
             ec2_snapshots::create_volume_permissions(ec2, id)
         }),
@@ -111,22 +99,9 @@ pub async fn collect(
                 ec2_usage::visible_images(ec2, &foreign).await
             }
         },
-        each_bounded(copies, limit, |id| ec2_images::ancestry(ec2, id)),
-        each_bounded(reference_batches, limit, |batch| {
-            ec2_references::describe(ec2, batch)
-        }),
-        // Only where there are AMIs to recover is Recycle Bin asked.
-        async {
-            if own.is_empty() {
-                None
-            } else {
-                Some(rbin::fetch(&clients.rbin, limit).await)
-            }
-        },
+        read_own_images(clients, &own, copies, limit),
     );
-    let references_read = ec2_references::rows(&mut harvest, references);
-    ec2_images::rows(&mut harvest, &images, launch_permissions, &references_read);
-    ec2_images::ancestry_rows(&mut harvest, ancestry);
+    let recycle_bin = record_own_images(&mut harvest, &images, own_reads);
     ec2_snapshots::rows(&mut harvest, snapshots.as_ref(), snapshot_permissions);
     kms::key_rows(&mut harvest, key_outcomes);
     let consumers_read = ConsumersRead {
@@ -279,4 +254,67 @@ fn record_consumers(
             inspector::finding_row(harvest, finding);
         }
     }
+}
+
+/// The per-image reads of the account-region's own AMIs.
+struct OwnImageReads {
+    launch_permissions: Vec<(
+        String,
+        CallResult<aws_sdk_ec2::operation::describe_image_attribute::DescribeImageAttributeOutput>,
+    )>,
+    ancestry: Vec<(
+        String,
+        CallResult<aws_sdk_ec2::operation::get_image_ancestry::GetImageAncestryOutput>,
+    )>,
+    references: Vec<(String, CallResult<Vec<aws_sdk_ec2::types::ImageReference>>)>,
+    /// None where the account-region holds no AMI of its own.
+    recycle_bin: Option<rbin::Fetched>,
+}
+
+/// Who may launch each own AMI, the ancestry of its copies, what
+/// references it, and the Recycle Bin rules that could bring it back.
+async fn read_own_images(
+    clients: &RegionClients,
+    own: &BTreeMap<String, String>,
+    copies: Vec<String>,
+    limit: usize,
+) -> OwnImageReads {
+    let ec2 = &clients.ec2;
+    let (launch_permissions, ancestry, references, recycle_bin) = tokio::join!(
+        each_bounded(own.keys().cloned(), limit, |id| {
+            ec2_images::launch_permissions(ec2, id)
+        }),
+        each_bounded(copies, limit, |id| ec2_images::ancestry(ec2, id)),
+        each_bounded(
+            ec2_references::batches(own.keys().cloned()),
+            limit,
+            |batch| ec2_references::describe(ec2, batch)
+        ),
+        // Only where there are AMIs to recover is Recycle Bin asked.
+        async {
+            if own.is_empty() {
+                None
+            } else {
+                Some(rbin::fetch(&clients.rbin, limit).await)
+            }
+        },
+    );
+    OwnImageReads {
+        launch_permissions,
+        ancestry,
+        references,
+        recycle_bin,
+    }
+}
+
+/// The own AMIs' rows; returns the Recycle Bin answers, recorded last.
+fn record_own_images(
+    harvest: &mut Harvest,
+    images: &[Image],
+    reads: OwnImageReads,
+) -> Option<rbin::Fetched> {
+    let references_read = ec2_references::rows(harvest, reads.references);
+    ec2_images::rows(harvest, images, reads.launch_permissions, &references_read);
+    ec2_images::ancestry_rows(harvest, reads.ancestry);
+    reads.recycle_bin
 }

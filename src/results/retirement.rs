@@ -167,7 +167,22 @@ pub fn build(inventory: &Inventory, results: &DataFrame) -> Result<Retirement> {
             image_id: key.2,
         });
     }
-    for (key, fact) in &facts {
+    plan.still_used = still_used(&facts, &consumers, &name_of);
+    plan.safe.sort_by(|a, b| {
+        (&a.account_id, &a.region, &a.image_id).cmp(&(&b.account_id, &b.region, &b.image_id))
+    });
+    Ok(plan)
+}
+
+/// Deprecated AMIs that something launches or references, with the first
+/// consumers, sorted by account, region and AMI.
+fn still_used(
+    facts: &HashMap<Key, ImageFacts>,
+    consumers: &HashMap<(String, String), Vec<Consumer>>,
+    name_of: &dyn Fn(&str) -> String,
+) -> Vec<StillUsed> {
+    let mut out = Vec::new();
+    for (key, fact) in facts {
         if fact.deprecated != Some(true) {
             continue;
         }
@@ -184,7 +199,7 @@ pub fn build(inventory: &Inventory, results: &DataFrame) -> Result<Retirement> {
         }
         let consumer_count = listed.len();
         listed.truncate(CONSUMERS_LISTED);
-        plan.still_used.push(StillUsed {
+        out.push(StillUsed {
             account_id: key.0.clone(),
             account_name: name_of(&key.0),
             region: key.1.clone(),
@@ -194,13 +209,10 @@ pub fn build(inventory: &Inventory, results: &DataFrame) -> Result<Retirement> {
             consumer_count,
         });
     }
-    plan.safe.sort_by(|a, b| {
+    out.sort_by(|a, b| {
         (&a.account_id, &a.region, &a.image_id).cmp(&(&b.account_id, &b.region, &b.image_id))
     });
-    plan.still_used.sort_by(|a, b| {
-        (&a.account_id, &a.region, &a.image_id).cmp(&(&b.account_id, &b.region, &b.image_id))
-    });
-    Ok(plan)
+    out
 }
 
 /// Retire safely: deprecate first (consumers see it going; a later audit
