@@ -20,16 +20,19 @@ pub struct Fetched {
 }
 
 pub async fn fetch(client: &aws_sdk_rbin::Client, limit: usize) -> Fetched {
-    let mut listed = Vec::new();
-    for resource_type in RESOURCE_TYPES {
+    // Both listings at once: each is a round trip on the region's path.
+    let list = |resource_type: ResourceType| async move {
         let pages = client
             .list_rules()
             .resource_type(resource_type.clone())
             .into_paginator()
             .send();
         let rules = all_pages(pages, |p| p.rules.unwrap_or_default()).await;
-        listed.push((resource_type, rules));
-    }
+        (resource_type, rules)
+    };
+    let [images, snapshots] = RESOURCE_TYPES;
+    let (images, snapshots) = tokio::join!(list(images), list(snapshots));
+    let listed = vec![images, snapshots];
     let identifiers: Vec<String> = listed
         .iter()
         .filter_map(|(_, rules)| rules.as_ref().ok())
