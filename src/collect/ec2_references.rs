@@ -70,6 +70,23 @@ pub fn rows(
             continue;
         };
         let asked: BTreeSet<&str> = batch.split(' ').collect();
+        // A reference that does not say which image (or what resource) it
+        // is leaves the batch's answer incomplete: none of it is read.
+        if references
+            .iter()
+            .any(|r| r.image_id().is_none() || r.arn().is_none())
+        {
+            harvest.errors.push(crate::inventory::schema::ScanErrorRow {
+                account_id: harvest.account_id.clone(),
+                region: Some(harvest.region.clone()),
+                service: "ec2".to_string(),
+                operation: "DescribeImageReferences".to_string(),
+                resource_id: Some(batch.clone()),
+                error_code: Some("IncompleteAnswer".to_string()),
+                message: Some("a reference named no image or no resource".to_string()),
+            });
+            continue;
+        }
         for reference in &references {
             // Only what was asked about is taken as an answer.
             let (Some(image_id), Some(arn)) = (reference.image_id(), text(reference.arn())) else {
@@ -151,5 +168,16 @@ mod tests {
             harvest.errors[0].resource_id.as_deref(),
             Some("ami-10 ami-11")
         );
+
+        // An answer that names no image for a reference reads nothing.
+        let nameless = ImageReference::builder()
+            .arn("arn:aws:ec2:eu-west-1:111111111111:instance/i-2")
+            .build();
+        let read = rows(
+            &mut harvest,
+            vec![("ami-20 ami-21".to_string(), Ok(vec![nameless]))],
+        );
+        assert!(read.is_empty());
+        assert_eq!(harvest.errors.len(), 2);
     }
 }

@@ -67,7 +67,9 @@ pub fn record(harvest: &mut Harvest, fetched: Fetched) {
             continue;
         };
         for rule in &rules {
-            let Some(arn) = text(rule.rule_arn()) else {
+            // A rule is kept even without its ARN (named by its id then):
+            // dropping it could turn a rule in effect into "none".
+            let Some(arn) = text(rule.rule_arn()).or_else(|| text(rule.identifier())) else {
                 continue;
             };
             let detail = rule.identifier().and_then(|id| details.get(id));

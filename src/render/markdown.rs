@@ -230,7 +230,7 @@ fn retirement_markdown(r: &crate::results::retirement::Retirement) -> String {
     }
     let _ = writeln!(
         out,
-        "\n## Retirement plan\n\n{} AMIs safe to retire (nothing launches or references them, idle, superseded; AMI-UNUSED), {} deprecated AMIs still in use (keep them), {} AMIs whose use is not known (not safe until a later audit reads it). Deprecate first; deregister with its snapshots once a later audit still finds it unused (the commands are in report.html, findings.json and retirement.csv).",
+        "\n## Retirement plan\n\n{} AMIs safe to retire (nothing launches or references them, idle, superseded; AMI-UNUSED), {} deprecated AMIs still in use (keep them), {} AMIs whose use is not known (not safe until a later audit reads it). Deprecate first; deregister with its snapshots once a later audit still finds it unused (the commands are in report.html and findings.json, and in retirement.csv when CSV is written).",
         r.safe.len(),
         r.still_used.len(),
         r.not_known

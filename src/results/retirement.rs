@@ -126,6 +126,7 @@ pub fn build(inventory: &Inventory, results: &DataFrame) -> Result<Retirement> {
     let consumers = consumers_of(inventory)?;
 
     let mut plan = Retirement::default();
+    let resource_type = str_column(results, "resource_type")?;
     let (rule, r_account, r_region, r_id, status, reason) = (
         str_column(results, "rule_id")?,
         str_column(results, "account_id")?,
@@ -135,7 +136,9 @@ pub fn build(inventory: &Inventory, results: &DataFrame) -> Result<Retirement> {
         str_column(results, "reason")?,
     );
     for i in 0..results.height() {
-        if rule[i] != Some(UNUSED_RULE) {
+        // An account-region not read at all stands for all its AMIs in
+        // one result: not counted as one AMI (the coverage section says it).
+        if rule[i] != Some(UNUSED_RULE) || resource_type[i] != Some("ami") {
             continue;
         }
         let (Some(a), Some(r), Some(x)) = (r_account[i], r_region[i], r_id[i]) else {
@@ -226,12 +229,14 @@ fn commands(region: &str, image_id: &str, deprecated: bool, protected: bool) -> 
             "aws ec2 enable-image-deprecation --region {region} --image-id {image} --deprecate-at \"$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)\""
         ));
     }
-    out.push("# once a later audit still finds it unused:".to_string());
+    // Lifted now: with a cooldown the protection lasts 24 hours after it
+    // is turned off, which the wait for the next audit covers.
     if protected {
         out.push(format!(
             "aws ec2 disable-image-deregistration-protection --region {region} --image-id {image}"
         ));
     }
+    out.push("# once a later audit still finds it unused:".to_string());
     out.push(format!(
         "aws ec2 deregister-image --region {region} --image-id {image} --delete-associated-snapshots"
     ));
@@ -279,16 +284,36 @@ fn consumers_of(inventory: &Inventory) -> Result<HashMap<(String, String), Vec<C
             if let (Some(a), Some(r), Some(x)) = (account[i], region[i], image[i]) {
                 out.entry((r.to_string(), x.to_string()))
                     .or_default()
-                    .push(Consumer {
-                        kind: kind[i].unwrap_or("reference").to_string(),
-                        id: id[i].unwrap_or_default().to_string(),
-                        account_id: a.to_string(),
-                        region: r.to_string(),
-                    });
+                    .push(consumer(
+                        kind[i].unwrap_or("reference"),
+                        id[i].unwrap_or_default(),
+                        a,
+                        r,
+                    ));
             }
         }
     }
     Ok(out)
+}
+
+/// A consumer as `launches` names it: a reference EC2 names by ARN to an
+/// instance, a launch template or a parameter becomes that kind and id, so
+/// the same resource read both ways is listed once.
+fn consumer(kind: &str, id: &str, account: &str, region: &str) -> Consumer {
+    let after = |marker: &str| id.split_once(marker).map(|(_, rest)| rest.to_string());
+    let named = match kind {
+        "ec2:Instance" => after(":instance/").map(|i| ("instance", i)),
+        "ec2:LaunchTemplate" => after(":launch-template/").map(|t| ("launch-template", t)),
+        "ssm:Parameter" => after(":parameter/").map(|n| ("ssm-parameter", format!("/{n}"))),
+        _ => None,
+    };
+    let (kind, id) = named.unwrap_or((kind, id.to_string()));
+    Consumer {
+        kind: kind.to_string(),
+        id,
+        account_id: account.to_string(),
+        region: region.to_string(),
+    }
 }
 
 impl Retirement {
