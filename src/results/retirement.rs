@@ -264,8 +264,8 @@ fn snapshots_of(inventory: &Inventory) -> Result<BTreeMap<Key, Vec<String>>> {
     Ok(out)
 }
 
-/// What launches (`launches`) or references (`image_references`) each AMI,
-/// by (region, image).
+/// What launches (`launches`), references (`image_references`) or builds
+/// on (`image_recipes`) each AMI, by (region, image).
 fn consumers_of(inventory: &Inventory) -> Result<HashMap<(String, String), Vec<Consumer>>> {
     let mut out: HashMap<(String, String), Vec<Consumer>> = HashMap::new();
     for (table, kind_column, id_column) in [
@@ -291,6 +291,21 @@ fn consumers_of(inventory: &Inventory) -> Result<HashMap<(String, String), Vec<C
                         r,
                     ));
             }
+        }
+    }
+    // A pipeline's recipe, in any account, builds on its parent AMI.
+    let recipes = inventory.table("image_recipes")?;
+    let (account, region, arn, parent) = (
+        str_column(recipes, "account_id")?,
+        str_column(recipes, "region")?,
+        str_column(recipes, "recipe_arn")?,
+        str_column(recipes, "parent_image")?,
+    );
+    for i in 0..recipes.height() {
+        if let (Some(a), Some(r), Some(x), Some(p)) = (account[i], region[i], arn[i], parent[i]) {
+            out.entry((r.to_string(), p.to_string()))
+                .or_default()
+                .push(consumer("imagebuilder:ImageRecipe", x, a, r));
         }
     }
     Ok(out)

@@ -903,6 +903,19 @@ fn ami_unused_needs_the_references_read_and_empty() {
                     ("state", "running".into()),
                 ],
             ),
+            // The parent of a pipeline's recipe in another account.
+            idle("ami-a-recipe-parent", vec![]),
+            row(
+                "image_recipes",
+                vec![
+                    ("account_id", B.into()),
+                    (
+                        "recipe_arn",
+                        "arn:aws:imagebuilder:eu-west-1:222222222222:image-recipe/app/1.0.0".into(),
+                    ),
+                    ("parent_image", "ami-a-recipe-parent".into()),
+                ],
+            ),
             // Held only by an AMI parameter: whatever reads it launches it.
             idle("ami-in-a-parameter", vec![]),
             row(
@@ -925,6 +938,7 @@ fn ami_unused_needs_the_references_read_and_empty() {
             ("ami-in-a-recipe", "pass"),
             ("ami-not-asked", "unknown"),
             ("ami-used-elsewhere", "pass"),
+            ("ami-a-recipe-parent", "pass"),
             ("ami-in-a-parameter", "pass"),
         ],
     );
