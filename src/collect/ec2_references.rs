@@ -18,6 +18,7 @@ use aws_sdk_ec2::types::{
 
 use super::calls::{CallResult, all_pages, enum_text, text};
 use super::harvest::Harvest;
+use crate::aws::CallError;
 use crate::inventory::schema::ImageReferenceRow;
 
 /// "Array Members: Minimum number of 1 item. Maximum number of 10 items."
@@ -76,15 +77,15 @@ pub fn rows(
             .iter()
             .any(|r| r.image_id().is_none() || r.arn().is_none())
         {
-            harvest.errors.push(crate::inventory::schema::ScanErrorRow {
-                account_id: harvest.account_id.clone(),
-                region: Some(harvest.region.clone()),
-                service: "ec2".to_string(),
-                operation: "DescribeImageReferences".to_string(),
-                resource_id: Some(batch.clone()),
-                error_code: Some("IncompleteAnswer".to_string()),
-                message: Some("a reference named no image or no resource".to_string()),
-            });
+            harvest.fail(
+                "ec2",
+                "DescribeImageReferences",
+                Some(&batch),
+                &CallError {
+                    code: "IncompleteAnswer".to_string(),
+                    message: "a reference named no image or no resource".to_string(),
+                },
+            );
             continue;
         }
         for reference in &references {
@@ -114,7 +115,6 @@ mod tests {
     use aws_sdk_ec2::types::{ImageReference, ImageReferenceResourceType};
 
     use super::*;
-    use crate::aws::CallError;
 
     fn reference(image: &str, arn: &str) -> ImageReference {
         ImageReference::builder()

@@ -190,6 +190,7 @@ impl Inventory {
             ("launches", usage.launches),
             ("consumer_gaps", usage.consumer_gaps),
             ("image_consumer_gaps", usage.image_consumer_gaps),
+            ("image_uses", usage.image_uses),
         ]);
         Ok(Inventory {
             manifest,

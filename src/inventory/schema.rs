@@ -1357,6 +1357,36 @@ pub const DERIVED: &[DerivedColumn] = &[
         doc: "instance id, launch template id, group name or parameter name",
     },
     DerivedColumn {
+        table: "image_uses",
+        name: "account_id",
+        kind: ColumnKind::Str,
+        doc: "a table of its own: one row per use of an AMI, once each: what launches it (`launches`), what EC2 says references it in its own account-region (`image_references`; an instance, launch template or parameter named as `launches` names it), and each pipeline's recipe in any account that builds on it (`image_recipes.parent_image`); the user's account",
+    },
+    DerivedColumn {
+        table: "image_uses",
+        name: "region",
+        kind: ColumnKind::Str,
+        doc: "the user's region (the AMI's own)",
+    },
+    DerivedColumn {
+        table: "image_uses",
+        name: "image_id",
+        kind: ColumnKind::Str,
+        doc: "the AMI",
+    },
+    DerivedColumn {
+        table: "image_uses",
+        name: "use_type",
+        kind: ColumnKind::Str,
+        doc: "instance | launch-template | auto-scaling-group | ssm-parameter, or the type EC2's reference check names (`imagebuilder:ImageRecipe`, `imagebuilder:ContainerRecipe`, ...)",
+    },
+    DerivedColumn {
+        table: "image_uses",
+        name: "use_id",
+        kind: ColumnKind::Str,
+        doc: "the id as `launches` gives it, else the ARN",
+    },
+    DerivedColumn {
         table: "consumer_gaps",
         name: "account_id",
         kind: ColumnKind::Str,

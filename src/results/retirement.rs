@@ -264,71 +264,31 @@ fn snapshots_of(inventory: &Inventory) -> Result<BTreeMap<Key, Vec<String>>> {
     Ok(out)
 }
 
-/// What launches (`launches`), references (`image_references`) or builds
-/// on (`image_recipes`) each AMI, by (region, image).
+/// Each AMI's uses (`image_uses`, derived once at inventory load), by
+/// (region, image).
 fn consumers_of(inventory: &Inventory) -> Result<HashMap<(String, String), Vec<Consumer>>> {
-    let mut out: HashMap<(String, String), Vec<Consumer>> = HashMap::new();
-    for (table, kind_column, id_column) in [
-        ("launches", "consumer_type", "consumer_id"),
-        ("image_references", "resource_type", "resource_arn"),
-    ] {
-        let df = inventory.table(table)?;
-        let (account, region, image, kind, id) = (
-            str_column(df, "account_id")?,
-            str_column(df, "region")?,
-            str_column(df, "image_id")?,
-            str_column(df, kind_column)?,
-            str_column(df, id_column)?,
-        );
-        for i in 0..df.height() {
-            if let (Some(a), Some(r), Some(x)) = (account[i], region[i], image[i]) {
-                out.entry((r.to_string(), x.to_string()))
-                    .or_default()
-                    .push(consumer(
-                        kind[i].unwrap_or("reference"),
-                        id[i].unwrap_or_default(),
-                        a,
-                        r,
-                    ));
-            }
-        }
-    }
-    // A pipeline's recipe, in any account, builds on its parent AMI.
-    let recipes = inventory.table("image_recipes")?;
-    let (account, region, arn, parent) = (
-        str_column(recipes, "account_id")?,
-        str_column(recipes, "region")?,
-        str_column(recipes, "recipe_arn")?,
-        str_column(recipes, "parent_image")?,
+    let uses = inventory.table("image_uses")?;
+    let (account, region, image, kind, id) = (
+        str_column(uses, "account_id")?,
+        str_column(uses, "region")?,
+        str_column(uses, "image_id")?,
+        str_column(uses, "use_type")?,
+        str_column(uses, "use_id")?,
     );
-    for i in 0..recipes.height() {
-        if let (Some(a), Some(r), Some(x), Some(p)) = (account[i], region[i], arn[i], parent[i]) {
-            out.entry((r.to_string(), p.to_string()))
+    let mut out: HashMap<(String, String), Vec<Consumer>> = HashMap::new();
+    for i in 0..uses.height() {
+        if let (Some(a), Some(r), Some(x)) = (account[i], region[i], image[i]) {
+            out.entry((r.to_string(), x.to_string()))
                 .or_default()
-                .push(consumer("imagebuilder:ImageRecipe", x, a, r));
+                .push(Consumer {
+                    kind: kind[i].unwrap_or_default().to_string(),
+                    id: id[i].unwrap_or_default().to_string(),
+                    account_id: a.to_string(),
+                    region: r.to_string(),
+                });
         }
     }
     Ok(out)
-}
-
-/// A consumer as `launches` names it: a reference EC2 names by ARN to an
-/// instance, a launch template or a parameter becomes that kind and id, so
-/// the same resource read both ways is listed once.
-fn consumer(kind: &str, id: &str, account: &str, region: &str) -> Consumer {
-    let after = |marker: &str| id.split_once(marker).map(|(_, rest)| rest.to_string());
-    let named = match kind {
-        "ec2:Instance" => after(":instance/").map(|i| ("instance", i)),
-        "ec2:LaunchTemplate" => after(":launch-template/").map(|t| ("launch-template", t)),
-        "ssm:Parameter" => after(":parameter/").map(|n| ("ssm-parameter", format!("/{n}"))),
-        _ => None,
-    };
-    let (kind, id) = named.unwrap_or((kind, id.to_string()));
-    Consumer {
-        kind: kind.to_string(),
-        id,
-        account_id: account.to_string(),
-        region: region.to_string(),
-    }
 }
 
 impl Retirement {

@@ -142,11 +142,102 @@ pub(in crate::inventory) fn usage(
     parameter_launches(tables, &mut launches, &mut gaps)?;
     coverage_gaps(&mut gaps, coverage, table(tables, "accounts")?)?;
     let per_image = image_gaps(tables, &gaps, coverage)?;
+    let uses = image_uses(tables, &launches)?;
     Ok(Usage {
         launches: launches.finish()?,
         consumer_gaps: gaps_frame(gaps)?,
         image_consumer_gaps: per_image,
+        image_uses: uses,
     })
+}
+
+/// Every use of an AMI, once each: what launches it (`launches`), what EC2
+/// says references it in its own account-region (`image_references`, each
+/// ARN named as `launches` names that kind of resource), and each
+/// pipeline's recipe, in any account, that builds on it
+/// (`image_recipes.parent_image`). Sorted, so its readers are
+/// deterministic.
+fn image_uses(
+    tables: &BTreeMap<&'static str, DataFrame>,
+    launches: &Launches,
+) -> Result<DataFrame> {
+    let mut uses: BTreeSet<(String, String, String, String, String)> = BTreeSet::new();
+    for i in 0..launches.account.len() {
+        uses.insert((
+            launches.account[i].clone(),
+            launches.region[i].clone(),
+            launches.image[i].clone(),
+            launches.kind[i].to_string(),
+            launches.id[i].clone(),
+        ));
+    }
+    for (name, kind_column, id_column) in [
+        ("image_references", Some("resource_type"), "resource_arn"),
+        ("image_recipes", None, "recipe_arn"),
+    ] {
+        let df = table(tables, name)?;
+        let image_column = if kind_column.is_some() {
+            "image_id"
+        } else {
+            "parent_image"
+        };
+        let (account, region, image, id) = (
+            str_column(df, "account_id")?,
+            str_column(df, "region")?,
+            str_column(df, image_column)?,
+            str_column(df, id_column)?,
+        );
+        let kinds = kind_column.map(|k| str_column(df, k)).transpose()?;
+        for i in 0..df.height() {
+            let (Some(a), Some(r), Some(x)) = (account[i], region[i], image[i]) else {
+                continue;
+            };
+            let kind = match &kinds {
+                Some(kinds) => kinds[i].unwrap_or("reference"),
+                None => "imagebuilder:ImageRecipe",
+            };
+            let (kind, id) = named_like_launches(kind, id[i].unwrap_or_default());
+            uses.insert((a.to_string(), r.to_string(), x.to_string(), kind, id));
+        }
+    }
+    let (mut account, mut region, mut image, mut kind, mut id) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (a, r, x, k, i) in uses {
+        account.push(a);
+        region.push(r);
+        image.push(x);
+        kind.push(k);
+        id.push(i);
+    }
+    DataFrame::new(
+        account.len(),
+        vec![
+            Column::new("account_id".into(), account),
+            Column::new("region".into(), region),
+            Column::new("image_id".into(), image),
+            Column::new("use_type".into(), kind),
+            Column::new("use_id".into(), id),
+        ],
+    )
+    .map_err(|e| stage("image_uses", &e))
+}
+
+/// A resource EC2's reference check names by ARN, named as `launches`
+/// names that kind (an instance, a launch template, a parameter), so one
+/// resource read both ways is one use; any other kind keeps EC2's type and
+/// the ARN.
+fn named_like_launches(kind: &str, arn: &str) -> (String, String) {
+    let after = |marker: &str| arn.split_once(marker).map(|(_, rest)| rest.to_string());
+    let named = match kind {
+        "ec2:Instance" => after(":instance/").map(|i| ("instance", i)),
+        "ec2:LaunchTemplate" => after(":launch-template/").map(|t| ("launch-template", t)),
+        "ssm:Parameter" => after(":parameter/").map(|n| ("ssm-parameter", format!("/{n}"))),
+        _ => None,
+    };
+    match named {
+        Some((kind, id)) => (kind.to_string(), id),
+        None => (kind.to_string(), arn.to_string()),
+    }
 }
 
 /// What instances launched (their AMI launches again on a restart or a
@@ -344,6 +435,7 @@ pub(in crate::inventory) struct Usage {
     pub launches: DataFrame,
     pub consumer_gaps: DataFrame,
     pub image_consumer_gaps: DataFrame,
+    pub image_uses: DataFrame,
 }
 
 /// For each image, the first account-region in its region where an
