@@ -136,7 +136,8 @@ pub struct Inventory {
     manifest: Manifest,
     tables: BTreeMap<&'static str, DataFrame>,
     /// Tables computed at load from the others: the usage model
-    /// (`launches`, `consumer_gaps`, `image_consumer_gaps`).
+    /// (`launches`, `consumer_gaps`, `image_consumer_gaps`, `image_uses`,
+    /// `image_use_gaps`).
     derived: BTreeMap<&'static str, DataFrame>,
     coverage: Coverage,
 }
@@ -191,6 +192,7 @@ impl Inventory {
             ("consumer_gaps", usage.consumer_gaps),
             ("image_consumer_gaps", usage.image_consumer_gaps),
             ("image_uses", usage.image_uses),
+            ("image_use_gaps", usage.image_use_gaps),
         ]);
         Ok(Inventory {
             manifest,

@@ -1360,7 +1360,7 @@ pub const DERIVED: &[DerivedColumn] = &[
         table: "image_uses",
         name: "account_id",
         kind: ColumnKind::Str,
-        doc: "a table of its own: one row per use of an AMI, once each: what launches it (`launches`), what EC2 says references it in its own account-region (`image_references`; an instance, launch template or parameter named as `launches` names it), and each pipeline's recipe in any account that builds on it (`image_recipes.parent_image`); the user's account",
+        doc: "a table of its own: one row per use of an AMI, once each: what launches it (`launches`), what EC2 says references it in its own account-region (`image_references`; an instance, launch template or parameter named as `launches` names it), and each pipeline's recipe in any account that builds on it (`image_recipes.parent_image`: an AMI id, or a parameter or an Image Builder image of an account followed to the AMIs it names or its builds distributed); the user's account",
     },
     DerivedColumn {
         table: "image_uses",
@@ -1415,6 +1415,18 @@ pub const DERIVED: &[DerivedColumn] = &[
         name: "reason",
         kind: ColumnKind::Str,
         doc: "the account and why its consumers were not read",
+    },
+    DerivedColumn {
+        table: "image_use_gaps",
+        name: "image_id",
+        kind: ColumnKind::Str,
+        doc: "a table of its own (account_id, region, image_id, reason): as `image_consumer_gaps`, and also where what a pipeline builds on was not read in an account that may use the image: a pipeline whose recipe was not read, a recipe whose parent image (a parameter not read, an Image Builder image of an account none of whose builds were read, a value of no documented form) could not be followed to an AMI, or imagebuilder:ListImagePipelines or imagebuilder:GetImageRecipe failed or was never made",
+    },
+    DerivedColumn {
+        table: "image_use_gaps",
+        name: "reason",
+        kind: ColumnKind::Str,
+        doc: "the account and why what uses images there was not read",
     },
     DerivedColumn {
         table: "audit",

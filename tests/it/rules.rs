@@ -945,6 +945,139 @@ fn ami_unused_needs_the_references_read_and_empty() {
 }
 
 #[test]
+fn ami_unused_follows_what_pipelines_build_on() {
+    let idle = |id: &str| {
+        image(
+            id,
+            vec![
+                ("name", format!("app-golden-20250101-v{}", id.len()).into()),
+                ("last_launched_time", days(300)),
+                ("creation_date", days(700 + id.len() as i64)),
+            ],
+        )
+    };
+    let newest = image(
+        "ami-newest-of-all",
+        vec![
+            ("name", "app-golden-20261101-v99".into()),
+            ("creation_date", days(5)),
+        ],
+    );
+    let recipe = |account: &str, parent: &str| {
+        row(
+            "image_recipes",
+            vec![
+                ("account_id", account.to_string().into()),
+                (
+                    "recipe_arn",
+                    format!(
+                        "arn:aws:imagebuilder:{R}:{account}:image-recipe/app/{}",
+                        parent.len()
+                    )
+                    .into(),
+                ),
+                ("parent_image", parent.to_string().into()),
+            ],
+        )
+    };
+    // Another account's recipe builds on an Image Builder image of A, any
+    // version: every AMI its builds distributed to the region is used.
+    let built = vec![
+        newest.clone(),
+        idle("ami-idle"),
+        idle("ami-built-by-a"),
+        row(
+            "pipeline_amis",
+            vec![
+                (
+                    "image_build_arn",
+                    format!("arn:aws:imagebuilder:{R}:{A}:image/base/1.2.0/3").into(),
+                ),
+                (
+                    "pipeline_arn",
+                    format!("arn:aws:imagebuilder:{R}:{A}:image-pipeline/base").into(),
+                ),
+                ("ami_region", R.into()),
+                ("ami_account_id", A.into()),
+                ("image_id", "ami-built-by-a".into()),
+            ],
+        ),
+        recipe(B, &format!("arn:aws:imagebuilder:{R}:{A}:image/base/1.x.x")),
+        // Named no AMI of the organization: no gap.
+        recipe(
+            A,
+            &format!("arn:aws:imagebuilder:{R}:aws:image/amazon-linux-2023-x86/x.x.x"),
+        ),
+        recipe(
+            A,
+            "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+        ),
+    ];
+    expect(
+        &run("AMI-UNUSED", built.clone()),
+        &[
+            ("ami-newest-of-all", "pass"),
+            ("ami-idle", "fail"),
+            ("ami-built-by-a", "pass"),
+        ],
+    );
+    // Each way of not knowing what a pipeline of A builds on leaves A's
+    // idle AMIs unknown; the same in B, with which nothing is shared, does
+    // not.
+    let pipeline = |account: &str| {
+        row(
+            "pipelines",
+            vec![
+                ("account_id", account.to_string().into()),
+                (
+                    "pipeline_arn",
+                    format!("arn:aws:imagebuilder:{R}:{account}:image-pipeline/unread").into(),
+                ),
+                (
+                    "image_recipe_arn",
+                    format!("arn:aws:imagebuilder:{R}:{account}:image-recipe/unread/1.0.0").into(),
+                ),
+            ],
+        )
+    };
+    let failed = |account: &str| {
+        row(
+            "scan_errors",
+            vec![
+                ("account_id", account.to_string().into()),
+                ("service", "imagebuilder".into()),
+                ("operation", "GetImageRecipe".into()),
+                ("error_code", "AccessDeniedException".into()),
+            ],
+        )
+    };
+    for (case, gap) in [
+        ("a parameter not read", recipe(A, "ssm:/golden/base")),
+        (
+            "an image none of whose builds were read",
+            recipe(
+                A,
+                &format!("arn:aws:imagebuilder:{R}:{A}:image/other/x.x.x"),
+            ),
+        ),
+        ("no documented form", recipe(A, "golden-base")),
+        ("a pipeline whose recipe was not read", pipeline(A)),
+        ("GetImageRecipe failed", failed(A)),
+    ] {
+        let mut rows = built.clone();
+        rows.push(gap);
+        let m = run("AMI-UNUSED", rows);
+        assert_eq!(m["ami-idle"], "unknown", "{case}");
+        assert_eq!(m["ami-built-by-a"], "pass", "{case}");
+    }
+    for (case, gap) in [("pipeline", pipeline(B)), ("failed", failed(B))] {
+        let mut rows = built.clone();
+        rows.push(gap);
+        assert_eq!(run("AMI-UNUSED", rows)["ami-idle"], "fail", "in B: {case}");
+    }
+}
+
+#[test]
 fn ami_unhealthy_state() {
     let m = run(
         "AMI-UNHEALTHY-STATE",

@@ -17,6 +17,7 @@ use crate::error::{Error, Result, polars_message};
 
 mod inspector;
 mod usage;
+mod uses;
 mod versions;
 
 pub(super) use inspector::inspector_scanned;
@@ -58,4 +59,14 @@ fn stage(table: &str, e: &PolarsError) -> Error {
         "derived columns of `{table}`: {}",
         polars_message(e)
     ))
+}
+
+/// A table of the inventory being assembled.
+fn table<'a>(
+    tables: &'a std::collections::BTreeMap<&'static str, DataFrame>,
+    name: &str,
+) -> Result<&'a DataFrame> {
+    tables
+        .get(name)
+        .ok_or_else(|| Error::Internal(format!("no inventory table `{name}`")))
 }

@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use polars::prelude::*;
 
-use super::stage;
-use crate::error::{Error, Result};
+use super::uses::{self, Gaps, RECIPE_OPERATIONS};
+use super::{stage, table};
+use crate::error::Result;
 use crate::inventory::coverage::{Coverage, ScanStatus};
 use crate::inventory::{bool_column, i64_column, str_column};
 
@@ -108,12 +109,6 @@ pub(in crate::inventory) fn launch_images(
     Ok(())
 }
 
-fn table<'a>(tables: &'a BTreeMap<&'static str, DataFrame>, name: &str) -> Result<&'a DataFrame> {
-    tables
-        .get(name)
-        .ok_or_else(|| Error::Internal(format!("no inventory table `{name}`")))
-}
-
 /// The calls that find what launches an AMI: instances, launch templates,
 /// Auto Scaling groups and launch configurations, SSM parameters.
 pub const CONSUMER_OPERATIONS: [&str; 7] = [
@@ -127,117 +122,47 @@ pub const CONSUMER_OPERATIONS: [&str; 7] = [
 ];
 
 /// The usage model, derived once: `launches` (what will launch which AMI),
-/// `consumer_gaps` (where that is not known in full) and
+/// `consumer_gaps` (where that is not known in full),
 /// `image_consumer_gaps` (for each image, where someone who may launch it
-/// was not read).
+/// was not read), `image_uses` (launches, EC2's references and pipelines'
+/// recipes) and `image_use_gaps` (for each image, where a launch or what a
+/// pipeline builds on was not read).
 pub(in crate::inventory) fn usage(
     tables: &BTreeMap<&'static str, DataFrame>,
     coverage: &Coverage,
 ) -> Result<Usage> {
     let mut launches = Launches::default();
-    let mut gaps: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut gaps = Gaps::new();
     instance_launches(tables, &mut launches, &mut gaps)?;
     template_launches(tables, &mut launches, &mut gaps)?;
     group_launches(tables, &mut launches, &mut gaps)?;
     parameter_launches(tables, &mut launches, &mut gaps)?;
-    coverage_gaps(&mut gaps, coverage, table(tables, "accounts")?)?;
+    let accounts = table(tables, "accounts")?;
+    coverage_gaps(&mut gaps, coverage, accounts, &CONSUMER_OPERATIONS)?;
     let per_image = image_gaps(tables, &gaps, coverage)?;
-    let uses = image_uses(tables, &launches)?;
+    let launches = launches.finish()?;
+    let mut recipe_gaps = Gaps::new();
+    let uses = uses::image_uses(tables, &launches, &mut recipe_gaps)?;
+    coverage_gaps(&mut recipe_gaps, coverage, accounts, &RECIPE_OPERATIONS)?;
+    // Where no recipe adds a gap, the gaps of use are those of launches.
+    let recipe_only: Gaps = recipe_gaps
+        .into_iter()
+        .filter(|(place, _)| !gaps.contains_key(place))
+        .collect();
+    let per_image_use = if recipe_only.is_empty() {
+        per_image.clone()
+    } else {
+        let mut all = gaps.clone();
+        all.extend(recipe_only);
+        image_gaps(tables, &all, coverage)?
+    };
     Ok(Usage {
-        launches: launches.finish()?,
+        launches,
         consumer_gaps: gaps_frame(gaps)?,
         image_consumer_gaps: per_image,
         image_uses: uses,
+        image_use_gaps: per_image_use,
     })
-}
-
-/// Every use of an AMI, once each: what launches it (`launches`), what EC2
-/// says references it in its own account-region (`image_references`, each
-/// ARN named as `launches` names that kind of resource), and each
-/// pipeline's recipe, in any account, that builds on it
-/// (`image_recipes.parent_image`). Sorted, so its readers are
-/// deterministic.
-fn image_uses(
-    tables: &BTreeMap<&'static str, DataFrame>,
-    launches: &Launches,
-) -> Result<DataFrame> {
-    let mut uses: BTreeSet<(String, String, String, String, String)> = BTreeSet::new();
-    for i in 0..launches.account.len() {
-        uses.insert((
-            launches.account[i].clone(),
-            launches.region[i].clone(),
-            launches.image[i].clone(),
-            launches.kind[i].to_string(),
-            launches.id[i].clone(),
-        ));
-    }
-    for (name, kind_column, id_column) in [
-        ("image_references", Some("resource_type"), "resource_arn"),
-        ("image_recipes", None, "recipe_arn"),
-    ] {
-        let df = table(tables, name)?;
-        let image_column = if kind_column.is_some() {
-            "image_id"
-        } else {
-            "parent_image"
-        };
-        let (account, region, image, id) = (
-            str_column(df, "account_id")?,
-            str_column(df, "region")?,
-            str_column(df, image_column)?,
-            str_column(df, id_column)?,
-        );
-        let kinds = kind_column.map(|k| str_column(df, k)).transpose()?;
-        for i in 0..df.height() {
-            let (Some(a), Some(r), Some(x)) = (account[i], region[i], image[i]) else {
-                continue;
-            };
-            let kind = match &kinds {
-                Some(kinds) => kinds[i].unwrap_or("reference"),
-                None => "imagebuilder:ImageRecipe",
-            };
-            let (kind, id) = named_like_launches(kind, id[i].unwrap_or_default());
-            uses.insert((a.to_string(), r.to_string(), x.to_string(), kind, id));
-        }
-    }
-    let (mut account, mut region, mut image, mut kind, mut id) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (a, r, x, k, i) in uses {
-        account.push(a);
-        region.push(r);
-        image.push(x);
-        kind.push(k);
-        id.push(i);
-    }
-    DataFrame::new(
-        account.len(),
-        vec![
-            Column::new("account_id".into(), account),
-            Column::new("region".into(), region),
-            Column::new("image_id".into(), image),
-            Column::new("use_type".into(), kind),
-            Column::new("use_id".into(), id),
-        ],
-    )
-    .map_err(|e| stage("image_uses", &e))
-}
-
-/// A resource EC2's reference check names by ARN, named as `launches`
-/// names that kind (an instance, a launch template, a parameter), so one
-/// resource read both ways is one use; any other kind keeps EC2's type and
-/// the ARN.
-fn named_like_launches(kind: &str, arn: &str) -> (String, String) {
-    let after = |marker: &str| arn.split_once(marker).map(|(_, rest)| rest.to_string());
-    let named = match kind {
-        "ec2:Instance" => after(":instance/").map(|i| ("instance", i)),
-        "ec2:LaunchTemplate" => after(":launch-template/").map(|t| ("launch-template", t)),
-        "ssm:Parameter" => after(":parameter/").map(|n| ("ssm-parameter", format!("/{n}"))),
-        _ => None,
-    };
-    match named {
-        Some((kind, id)) => (kind.to_string(), id),
-        None => (kind.to_string(), arn.to_string()),
-    }
 }
 
 /// What instances launched (their AMI launches again on a restart or a
@@ -245,7 +170,7 @@ fn named_like_launches(kind: &str, arn: &str) -> (String, String) {
 fn instance_launches(
     tables: &BTreeMap<&'static str, DataFrame>,
     launches: &mut Launches,
-    gaps: &mut BTreeMap<(String, String), String>,
+    gaps: &mut Gaps,
 ) -> Result<()> {
     let instances = table(tables, "instances")?;
     let (account, region, id, image, state) = (
@@ -275,7 +200,7 @@ fn instance_launches(
 fn template_launches(
     tables: &BTreeMap<&'static str, DataFrame>,
     launches: &mut Launches,
-    gaps: &mut BTreeMap<(String, String), String>,
+    gaps: &mut Gaps,
 ) -> Result<()> {
     let templates = table(tables, "launch_templates")?;
     let (account, region, id, default, latest) = (
@@ -320,7 +245,7 @@ fn template_launches(
 fn group_launches(
     tables: &BTreeMap<&'static str, DataFrame>,
     launches: &mut Launches,
-    gaps: &mut BTreeMap<(String, String), String>,
+    gaps: &mut Gaps,
 ) -> Result<()> {
     let sources = table(tables, "asg_launch_sources")?;
     let (account, region, group, image, reference) = (
@@ -376,7 +301,7 @@ fn group_launches(
 fn parameter_launches(
     tables: &BTreeMap<&'static str, DataFrame>,
     launches: &mut Launches,
-    gaps: &mut BTreeMap<(String, String), String>,
+    gaps: &mut Gaps,
 ) -> Result<()> {
     let parameters = table(tables, "ssm_parameters")?;
     let (account, region, name, image, read, data_type, parameter_type) = (
@@ -411,7 +336,7 @@ fn parameter_launches(
 }
 
 /// The `consumer_gaps` table: one reason per account-region.
-fn gaps_frame(gaps: BTreeMap<(String, String), String>) -> Result<DataFrame> {
+fn gaps_frame(gaps: Gaps) -> Result<DataFrame> {
     let (mut account, mut region, mut reason) = (Vec::new(), Vec::new(), Vec::new());
     for ((a, r), why) in gaps {
         account.push(a);
@@ -436,6 +361,7 @@ pub(in crate::inventory) struct Usage {
     pub consumer_gaps: DataFrame,
     pub image_consumer_gaps: DataFrame,
     pub image_uses: DataFrame,
+    pub image_use_gaps: DataFrame,
 }
 
 /// For each image, the first account-region in its region where an
@@ -445,7 +371,7 @@ pub(in crate::inventory) struct Usage {
 /// public flag are not known.
 fn image_gaps(
     tables: &BTreeMap<&'static str, DataFrame>,
-    gaps: &BTreeMap<(String, String), String>,
+    gaps: &Gaps,
     coverage: &Coverage,
 ) -> Result<DataFrame> {
     let mut by_region: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
@@ -625,7 +551,7 @@ impl Launches {
 
 /// A consumer whose AMI is not known makes its account-region a gap.
 fn unresolved(
-    gaps: &mut BTreeMap<(String, String), String>,
+    gaps: &mut Gaps,
     account: Option<&str>,
     region: Option<&str>,
     why: impl FnOnce() -> String,
@@ -641,11 +567,12 @@ fn unresolved(
 /// was never made (an older inventory), and every region of the scope in
 /// each ACTIVE member account outside the scope.
 fn coverage_gaps(
-    gaps: &mut BTreeMap<(String, String), String>,
+    gaps: &mut Gaps,
     coverage: &Coverage,
     accounts: &DataFrame,
+    operations: &[&str],
 ) -> Result<()> {
-    let never: Vec<&str> = CONSUMER_OPERATIONS
+    let never: Vec<&str> = operations
         .iter()
         .copied()
         .filter(|op| coverage.not_collected.contains(&op.to_ascii_lowercase()))
@@ -676,7 +603,7 @@ fn coverage_gaps(
         }
     }
     for e in &coverage.failed_calls {
-        if !CONSUMER_OPERATIONS
+        if !operations
             .iter()
             .any(|op| op.eq_ignore_ascii_case(&e.operation))
         {

@@ -1,0 +1,447 @@
+//! Every use of an AMI, once each (`image_uses`), and the account-regions
+//! where what pipelines build on is not known in full.
+
+#![allow(
+    clippy::indexing_slicing,
+    reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
+)]
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use polars::prelude::*;
+
+use super::{stage, table};
+use crate::error::Result;
+use crate::inventory::{bool_column, str_column};
+
+/// Account-regions and why something there is not known in full.
+pub(super) type Gaps = BTreeMap<(String, String), String>;
+
+/// The calls that read what pipelines build on.
+pub const RECIPE_OPERATIONS: [&str; 2] = [
+    "imagebuilder:ListImagePipelines",
+    "imagebuilder:GetImageRecipe",
+];
+
+/// One use: the user's account and region, the AMI, the kind of user and
+/// its id.
+type Use = (String, String, String, String, String);
+
+/// Every use of an AMI, once each: what launches it (`launches`), what EC2
+/// says references it in its own account-region (`image_references`, each
+/// ARN named as `launches` names that kind of resource), and each
+/// pipeline's recipe, in any account, that builds on it (its parent
+/// image, followed through a parameter or an Image Builder image to the
+/// AMIs). A recipe whose parent could not be followed, or a pipeline
+/// whose recipe was not read, is added to `recipe_gaps`. Sorted, so its
+/// readers are deterministic.
+pub(super) fn image_uses(
+    tables: &BTreeMap<&'static str, DataFrame>,
+    launches: &DataFrame,
+    recipe_gaps: &mut Gaps,
+) -> Result<DataFrame> {
+    let mut uses: BTreeSet<Use> = BTreeSet::new();
+    let (account, region, image, kind, id) = (
+        str_column(launches, "account_id")?,
+        str_column(launches, "region")?,
+        str_column(launches, "image_id")?,
+        str_column(launches, "consumer_type")?,
+        str_column(launches, "consumer_id")?,
+    );
+    for i in 0..launches.height() {
+        if let (Some(a), Some(r), Some(x), Some(k), Some(c)) =
+            (account[i], region[i], image[i], kind[i], id[i])
+        {
+            uses.insert((a.into(), r.into(), x.into(), k.into(), c.into()));
+        }
+    }
+    reference_uses(table(tables, "image_references")?, &mut uses)?;
+    recipe_uses(tables, &mut uses, recipe_gaps)?;
+    frame(uses)
+}
+
+/// What EC2's reference check names.
+fn reference_uses(references: &DataFrame, uses: &mut BTreeSet<Use>) -> Result<()> {
+    let (account, region, image, kind, arn) = (
+        str_column(references, "account_id")?,
+        str_column(references, "region")?,
+        str_column(references, "image_id")?,
+        str_column(references, "resource_type")?,
+        str_column(references, "resource_arn")?,
+    );
+    for i in 0..references.height() {
+        let (Some(a), Some(r), Some(x)) = (account[i], region[i], image[i]) else {
+            continue;
+        };
+        let (kind, id) =
+            named_like_launches(kind[i].unwrap_or("reference"), arn[i].unwrap_or_default());
+        uses.insert((a.into(), r.into(), x.into(), kind, id));
+    }
+    Ok(())
+}
+
+/// A resource EC2's reference check names by ARN, named as `launches`
+/// names that kind (an instance, a launch template, a parameter), so one
+/// resource read both ways is one use; any other kind keeps EC2's type and
+/// the ARN.
+fn named_like_launches(kind: &str, arn: &str) -> (String, String) {
+    let after = |marker: &str| arn.split_once(marker).map(|(_, rest)| rest.to_string());
+    let named = match kind {
+        "ec2:Instance" => after(":instance/").map(|i| ("instance", i)),
+        "ec2:LaunchTemplate" => after(":launch-template/").map(|t| ("launch-template", t)),
+        "ssm:Parameter" => after(":parameter/").map(|n| ("ssm-parameter", format!("/{n}"))),
+        _ => None,
+    };
+    match named {
+        Some((kind, id)) => (kind.to_string(), id),
+        None => (kind.to_string(), arn.to_string()),
+    }
+}
+
+/// What a recipe's `parent_image` names, as the Image Builder API
+/// reference lists the options: "AMI ID; Image Builder image Amazon
+/// Resource Name (ARN); [an] SSM Parameter Store Parameter, prefixed by
+/// `ssm:`, followed by the parameter name or ARN; Amazon Web Services
+/// Marketplace product ID".
+#[derive(Debug, PartialEq, Eq)]
+enum Parent<'a> {
+    Ami(&'a str),
+    /// Not an AMI of any account: an AWS-managed Image Builder image
+    /// (owner `aws`), an AWS public parameter (`/aws/service/...`), a
+    /// Marketplace product.
+    Outside,
+    /// A parameter of the recipe's own account-region, by name.
+    Parameter(String),
+    /// An Image Builder image of an account: its name and version, each
+    /// part possibly `x`, and the build number when it is pinned.
+    Build {
+        account: &'a str,
+        name: &'a str,
+        version: &'a str,
+        build: Option<&'a str>,
+    },
+    Unknown,
+}
+
+fn parent_of(parent: &str) -> Parent<'_> {
+    if parent.starts_with("ami-") {
+        return Parent::Ami(parent);
+    }
+    if parent.starts_with("prod-") {
+        return Parent::Outside;
+    }
+    if let Some(named) = parent.strip_prefix("ssm:") {
+        let name = match named.split_once(":parameter/") {
+            Some((_, rest)) => format!("/{rest}"),
+            None if named.starts_with("arn:") => return Parent::Unknown,
+            None if named.starts_with('/') => named.to_string(),
+            None => format!("/{named}"),
+        };
+        return if name.starts_with("/aws/service/") {
+            Parent::Outside
+        } else {
+            Parent::Parameter(name)
+        };
+    }
+    let parts: Vec<&str> = parent.splitn(6, ':').collect();
+    if let [arn, _, "imagebuilder", _, account, resource] = parts.as_slice()
+        && *arn == "arn"
+    {
+        let path: Vec<&str> = resource.split('/').collect();
+        return match (*account, path.as_slice()) {
+            ("aws", ["image", ..]) => Parent::Outside,
+            (account, ["image", name, version]) => Parent::Build {
+                account,
+                name,
+                version,
+                build: None,
+            },
+            (account, ["image", name, version, build]) => Parent::Build {
+                account,
+                name,
+                version,
+                build: Some(build),
+            },
+            _ => Parent::Unknown,
+        };
+    }
+    Parent::Unknown
+}
+
+/// Whether an image build ARN (`...:<region>:<account>:image/<name>/<version>/<build>`)
+/// is a build, in `region`, of an image ARN's account, name, version (`x`
+/// matches any part) and build.
+fn build_matches(build_arn: &str, region: &str, parent: &Parent<'_>) -> bool {
+    let Parent::Build {
+        account: owner,
+        name,
+        version,
+        build,
+    } = parent
+    else {
+        return false;
+    };
+    let Some((_, path)) = build_arn.split_once(&format!(":{region}:{owner}:image/")) else {
+        return false;
+    };
+    let path: Vec<&str> = path.split('/').collect();
+    let [built_name, built_version, built_build] = path.as_slice() else {
+        return false;
+    };
+    let parts_match = version.split('.').count() == built_version.split('.').count()
+        && version
+            .split('.')
+            .zip(built_version.split('.'))
+            .all(|(want, got)| want == "x" || want == got);
+    name == built_name && parts_match && build.is_none_or(|b| b == *built_build)
+}
+
+/// Each pipeline's recipe and what it builds on. A pipeline whose recipe
+/// was not read, or a parent that names an AMI of the organization in a
+/// way that could not be followed, leaves its account-region in
+/// `recipe_gaps`: whatever the recipe builds on may be any AMI there.
+fn recipe_uses(
+    tables: &BTreeMap<&'static str, DataFrame>,
+    uses: &mut BTreeSet<Use>,
+    gaps: &mut Gaps,
+) -> Result<()> {
+    let recipes = table(tables, "image_recipes")?;
+    let (account, region, arn, parent) = (
+        str_column(recipes, "account_id")?,
+        str_column(recipes, "region")?,
+        str_column(recipes, "recipe_arn")?,
+        str_column(recipes, "parent_image")?,
+    );
+    let parameters = parameter_values(table(tables, "ssm_parameters")?)?;
+    let builds = table(tables, "pipeline_amis")?;
+    let (build_arn, ami_region, ami) = (
+        str_column(builds, "image_build_arn")?,
+        str_column(builds, "ami_region")?,
+        str_column(builds, "image_id")?,
+    );
+    let read: BTreeSet<(&str, &str, &str)> = (0..recipes.height())
+        .filter_map(|i| Some((account[i]?, region[i]?, arn[i]?)))
+        .collect();
+    for i in 0..recipes.height() {
+        let (Some(a), Some(r), Some(recipe)) = (account[i], region[i], arn[i]) else {
+            continue;
+        };
+        let mut found = |image: &str| {
+            uses.insert((
+                a.into(),
+                r.into(),
+                image.into(),
+                "imagebuilder:ImageRecipe".into(),
+                recipe.into(),
+            ));
+        };
+        let raw = parent[i].unwrap_or_default();
+        let followed = match parent_of(raw) {
+            Parent::Ami(image) => {
+                found(image);
+                true
+            }
+            Parent::Outside => true,
+            Parent::Parameter(name) => match parameters.get(&(a, r, name.as_str())) {
+                Some(image) => {
+                    if let Some(image) = image {
+                        found(image);
+                    }
+                    true
+                }
+                None => false,
+            },
+            pinned @ Parent::Build { .. } => {
+                let mut any = false;
+                for k in 0..builds.height() {
+                    if let (Some(b), Some(Some(image))) =
+                        (build_arn[k], (ami_region[k] == Some(r)).then_some(ami[k]))
+                        && build_matches(b, r, &pinned)
+                    {
+                        found(image);
+                        any = true;
+                    }
+                }
+                any
+            }
+            Parent::Unknown => false,
+        };
+        if !followed {
+            gaps.entry((a.to_string(), r.to_string()))
+                .or_insert_with(|| {
+                    format!(
+                        "what recipe {recipe} builds on ({raw}) could not be followed to an AMI"
+                    )
+                });
+        }
+    }
+    pipelines_without_recipe(table(tables, "pipelines")?, &read, gaps)
+}
+
+type ParameterValues<'a> = HashMap<(&'a str, &'a str, &'a str), Option<&'a str>>;
+
+/// The value of each parameter that was read: (account, region, name) ->
+/// the AMI it holds, if any.
+fn parameter_values(parameters: &DataFrame) -> Result<ParameterValues<'_>> {
+    let (account, region, name, read, image) = (
+        str_column(parameters, "account_id")?,
+        str_column(parameters, "region")?,
+        str_column(parameters, "name")?,
+        bool_column(parameters, "value_read")?,
+        str_column(parameters, "image_id")?,
+    );
+    let mut values = HashMap::new();
+    for k in 0..parameters.height() {
+        if let (Some(a), Some(r), Some(n), Some(true)) = (account[k], region[k], name[k], read[k]) {
+            values.insert((a, r, n), image[k]);
+        }
+    }
+    Ok(values)
+}
+
+/// A pipeline whose recipe has no row was not read (GetImageRecipe failed
+/// or answered nothing): what it builds on is not known.
+fn pipelines_without_recipe(
+    pipelines: &DataFrame,
+    read: &BTreeSet<(&str, &str, &str)>,
+    gaps: &mut Gaps,
+) -> Result<()> {
+    let (account, region, name, recipe) = (
+        str_column(pipelines, "account_id")?,
+        str_column(pipelines, "region")?,
+        str_column(pipelines, "name")?,
+        str_column(pipelines, "image_recipe_arn")?,
+    );
+    for i in 0..pipelines.height() {
+        let (Some(a), Some(r)) = (account[i], region[i]) else {
+            continue;
+        };
+        let unread = match recipe[i] {
+            Some(arn) => !read.contains(&(a, r, arn)),
+            // A pipeline of container recipes builds no AMI.
+            None => false,
+        };
+        if unread {
+            gaps.entry((a.to_string(), r.to_string()))
+                .or_insert_with(|| {
+                    format!(
+                        "the recipe of pipeline {} was not read",
+                        name[i].unwrap_or("?")
+                    )
+                });
+        }
+    }
+    Ok(())
+}
+
+fn frame(uses: BTreeSet<Use>) -> Result<DataFrame> {
+    let (mut account, mut region, mut image, mut kind, mut id) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (a, r, x, k, i) in uses {
+        account.push(a);
+        region.push(r);
+        image.push(x);
+        kind.push(k);
+        id.push(i);
+    }
+    DataFrame::new(
+        account.len(),
+        vec![
+            Column::new("account_id".into(), account),
+            Column::new("region".into(), region),
+            Column::new("image_id".into(), image),
+            Column::new("use_type".into(), kind),
+            Column::new("use_id".into(), id),
+        ],
+    )
+    .map_err(|e| stage("image_uses", &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parent_is_read_as_the_api_reference_lists_it() {
+        assert_eq!(parent_of("ami-0abc"), Parent::Ami("ami-0abc"));
+        assert_eq!(parent_of("prod-4x2example"), Parent::Outside);
+        assert_eq!(
+            parent_of("arn:aws:imagebuilder:eu-west-1:aws:image/amazon-linux-2023-x86/x.x.x"),
+            Parent::Outside
+        );
+        assert_eq!(
+            parent_of("ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"),
+            Parent::Outside
+        );
+        assert_eq!(
+            parent_of("ssm:/golden/base"),
+            Parent::Parameter("/golden/base".into())
+        );
+        assert_eq!(
+            parent_of("ssm:arn:aws:ssm:eu-west-1:111111111111:parameter/golden/base"),
+            Parent::Parameter("/golden/base".into())
+        );
+        assert_eq!(
+            parent_of("arn:aws:imagebuilder:eu-west-1:111111111111:image/base/1.x.x"),
+            Parent::Build {
+                account: "111111111111",
+                name: "base",
+                version: "1.x.x",
+                build: None
+            }
+        );
+        assert_eq!(parent_of(""), Parent::Unknown);
+        assert_eq!(parent_of("something-else"), Parent::Unknown);
+    }
+
+    #[test]
+    fn an_image_arn_matches_its_builds_by_name_version_and_build() {
+        let build = "arn:aws:imagebuilder:eu-west-1:111111111111:image/base/1.2.3/4";
+        let parent = |p| parent_of(p);
+        for (arn, expected) in [
+            (
+                "arn:aws:imagebuilder:eu-west-1:111111111111:image/base/x.x.x",
+                true,
+            ),
+            (
+                "arn:aws:imagebuilder:eu-west-1:111111111111:image/base/1.x.x",
+                true,
+            ),
+            (
+                "arn:aws:imagebuilder:eu-west-1:111111111111:image/base/1.2.3",
+                true,
+            ),
+            (
+                "arn:aws:imagebuilder:eu-west-1:111111111111:image/base/1.2.3/4",
+                true,
+            ),
+            (
+                "arn:aws:imagebuilder:eu-west-1:111111111111:image/base/1.2.3/5",
+                false,
+            ),
+            (
+                "arn:aws:imagebuilder:eu-west-1:111111111111:image/base/2.x.x",
+                false,
+            ),
+            (
+                "arn:aws:imagebuilder:eu-west-1:111111111111:image/other/x.x.x",
+                false,
+            ),
+            (
+                "arn:aws:imagebuilder:eu-west-1:222222222222:image/base/x.x.x",
+                false,
+            ),
+        ] {
+            assert_eq!(
+                build_matches(build, "eu-west-1", &parent(arn)),
+                expected,
+                "{arn}"
+            );
+        }
+        assert!(!build_matches(
+            build,
+            "us-east-1",
+            &parent("arn:aws:imagebuilder:us-east-1:111111111111:image/base/x.x.x")
+        ));
+    }
+}
