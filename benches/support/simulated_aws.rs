@@ -397,6 +397,11 @@ fn imagebuilder(account: &str, region: &str, path: &str, body: &str) -> String {
     }
 }
 
+/// The Amazon Linux AMI of a region that every simulated image is built on.
+fn base_image(region: &str) -> String {
+    format!("ami-0base{}", region.replace('-', ""))
+}
+
 fn ec2(org: &SimulatedOrg, account: &str, region: &str, body: &str) -> (&'static str, String) {
     let action = action(body);
     let images = org.images_in(account, region);
@@ -408,13 +413,25 @@ fn ec2(org: &SimulatedOrg, account: &str, region: &str, body: &str) -> (&'static
                 .collect();
             format!("<regionInfo>{items}</regionInfo>")
         }
-        // The owner lookup (a filter instead of Owner=self) finds nothing foreign.
-        "DescribeImages" if !body.contains("Owner.1=self") => "<imagesSet/>".to_string(),
+        // By id (a filter instead of Owner=self): the region's Amazon base
+        // every image is built on, a root with its alias; nothing else
+        // foreign is visible.
+        "DescribeImages" if !body.contains("Owner.1=self") => {
+            let base = base_image(region);
+            if body.contains(&base) {
+                format!(
+                    "<imagesSet><item><imageId>{base}</imageId><imageOwnerId>137112412989</imageOwnerId><imageOwnerAlias>amazon</imageOwnerAlias><imageState>available</imageState><name>al2023-ami-2023.9.20261110.0-kernel-6.1-x86_64</name><creationDate>2026-09-01T00:00:00.000Z</creationDate></item></imagesSet>"
+                )
+            } else {
+                "<imagesSet/>".to_string()
+            }
+        }
         "DescribeImages" => {
             let items: String = (0..images)
                 .map(|i| format!(
-                    "<item><imageId>ami-{account}{i:05}</imageId><imageLocation>x</imageLocation><imageState>available</imageState><imageOwnerId>{account}</imageOwnerId><creationDate>2026-10-01T00:00:00.000Z</creationDate><isPublic>false</isPublic><architecture>x86_64</architecture><imageType>machine</imageType><name>web-golden-2026100{}-v{i}</name><rootDeviceType>ebs</rootDeviceType><rootDeviceName>/dev/xvda</rootDeviceName><blockDeviceMapping><item><deviceName>/dev/xvda</deviceName><ebs><snapshotId>snap-{account}{i:05}</snapshotId><volumeSize>8</volumeSize><deleteOnTermination>true</deleteOnTermination><volumeType>gp3</volumeType><encrypted>true</encrypted><kmsKeyId>arn:aws:kms:{region}:{account}:key/k</kmsKeyId></ebs></item></blockDeviceMapping><virtualizationType>hvm</virtualizationType><tagSet><item><key>Owner</key><value>platform</value></item></tagSet><hypervisor>xen</hypervisor><imdsSupport>v2.0</imdsSupport></item>",
-                    i % 10
+                    "<item><imageId>ami-{account}{i:05}</imageId><imageLocation>x</imageLocation><imageState>available</imageState><imageOwnerId>{account}</imageOwnerId><creationDate>2026-10-01T00:00:00.000Z</creationDate><isPublic>false</isPublic><architecture>x86_64</architecture><imageType>machine</imageType><name>web-golden-2026100{}-v{i}</name><rootDeviceType>ebs</rootDeviceType><rootDeviceName>/dev/xvda</rootDeviceName><blockDeviceMapping><item><deviceName>/dev/xvda</deviceName><ebs><snapshotId>snap-{account}{i:05}</snapshotId><volumeSize>8</volumeSize><deleteOnTermination>true</deleteOnTermination><volumeType>gp3</volumeType><encrypted>true</encrypted><kmsKeyId>arn:aws:kms:{region}:{account}:key/k</kmsKeyId></ebs></item></blockDeviceMapping><virtualizationType>hvm</virtualizationType><tagSet><item><key>Owner</key><value>platform</value></item></tagSet><hypervisor>xen</hypervisor><imdsSupport>v2.0</imdsSupport><sourceImageId>{}</sourceImageId><sourceImageRegion>{region}</sourceImageRegion><sourceInstanceId>i-{account}{i:05}</sourceInstanceId></item>",
+                    i % 10,
+                    base_image(region)
                 ))
                 .collect();
             format!("<imagesSet>{items}</imagesSet>")
@@ -443,8 +460,9 @@ fn ec2(org: &SimulatedOrg, account: &str, region: &str, body: &str) -> (&'static
         "GetInstanceMetadataDefaults" => {
             "<accountLevel><httpTokens>required</httpTokens></accountLevel>".to_string()
         }
-        // Its images are originals (no source): asked only of copies, the
-        // chain is the AMI alone.
+        // Its images are built from instances of the region's base, a
+        // root: asked only of copies (there are none), the chain is the AMI
+        // alone.
         "GetImageAncestry" => format!(
             "<imageAncestryEntrySet><item><imageId>{}</imageId><creationDate>2026-10-01T00:00:00.000Z</creationDate></item></imageAncestryEntrySet>",
             param(body, "ImageId")

@@ -3,14 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::{Image, ImageAttributeName};
+use aws_sdk_ec2::types::{Filter, Image, ImageAttributeName};
 
 use super::calls::{CallResult, all_pages, enum_text, parse_time, text};
 use super::harvest::Harvest;
 use crate::aws::CallError;
-use crate::inventory::schema::{
-    ImageAncestryRow, ImageBlockDeviceRow, ImageRow, ImageTagRow, LaunchPermissionRow,
-};
+use crate::inventory::schema::{ImageBlockDeviceRow, ImageRow, ImageTagRow, LaunchPermissionRow};
 
 pub async fn describe_images(ec2: &aws_sdk_ec2::Client) -> CallResult<Vec<Image>> {
     let pages = ec2
@@ -22,6 +20,30 @@ pub async fn describe_images(ec2: &aws_sdk_ec2::Client) -> CallResult<Vec<Image>
         .into_paginator()
         .send();
     all_pages(pages, |p| p.images.unwrap_or_default()).await
+}
+
+/// Images by id as DescribeImages shows them to the account now, whoever
+/// owns them (deprecated and disabled included). A filter, unlike
+/// ImageIds, does not fail on ids that no longer exist: an id absent from
+/// the answer is not visible.
+pub async fn describe_by_id(ec2: &aws_sdk_ec2::Client, ids: &[String]) -> CallResult<Vec<Image>> {
+    let mut shown = Vec::new();
+    for chunk in ids.chunks(200) {
+        let filter = Filter::builder()
+            .name("image-id")
+            .set_values(Some(chunk.to_vec()))
+            .build();
+        let out = ec2
+            .describe_images()
+            .filters(filter)
+            .include_deprecated(true)
+            .include_disabled(true)
+            .send()
+            .await
+            .map_err(|e| CallError::from_sdk(&e))?;
+        shown.extend(out.images.unwrap_or_default());
+    }
+    Ok(shown)
 }
 
 pub async fn launch_permissions(
@@ -91,78 +113,6 @@ fn permission_rows(
         }
     }
     counts
-}
-
-/// The images whose first build is elsewhere: copies (a source and no
-/// source instance: "This field only appears if the AMI was created using
-/// CreateImage") whose source is not one of `own` (this account-region's
-/// images). Their versions are ordered by their source's creation, which
-/// GetImageAncestry gives when the source is not in the inventory.
-pub fn copies_of_elsewhere(images: &[Image], own: &BTreeMap<String, String>) -> Vec<String> {
-    images
-        .iter()
-        .filter(|i| i.source_instance_id().is_none())
-        .filter(|i| {
-            i.source_image_id()
-                .is_some_and(|source| !own.contains_key(source))
-        })
-        .filter_map(|i| i.image_id().map(str::to_string))
-        .collect()
-}
-
-pub async fn ancestry(
-    ec2: &aws_sdk_ec2::Client,
-    image_id: String,
-) -> CallResult<aws_sdk_ec2::operation::get_image_ancestry::GetImageAncestryOutput> {
-    ec2.get_image_ancestry()
-        .image_id(image_id)
-        .send()
-        .await
-        .map_err(|e| CallError::from_sdk(&e))
-}
-
-/// Records each copy's ancestors, nearest first ("A list of entries in the
-/// AMI ancestry chain, from the specified AMI to the root AMI"): the first
-/// entry is the AMI itself, each entry names its parent's region.
-pub fn ancestry_rows(
-    harvest: &mut Harvest,
-    outcomes: Vec<(
-        String,
-        CallResult<aws_sdk_ec2::operation::get_image_ancestry::GetImageAncestryOutput>,
-    )>,
-) {
-    for (image_id, outcome) in outcomes {
-        let Some(out) = harvest.take("ec2", "GetImageAncestry", Some(&image_id), outcome) else {
-            continue;
-        };
-        // The chain starts at the AMI asked about, which names its
-        // source's region; an answer that does not is taken as ancestors.
-        let (mut parent_region, ancestors) = match out.image_ancestry_entries().split_first() {
-            Some((head, rest)) if head.image_id() == Some(image_id.as_str()) => {
-                (text(head.source_image_region()), rest)
-            }
-            _ => (None, out.image_ancestry_entries()),
-        };
-        for (depth, entry) in ancestors.iter().enumerate() {
-            let Some(ancestor) = entry.image_id() else {
-                break;
-            };
-            harvest.push(ImageAncestryRow {
-                account_id: harvest.account_id.clone(),
-                region: harvest.region.clone(),
-                image_id: image_id.clone(),
-                depth: depth as i64 + 1,
-                ancestor_image_id: ancestor.to_string(),
-                ancestor_region: parent_region.take(),
-                creation_date: entry
-                    .creation_date()
-                    .and_then(|t| t.to_millis().ok())
-                    .map(crate::inventory::Millis),
-                owner_alias: text(entry.image_owner_alias()),
-            });
-            parent_region = text(entry.source_image_region());
-        }
-    }
 }
 
 /// The image, its block devices and its tags.

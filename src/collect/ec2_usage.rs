@@ -5,11 +5,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::types::{Filter, Instance, InstanceImageMetadata, LaunchTemplateVersion};
+use aws_sdk_ec2::types::{Instance, InstanceImageMetadata, LaunchTemplateVersion};
 
 use super::calls::{CallResult, all_pages, enum_text, smithy_time, text};
 use super::harvest::Harvest;
-use crate::aws::CallError;
 use crate::inventory::schema::{InstanceRow, LaunchTemplateRow};
 
 pub async fn describe_instances(ec2: &aws_sdk_ec2::Client) -> CallResult<Vec<Instance>> {
@@ -54,33 +53,17 @@ pub async fn describe_launch_templates(
 }
 
 /// AMIs in use that this account does not own, as DescribeImages shows
-/// them to it now (id -> owner). A filter, unlike ImageIds, does not fail
-/// on ids that no longer exist; an id absent from the answer is not visible.
+/// them to it now (id -> owner); an id absent from the answer is not
+/// visible.
 pub async fn visible_images(
     ec2: &aws_sdk_ec2::Client,
     ids: &[String],
 ) -> CallResult<BTreeMap<String, String>> {
-    let mut owners = BTreeMap::new();
-    for chunk in ids.chunks(200) {
-        let filter = Filter::builder()
-            .name("image-id")
-            .set_values(Some(chunk.to_vec()))
-            .build();
-        let out = ec2
-            .describe_images()
-            .filters(filter)
-            .include_deprecated(true)
-            .include_disabled(true)
-            .send()
-            .await
-            .map_err(|e| CallError::from_sdk(&e))?;
-        for image in out.images() {
-            if let (Some(id), Some(owner)) = (image.image_id(), image.owner_id()) {
-                owners.insert(id.to_string(), owner.to_string());
-            }
-        }
-    }
-    Ok(owners)
+    Ok(super::ec2_images::describe_by_id(ec2, ids)
+        .await?
+        .iter()
+        .filter_map(|image| Some((image.image_id()?.to_string(), image.owner_id()?.to_string())))
+        .collect())
 }
 
 /// The AMI a launch template version launches; None for `resolve:ssm:`

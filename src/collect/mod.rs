@@ -19,6 +19,7 @@
 
 mod assemble;
 mod calls;
+mod ec2_ancestry;
 mod ec2_images;
 mod ec2_references;
 mod ec2_settings;

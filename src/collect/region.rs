@@ -10,8 +10,8 @@ use super::calls::{CallResult, each_bounded};
 use super::ec2_snapshots::SnapshotPermissions;
 use super::harvest::{Harvest, RegionScan};
 use super::{
-    ec2_images, ec2_references, ec2_settings, ec2_snapshots, ec2_usage, fleet, imagebuilder,
-    inspector, kms, rbin,
+    ec2_ancestry, ec2_images, ec2_references, ec2_settings, ec2_snapshots, ec2_usage, fleet,
+    imagebuilder, inspector, kms, rbin,
 };
 use crate::aws::RegionClients;
 use crate::discover::RegionInfo;
@@ -83,7 +83,7 @@ pub async fn collect(
     let templates = harvest.take("ec2", "DescribeLaunchTemplateVersions", None, templates);
     let foreign = foreign_in_use(instances.as_deref(), templates.as_deref(), &consumers, &own);
 
-    let copies = ec2_images::copies_of_elsewhere(&images, &own);
+    let sourced_elsewhere = ec2_ancestry::sourced_elsewhere(&images, &own);
 
     // The per-resource calls, bounded.
     let limit = settings.per_resource_concurrency;
@@ -99,7 +99,7 @@ pub async fn collect(
                 ec2_usage::visible_images(ec2, &foreign).await
             }
         },
-        read_own_images(clients, &own, copies, limit),
+        read_own_images(clients, &own, sourced_elsewhere, limit),
     );
     let recycle_bin = record_own_images(&mut harvest, &images, own_reads);
     ec2_snapshots::rows(&mut harvest, snapshots.as_ref(), snapshot_permissions);
@@ -262,21 +262,19 @@ struct OwnImageReads {
         String,
         CallResult<aws_sdk_ec2::operation::describe_image_attribute::DescribeImageAttributeOutput>,
     )>,
-    ancestry: Vec<(
-        String,
-        CallResult<aws_sdk_ec2::operation::get_image_ancestry::GetImageAncestryOutput>,
-    )>,
+    ancestry: ec2_ancestry::Fetched,
     references: Vec<(String, CallResult<Vec<aws_sdk_ec2::types::ImageReference>>)>,
     /// None where the account-region holds no AMI of its own.
     recycle_bin: Option<rbin::Fetched>,
 }
 
-/// Who may launch each own AMI, the ancestry of its copies, what
+/// Who may launch each own AMI, the ancestry of those whose source is
+/// elsewhere, what
 /// references it, and the Recycle Bin rules that could bring it back.
 async fn read_own_images(
     clients: &RegionClients,
     own: &BTreeMap<String, String>,
-    copies: Vec<String>,
+    sourced_elsewhere: Vec<ec2_ancestry::SourcedElsewhere>,
     limit: usize,
 ) -> OwnImageReads {
     let ec2 = &clients.ec2;
@@ -284,7 +282,7 @@ async fn read_own_images(
         each_bounded(own.keys().cloned(), limit, |id| {
             ec2_images::launch_permissions(ec2, id)
         }),
-        each_bounded(copies, limit, |id| ec2_images::ancestry(ec2, id)),
+        ec2_ancestry::fetch(ec2, sourced_elsewhere, limit),
         each_bounded(
             ec2_references::batches(own.keys().cloned()),
             limit,
@@ -315,6 +313,6 @@ fn record_own_images(
 ) -> Option<rbin::Fetched> {
     let references_read = ec2_references::rows(harvest, reads.references);
     ec2_images::rows(harvest, images, reads.launch_permissions, &references_read);
-    ec2_images::ancestry_rows(harvest, reads.ancestry);
+    ec2_ancestry::rows(harvest, reads.ancestry);
     reads.recycle_bin
 }

@@ -180,6 +180,7 @@ impl Inventory {
         let ancestry = table_of(&tables, "image_ancestry")?.clone();
         if let Some(images) = tables.get_mut("images") {
             derive::family_versions(images, &ancestry, &lineage, now)?;
+            derive::provenance(images, &ancestry)?;
         }
         derive::launch_images(
             &mut tables,

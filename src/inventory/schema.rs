@@ -24,7 +24,7 @@
 
 /// Version of the table layout below. Older versions down to
 /// [`OLDEST_SCHEMA_VERSION`] load; newer ones are refused.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 /// The oldest inventory layout this build still reads.
 pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
@@ -436,7 +436,7 @@ tables! {
         }
     }
 
-    /// The ancestry of each copied AMI whose source is not in its own account-region (GetImageAncestry): one row per ancestor, nearest first.
+    /// The ancestry of each AMI whose source is not in its own account-region: one row per ancestor, nearest first, the last the root ("from the specified AMI to the root AMI"). From GetImageAncestry, except for an image created from an instance of an AMI that DescribeImages shows as a root (an owner alias, or no source of its own): its one row is that AMI as DescribeImages shows it. Before schema version 7, copies only.
     image_ancestry => ImageAncestryRow {
         resource: ("image_id", "ancestor_image_id", "ami"),
         key: ["account_id", "region", "image_id", "depth"],
@@ -459,6 +459,12 @@ tables! {
             creation_date: Timestamp optional,
             /// the ancestor's owner alias (`amazon`, `aws-marketplace`, `aws-backup-vault`); null for an account
             owner_alias: Str optional,
+            /// the ancestor's owner account, as DescribeImages shows the root; null on other rows and where it was not shown
+            owner_id: Str optional since 7,
+            /// the ancestor's name, as DescribeImages shows the root; null on other rows and where it was not shown
+            name: Str optional since 7,
+            /// on the root: true when DescribeImages (by `image-id` filter) showed it, false when it answered without it (deregistered, or not visible to the account); null on other rows, where the call failed, and before schema version 7
+            described: Bool optional since 7,
         }
     }
 
@@ -1265,6 +1271,30 @@ pub const DERIVED: &[DerivedColumn] = &[
         name: "days_behind",
         kind: ColumnKind::Int,
         doc: "whole days since the first newer version arrived in this account-region (its own creation_date), up to collected_at (0 for the newest): how long its consumers have had to move; null exactly when versions_behind is",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "base_image_id",
+        kind: ColumnKind::Str,
+        doc: "the root of its ancestry: its source followed through the inventory's images (a copy, or a build from an instance of an organization's AMI) to one whose chain GetImageAncestry gave, whose last entry (\"the root AMI\") is the base; null when not known (`base_not_known` says why)",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "base_owner",
+        kind: ColumnKind::Str,
+        doc: "the base's owner alias (`amazon`, `aws-marketplace`, `aws-backup-vault`), else its owner account as DescribeImages showed it (or as the inventory holds it); null when not known",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "base_name",
+        kind: ColumnKind::Str,
+        doc: "the base's name as DescribeImages showed it (or as the inventory holds it); null when not shown",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "base_not_known",
+        kind: ColumnKind::Str,
+        doc: "why the base or its owner is not known (no source recorded, ancestry not read, the root's owner not shown); null when both are known",
     },
     DerivedColumn {
         table: "launch_templates",

@@ -18,6 +18,7 @@
     reason = "the sample generator indexes arrays it sized itself; a slip is a bug the synth tests catch, never user input"
 )]
 
+mod bases;
 mod factory;
 mod fleet;
 mod org;
@@ -231,7 +232,13 @@ fn images(
                 org::region_not_opted_in(g, account, region);
                 continue;
             }
-            let images = region::account_region(g, options.images_per_region, account, ri, region);
+            // The factory copies its builds from its first region.
+            let builds = catalog
+                .get(&(account, 0))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let images =
+                region::account_region(g, options.images_per_region, account, ri, region, builds);
             catalog.insert((account, ri), images);
         }
         if denied {

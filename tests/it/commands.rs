@@ -9,7 +9,7 @@ fn policies_list_and_explain() {
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
     assert!(
-        text.contains("AMI-PUBLIC") && text.contains("50 rules"),
+        text.contains("AMI-PUBLIC") && text.contains("51 rules"),
         "{text}"
     );
     let out = amiaudit(&["policies", "list", "--framework", "cis-compute-v1.0.0"]);
@@ -43,7 +43,7 @@ fn policies_list_and_explain() {
 fn policies_validate_dry_runs_queries() {
     let out = amiaudit(&["policies", "validate"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("50 rules valid"));
+    assert!(stdout(&out).contains("51 rules valid"));
     let dir = tempfile::tempdir().unwrap();
     fs::write(
         dir.path().join("bad.yaml"),

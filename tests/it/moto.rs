@@ -175,10 +175,12 @@ pub fn static_credentials(
 ///   even when shared or public): visible when the caller owns it, or its
 ///   launch permissions name the caller, `all` or an organization;
 /// - DescribeImages (every answer): moto leaves out SourceImageId and
-///   SourceImageRegion of a copy; they are added for the copies a test made
-///   ([`copy_image`]);
+///   SourceImageRegion of a copy, and those and SourceInstanceId of an image
+///   created from an instance; they are added for the copies and images a
+///   test made ([`copy_image`], [`create_image`]);
 /// - GetImageAncestry and GetInstanceMetadataDefaults (missing in moto):
-///   the chain through the test's copies, and a canned account default per
+///   the chain through the test's copies and created images (the alias
+///   `amazon` on [`AMAZON`]'s images), and a canned account default per
 ///   region ([`imds_default_for`]);
 /// - Organizations ListAccounts for a caller in no organization (moto lists
 ///   no accounts; AWS answers AWSOrganizationsNotInUseException);
@@ -410,8 +412,30 @@ pub async fn copy_image(
     id
 }
 
-/// moto's DescribeImages answer with what EC2 says of copies: their
-/// source, right after their id.
+/// Every image a test created from an instance (CreateImage): image id ->
+/// (the instance's AMI, its region, the instance). EC2 names them in
+/// DescribeImages (SourceImageId, SourceImageRegion, SourceInstanceId:
+/// "This field only appears if the AMI was created using CreateImage") and
+/// GetImageAncestry; moto does neither.
+static CREATED: Mutex<BTreeMap<String, (String, String, String)>> = Mutex::new(BTreeMap::new());
+
+/// The account that owns Amazon's AMIs (Amazon Linux): EC2 gives its images
+/// the owner alias `amazon` in DescribeImages and GetImageAncestry.
+pub const AMAZON: &str = "137112412989";
+
+/// The source EC2 records for an image a test copied or created.
+fn source_of(id: &str) -> Option<(String, String)> {
+    COPIES.lock().unwrap().get(id).cloned().or_else(|| {
+        CREATED
+            .lock()
+            .unwrap()
+            .get(id)
+            .map(|(s, r, _)| (s.clone(), r.clone()))
+    })
+}
+
+/// moto's DescribeImages answer with what EC2 says of copies and of images
+/// created from instances: their source, right after their id.
 fn with_copy_sources(xml: &str) -> String {
     let mut out = xml.to_string();
     for (id, (source, region)) in COPIES.lock().unwrap().iter() {
@@ -419,6 +443,14 @@ fn with_copy_sources(xml: &str) -> String {
             &format!("<imageId>{id}</imageId>"),
             &format!(
                 "<imageId>{id}</imageId><sourceImageId>{source}</sourceImageId><sourceImageRegion>{region}</sourceImageRegion>"
+            ),
+        );
+    }
+    for (id, (source, region, instance)) in CREATED.lock().unwrap().iter() {
+        out = out.replace(
+            &format!("<imageId>{id}</imageId>"),
+            &format!(
+                "<imageId>{id}</imageId><sourceImageId>{source}</sourceImageId><sourceImageRegion>{region}</sourceImageRegion><sourceInstanceId>{instance}</sourceInstanceId>"
             ),
         );
     }
@@ -1145,7 +1177,8 @@ impl GapConnector {
             )),
             // The chain from the AMI to its root, each entry naming its
             // source (GetImageAncestry; moto lacks it): followed through
-            // the copies the test made.
+            // the copies and images from instances the test made; Amazon's
+            // images carry their owner alias.
             "GetImageAncestry" => {
                 let mut id = get("ImageId")?.to_string();
                 let mut at = region.clone();
@@ -1162,9 +1195,14 @@ impl GapConnector {
                         .images()
                         .first()
                         .cloned()?;
-                    let source = COPIES.lock().unwrap().get(&id).cloned();
+                    let source = source_of(&id);
+                    let alias = if owner == AMAZON {
+                        "<imageOwnerAlias>amazon</imageOwnerAlias>"
+                    } else {
+                        ""
+                    };
                     items.push_str(&format!(
-                        "<item><imageId>{id}</imageId><creationDate>{}</creationDate>{}</item>",
+                        "<item><imageId>{id}</imageId><creationDate>{}</creationDate>{alias}{}</item>",
                         image.creation_date().unwrap_or_default(),
                         source
                             .as_ref()
@@ -1197,9 +1235,17 @@ impl GapConnector {
                     if let Some(image) =
                         self.describe_as_ec2(&endpoint, &caller, &region, &id).await
                     {
+                        let owner = image.owner_id().unwrap_or_default();
+                        let alias = if owner == AMAZON {
+                            "<imageOwnerAlias>amazon</imageOwnerAlias>"
+                        } else {
+                            ""
+                        };
+                        let source = source_of(&id)
+                            .map(|(s, r)| format!("<sourceImageId>{s}</sourceImageId><sourceImageRegion>{r}</sourceImageRegion>"))
+                            .unwrap_or_default();
                         items.push_str(&format!(
-                            "<item><imageId>{id}</imageId><imageOwnerId>{}</imageOwnerId><imageState>available</imageState>{}</item>",
-                            image.owner_id().unwrap_or_default(),
+                            "<item><imageId>{id}</imageId><imageOwnerId>{owner}</imageOwnerId>{alias}<imageState>available</imageState>{}{source}</item>",
                             image
                                 .name()
                                 .map(|n| format!("<name>{}</name>", xml_escape(n)))
@@ -1495,6 +1541,22 @@ pub async fn create_image(client: &aws_sdk_ec2::Client, instance: &str, name: &s
         .unwrap()
         .to_string();
     remember_image(client, &id).await;
+    let source = client
+        .describe_instances()
+        .instance_ids(instance)
+        .send()
+        .await
+        .unwrap()
+        .reservations()[0]
+        .instances()[0]
+        .image_id()
+        .unwrap()
+        .to_string();
+    let region = client.config().region().unwrap().to_string();
+    CREATED
+        .lock()
+        .unwrap()
+        .insert(id.clone(), (source, region, instance.to_string()));
     id
 }
 

@@ -1317,7 +1317,32 @@ pub(super) fn clean_world() -> Vec<Row> {
             "EBS_SNAPSHOT",
             vec![],
         ),
-        image("ami-clean", vec![("name", "web-golden-20261101-v2".into())]),
+        image(
+            "ami-clean",
+            vec![
+                ("name", "web-golden-20261101-v2".into()),
+                ("source_image_id", "ami-al2023".into()),
+                ("source_image_region", R.into()),
+                ("source_instance_id", "i-0".into()),
+            ],
+        ),
+        // Built on Amazon Linux, as GetImageAncestry and DescribeImages say.
+        row(
+            "image_ancestry",
+            vec![
+                ("image_id", "ami-clean".into()),
+                ("depth", 1i64.into()),
+                ("ancestor_image_id", "ami-al2023".into()),
+                ("ancestor_region", R.into()),
+                ("owner_alias", "amazon".into()),
+                ("owner_id", "137112412989".into()),
+                (
+                    "name",
+                    "al2023-ami-2023.9.20261110.0-kernel-6.1-x86_64".into(),
+                ),
+                ("described", true.into()),
+            ],
+        ),
         tag("ami-clean", "Owner", "web"),
         tag("ami-clean", "Version", "2"),
         tag("ami-clean", "Environment", "prod"),
@@ -3246,4 +3271,158 @@ fn retirement_plan_follows_ami_unused() {
         .unwrap();
     assert_eq!(busy.consumers[0].id, "i-elsewhere");
     assert_eq!(busy.consumers[0].account_id, B);
+}
+
+/// An image built (CreateImage) from an instance of `source`, whose chain
+/// GetImageAncestry gave with `root` last.
+fn built_on(id: &'static str, source: &str, root: Vec<(&'static str, Value)>) -> Vec<Row> {
+    let mut ancestor = vec![
+        ("image_id", Value::from(id)),
+        ("depth", 1i64.into()),
+        ("ancestor_image_id", source.into()),
+        ("ancestor_region", R.into()),
+    ];
+    ancestor.extend(root);
+    vec![
+        image(
+            id,
+            vec![
+                ("source_image_id", source.into()),
+                ("source_image_region", R.into()),
+                ("source_instance_id", format!("i-{}", id.len()).into()),
+            ],
+        ),
+        row("image_ancestry", ancestor),
+    ]
+}
+
+#[test]
+fn ami_base_unapproved() {
+    let shown = |alias: Option<&str>, owner: &str, name: &str| {
+        vec![
+            ("owner_alias", alias.map(Value::from).unwrap_or(Value::Null)),
+            ("owner_id", owner.into()),
+            ("name", name.into()),
+            ("described", true.into()),
+        ]
+    };
+    let amazon = || {
+        shown(
+            Some("amazon"),
+            "137112412989",
+            "al2023-ami-2023.6.20250101.0-kernel-6.1-x86_64",
+        )
+    };
+    let mut rows = vec![];
+    rows.extend(built_on("ami-on-amazon", "ami-al2023", amazon()));
+    rows.extend(built_on(
+        "ami-on-amzn2",
+        "ami-amzn2",
+        shown(
+            Some("amazon"),
+            "137112412989",
+            "amzn2-ami-hvm-2.0.20250101.0-x86_64-gp2",
+        ),
+    ));
+    rows.extend(built_on(
+        "ami-on-community",
+        "ami-cheap",
+        shown(None, "999988887777", "ubuntu-cheap-hardened"),
+    ));
+    rows.extend(built_on(
+        "ami-on-gone",
+        "ami-gone",
+        vec![("described", false.into())],
+    ));
+    rows.extend(built_on(
+        "ami-on-unread-root",
+        "ami-unread",
+        vec![("described", Value::Null)],
+    ));
+    // Built on the organization's own image, itself built on Amazon's.
+    rows.extend(built_on(
+        "ami-on-org",
+        "ami-org-base",
+        shown(None, A, "org-base"),
+    ));
+    // A copy of an image of the inventory takes its base.
+    rows.push(image(
+        "ami-copy-of-on-amazon",
+        vec![
+            ("source_image_id", "ami-on-amazon".into()),
+            ("source_image_region", R.into()),
+        ],
+    ));
+    rows.push(image(
+        "ami-no-source",
+        vec![("source_image_id", Value::Null)],
+    ));
+    // Whose chain ends at that image: no more known than it.
+    rows.extend(built_on(
+        "ami-on-registered",
+        "ami-no-source",
+        vec![("described", false.into())],
+    ));
+    rows.push(image(
+        "ami-ancestry-unread",
+        vec![
+            ("source_image_id", "ami-elsewhere".into()),
+            ("source_image_region", "us-east-1".into()),
+        ],
+    ));
+    rows.extend(built_on("ami-ancestry-failed", "ami-al2023", amazon()));
+    rows.push(row(
+        "scan_errors",
+        vec![
+            ("service", "ec2".into()),
+            ("operation", "GetImageAncestry".into()),
+            ("resource_id", "ami-ancestry-failed".into()),
+            ("error_code", "RequestLimitExceeded".into()),
+        ],
+    ));
+    let expected = [
+        ("ami-on-amazon", "pass"),
+        ("ami-on-amzn2", "pass"),
+        ("ami-on-community", "fail"),
+        ("ami-on-gone", "unknown"),
+        ("ami-on-unread-root", "unknown"),
+        ("ami-on-org", "fail"),
+        ("ami-copy-of-on-amazon", "pass"),
+        ("ami-no-source", "unknown"),
+        ("ami-on-registered", "unknown"),
+        ("ami-ancestry-unread", "unknown"),
+        ("ami-ancestry-failed", "unknown"),
+    ];
+    expect(&run("AMI-BASE-UNAPPROVED", rows.clone()), &expected);
+
+    // The organization approved, and only AL2023 by name.
+    let mut strict = ParamOverrides::new();
+    let params = strict.entry("AMI-BASE-UNAPPROVED".into()).or_default();
+    params.insert(
+        "approved_base_owners".into(),
+        amiaudit::policy::ParamValue::List(vec!["amazon".into(), "organization".into()]),
+    );
+    params.insert(
+        "approved_base_name_pattern".into(),
+        amiaudit::policy::ParamValue::Str("^(al2023-ami-|org-base$)".into()),
+    );
+    rows.extend(built_on(
+        "ami-on-nameless-amazon",
+        "ami-nameless",
+        vec![
+            ("owner_alias", "amazon".into()),
+            ("described", false.into()),
+        ],
+    ));
+    let m = run_with("AMI-BASE-UNAPPROVED", rows, strict);
+    expect(
+        &m,
+        &[
+            ("ami-on-amazon", "pass"),
+            ("ami-on-amzn2", "fail"),
+            ("ami-on-community", "fail"),
+            ("ami-on-org", "pass"),
+            ("ami-on-nameless-amazon", "unknown"),
+        ],
+    );
 }

@@ -20,8 +20,8 @@ use aws_sdk_ec2::types as ec2;
 use serde_json::json;
 
 use super::moto::{
-    Moto, MotoGaps, copy_image, create_image, create_launch_template, register, run_instance,
-    seed_image_builder, seed_recycle_bin, static_credentials,
+    AMAZON, Moto, MotoGaps, copy_image, create_image, create_launch_template, register,
+    run_instance, seed_image_builder, seed_recycle_bin, static_credentials,
 };
 
 const OUTSIDE: &str = "999999999999";
@@ -929,6 +929,9 @@ fn images_are_judged_as_seeded() {
     for rule in ["AMI-STALE", "AMI-UNUSED", "AMI-UNHEALTHY-STATE"] {
         check(rule, images_where(&|_| "pass"));
     }
+    // Every factory image is registered (EC2 records no source) or copied
+    // or created from one: what it is built on is not known.
+    check("AMI-BASE-UNAPPROVED", images_where(&|_| "unknown"));
     // moto's block-device mappings carry no `Encrypted` flag: not known.
     check("AMI-UNENCRYPTED", images_where(&|_| "unknown"));
     check("AMI-AWS-MANAGED-KEY", images_where(&|_| "unknown"));
@@ -1286,6 +1289,118 @@ fn what_references_each_ami_is_read_as_ec2_answers() {
             .all(|(_, r)| *r == Some(true)),
         "every AMI the factory owns was asked about: {read:?}"
     );
+}
+
+/// What each image is built on, through the real SDK: an image created
+/// from an instance of Amazon's AMI passes (DescribeImages shows the source
+/// is a root), one on another account's base built on Amazon's passes
+/// (GetImageAncestry gives the chain), one from an instance of a community
+/// AMI fails, a registered image (no source recorded) is unknown.
+#[test]
+fn provenance_is_read_from_the_ancestry() {
+    let moto = Moto::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (on_amazon, on_community, registered, on_layered) = rt.block_on(async {
+        let public = || {
+            vec![
+                ec2::LaunchPermission::builder()
+                    .group(ec2::PermissionGroup::All)
+                    .build(),
+            ]
+        };
+        let amazon = aws_sdk_ec2::Client::new(&moto.account(AMAZON).await);
+        let al2023 = register(
+            &amazon,
+            "al2023-ami-2023.6.20250101.0-kernel-6.1-x86_64",
+            &[],
+        )
+        .await;
+        share_image(&amazon, &al2023, public()).await;
+        let community = aws_sdk_ec2::Client::new(&moto.account("444455556666").await);
+        let cheap = register(&community, "ubuntu-cheap-hardened", &[]).await;
+        share_image(&community, &cheap, public()).await;
+        // Another account's base, itself built on Amazon's: a chain of two.
+        let platform = aws_sdk_ec2::Client::new(&moto.account("777788889999").await);
+        let platform_builder = run_instance(&platform, &al2023, "platform-builder").await;
+        let layered = create_image(&platform, &platform_builder, "platform-base-20261001").await;
+        share_image(&platform, &layered, public()).await;
+        let caller = aws_sdk_ec2::Client::new(&moto.config().await);
+        // moto copies only the caller's own images: the community base is
+        // built on, not copied.
+        let builder = run_instance(&caller, &al2023, "builder").await;
+        let shortcut = run_instance(&caller, &cheap, "shortcut").await;
+        let on_platform = run_instance(&caller, &layered, "on-platform").await;
+        (
+            create_image(&caller, &builder, "web-golden-20261101-v1").await,
+            create_image(&caller, &shortcut, "app-golden-20261101-v1").await,
+            register(&caller, "db-golden-20261101-v1", &[]).await,
+            create_image(&caller, &on_platform, "svc-golden-20261101-v1").await,
+        )
+    });
+    let mut options = ScanOptions::default();
+    options.connection.endpoint_url = Some(moto.endpoint.clone());
+    options.connection.region = Some(US.to_string());
+    options.connection.http_client = Some(MotoGaps::client("000000000000"));
+    options.connection.credentials = Some(static_credentials("test", "test", None));
+    options.connection.max_attempts = 2;
+    options.regions = RegionSelection::List(vec![US.into()]);
+    let inventory = rt
+        .block_on(collect::scan(&options))
+        .expect("scan runs")
+        .inventory;
+    let pack = amiaudit::settings::load_pack(&[]).unwrap();
+    let rules: Vec<_> = pack
+        .rules
+        .into_iter()
+        .filter(|r| r.id == "AMI-BASE-UNAPPROVED")
+        .collect();
+    let evaluation = evaluate(&inventory, &rules, &ParamOverrides::new());
+    assert!(
+        evaluation.rule_errors.is_empty(),
+        "{:?}",
+        evaluation.rule_errors
+    );
+    let r = &evaluation.results;
+    let (resources, statuses, reasons) = (
+        str_column(r, "resource_id").unwrap(),
+        str_column(r, "status").unwrap(),
+        str_column(r, "reason").unwrap(),
+    );
+    let judged: BTreeMap<&str, (&str, &str)> = (0..r.height())
+        .map(|i| {
+            (
+                resources[i].unwrap(),
+                (statuses[i].unwrap(), reasons[i].unwrap_or("")),
+            )
+        })
+        .collect();
+    assert_eq!(judged.len(), 4, "{judged:?}");
+    assert_eq!(judged[on_amazon.as_str()].0, "pass", "{judged:?}");
+    assert_eq!(judged[on_community.as_str()].0, "fail", "{judged:?}");
+    assert!(
+        judged[on_community.as_str()].1.contains("444455556666")
+            && judged[on_community.as_str()]
+                .1
+                .contains("ubuntu-cheap-hardened"),
+        "the base's owner and name, as DescribeImages showed them: {judged:?}"
+    );
+    assert_eq!(judged[registered.as_str()].0, "unknown", "{judged:?}");
+    // Amazon's base two links down: GetImageAncestry gave the chain.
+    assert_eq!(judged[on_layered.as_str()].0, "pass", "{judged:?}");
+    let ancestry = inventory.table("image_ancestry").unwrap();
+    let (asked, depth, alias) = (
+        str_column(ancestry, "image_id").unwrap(),
+        amiaudit::inventory::i64_column(ancestry, "depth").unwrap(),
+        str_column(ancestry, "owner_alias").unwrap(),
+    );
+    let chain: Vec<(Option<i64>, Option<&str>)> = (0..ancestry.height())
+        .filter(|&i| asked[i] == Some(on_layered.as_str()))
+        .map(|i| (depth[i], alias[i]))
+        .collect();
+    assert_eq!(chain, vec![(Some(1), None), (Some(2), Some("amazon"))]);
 }
 
 /// Every rule of the pack is judged by one of the tests above.

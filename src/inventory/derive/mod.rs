@@ -4,6 +4,7 @@
 //!
 //! - per table: ages (`age_days`, `open_days`), `deprecated`, `family`;
 //! - the versions of each image family ([`family_versions`]);
+//! - what each image is ultimately built on ([`provenance`]);
 //! - across tables, what launches which AMI: the AMI a launch template
 //!   version or an Auto Scaling launch source will launch, `resolve:ssm:`
 //!   followed to the parameter ([`launch_images`]); every consumer of an
@@ -16,11 +17,13 @@ use super::FAMILY_SUFFIX;
 use crate::error::{Error, Result, polars_message};
 
 mod inspector;
+mod provenance;
 mod usage;
 mod uses;
 mod versions;
 
 pub(super) use inspector::inspector_scanned;
+pub(super) use provenance::provenance;
 pub(super) use usage::{launch_images, usage};
 pub(super) use versions::{Lineage, family_versions};
 

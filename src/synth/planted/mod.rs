@@ -11,6 +11,7 @@
 
 use chrono::Duration;
 
+use super::bases::{BaseKind, Link, push_root, source_cells};
 use super::factory::{
     AL2023_PIPELINE, EKS_PIPELINE, LEGACY_PIPELINE, RHEL_PIPELINE, SANDBOX_PIPELINE,
     SECURITY_PIPELINE, UBUNTU_PIPELINE, WINDOWS_PIPELINE,
@@ -196,6 +197,10 @@ fn planted_image(g: &mut Gen, regions: &[&str], spec: PlantedImage<'_>) {
         ("deregistration_protection", "enabled".into()),
         ("image_allowed", true.into()),
     ];
+    // Built from an instance of its base: Amazon's, or for the legacy
+    // account a community image.
+    let base = BaseKind::of(name, spec.account == LEGACY).base(region);
+    cells.extend(source_cells(id, region, &base));
     for (k, v) in spec.overrides {
         if let Some(c) = cells.iter_mut().find(|(name, _)| *name == k) {
             c.1 = v;
@@ -204,6 +209,19 @@ fn planted_image(g: &mut Gen, regions: &[&str], spec: PlantedImage<'_>) {
         }
     }
     g.push("images", cells);
+    let link = Link {
+        account: &acct,
+        region,
+        image_id: id,
+        depth: 1,
+    };
+    push_root(
+        g,
+        &link,
+        &base,
+        region,
+        now - Duration::days(spec.created_days),
+    );
     let aws_managed = spec.key_alias == "aws/ebs";
     let key = format!(
         "arn:aws:kms:{region}:{acct}:key/{}",

@@ -28,6 +28,12 @@ pub const PLANTED: &[Planted] = &[
         why: "legacy ERP image with an unencrypted root volume",
     },
     Planted {
+        rule: "AMI-BASE-UNAPPROVED",
+        resource: LEGACY_IMAGE,
+        expect: Expect::Fail,
+        why: "legacy ERP image built on a community Ubuntu image",
+    },
+    Planted {
         rule: "AMI-AWS-MANAGED-KEY",
         resource: AWS_KEY_IMAGE,
         expect: Expect::Fail,

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 
 use crate::inventory::Value;
+use crate::synth::bases::{BaseKind, Link, push_root, source_cells};
 use crate::synth::org::FACTORY;
 use crate::synth::{Gen, ImageFacts, ORGANIZATION_ID, OUTSIDE_ACCOUNTS, REGIONS, account_id};
 
@@ -49,8 +50,14 @@ pub(super) fn image(
     } else {
         "disabled"
     };
+    // A copy of the factory's build of the same version in its first
+    // region (the id is drawn either way, so the stream stays put).
     let source = if place.ri > 0 && place.account == FACTORY {
-        Some(format!("ami-0{}", g.hex(16)))
+        let drawn = format!("ami-0{}", g.hex(16));
+        Some(match place.builds.get(&(family.to_string(), version)) {
+            Some((build, built)) => (build.clone(), Some(*built)),
+            None => (drawn, None),
+        })
     } else {
         None
     };
@@ -107,8 +114,9 @@ struct DrawnImage {
     lifecycle: Lifecycle,
     public: bool,
     protection: &'static str,
-    /// The factory's build this image was copied from, for copies.
-    source: Option<String>,
+    /// The factory's build this image was copied from, for copies, and
+    /// when it was built when it is one of the inventory's images.
+    source: Option<(String, Option<DateTime<Utc>>)>,
     architecture: &'static str,
     imds: Option<&'static str>,
     boot_mode: &'static str,
@@ -182,76 +190,88 @@ fn draw_lifecycle(g: &mut Gen, legacy: bool, newest: bool, created: DateTime<Utc
 /// The image's row and, for a copy, its ancestry.
 fn push_image(g: &mut Gen, place: &Place, family: &str, version: usize, d: &DrawnImage) {
     let (acct, region, windows) = (&place.acct, place.region, d.windows);
-    g.push(
-        "images",
-        vec![
-            ("account_id", Value::from(acct.clone())),
-            ("region", region.into()),
-            ("image_id", d.image_id.clone().into()),
-            ("name", d.name.clone().into()),
-            (
-                "description",
-                format!("{family} golden image v{version}").into(),
-            ),
-            ("state", d.lifecycle.state.into()),
-            ("owner_id", acct.clone().into()),
-            ("creation_date", d.created.into()),
-            ("deprecation_time", d.lifecycle.deprecation.into()),
-            ("last_launched_time", d.lifecycle.last_launched.into()),
-            ("public", d.public.into()),
-            ("architecture", d.architecture.into()),
-            (
-                "platform",
-                (if windows { Some("windows") } else { None }).into(),
-            ),
-            (
-                "platform_details",
-                (if windows { "Windows" } else { "Linux/UNIX" }).into(),
-            ),
-            ("image_type", "machine".into()),
-            ("root_device_type", "ebs".into()),
-            (
-                "root_device_name",
-                (if windows { "/dev/sda1" } else { "/dev/xvda" }).into(),
-            ),
-            ("virtualization_type", "hvm".into()),
-            ("ena_support", true.into()),
-            ("imds_support", d.imds.into()),
-            ("boot_mode", d.boot_mode.into()),
-            (
-                "tpm_support",
-                (if windows { Some("v2.0") } else { None }).into(),
-            ),
-            ("deregistration_protection", d.protection.into()),
-            ("source_image_id", d.source.clone().into()),
-            (
-                "source_image_region",
-                (if d.source.is_some() {
-                    Some(REGIONS[0])
-                } else {
-                    None
-                })
-                .into(),
-            ),
-            ("image_allowed", (place.allowed != "disabled").into()),
+    let base = BaseKind::of(family, place.legacy);
+    let mut cells = vec![
+        ("account_id", Value::from(acct.clone())),
+        ("region", region.into()),
+        ("image_id", d.image_id.clone().into()),
+        ("name", d.name.clone().into()),
+        (
+            "description",
+            format!("{family} golden image v{version}").into(),
+        ),
+        ("state", d.lifecycle.state.into()),
+        ("owner_id", acct.clone().into()),
+        ("creation_date", d.created.into()),
+        ("deprecation_time", d.lifecycle.deprecation.into()),
+        ("last_launched_time", d.lifecycle.last_launched.into()),
+        ("public", d.public.into()),
+        ("architecture", d.architecture.into()),
+        (
+            "platform",
+            (if windows { Some("windows") } else { None }).into(),
+        ),
+        (
+            "platform_details",
+            (if windows { "Windows" } else { "Linux/UNIX" }).into(),
+        ),
+        ("image_type", "machine".into()),
+        ("root_device_type", "ebs".into()),
+        (
+            "root_device_name",
+            (if windows { "/dev/sda1" } else { "/dev/xvda" }).into(),
+        ),
+        ("virtualization_type", "hvm".into()),
+        ("ena_support", true.into()),
+        ("imds_support", d.imds.into()),
+        ("boot_mode", d.boot_mode.into()),
+        (
+            "tpm_support",
+            (if windows { Some("v2.0") } else { None }).into(),
+        ),
+        ("deregistration_protection", d.protection.into()),
+        ("image_allowed", (place.allowed != "disabled").into()),
+    ];
+    cells.extend(match &d.source {
+        Some((source, _)) => vec![
+            ("source_image_id", source.clone().into()),
+            ("source_image_region", REGIONS[0].into()),
         ],
-    );
-    if let Some(source) = &d.source {
-        // A copy of the factory's build in its first region, whose image
-        // is not in the inventory: the scanner asks GetImageAncestry, and
-        // the source was made an hour before its copies.
-        g.push(
-            "image_ancestry",
-            vec![
-                ("account_id", Value::from(acct.clone())),
-                ("region", region.into()),
-                ("image_id", d.image_id.clone().into()),
-                ("depth", 1i64.into()),
-                ("ancestor_image_id", source.clone().into()),
-                ("ancestor_region", REGIONS[0].into()),
-                ("creation_date", (d.created - Duration::hours(1)).into()),
-            ],
-        );
+        None => source_cells(&d.image_id, region, &base.base(region)).to_vec(),
+    });
+    g.push("images", cells);
+    let link = |depth| Link {
+        account: acct,
+        region,
+        image_id: &d.image_id,
+        depth,
+    };
+    match &d.source {
+        // A copy of the factory's build in its first region: the scanner
+        // asks GetImageAncestry (the source is in another region), and the
+        // chain runs through the build to its base. A source that is not
+        // one of the inventory's images was made an hour before its copies.
+        Some((source, built)) => {
+            let at = built.unwrap_or(d.created - Duration::hours(1));
+            g.push(
+                "image_ancestry",
+                vec![
+                    ("account_id", Value::from(acct.clone())),
+                    ("region", region.into()),
+                    ("image_id", d.image_id.clone().into()),
+                    ("depth", 1i64.into()),
+                    ("ancestor_image_id", source.clone().into()),
+                    ("ancestor_region", REGIONS[0].into()),
+                    ("creation_date", at.into()),
+                ],
+            );
+            // Only a build of the inventory's has a base drawn for it.
+            if built.is_some() {
+                push_root(g, &link(2), &base.base(REGIONS[0]), REGIONS[0], at);
+            }
+        }
+        // Built here from an instance of its base.
+        None => push_root(g, &link(1), &base.base(region), region, d.created),
     }
 }
 

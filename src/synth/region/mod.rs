@@ -11,6 +11,8 @@
     reason = "the sample generator indexes arrays it sized itself; a slip is a bug the synth tests catch, never user input"
 )]
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 
 use super::org::{FACTORY, LEGACY, SANDBOX, role};
@@ -72,6 +74,9 @@ struct Place<'a> {
     aws_key: String,
     /// The Allowed AMIs setting, which decides `image_allowed`.
     allowed: &'static str,
+    /// The account's images of its first region (the factory's builds,
+    /// which its other regions copy): (family, version) -> (id, created).
+    builds: BTreeMap<(String, usize), (String, DateTime<Utc>)>,
 }
 
 pub(super) fn account_region(
@@ -80,8 +85,18 @@ pub(super) fn account_region(
     account: usize,
     ri: usize,
     region: &str,
+    builds: &[ImageFacts],
 ) -> Vec<ImageFacts> {
     let mut place = keys(g, account, ri, region);
+    place.builds = builds
+        .iter()
+        .map(|b| {
+            (
+                (b.family.clone(), b.version),
+                (b.image_id.clone(), b.created),
+            )
+        })
+        .collect();
     let ebs_default = settings(g, &mut place);
     let (_, ou, families) = role(account);
     let env = if ou.contains("NonProd") || ou.contains("Sandbox") {
@@ -153,6 +168,7 @@ fn keys<'a>(g: &mut Gen, account: usize, ri: usize, region: &'a str) -> Place<'a
         cmk,
         aws_key,
         allowed: "disabled",
+        builds: BTreeMap::new(),
     }
 }
 
