@@ -45,7 +45,7 @@ pub enum Command {
     /// Scan AWS (read-only) and write an inventory.
     Scan {
         #[command(flatten)]
-        flags: ScanFlags,
+        flags: Box<ScanFlags>,
         /// Inventory directory to write (new, empty, or an earlier inventory).
         #[arg(long, value_name = "DIR", value_parser = local)]
         out: PathBuf,
@@ -251,6 +251,11 @@ pub struct ScanFlags {
     /// `unknown` for SNAP-SHARED-OUTSIDE-ORG.
     #[arg(long, value_name = "WHICH")]
     pub snapshot_permissions: Option<String>,
+    /// Read image usage reports made earlier (which accounts use each own
+    /// AMI), never creating one or waiting: reuse or off [default: reuse,
+    /// a report at most `image_usage_report_max_age_days` (7) old].
+    #[arg(long, value_name = "reuse|off")]
+    pub image_usage_reports: Option<String>,
     /// Print calls, retries, throttles and wall time after the scan.
     #[arg(long)]
     pub stats: bool,
@@ -277,6 +282,8 @@ impl ScanFlags {
             max_attempts: self.max_attempts,
             ec2_pacing: self.ec2_pacing.clone(),
             snapshot_permissions: self.snapshot_permissions.clone(),
+            image_usage_reports: self.image_usage_reports.clone(),
+            image_usage_report_max_age_days: None,
             ami_parameter_paths: None,
         }
     }

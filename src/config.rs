@@ -153,6 +153,10 @@ pub struct ScanSection {
     pub ec2_pacing: Option<String>,
     /// `all` | `ami-backing` | `none`: which snapshots get a permission read.
     pub snapshot_permissions: Option<String>,
+    /// `reuse` | `off`: whether image usage reports made earlier are read.
+    pub image_usage_reports: Option<String>,
+    /// The oldest usage report taken, in days (config file only).
+    pub image_usage_report_max_age_days: Option<u32>,
     /// SSM parameter paths read for AMI ids (config file only).
     pub ami_parameter_paths: Option<Vec<String>>,
 }
@@ -182,6 +186,8 @@ impl ScanSection {
             max_attempts,
             ec2_pacing,
             snapshot_permissions,
+            image_usage_reports,
+            image_usage_report_max_age_days,
             ami_parameter_paths,
         )
     }

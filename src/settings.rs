@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::aws::{Connection, Pacing};
-use crate::collect::{ScanOptions, SnapshotPermissions};
+use crate::collect::{ScanOptions, SnapshotPermissions, UsageReports};
 use crate::config::{AuditSection, Config, FailOn, RegionsSetting, ScanSection};
 use crate::deliver::Location;
 use crate::deliver::s3::{self, RetainMode, S3Location};
@@ -84,6 +84,23 @@ pub fn scan_options(asked: &ScanSection, config_name: &str) -> Result<ScanOption
                 which.escape_debug()
             ))
         })?;
+    }
+    if let Some(mode) = &asked.image_usage_reports {
+        options.usage_reports.mode = UsageReports::parse(mode).ok_or_else(|| {
+            Error::input(format!(
+                "scan: image usage reports `{}` is not one of reuse, off (the scan never creates a report)",
+                mode.escape_debug()
+            ))
+        })?;
+    }
+    if let Some(days) = asked.image_usage_report_max_age_days {
+        // A report expires "30 days after the report was created".
+        if !(1..=30).contains(&days) {
+            return Err(Error::input(format!(
+                "scan: image_usage_report_max_age_days is {days}; give 1 to 30 (a report expires after 30 days)"
+            )));
+        }
+        options.usage_reports.max_age_days = days;
     }
     if let Some(paths) = &asked.ami_parameter_paths {
         for path in paths {

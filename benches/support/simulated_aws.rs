@@ -470,6 +470,8 @@ fn ec2(org: &SimulatedOrg, account: &str, region: &str, body: &str) -> (&'static
         // Its instances and templates name no AMI of its own: nothing
         // references them (an empty set, as EC2 answers then).
         "DescribeImageReferences" => "<imageReferenceSet/>".to_string(),
+        // No usage report was ever made (an empty set, as EC2 answers).
+        "DescribeImageUsageReports" => "<imageUsageReportSet/>".to_string(),
         "DescribeImageAttribute" => format!(
             "<imageId>{}</imageId><launchPermission><item><userId>{MANAGEMENT}</userId></item></launchPermission>",
             param(body, "ImageId")

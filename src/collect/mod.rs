@@ -25,6 +25,7 @@ mod ec2_references;
 mod ec2_settings;
 mod ec2_snapshots;
 mod ec2_usage;
+mod ec2_usage_reports;
 mod fleet;
 mod harvest;
 mod imagebuilder;
@@ -45,6 +46,7 @@ use crate::discover::{self, AccountSelection, RegionInfo, RegionSelection, RoleS
 use crate::error::{Error, Result};
 use crate::inventory::Inventory;
 pub use ec2_snapshots::SnapshotPermissions;
+pub use ec2_usage_reports::{UsageReportSettings, UsageReports};
 use harvest::Harvest;
 use scheduler::{Plan, Progress, lock};
 
@@ -62,6 +64,8 @@ pub struct ScanOptions {
     pub image_concurrency: usize,
     /// Which owned snapshots get a permission read.
     pub snapshot_permissions: SnapshotPermissions,
+    /// Whether image usage reports are read, and how old one may be.
+    pub usage_reports: UsageReportSettings,
     /// SSM parameter paths read for AMI ids, besides every parameter of
     /// data type `aws:ec2:image`.
     pub ami_parameter_paths: Vec<String>,
@@ -82,6 +86,7 @@ impl Default for ScanOptions {
             concurrency: 256,
             image_concurrency: 8,
             snapshot_permissions: SnapshotPermissions::default(),
+            usage_reports: UsageReportSettings::default(),
             ami_parameter_paths: DEFAULT_AMI_PARAMETER_PATHS
                 .iter()
                 .map(|p| p.to_string())
@@ -230,6 +235,7 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
         region_settings: region::RegionSettings {
             per_resource_concurrency: options.image_concurrency,
             snapshot_permissions: options.snapshot_permissions,
+            usage_reports: options.usage_reports,
             ami_parameter_paths: options.ami_parameter_paths.clone().into(),
         },
         caller_account_id: discovery.caller_account_id.clone(),
@@ -263,6 +269,18 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
         settings.insert(
             "snapshot_permissions".to_string(),
             options.snapshot_permissions.as_str().to_string(),
+        );
+    }
+    if options.usage_reports != UsageReportSettings::default() {
+        settings.insert(
+            "image_usage_reports".to_string(),
+            match options.usage_reports.mode {
+                UsageReports::Off => "off".to_string(),
+                UsageReports::Reuse => format!(
+                    "reuse, at most {} days old",
+                    options.usage_reports.max_age_days
+                ),
+            },
         );
     }
     let ended_at = Utc::now();

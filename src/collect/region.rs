@@ -10,8 +10,8 @@ use super::calls::{CallResult, each_bounded};
 use super::ec2_snapshots::SnapshotPermissions;
 use super::harvest::{Harvest, RegionScan};
 use super::{
-    ec2_ancestry, ec2_images, ec2_references, ec2_settings, ec2_snapshots, ec2_usage, fleet,
-    imagebuilder, inspector, kms, rbin,
+    ec2_ancestry, ec2_images, ec2_references, ec2_settings, ec2_snapshots, ec2_usage,
+    ec2_usage_reports, fleet, imagebuilder, inspector, kms, rbin,
 };
 use crate::aws::RegionClients;
 use crate::discover::RegionInfo;
@@ -22,6 +22,7 @@ pub struct RegionSettings {
     /// Per-resource calls at once inside one account-region.
     pub per_resource_concurrency: usize,
     pub snapshot_permissions: SnapshotPermissions,
+    pub usage_reports: ec2_usage_reports::UsageReportSettings,
     /// SSM parameter paths read for AMI ids.
     pub ami_parameter_paths: std::sync::Arc<[String]>,
 }
@@ -99,7 +100,7 @@ pub async fn collect(
                 ec2_usage::visible_images(ec2, &foreign).await
             }
         },
-        read_own_images(clients, &own, sourced_elsewhere, limit),
+        read_own_images(clients, &own, sourced_elsewhere, settings),
     );
     let recycle_bin = record_own_images(&mut harvest, &images, own_reads);
     ec2_snapshots::rows(&mut harvest, snapshots.as_ref(), snapshot_permissions);
@@ -266,19 +267,23 @@ struct OwnImageReads {
     references: Vec<(String, CallResult<Vec<aws_sdk_ec2::types::ImageReference>>)>,
     /// None where the account-region holds no AMI of its own.
     recycle_bin: Option<rbin::Fetched>,
+    /// None where none are read (no AMI of its own, or `off`).
+    usage_reports: Option<ec2_usage_reports::Fetched>,
 }
 
 /// Who may launch each own AMI, the ancestry of those whose source is
-/// elsewhere, what
-/// references it, and the Recycle Bin rules that could bring it back.
+/// elsewhere, what references it, which accounts use it (a usage report
+/// made earlier), and the Recycle Bin rules that could bring it back.
 async fn read_own_images(
     clients: &RegionClients,
     own: &BTreeMap<String, String>,
     sourced_elsewhere: Vec<ec2_ancestry::SourcedElsewhere>,
-    limit: usize,
+    settings: &RegionSettings,
 ) -> OwnImageReads {
     let ec2 = &clients.ec2;
-    let (launch_permissions, ancestry, references, recycle_bin) = tokio::join!(
+    let limit = settings.per_resource_concurrency;
+    let own_ids: Vec<String> = own.keys().cloned().collect();
+    let (launch_permissions, ancestry, references, recycle_bin, usage_reports) = tokio::join!(
         each_bounded(own.keys().cloned(), limit, |id| {
             ec2_images::launch_permissions(ec2, id)
         }),
@@ -296,12 +301,22 @@ async fn read_own_images(
                 Some(rbin::fetch(&clients.rbin, limit).await)
             }
         },
+        async {
+            let reuse = settings.usage_reports.mode == ec2_usage_reports::UsageReports::Reuse;
+            if own_ids.is_empty() || !reuse {
+                None
+            } else {
+                let now = chrono::Utc::now();
+                Some(ec2_usage_reports::fetch(ec2, &own_ids, settings.usage_reports, now).await)
+            }
+        },
     );
     OwnImageReads {
         launch_permissions,
         ancestry,
         references,
         recycle_bin,
+        usage_reports,
     }
 }
 
@@ -314,5 +329,8 @@ fn record_own_images(
     let references_read = ec2_references::rows(harvest, reads.references);
     ec2_images::rows(harvest, images, reads.launch_permissions, &references_read);
     ec2_ancestry::rows(harvest, reads.ancestry);
+    if let Some(usage_reports) = reads.usage_reports {
+        ec2_usage_reports::rows(harvest, usage_reports);
+    }
     reads.recycle_bin
 }

@@ -384,6 +384,54 @@ tables! {
         }
     }
 
+    /// The image usage report read for each own AMI (DescribeImageUsageReports; `[scan] image_usage_reports = "reuse"`): the newest `available` one ("The report is available to view") no older than `image_usage_report_max_age_days` that covers every account (no AccountIds: "To include all accounts, omit this parameter") and both resource types (`ec2:Instance`, `ec2:LaunchTemplate`). Which accounts use the AMI is known as of its `creation_time`; an AMI without a row has no such report (or the listing failed).
+    image_usage_reports => ImageUsageReportRow {
+        resource: ("image_id", "report_id", "ami"),
+        key: ["account_id", "region", "image_id", "report_id"],
+        since: 7,
+        operations: ["ec2:DescribeImageUsageReports"],
+        columns: {
+            /// owning account of the AMI (the account asked)
+            account_id: Str required,
+            /// region of the AMI
+            region: Str required,
+            /// the AMI reported on
+            image_id: Str required,
+            /// the report's id
+            report_id: Str required,
+            /// when the report was created: what it says is as of then
+            creation_time: Timestamp optional,
+            /// when EC2 deletes it ("30 days after the report was created")
+            expiration_time: Timestamp optional,
+            /// whether DescribeImageUsageReportEntries answered for it (its rows in `image_usage_entries`)
+            entries_read: Bool required,
+        }
+    }
+
+    /// What each report of `image_usage_reports` says ("how an image is being used by a specific Amazon Web Services account and resource type").
+    image_usage_entries => ImageUsageEntryRow {
+        resource: ("image_id", "user_account_id", "ami"),
+        key: ["account_id", "region", "image_id", "report_id", "user_account_id", "resource_type"],
+        since: 7,
+        operations: ["ec2:DescribeImageUsageReportEntries"],
+        columns: {
+            /// owning account of the AMI
+            account_id: Str required,
+            /// region of the AMI
+            region: Str required,
+            /// the AMI
+            image_id: Str required,
+            /// the report
+            report_id: Str required,
+            /// "The ID of the account that uses the image"
+            user_account_id: Str required,
+            /// `ec2:Instance` | `ec2:LaunchTemplate`
+            resource_type: Str optional,
+            /// "The number of times resources of this type reference this image in the account"
+            usage_count: Int optional,
+        }
+    }
+
     /// Recycle Bin retention rules of each account-region, for AMIs (EC2_IMAGE) and snapshots (EBS_SNAPSHOT) (ListRules, then GetRule for each): whether a deregistered AMI and the snapshots it needs can be recovered.
     recycle_bin_rules => RecycleBinRuleRow {
         resource: ("rule_arn", "identifier", "recycle-bin-rule"),
@@ -1390,7 +1438,7 @@ pub const DERIVED: &[DerivedColumn] = &[
         table: "image_uses",
         name: "account_id",
         kind: ColumnKind::Str,
-        doc: "a table of its own: one row per use of an AMI, once each: what launches it (`launches`), what EC2 says references it in its own account-region (`image_references`; an instance, launch template or parameter named as `launches` names it), and each pipeline's recipe in any account that builds on it (`image_recipes.parent_image`: an AMI id, or a parameter or an Image Builder image of an account followed to the AMIs it names or its builds distributed); the user's account",
+        doc: "a table of its own: one row per use of an AMI, once each: what launches it (`launches`), what EC2 says references it in its own account-region (`image_references`; an instance, launch template or parameter named as `launches` names it), each account an image usage report says uses it (`image_usage_entries`, a count of 0 aside), and each pipeline's recipe in any account that builds on it (`image_recipes.parent_image`: an AMI id, or a parameter or an Image Builder image of an account followed to the AMIs it names or its builds distributed); the user's account",
     },
     DerivedColumn {
         table: "image_uses",
@@ -1408,13 +1456,13 @@ pub const DERIVED: &[DerivedColumn] = &[
         table: "image_uses",
         name: "use_type",
         kind: ColumnKind::Str,
-        doc: "instance | launch-template | auto-scaling-group | ssm-parameter, or the type EC2's reference check names (`imagebuilder:ImageRecipe`, `imagebuilder:ContainerRecipe`, ...)",
+        doc: "instance | launch-template | auto-scaling-group | ssm-parameter, the type EC2's reference check names (`imagebuilder:ImageRecipe`, `imagebuilder:ContainerRecipe`, ...), or `usage-report:` and the report's resource type (`usage-report:ec2:Instance`)",
     },
     DerivedColumn {
         table: "image_uses",
         name: "use_id",
         kind: ColumnKind::Str,
-        doc: "the id as `launches` gives it, else the ARN",
+        doc: "the id as `launches` gives it, else the ARN (a usage report's id for its entries)",
     },
     DerivedColumn {
         table: "consumer_gaps",

@@ -190,6 +190,9 @@ pub fn static_credentials(
 /// - DescribeImageReferences (missing in moto): from moto's instances,
 ///   launch templates and AMI parameters of the caller, and the recipes of
 ///   the Image Builder fixture ([`MotoGaps::image_references`]);
+/// - DescribeImageUsageReports and DescribeImageUsageReportEntries (missing
+///   in moto): from the reports a test seeds per account-region
+///   ([`seed_usage_report`]), none where it seeds none;
 /// - Recycle Bin ListRules and GetRule (moto has no Recycle Bin): from the
 ///   rules a test seeds per account-region ([`seed_recycle_bin`]), none
 ///   where it seeds none;
@@ -476,6 +479,96 @@ pub fn seed_image_builder(account: &str, region: &str, fixture: serde_json::Valu
 /// answers it (moto has no Recycle Bin).
 static RECYCLE_BIN: Mutex<BTreeMap<(String, String), Vec<serde_json::Value>>> =
     Mutex::new(BTreeMap::new());
+
+/// Image usage reports per account-region (moto has none), each
+/// `{"ImageId", "ReportId", "State", "CreationTime", "ExpirationTime",
+/// "ResourceTypes": [..], "AccountIds": [..], "Entries": [{"AccountId",
+/// "ResourceType", "UsageCount"}]}`.
+static USAGE_REPORTS: Mutex<BTreeMap<(String, String), Vec<serde_json::Value>>> =
+    Mutex::new(BTreeMap::new());
+
+/// Seeds an image usage report of an account-region, as if created earlier
+/// with CreateImageUsageReport and now in the state it names.
+pub fn seed_usage_report(account: &str, region: &str, report: serde_json::Value) {
+    USAGE_REPORTS
+        .lock()
+        .unwrap()
+        .entry((account.to_string(), region.to_string()))
+        .or_default()
+        .push(report);
+}
+
+/// DescribeImageUsageReports and DescribeImageUsageReportEntries of the
+/// seeded reports, in the EC2 Query shapes of the API reference
+/// (`imageUsageReportSet`, `imageUsageReportEntrySet`), one page: reports
+/// for the `ImageId.N` asked in the `state` the filter names, and the
+/// entries of the `ReportId.N` asked.
+fn usage_reports(account: &str, region: &str, action: &str, params: &[(String, String)]) -> String {
+    let values = |prefix: &str| -> Vec<&str> {
+        params
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    let text = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let seeded = USAGE_REPORTS.lock().unwrap();
+    let reports = seeded
+        .get(&(account.to_string(), region.to_string()))
+        .cloned()
+        .unwrap_or_default();
+    let mut items = String::new();
+    if action == "DescribeImageUsageReports" {
+        let (images, states) = (values("ImageId."), values("Filter.1.Value."));
+        for r in &reports {
+            let wanted = images.contains(&text(r, "ImageId").as_str())
+                && (states.is_empty() || states.contains(&text(r, "State").as_str()));
+            if !wanted {
+                continue;
+            }
+            let list = |k: &str, item: &dyn Fn(&str) -> String| -> String {
+                r[k].as_array()
+                    .map(|a| a.iter().filter_map(|v| v.as_str()).map(item).collect())
+                    .unwrap_or_default()
+            };
+            items.push_str(&format!(
+                "<item><imageId>{}</imageId><reportId>{}</reportId><resourceTypeSet>{}</resourceTypeSet><accountIdSet>{}</accountIdSet><state>{}</state><creationTime>{}</creationTime><expirationTime>{}</expirationTime></item>",
+                text(r, "ImageId"),
+                text(r, "ReportId"),
+                list("ResourceTypes", &|t| format!("<item><resourceType>{t}</resourceType></item>")),
+                list("AccountIds", &|a| format!("<item>{a}</item>")),
+                text(r, "State"),
+                text(r, "CreationTime"),
+                text(r, "ExpirationTime"),
+            ));
+        }
+        return ec2_xml(
+            action,
+            &format!("<imageUsageReportSet>{items}</imageUsageReportSet>"),
+        );
+    }
+    let asked = values("ReportId.");
+    for r in reports
+        .iter()
+        .filter(|r| asked.contains(&text(r, "ReportId").as_str()))
+    {
+        for e in r["Entries"].as_array().cloned().unwrap_or_default() {
+            items.push_str(&format!(
+                "<item><resourceType>{}</resourceType><reportId>{}</reportId><usageCount>{}</usageCount><accountId>{}</accountId><imageId>{}</imageId><reportCreationTime>{}</reportCreationTime></item>",
+                text(&e, "ResourceType"),
+                text(r, "ReportId"),
+                e["UsageCount"].as_i64().unwrap_or_default(),
+                text(&e, "AccountId"),
+                text(r, "ImageId"),
+                text(r, "CreationTime"),
+            ));
+        }
+    }
+    ec2_xml(
+        action,
+        &format!("<imageUsageReportEntrySet>{items}</imageUsageReportEntrySet>"),
+    )
+}
 
 /// Seeds the retention rules of an account-region, each in GetRule's
 /// REST-JSON shape (`Identifier`, `ResourceType`, `RetentionPeriod`,
@@ -1168,6 +1261,9 @@ impl GapConnector {
                     action,
                     &format!("<snapshotSet>{items}</snapshotSet>"),
                 ))
+            }
+            "DescribeImageUsageReports" | "DescribeImageUsageReportEntries" => {
+                Some(usage_reports(&caller, &region, action, &params))
             }
             "DescribeImageReferences" => Some(ec2_xml(
                 action,

@@ -944,18 +944,67 @@ fn ami_unused_needs_the_references_read_and_empty() {
     );
 }
 
+/// An idle, older version of `app-golden` (a newer one is in each test):
+/// AMI-UNUSED fails it unless something uses it or a fact is missing.
+fn idle(id: &str) -> Row {
+    image(
+        id,
+        vec![
+            ("name", format!("app-golden-20250101-v{}", id.len()).into()),
+            ("last_launched_time", days(300)),
+            ("creation_date", days(700 + id.len() as i64)),
+        ],
+    )
+}
+
+/// An image usage report's entry is use; a count of 0, or no report, does
+/// not close the gap of an account the audit did not read.
 #[test]
-fn ami_unused_follows_what_pipelines_build_on() {
-    let idle = |id: &str| {
-        image(
-            id,
+fn ami_unused_reads_usage_reports_as_use() {
+    let shared_with_b = |id: &str| {
+        row(
+            "launch_permissions",
+            vec![("image_id", id.to_string().into()), ("user_id", B.into())],
+        )
+    };
+    let entry = |id: &str, count: i64| {
+        row(
+            "image_usage_entries",
             vec![
-                ("name", format!("app-golden-20250101-v{}", id.len()).into()),
-                ("last_launched_time", days(300)),
-                ("creation_date", days(700 + id.len() as i64)),
+                ("image_id", id.to_string().into()),
+                ("report_id", format!("amiur-{}", id.len()).into()),
+                ("user_account_id", B.into()),
+                ("resource_type", "ec2:LaunchTemplate".into()),
+                ("usage_count", count.into()),
             ],
         )
     };
+    let mut rows = vec![image(
+        "ami-newest-of-all",
+        vec![
+            ("name", "app-golden-20261101-v99".into()),
+            ("creation_date", days(5)),
+        ],
+    )];
+    for id in ["ami-used-by-b", "ami-counted-zero", "ami-no-report"] {
+        rows.push(idle(id));
+        rows.push(shared_with_b(id));
+    }
+    rows.push(entry("ami-used-by-b", 2));
+    rows.push(entry("ami-counted-zero", 0));
+    let m = run("AMI-UNUSED", rows);
+    expect(
+        &m,
+        &[
+            ("ami-used-by-b", "pass"),
+            ("ami-counted-zero", "unknown"),
+            ("ami-no-report", "unknown"),
+        ],
+    );
+}
+
+#[test]
+fn ami_unused_follows_what_pipelines_build_on() {
     let newest = image(
         "ami-newest-of-all",
         vec![

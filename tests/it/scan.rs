@@ -634,7 +634,7 @@ fn scan_cli_writes_an_inventory_and_audit_live_audits_it() {
     ]);
     assert_eq!(
         stdout(&errors),
-        "operation,error_code\nDescribeImageReferences,HTTP500\nDescribeInstanceImageMetadata,HTTP500\nDescribeParameters,ValidationException\nGetAllowedImagesSettings,HTTP500\nGetEbsDefaultKmsKeyId,HTTP500\nGetImageBlockPublicAccessState,HTTP500\nGetInstanceMetadataDefaults,HTTP500\nGetSnapshotBlockPublicAccessState,HTTP500\nListImagePipelines,HTTP500\nListRules,HTTP500\n"
+        "operation,error_code\nDescribeImageReferences,HTTP500\nDescribeImageUsageReports,HTTP500\nDescribeInstanceImageMetadata,HTTP500\nDescribeParameters,ValidationException\nGetAllowedImagesSettings,HTTP500\nGetEbsDefaultKmsKeyId,HTTP500\nGetImageBlockPublicAccessState,HTTP500\nGetInstanceMetadataDefaults,HTTP500\nGetSnapshotBlockPublicAccessState,HTTP500\nListImagePipelines,HTTP500\nListRules,HTTP500\n"
     );
     let rows = csv_rows(&out.join("findings.csv"));
     let status = |rule: &str| -> Vec<String> {

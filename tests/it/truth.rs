@@ -21,7 +21,7 @@ use serde_json::json;
 
 use super::moto::{
     AMAZON, Moto, MotoGaps, copy_image, create_image, create_launch_template, register,
-    run_instance, seed_image_builder, seed_recycle_bin, static_credentials,
+    run_instance, seed_image_builder, seed_recycle_bin, seed_usage_report, static_credentials,
 };
 
 const OUTSIDE: &str = "999999999999";
@@ -203,6 +203,30 @@ async fn seed(moto: &Moto) -> Org {
     .await;
     let outside = register(&f, "app-golden-20261101-v1", FULL_TAGS).await;
     share_image(&f, &outside, vec![user(OUTSIDE), user(&org.workload)]).await;
+    // Usage reports made earlier: a fresh one for every account and both
+    // types (read), one naming accounts, one a month old (neither read).
+    let at = |days: i64| {
+        (chrono::Utc::now() - chrono::Duration::days(days))
+            .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string()
+    };
+    for (report, days, accounts) in [
+        ("amiur-0fresh", 1, json!([])),
+        ("amiur-0some", 1, json!([OUTSIDE])),
+        ("amiur-0old", 29, json!([])),
+    ] {
+        seed_usage_report(
+            &org.factory,
+            US,
+            json!({
+                "ImageId": outside, "ReportId": report, "State": "available",
+                "CreationTime": at(days), "ExpirationTime": at(days - 30),
+                "ResourceTypes": ["ec2:Instance", "ec2:LaunchTemplate"],
+                "AccountIds": accounts,
+                "Entries": [{"AccountId": OUTSIDE, "ResourceType": "ec2:Instance", "UsageCount": 2}],
+            }),
+        );
+    }
     let many = register(&f, "svc-golden-20261101-v1", FULL_TAGS).await;
     share_image(
         &f,
@@ -1276,6 +1300,31 @@ fn what_references_each_ami_is_read_as_ec2_answers() {
             "{image} in {region} referenced by an {kind}: {found:?}"
         );
     }
+    // Only the fresh report for every account and both types is read, and
+    // what it says is use.
+    let reports = inventory.table("image_usage_reports").unwrap();
+    assert_eq!(
+        str_column(reports, "report_id").unwrap(),
+        vec![Some("amiur-0fresh")],
+        "{reports}"
+    );
+    assert_eq!(
+        amiaudit::inventory::bool_column(reports, "entries_read").unwrap(),
+        vec![Some(true)]
+    );
+    let uses = inventory.table("image_uses").unwrap();
+    let (users, used, kinds) = (
+        str_column(uses, "account_id").unwrap(),
+        str_column(uses, "image_id").unwrap(),
+        str_column(uses, "use_type").unwrap(),
+    );
+    let outside = org.image("outside");
+    assert!(
+        (0..uses.height()).any(|i| users[i] == Some(OUTSIDE)
+            && used[i] == Some(outside.as_str())
+            && kinds[i] == Some("usage-report:ec2:Instance")),
+        "the report's entry is a use by {OUTSIDE}: {uses}"
+    );
     let images = inventory.table("images").unwrap();
     let owners = str_column(images, "account_id").unwrap();
     let read = amiaudit::inventory::bool_column(images, "references_read").unwrap();

@@ -12,7 +12,7 @@ use polars::prelude::*;
 
 use super::{stage, table};
 use crate::error::Result;
-use crate::inventory::{bool_column, str_column};
+use crate::inventory::{bool_column, i64_column, str_column};
 
 /// Account-regions and why something there is not known in full.
 pub(super) type Gaps = BTreeMap<(String, String), String>;
@@ -29,7 +29,8 @@ type Use = (String, String, String, String, String);
 
 /// Every use of an AMI, once each: what launches it (`launches`), what EC2
 /// says references it in its own account-region (`image_references`, each
-/// ARN named as `launches` names that kind of resource), and each
+/// ARN named as `launches` names that kind of resource), the accounts an
+/// image usage report says use it (`image_usage_entries`), and each
 /// pipeline's recipe, in any account, that builds on it (its parent
 /// image, followed through a parameter or an Image Builder image to the
 /// AMIs). A recipe whose parent could not be followed, or a pipeline
@@ -56,6 +57,7 @@ pub(super) fn image_uses(
         }
     }
     reference_uses(table(tables, "image_references")?, &mut uses)?;
+    report_uses(table(tables, "image_usage_entries")?, &mut uses)?;
     recipe_uses(tables, &mut uses, recipe_gaps)?;
     frame(uses)
 }
@@ -76,6 +78,31 @@ fn reference_uses(references: &DataFrame, uses: &mut BTreeSet<Use>) -> Result<()
         let (kind, id) =
             named_like_launches(kind[i].unwrap_or("reference"), arn[i].unwrap_or_default());
         uses.insert((a.into(), r.into(), x.into(), kind, id));
+    }
+    Ok(())
+}
+
+/// What the image usage reports read say: an account whose instances or
+/// launch templates reference the AMI (a count not given counts as use).
+fn report_uses(entries: &DataFrame, uses: &mut BTreeSet<Use>) -> Result<()> {
+    let (region, image, report, user, kind, count) = (
+        str_column(entries, "region")?,
+        str_column(entries, "image_id")?,
+        str_column(entries, "report_id")?,
+        str_column(entries, "user_account_id")?,
+        str_column(entries, "resource_type")?,
+        i64_column(entries, "usage_count")?,
+    );
+    for i in 0..entries.height() {
+        let (Some(r), Some(x), Some(id), Some(u)) = (region[i], image[i], report[i], user[i])
+        else {
+            continue;
+        };
+        if count[i] == Some(0) {
+            continue;
+        }
+        let kind = format!("usage-report:{}", kind[i].unwrap_or("resource"));
+        uses.insert((u.into(), r.into(), x.into(), kind, id.into()));
     }
     Ok(())
 }
