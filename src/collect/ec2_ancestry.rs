@@ -2,8 +2,9 @@
 //!
 //! An image created from an instance (CreateImage) of another account's or
 //! region's AMI names that source; DescribeImages of the distinct sources
-//! (one call for up to 200) shows whether each is a root: an alias
-//! (`amazon`, `aws-marketplace`, ...) or no source of its own. Only where
+//! (one call for up to 200) shows whether each is a root: a verified
+//! provider's (owner alias `amazon` or `aws-marketplace`) or one with no
+//! source of its own (the EC2 User Guide's "AMI ancestry" roots). Only where
 //! it is not, and for copies (whose versions are ordered by their chain),
 //! GetImageAncestry is asked, then DescribeImages of the chains' roots for
 //! their owner and name.
@@ -18,6 +19,11 @@ use super::ec2_images::describe_by_id;
 use super::harvest::Harvest;
 use crate::aws::CallError;
 use crate::inventory::schema::ImageAncestryRow;
+
+/// The owner aliases of verified providers ("identified by its owner
+/// alias, which is either amazon or aws-marketplace"), whose AMIs are
+/// roots.
+const VERIFIED: [&str; 2] = ["amazon", "aws-marketplace"];
 
 /// An own image whose source is not one of `own` (this account-region's
 /// images): its id, its source and the source's region, and whether it is
@@ -55,8 +61,9 @@ struct Shown {
     name: Option<String>,
     alias: Option<String>,
     created: Option<crate::inventory::Millis>,
-    /// Whether it names a source of its own (then it is not a root).
-    has_source: bool,
+    /// Its own source, if it names one (then, unless it is a verified
+    /// provider's, it is not a root).
+    source: Option<String>,
 }
 
 type Described = BTreeMap<String, Shown>;
@@ -95,9 +102,9 @@ pub async fn fetch(
         describe(ec2, sources),
     );
     let is_root = |source: &str| match &sources_shown {
-        Some((_, Ok(shown))) => shown
-            .get(source)
-            .is_some_and(|s| s.alias.is_some() || !s.has_source),
+        Some((_, Ok(shown))) => shown.get(source).is_some_and(|s| {
+            s.alias.as_deref().is_some_and(|a| VERIFIED.contains(&a)) || s.source.is_none()
+        }),
         _ => false,
     };
     let (on_roots, deeper): (Vec<_>, Vec<_>) = builds.into_iter().partition(|b| is_root(&b.source));
@@ -156,7 +163,7 @@ async fn describe(ec2: &aws_sdk_ec2::Client, ids: Vec<String>) -> Option<Descrip
                     name: text(image.name()),
                     alias: text(image.image_owner_alias()),
                     created: super::calls::parse_time(image.creation_date()),
-                    has_source: image.source_image_id().is_some(),
+                    source: text(image.source_image_id()),
                 };
                 Some((image.image_id()?.to_string(), shown))
             })
@@ -186,6 +193,7 @@ pub fn rows(harvest: &mut Harvest, fetched: Fetched) {
             ancestor_region: source_region,
             creation_date: root.created,
             owner_alias: root.alias.clone(),
+            ancestor_source_image_id: root.source.clone(),
             owner_id: root.owner.clone(),
             name: root.name.clone(),
             described: Some(true),
@@ -226,6 +234,7 @@ pub fn rows(harvest: &mut Harvest, fetched: Fetched) {
                     .and_then(|t| t.to_millis().ok())
                     .map(crate::inventory::Millis),
                 owner_alias: text(entry.image_owner_alias()).or(root.alias),
+                ancestor_source_image_id: text(entry.source_image_id()),
                 owner_id: root.owner,
                 name: root.name,
                 described: described.map(|found| found.is_some()),
@@ -300,7 +309,7 @@ mod tests {
                     c[7].clone(),
                     c[8].clone(),
                     c[9].clone(),
-                    c[10].clone(),
+                    c[11].clone(),
                 )
             })
             .collect()

@@ -178,9 +178,22 @@ impl Inventory {
             instance_ids_collected: collected(&manifest, "images", "source_instance_id"),
         };
         let ancestry = table_of(&tables, "image_ancestry")?.clone();
+        // The organization's accounts, where its members were listed.
+        let members: Option<std::collections::HashSet<String>> = if coverage.members_listed {
+            let accounts = table_of(&tables, "accounts")?;
+            Some(
+                str_column(accounts, "account_id")?
+                    .into_iter()
+                    .flatten()
+                    .map(str::to_string)
+                    .collect(),
+            )
+        } else {
+            None
+        };
         if let Some(images) = tables.get_mut("images") {
             derive::family_versions(images, &ancestry, &lineage, now)?;
-            derive::provenance(images, &ancestry)?;
+            derive::provenance(images, &ancestry, members.as_ref())?;
         }
         derive::launch_images(
             &mut tables,

@@ -511,6 +511,8 @@ tables! {
             owner_id: Str optional since 7,
             /// the ancestor's name, as DescribeImages shows the root; null on other rows and where it was not shown
             name: Str optional since 7,
+            /// the ancestor's own source as the chain gives it ("The ID of the parent AMI"); on the last row set only where the chain stops short ("An AMI whose source AMI is from a different partition", "The 50th AMI in the list")
+            ancestor_source_image_id: Str optional since 7,
             /// on the root: true when DescribeImages (by `image-id` filter) showed it, false when it answered without it (deregistered, or not visible to the account); null on other rows, where the call failed, and before schema version 7
             described: Bool optional since 7,
         }
@@ -1324,13 +1326,25 @@ pub const DERIVED: &[DerivedColumn] = &[
         table: "images",
         name: "base_image_id",
         kind: ColumnKind::Str,
-        doc: "the root of its ancestry: its source followed through the inventory's images (a copy, or a build from an instance of an organization's AMI) to one whose chain GetImageAncestry gave, whose last entry (\"the root AMI\") is the base; null when not known (`base_not_known` says why)",
+        doc: "the root of its ancestry (EC2 User Guide, \"AMI ancestry\": a verified provider's public AMI, alias `amazon` or `aws-marketplace`; \"An AMI with no recorded ancestor\"): its source followed through the inventory's images (a copy, or a build from an instance of an organization's AMI) to one with no recorded source (its own base) or one whose chain was read, whose last entry is the base (a chain that stops short, at another partition or the 50th AMI, goes on through the inventory or is not known); null when not known (`base_not_known` says why)",
     },
     DerivedColumn {
         table: "images",
         name: "base_owner",
         kind: ColumnKind::Str,
-        doc: "the base's owner alias (`amazon`, `aws-marketplace`, `aws-backup-vault`), else its owner account as DescribeImages showed it (or as the inventory holds it); null when not known",
+        doc: "the base's owner alias when it is a verified provider's (`amazon`, `aws-marketplace`), else its owner account as DescribeImages showed it (or as the inventory holds it); null when not known",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "base_owner_account",
+        kind: ColumnKind::Str,
+        doc: "the base's owner account, where DescribeImages showed it or the inventory holds it; null otherwise (an alias alone)",
+    },
+    DerivedColumn {
+        table: "images",
+        name: "base_owner_in_organization",
+        kind: ColumnKind::Bool,
+        doc: "whether `base_owner_account` is an account of the organization; null when the organization's members were not listed (an audit of some accounts, or ListAccounts failed) or the account is not known",
     },
     DerivedColumn {
         table: "images",
@@ -1342,7 +1356,7 @@ pub const DERIVED: &[DerivedColumn] = &[
         table: "images",
         name: "base_not_known",
         kind: ColumnKind::Str,
-        doc: "why the base or its owner is not known (no source recorded, ancestry not read, the root's owner not shown); null when both are known",
+        doc: "why the base or its owner is not known (ancestry not read, the chain stops short, the root's owner not shown); null when both are known",
     },
     DerivedColumn {
         table: "launch_templates",

@@ -134,9 +134,22 @@ fn run_with(rule: &str, mut rows: Vec<Row>, overrides: ParamOverrides) -> BTreeM
             all[1].1.push((column, value));
         }
     }
+    // The organization's members were listed (its ListAccounts answered).
+    let listed = match rows.iter().position(|(t, _)| *t == "scope:organization") {
+        Some(at) => {
+            rows.remove(at);
+            true
+        }
+        None => false,
+    };
     all.append(&mut rows);
     // Account B is a member of the organization outside the scope.
-    let inv = inventory_with(all, |m| m.scope.accounts = vec![A.to_string()]);
+    let inv = inventory_with(all, |m| {
+        m.scope.accounts = vec![A.to_string()];
+        if listed {
+            m.scope.source = "organizations".to_string();
+        }
+    });
     let pack = amiaudit::settings::load_pack(&[]).unwrap();
     let rules: Vec<_> = pack.rules.into_iter().filter(|r| r.id == rule).collect();
     assert_eq!(rules.len(), 1, "no rule {rule}");
@@ -1061,6 +1074,18 @@ fn ami_unused_follows_what_pipelines_build_on() {
             A,
             "ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
         ),
+        // A top-level parameter name (no `/`), read: followed, no gap.
+        recipe(A, "ssm:golden-erp"),
+        row(
+            "ssm_parameters",
+            vec![
+                ("name", "golden-erp".into()),
+                ("parameter_type", "String".into()),
+                ("data_type", "aws:ec2:image".into()),
+                ("value_read", true.into()),
+                ("image_id", "ami-newest-of-all".into()),
+            ],
+        ),
     ];
     expect(
         &run("AMI-UNUSED", built.clone()),
@@ -1111,6 +1136,16 @@ fn ami_unused_follows_what_pipelines_build_on() {
         ),
         ("no documented form", recipe(A, "golden-base")),
         ("a pipeline whose recipe was not read", pipeline(A)),
+        (
+            "a pipeline without its recipe's ARN",
+            row(
+                "pipelines",
+                vec![(
+                    "pipeline_arn",
+                    format!("arn:aws:imagebuilder:{R}:{A}:image-pipeline/nameless").into(),
+                )],
+            ),
+        ),
         ("GetImageRecipe failed", failed(A)),
     ] {
         let mut rows = built.clone();
@@ -3437,12 +3472,67 @@ fn ami_base_unapproved() {
         ("ami-on-unread-root", "unknown"),
         ("ami-on-org", "fail"),
         ("ami-copy-of-on-amazon", "pass"),
-        ("ami-no-source", "unknown"),
-        ("ami-on-registered", "unknown"),
+        // No recorded ancestor: its own base, owned by A.
+        ("ami-no-source", "fail"),
+        ("ami-on-registered", "fail"),
         ("ami-ancestry-unread", "unknown"),
         ("ami-ancestry-failed", "unknown"),
+        ("ami-on-truncated", "unknown"),
+        ("ami-on-truncated-held", "pass"),
+        ("ami-on-backup-vault", "unknown"),
+        ("ami-on-layer", "fail"),
     ];
+    // A chain that stops short ("the 50th AMI", another partition): not
+    // known, unless the inventory holds where it goes on.
+    rows.extend(built_on(
+        "ami-on-truncated",
+        "ami-50th",
+        vec![
+            ("ancestor_source_image_id", "ami-beyond".into()),
+            ("owner_id", "999988887777".into()),
+            ("described", true.into()),
+        ],
+    ));
+    rows.extend(built_on(
+        "ami-on-truncated-held",
+        "ami-50th-b",
+        vec![
+            ("ancestor_source_image_id", "ami-on-amazon".into()),
+            ("described", false.into()),
+        ],
+    ));
+    // aws-backup-vault is no verified provider: its source goes on.
+    rows.extend(built_on(
+        "ami-on-backup-vault",
+        "ami-vault",
+        vec![
+            ("owner_alias", "aws-backup-vault".into()),
+            ("ancestor_source_image_id", "ami-somewhere".into()),
+        ],
+    ));
+    // A root the chain names that the inventory shows with a source of its
+    // own is followed there (to the community base).
+    rows.extend(built_on(
+        "ami-on-layer",
+        "ami-on-community",
+        vec![("owner_id", A.into()), ("described", true.into())],
+    ));
     expect(&run("AMI-BASE-UNAPPROVED", rows.clone()), &expected);
+
+    // Amazon's account id approves what its alias does.
+    let mut by_account = ParamOverrides::new();
+    by_account
+        .entry("AMI-BASE-UNAPPROVED".into())
+        .or_default()
+        .insert(
+            "approved_base_owners".into(),
+            amiaudit::policy::ParamValue::List(vec!["137112412989".into()]),
+        );
+    let m = run_with("AMI-BASE-UNAPPROVED", rows.clone(), by_account);
+    expect(
+        &m,
+        &[("ami-on-amazon", "pass"), ("ami-on-community", "fail")],
+    );
 
     // The organization approved, and only AL2023 by name.
     let mut strict = ParamOverrides::new();
@@ -3463,15 +3553,29 @@ fn ami_base_unapproved() {
             ("described", false.into()),
         ],
     ));
-    let m = run_with("AMI-BASE-UNAPPROVED", rows, strict);
+    let m = run_with("AMI-BASE-UNAPPROVED", rows.clone(), strict.clone());
     expect(
         &m,
         &[
             ("ami-on-amazon", "pass"),
             ("ami-on-amzn2", "fail"),
-            ("ami-on-community", "fail"),
-            ("ami-on-org", "pass"),
+            // Whether an account is the organization's is known only where
+            // its members were listed.
+            ("ami-on-community", "unknown"),
+            ("ami-on-org", "unknown"),
             ("ami-on-nameless-amazon", "unknown"),
+        ],
+    );
+    rows.push(("scope:organization", vec![]));
+    let m = run_with("AMI-BASE-UNAPPROVED", rows, strict);
+    expect(
+        &m,
+        &[
+            ("ami-on-org", "pass"),
+            ("ami-on-community", "fail"),
+            // Its own base, the organization's, by a name the pattern
+            // does not allow.
+            ("ami-no-source", "fail"),
         ],
     );
 }

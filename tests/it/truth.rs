@@ -953,9 +953,10 @@ fn images_are_judged_as_seeded() {
     for rule in ["AMI-STALE", "AMI-UNUSED", "AMI-UNHEALTHY-STATE"] {
         check(rule, images_where(&|_| "pass"));
     }
-    // Every factory image is registered (EC2 records no source) or copied
-    // or created from one: what it is built on is not known.
-    check("AMI-BASE-UNAPPROVED", images_where(&|_| "unknown"));
+    // Every factory image is registered (no recorded ancestor: its own
+    // base, the factory's, not approved by default) or copied or created
+    // from one.
+    check("AMI-BASE-UNAPPROVED", images_where(&|_| "fail"));
     // moto's block-device mappings carry no `Encrypted` flag: not known.
     check("AMI-UNENCRYPTED", images_where(&|_| "unknown"));
     check("AMI-AWS-MANAGED-KEY", images_where(&|_| "unknown"));
@@ -1344,7 +1345,8 @@ fn what_references_each_ami_is_read_as_ec2_answers() {
 /// from an instance of Amazon's AMI passes (DescribeImages shows the source
 /// is a root), one on another account's base built on Amazon's passes
 /// (GetImageAncestry gives the chain), one from an instance of a community
-/// AMI fails, a registered image (no source recorded) is unknown.
+/// AMI fails, and so does a registered image (no recorded ancestor: its
+/// own base, owned by an account not approved by default).
 #[test]
 fn provenance_is_read_from_the_ancestry() {
     let moto = Moto::start();
@@ -1436,7 +1438,8 @@ fn provenance_is_read_from_the_ancestry() {
                 .contains("ubuntu-cheap-hardened"),
         "the base's owner and name, as DescribeImages showed them: {judged:?}"
     );
-    assert_eq!(judged[registered.as_str()].0, "unknown", "{judged:?}");
+    // No recorded ancestor: its own base, the caller's, not approved.
+    assert_eq!(judged[registered.as_str()].0, "fail", "{judged:?}");
     // Amazon's base two links down: GetImageAncestry gave the chain.
     assert_eq!(judged[on_layered.as_str()].0, "pass", "{judged:?}");
     let ancestry = inventory.table("image_ancestry").unwrap();

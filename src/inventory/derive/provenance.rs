@@ -1,11 +1,16 @@
-//! What each image is ultimately built on: the root of its ancestry.
+//! What each image is ultimately built on: the root of its ancestry, as
+//! the EC2 User Guide defines it ("AMI ancestry"): "A public AMI from a
+//! verified provider (identified by its owner alias, which is either
+//! amazon or aws-marketplace)"; "An AMI with no recorded ancestor"; "An
+//! AMI whose source AMI is from a different partition"; "The 50th AMI in
+//! the list".
 
 #![allow(
     clippy::indexing_slicing,
     reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
 )]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use polars::prelude::*;
 
@@ -13,129 +18,90 @@ use super::stage;
 use crate::error::Result;
 use crate::inventory::{bool_column, i64_column, str_column};
 
+/// The owner aliases of verified providers, whose AMIs end a chain.
+const VERIFIED: [&str; 2] = ["amazon", "aws-marketplace"];
+
+/// The most links followed through the inventory's own images.
+const MAX_LINKS: usize = 64;
+
 /// The root of one image's chain, as far as it is known.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct Base {
     image: Option<String>,
-    /// An owner alias (`amazon`, `aws-marketplace`, ...) or an account id.
+    /// The owner alias, else the owner account.
     owner: Option<String>,
+    /// The owner account, when known.
+    account: Option<String>,
     name: Option<String>,
     /// Why the base, or its owner, is not known.
     not_known: Option<String>,
 }
 
-/// The root of an ancestry chain as GetImageAncestry and DescribeImages
-/// gave it: (image, alias, owner account, name, described).
-type Root<'a> = (
-    &'a str,
-    Option<&'a str>,
-    Option<&'a str>,
-    Option<&'a str>,
-    Option<bool>,
-);
+/// The last row of a chain GetImageAncestry (or DescribeImages of a root
+/// source) gave.
+#[derive(Debug, Clone, Copy)]
+struct Root<'a> {
+    image: &'a str,
+    alias: Option<&'a str>,
+    account: Option<&'a str>,
+    name: Option<&'a str>,
+    described: Option<bool>,
+    /// Its own source, where the chain names one (the chain stopped short).
+    source: Option<&'a str>,
+}
 
-/// Adds `base_image_id`, `base_owner`, `base_name` and `base_not_known` to
-/// `images`: each image's source followed through the inventory's own
-/// images (a copy or a build of an organization's AMI) until an image
-/// whose chain GetImageAncestry gave, whose root is the base.
-pub(in crate::inventory) fn provenance(images: &mut DataFrame, ancestry: &DataFrame) -> Result<()> {
-    let roots = roots(ancestry)?;
-    let (account, region, image, source, source_region) = (
-        str_column(images, "account_id")?,
-        str_column(images, "region")?,
-        str_column(images, "image_id")?,
-        str_column(images, "source_image_id")?,
-        str_column(images, "source_image_region")?,
-    );
-    let (owner, name) = (str_column(images, "owner_id")?, str_column(images, "name")?);
-    let at: HashMap<(&str, &str), usize> = (0..images.height())
-        .filter_map(|i| Some(((image[i]?, region[i]?), i)))
-        .collect();
-    let by_id: HashMap<&str, usize> = at.iter().map(|(&(id, _), &i)| (id, i)).collect();
-    let known = Known {
-        by_id: &by_id,
-        owners: &owner,
-        names: &name,
-        sources: &source,
+/// The inventory's images as the walk reads them.
+struct Images<'a> {
+    image: Vec<Option<&'a str>>,
+    source: Vec<Option<&'a str>>,
+    source_region: Vec<Option<&'a str>>,
+    region: Vec<Option<&'a str>>,
+    owner: Vec<Option<&'a str>>,
+    name: Vec<Option<&'a str>>,
+    /// (id, region) and id alone -> row.
+    at: HashMap<(&'a str, &'a str), usize>,
+    by_id: HashMap<&'a str, usize>,
+    /// (account, region, image) -> the root of its chain.
+    roots: HashMap<(&'a str, &'a str, &'a str), Root<'a>>,
+    account: Vec<Option<&'a str>>,
+}
+
+/// Adds `base_image_id`, `base_owner`, `base_owner_account`, `base_name`,
+/// `base_owner_in_organization` and `base_not_known` to `images`: each
+/// image's source followed through the inventory's own images (a copy or
+/// a build of an organization's AMI) until an image with no recorded
+/// source (it is its own base) or one whose chain was read, whose root is
+/// the base. `members` are the organization's accounts when they were
+/// listed.
+pub(in crate::inventory) fn provenance(
+    images: &mut DataFrame,
+    ancestry: &DataFrame,
+    members: Option<&HashSet<String>>,
+) -> Result<()> {
+    let bases: Vec<Base> = {
+        let rows = Images::read(images, ancestry)?;
+        (0..images.height()).map(|i| rows.base(i)).collect()
     };
-    let n = images.height();
-    let mut bases = Vec::with_capacity(n);
-    for start in 0..n {
-        let mut i = start;
-        let mut steps = 0;
-        let base = loop {
-            // A chain through the inventory longer than any real lineage
-            // loops (sources are recorded by AWS, but an inventory file is
-            // not trusted).
-            steps += 1;
-            if steps > MAX_LINKS {
-                break not_known(format!(
-                    "its ancestry through {} does not end",
-                    image[start].unwrap_or("?")
-                ));
-            }
-            let key = (account[i], region[i], image[i]);
-            if let (Some(a), Some(r), Some(x)) = key
-                && let Some(root) = roots.get(&(a, r, x))
-            {
-                break from_root(*root, &known);
-            }
-            let Some(src) = source[i] else {
-                break not_known(no_source(image[i].unwrap_or("?")));
-            };
-            match at.get(&(src, source_region[i].or(region[i]).unwrap_or_default())) {
-                Some(&next) => i = next,
-                None => {
-                    break not_known(format!(
-                        "the ancestry of {} (from {src}) was not read (GetImageAncestry)",
-                        image[i].unwrap_or("?")
-                    ));
-                }
-            }
-        };
-        bases.push(base);
-    }
+    let in_org: Vec<Option<bool>> = bases
+        .iter()
+        .map(|b| match (members, &b.account) {
+            (Some(members), Some(account)) => Some(members.contains(account)),
+            _ => None,
+        })
+        .collect();
+    let text =
+        |f: fn(&Base) -> &Option<String>| bases.iter().map(|b| f(b).clone()).collect::<Vec<_>>();
     for c in [
-        Column::new(
-            "base_image_id".into(),
-            bases.iter().map(|b| b.image.clone()).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "base_owner".into(),
-            bases.iter().map(|b| b.owner.clone()).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "base_name".into(),
-            bases.iter().map(|b| b.name.clone()).collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "base_not_known".into(),
-            bases
-                .iter()
-                .map(|b| b.not_known.clone())
-                .collect::<Vec<_>>(),
-        ),
+        Column::new("base_image_id".into(), text(|b| &b.image)),
+        Column::new("base_owner".into(), text(|b| &b.owner)),
+        Column::new("base_owner_account".into(), text(|b| &b.account)),
+        Column::new("base_name".into(), text(|b| &b.name)),
+        Column::new("base_owner_in_organization".into(), in_org),
+        Column::new("base_not_known".into(), text(|b| &b.not_known)),
     ] {
         images.with_column(c).map_err(|e| stage("images", &e))?;
     }
     Ok(())
-}
-
-fn no_source(image: &str) -> String {
-    format!(
-        "{image} records no source image (registered, imported, or made before EC2 recorded sources)"
-    )
-}
-
-/// The most links followed through the inventory's own images.
-const MAX_LINKS: usize = 64;
-
-/// The inventory's images by id, with their owners and names.
-struct Known<'a, 'b> {
-    by_id: &'b HashMap<&'a str, usize>,
-    owners: &'b [Option<&'a str>],
-    names: &'b [Option<&'a str>],
-    sources: &'b [Option<&'a str>],
 }
 
 fn not_known(why: String) -> Base {
@@ -145,35 +111,133 @@ fn not_known(why: String) -> Base {
     }
 }
 
-/// The base a chain's root names: its alias, else the owner DescribeImages
-/// showed, else (the root is one of the inventory's images) its owner.
-fn from_root((root, alias, owner_id, name, described): Root<'_>, known: &Known<'_, '_>) -> Base {
-    let held = known.by_id.get(root).copied();
-    // A root among the inventory's images that records no source is no
-    // more a known base than that image is on its own.
-    if let Some(i) = held
-        && alias.is_none()
-        && known.sources[i].is_none()
-    {
-        return not_known(no_source(root));
+impl<'a> Images<'a> {
+    fn read(images: &'a DataFrame, ancestry: &'a DataFrame) -> Result<Images<'a>> {
+        let image = str_column(images, "image_id")?;
+        let region = str_column(images, "region")?;
+        let at: HashMap<(&str, &str), usize> = (0..images.height())
+            .filter_map(|i| Some(((image[i]?, region[i]?), i)))
+            .collect();
+        let by_id = at.iter().map(|(&(id, _), &i)| (id, i)).collect();
+        Ok(Images {
+            source: str_column(images, "source_image_id")?,
+            source_region: str_column(images, "source_image_region")?,
+            owner: str_column(images, "owner_id")?,
+            name: str_column(images, "name")?,
+            account: str_column(images, "account_id")?,
+            roots: roots(ancestry)?,
+            image,
+            region,
+            at,
+            by_id,
+        })
     }
-    let owner = alias
-        .or(owner_id)
-        .or_else(|| held.and_then(|i| known.owners[i]));
-    let name = name.or_else(|| held.and_then(|i| known.names[i]));
-    let not_known = owner.is_none().then(|| match described {
-        Some(false) => format!("its base {root} has no owner alias, and DescribeImages no longer shows it (deregistered or not visible)"),
-        _ => format!("its base {root} has no owner alias, and its owner was not read (DescribeImages)"),
-    });
-    Base {
-        image: Some(root.to_string()),
-        owner: owner.map(str::to_string),
-        name: name.map(str::to_string),
-        not_known,
+
+    /// Row `start`'s base: follow sources through the inventory; a row
+    /// with no source is its own base; a row whose chain was read ends at
+    /// the chain's root, or continues where that root is one of the
+    /// inventory's images.
+    fn base(&self, start: usize) -> Base {
+        let mut i = start;
+        for _ in 0..MAX_LINKS {
+            let key = (self.account[i], self.region[i], self.image[i]);
+            if let (Some(a), Some(r), Some(x)) = key
+                && let Some(root) = self.roots.get(&(a, r, x))
+            {
+                match self.after_root(root) {
+                    Ok(base) => return base,
+                    Err(next) => {
+                        i = next;
+                        continue;
+                    }
+                }
+            }
+            let Some(src) = self.source[i] else {
+                // "An AMI with no recorded ancestor": its own base.
+                let owner = self.owner_of(i);
+                return Base {
+                    image: self.image[i].map(str::to_string),
+                    owner: owner.map(str::to_string),
+                    account: owner.map(str::to_string),
+                    name: self.name[i].map(str::to_string),
+                    not_known: owner.is_none().then(|| {
+                        format!("the owner of {} is not known", self.image[i].unwrap_or("?"))
+                    }),
+                };
+            };
+            let at = self.source_region[i].or(self.region[i]).unwrap_or_default();
+            match self.at.get(&(src, at)) {
+                Some(&next) => i = next,
+                None => {
+                    return not_known(format!(
+                        "the ancestry of {} (from {src}) was not read (GetImageAncestry)",
+                        self.image[i].unwrap_or("?")
+                    ));
+                }
+            }
+        }
+        not_known(format!(
+            "its ancestry through {} does not end",
+            self.image[start].unwrap_or("?")
+        ))
+    }
+
+    /// The owner of one of the inventory's images (its own account's).
+    fn owner_of(&self, i: usize) -> Option<&'a str> {
+        self.owner[i].or(self.account[i])
+    }
+
+    /// The base a chain's root gives, or the inventory row to go on from.
+    fn after_root(&self, root: &Root<'a>) -> std::result::Result<Base, usize> {
+        let verified = root.alias.filter(|a| VERIFIED.contains(a));
+        let held = self.by_id.get(root.image).copied();
+        if verified.is_none() {
+            // The chain stopped short of the root ("from a different
+            // partition", "the 50th AMI"): go on where the inventory holds
+            // the rest, else it is not known.
+            if let Some(src) = root.source {
+                return match self.by_id.get(src) {
+                    Some(&next) => Err(next),
+                    None => Ok(not_known(format!(
+                        "its ancestry stops at {}, whose own source {src} is not in it (another partition, or the 50-AMI limit)",
+                        root.image
+                    ))),
+                };
+            }
+            // A root that is one of the inventory's images is followed
+            // there (its own row says whether it has a source).
+            if let Some(next) = held
+                && self.source[next].is_some()
+            {
+                return Err(next);
+            }
+        }
+        let account = root.account.or_else(|| held.and_then(|i| self.owner_of(i)));
+        let owner = verified.or(account);
+        let not_known = owner.is_none().then(|| match root.described {
+            Some(false) => format!(
+                "its base {} has no verified owner alias, and DescribeImages no longer shows it (deregistered or not visible)",
+                root.image
+            ),
+            _ => format!(
+                "its base {} has no verified owner alias, and its owner was not read (DescribeImages)",
+                root.image
+            ),
+        });
+        Ok(Base {
+            image: Some(root.image.to_string()),
+            owner: owner.map(str::to_string),
+            account: account.map(str::to_string),
+            name: root
+                .name
+                .or_else(|| held.and_then(|i| self.name[i]))
+                .map(str::to_string),
+            not_known,
+        })
     }
 }
 
-/// (account, region, image) -> the root of the chain GetImageAncestry gave.
+/// (account, region, image) -> the deepest row of its chain.
 fn roots(ancestry: &DataFrame) -> Result<HashMap<(&str, &str, &str), Root<'_>>> {
     let (account, region, image, depth, ancestor) = (
         str_column(ancestry, "account_id")?,
@@ -182,11 +246,12 @@ fn roots(ancestry: &DataFrame) -> Result<HashMap<(&str, &str, &str), Root<'_>>> 
         i64_column(ancestry, "depth")?,
         str_column(ancestry, "ancestor_image_id")?,
     );
-    let (alias, owner, name, described) = (
+    let (alias, owner, name, described, source) = (
         str_column(ancestry, "owner_alias")?,
         str_column(ancestry, "owner_id")?,
         str_column(ancestry, "name")?,
         bool_column(ancestry, "described")?,
+        str_column(ancestry, "ancestor_source_image_id")?,
     );
     let mut deepest: HashMap<(&str, &str, &str), (i64, Root)> = HashMap::new();
     for k in 0..ancestry.height() {
@@ -195,7 +260,17 @@ fn roots(ancestry: &DataFrame) -> Result<HashMap<(&str, &str, &str), Root<'_>>> 
         else {
             continue;
         };
-        let entry = (d, (root, alias[k], owner[k], name[k], described[k]));
+        let entry = (
+            d,
+            Root {
+                image: root,
+                alias: alias[k],
+                account: owner[k],
+                name: name[k],
+                described: described[k],
+                source: source[k],
+            },
+        );
         deepest
             .entry((a, r, x))
             .and_modify(|held| {

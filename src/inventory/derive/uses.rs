@@ -137,17 +137,48 @@ enum Parent<'a> {
     /// (owner `aws`), an AWS public parameter (`/aws/service/...`), a
     /// Marketplace product.
     Outside,
-    /// A parameter of the recipe's own account-region, by name.
-    Parameter(String),
-    /// An Image Builder image of an account: its name and version, each
-    /// part possibly `x`, and the build number when it is pinned.
-    Build {
-        account: &'a str,
+    /// A parameter, by name as given (a name or an ARN's `parameter/...`
+    /// part), in the account and region its ARN names, else the recipe's.
+    Parameter {
+        account: Option<&'a str>,
+        region: Option<&'a str>,
         name: &'a str,
-        version: &'a str,
-        build: Option<&'a str>,
     },
+    /// An Image Builder image of an account: where it is, its name and
+    /// version, each part possibly `x`, and the build number when pinned.
+    Build(ImageVersion<'a>),
     Unknown,
+}
+
+/// An Image Builder image ARN's parts
+/// (`arn:<partition>:imagebuilder:<region>:<account>:image/<name>/<version>[/<build>]`).
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+struct ImageVersion<'a> {
+    region: &'a str,
+    account: &'a str,
+    name: &'a str,
+    version: &'a str,
+    build: Option<&'a str>,
+}
+
+fn image_version(arn: &str) -> Option<ImageVersion<'_>> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let ["arn", _, "imagebuilder", region, account, resource] = parts.as_slice() else {
+        return None;
+    };
+    let path: Vec<&str> = resource.split('/').collect();
+    let (name, version, build) = match path.as_slice() {
+        ["image", name, version] => (*name, *version, None),
+        ["image", name, version, build] => (*name, *version, Some(*build)),
+        _ => return None,
+    };
+    Some(ImageVersion {
+        region,
+        account,
+        name,
+        version,
+        build,
+    })
 }
 
 fn parent_of(parent: &str) -> Parent<'_> {
@@ -158,69 +189,74 @@ fn parent_of(parent: &str) -> Parent<'_> {
         return Parent::Outside;
     }
     if let Some(named) = parent.strip_prefix("ssm:") {
-        let name = match named.split_once(":parameter/") {
-            Some((_, rest)) => format!("/{rest}"),
-            None if named.starts_with("arn:") => return Parent::Unknown,
-            None if named.starts_with('/') => named.to_string(),
-            None => format!("/{named}"),
+        let (account, region, name) = match named.split_once(":parameter/") {
+            Some((arn, name)) => {
+                let parts: Vec<&str> = arn.split(':').collect();
+                match parts.as_slice() {
+                    ["arn", _, "ssm", region, account] => (Some(*account), Some(*region), name),
+                    _ => return Parent::Unknown,
+                }
+            }
+            None if named.starts_with("arn:") || named.is_empty() => return Parent::Unknown,
+            None => (None, None, named),
         };
-        return if name.starts_with("/aws/service/") {
+        return if name.trim_start_matches('/').starts_with("aws/service/") {
             Parent::Outside
         } else {
-            Parent::Parameter(name)
+            Parent::Parameter {
+                account,
+                region,
+                name,
+            }
         };
     }
-    let parts: Vec<&str> = parent.splitn(6, ':').collect();
-    if let [arn, _, "imagebuilder", _, account, resource] = parts.as_slice()
-        && *arn == "arn"
-    {
-        let path: Vec<&str> = resource.split('/').collect();
-        return match (*account, path.as_slice()) {
-            ("aws", ["image", ..]) => Parent::Outside,
-            (account, ["image", name, version]) => Parent::Build {
-                account,
-                name,
-                version,
-                build: None,
-            },
-            (account, ["image", name, version, build]) => Parent::Build {
-                account,
-                name,
-                version,
-                build: Some(build),
-            },
-            _ => Parent::Unknown,
+    if parent.starts_with("arn:") {
+        return match image_version(parent) {
+            Some(v) if v.account == "aws" => Parent::Outside,
+            Some(v) => Parent::Build(v),
+            None => Parent::Unknown,
         };
     }
     Parent::Unknown
 }
 
-/// Whether an image build ARN (`...:<region>:<account>:image/<name>/<version>/<build>`)
-/// is a build, in `region`, of an image ARN's account, name, version (`x`
-/// matches any part) and build.
-fn build_matches(build_arn: &str, region: &str, parent: &Parent<'_>) -> bool {
-    let Parent::Build {
-        account: owner,
-        name,
-        version,
-        build,
-    } = parent
-    else {
-        return false;
-    };
-    let Some((_, path)) = build_arn.split_once(&format!(":{region}:{owner}:image/")) else {
-        return false;
-    };
-    let path: Vec<&str> = path.split('/').collect();
-    let [built_name, built_version, built_build] = path.as_slice() else {
-        return false;
-    };
-    let parts_match = version.split('.').count() == built_version.split('.').count()
-        && version
+/// Whether a build's version and build number are what an image ARN asks
+/// (`x` matches any part of the version).
+fn version_matches(want: &ImageVersion<'_>, built: &ImageVersion<'_>) -> bool {
+    let parts_match = want.version.split('.').count() == built.version.split('.').count()
+        && want
+            .version
             .split('.')
-            .zip(built_version.split('.'))
-            .all(|(want, got)| want == "x" || want == got);
-    name == built_name && parts_match && build.is_none_or(|b| b == *built_build)
+            .zip(built.version.split('.'))
+            .all(|(w, g)| w == "x" || w == g);
+    parts_match && want.build.is_none_or(|b| built.build == Some(b))
+}
+
+/// The AMIs of each Image Builder image's builds, parsed once: (region,
+/// account, name) -> each build's version and the AMI it distributed, with
+/// the AMI's region.
+type BuildIndex<'a> =
+    HashMap<(&'a str, &'a str, &'a str), Vec<(ImageVersion<'a>, &'a str, &'a str)>>;
+
+fn build_index(builds: &DataFrame) -> Result<BuildIndex<'_>> {
+    let (arn, ami_region, ami) = (
+        str_column(builds, "image_build_arn")?,
+        str_column(builds, "ami_region")?,
+        str_column(builds, "image_id")?,
+    );
+    let mut index: BuildIndex = HashMap::new();
+    for k in 0..builds.height() {
+        let (Some(arn), Some(at), Some(ami)) = (arn[k], ami_region[k], ami[k]) else {
+            continue;
+        };
+        if let Some(v) = image_version(arn) {
+            index
+                .entry((v.region, v.account, v.name))
+                .or_default()
+                .push((v, at, ami));
+        }
+    }
+    Ok(index)
 }
 
 /// Each pipeline's recipe and what it builds on. A pipeline whose recipe
@@ -240,12 +276,7 @@ fn recipe_uses(
         str_column(recipes, "parent_image")?,
     );
     let parameters = parameter_values(table(tables, "ssm_parameters")?)?;
-    let builds = table(tables, "pipeline_amis")?;
-    let (build_arn, ami_region, ami) = (
-        str_column(builds, "image_build_arn")?,
-        str_column(builds, "ami_region")?,
-        str_column(builds, "image_id")?,
-    );
+    let builds = build_index(table(tables, "pipeline_amis")?)?;
     let read: BTreeSet<(&str, &str, &str)> = (0..recipes.height())
         .filter_map(|i| Some((account[i]?, region[i]?, arn[i]?)))
         .collect();
@@ -269,22 +300,34 @@ fn recipe_uses(
                 true
             }
             Parent::Outside => true,
-            Parent::Parameter(name) => match parameters.get(&(a, r, name.as_str())) {
-                Some(image) => {
-                    if let Some(image) = image {
-                        found(image);
+            Parent::Parameter {
+                account,
+                region,
+                name,
+            } => {
+                let (pa, pr) = (account.unwrap_or(a), region.unwrap_or(r));
+                // Hierarchical names start with `/`, which an ARN leaves
+                // out; either spelling that was read answers.
+                let bare = name.trim_start_matches('/');
+                let slashed = format!("/{bare}");
+                let held = [name, bare, slashed.as_str()]
+                    .into_iter()
+                    .find_map(|n| parameters.get(&(pa, pr, n)));
+                match held {
+                    Some(image) => {
+                        if let Some(image) = image {
+                            found(image);
+                        }
+                        true
                     }
-                    true
+                    None => false,
                 }
-                None => false,
-            },
-            pinned @ Parent::Build { .. } => {
+            }
+            Parent::Build(want) => {
                 let mut any = false;
-                for k in 0..builds.height() {
-                    if let (Some(b), Some(Some(image))) =
-                        (build_arn[k], (ami_region[k] == Some(r)).then_some(ami[k]))
-                        && build_matches(b, r, &pinned)
-                    {
+                let built = builds.get(&(want.region, want.account, want.name));
+                for (version, at, image) in built.into_iter().flatten() {
+                    if *at == r && version_matches(&want, version) {
                         found(image);
                         any = true;
                     }
@@ -343,10 +386,11 @@ fn pipelines_without_recipe(
         let (Some(a), Some(r)) = (account[i], region[i]) else {
             continue;
         };
+        // A pipeline without its recipe's ARN (container pipelines are not
+        // collected) builds on what is not known either.
         let unread = match recipe[i] {
             Some(arn) => !read.contains(&(a, r, arn)),
-            // A pipeline of container recipes builds no AMI.
-            None => false,
+            None => true,
         };
         if unread {
             gaps.entry((a.to_string(), r.to_string()))
@@ -402,29 +446,47 @@ mod tests {
         );
         assert_eq!(
             parent_of("ssm:/golden/base"),
-            Parent::Parameter("/golden/base".into())
+            Parent::Parameter {
+                account: None,
+                region: None,
+                name: "/golden/base"
+            }
         );
         assert_eq!(
-            parent_of("ssm:arn:aws:ssm:eu-west-1:111111111111:parameter/golden/base"),
-            Parent::Parameter("/golden/base".into())
+            parent_of("ssm:golden-erp"),
+            Parent::Parameter {
+                account: None,
+                region: None,
+                name: "golden-erp"
+            }
+        );
+        assert_eq!(
+            parent_of("ssm:arn:aws:ssm:eu-west-1:222222222222:parameter/golden/base"),
+            Parent::Parameter {
+                account: Some("222222222222"),
+                region: Some("eu-west-1"),
+                name: "golden/base"
+            }
         );
         assert_eq!(
             parent_of("arn:aws:imagebuilder:eu-west-1:111111111111:image/base/1.x.x"),
-            Parent::Build {
+            Parent::Build(ImageVersion {
+                region: "eu-west-1",
                 account: "111111111111",
                 name: "base",
                 version: "1.x.x",
                 build: None
-            }
+            })
         );
         assert_eq!(parent_of(""), Parent::Unknown);
+        assert_eq!(parent_of("ssm:"), Parent::Unknown);
         assert_eq!(parent_of("something-else"), Parent::Unknown);
     }
 
     #[test]
-    fn an_image_arn_matches_its_builds_by_name_version_and_build() {
-        let build = "arn:aws:imagebuilder:eu-west-1:111111111111:image/base/1.2.3/4";
-        let parent = |p| parent_of(p);
+    fn an_image_arn_matches_its_builds_by_version_and_build() {
+        let built = image_version("arn:aws:imagebuilder:eu-west-1:111111111111:image/base/1.2.3/4")
+            .unwrap();
         for (arn, expected) in [
             (
                 "arn:aws:imagebuilder:eu-west-1:111111111111:image/base/x.x.x",
@@ -451,24 +513,12 @@ mod tests {
                 false,
             ),
             (
-                "arn:aws:imagebuilder:eu-west-1:111111111111:image/other/x.x.x",
-                false,
-            ),
-            (
-                "arn:aws:imagebuilder:eu-west-1:222222222222:image/base/x.x.x",
+                "arn:aws:imagebuilder:eu-west-1:111111111111:image/base/x.x",
                 false,
             ),
         ] {
-            assert_eq!(
-                build_matches(build, "eu-west-1", &parent(arn)),
-                expected,
-                "{arn}"
-            );
+            let want = image_version(arn).unwrap();
+            assert_eq!(version_matches(&want, &built), expected, "{arn}");
         }
-        assert!(!build_matches(
-            build,
-            "us-east-1",
-            &parent("arn:aws:imagebuilder:us-east-1:111111111111:image/base/x.x.x")
-        ));
     }
 }
