@@ -251,10 +251,12 @@ pub struct ScanFlags {
     /// `unknown` for SNAP-SHARED-OUTSIDE-ORG.
     #[arg(long, value_name = "WHICH")]
     pub snapshot_permissions: Option<String>,
-    /// Read image usage reports made earlier (which accounts use each own
-    /// AMI), never creating one or waiting: reuse or off [default: reuse,
-    /// a report at most `image_usage_report_max_age_days` (7) old].
-    #[arg(long, value_name = "reuse|off")]
+    /// Image usage reports (which accounts use each own AMI), never waited
+    /// for: reuse reads one made earlier, at most
+    /// `image_usage_report_max_age_days` (7) old; create also asks EC2 for
+    /// one for each shared AMI without one (a write: needs
+    /// deploy/iam-usage-reports-create.json); off reads none [default: reuse].
+    #[arg(long, value_name = "reuse|create|off")]
     pub image_usage_reports: Option<String>,
     /// Print calls, retries, throttles and wall time after the scan.
     #[arg(long)]

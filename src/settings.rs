@@ -88,7 +88,7 @@ pub fn scan_options(asked: &ScanSection, config_name: &str) -> Result<ScanOption
     if let Some(mode) = &asked.image_usage_reports {
         options.usage_reports.mode = UsageReports::parse(mode).ok_or_else(|| {
             Error::input(format!(
-                "scan: image usage reports `{}` is not one of reuse, off (the scan never creates a report)",
+                "scan: image usage reports `{}` is not one of reuse, create, off",
                 mode.escape_debug()
             ))
         })?;

@@ -28,8 +28,20 @@ pub fn run(options: &ScanOptions, out: &Path, format: TableFormat, stats: bool) 
 
 /// The lines printed after a scan.
 pub fn summary(stats: &collect::ScanStats, out: &Path) -> String {
+    let created = stats
+        .operations
+        .get("ec2:CreateImageUsageReport")
+        .map(|c| c.calls)
+        .unwrap_or_default();
+    let created = if created > 0 {
+        format!(
+            "asked EC2 for {created} image usage reports (image_usage_reports = create): a later scan reads them\n"
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "scanned {} accounts, {} account-regions: {} images, {} scan errors{}\nwrote {}\n",
+        "scanned {} accounts, {} account-regions: {} images, {} scan errors{}\n{created}wrote {}\n",
         stats.accounts,
         stats.account_regions,
         stats.images,

@@ -2,10 +2,13 @@
 //! earlier says (DescribeImageUsageReports, DescribeImageUsageReportEntries).
 //!
 //! A report is created asynchronously and read once `available`; it expires
-//! after 30 days. The scan never creates one and never waits: with `[scan]
-//! image_usage_reports = "reuse"` (the default) it reads, for each own AMI,
-//! the newest available report no older than the configured age that
-//! covers every account and both resource types; `off` reads none.
+//! after 30 days. The scan never waits: with `[scan] image_usage_reports =
+//! "reuse"` (the default) it reads, for each own AMI, the newest available
+//! report no older than the configured age that covers every account and
+//! both resource types; `create` also asks EC2 to make one
+//! (CreateImageUsageReport, a write, with its own IAM policy) for each
+//! shared AMI that has neither such a report nor one pending, for a later
+//! scan to read; `off` reads none.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,6 +27,8 @@ pub enum UsageReports {
     /// Read a ready report no older than the age given (days).
     #[default]
     Reuse,
+    /// Read as `Reuse`, and create a report for each shared AMI without one.
+    Create,
     Off,
 }
 
@@ -31,12 +36,13 @@ impl UsageReports {
     pub fn as_str(self) -> &'static str {
         match self {
             UsageReports::Reuse => "reuse",
+            UsageReports::Create => "create",
             UsageReports::Off => "off",
         }
     }
 
     pub fn parse(text: &str) -> Option<UsageReports> {
-        [UsageReports::Reuse, UsageReports::Off]
+        [UsageReports::Reuse, UsageReports::Create, UsageReports::Off]
             .into_iter()
             .find(|v| v.as_str() == text)
     }
@@ -72,6 +78,10 @@ pub struct Fetched {
     /// The reports chosen, by image, and the entries of each batch of them.
     chosen: BTreeMap<String, ImageUsageReport>,
     entries: Vec<(String, CallResult<Vec<ImageUsageReportEntry>>)>,
+    /// AMIs with a report pending that would do once ready (create mode).
+    pending: BTreeSet<String>,
+    /// The reports asked for (create mode): AMI -> the new report's id.
+    created: Vec<(String, CallResult<String>)>,
 }
 
 pub async fn fetch(
@@ -81,18 +91,28 @@ pub async fn fetch(
     now: DateTime<Utc>,
 ) -> Fetched {
     let mut listed = Vec::new();
+    // Create mode also lists pending reports, so none is asked for twice.
+    let states: &[&str] = match settings.mode {
+        UsageReports::Create => &["available", "pending"],
+        _ => &["available"],
+    };
     for batch in own.chunks(IDS_PER_CALL) {
+        let state = Filter::builder()
+            .name("state")
+            .set_values(Some(states.iter().map(|s| s.to_string()).collect()))
+            .build();
         let pages = ec2
             .describe_image_usage_reports()
             .set_image_ids(Some(batch.to_vec()))
-            .filters(Filter::builder().name("state").values("available").build())
+            .filters(state)
             .into_paginator()
             .send();
         let outcome = all_pages(pages, |p| p.image_usage_reports.unwrap_or_default()).await;
         listed.push((batch.join(" "), outcome));
     }
     let oldest = now - Duration::days(i64::from(settings.max_age_days));
-    let chosen = choose(&listed, oldest);
+    let chosen = choose(&listed, oldest, "available");
+    let pending = choose(&listed, oldest, "pending").into_keys().collect();
     let ids: Vec<String> = chosen
         .values()
         .filter_map(|r| r.report_id().map(str::to_string))
@@ -111,15 +131,62 @@ pub async fn fetch(
         listed,
         chosen,
         entries,
+        pending,
+        created: Vec::new(),
     }
 }
 
-/// For each AMI asked, the newest available report created at or after
+/// Create mode: asks EC2 for a report on each of `shared` (own AMIs that
+/// other accounts may launch) that has neither a report taken nor one
+/// pending, and whose listing answered. Never waits for one.
+pub async fn create(
+    ec2: &aws_sdk_ec2::Client,
+    fetched: &mut Fetched,
+    shared: Vec<String>,
+    limit: usize,
+    now: DateTime<Utc>,
+) {
+    let listed: BTreeSet<&str> = fetched
+        .listed
+        .iter()
+        .filter(|(_, outcome)| outcome.is_ok())
+        .flat_map(|(batch, _)| batch.split(' '))
+        .collect();
+    let wanted: Vec<String> = shared
+        .into_iter()
+        .filter(|id| listed.contains(id.as_str()))
+        .filter(|id| !fetched.chosen.contains_key(id) && !fetched.pending.contains(id))
+        .collect();
+    // One token per AMI and day: a second scan that day makes no second report.
+    let day = now.format("%Y%m%d").to_string();
+    fetched.created = super::calls::each_bounded(wanted, limit, |id| {
+        let token = format!("amiaudit-{id}-{day}");
+        async move {
+            let mut request = ec2
+                .create_image_usage_report()
+                .image_id(id)
+                .client_token(token);
+            for t in RESOURCE_TYPES {
+                request = request.resource_types(
+                    aws_sdk_ec2::types::ImageUsageResourceTypeRequest::builder()
+                        .resource_type(t)
+                        .build(),
+                );
+            }
+            let out = request.send().await.map_err(|e| CallError::from_sdk(&e))?;
+            Ok(out.report_id().unwrap_or_default().to_string())
+        }
+    })
+    .await;
+}
+
+/// For each AMI asked, the newest report in `state` created at or after
 /// `oldest` that names no accounts (every account) and covers both
 /// resource types.
 fn choose(
     listed: &[(String, CallResult<Vec<ImageUsageReport>>)],
     oldest: DateTime<Utc>,
+    state: &str,
 ) -> BTreeMap<String, ImageUsageReport> {
     let mut chosen: BTreeMap<String, ImageUsageReport> = BTreeMap::new();
     for (batch, outcome) in listed {
@@ -137,7 +204,7 @@ fn choose(
                 .filter_map(|t| t.resource_type())
                 .collect();
             let usable = asked.contains(image)
-                && report.state() == Some("available")
+                && report.state() == Some(state)
                 && report.account_ids().is_empty()
                 && RESOURCE_TYPES.iter().all(|t| types.contains(t))
                 && created >= oldest;
@@ -168,6 +235,11 @@ fn millis(t: Option<&aws_smithy_types::DateTime>) -> Option<Millis> {
 pub fn rows(harvest: &mut Harvest, fetched: Fetched) {
     for (batch, outcome) in fetched.listed {
         harvest.take("ec2", "DescribeImageUsageReports", Some(&batch), outcome);
+    }
+    // A report asked for is read by a later scan; a refusal is a scan
+    // error (the AMI's usage stays as the reads above found it).
+    for (image, outcome) in fetched.created {
+        harvest.take("ec2", "CreateImageUsageReport", Some(&image), outcome);
     }
     let mut read: BTreeSet<String> = BTreeSet::new();
     let mut found: Vec<ImageUsageReportEntry> = Vec::new();
@@ -284,7 +356,7 @@ mod tests {
                 report("ami-z", "r-other", 1, &[], &both),
             ]),
         )];
-        let chosen = choose(&listed, Utc::now() - Duration::days(7));
+        let chosen = choose(&listed, Utc::now() - Duration::days(7), "available");
         let ids: Vec<(&str, &str)> = chosen
             .iter()
             .map(|(i, r)| (i.as_str(), r.report_id().unwrap()))
@@ -311,6 +383,8 @@ mod tests {
             listed: vec![("ami-a".to_string(), Ok(vec![]))],
             chosen: BTreeMap::from([("ami-a".to_string(), report("ami-a", "r-1", 1, &[], &both))]),
             entries: vec![("r-1".to_string(), entries)],
+            pending: BTreeSet::new(),
+            created: Vec::new(),
         };
         let mut harvest = Harvest::new("111111111111", &region);
         rows(

@@ -276,8 +276,9 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
             "image_usage_reports".to_string(),
             match options.usage_reports.mode {
                 UsageReports::Off => "off".to_string(),
-                UsageReports::Reuse => format!(
-                    "reuse, at most {} days old",
+                mode => format!(
+                    "{}, at most {} days old",
+                    mode.as_str(),
                     options.usage_reports.max_age_days
                 ),
             },

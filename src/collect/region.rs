@@ -302,8 +302,8 @@ async fn read_own_images(
             }
         },
         async {
-            let reuse = settings.usage_reports.mode == ec2_usage_reports::UsageReports::Reuse;
-            if own_ids.is_empty() || !reuse {
+            let off = settings.usage_reports.mode == ec2_usage_reports::UsageReports::Off;
+            if own_ids.is_empty() || off {
                 None
             } else {
                 let now = chrono::Utc::now();
@@ -311,6 +311,22 @@ async fn read_own_images(
             }
         },
     );
+    let mut usage_reports = usage_reports;
+    if let Some(fetched) = usage_reports.as_mut()
+        && settings.usage_reports.mode == ec2_usage_reports::UsageReports::Create
+    {
+        // Only AMIs whose launch permissions were read and name someone.
+        let shared: Vec<String> = launch_permissions
+            .iter()
+            .filter(|(_, outcome)| {
+                outcome
+                    .as_ref()
+                    .is_ok_and(|out| !out.launch_permissions().is_empty())
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        ec2_usage_reports::create(ec2, fetched, shared, limit, chrono::Utc::now()).await;
+    }
     OwnImageReads {
         launch_permissions,
         ancestry,

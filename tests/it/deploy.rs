@@ -142,3 +142,28 @@ fn security_hub_import_role_allows_only_the_importers_calls() {
     assert_eq!(allowed, made);
     assert_eq!(made.len(), 2, "{made:?}");
 }
+
+/// Create mode's write is one action, in a policy of its own: the read-only
+/// policy never grows a write.
+#[test]
+fn the_usage_report_write_is_one_action_in_a_policy_of_its_own() {
+    let text =
+        std::fs::read_to_string(repo().join("deploy/iam-usage-reports-create.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("the policy parses");
+    assert_eq!(doc["Version"], "2012-10-17");
+    let actions: Vec<&str> = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .inspect(|s| assert_eq!(s["Effect"], "Allow"))
+        .flat_map(|s| {
+            s["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(actions, vec!["ec2:CreateImageUsageReport"]);
+    assert!(!policy_actions().contains("ec2:CreateImageUsageReport"));
+}

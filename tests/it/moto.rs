@@ -190,9 +190,10 @@ pub fn static_credentials(
 /// - DescribeImageReferences (missing in moto): from moto's instances,
 ///   launch templates and AMI parameters of the caller, and the recipes of
 ///   the Image Builder fixture ([`MotoGaps::image_references`]);
-/// - DescribeImageUsageReports and DescribeImageUsageReportEntries (missing
-///   in moto): from the reports a test seeds per account-region
-///   ([`seed_usage_report`]), none where it seeds none;
+/// - DescribeImageUsageReports, DescribeImageUsageReportEntries and
+///   CreateImageUsageReport (missing in moto): from the reports a test
+///   seeds per account-region ([`seed_usage_report`]), none where it seeds
+///   none; a report created is `pending`;
 /// - Recycle Bin ListRules and GetRule (moto has no Recycle Bin): from the
 ///   rules a test seeds per account-region ([`seed_recycle_bin`]), none
 ///   where it seeds none;
@@ -1264,6 +1265,38 @@ impl GapConnector {
             }
             "DescribeImageUsageReports" | "DescribeImageUsageReportEntries" => {
                 Some(usage_reports(&caller, &region, action, &params))
+            }
+            // A report asked for is `pending`, as EC2 makes it; the same
+            // ClientToken gives the same report back.
+            "CreateImageUsageReport" => {
+                let image = get("ImageId")?.to_string();
+                let token = get("ClientToken").unwrap_or_default().to_string();
+                let report = format!("amiur-{}", image.trim_start_matches("ami-"));
+                let known = USAGE_REPORTS
+                    .lock()
+                    .unwrap()
+                    .get(&(caller.clone(), region.clone()))
+                    .is_some_and(|r| r.iter().any(|r| r["ClientToken"] == token.as_str()));
+                if !known {
+                    let types: Vec<&str> = params
+                        .iter()
+                        .filter(|(k, _)| {
+                            k.starts_with("ResourceType.") && k.ends_with(".ResourceType")
+                        })
+                        .map(|(_, v)| v.as_str())
+                        .collect();
+                    seed_usage_report(
+                        &caller,
+                        &region,
+                        serde_json::json!({
+                            "ImageId": image, "ReportId": report, "State": "pending",
+                            "ClientToken": token,
+                            "CreationTime": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+                            "ResourceTypes": types, "AccountIds": [], "Entries": [],
+                        }),
+                    );
+                }
+                Some(ec2_xml(action, &format!("<reportId>{report}</reportId>")))
             }
             "DescribeImageReferences" => Some(ec2_xml(
                 action,

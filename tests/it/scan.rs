@@ -751,6 +751,16 @@ fn bad_scan_flags_and_unreachable_credentials_are_one_line_errors() {
         "EC2 pacing `1/1e-300` is not BURST/RATE (1 to 10000 calls, 0.01 to 10000",
     );
     assert_one_line_error(
+        &["scan", "--image-usage-reports", "wait", "--out", out],
+        "image usage reports `wait` is not one of reuse, create, off",
+    );
+    let config = dir.path().join("amiaudit.toml");
+    std::fs::write(&config, "[scan]\nimage_usage_report_max_age_days = 45\n").unwrap();
+    assert_one_line_error(
+        &["scan", "--config", path(&config), "--out", out],
+        "image_usage_report_max_age_days is 45; give 1 to 30",
+    );
+    assert_one_line_error(
         &[
             "scan",
             "--role-arn-template",

@@ -1455,6 +1455,57 @@ fn provenance_is_read_from_the_ancestry() {
     assert_eq!(chain, vec![(Some(1), None), (Some(2), Some("amazon"))]);
 }
 
+/// `image_usage_reports = "create"`: a report is asked for each shared AMI
+/// that has none, once (the next scan finds it pending), and that is the
+/// scan's only write; `reuse` never writes.
+#[test]
+fn create_mode_asks_once_for_a_report_on_each_shared_ami() {
+    use amiaudit::collect::UsageReports;
+    let moto = Moto::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let caller = aws_sdk_ec2::Client::new(&moto.config().await);
+        let shared = register(&caller, "web-golden-20261101-v1", &[]).await;
+        share_image(&caller, &shared, vec![user("444455556666")]).await;
+        register(&caller, "db-golden-20261101-v1", &[]).await;
+    });
+    let mut options = ScanOptions::default();
+    options.connection.endpoint_url = Some(moto.endpoint.clone());
+    options.connection.region = Some(US.to_string());
+    options.connection.http_client = Some(MotoGaps::client("000000000000"));
+    options.connection.credentials = Some(static_credentials("test", "test", None));
+    options.connection.max_attempts = 2;
+    options.regions = RegionSelection::List(vec![US.into()]);
+    options.usage_reports.mode = UsageReports::Create;
+    let creates = |options: &ScanOptions| {
+        let outcome = rt.block_on(collect::scan(options)).expect("scan runs");
+        let policy = super::deploy::policy_actions();
+        for op in outcome.stats.operations.keys() {
+            assert!(
+                op == "ec2:CreateImageUsageReport" || policy.contains(op),
+                "{op} is neither read-only nor the one write create mode makes"
+            );
+        }
+        outcome
+            .stats
+            .operations
+            .get("ec2:CreateImageUsageReport")
+            .map(|c| c.calls)
+            .unwrap_or_default()
+    };
+    assert_eq!(creates(&options), 1, "one shared AMI, one report");
+    assert_eq!(
+        creates(&options),
+        0,
+        "the report is pending: not asked twice"
+    );
+    options.usage_reports.mode = UsageReports::Reuse;
+    assert_eq!(creates(&options), 0, "reuse never writes");
+}
+
 /// Every rule of the pack is judged by one of the tests above.
 #[test]
 fn every_rule_is_asserted_by_a_truth_test() {
