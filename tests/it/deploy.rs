@@ -4,8 +4,14 @@ use std::collections::BTreeSet;
 use super::support::*;
 
 pub fn policy_actions() -> BTreeSet<String> {
-    let text = std::fs::read_to_string(repo().join("deploy/iam-policy.json")).unwrap();
-    let doc: serde_json::Value = serde_json::from_str(&text).expect("iam-policy.json parses");
+    actions_of("deploy/iam-policy.json")
+}
+
+/// The actions an IAM policy document of the repository allows.
+fn actions_of(policy: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(repo().join(policy)).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{policy} parses: {e}"));
     assert_eq!(doc["Version"], "2012-10-17");
     doc["Statement"]
         .as_array()
@@ -147,23 +153,10 @@ fn security_hub_import_role_allows_only_the_importers_calls() {
 /// policy never grows a write.
 #[test]
 fn the_usage_report_write_is_one_action_in_a_policy_of_its_own() {
-    let text =
-        std::fs::read_to_string(repo().join("deploy/iam-usage-reports-create.json")).unwrap();
-    let doc: serde_json::Value = serde_json::from_str(&text).expect("the policy parses");
-    assert_eq!(doc["Version"], "2012-10-17");
-    let actions: Vec<&str> = doc["Statement"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .inspect(|s| assert_eq!(s["Effect"], "Allow"))
-        .flat_map(|s| {
-            s["Action"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|a| a.as_str().unwrap())
-        })
-        .collect();
-    assert_eq!(actions, vec!["ec2:CreateImageUsageReport"]);
+    let actions = actions_of("deploy/iam-usage-reports-create.json");
+    assert_eq!(
+        actions,
+        BTreeSet::from(["ec2:CreateImageUsageReport".to_string()])
+    );
     assert!(!policy_actions().contains("ec2:CreateImageUsageReport"));
 }

@@ -1341,6 +1341,18 @@ fn what_references_each_ami_is_read_as_ec2_answers() {
     );
 }
 
+/// A scan of the caller's own account, us-east-1, through the gap client.
+fn caller_scan(moto: &Moto) -> ScanOptions {
+    let mut options = ScanOptions::default();
+    options.connection.endpoint_url = Some(moto.endpoint.clone());
+    options.connection.region = Some(US.to_string());
+    options.connection.http_client = Some(MotoGaps::client("000000000000"));
+    options.connection.credentials = Some(static_credentials("test", "test", None));
+    options.connection.max_attempts = 2;
+    options.regions = RegionSelection::List(vec![US.into()]);
+    options
+}
+
 /// What each image is built on, through the real SDK: an image created
 /// from an instance of Amazon's AMI passes (DescribeImages shows the source
 /// is a root), one on another account's base built on Amazon's passes
@@ -1391,13 +1403,7 @@ fn provenance_is_read_from_the_ancestry() {
             create_image(&caller, &on_platform, "svc-golden-20261101-v1").await,
         )
     });
-    let mut options = ScanOptions::default();
-    options.connection.endpoint_url = Some(moto.endpoint.clone());
-    options.connection.region = Some(US.to_string());
-    options.connection.http_client = Some(MotoGaps::client("000000000000"));
-    options.connection.credentials = Some(static_credentials("test", "test", None));
-    options.connection.max_attempts = 2;
-    options.regions = RegionSelection::List(vec![US.into()]);
+    let options = caller_scan(&moto);
     let inventory = rt
         .block_on(collect::scan(&options))
         .expect("scan runs")
@@ -1472,13 +1478,7 @@ fn create_mode_asks_once_for_a_report_on_each_shared_ami() {
         share_image(&caller, &shared, vec![user("444455556666")]).await;
         register(&caller, "db-golden-20261101-v1", &[]).await;
     });
-    let mut options = ScanOptions::default();
-    options.connection.endpoint_url = Some(moto.endpoint.clone());
-    options.connection.region = Some(US.to_string());
-    options.connection.http_client = Some(MotoGaps::client("000000000000"));
-    options.connection.credentials = Some(static_credentials("test", "test", None));
-    options.connection.max_attempts = 2;
-    options.regions = RegionSelection::List(vec![US.into()]);
+    let mut options = caller_scan(&moto);
     options.usage_reports.mode = UsageReports::Create;
     let creates = |options: &ScanOptions| {
         let outcome = rt.block_on(collect::scan(options)).expect("scan runs");
