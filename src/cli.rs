@@ -21,6 +21,33 @@ parameter, output directory, no usable AWS credentials), a rule that could not r
 (an S3 upload, findings Security Hub did not import: the audit is kept locally); 3 coverage incomplete with --fail-on-incomplete. \
 When several apply: 2, then 3, then 1.";
 
+/// The words `--format` takes: a format's name, or `all`.
+const FORMAT_WORDS: [&str; 8] = [
+    "html", "csv", "json", "ocsf", "junit", "markdown", "asff", "all",
+];
+
+/// One `--format` word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormatWord(Option<OutputFormat>);
+
+impl FormatWord {
+    fn parse(word: &str) -> Option<FormatWord> {
+        match word {
+            "all" => Some(FormatWord(None)),
+            other => OutputFormat::parse(other).map(|f| FormatWord(Some(f))),
+        }
+    }
+
+    /// The formats the words name: every one where `all` is among them.
+    fn formats(words: &[FormatWord]) -> Vec<OutputFormat> {
+        if words.iter().any(|w| w.0.is_none()) {
+            OutputFormat::ALL.to_vec()
+        } else {
+            words.iter().filter_map(|w| w.0).collect()
+        }
+    }
+}
+
 /// A value parser for one of the library's word-named enums.
 fn words<T: Clone + Send + Sync + 'static>(
     names: &'static [&'static str],
@@ -370,9 +397,11 @@ pub struct AuditArgs {
     /// Exit 3 when some account-region in scope was not (fully) scanned.
     #[arg(long)]
     pub fail_on_incomplete: bool,
-    /// Output formats to write (repeatable or comma-separated); default: all.
-    #[arg(long = "format", value_delimiter = ',', value_parser = words(&OutputFormat::NAMES, OutputFormat::parse))]
-    pub formats: Vec<OutputFormat>,
+    /// Output formats to write (repeatable or comma-separated), or `all`
+    /// [default: html,csv,json,junit,markdown; ocsf and asff when asked,
+    /// asff also with --security-hub].
+    #[arg(long = "format", value_delimiter = ',', value_parser = words(&FORMAT_WORDS, FormatWord::parse))]
+    pub formats: Vec<FormatWord>,
     /// Directory of report templates overriding the built-in ones file by file.
     #[arg(long, value_name = "DIR", value_parser = local)]
     pub templates: Option<PathBuf>,
@@ -385,7 +414,7 @@ impl AuditArgs {
             policies: self.policies.clone(),
             waivers: self.waivers.clone(),
             fail_on: self.fail_on,
-            formats: (!self.formats.is_empty()).then(|| self.formats.clone()),
+            formats: (!self.formats.is_empty()).then(|| FormatWord::formats(&self.formats)),
             framework: self.framework.clone(),
             templates: self.templates.clone(),
         }

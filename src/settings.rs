@@ -304,7 +304,7 @@ impl AuditPlan {
             policy::parse_param_flags(&pack, &request.params, config.param_overrides(&pack)?)?;
         let mut formats = settings
             .formats
-            .unwrap_or_else(|| OutputFormat::ALL.to_vec());
+            .unwrap_or_else(|| OutputFormat::DEFAULT.to_vec());
         if request.security_hub && !formats.contains(&OutputFormat::Asff) {
             // What is imported is the evidence's findings.asff.json.
             formats.push(OutputFormat::Asff);

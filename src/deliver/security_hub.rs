@@ -111,7 +111,7 @@ fn findings_file(dir: &Path) -> Result<Vec<AsffFinding>> {
     let path = dir.join(asff::FILE);
     let text = Error::read_text(
         &path,
-        "not found; write the audit with the asff format (--format asff, in the default set)",
+        "not found; write the audit with the asff format (--format asff or all, or --security-hub)",
     )?;
     serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(

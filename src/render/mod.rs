@@ -68,6 +68,19 @@ impl OutputFormat {
         OutputFormat::Asff,
     ];
 
+    /// What an audit writes unless asked otherwise: what its readers keep
+    /// (the report, CSV and findings.json for the security team and the
+    /// auditor, summary.md for a review, junit.xml for a pipeline). OCSF
+    /// and ASFF are for SIEMs and Security Hub: written when asked
+    /// (`--format`, `[audit] formats`) or when `--security-hub` needs ASFF.
+    pub const DEFAULT: [OutputFormat; 5] = [
+        OutputFormat::Html,
+        OutputFormat::Csv,
+        OutputFormat::Json,
+        OutputFormat::Junit,
+        OutputFormat::Markdown,
+    ];
+
     pub const NAMES: [&'static str; 7] =
         ["html", "csv", "json", "ocsf", "junit", "markdown", "asff"];
 

@@ -57,7 +57,7 @@ fn the_sample_audit_is_valid_for_every_consumer() {
     let waivers = work.path().join("waivers.yaml");
     std::fs::write(&waivers, super::waivers::WAIVERS).unwrap();
     let out = work.path().join("audit");
-    let run = audit_sample(&out, &["--waivers", path(&waivers)]);
+    let run = audit_sample(&out, &["--waivers", path(&waivers), "--format", "all"]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     assert_every_consumer_accepts(&out);
 
@@ -166,7 +166,7 @@ fn an_audit_of_hostile_strings_is_valid_for_every_consumer() {
     let payload = "\u{1b}]0;x\u{7}<b>\"'&\u{202e}\n# h | `c` $(id)";
     save(&hostile_inventory(payload, payload, payload), inv.path());
     let out = tempfile::tempdir().unwrap();
-    let run = audit_inventory(inv.path(), out.path(), &[]);
+    let run = audit_inventory(inv.path(), out.path(), &["--format", "all"]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     assert_every_consumer_accepts(out.path());
 }

@@ -7,7 +7,7 @@ use super::support::*;
 fn output_directory_is_verifiable_evidence() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("audit-2026-11");
-    let o = audit_sample(&out, &["--bundle"]);
+    let o = audit_sample(&out, &["--bundle", "--format", "all"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // The inventory used is kept beside the reports.
     assert!(
@@ -39,7 +39,7 @@ fn output_directory_is_verifiable_evidence() {
     let bundle = root.path().join("audit-2026-11.tar.gz");
     let first = fs::read(&bundle).unwrap();
     assert!(first.starts_with(&[0x1f, 0x8b]), "gzip");
-    let o = audit_sample(&out, &["--bundle"]);
+    let o = audit_sample(&out, &["--bundle", "--format", "all"]);
     assert_eq!(o.status.code(), Some(0));
     assert!(
         fs::read(&bundle).unwrap() == first,
@@ -297,6 +297,8 @@ fn failures_of_tables_an_older_inventory_never_collected_are_not_seen() {
         path(&out_dir),
         "--baseline",
         path(&baseline),
+        "--format",
+        "asff,csv",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let changes = csv_rows(&out_dir.join("diff.csv"));

@@ -11,7 +11,7 @@ use super::support::*;
 fn sample_audit_outputs_are_pinned() {
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("acme");
-    let run = audit_sample(&out, &[]);
+    let run = audit_sample(&out, &["--format", "all"]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     let mut lines = String::new();
     for entry in walkdir::WalkDir::new(&out).sort_by_file_name() {

@@ -904,7 +904,7 @@ fn remediation_commands_are_shell_quoted_in_every_format() {
     let inv = tempfile::tempdir().unwrap();
     save(&hostile_inventory("acct", "img", ""), inv.path());
     let out = tempfile::tempdir().unwrap();
-    let run = audit_inventory(inv.path(), out.path(), &[]);
+    let run = audit_inventory(inv.path(), out.path(), &["--format", "all"]);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     let quoted = format!("--auto-scaling-group-names '{HOSTILE_GROUP}'");
     let raw = format!("--auto-scaling-group-names {HOSTILE_GROUP}");
@@ -1024,4 +1024,45 @@ fn planted_locks_links_and_leftovers_are_never_followed_or_lost() {
         "says what the audit does not hold",
     );
     assert!(fs::read_to_string(&manifest).unwrap().contains("o-edited"));
+}
+
+/// The default formats are what an audit's readers keep; OCSF and ASFF are
+/// written when asked, and `all` writes every one.
+#[test]
+fn default_formats_leave_the_siem_files_to_be_asked_for() {
+    let root = tempfile::tempdir().unwrap();
+    let written = |name: &str, extra: &[&str]| {
+        let out = root.path().join(name);
+        let run = audit_sample(&out, extra);
+        assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+        let mut files: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with("findings-") && n != "inventory" && n != "policies")
+            .collect();
+        files.sort();
+        files
+    };
+    assert_eq!(
+        written("default", &[]),
+        [
+            "findings.csv",
+            "findings.json",
+            "junit.xml",
+            "manifest.json",
+            "report.html",
+            "retirement.csv",
+            "summary.md"
+        ]
+    );
+    let all = written("all", &["--format", "all"]);
+    assert!(
+        all.contains(&"findings.ocsf.jsonl".to_string())
+            && all.contains(&"findings.asff.json".to_string()),
+        "{all:?}"
+    );
+    assert_eq!(
+        written("asked", &["--format", "ocsf"]),
+        ["findings.ocsf.jsonl", "manifest.json"]
+    );
 }

@@ -24,6 +24,8 @@ fn first_audit_in_s3(
             "--retain-mode",
             "compliance",
             "--bundle",
+            "--format",
+            "all",
             // As scheduled runs ask: the first has nothing to compare with.
             "--baseline-latest",
             &format!("s3://{BUCKET}/audits/"),
