@@ -96,6 +96,8 @@ pub struct AuditSection {
     pub policies: Vec<PathBuf>,
     pub waivers: Option<PathBuf>,
     pub fail_on: Option<FailOn>,
+    /// Format names, or `all`.
+    #[serde(default, deserialize_with = "format_names")]
     pub formats: Option<Vec<OutputFormat>>,
     pub framework: Option<String>,
     pub templates: Option<PathBuf>,
@@ -153,12 +155,37 @@ pub struct ScanSection {
     pub ec2_pacing: Option<String>,
     /// `all` | `ami-backing` | `none`: which snapshots get a permission read.
     pub snapshot_permissions: Option<String>,
-    /// `reuse` | `off`: whether image usage reports made earlier are read.
+    /// `reuse` | `create` | `off`: whether image usage reports are read (and,
+    /// with `create`, asked for).
     pub image_usage_reports: Option<String>,
     /// The oldest usage report taken, in days (config file only).
     pub image_usage_report_max_age_days: Option<u32>,
     /// SSM parameter paths read for AMI ids (config file only).
     pub ami_parameter_paths: Option<Vec<String>>,
+}
+
+/// `[audit] formats`: format names, where `all` names every format.
+fn format_names<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Vec<OutputFormat>>, D::Error> {
+    let names: Option<Vec<String>> = serde::Deserialize::deserialize(d)?;
+    let Some(names) = names else { return Ok(None) };
+    if names.iter().any(|n| n == "all") {
+        return Ok(Some(OutputFormat::ALL.to_vec()));
+    }
+    names
+        .iter()
+        .map(|n| {
+            OutputFormat::parse(n).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{}` is not one of {}, all",
+                    n.escape_debug(),
+                    OutputFormat::NAMES.join(", ")
+                ))
+            })
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 impl ScanSection {

@@ -94,10 +94,11 @@ pub fn scan_options(asked: &ScanSection, config_name: &str) -> Result<ScanOption
         })?;
     }
     if let Some(days) = asked.image_usage_report_max_age_days {
-        // A report expires "30 days after the report was created".
-        if !(1..=30).contains(&days) {
+        // A report expires "30 days after the report was created": one
+        // taken at 30 days could expire before its entries are read.
+        if !(1..=29).contains(&days) {
             return Err(Error::input(format!(
-                "scan: image_usage_report_max_age_days is {days}; give 1 to 30 (a report expires after 30 days)"
+                "scan: image_usage_report_max_age_days is {days}; give 1 to 29 (a report expires after 30 days)"
             )));
         }
         options.usage_reports.max_age_days = days;

@@ -35,7 +35,7 @@ pub fn summary(stats: &collect::ScanStats, out: &Path) -> String {
         .unwrap_or_default();
     let created = if created > 0 {
         format!(
-            "asked EC2 for {created} image usage reports (image_usage_reports = create): a later scan reads them\n"
+            "{created} CreateImageUsageReport calls (image_usage_reports = create; a refusal is a scan error): a later scan reads the reports made\n"
         )
     } else {
         String::new()

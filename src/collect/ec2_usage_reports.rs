@@ -208,10 +208,11 @@ fn choose(
                 && report.account_ids().is_empty()
                 && RESOURCE_TYPES.iter().all(|t| types.contains(t))
                 && created >= oldest;
-            let newer = chosen
-                .get(image)
-                .and_then(created_at)
-                .is_none_or(|held| created > held);
+            // The newest; between two made the same millisecond, the
+            // greater id, so the answer's order never decides.
+            let newer = chosen.get(image).is_none_or(|held| {
+                (Some(created), report.report_id()) > (created_at(held), held.report_id())
+            });
             if usable && newer {
                 chosen.insert(image.to_string(), report.clone());
             }

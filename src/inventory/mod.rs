@@ -200,7 +200,7 @@ impl Inventory {
             collected(&manifest, "launch_templates", "image_parameter"),
         )?;
         derive::inspector_scanned(&mut tables)?;
-        let usage = derive::usage(&tables, &coverage)?;
+        let usage = derive::usage(&tables, &coverage, now)?;
         let derived = BTreeMap::from([
             ("launches", usage.launches),
             ("consumer_gaps", usage.consumer_gaps),

@@ -1065,4 +1065,21 @@ fn default_formats_leave_the_siem_files_to_be_asked_for() {
         written("asked", &["--format", "ocsf"]),
         ["findings.ocsf.jsonl", "manifest.json"]
     );
+    // `all` in the config file too; a wrong name is one line naming it.
+    let config = root.path().join("amiaudit.toml");
+    std::fs::write(&config, "[audit]\nformats = [\"all\"]\n").unwrap();
+    let from_config = written("config", &["--config", path(&config)]);
+    assert!(
+        from_config.contains(&"findings.asff.json".to_string()),
+        "{from_config:?}"
+    );
+    std::fs::write(&config, "[audit]\nformats = [\"pdf\"]\n").unwrap();
+    let bad = audit_sample(&root.path().join("bad"), &["--config", path(&config)]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("`pdf` is not one of"),
+        "{}",
+        stderr(&bad)
+    );
+    assert_eq!(stderr(&bad).trim().lines().count(), 1, "{}", stderr(&bad));
 }

@@ -980,6 +980,17 @@ fn ami_unused_reads_usage_reports_as_use() {
             vec![("image_id", id.to_string().into()), ("user_id", B.into())],
         )
     };
+    let report = |id: &str, read: bool, age: i64| {
+        row(
+            "image_usage_reports",
+            vec![
+                ("image_id", id.to_string().into()),
+                ("report_id", format!("amiur-{}", id.len()).into()),
+                ("creation_time", days(age)),
+                ("entries_read", read.into()),
+            ],
+        )
+    };
     let entry = |id: &str, count: i64| {
         row(
             "image_usage_entries",
@@ -999,20 +1010,56 @@ fn ami_unused_reads_usage_reports_as_use() {
             ("creation_date", days(5)),
         ],
     )];
-    for id in ["ami-used-by-b", "ami-counted-zero", "ami-no-report"] {
+    // Each idle, shared with B (outside the scope), each name a different
+    // length (the report ids follow it).
+    let cases = [
+        ("ami-used-by-b", Some((true, 1)), 2),
+        ("ami-counted-zero", Some((true, 1)), 0),
+        ("ami-no-report", None, 2),
+        ("ami-entries-unread-", Some((false, 1)), 2),
+        ("ami-report-expired--", Some((true, 40)), 2),
+    ];
+    for (id, with_report, count) in cases {
         rows.push(idle(id));
         rows.push(shared_with_b(id));
+        if let Some((read, age)) = with_report {
+            rows.push(report(id, read, age));
+        }
+        rows.push(entry(id, count));
     }
-    rows.push(entry("ami-used-by-b", 2));
-    rows.push(entry("ami-counted-zero", 0));
-    let m = run("AMI-UNUSED", rows);
+    let m = run("AMI-UNUSED", rows.clone());
     expect(
         &m,
         &[
             ("ami-used-by-b", "pass"),
             ("ami-counted-zero", "unknown"),
             ("ami-no-report", "unknown"),
+            ("ami-entries-unread-", "unknown"),
+            ("ami-report-expired--", "unknown"),
         ],
+    );
+
+    // Public, with every member of the organization read: any account
+    // outside it may launch it, so only a use proves anything.
+    let (table, mut cells) = idle("ami-public-idle");
+    cells.retain(|(k, _)| !matches!(*k, "public" | "launch_permission_count"));
+    cells.push(("public", true.into()));
+    cells.push(("launch_permission_count", 1i64.into()));
+    rows.push((table, cells));
+    rows.push(row(
+        "launch_permissions",
+        vec![
+            ("image_id", "ami-public-idle".into()),
+            ("group", "all".into()),
+        ],
+    ));
+    rows.push(("scope:organization", vec![]));
+    // B suspended: no member of the organization is left unread.
+    rows.push(("accounts:B", vec![("status", "SUSPENDED".into())]));
+    let m = run("AMI-UNUSED", rows);
+    expect(
+        &m,
+        &[("ami-public-idle", "unknown"), ("ami-used-by-b", "pass")],
     );
 }
 

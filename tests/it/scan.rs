@@ -758,7 +758,7 @@ fn bad_scan_flags_and_unreachable_credentials_are_one_line_errors() {
     std::fs::write(&config, "[scan]\nimage_usage_report_max_age_days = 45\n").unwrap();
     assert_one_line_error(
         &["scan", "--config", path(&config), "--out", out],
-        "image_usage_report_max_age_days is 45; give 1 to 30",
+        "image_usage_report_max_age_days is 45; give 1 to 29",
     );
     assert_one_line_error(
         &[

@@ -130,6 +130,7 @@ pub const CONSUMER_OPERATIONS: [&str; 7] = [
 pub(in crate::inventory) fn usage(
     tables: &BTreeMap<&'static str, DataFrame>,
     coverage: &Coverage,
+    now: i64,
 ) -> Result<Usage> {
     let mut launches = Launches::default();
     let mut gaps = Gaps::new();
@@ -142,7 +143,7 @@ pub(in crate::inventory) fn usage(
     let per_image = image_gaps(tables, &gaps, coverage)?;
     let launches = launches.finish()?;
     let mut recipe_gaps = Gaps::new();
-    let uses = uses::image_uses(tables, &launches, &mut recipe_gaps)?;
+    let uses = uses::image_uses(tables, &launches, &mut recipe_gaps, now)?;
     coverage_gaps(&mut recipe_gaps, coverage, accounts, &RECIPE_OPERATIONS)?;
     // Where no recipe adds a gap, the gaps of use are those of launches.
     let recipe_only: Gaps = recipe_gaps
@@ -411,11 +412,22 @@ fn image_gaps(
                 _ => None,
             };
         let unlisted = (everyone || matches!(named, Some(None))) && !coverage.members_listed;
-        let beyond = unvisited.or_else(|| {
-            unlisted.then(|| {
-                "it is shared beyond the accounts read, and the organization's member accounts were not listed".to_string()
-            })
-        });
+        // Public, or permissions not read: any AWS account may launch it,
+        // and accounts outside the organization are never read.
+        let anyone = match (public[i], count[i]) {
+            (Some(true), _) => Some("it is public: any AWS account may launch it"),
+            (_, None) => {
+                Some("its launch permissions were not read: it may be shared with any account")
+            }
+            _ => None,
+        };
+        let beyond = unvisited
+            .or_else(|| anyone.map(str::to_string))
+            .or_else(|| {
+                unlisted.then(|| {
+                    "it is shared beyond the accounts read, and the organization's member accounts were not listed".to_string()
+                })
+            });
         if let Some(why) = beyond {
             out_account.push(a.to_string());
             out_region.push(r.to_string());

@@ -6,7 +6,7 @@
     reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
 )]
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use polars::prelude::*;
 
@@ -40,6 +40,7 @@ pub(super) fn image_uses(
     tables: &BTreeMap<&'static str, DataFrame>,
     launches: &DataFrame,
     recipe_gaps: &mut Gaps,
+    now: i64,
 ) -> Result<DataFrame> {
     let mut uses: BTreeSet<Use> = BTreeSet::new();
     let (account, region, image, kind, id) = (
@@ -57,7 +58,12 @@ pub(super) fn image_uses(
         }
     }
     reference_uses(table(tables, "image_references")?, &mut uses)?;
-    report_uses(table(tables, "image_usage_entries")?, &mut uses)?;
+    report_uses(
+        table(tables, "image_usage_entries")?,
+        table(tables, "image_usage_reports")?,
+        now,
+        &mut uses,
+    )?;
     recipe_uses(tables, &mut uses, recipe_gaps)?;
     frame(uses)
 }
@@ -82,9 +88,36 @@ fn reference_uses(references: &DataFrame, uses: &mut BTreeSet<Use>) -> Result<()
     Ok(())
 }
 
+/// How long EC2 keeps a usage report: "30 days after the report was
+/// created".
+const REPORT_LIFE_MS: i64 = 30 * 86_400_000;
+
 /// What the image usage reports read say: an account whose instances or
-/// launch templates reference the AMI (a count not given counts as use).
-fn report_uses(entries: &DataFrame, uses: &mut BTreeSet<Use>) -> Result<()> {
+/// launch templates reference the AMI. Only an entry of a report read for
+/// that same AMI (its row in `image_usage_reports`, entries read, not yet
+/// expired at `now`) counts, with a count of at least 1 or none given.
+fn report_uses(
+    entries: &DataFrame,
+    reports: &DataFrame,
+    now: i64,
+    uses: &mut BTreeSet<Use>,
+) -> Result<()> {
+    let read: HashSet<(&str, &str, &str, &str)> = {
+        let (account, region, image, report, created, entries_read) = (
+            str_column(reports, "account_id")?,
+            str_column(reports, "region")?,
+            str_column(reports, "image_id")?,
+            str_column(reports, "report_id")?,
+            i64_column(reports, "creation_time")?,
+            bool_column(reports, "entries_read")?,
+        );
+        (0..reports.height())
+            .filter(|&k| entries_read[k] == Some(true))
+            .filter(|&k| created[k].is_some_and(|c| c <= now && now - c <= REPORT_LIFE_MS))
+            .filter_map(|k| Some((account[k]?, region[k]?, image[k]?, report[k]?)))
+            .collect()
+    };
+    let owner = str_column(entries, "account_id")?;
     let (region, image, report, user, kind, count) = (
         str_column(entries, "region")?,
         str_column(entries, "image_id")?,
@@ -94,11 +127,12 @@ fn report_uses(entries: &DataFrame, uses: &mut BTreeSet<Use>) -> Result<()> {
         i64_column(entries, "usage_count")?,
     );
     for i in 0..entries.height() {
-        let (Some(r), Some(x), Some(id), Some(u)) = (region[i], image[i], report[i], user[i])
+        let (Some(a), Some(r), Some(x), Some(id), Some(u)) =
+            (owner[i], region[i], image[i], report[i], user[i])
         else {
             continue;
         };
-        if count[i] == Some(0) {
+        if count[i].is_some_and(|n| n < 1) || !read.contains(&(a, r, x, id)) {
             continue;
         }
         let kind = format!("usage-report:{}", kind[i].unwrap_or("resource"));
