@@ -1500,7 +1500,7 @@ pub const DERIVED: &[DerivedColumn] = &[
         table: "image_consumer_gaps",
         name: "image_id",
         kind: ColumnKind::Str,
-        doc: "a table of its own (account_id, region, image_id, reason): one row per image of the inventory for which a consumer_gaps account-region lies in its region and belongs to an account that may launch it (its owner; those its launch permissions name; any account when it is shared with the organization, an OU or everyone, or its permissions are not known): whether it is in use cannot be proven there",
+        doc: "a table of its own (account_id, region, image_id, reason): one row per image of the inventory for which a consumer_gaps account-region lies in its region and belongs to an account that may launch it (its owner; those its launch permissions name; any account when it is shared with the organization, an OU or everyone, or its permissions are not known), or that is public or whose launch permissions were not read (any AWS account may launch it): whether it is in use cannot be proven there",
     },
     DerivedColumn {
         table: "image_consumer_gaps",
