@@ -100,6 +100,32 @@ impl Default for ScanOptions {
 /// Where stacks conventionally keep the AMI id they launch.
 pub const DEFAULT_AMI_PARAMETER_PATHS: [&str; 2] = ["/golden/", "/ami/"];
 
+/// The scan settings that limited what was read (the manifest's
+/// `settings`): only those that differ from the default.
+fn limiting_settings(options: &ScanOptions) -> BTreeMap<String, String> {
+    let mut settings = BTreeMap::new();
+    if options.snapshot_permissions != SnapshotPermissions::All {
+        settings.insert(
+            "snapshot_permissions".to_string(),
+            options.snapshot_permissions.as_str().to_string(),
+        );
+    }
+    if options.usage_reports != UsageReportSettings::default() {
+        settings.insert(
+            "image_usage_reports".to_string(),
+            match options.usage_reports.mode {
+                UsageReports::Off => "off".to_string(),
+                mode => format!(
+                    "{}, at most {} days old",
+                    mode.as_str(),
+                    options.usage_reports.max_age_days
+                ),
+            },
+        );
+    }
+    settings
+}
+
 /// What a scan produced, plus its statistics.
 #[derive(Debug)]
 pub struct ScanOutcome {
@@ -264,26 +290,7 @@ pub async fn scan(options: &ScanOptions) -> Result<ScanOutcome> {
     if interrupted || !state.pending.is_empty() {
         record_unfinished(&mut state, interrupted, &discovery, options, &home_region);
     }
-    let mut settings = BTreeMap::new();
-    if options.snapshot_permissions != SnapshotPermissions::All {
-        settings.insert(
-            "snapshot_permissions".to_string(),
-            options.snapshot_permissions.as_str().to_string(),
-        );
-    }
-    if options.usage_reports != UsageReportSettings::default() {
-        settings.insert(
-            "image_usage_reports".to_string(),
-            match options.usage_reports.mode {
-                UsageReports::Off => "off".to_string(),
-                mode => format!(
-                    "{}, at most {} days old",
-                    mode.as_str(),
-                    options.usage_reports.max_age_days
-                ),
-            },
-        );
-    }
+    let settings = limiting_settings(options);
     let ended_at = Utc::now();
     let inventory = assemble::inventory(assemble::Assembly {
         discovery: &discovery,

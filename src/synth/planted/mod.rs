@@ -164,6 +164,34 @@ impl<'a> PlantedImage<'a> {
 }
 
 /// Pushes the image with its key, root volume, snapshot and tags.
+/// The KMS key a planted image is encrypted with (`alias/<key_alias>`),
+/// written once per account-region.
+fn planted_key(g: &mut Gen, acct: &str, region: &str, key_alias: &str) -> String {
+    let aws_managed = key_alias == "aws/ebs";
+    let key = format!(
+        "arn:aws:kms:{region}:{acct}:key/{}",
+        if aws_managed {
+            "aws-managed-ebs-key"
+        } else {
+            "golden-cmk"
+        }
+    );
+    if g.planted_keys.insert(key.clone()) {
+        let cells = vec![
+            ("account_id", Value::from(acct.to_string())),
+            ("region", region.into()),
+            ("key_arn", key.clone().into()),
+            (
+                "key_manager",
+                (if aws_managed { "AWS" } else { "CUSTOMER" }).into(),
+            ),
+            ("alias", format!("alias/{key_alias}").into()),
+        ];
+        g.push("kms_keys", cells);
+    }
+    key
+}
+
 fn planted_image(g: &mut Gen, regions: &[&str], spec: PlantedImage<'_>) {
     let now = g.now;
     let acct = g.account_ids[spec.account].clone();
@@ -222,28 +250,7 @@ fn planted_image(g: &mut Gen, regions: &[&str], spec: PlantedImage<'_>) {
         region,
         now - Duration::days(spec.created_days),
     );
-    let aws_managed = spec.key_alias == "aws/ebs";
-    let key = format!(
-        "arn:aws:kms:{region}:{acct}:key/{}",
-        if aws_managed {
-            "aws-managed-ebs-key"
-        } else {
-            "golden-cmk"
-        }
-    );
-    if g.planted_keys.insert(key.clone()) {
-        let cells = vec![
-            ("account_id", Value::from(acct.clone())),
-            ("region", region.into()),
-            ("key_arn", key.clone().into()),
-            (
-                "key_manager",
-                (if aws_managed { "AWS" } else { "CUSTOMER" }).into(),
-            ),
-            ("alias", format!("alias/{}", spec.key_alias).into()),
-        ];
-        g.push("kms_keys", cells);
-    }
+    let key = planted_key(g, &acct, region, spec.key_alias);
     let snap = format!("snap-{}", id.trim_start_matches("ami-"));
     block_device(
         g,
