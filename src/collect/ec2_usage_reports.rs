@@ -363,6 +363,26 @@ mod tests {
             .map(|(i, r)| (i.as_str(), r.report_id().unwrap()))
             .collect();
         assert_eq!(ids, vec![("ami-a", "r-new")]);
+
+        // Two made the same millisecond: the greater id, whatever the
+        // order of the answer.
+        let at = aws_smithy_types::DateTime::from_millis(Utc::now().timestamp_millis());
+        let same = |id: &str| {
+            let mut r = report("ami-a", id, 0, &[], &both);
+            r.creation_time = Some(at);
+            r
+        };
+        for order in [
+            vec![same("r-1"), same("r-2")],
+            vec![same("r-2"), same("r-1")],
+        ] {
+            let chosen = choose(
+                &[("ami-a".to_string(), Ok(order))],
+                Utc::now() - Duration::days(7),
+                "available",
+            );
+            assert_eq!(chosen["ami-a"].report_id(), Some("r-2"));
+        }
     }
 
     #[test]
