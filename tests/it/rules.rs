@@ -28,6 +28,24 @@ pub(super) fn row(table: &'static str, cells: Vec<(&'static str, Value)>) -> Row
     (table, all)
 }
 
+/// A failed call of the base account-region: `service:operation` refused
+/// with `error_code`; `extra` adds or overrides cells (a resource, an
+/// account, no region).
+pub(super) fn scan_error(
+    service: &str,
+    operation: &str,
+    error_code: &str,
+    extra: Vec<(&'static str, Value)>,
+) -> Row {
+    let mut cells: Vec<(&'static str, Value)> = vec![
+        ("service", service.to_string().into()),
+        ("operation", operation.to_string().into()),
+        ("error_code", error_code.to_string().into()),
+    ];
+    cells.extend(extra);
+    row("scan_errors", cells)
+}
+
 pub(super) fn days(n: i64) -> Value {
     (now() - Duration::days(n)).into()
 }
@@ -99,14 +117,11 @@ pub(super) fn base() -> Vec<Row> {
                 ("scan_status", "failed".into()),
             ],
         ),
-        row(
-            "scan_errors",
-            vec![
-                ("region", "us-east-1".into()),
-                ("service", "ec2".into()),
-                ("operation", "DescribeImages".into()),
-                ("error_code", "UnauthorizedOperation".into()),
-            ],
+        scan_error(
+            "ec2",
+            "DescribeImages",
+            "UnauthorizedOperation",
+            vec![("region", "us-east-1".into())],
         ),
     ]
 }
@@ -218,14 +233,11 @@ fn ami_public_unknown_when_launch_permissions_failed() {
         vec![
             image("ami-ok", vec![]),
             image("ami-throttled", vec![]),
-            row(
-                "scan_errors",
-                vec![
-                    ("service", "ec2".into()),
-                    ("operation", "DescribeImageAttribute".into()),
-                    ("resource_id", "ami-throttled".into()),
-                    ("error_code", "RequestLimitExceeded".into()),
-                ],
+            scan_error(
+                "ec2",
+                "DescribeImageAttribute",
+                "RequestLimitExceeded",
+                vec![("resource_id", "ami-throttled".into())],
             ),
         ],
     );
@@ -1162,14 +1174,11 @@ fn ami_unused_follows_what_pipelines_build_on() {
         )
     };
     let failed = |account: &str| {
-        row(
-            "scan_errors",
-            vec![
-                ("account_id", account.to_string().into()),
-                ("service", "imagebuilder".into()),
-                ("operation", "GetImageRecipe".into()),
-                ("error_code", "AccessDeniedException".into()),
-            ],
+        scan_error(
+            "imagebuilder",
+            "GetImageRecipe",
+            "AccessDeniedException",
+            vec![("account_id", account.to_string().into())],
         )
     };
     for (case, gap) in [
@@ -2454,16 +2463,13 @@ fn withhold(fact: &amiaudit::policy::Evidence, resource: &str) -> Vec<Row> {
     match fact {
         Evidence::Call(op) => {
             let (service, operation) = op.split_once(':').unwrap();
-            let mut cells: Vec<(&'static str, Value)> = vec![
-                ("service", service.to_string().into()),
-                ("operation", operation.to_string().into()),
-                ("error_code", "AccessDenied".into()),
-            ];
-            if service == "organizations" {
-                // Account-wide: no region.
-                cells.push(("region", Value::Null));
-            }
-            rows.push(row("scan_errors", cells));
+            // Organizations is account-wide: no region.
+            let extra = if service == "organizations" {
+                vec![("region", Value::Null)]
+            } else {
+                vec![]
+            };
+            rows.push(scan_error(service, operation, "AccessDenied", extra));
         }
         Evidence::Column { table, column } => {
             let column = amiaudit::inventory::schema::table(table.name)
@@ -3255,14 +3261,7 @@ fn region_recycle_bin_off() {
             vec![
                 image_rule(vec![]),
                 snapshot_rule(vec![]),
-                row(
-                    "scan_errors",
-                    vec![
-                        ("service", "ec2".into()),
-                        ("operation", "DescribeImages".into()),
-                        ("error_code", "UnauthorizedOperation".into()),
-                    ],
-                ),
+                scan_error("ec2", "DescribeImages", "UnauthorizedOperation", vec![]),
             ],
             false,
             "unknown",
@@ -3272,14 +3271,7 @@ fn region_recycle_bin_off() {
             vec![
                 image_rule(vec![]),
                 snapshot_rule(vec![]),
-                row(
-                    "scan_errors",
-                    vec![
-                        ("service", "rbin".into()),
-                        ("operation", "ListRules".into()),
-                        ("error_code", "AccessDeniedException".into()),
-                    ],
-                ),
+                scan_error("rbin", "ListRules", "AccessDeniedException", vec![]),
             ],
             false,
             "unknown",
@@ -3502,14 +3494,11 @@ fn ami_base_unapproved() {
         ],
     ));
     rows.extend(built_on("ami-ancestry-failed", "ami-al2023", amazon()));
-    rows.push(row(
-        "scan_errors",
-        vec![
-            ("service", "ec2".into()),
-            ("operation", "GetImageAncestry".into()),
-            ("resource_id", "ami-ancestry-failed".into()),
-            ("error_code", "RequestLimitExceeded".into()),
-        ],
+    rows.push(scan_error(
+        "ec2",
+        "GetImageAncestry",
+        "RequestLimitExceeded",
+        vec![("resource_id", "ami-ancestry-failed".into())],
     ));
     let expected = [
         ("ami-on-amazon", "pass"),
