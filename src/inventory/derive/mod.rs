@@ -14,17 +14,21 @@
 use polars::prelude::*;
 
 use super::FAMILY_SUFFIX;
+// A table of the inventory being assembled.
+use super::table_of as table;
 use crate::error::{Error, Result, polars_message};
 
 mod inspector;
+mod launch_images;
 mod provenance;
 mod usage;
 mod uses;
 mod versions;
 
 pub(super) use inspector::inspector_scanned;
+pub(super) use launch_images::launch_images;
 pub(super) use provenance::provenance;
-pub(super) use usage::{launch_images, usage};
+pub(super) use usage::usage;
 pub(super) use versions::{Lineage, family_versions};
 
 /// Adds the per-table derived columns of [`super::schema::DERIVED`] to a
@@ -62,14 +66,4 @@ fn stage(table: &str, e: &PolarsError) -> Error {
         "derived columns of `{table}`: {}",
         polars_message(e)
     ))
-}
-
-/// A table of the inventory being assembled.
-fn table<'a>(
-    tables: &'a std::collections::BTreeMap<&'static str, DataFrame>,
-    name: &str,
-) -> Result<&'a DataFrame> {
-    tables
-        .get(name)
-        .ok_or_else(|| Error::Internal(format!("no inventory table `{name}`")))
 }
