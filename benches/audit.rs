@@ -2,7 +2,8 @@
 //! synthetic inventory and runs a full audit, printing wall times and the
 //! process's peak memory. Numbers for this machine live in BENCHMARKS.md.
 //!
-//! cargo bench --bench audit -- [--accounts N] [--regions R] [--images K] [--audit]
+//! cargo bench --bench audit -- [--accounts N] [--regions R] [--images K]
+//!     [--audit [--formats default|all|csv,json,...] [--compress]]
 //!
 //! The inventory is written once by the `amiaudit synth` binary (in a child
 //! process, so its memory does not count here) under the target directory.
@@ -75,12 +76,8 @@ fn main() {
                 ..Default::default()
             },
             AuditSection {
-                // What the target names: CSV, JSON and HTML.
-                formats: Some(vec![
-                    OutputFormat::Csv,
-                    OutputFormat::Json,
-                    OutputFormat::Html,
-                ]),
+                formats: Some(bench_formats(&args)),
+                compress: Some(args.iter().any(|a| a == "--compress")),
                 ..Default::default()
             },
             &Config::default(),
@@ -88,14 +85,26 @@ fn main() {
         .expect("audit settings");
         let outcome = amiaudit::cmd::audit::run(plan).expect("audit");
         let secs = t.elapsed().as_secs_f64();
-        let size = |f: &str| std::fs::metadata(out.join(f)).map_or(0, |m| m.len()) as f64 / 1e6;
+        let mut files: Vec<(String, u64)> = walkdir::WalkDir::new(&out)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                let name = e.path().strip_prefix(&out).unwrap().display().to_string();
+                (name, e.metadata().unwrap().len())
+            })
+            .collect();
+        files.sort_by_key(|f| std::cmp::Reverse(f.1));
+        let total: u64 = files.iter().map(|f| f.1).sum();
         println!(
-            "full audit   {secs:>8.2} s  (load, evaluate, csv {:.1} MB, json {:.1} MB, html {:.1} MB; exit {})",
-            size("findings.csv"),
-            size("findings.json"),
-            size("report.html"),
+            "full audit   {secs:>8.2} s  (load, evaluate, write; {:.1} MB in {} files; exit {})",
+            total as f64 / 1e6,
+            files.len(),
             outcome.exit_code
         );
+        for (name, len) in files.iter().take(8) {
+            println!("  {name:<40} {:>9.1} MB", *len as f64 / 1e6);
+        }
         println!("peak memory  {:>8.0} MiB", peak_rss_mib());
         return;
     }
@@ -135,6 +144,25 @@ fn main() {
         evaluation.results.height()
     );
     println!("peak memory  {:>8.0} MiB (load + evaluate)", peak_rss_mib());
+}
+
+/// The formats `--formats` names: `default` (what `audit` writes unless
+/// asked), `all`, or a comma-separated list; CSV, JSON and HTML if absent
+/// (the first rows of BENCHMARKS.md).
+fn bench_formats(args: &[String]) -> Vec<OutputFormat> {
+    let named = args
+        .iter()
+        .position(|a| a == "--formats")
+        .and_then(|i| args.get(i + 1));
+    match named.map(String::as_str) {
+        None => vec![OutputFormat::Csv, OutputFormat::Json, OutputFormat::Html],
+        Some("default") => OutputFormat::DEFAULT.to_vec(),
+        Some("all") => OutputFormat::ALL.to_vec(),
+        Some(list) => list
+            .split(',')
+            .map(|f| serde_json::from_value(f.into()).expect("a format name"))
+            .collect(),
+    }
 }
 
 /// The audit's output directory: an earlier bench audit there is replaced.

@@ -405,6 +405,11 @@ pub struct AuditArgs {
     /// Directory of report templates overriding the built-in ones file by file.
     #[arg(long, value_name = "DIR", value_parser = local)]
     pub templates: Option<PathBuf>,
+    /// Gzip the large machine files: findings.csv, findings-<framework>.csv,
+    /// findings.json, OCSF and ASFF are written as <name>.gz (which verify,
+    /// diff, --baseline and export read as they are).
+    #[arg(long)]
+    pub compress: bool,
 }
 
 impl AuditArgs {
@@ -417,6 +422,7 @@ impl AuditArgs {
             formats: (!self.formats.is_empty()).then(|| FormatWord::formats(&self.formats)),
             framework: self.framework.clone(),
             templates: self.templates.clone(),
+            compress: self.compress.then_some(true),
         }
     }
 }

@@ -101,6 +101,8 @@ pub struct AuditSection {
     pub formats: Option<Vec<OutputFormat>>,
     pub framework: Option<String>,
     pub templates: Option<PathBuf>,
+    /// Gzip the large machine files (`<name>.gz`); see `--compress`.
+    pub compress: Option<bool>,
 }
 
 impl AuditSection {
@@ -117,6 +119,7 @@ impl AuditSection {
             formats: self.formats.or_else(|| base.formats.clone()),
             framework: self.framework.or_else(|| base.framework.clone()),
             templates: self.templates.or_else(|| base.templates.clone()),
+            compress: self.compress.or(base.compress),
         }
     }
 }

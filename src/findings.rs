@@ -164,14 +164,21 @@ pub struct Finding<'a> {
 }
 
 impl Document<'_> {
-    /// The document as written: one compact line (large audits hold many findings).
-    pub fn to_json(&self) -> Result<String> {
-        let mut text =
-            serde_json::to_string(self).map_err(|e| Error::Internal(format!("{FILE}: {e}")))?;
-        text.push('\n');
-        Ok(text)
+    /// Writes the document as findings.json holds it: one compact line
+    /// (large audits hold many findings), streamed.
+    pub fn write_to(&self, out: &mut crate::output::file::OutputFile) -> Result<()> {
+        serde_json::to_writer(&mut *out, self).map_err(|e| {
+            if e.is_io() {
+                Error::io(out.path(), std::io::Error::from(e))
+            } else {
+                Error::Internal(format!("{FILE}: {e}"))
+            }
+        })?;
+        out.write_text("\n")
     }
 }
+
+const MISSING: &str = "not found; give an audit directory written with the json format";
 
 /// Reads only the `audit` part of an audit directory's findings.json.
 pub fn read_meta(dir: &Path) -> Result<AuditMeta> {
@@ -179,9 +186,8 @@ pub fn read_meta(dir: &Path) -> Result<AuditMeta> {
     struct Head {
         audit: AuditMeta,
     }
-    let path = dir.join(FILE);
-    let file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-    let head: Head = serde_json::from_reader(std::io::BufReader::new(file)).map_err(|e| {
+    let (path, reader) = crate::output::file::open_either(dir, FILE, MISSING)?;
+    let head: Head = serde_json::from_reader(reader).map_err(|e| {
         Error::input(format!(
             "{}: not an amiaudit findings.json: {}",
             path.display(),
@@ -193,11 +199,7 @@ pub fn read_meta(dir: &Path) -> Result<AuditMeta> {
 
 /// Reads an audit directory's findings.json.
 pub fn read(dir: &Path) -> Result<Document<'static>> {
-    let path = dir.join(FILE);
-    let text = Error::read_text(
-        &path,
-        "not found; give an audit directory written with the json format",
-    )?;
+    let (path, text) = crate::output::file::read_either(dir, FILE, MISSING)?;
     let document: Document<'static> = serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(
             "{}:{}:{}: not an amiaudit findings.json: {}",

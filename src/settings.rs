@@ -273,6 +273,8 @@ pub struct AuditPlan {
     pub framework: Option<String>,
     pub fail_on: FailOn,
     pub formats: Vec<OutputFormat>,
+    /// Gzip the large machine files (see `render::compressible`).
+    pub compress: bool,
     pub templates: Option<PathBuf>,
     pub waivers: Option<Waivers>,
     /// The baseline audit, its findings, and a warning when it did not verify.
@@ -352,6 +354,7 @@ impl AuditPlan {
             framework: settings.framework,
             fail_on: settings.fail_on.unwrap_or(FailOn::None),
             formats,
+            compress: settings.compress.unwrap_or(false),
             templates: settings.templates,
             waivers,
             baseline,

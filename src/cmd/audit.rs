@@ -211,7 +211,17 @@ fn write_reports(
     let mut meta = render::audit_meta(inventory, &plan.pack, plan.framework.clone())?;
     meta.storage = plan.delivery.as_ref().map(|d| d.storage.clone());
     let (csv_files, reports) = rayon::join(
-        || render::write_csv(dir, &plan.formats, inventory, &plan.pack, evaluation, &meta),
+        || {
+            render::write_csv(
+                dir,
+                &plan.formats,
+                plan.compress,
+                inventory,
+                &plan.pack,
+                evaluation,
+                &meta,
+            )
+        },
         || {
             let summary = summarize(inventory, evaluation, &plan.pack.rules)?;
             let mut context =
@@ -225,6 +235,7 @@ fn write_reports(
             let files = render::write_reports(
                 dir,
                 &plan.formats,
+                plan.compress,
                 evaluation,
                 &context,
                 plan.templates.as_deref(),

@@ -108,9 +108,9 @@ pub fn read_findings(dir: &Path) -> Result<Vec<AsffFinding>> {
 /// The findings of an audit this run has just written (and hashed): read
 /// without verifying it a second time.
 fn findings_file(dir: &Path) -> Result<Vec<AsffFinding>> {
-    let path = dir.join(asff::FILE);
-    let text = Error::read_text(
-        &path,
+    let (path, text) = crate::output::file::read_either(
+        dir,
+        asff::FILE,
         "not found; write the audit with the asff format (--format asff or all, or --security-hub)",
     )?;
     serde_json::from_str(&text).map_err(|e| {

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::output::file::HashingWriter;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -224,26 +225,6 @@ pub fn embed_inventory(source: &Path, dir: &Path, digests: &mut Digests) -> Resu
         digests.insert(to, digest);
     }
     Ok(())
-}
-
-/// Writes through, hashing what passes.
-struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        if let Some(written) = buf.get(..n) {
-            self.hasher.update(written);
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Copies the rule files and the waiver file into `dir`; returns the

@@ -182,9 +182,10 @@ fn check_claims(dir: &Path, manifest: &EvidenceManifest, v: &mut Verification) {
         ));
     }
     let report = crate::findings::FILE;
-    let stated = match manifest.files.get(report) {
-        Some(_) => crate::findings::read_meta(dir).ok(),
-        None => None,
+    let listed = |name: &str| manifest.files.contains_key(name);
+    let stated = match listed(report) || listed(&format!("{report}.gz")) {
+        true => crate::findings::read_meta(dir).ok(),
+        false => None,
     };
     match &stated {
         Some(meta) => {

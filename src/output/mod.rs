@@ -35,6 +35,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 mod destination;
+pub mod file;
 mod lock;
 
 use destination::check_destination;

@@ -6,8 +6,6 @@
     reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
 )]
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -22,6 +20,7 @@ use crate::error::polars_message;
 use crate::results::{account_directory, frameworks_text};
 
 use super::AuditMeta;
+use super::OutputFile;
 use crate::evaluate::Status;
 use crate::text::neutralise_cell;
 
@@ -73,43 +72,26 @@ struct RuleRow<'a> {
     requirements: Vec<Option<String>>,
 }
 
-/// A writer that hashes what passes through, so the evidence manifest does
-/// not read gigabytes of CSV back.
-struct Hashing<W> {
-    inner: W,
-    hasher: sha2::Sha256,
-}
-
-impl<W: std::io::Write> std::io::Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        sha2::Digest::update(&mut self.hasher, &buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// Writes `findings.csv` and one `findings-<framework>.csv` per framework in
 /// a single pass over the results, borrowing every cell from the results
 /// frame (an audit of 100k AMIs writes millions of rows). Returns each
 /// file with its sha256, `findings.csv` first.
 pub(super) fn write_all(
     out_dir: &Path,
+    compress: bool,
     inventory: &Inventory,
     pack: &PolicyPack,
     evaluation: &Evaluation,
     meta: &AuditMeta,
 ) -> Result<Vec<(std::path::PathBuf, String)>> {
     let frameworks = pack.frameworks();
-    let mut paths = vec![out_dir.join("findings.csv")];
-    paths.extend(
-        frameworks
-            .iter()
-            .map(|f| out_dir.join(format!("findings-{f}.csv"))),
-    );
-    let mut writers = open_writers(&paths)?;
+    let mut names = vec!["findings.csv".to_string()];
+    names.extend(frameworks.iter().map(|f| format!("findings-{f}.csv")));
+    let mut writers = open_writers(out_dir, &names, compress)?;
+    let paths: Vec<std::path::PathBuf> = writers
+        .iter()
+        .map(|w| w.get_ref().path().to_path_buf())
+        .collect();
     let rules = rule_rows(pack, &frameworks);
     let directory = account_directory(inventory)?;
     let df = &evaluation.results;
@@ -268,20 +250,18 @@ fn write_row(
     Ok(())
 }
 
-type CsvWriter = ::csv::Writer<Hashing<BufWriter<File>>>;
+type CsvWriter = ::csv::Writer<OutputFile>;
 
 /// One writer per file, its header written: `findings.csv` first, then
 /// the frameworks'.
-fn open_writers(paths: &[std::path::PathBuf]) -> Result<Vec<CsvWriter>> {
+fn open_writers(out_dir: &Path, names: &[String], compress: bool) -> Result<Vec<CsvWriter>> {
     let mut writers = Vec::new();
-    for (i, path) in paths.iter().enumerate() {
-        let file = File::create(path).map_err(|e| Error::io(path, e))?;
+    for (i, name) in names.iter().enumerate() {
+        let file = OutputFile::create(out_dir, name, compress && super::compressible(name))?;
+        let path = file.path().to_path_buf();
         let mut writer = ::csv::WriterBuilder::new()
             .terminator(::csv::Terminator::CRLF)
-            .from_writer(Hashing {
-                inner: BufWriter::with_capacity(1 << 20, file),
-                hasher: <sha2::Sha256 as sha2::Digest>::new(),
-            });
+            .from_writer(file);
         let header: &[&str] = if i == 0 {
             &CSV_COLUMNS
         } else {
@@ -289,7 +269,7 @@ fn open_writers(paths: &[std::path::PathBuf]) -> Result<Vec<CsvWriter>> {
         };
         writer
             .write_record(header)
-            .map_err(|e| csv_error(path, e))?;
+            .map_err(|e| csv_error(&path, e))?;
         writers.push(writer);
     }
     Ok(writers)
@@ -322,15 +302,16 @@ fn finish(
     writers: Vec<CsvWriter>,
     paths: Vec<std::path::PathBuf>,
 ) -> Result<Vec<(std::path::PathBuf, String)>> {
-    let mut out = Vec::with_capacity(paths.len());
-    for (writer, path) in writers.into_iter().zip(paths) {
-        let mut hashing = writer
-            .into_inner()
-            .map_err(|e| Error::io(&path, e.into_error()))?;
-        std::io::Write::flush(&mut hashing).map_err(|e| Error::io(&path, e))?;
-        out.push((path, hex::encode(sha2::Digest::finalize(hashing.hasher))));
-    }
-    Ok(out)
+    writers
+        .into_iter()
+        .zip(paths)
+        .map(|(writer, path)| {
+            writer
+                .into_inner()
+                .map_err(|e| Error::io(&path, e.into_error()))?
+                .finish()
+        })
+        .collect()
 }
 
 fn csv_error(path: &Path, e: ::csv::Error) -> Error {

@@ -29,7 +29,11 @@ pub const DEFAULT_TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-pub fn render(context: &ReportContext, templates: Option<&Path>) -> Result<String> {
+pub fn render_to(
+    context: &ReportContext,
+    templates: Option<&Path>,
+    out: &mut super::OutputFile,
+) -> Result<()> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::Html);
@@ -62,12 +66,21 @@ pub fn render(context: &ReportContext, templates: Option<&Path>) -> Result<Strin
         .map_err(|e| template_error(templates, &e))?;
     let data = context.findings_data();
     template
-        .render(minijinja::context! {
-            findings_data => data,
-            storage_text => context.meta.storage.as_ref().map(|s| s.describe()),
-            ..minijinja::Value::from_serialize(context)
-        })
-        .map_err(|e| template_error(templates, &e))
+        .render_captured_to(
+            minijinja::context! {
+                findings_data => data,
+                storage_text => context.meta.storage.as_ref().map(|s| s.describe()),
+                ..minijinja::Value::from_serialize(context)
+            },
+            &mut *out,
+        )
+        .map_err(|e| match e.kind() {
+            minijinja::ErrorKind::WriteFailure => {
+                Error::io(out.path(), std::io::Error::other(e.to_string()))
+            }
+            _ => template_error(templates, &e),
+        })?;
+    Ok(())
 }
 
 /// A template file of `--templates DIR`: a regular file inside it, read

@@ -22,8 +22,6 @@ mod terminal;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, Result};
 use crate::evaluate::Evaluation;
 use crate::inventory::Inventory;
@@ -32,6 +30,7 @@ use crate::policy::PolicyPack;
 mod context;
 
 pub use crate::findings::AuditMeta;
+use crate::output::file::OutputFile;
 use context::account_regions;
 pub use context::{ReportContext, RuleNotRun, RuleSection, ScanErrorRow, audit_meta, finding_key};
 pub use csv::CSV_COLUMNS;
@@ -107,10 +106,12 @@ impl OutputFormat {
 /// Writes the reports made from the context (every format but CSV, see
 /// [`write_csv`]), the formats side by side, and `diff.json`/`diff.csv` when
 /// there is a baseline. Returns each file with its sha256, in
-/// [`OutputFormat::ALL`] order, hashed as it is written.
+/// [`OutputFormat::ALL`] order, hashed as it is written; with `compress`,
+/// the files [`compressible`] names are gzip'd.
 pub fn write_reports(
     out_dir: &Path,
     formats: &[OutputFormat],
+    compress: bool,
     evaluation: &Evaluation,
     context: &ReportContext,
     templates: Option<&Path>,
@@ -124,32 +125,59 @@ pub fn write_reports(
     let mut written = wanted
         .into_par_iter()
         .map(|format| {
-            let path = out_dir.join(format.file_name());
-            let chunks = match format {
+            let mut file = OutputFile::create(
+                out_dir,
+                format.file_name(),
+                compress && compressible(format.file_name()),
+            )?;
+            match format {
                 OutputFormat::Csv => unreachable!("filtered out above"),
-                OutputFormat::Json => vec![context.document().to_json()?],
-                OutputFormat::Html => vec![html::render(context, templates)?],
-                OutputFormat::Ocsf => ocsf::ocsf(context)?,
+                // Streamed: the document of a large audit is hundreds of MB.
+                OutputFormat::Json => context.document().write_to(&mut file)?,
+                OutputFormat::Html => html::render_to(context, templates, &mut file)?,
+                OutputFormat::Ocsf => write_chunks(&mut file, &ocsf::ocsf(context)?)?,
                 OutputFormat::Junit => {
-                    vec![junit::junit(context, &account_regions(evaluation)?)]
+                    file.write_text(&junit::junit(context, &account_regions(evaluation)?))?;
                 }
-                OutputFormat::Markdown => vec![markdown::markdown(context)],
-                OutputFormat::Asff => asff::asff(context)?,
-            };
-            write_hashed(path, &chunks)
+                OutputFormat::Markdown => file.write_text(&markdown::markdown(context))?,
+                OutputFormat::Asff => write_chunks(&mut file, &asff::asff(context)?)?,
+            }
+            file.finish()
         })
         .collect::<Result<Vec<_>>>()?;
+    let mut small = |name: &str, text: String| -> Result<()> {
+        let mut file = OutputFile::create(out_dir, name, compress && compressible(name))?;
+        file.write_text(&text)?;
+        written.push(file.finish()?);
+        Ok(())
+    };
     if formats.contains(&OutputFormat::Csv) {
-        written.push(write_hashed(
-            out_dir.join("retirement.csv"),
-            &[context.retirement.csv()?],
-        )?);
+        small("retirement.csv", context.retirement.csv()?)?;
     }
     if let Some(diff) = &context.diff {
-        written.push(write_hashed(out_dir.join("diff.json"), &[diff.json()?])?);
-        written.push(write_hashed(out_dir.join("diff.csv"), &[diff.csv()?])?);
+        small("diff.json", diff.json()?)?;
+        small("diff.csv", diff.csv()?)?;
     }
     Ok(written)
+}
+
+/// The files `--compress` writes gzip'd (as `<name>.gz`): the machine files
+/// that grow with the organization. The report, summary, JUnit, the
+/// retirement plan, the diff and the manifest stay as they are: people and
+/// CI runners open them directly, and they are small.
+pub fn compressible(name: &str) -> bool {
+    [
+        "findings.csv",
+        "findings.json",
+        asff::FILE,
+        "findings.ocsf.jsonl",
+    ]
+    .contains(&name)
+        || (name.starts_with("findings-") && name.ends_with(".csv"))
+}
+
+fn write_chunks(file: &mut OutputFile, chunks: &[String]) -> Result<()> {
+    chunks.iter().try_for_each(|chunk| file.write_text(chunk))
 }
 
 /// Writes `findings.csv` and the per-framework CSVs when CSV is asked for.
@@ -158,6 +186,7 @@ pub fn write_reports(
 pub fn write_csv(
     out_dir: &Path,
     formats: &[OutputFormat],
+    compress: bool,
     inventory: &Inventory,
     pack: &PolicyPack,
     evaluation: &Evaluation,
@@ -167,21 +196,5 @@ pub fn write_csv(
         return Ok(Vec::new());
     }
     fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    csv::write_all(out_dir, inventory, pack, evaluation, meta)
-}
-
-/// Writes the chunks one after another and returns the path with the
-/// sha256 of what was written.
-fn write_hashed(path: PathBuf, chunks: &[String]) -> Result<(PathBuf, String)> {
-    use std::io::Write as _;
-    let file = fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-    let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
-    let mut hasher = Sha256::new();
-    for chunk in chunks {
-        file.write_all(chunk.as_bytes())
-            .map_err(|e| Error::io(&path, e))?;
-        hasher.update(chunk.as_bytes());
-    }
-    file.flush().map_err(|e| Error::io(&path, e))?;
-    Ok((path, hex::encode(hasher.finalize())))
+    csv::write_all(out_dir, compress, inventory, pack, evaluation, meta)
 }

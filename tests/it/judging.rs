@@ -311,6 +311,7 @@ fn a_rule_that_could_not_run_is_said_in_every_format() {
     render::write_reports(
         dir.path(),
         &[OutputFormat::Junit, OutputFormat::Markdown],
+        false,
         &evaluation,
         &context,
         None,

@@ -51,6 +51,7 @@ fn filed_regions(findings: &[AsffFinding]) -> Vec<String> {
 /// one region of the two), imported into Security Hub.
 struct HubStart {
     work: tempfile::TempDir,
+    first_inventory: PathBuf,
     first: PathBuf,
     second: PathBuf,
     second_inventory: PathBuf,
@@ -80,6 +81,7 @@ fn first_hub_import(moto: &Moto) -> HubStart {
     let findings = asff(&first);
     HubStart {
         work,
+        first_inventory,
         first,
         second,
         second_inventory,
@@ -94,8 +96,8 @@ fn security_hub_import_files_each_finding_once_and_updates_it_on_reimport() {
     let moto = Moto::start();
     let HubStart {
         // Kept until the end: dropping it removes the audits.
-        work: _work,
-        first,
+        work,
+        first_inventory,
         hub_aws,
         outcome,
         findings,
@@ -161,9 +163,27 @@ fn security_hub_import_files_each_finding_once_and_updates_it_on_reimport() {
     );
 
     // Importing the same audit again updates, never duplicates, and is
-    // newer than the first import (an update not newer is ignored).
+    // newer than the first import (an update not newer is ignored). Written
+    // with --compress this time: the export reads findings.asff.json.gz.
+    let zipped = work.path().join("first-compressed");
+    let plan = AuditPlan::resolve(
+        AuditRequest {
+            inventory: Some(first_inventory),
+            out: Location::Local(zipped.clone()),
+            ..Default::default()
+        },
+        AuditSection {
+            formats: Some(vec![amiaudit::render::OutputFormat::Asff]),
+            compress: Some(true),
+            ..AuditSection::default()
+        },
+        &Config::default(),
+    )
+    .unwrap();
+    amiaudit::cmd::audit::run(plan).unwrap();
+    assert!(zipped.join("findings.asff.json.gz").is_file());
     std::thread::sleep(std::time::Duration::from_millis(5));
-    let again = security_hub::export(&first, &hub_aws, None).unwrap();
+    let again = security_hub::export(&zipped, &hub_aws, None).unwrap();
     assert_eq!(again.imported, findings.len());
     let hub = rt.block_on(hub_findings(&moto, &regions));
     assert_eq!(hub.len(), findings.len());
