@@ -410,15 +410,21 @@ fn finding(
 }
 
 /// The file: a JSON array, one finding per line, in results order and then
-/// the resolved ones in diff order.
-pub fn asff(context: &ReportContext) -> crate::error::Result<Vec<String>> {
-    use rayon::prelude::*;
+/// the resolved ones in diff order. Serialised in parallel chunks and
+/// written a batch of chunks at a time (never held whole).
+pub fn write_asff(
+    context: &ReportContext,
+    file: &mut crate::output::file::OutputFile,
+) -> crate::error::Result<()> {
     const CHUNK: usize = 8192;
     let owner = product_owner(context);
+    // A JSON array: `,` between elements (chunks come without a trailing
+    // one), a line each.
+    let mut elements = ArrayWriter::begin(file)?;
     let chunks = context.finding_chunks(CHUNK);
-    let mut lines: Vec<String> = chunks
-        .into_par_iter()
-        .map(|(i, findings)| {
+    super::write_batched_with(
+        chunks,
+        |(i, findings)| {
             let rule = &context.rules[i];
             let mut out = Vec::with_capacity(findings.len() * 1500);
             for f in findings {
@@ -450,13 +456,16 @@ pub fn asff(context: &ReportContext) -> crate::error::Result<Vec<String>> {
                     reopened: matches!(f.status, Status::Fail | Status::Unknown)
                         && context.reopened(&f.rule_id, &f.account_id, &f.region, &f.resource_id),
                 };
+                if !out.is_empty() {
+                    out.extend_from_slice(b",\n");
+                }
                 serde_json::to_writer(&mut out, &finding(context, Some(rule), &owner, &source))
                     .map_err(asff_error)?;
-                out.extend_from_slice(b",\n");
             }
             String::from_utf8(out).map_err(asff_error)
-        })
-        .collect::<crate::error::Result<_>>()?;
+        },
+        |chunk| elements.push(chunk),
+    )?;
     let mut resolved = Vec::new();
     for change in context
         .diff
@@ -492,22 +501,46 @@ pub fn asff(context: &ReportContext) -> crate::error::Result<Vec<String>> {
             ),
             reopened: false,
         };
+        if !resolved.is_empty() {
+            resolved.extend_from_slice(b",\n");
+        }
         serde_json::to_writer(
             &mut resolved,
             &finding(context, Some(rule), &owner, &source),
         )
         .map_err(asff_error)?;
-        resolved.extend_from_slice(b",\n");
     }
-    lines.push(String::from_utf8(resolved).map_err(asff_error)?);
-    // A JSON array: `[` first, the last element's `,` dropped.
-    lines.insert(0, "[\n".to_string());
-    if let Some(last) = lines.iter_mut().rev().find(|l| l.ends_with(",\n")) {
-        last.truncate(last.len() - 2);
-        last.push('\n');
+    elements.push(&String::from_utf8(resolved).map_err(asff_error)?)?;
+    elements.end()
+}
+
+/// Writes `[`, then elements separated by `,` and a line break, then `]`.
+struct ArrayWriter<'a> {
+    file: &'a mut crate::output::file::OutputFile,
+    any: bool,
+}
+
+impl<'a> ArrayWriter<'a> {
+    fn begin(file: &'a mut crate::output::file::OutputFile) -> crate::error::Result<Self> {
+        file.write_text("[\n")?;
+        Ok(ArrayWriter { file, any: false })
     }
-    lines.push("]\n".to_string());
-    Ok(lines)
+
+    /// One or more elements already joined by `,\n` (nothing when empty).
+    fn push(&mut self, elements: &str) -> crate::error::Result<()> {
+        if elements.is_empty() {
+            return Ok(());
+        }
+        if self.any {
+            self.file.write_text(",\n")?;
+        }
+        self.any = true;
+        self.file.write_text(elements)
+    }
+
+    fn end(self) -> crate::error::Result<()> {
+        self.file.write_text(if self.any { "\n]\n" } else { "]\n" })
+    }
 }
 
 fn asff_error(e: impl std::fmt::Display) -> crate::error::Error {
@@ -528,6 +561,33 @@ mod tests {
         let id = finding_id("R", "111122223333", "eu-west-1", &long);
         assert!(id.len() <= ID_MAX && id.contains("sha256-"), "{id}");
         assert_eq!(id, finding_id("R", "111122223333", "eu-west-1", &long));
+    }
+
+    /// The array written a chunk at a time is the array written whole:
+    /// empty chunks add nothing, and no `,` trails the last element.
+    #[test]
+    fn chunked_arrays_are_json_arrays() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = |chunks: &[&str]| {
+            let mut file =
+                crate::output::file::OutputFile::create(dir.path(), "a.json", false).unwrap();
+            let mut array = ArrayWriter::begin(&mut file).unwrap();
+            for chunk in chunks {
+                array.push(chunk).unwrap();
+            }
+            array.end().unwrap();
+            let (path, _) = file.finish().unwrap();
+            std::fs::read_to_string(path).unwrap()
+        };
+        assert_eq!(written(&[]), "[\n]\n");
+        assert_eq!(written(&["", ""]), "[\n]\n");
+        assert_eq!(
+            written(&["", "{\"a\":1}", "", "{\"b\":2},\n{\"c\":3}", ""]),
+            "[\n{\"a\":1},\n{\"b\":2},\n{\"c\":3}\n]\n"
+        );
+        let parsed: Vec<serde_json::Value> =
+            serde_json::from_str(&written(&["{}", "{},\n{}"])).unwrap();
+        assert_eq!(parsed.len(), 3);
     }
 
     #[test]

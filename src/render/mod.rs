@@ -135,12 +135,12 @@ pub fn write_reports(
                 // Streamed: the document of a large audit is hundreds of MB.
                 OutputFormat::Json => context.document().write_to(&mut file)?,
                 OutputFormat::Html => html::render_to(context, templates, &mut file)?,
-                OutputFormat::Ocsf => write_chunks(&mut file, &ocsf::ocsf(context)?)?,
+                OutputFormat::Ocsf => ocsf::write_ocsf(context, &mut file)?,
                 OutputFormat::Junit => {
                     file.write_text(&junit::junit(context, &account_regions(evaluation)?))?;
                 }
                 OutputFormat::Markdown => file.write_text(&markdown::markdown(context))?,
-                OutputFormat::Asff => write_chunks(&mut file, &asff::asff(context)?)?,
+                OutputFormat::Asff => asff::write_asff(context, &mut file)?,
             }
             file.finish()
         })
@@ -176,8 +176,35 @@ pub fn compressible(name: &str) -> bool {
         || (name.starts_with("findings-") && name.ends_with(".csv"))
 }
 
-fn write_chunks(file: &mut OutputFile, chunks: &[String]) -> Result<()> {
-    chunks.iter().try_for_each(|chunk| file.write_text(chunk))
+/// Renders `items` in parallel a batch at a time and writes each batch in
+/// order: output of any size with memory for a batch (twice the threads'
+/// items), the same bytes as rendering everything first.
+fn write_batched<T: Send>(
+    file: &mut OutputFile,
+    items: Vec<T>,
+    render: impl Fn(T) -> Result<String> + Sync,
+) -> Result<()> {
+    write_batched_with(items, render, |text| file.write_text(text))
+}
+
+/// [`write_batched`], each rendered text handed to `write`.
+fn write_batched_with<T: Send>(
+    items: Vec<T>,
+    render: impl Fn(T) -> Result<String> + Sync,
+    mut write: impl FnMut(&str) -> Result<()>,
+) -> Result<()> {
+    use rayon::prelude::*;
+    let batch = 2 * rayon::current_num_threads().max(1);
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        let taken: Vec<T> = items.by_ref().take(batch).collect();
+        let texts = taken
+            .into_par_iter()
+            .map(&render)
+            .collect::<Result<Vec<String>>>()?;
+        texts.iter().try_for_each(|text| write(text))?;
+    }
+    Ok(())
 }
 
 /// Writes `findings.csv` and the per-framework CSVs when CSV is asked for.

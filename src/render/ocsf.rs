@@ -23,11 +23,13 @@ fn severity(s: Severity) -> (u8, &'static str) {
 
 /// `findings.ocsf.jsonl`: one OCSF 1.3 Compliance Finding (class 2003) per
 /// non-passing result. Waived results are findings with status Suppressed.
-/// Returned as chunks of lines, in results order, serialised in parallel
-/// (an audit of 100k AMIs has hundreds of thousands of findings); the
-/// caller writes them one after another.
-pub fn ocsf(context: &ReportContext) -> crate::error::Result<Vec<String>> {
-    use rayon::prelude::*;
+/// Serialised in parallel chunks of lines, in results order, and written a
+/// batch of chunks at a time (an audit of 100k AMIs has hundreds of
+/// thousands of findings: the file is never held whole).
+pub fn write_ocsf(
+    context: &ReportContext,
+    file: &mut crate::output::file::OutputFile,
+) -> crate::error::Result<()> {
     const CHUNK: usize = 8192;
     let time = context.meta.collected_at_ms;
     let rules: Vec<OcsfRule> = context
@@ -43,27 +45,24 @@ pub fn ocsf(context: &ReportContext) -> crate::error::Result<Vec<String>> {
         })
         .collect();
     let chunks = context.finding_chunks(CHUNK);
-    chunks
-        .into_par_iter()
-        .map(|(i, findings)| {
-            let (Some(rule), Some(extra)) = (context.rules.get(i), rules.get(i)) else {
-                return Err(crate::error::Error::Internal(format!(
-                    "rule {i} has no section"
-                )));
-            };
-            let mut out = Vec::with_capacity(findings.len() * 1400);
-            for f in findings {
-                let uid = format!(
-                    "{}:{}:{}:{}",
-                    f.rule_id, f.account_id, f.region, f.resource_id
-                );
-                let event = ocsf_event(context, rule, extra, f, time, &uid);
-                serde_json::to_writer(&mut out, &event).map_err(ocsf_error)?;
-                out.push(b'\n');
-            }
-            String::from_utf8(out).map_err(ocsf_error)
-        })
-        .collect()
+    super::write_batched(file, chunks, |(i, findings)| {
+        let (Some(rule), Some(extra)) = (context.rules.get(i), rules.get(i)) else {
+            return Err(crate::error::Error::Internal(format!(
+                "rule {i} has no section"
+            )));
+        };
+        let mut out = Vec::with_capacity(findings.len() * 1400);
+        for f in findings {
+            let uid = format!(
+                "{}:{}:{}:{}",
+                f.rule_id, f.account_id, f.region, f.resource_id
+            );
+            let event = ocsf_event(context, rule, extra, f, time, &uid);
+            serde_json::to_writer(&mut out, &event).map_err(ocsf_error)?;
+            out.push(b'\n');
+        }
+        String::from_utf8(out).map_err(ocsf_error)
+    })
 }
 
 fn ocsf_error(e: impl std::fmt::Display) -> crate::error::Error {
