@@ -408,8 +408,11 @@ pub struct AuditArgs {
     /// Gzip the large machine files: findings.csv, findings-<framework>.csv,
     /// findings.json, OCSF and ASFF are written as <name>.gz (which verify,
     /// diff, --baseline and export read as they are).
-    #[arg(long)]
+    #[arg(long, overrides_with = "no_compress")]
     pub compress: bool,
+    /// Write every file plain, whatever `[audit] compress` says.
+    #[arg(long, overrides_with = "compress")]
+    pub no_compress: bool,
 }
 
 impl AuditArgs {
@@ -422,7 +425,11 @@ impl AuditArgs {
             formats: (!self.formats.is_empty()).then(|| FormatWord::formats(&self.formats)),
             framework: self.framework.clone(),
             templates: self.templates.clone(),
-            compress: self.compress.then_some(true),
+            compress: match (self.compress, self.no_compress) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
         }
     }
 }

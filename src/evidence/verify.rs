@@ -182,9 +182,28 @@ fn check_claims(dir: &Path, manifest: &EvidenceManifest, v: &mut Verification) {
         ));
     }
     let report = crate::findings::FILE;
-    let listed = |name: &str| manifest.files.contains_key(name);
-    let stated = match listed(report) || listed(&format!("{report}.gz")) {
-        true => crate::findings::read_meta(dir).ok(),
+    let spellings = [report.to_string(), format!("{report}.gz")];
+    let listed = spellings
+        .iter()
+        .any(|name| manifest.files.contains_key(name));
+    let stated = match listed {
+        true => match crate::findings::read_meta(dir) {
+            Ok(meta) => Some(meta),
+            Err(e) => {
+                // Listed and there, yet unreadable: its claims cannot be
+                // checked, which is a failure, never a note. (Listed and
+                // gone is already `removed`.)
+                let present = spellings
+                    .iter()
+                    .any(|name| fs::symlink_metadata(dir.join(name)).is_ok());
+                if present {
+                    v.inconsistent.push(format!(
+                        "{report}: listed, but its claims cannot be read: {e}"
+                    ));
+                }
+                None
+            }
+        },
         false => None,
     };
     match &stated {
@@ -201,6 +220,7 @@ fn check_claims(dir: &Path, manifest: &EvidenceManifest, v: &mut Verification) {
                 ("storage", json(&manifest.storage), json(&meta.storage), by),
             ]);
         }
+        None if listed => {}
         None => v.notes.push(format!(
             "not proven by anything the audit embeds (it holds no {report}): tool_version, framework{}",
             if manifest.storage.is_some() { ", storage" } else { "" }

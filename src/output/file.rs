@@ -132,14 +132,17 @@ pub fn open_either(dir: &Path, name: &str, missing: &str) -> Result<(PathBuf, Bo
         ))),
         (false, true) => {
             let (file, len) = open_regular_file(&gz, missing)?;
-            // At most what amiaudit reads from one plain file, so a small
-            // file cannot inflate into memory without bound.
             let text = MultiGzDecoder::new(BufReader::new(file.take(len)));
+            // A small file must not inflate into memory without bound: at
+            // most INFLATE_RATIO times its size, and never more than a
+            // plain file may hold.
+            let limit = len.saturating_mul(INFLATE_RATIO).min(MAX_INPUT_FILE_BYTES);
             Ok((
                 gz,
-                Box::new(Limited {
+                Box::new(Inflating {
                     inner: text,
                     read: 0,
+                    limit,
                 }),
             ))
         }
@@ -190,20 +193,31 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// A decompressing reader that fails once more than
-/// [`MAX_INPUT_FILE_BYTES`] came out.
-struct Limited<R> {
+/// How many times its size a gzip'd file of an audit may inflate to. What
+/// `--compress` writes inflates about ten times (level 1 on repeated ids
+/// and texts); a file of one repeated byte, about a thousand.
+const INFLATE_RATIO: u64 = 64;
+
+/// A decompressing reader: fails once more than `limit` bytes came out,
+/// and says a stream that does not inflate is not a whole gzip file.
+struct Inflating<R> {
     inner: R,
     read: u64,
+    limit: u64,
 }
 
-impl<R: Read> Read for Limited<R> {
+impl<R: Read> Read for Inflating<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self.inner.read(buf).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("not a whole gzip file (truncated, or other bytes after it): {e}"),
+            )
+        })?;
         self.read += n as u64;
-        if self.read > MAX_INPUT_FILE_BYTES {
+        if self.read > self.limit {
             return Err(std::io::Error::other(format!(
-                "decompresses to more than amiaudit reads from one file ({} MiB)",
+                "inflates to more than {INFLATE_RATIO} times its size or {} MiB; not a file amiaudit wrote",
                 MAX_INPUT_FILE_BYTES >> 20
             )));
         }

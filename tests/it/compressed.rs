@@ -129,3 +129,104 @@ fn compressed_audits_hold_the_same_bytes_and_every_reader_takes_them() {
         stderr(&o)
     );
 }
+
+/// Replaces `name` in an audit and rewrites its manifest's sha256 for it:
+/// what whoever hands over an unsigned audit can do.
+fn plant(dir: &Path, name: &str, bytes: &[u8]) {
+    use sha2::Digest as _;
+    fs::write(dir.join(name), bytes).unwrap();
+    let manifest = dir.join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&manifest).unwrap()).unwrap();
+    m["files"][name] = hex::encode(sha2::Sha256::digest(bytes)).into();
+    fs::write(&manifest, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn hostile_gzip_files_are_refused_in_one_line_and_never_verify() {
+    let root = tempfile::tempdir().unwrap();
+    let good = root.path().join("good");
+    let run = audit_sample(&good, &["--compress"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let zipped = fs::read(good.join("findings.json.gz")).unwrap();
+    let whole = gunzip(&zipped);
+    let copy = |name: &str| {
+        let dir = root.path().join(name);
+        fs::create_dir(&dir).unwrap();
+        for (rel, bytes) in files(&good) {
+            let to = dir.join(&rel);
+            fs::create_dir_all(to.parent().unwrap()).unwrap();
+            fs::write(to, bytes).unwrap();
+        }
+        dir
+    };
+    // A bomb: 32 MB of one byte in a few tens of KB. Refused once it has
+    // inflated past 64 times its size, long before memory is at risk.
+    let bomb = copy("bomb");
+    plant(&bomb, "findings.json.gz", &gzip(&vec![b' '; 32 << 20]));
+    // Truncated, and with bytes after the stream.
+    let truncated = copy("truncated");
+    plant(
+        &truncated,
+        "findings.json.gz",
+        zipped.get(..zipped.len() / 2).unwrap(),
+    );
+    let trailing = copy("trailing");
+    plant(
+        &trailing,
+        "findings.json.gz",
+        &[zipped.as_slice(), b"GARBAGE"].concat(),
+    );
+    for (dir, why) in [
+        (&bomb, "inflates to more than 64 times its size"),
+        (&truncated, "not a whole gzip file"),
+        (&trailing, "not a whole gzip file"),
+    ] {
+        // The manifest's hashes hold, yet verify fails: the claims the
+        // file should state cannot be read.
+        let o = amiaudit(&["verify", path(dir)]);
+        assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+        assert!(
+            stdout(&o).contains("findings.json: listed, but its claims cannot be read"),
+            "{}",
+            stdout(&o)
+        );
+        // diff refuses it as unverified; told to read it anyway, it says
+        // why it cannot, in one line.
+        let o = amiaudit(&["diff", path(dir), path(&good)]);
+        assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+        assert!(stderr(&o).contains("does not verify"), "{}", stderr(&o));
+        let o = amiaudit(&["diff", path(dir), path(&good), "--allow-unverified"]);
+        assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+        let err = stderr(&o);
+        let errors: Vec<&str> = err.lines().filter(|l| !l.starts_with("warning:")).collect();
+        assert!(
+            errors.len() == 1 && errors[0].starts_with("error:") && errors[0].contains(why),
+            "expected one line with `{why}`: {err}"
+        );
+    }
+    // The same bytes gzip'd another way (several members) are still the file.
+    let members = copy("members");
+    let (head, tail) = whole.split_at(whole.len() / 2);
+    plant(
+        &members,
+        "findings.json.gz",
+        &[gzip(head), gzip(tail)].concat(),
+    );
+    let o = amiaudit(&["verify", path(&members)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+
+    // --no-compress beats the config file's `compress = true`.
+    let config = root.path().join("amiaudit.toml");
+    fs::write(&config, "[audit]\ncompress = true\n").unwrap();
+    let plain = root.path().join("plain");
+    let run = audit_sample(&plain, &["--config", path(&config), "--no-compress"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert!(plain.join("findings.json").is_file() && !plain.join("findings.json.gz").exists());
+}
