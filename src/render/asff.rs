@@ -466,6 +466,16 @@ pub fn write_asff(
         },
         |chunk| elements.push(chunk),
     )?;
+    elements.push(&resolved_findings(context, &owner)?)?;
+    elements.end()
+}
+
+/// The failures of the baseline resolved since, as ASFF findings joined by
+/// `,` and a line break (diff order).
+fn resolved_findings(
+    context: &ReportContext,
+    owner: &(String, String),
+) -> crate::error::Result<String> {
     let mut resolved = Vec::new();
     for change in context
         .diff
@@ -504,14 +514,10 @@ pub fn write_asff(
         if !resolved.is_empty() {
             resolved.extend_from_slice(b",\n");
         }
-        serde_json::to_writer(
-            &mut resolved,
-            &finding(context, Some(rule), &owner, &source),
-        )
-        .map_err(asff_error)?;
+        serde_json::to_writer(&mut resolved, &finding(context, Some(rule), owner, &source))
+            .map_err(asff_error)?;
     }
-    elements.push(&String::from_utf8(resolved).map_err(asff_error)?)?;
-    elements.end()
+    String::from_utf8(resolved).map_err(asff_error)
 }
 
 /// Writes `[`, then elements separated by `,` and a line break, then `]`.
