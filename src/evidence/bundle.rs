@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use super::{HashingWriter, read_manifest};
 use crate::error::{Error, Result};
@@ -131,10 +131,7 @@ pub fn check_bundle_replaceable(path: &Path, earlier: &Path, name: &str) -> Resu
 
 /// sha256 of the bundle `dir` would make, without writing it.
 fn bundle_sha256(dir: &Path, name: &str) -> Result<String> {
-    let hashing = HashingWriter {
-        inner: std::io::sink(),
-        hasher: Sha256::new(),
-    };
+    let hashing = HashingWriter::new(std::io::sink());
     let done = write_bundle(dir, name, hashing).map_err(|e| Error::io(dir, e))?;
     Ok(hex::encode(done.hasher.finalize()))
 }

@@ -208,10 +208,7 @@ pub fn embed_inventory(source: &Path, dir: &Path, digests: &mut Digests) -> Resu
         )?;
         let mut reader = std::io::Read::take(reader, len);
         let file = fs::File::create_new(&to).map_err(|e| Error::io(&to, e))?;
-        let mut writer = HashingWriter {
-            inner: std::io::BufWriter::new(file),
-            hasher: Sha256::new(),
-        };
+        let mut writer = HashingWriter::new(std::io::BufWriter::new(file));
         std::io::copy(&mut reader, &mut writer).map_err(|e| Error::io(&from, e))?;
         use std::io::Write;
         writer.inner.flush().map_err(|e| Error::io(&to, e))?;

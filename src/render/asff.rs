@@ -422,7 +422,7 @@ pub fn write_asff(
     // one), a line each.
     let mut elements = ArrayWriter::begin(file)?;
     let chunks = context.finding_chunks(CHUNK);
-    super::write_batched_with(
+    super::write_batched(
         chunks,
         |(i, findings)| {
             let rule = &context.rules[i];

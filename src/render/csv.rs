@@ -257,7 +257,7 @@ type CsvWriter = ::csv::Writer<OutputFile>;
 fn open_writers(out_dir: &Path, names: &[String], compress: bool) -> Result<Vec<CsvWriter>> {
     let mut writers = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let file = OutputFile::create(out_dir, name, compress && super::compressible(name))?;
+        let file = super::create_file(out_dir, name, compress)?;
         let path = file.path().to_path_buf();
         let mut writer = ::csv::WriterBuilder::new()
             .terminator(::csv::Terminator::CRLF)

@@ -125,11 +125,7 @@ pub fn write_reports(
     let mut written = wanted
         .into_par_iter()
         .map(|format| {
-            let mut file = OutputFile::create(
-                out_dir,
-                format.file_name(),
-                compress && compressible(format.file_name()),
-            )?;
+            let mut file = create_file(out_dir, format.file_name(), compress)?;
             match format {
                 OutputFormat::Csv => unreachable!("filtered out above"),
                 // Streamed: the document of a large audit is hundreds of MB.
@@ -146,7 +142,7 @@ pub fn write_reports(
         })
         .collect::<Result<Vec<_>>>()?;
     let mut small = |name: &str, text: String| -> Result<()> {
-        let mut file = OutputFile::create(out_dir, name, compress && compressible(name))?;
+        let mut file = create_file(out_dir, name, compress)?;
         file.write_text(&text)?;
         written.push(file.finish()?);
         Ok(())
@@ -176,19 +172,16 @@ pub fn compressible(name: &str) -> bool {
         || (name.starts_with("findings-") && name.ends_with(".csv"))
 }
 
-/// Renders `items` in parallel a batch at a time and writes each batch in
-/// order: output of any size with memory for a batch (twice the threads'
-/// items), the same bytes as rendering everything first.
-fn write_batched<T: Send>(
-    file: &mut OutputFile,
-    items: Vec<T>,
-    render: impl Fn(T) -> Result<String> + Sync,
-) -> Result<()> {
-    write_batched_with(items, render, |text| file.write_text(text))
+/// `dir/name` to write, gzip'd (`name.gz`) when the audit compresses and
+/// the file is one [`compressible`] names.
+fn create_file(dir: &Path, name: &str, compress: bool) -> Result<OutputFile> {
+    OutputFile::create(dir, name, compress && compressible(name))
 }
 
-/// [`write_batched`], each rendered text handed to `write`.
-fn write_batched_with<T: Send>(
+/// Renders `items` in parallel a batch at a time and hands each rendered
+/// text to `write`, in order: output of any size with memory for a batch
+/// (twice the threads' items), the same bytes as rendering everything first.
+fn write_batched<T: Send>(
     items: Vec<T>,
     render: impl Fn(T) -> Result<String> + Sync,
     mut write: impl FnMut(&str) -> Result<()>,

@@ -45,24 +45,28 @@ pub fn write_ocsf(
         })
         .collect();
     let chunks = context.finding_chunks(CHUNK);
-    super::write_batched(file, chunks, |(i, findings)| {
-        let (Some(rule), Some(extra)) = (context.rules.get(i), rules.get(i)) else {
-            return Err(crate::error::Error::Internal(format!(
-                "rule {i} has no section"
-            )));
-        };
-        let mut out = Vec::with_capacity(findings.len() * 1400);
-        for f in findings {
-            let uid = format!(
-                "{}:{}:{}:{}",
-                f.rule_id, f.account_id, f.region, f.resource_id
-            );
-            let event = ocsf_event(context, rule, extra, f, time, &uid);
-            serde_json::to_writer(&mut out, &event).map_err(ocsf_error)?;
-            out.push(b'\n');
-        }
-        String::from_utf8(out).map_err(ocsf_error)
-    })
+    super::write_batched(
+        chunks,
+        |(i, findings)| {
+            let (Some(rule), Some(extra)) = (context.rules.get(i), rules.get(i)) else {
+                return Err(crate::error::Error::Internal(format!(
+                    "rule {i} has no section"
+                )));
+            };
+            let mut out = Vec::with_capacity(findings.len() * 1400);
+            for f in findings {
+                let uid = format!(
+                    "{}:{}:{}:{}",
+                    f.rule_id, f.account_id, f.region, f.resource_id
+                );
+                let event = ocsf_event(context, rule, extra, f, time, &uid);
+                serde_json::to_writer(&mut out, &event).map_err(ocsf_error)?;
+                out.push(b'\n');
+            }
+            String::from_utf8(out).map_err(ocsf_error)
+        },
+        |text| file.write_text(text),
+    )
 }
 
 fn ocsf_error(e: impl std::fmt::Display) -> crate::error::Error {
