@@ -11,7 +11,7 @@ use amiaudit::config::{AuditSection, FailOn, RegionsSetting, ScanSection};
 use amiaudit::deliver::Location;
 use amiaudit::deliver::s3::RetainMode;
 use amiaudit::inventory::TableFormat;
-use amiaudit::render::OutputFormat;
+use amiaudit::render::FormatWord;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
@@ -20,33 +20,6 @@ pub const EXIT_CODES: &str = "Exit codes: 0 clean; 1 a failing finding at or abo
 parameter, output directory, no usable AWS credentials), a rule that could not run, or a delivery that failed \
 (an S3 upload, findings Security Hub did not import: the audit is kept locally); 3 coverage incomplete with --fail-on-incomplete. \
 When several apply: 2, then 3, then 1.";
-
-/// The words `--format` takes: a format's name, or `all`.
-const FORMAT_WORDS: [&str; 8] = [
-    "html", "csv", "json", "ocsf", "junit", "markdown", "asff", "all",
-];
-
-/// One `--format` word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FormatWord(Option<OutputFormat>);
-
-impl FormatWord {
-    fn parse(word: &str) -> Option<FormatWord> {
-        match word {
-            "all" => Some(FormatWord(None)),
-            other => OutputFormat::parse(other).map(|f| FormatWord(Some(f))),
-        }
-    }
-
-    /// The formats the words name: every one where `all` is among them.
-    fn formats(words: &[FormatWord]) -> Vec<OutputFormat> {
-        if words.iter().any(|w| w.0.is_none()) {
-            OutputFormat::ALL.to_vec()
-        } else {
-            words.iter().filter_map(|w| w.0).collect()
-        }
-    }
-}
 
 /// A value parser for one of the library's word-named enums.
 fn words<T: Clone + Send + Sync + 'static>(
@@ -400,7 +373,7 @@ pub struct AuditArgs {
     /// Output formats to write (repeatable or comma-separated), or `all`
     /// [default: html,csv,json,junit,markdown; ocsf and asff when asked,
     /// asff also with --security-hub].
-    #[arg(long = "format", value_delimiter = ',', value_parser = words(&FORMAT_WORDS, FormatWord::parse))]
+    #[arg(long = "format", value_delimiter = ',', value_parser = words(&FormatWord::NAMES, FormatWord::parse))]
     pub formats: Vec<FormatWord>,
     /// Directory of report templates overriding the built-in ones file by file.
     #[arg(long, value_name = "DIR", value_parser = local)]

@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::policy::{ParamOverrides, ParamValue, PolicyPack, Severity, param_spec};
-use crate::render::OutputFormat;
+use crate::render::{FormatWord, OutputFormat};
 
 pub const DEFAULT_FILE: &str = "amiaudit.toml";
 
@@ -173,22 +173,19 @@ fn format_names<'de, D: serde::Deserializer<'de>>(
 ) -> std::result::Result<Option<Vec<OutputFormat>>, D::Error> {
     let names: Option<Vec<String>> = serde::Deserialize::deserialize(d)?;
     let Some(names) = names else { return Ok(None) };
-    if names.iter().any(|n| n == "all") {
-        return Ok(Some(OutputFormat::ALL.to_vec()));
-    }
-    names
+    let words = names
         .iter()
         .map(|n| {
-            OutputFormat::parse(n).ok_or_else(|| {
+            FormatWord::parse(n).ok_or_else(|| {
                 serde::de::Error::custom(format!(
-                    "`{}` is not one of {}, all",
+                    "`{}` is not one of {}",
                     n.escape_debug(),
-                    OutputFormat::NAMES.join(", ")
+                    FormatWord::NAMES.join(", ")
                 ))
             })
         })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map(Some)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Some(FormatWord::formats(&words)))
 }
 
 impl ScanSection {

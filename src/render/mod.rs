@@ -103,6 +103,33 @@ impl OutputFormat {
     }
 }
 
+/// One word of `--format` or `[audit] formats`: a format's name, or `all`
+/// (every format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormatWord(Option<OutputFormat>);
+
+impl FormatWord {
+    pub const NAMES: [&'static str; 8] = [
+        "html", "csv", "json", "ocsf", "junit", "markdown", "asff", "all",
+    ];
+
+    pub fn parse(word: &str) -> Option<FormatWord> {
+        match word {
+            "all" => Some(FormatWord(None)),
+            other => OutputFormat::parse(other).map(|f| FormatWord(Some(f))),
+        }
+    }
+
+    /// The formats the words name: every one where `all` is among them.
+    pub fn formats(words: &[FormatWord]) -> Vec<OutputFormat> {
+        if words.iter().any(|w| w.0.is_none()) {
+            OutputFormat::ALL.to_vec()
+        } else {
+            words.iter().filter_map(|w| w.0).collect()
+        }
+    }
+}
+
 /// Writes the reports made from the context (every format but CSV, see
 /// [`write_csv`]), the formats side by side, and `diff.json`/`diff.csv` when
 /// there is a baseline. Returns each file with its sha256, in
