@@ -98,12 +98,7 @@ pub(in crate::inventory) fn launch_images(
         ] {
             df.with_column(c).map_err(|e| stage(name, &e))?;
         }
-        let key = if name == "launch_templates" {
-            "launch_templates"
-        } else {
-            "asg_launch_sources"
-        };
-        tables.insert(key, df);
+        tables.insert(name, df);
     }
     Ok(())
 }

@@ -163,7 +163,6 @@ impl<'a> PlantedImage<'a> {
     }
 }
 
-/// Pushes the image with its key, root volume, snapshot and tags.
 /// The KMS key a planted image is encrypted with (`alias/<key_alias>`),
 /// written once per account-region.
 fn planted_key(g: &mut Gen, acct: &str, region: &str, key_alias: &str) -> String {
@@ -192,6 +191,7 @@ fn planted_key(g: &mut Gen, acct: &str, region: &str, key_alias: &str) -> String
     key
 }
 
+/// Pushes the image with its key, root volume, snapshot and tags.
 fn planted_image(g: &mut Gen, regions: &[&str], spec: PlantedImage<'_>) {
     let now = g.now;
     let acct = g.account_ids[spec.account].clone();
