@@ -184,7 +184,7 @@ fn heatmap(
         .max(1) as f64;
     let mut unknown: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     for rule in rules {
-        for f in &rule.findings {
+        for f in rule.findings.iter() {
             if f.status == crate::results::Status::Unknown {
                 *unknown
                     .entry((f.account_id.as_str(), rule.id.as_str()))

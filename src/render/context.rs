@@ -7,6 +7,7 @@
 )]
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -37,8 +38,43 @@ pub struct RuleSection {
     /// Framework -> requirement ids.
     pub framework_ids: std::collections::BTreeMap<String, Vec<String>>,
     pub counts: crate::results::StatusCounts,
-    /// Non-passing results (fail, unknown, waived) of this rule.
-    pub findings: Vec<Finding>,
+    /// Non-passing results (fail, unknown, waived) of this rule. Templates
+    /// read them on demand ([`template_findings`]).
+    #[serde(serialize_with = "template_findings")]
+    pub findings: Arc<Vec<Finding>>,
+}
+
+/// A rule's findings as a template sees them: a sequence whose items become
+/// template values only when a template reads them. Converting every
+/// finding up front cost a gigabyte at 100k AMIs, for a default template
+/// that reads only how many there are.
+fn template_findings<S: serde::Serializer>(
+    findings: &Arc<Vec<Finding>>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    if minijinja::value::serializing_for_value() {
+        minijinja::Value::from_object(TemplateFindings(Arc::clone(findings))).serialize(serializer)
+    } else {
+        findings.serialize(serializer)
+    }
+}
+
+#[derive(Debug)]
+struct TemplateFindings(Arc<Vec<Finding>>);
+
+impl minijinja::value::Object for TemplateFindings {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, index: &minijinja::Value) -> Option<minijinja::Value> {
+        let finding = self.0.get(index.as_usize()?)?;
+        Some(minijinja::Value::from_serialize(finding))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        minijinja::value::Enumerator::Seq(self.0.len())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -168,8 +204,10 @@ impl ReportContext {
     /// Non-passing findings as compact, dictionary-encoded JSON for the HTML
     /// report's table (rendered in the browser, a page at a time, so 100k
     /// findings stay a small file). Escaped so it can sit inside a `<script>`
-    /// element: no `<`, `>` or `&` survives as itself.
-    pub fn findings_data(&self) -> String {
+    /// element: no `<`, `>` or `&` survives as itself. Serialised from
+    /// borrowed rows, not built as a JSON tree (which cost hundreds of MB
+    /// at 100k AMIs); keys in the order a JSON object's sorted keys give.
+    pub fn findings_data(&self) -> Result<String> {
         use std::collections::BTreeMap;
         fn index<'a>(
             map: &mut BTreeMap<&'a str, usize>,
@@ -188,12 +226,12 @@ impl ReportContext {
         let mut names: BTreeMap<&str, &str> = BTreeMap::new();
         let mut rows = Vec::new();
         for (r, rule) in self.rules.iter().enumerate() {
-            for f in &rule.findings {
+            for f in rule.findings.iter() {
                 let a = index(&mut account_ix, &mut accounts, &f.account_id);
                 names.insert(&f.account_id, &f.account_name);
                 let g = index(&mut region_ix, &mut regions, &f.region);
                 let why = index(&mut reason_ix, &mut reasons, &f.reason);
-                let w = if f.waiver_reason.is_empty() {
+                let waiver = if f.waiver_reason.is_empty() {
                     -1
                 } else {
                     index(&mut waiver_ix, &mut waivers, &f.waiver_reason) as i64
@@ -206,41 +244,128 @@ impl ReportContext {
                 // The command's identifiers are filled in by the page's
                 // script: it gets them as shell words (text::shell_word),
                 // the resource's only where it differs from the id.
-                let mut row =
-                    serde_json::json!([r, a, g, status, f.resource_id, f.resource_name, why, w]);
                 let word = crate::text::shell_word(&f.resource_id);
-                if word != f.resource_id.as_str()
-                    && let Some(cells) = row.as_array_mut()
-                {
-                    cells.push(serde_json::Value::String(word.into_owned()));
-                }
-                rows.push(row);
+                let word = (word != f.resource_id.as_str()).then_some(word);
+                rows.push(DataRow {
+                    cells: (
+                        r,
+                        a,
+                        g,
+                        status,
+                        &f.resource_id,
+                        &f.resource_name,
+                        why,
+                        waiver,
+                    ),
+                    word,
+                });
             }
         }
-        let doc = serde_json::json!({
-            "rules": self.rules.iter().map(|r| serde_json::json!({
-                "id": r.id, "severity": r.severity, "title": r.title, "cmd": r.remediation_command,
-            })).collect::<Vec<_>>(),
-            "accounts": accounts.iter().map(|a| serde_json::json!([a, names[a], crate::text::shell_word(a)])).collect::<Vec<_>>(),
-            "regions": regions,
-            "region_words": regions.iter().map(|r| crate::text::shell_word(r)).collect::<Vec<_>>(),
-            "reasons": reasons,
-            "waivers": waivers,
-            "rows": rows,
-        });
-        let text = doc.to_string();
-        let mut out = String::with_capacity(text.len() + 64);
-        for c in text.chars() {
-            match c {
-                '<' => out.push_str("\\u003c"),
-                '>' => out.push_str("\\u003e"),
-                '&' => out.push_str("\\u0026"),
-                '\u{2028}' => out.push_str("\\u2028"),
-                '\u{2029}' => out.push_str("\\u2029"),
-                c => out.push(c),
+        let data = FindingsData {
+            accounts: accounts
+                .iter()
+                .map(|a| (*a, names[a], crate::text::shell_word(a)))
+                .collect(),
+            reasons,
+            region_words: regions.iter().map(|r| crate::text::shell_word(r)).collect(),
+            regions,
+            rows,
+            rules: self
+                .rules
+                .iter()
+                .map(|r| DataRule {
+                    cmd: r.remediation_command.as_deref(),
+                    id: &r.id,
+                    severity: r.severity,
+                    title: &r.title,
+                })
+                .collect(),
+            waivers,
+        };
+        let mut out = Vec::new();
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, ScriptSafe);
+        data.serialize(&mut serializer)
+            .map_err(|e| Error::Internal(format!("report.html: findings data: {e}")))?;
+        String::from_utf8(out)
+            .map_err(|e| Error::Internal(format!("report.html: findings data: {e}")))
+    }
+}
+
+/// The HTML report's findings data; fields in sorted order (the order the
+/// page's JSON has always had).
+#[derive(Serialize)]
+struct FindingsData<'a> {
+    /// Account id, name, id as a shell word.
+    accounts: Vec<(&'a str, &'a str, Cow<'a, str>)>,
+    reasons: Vec<&'a str>,
+    region_words: Vec<Cow<'a, str>>,
+    regions: Vec<&'a str>,
+    rows: Vec<DataRow<'a>>,
+    rules: Vec<DataRule<'a>>,
+    waivers: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct DataRule<'a> {
+    cmd: Option<&'a str>,
+    id: &'a str,
+    severity: Severity,
+    title: &'a str,
+}
+
+/// One finding: rule, account, region, status (0 fail, 1 unknown, 2
+/// waived), resource id and name, reason, waiver (-1 for none); then the
+/// resource id as a shell word where it differs from the id.
+struct DataRow<'a> {
+    cells: (usize, usize, usize, u8, &'a str, &'a str, usize, i64),
+    word: Option<Cow<'a, str>>,
+}
+
+impl Serialize for DataRow<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let (r, a, g, status, id, name, why, waiver) = self.cells;
+        let mut seq = serializer.serialize_seq(Some(8 + usize::from(self.word.is_some())))?;
+        seq.serialize_element(&r)?;
+        seq.serialize_element(&a)?;
+        seq.serialize_element(&g)?;
+        seq.serialize_element(&status)?;
+        seq.serialize_element(id)?;
+        seq.serialize_element(name)?;
+        seq.serialize_element(&why)?;
+        seq.serialize_element(&waiver)?;
+        if let Some(word) = &self.word {
+            seq.serialize_element(word)?;
+        }
+        seq.end()
+    }
+}
+
+/// Compact JSON that can sit inside a `<script>` element: `<`, `>`, `&`
+/// and the two JavaScript line terminators are written as `\u` escapes.
+/// They can only occur inside strings, and every string's text passes
+/// through `write_string_fragment`.
+struct ScriptSafe;
+
+impl serde_json::ser::Formatter for ScriptSafe {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let bytes = fragment.as_bytes();
+        let mut start = 0;
+        for (at, c) in fragment.char_indices() {
+            if matches!(c, '<' | '>' | '&' | '\u{2028}' | '\u{2029}') {
+                writer.write_all(&bytes[start..at])?;
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                start = at + c.len_utf8();
             }
         }
-        out
+        writer.write_all(&bytes[start..])
     }
 }
 
@@ -287,7 +412,7 @@ impl ReportContext {
                     .find(|s| s.rule_id == r.id)
                     .map(|s| s.counts)
                     .unwrap_or_default(),
-                findings: findings_by_rule.remove(&r.id).unwrap_or_default(),
+                findings: Arc::new(findings_by_rule.remove(&r.id).unwrap_or_default()),
             })
             .collect();
         let pipelines = pipelines::build(inventory, pack, evaluation)?;
@@ -538,5 +663,28 @@ impl ReportContext {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_safe_json_escapes_what_could_end_a_script_element() {
+        let mut out = Vec::new();
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, ScriptSafe);
+        ["</script><b>&amp;", "a\u{2028}b\u{2029}c", "é \"q\" \\ \n"]
+            .serialize(&mut serializer)
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            r#"["\u003c/script\u003e\u003cb\u003e\u0026amp;","a\u2028b\u2029c","é \"q\" \\ \n"]"#
+        );
+        // Still the same strings to a JSON reader.
+        let back: Vec<String> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back[0], "</script><b>&amp;");
+        assert_eq!(back[1], "a\u{2028}b\u{2029}c");
     }
 }

@@ -64,7 +64,7 @@ pub fn render_to(
     let template = env
         .get_template("report.html")
         .map_err(|e| template_error(templates, &e))?;
-    let data = context.findings_data();
+    let data = context.findings_data()?;
     template
         .render_captured_to(
             minijinja::context! {

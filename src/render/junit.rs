@@ -116,7 +116,7 @@ pub fn junit(
         for place in account_regions.get(&rule.id).into_iter().flatten() {
             by_place.entry(place.clone()).or_default();
         }
-        for f in &rule.findings {
+        for f in rule.findings.iter() {
             by_place
                 .entry((f.account_id.clone(), f.region.clone()))
                 .or_default()

@@ -239,6 +239,58 @@ fn sample_readme_lists_the_planted_resources_as_synth_plants_them() {
     }
 }
 
+/// A template of one's own reads every rule's findings: each one, in
+/// results order, with its fields (they are handed to templates on demand,
+/// not converted up front).
+#[test]
+fn a_template_reads_each_rules_findings() {
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(
+        templates.path().join("report.html"),
+        "{% for r in rules %}{% for f in r.findings %}[{{ f.rule_id }}|{{ f.resource_id }}|{{ f.status }}]\n{% endfor %}{% endfor %}\
+         count={{ rules | map(attribute='findings') | map('length') | sum }} \
+         first={{ rules[0].findings[0].account_id if rules[0].findings else 'none' }}",
+    )
+    .unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = audit_sample(
+        out_dir.path(),
+        &[
+            "--format",
+            "html,json",
+            "--templates",
+            path(templates.path()),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let html = std::fs::read_to_string(out_dir.path().join("report.html")).unwrap();
+    let document: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.path().join("findings.json")).unwrap(),
+    )
+    .unwrap();
+    let findings = document["findings"].as_array().unwrap();
+    assert!(findings.len() > 100, "the sample has many findings");
+    let expected: String = findings
+        .iter()
+        .map(|f| {
+            format!(
+                "[{}|{}|{}]\n",
+                f["rule_id"].as_str().unwrap(),
+                // minijinja's HTML escaping of `/` (ARNs)
+                f["resource_id"].as_str().unwrap().replace('/', "&#x2f;"),
+                f["status"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let (listed, tail) = html.split_at(expected.len());
+    assert_eq!(listed, expected);
+    assert!(
+        tail.contains(&format!("count={}", findings.len())),
+        "{tail}"
+    );
+    assert!(!tail.contains("first=none"), "{tail}");
+}
+
 #[test]
 fn templates_dir_overrides_one_file_at_a_time() {
     let templates = tempfile::tempdir().unwrap();
