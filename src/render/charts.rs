@@ -187,7 +187,7 @@ fn heatmap(
         for f in rule.findings.iter() {
             if f.status == crate::results::Status::Unknown {
                 *unknown
-                    .entry((f.account_id.as_str(), rule.id.as_str()))
+                    .entry((&*f.account_id, rule.id.as_str()))
                     .or_default() += 1;
             }
         }

@@ -20,7 +20,7 @@ use crate::findings::{self, Document, RuleEntry};
 use crate::inventory::str_column;
 use crate::inventory::{Inventory, format_timestamp};
 use crate::policy::{PolicyPack, Severity};
-use crate::results::{Finding, Status, Summary, for_each_finding, frameworks_text};
+use crate::results::{Finding, Status, Summary, Text, for_each_finding, frameworks_text};
 
 use super::*;
 
@@ -245,7 +245,7 @@ impl ReportContext {
                 // script: it gets them as shell words (text::shell_word),
                 // the resource's only where it differs from the id.
                 let word = crate::text::shell_word(&f.resource_id);
-                let word = (word != f.resource_id.as_str()).then_some(word);
+                let word = (word != *f.resource_id).then_some(word);
                 rows.push(DataRow {
                     cells: (
                         r,
@@ -377,8 +377,17 @@ impl ReportContext {
         summary: Summary,
         meta: AuditMeta,
     ) -> Result<ReportContext> {
-        let mut findings_by_rule: std::collections::BTreeMap<String, Vec<Finding>> =
-            Default::default();
+        // Each rule's list made as long as its non-passing count: grown by
+        // doubling, the lists held up to twice what they needed.
+        let mut findings_by_rule: BTreeMap<Text, Vec<Finding>> = summary
+            .rules
+            .iter()
+            .map(|s| {
+                let non_passing = s.counts.total() - s.counts.pass;
+                let capacity = usize::try_from(non_passing).unwrap_or(0);
+                (Text::from(s.rule_id.as_str()), Vec::with_capacity(capacity))
+            })
+            .collect();
         for_each_finding(
             inventory,
             evaluation,
@@ -386,7 +395,7 @@ impl ReportContext {
             |s| s != Status::Pass,
             |f| {
                 findings_by_rule
-                    .entry(f.rule_id.clone())
+                    .entry(Arc::clone(&f.rule_id))
                     .or_default()
                     .push(f)
             },
@@ -412,7 +421,7 @@ impl ReportContext {
                     .find(|s| s.rule_id == r.id)
                     .map(|s| s.counts)
                     .unwrap_or_default(),
-                findings: Arc::new(findings_by_rule.remove(&r.id).unwrap_or_default()),
+                findings: Arc::new(findings_by_rule.remove(r.id.as_str()).unwrap_or_default()),
             })
             .collect();
         let pipelines = pipelines::build(inventory, pack, evaluation)?;

@@ -72,7 +72,7 @@ fn testcase(
         );
         return Case::Error;
     } else if !waived.is_empty() {
-        let mut reasons: Vec<&str> = waived.iter().map(|f| f.waiver_reason.as_str()).collect();
+        let mut reasons: Vec<&str> = waived.iter().map(|f| &*f.waiver_reason).collect();
         reasons.sort_unstable();
         reasons.dedup();
         let list: Vec<String> = waived
@@ -118,7 +118,7 @@ pub fn junit(
         }
         for f in rule.findings.iter() {
             by_place
-                .entry((f.account_id.clone(), f.region.clone()))
+                .entry((f.account_id.to_string(), f.region.to_string()))
                 .or_default()
                 .push(f);
         }

@@ -123,7 +123,7 @@ fn ocsf_event<'a>(
                 .organization_id
                 .as_deref()
                 .map(|uid| event::Org {
-                    ou_name: (!f.ou_path.is_empty()).then_some(f.ou_path.as_str()),
+                    ou_name: (!f.ou_path.is_empty()).then_some(&*f.ou_path),
                     uid,
                 }),
             provider: "AWS",

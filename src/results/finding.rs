@@ -1,6 +1,7 @@
 //! [`Finding`]: one result row with everything a report shows next to it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -10,25 +11,46 @@ use crate::evaluate::Evaluation;
 use crate::inventory::{Inventory, str_column};
 use crate::policy::{Rule, Severity};
 
-/// One result row with everything a report shows next to it.
+/// One result row with everything a report shows next to it. Text is
+/// shared: a rule's, an account's and a repeated value's text is held once
+/// however many findings show it (half a million findings at 100k AMIs held
+/// 15 strings each).
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    pub rule_id: String,
-    pub title: String,
+    pub rule_id: Text,
+    pub title: Text,
     pub severity: Severity,
     pub status: Status,
-    pub account_id: String,
-    pub account_name: String,
-    pub ou_path: String,
-    pub region: String,
-    pub resource_type: String,
-    pub resource_id: String,
-    pub resource_name: String,
-    pub reason: String,
-    pub remediation: String,
-    pub frameworks: String,
-    pub waiver_reason: String,
-    pub waiver_expires: String,
+    pub account_id: Text,
+    pub account_name: Text,
+    pub ou_path: Text,
+    pub region: Text,
+    pub resource_type: Text,
+    pub resource_id: Text,
+    pub resource_name: Text,
+    pub reason: Text,
+    pub remediation: Text,
+    pub frameworks: Text,
+    pub waiver_reason: Text,
+    pub waiver_expires: Text,
+}
+
+/// Shared, immutable text.
+pub type Text = Arc<str>;
+
+/// One [`Text`] per distinct value read: equal strings are held once.
+/// Hashed with std's keyed hasher: the values come from the inventory,
+/// which an attacker may have written.
+#[derive(Default)]
+struct Interner<'a> {
+    seen: HashMap<&'a str, Text>,
+}
+
+impl<'a> Interner<'a> {
+    fn text(&mut self, value: Option<&'a str>) -> Text {
+        let value = value.unwrap_or("");
+        Arc::clone(self.seen.entry(value).or_insert_with(|| Text::from(value)))
+    }
 }
 
 /// `cis-compute: 2.1.5; nist-800-53: AC-3` (sorted by framework).
@@ -43,19 +65,35 @@ pub fn frameworks_text(rule: &Rule) -> String {
 /// Streams result rows as [`Finding`]s, in results order, keeping those
 /// `keep` accepts. A results frame without its columns, or a row naming a
 /// rule that is not in the pack, is an error, never a silently short list.
-pub fn for_each_finding(
+pub fn for_each_finding<'a>(
     inventory: &Inventory,
-    evaluation: &Evaluation,
+    evaluation: &'a Evaluation,
     rules: &[Rule],
     mut keep: impl FnMut(Status) -> bool,
     mut sink: impl FnMut(Finding),
 ) -> Result<()> {
     let df = &evaluation.results;
     let directory = account_directory(inventory)?;
-    let by_id: BTreeMap<&str, &Rule> = rules.iter().map(|r| (r.id.as_str(), r)).collect();
-    let frameworks: BTreeMap<&str, String> = rules
+    let by_id: BTreeMap<&str, (&Rule, [Text; 3])> = rules
         .iter()
-        .map(|r| (r.id.as_str(), frameworks_text(r)))
+        .map(|r| {
+            let shared = [
+                Text::from(r.id.as_str()),
+                Text::from(r.title.as_str()),
+                Text::from(frameworks_text(r)),
+            ];
+            (r.id.as_str(), (r, shared))
+        })
+        .collect();
+    let accounts: BTreeMap<&str, [Text; 2]> = directory
+        .iter()
+        .map(|(id, info)| {
+            let shared = [
+                Text::from(info.name.as_str()),
+                Text::from(info.ou_path.as_str()),
+            ];
+            (id.as_str(), shared)
+        })
         .collect();
     let stage = |e: Error| Error::Internal(format!("findings: {e}"));
     let column = |name: &str| str_column(df, name).map_err(stage);
@@ -79,6 +117,8 @@ pub fn for_each_finding(
     };
     let waiver_reason = optional("waiver_reason")?;
     let waiver_expires = optional("waiver_expires")?;
+    let mut texts = Interner::default();
+    let unnamed: [Text; 2] = Default::default();
     for i in 0..df.height() {
         let st = status[i].and_then(Status::parse).ok_or_else(|| {
             Error::Internal(format!(
@@ -91,39 +131,34 @@ pub fn for_each_finding(
             continue;
         }
         let id = rule_id[i].unwrap_or("");
-        let rule = by_id.get(id).ok_or_else(|| {
+        let (rule, [rule_id, title, frameworks]) = by_id.get(id).ok_or_else(|| {
             Error::Internal(format!("findings: results name unknown rule `{id}`"))
         })?;
-        let account_id = account[i].unwrap_or("").to_string();
-        let info = directory.get(&account_id).cloned().unwrap_or_default();
-        let region = region[i].unwrap_or("").to_string();
-        let resource_id = rid[i].unwrap_or("").to_string();
-        let remediation = match rule.remediation_command(&account_id, &region, &resource_id) {
-            Some(cmd) if st == Status::Fail => cmd,
-            _ => String::new(),
+        let account_id = account[i].unwrap_or("");
+        let [account_name, ou_path] = accounts.get(account_id).unwrap_or(&unnamed);
+        let (region, resource_id) = (region[i].unwrap_or(""), rid[i].unwrap_or(""));
+        let remediation = match rule.remediation_command(account_id, region, resource_id) {
+            Some(cmd) if st == Status::Fail => Text::from(cmd),
+            _ => texts.text(None),
         };
-        let cell =
-            |c: &Option<Vec<Option<&str>>>| c.as_ref().and_then(|c| c[i]).unwrap_or("").to_string();
+        let cell = |c: &Option<Vec<Option<&'a str>>>| c.as_ref().and_then(|c| c[i]);
         sink(Finding {
-            rule_id: rule.id.clone(),
-            title: rule.title.clone(),
+            rule_id: Arc::clone(rule_id),
+            title: Arc::clone(title),
             severity: rule.severity,
             status: st,
-            account_name: info.name,
-            ou_path: info.ou_path,
-            account_id,
-            region,
-            resource_type: rtype[i].unwrap_or("").to_string(),
-            resource_id,
-            resource_name: rname[i].unwrap_or("").to_string(),
-            reason: reason[i].unwrap_or("").to_string(),
+            account_name: Arc::clone(account_name),
+            ou_path: Arc::clone(ou_path),
+            account_id: texts.text(Some(account_id)),
+            region: texts.text(Some(region)),
+            resource_type: texts.text(rtype[i]),
+            resource_id: texts.text(Some(resource_id)),
+            resource_name: texts.text(rname[i]),
+            reason: texts.text(reason[i]),
             remediation,
-            frameworks: frameworks
-                .get(rule.id.as_str())
-                .cloned()
-                .unwrap_or_default(),
-            waiver_reason: cell(&waiver_reason),
-            waiver_expires: cell(&waiver_expires),
+            frameworks: Arc::clone(frameworks),
+            waiver_reason: texts.text(cell(&waiver_reason)),
+            waiver_expires: texts.text(cell(&waiver_expires)),
         });
     }
     Ok(())

@@ -31,7 +31,7 @@ use crate::policy::{Rule, Severity};
 pub mod adoption;
 mod finding;
 pub mod retirement;
-pub use finding::{Finding, for_each_finding, frameworks_text};
+pub use finding::{Finding, Text, for_each_finding, frameworks_text};
 
 pub use crate::evaluate::Status;
 
