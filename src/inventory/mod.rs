@@ -499,13 +499,19 @@ pub fn format_timestamp(ms: i64) -> Result<String> {
 /// A string column's values, borrowed. A missing or non-string column is
 /// an internal error (every loaded table has its schema columns).
 pub fn str_column<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>> {
+    Ok(text_column(df, name)?.iter().collect())
+}
+
+/// A text column as polars holds it, to iterate chunk by chunk without
+/// collecting (for the results' millions of rows). A missing or non-text
+/// column is an internal error.
+pub fn text_column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunked> {
     let column = df
         .column(name)
         .map_err(|_| Error::Internal(format!("missing column `{name}`")))?;
-    let ca = column
+    column
         .str()
-        .map_err(|_| Error::Internal(format!("column `{name}` is not text")))?;
-    Ok(ca.iter().collect())
+        .map_err(|_| Error::Internal(format!("column `{name}` is not text")))
 }
 
 /// A boolean column's values. A missing or non-boolean column is an

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{Status, account_directory};
 use crate::error::{Error, Result};
 use crate::evaluate::Evaluation;
-use crate::inventory::{Inventory, str_column};
+use crate::inventory::{Inventory, text_column};
 use crate::policy::{Rule, Severity};
 
 /// One result row with everything a report shows next to it. Text is
@@ -65,9 +65,9 @@ pub fn frameworks_text(rule: &Rule) -> String {
 /// Streams result rows as [`Finding`]s, in results order, keeping those
 /// `keep` accepts. A results frame without its columns, or a row naming a
 /// rule that is not in the pack, is an error, never a silently short list.
-pub fn for_each_finding<'a>(
+pub fn for_each_finding(
     inventory: &Inventory,
-    evaluation: &'a Evaluation,
+    evaluation: &Evaluation,
     rules: &[Rule],
     mut keep: impl FnMut(Status) -> bool,
     mut sink: impl FnMut(Finding),
@@ -96,52 +96,57 @@ pub fn for_each_finding<'a>(
         })
         .collect();
     let stage = |e: Error| Error::Internal(format!("findings: {e}"));
-    let column = |name: &str| str_column(df, name).map_err(stage);
-    let (rule_id, account, region, rtype, rid, rname, status, reason) = (
-        column("rule_id")?,
-        column("account_id")?,
-        column("region")?,
-        column("resource_type")?,
-        column("resource_id")?,
-        column("resource_name")?,
-        column("status")?,
-        column("reason")?,
-    );
+    let column = |name: &str| text_column(df, name).map_err(stage);
     // Waivers add these two; without waivers they are absent.
-    let optional = |name: &str| -> Result<Option<Vec<Option<&str>>>> {
+    let optional = |name: &str| -> Result<_> {
         if df.column(name).is_ok() {
-            column(name).map(Some)
+            column(name).map(|c| Some(c.iter()))
         } else {
             Ok(None)
         }
     };
-    let waiver_reason = optional("waiver_reason")?;
-    let waiver_expires = optional("waiver_expires")?;
+    let mut waiver_reason = optional("waiver_reason")?;
+    let mut waiver_expires = optional("waiver_expires")?;
+    // Iterated chunk by chunk, never collected: at 100k AMIs the results
+    // are 2 M rows, and ten collected columns were 350 MB.
+    let rows = column("rule_id")?
+        .iter()
+        .zip(column("account_id")?.iter())
+        .zip(column("region")?.iter())
+        .zip(column("resource_type")?.iter())
+        .zip(column("resource_id")?.iter())
+        .zip(column("resource_name")?.iter())
+        .zip(column("reason")?.iter())
+        .zip(column("status")?.iter());
     let mut texts = Interner::default();
     let unnamed: [Text; 2] = Default::default();
-    for i in 0..df.height() {
-        let st = status[i].and_then(Status::parse).ok_or_else(|| {
+    for (i, (((((((id, account_id), region), rtype), resource_id), name), reason), status)) in
+        rows.enumerate()
+    {
+        // Advanced on every row, whether the row is kept or not.
+        let waiver_reason = waiver_reason.as_mut().and_then(Iterator::next).flatten();
+        let waiver_expires = waiver_expires.as_mut().and_then(Iterator::next).flatten();
+        let st = status.and_then(Status::parse).ok_or_else(|| {
             Error::Internal(format!(
                 "findings: result row {} has status `{}`",
                 i + 1,
-                status[i].unwrap_or("")
+                status.unwrap_or("")
             ))
         })?;
         if !keep(st) {
             continue;
         }
-        let id = rule_id[i].unwrap_or("");
+        let id = id.unwrap_or("");
         let (rule, [rule_id, title, frameworks]) = by_id.get(id).ok_or_else(|| {
             Error::Internal(format!("findings: results name unknown rule `{id}`"))
         })?;
-        let account_id = account[i].unwrap_or("");
+        let account_id = account_id.unwrap_or("");
         let [account_name, ou_path] = accounts.get(account_id).unwrap_or(&unnamed);
-        let (region, resource_id) = (region[i].unwrap_or(""), rid[i].unwrap_or(""));
-        let remediation = match rule.remediation_command(account_id, region, resource_id) {
-            Some(cmd) if st == Status::Fail => Text::from(cmd),
-            _ => texts.text(None),
+        let (region, resource_id) = (region.unwrap_or(""), resource_id.unwrap_or(""));
+        let command = match st {
+            Status::Fail => rule.remediation_command(account_id, region, resource_id),
+            _ => None,
         };
-        let cell = |c: &Option<Vec<Option<&'a str>>>| c.as_ref().and_then(|c| c[i]);
         sink(Finding {
             rule_id: Arc::clone(rule_id),
             title: Arc::clone(title),
@@ -151,14 +156,14 @@ pub fn for_each_finding<'a>(
             ou_path: Arc::clone(ou_path),
             account_id: texts.text(Some(account_id)),
             region: texts.text(Some(region)),
-            resource_type: texts.text(rtype[i]),
+            resource_type: texts.text(rtype),
             resource_id: texts.text(Some(resource_id)),
-            resource_name: texts.text(rname[i]),
-            reason: texts.text(reason[i]),
-            remediation,
+            resource_name: texts.text(name),
+            reason: texts.text(reason),
+            remediation: command.map_or_else(|| texts.text(None), Text::from),
             frameworks: Arc::clone(frameworks),
-            waiver_reason: texts.text(cell(&waiver_reason)),
-            waiver_expires: texts.text(cell(&waiver_expires)),
+            waiver_reason: texts.text(waiver_reason),
+            waiver_expires: texts.text(waiver_expires),
         });
     }
     Ok(())
