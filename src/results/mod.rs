@@ -18,14 +18,13 @@
     reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
 )]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, polars_message};
+use crate::error::{Error, Result};
 use crate::evaluate::Evaluation;
-use crate::inventory::{Inventory, ScanStatus, str_column};
+use crate::inventory::{Inventory, ScanStatus, str_column, text_column};
 use crate::policy::{Rule, Severity};
 
 pub mod adoption;
@@ -50,6 +49,21 @@ impl StatusCounts {
             Status::Unknown => self.unknown += n,
             Status::Waived => self.waived += n,
             Status::Pass => self.pass += n,
+        }
+    }
+
+    pub fn merge(&mut self, other: StatusCounts) {
+        for status in Status::ALL {
+            self.add(status, other.get(status));
+        }
+    }
+
+    pub fn get(&self, status: Status) -> u64 {
+        match status {
+            Status::Fail => self.fail,
+            Status::Unknown => self.unknown,
+            Status::Waived => self.waived,
+            Status::Pass => self.pass,
         }
     }
 
@@ -204,21 +218,6 @@ pub fn summarize(
     evaluation: &Evaluation,
     rules: &[Rule],
 ) -> Result<Summary> {
-    let fail = |e: PolarsError| Error::Internal(format!("summarize: {}", polars_message(&e)));
-    let counts = grouped_counts(evaluation).map_err(fail)?;
-    let stage = |e: Error| Error::Internal(format!("summarize: {e}"));
-    let rule_ids = str_column(&counts, "rule_id").map_err(stage)?;
-    let account_ids = str_column(&counts, "account_id").map_err(stage)?;
-    let statuses = str_column(&counts, "status").map_err(stage)?;
-    let regions = str_column(&counts, "region").map_err(stage)?;
-    let ns: Vec<Option<u64>> = counts
-        .column("n")
-        .map_err(fail)?
-        .u64()
-        .map_err(fail)?
-        .iter()
-        .collect();
-
     let by_id: BTreeMap<&str, &Rule> = rules.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut per_rule: BTreeMap<String, StatusCounts> = BTreeMap::new();
     let mut per_severity: BTreeMap<Severity, StatusCounts> = BTreeMap::new();
@@ -227,48 +226,40 @@ pub fn summarize(
     let mut totals = StatusCounts::default();
     let mut fail_matrix: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut per_region: BTreeMap<String, StatusCounts> = BTreeMap::new();
-    for i in 0..ns.len() {
-        let (Some(rule_id), Some(account), Some(status), Some(n)) =
-            (rule_ids[i], account_ids[i], statuses[i], ns[i])
-        else {
-            return Err(Error::Internal(format!(
-                "summarize: a result row has no rule, account, status or count (row {})",
-                i + 1
-            )));
-        };
+    for ((rule_id, account, region), counts) in grouped_counts(evaluation)? {
         let rule = by_id.get(rule_id).ok_or_else(|| {
             Error::Internal(format!("summarize: results name unknown rule `{rule_id}`"))
         })?;
-        let status = Status::parse(status).ok_or_else(|| {
-            Error::Internal(format!(
-                "summarize: rule `{rule_id}` has a result with status `{status}`"
-            ))
-        })?;
-        totals.add(status, n);
-        per_rule
-            .entry(rule_id.to_string())
-            .or_default()
-            .add(status, n);
-        per_severity
-            .entry(rule.severity)
-            .or_default()
-            .add(status, n);
-        per_region
-            .entry(regions[i].unwrap_or_default().to_string())
-            .or_default()
-            .add(status, n);
-        if status == Status::Fail {
-            *fail_matrix
-                .entry((account.to_string(), rule_id.to_string()))
-                .or_default() += n;
-        }
-        let entry = per_account.entry(account.to_string()).or_default();
-        entry.0.add(status, n);
-        let w = rule.severity.weight() * n as f64;
-        match status {
-            Status::Pass => entry.1 += w,
-            Status::Fail => entry.2 += w,
-            _ => {}
+        for (status, n) in Status::ALL.map(|s| (s, counts.get(s))) {
+            if n == 0 {
+                continue;
+            }
+            totals.add(status, n);
+            per_rule
+                .entry(rule_id.to_string())
+                .or_default()
+                .add(status, n);
+            per_severity
+                .entry(rule.severity)
+                .or_default()
+                .add(status, n);
+            per_region
+                .entry(region.to_string())
+                .or_default()
+                .add(status, n);
+            if status == Status::Fail {
+                *fail_matrix
+                    .entry((account.to_string(), rule_id.to_string()))
+                    .or_default() += n;
+            }
+            let entry = per_account.entry(account.to_string()).or_default();
+            entry.0.add(status, n);
+            let w = rule.severity.weight() * n as f64;
+            match status {
+                Status::Pass => entry.1 += w,
+                Status::Fail => entry.2 += w,
+                _ => {}
+            }
         }
     }
 
@@ -310,20 +301,50 @@ fn rule_summaries(
         .collect()
 }
 
-/// Results counted by rule, account, region and status (`n`).
-fn grouped_counts(evaluation: &Evaluation) -> PolarsResult<DataFrame> {
-    evaluation
-        .results
-        .clone()
-        .lazy()
-        .group_by([
-            col("rule_id"),
-            col("account_id"),
-            col("region"),
-            col("status"),
-        ])
-        .agg([len().cast(DataType::UInt64).alias("n")])
-        .collect()
+/// Results counted by rule, account and region, one pass over the columns
+/// (a polars group-by of the 2 M results of 100k AMIs held 400 MB).
+/// Results come sorted by rule, account and region, so a run of rows of
+/// one place is counted before it is looked up; the counts do not depend
+/// on that order.
+fn grouped_counts(evaluation: &Evaluation) -> Result<HashMap<(&str, &str, &str), StatusCounts>> {
+    let df = &evaluation.results;
+    let column =
+        |name: &str| text_column(df, name).map_err(|e| Error::Internal(format!("summarize: {e}")));
+    let rows = column("rule_id")?
+        .iter()
+        .zip(column("account_id")?.iter())
+        .zip(column("region")?.iter())
+        .zip(column("status")?.iter());
+    let mut counts: HashMap<(&str, &str, &str), StatusCounts> = HashMap::new();
+    let mut run: Option<((&str, &str, &str), StatusCounts)> = None;
+    for (i, (((rule, account), region), status)) in rows.enumerate() {
+        let (Some(rule), Some(account), Some(status)) = (rule, account, status) else {
+            return Err(Error::Internal(format!(
+                "summarize: result row {} has no rule, account or status",
+                i + 1
+            )));
+        };
+        let status = Status::parse(status).ok_or_else(|| {
+            Error::Internal(format!(
+                "summarize: rule `{rule}` has a result with status `{status}`"
+            ))
+        })?;
+        let place = (rule, account, region.unwrap_or_default());
+        match &mut run {
+            Some((at, n)) if *at == place => n.add(status, 1),
+            _ => {
+                let mut n = StatusCounts::default();
+                n.add(status, 1);
+                if let Some((at, done)) = run.replace((place, n)) {
+                    counts.entry(at).or_default().merge(done);
+                }
+            }
+        }
+    }
+    if let Some((at, done)) = run {
+        counts.entry(at).or_default().merge(done);
+    }
+    Ok(counts)
 }
 
 /// Every account of the scope with its score, worst first: unscored
@@ -472,6 +493,7 @@ pub fn unread_places(inventory: &Inventory, operations: &[&str]) -> Vec<Unread> 
 mod tests {
     use super::*;
     use crate::evaluate::{Evaluation, empty_results};
+    use polars::prelude::*;
 
     fn rule() -> Rule {
         crate::policy::load_builtin()
@@ -582,6 +604,32 @@ mod tests {
         // Nothing judged and nothing unknown (only weightless or waived
         // results): nothing is wrong.
         assert_eq!(score_and_grade(0.0, 0.0, 0), (Some(100.0), 'A'));
+    }
+
+    #[test]
+    fn results_are_counted_per_place_whatever_their_order() {
+        let results = df!(
+            "rule_id" => ["R", "R", "R", "R", "S"],
+            "account_id" => ["1", "1", "2", "1", "1"],
+            "region" => [Some("r"), Some("r"), Some("r"), Some("r"), None],
+            "status" => ["fail", "pass", "fail", "fail", "unknown"],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let evaluation = Evaluation {
+            results,
+            rule_errors: Vec::new(),
+        };
+        let counts = grouped_counts(&evaluation).unwrap_or_else(|e| panic!("{e}"));
+        let expect = |fail, unknown, pass| StatusCounts {
+            fail,
+            unknown,
+            waived: 0,
+            pass,
+        };
+        assert_eq!(counts.len(), 3);
+        assert_eq!(counts[&("R", "1", "r")], expect(2, 0, 1));
+        assert_eq!(counts[&("R", "2", "r")], expect(1, 0, 0));
+        assert_eq!(counts[&("S", "1", "")], expect(0, 1, 0));
     }
 
     #[test]
