@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::evaluate::Status;
 use crate::inventory::Inventory;
-use crate::inventory::str_column;
+use crate::inventory::{str_column, text_column};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,26 +187,38 @@ impl Waivers {
             HashMap::new()
         };
         let stage = |e: Error| Error::Internal(format!("waivers: {e}"));
-        let rule = str_column(results, "rule_id").map_err(stage)?;
-        let account = str_column(results, "account_id").map_err(stage)?;
-        let region = str_column(results, "region").map_err(stage)?;
-        let resource = str_column(results, "resource_id").map_err(stage)?;
-        let mut status: Vec<Option<&str>> = str_column(results, "status").map_err(stage)?;
-        let mut reason: Vec<Option<String>> = vec![None; results.height()];
-        let mut expires: Vec<Option<String>> = vec![None; results.height()];
+        let column = |name: &str| text_column(results, name).map_err(stage);
+        // What a waived result shows, once per waiver.
+        let shown: Vec<(String, String)> = self
+            .waivers
+            .iter()
+            .map(|w| {
+                (
+                    format!("{} (approved by {})", w.spec.reason, w.spec.approved_by),
+                    w.spec.expires.to_string(),
+                )
+            })
+            .collect();
+        // Each result row's waiver, if any. The columns are iterated, not
+        // collected: at 100k AMIs there are 2 M results.
+        let mut hits: Vec<Option<usize>> = Vec::with_capacity(results.height());
+        let rows = column("rule_id")?
+            .iter()
+            .zip(column("account_id")?.iter())
+            .zip(column("region")?.iter())
+            .zip(column("resource_id")?.iter())
+            .zip(column("status")?.iter());
         let mut matched = vec![0u64; self.waivers.len()];
-        for row in 0..results.height() {
-            if status[row] != Some(Status::Fail.as_str()) {
+        for ((((r, a), g), id), status) in rows {
+            if status != Some(Status::Fail.as_str()) {
+                hits.push(None);
                 continue;
             }
-            fn get<'a>(v: &[Option<&'a str>], row: usize) -> &'a str {
-                v[row].unwrap_or_default()
-            }
             let (r, a, g, id) = (
-                get(&rule, row),
-                get(&account, row),
-                get(&region, row),
-                get(&resource, row),
+                r.unwrap_or_default(),
+                a.unwrap_or_default(),
+                g.unwrap_or_default(),
+                id.unwrap_or_default(),
             );
             let hit = active.iter().copied().find(|&i| {
                 let w = &self.waivers[i];
@@ -224,26 +236,34 @@ impl Waivers {
             });
             if let Some(i) = hit {
                 matched[i] += 1;
-                status[row] = Some(Status::Waived.as_str());
-                reason[row] = Some(format!(
-                    "{} (approved by {})",
-                    self.waivers[i].spec.reason, self.waivers[i].spec.approved_by
-                ));
-                expires[row] = Some(self.waivers[i].spec.expires.to_string());
             }
+            hits.push(hit);
         }
+        let status: StringChunked = column("status")?
+            .iter()
+            .zip(&hits)
+            .map(|(status, hit)| match hit {
+                Some(_) => Some(Status::Waived.as_str()),
+                None => status,
+            })
+            .collect();
+        let shown_part = |part: fn(&(String, String)) -> &str| -> StringChunked {
+            hits.iter()
+                .map(|hit| hit.and_then(|i| shown.get(i)).map(part))
+                .collect()
+        };
+        let reason = shown_part(|s| s.0.as_str());
+        let expires = shown_part(|s| s.1.as_str());
         let internal = |e: PolarsError| Error::Internal(crate::error::polars_message(&e));
-        let status: Vec<Option<String>> =
-            status.into_iter().map(|s| s.map(str::to_string)).collect();
-        results
-            .with_column(Column::new("status".into(), status))
-            .map_err(internal)?;
-        results
-            .with_column(Column::new("waiver_reason".into(), reason))
-            .map_err(internal)?;
-        results
-            .with_column(Column::new("waiver_expires".into(), expires))
-            .map_err(internal)?;
+        for (name, values) in [
+            ("status", status),
+            ("waiver_reason", reason),
+            ("waiver_expires", expires),
+        ] {
+            results
+                .with_column(values.with_name(name.into()).into_column())
+                .map_err(internal)?;
+        }
         Ok(self
             .waivers
             .iter()
