@@ -89,9 +89,11 @@ impl Storage {
     }
 }
 
-/// The document.
+/// The document. `F` is its findings: a list when read, or anything that
+/// serialises as one (the report context writes its findings as it goes,
+/// never gathering them: half a million at 100k AMIs).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct Document<'a> {
+pub struct Document<'a, F = Vec<Finding<'a>>> {
     #[serde(default)]
     pub schema_version: u32,
     pub audit: Cow<'a, AuditMeta>,
@@ -117,7 +119,7 @@ pub struct Document<'a> {
     pub not_read_in_full: Option<Cow<'a, [(String, String)]>>,
     /// Non-passing results; passing ones are counted in `summary` and
     /// listed in findings.csv.
-    pub findings: Vec<Finding<'a>>,
+    pub findings: F,
 }
 
 /// A rule's metadata, once per rule.
@@ -163,7 +165,7 @@ pub struct Finding<'a> {
     pub first_observed_at: Cow<'a, str>,
 }
 
-impl Document<'_> {
+impl<F: Serialize> Document<'_, F> {
     /// Writes the document as findings.json holds it: one compact line
     /// (large audits hold many findings), streamed.
     pub fn write_to(&self, out: &mut crate::output::file::OutputFile) -> Result<()> {
