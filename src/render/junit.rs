@@ -112,13 +112,13 @@ pub fn junit(
     let timestamp = xml_escape(&context.meta.collected_at);
     for rule in &context.rules {
         // account/region -> non-passing findings
-        let mut by_place: BTreeMap<(String, String), Vec<&Finding>> = BTreeMap::new();
-        for place in account_regions.get(&rule.id).into_iter().flatten() {
-            by_place.entry(place.clone()).or_default();
+        let mut by_place: BTreeMap<(&str, &str), Vec<&Finding>> = BTreeMap::new();
+        for (account, region) in account_regions.get(&rule.id).into_iter().flatten() {
+            by_place.entry((account, region)).or_default();
         }
         for f in rule.findings.iter() {
             by_place
-                .entry((f.account_id.to_string(), f.region.to_string()))
+                .entry((&f.account_id, &f.region))
                 .or_default()
                 .push(f);
         }

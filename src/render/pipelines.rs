@@ -16,12 +16,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use polars::prelude::*;
 use serde::Serialize;
 
-use crate::error::{Error, Result, polars_message};
+use crate::error::{Error, Result};
 use crate::evaluate::Evaluation;
-use crate::inventory::{Inventory, format_timestamp, i64_column, str_column};
+use crate::inventory::{Inventory, format_timestamp, i64_column, str_column, text_column};
 use crate::policy::PolicyPack;
 use crate::results::{Status, account_directory};
 use crate::results::{Unread, unread_places};
@@ -355,37 +354,29 @@ fn rule_tallies(
     evaluation: &Evaluation,
 ) -> Result<BTreeMap<PipelineKey, BTreeMap<String, Status>>> {
     let stage = |message: String| Error::Internal(format!("report pipelines: {message}"));
-    let rows = evaluation
-        .results
-        .clone()
-        .lazy()
-        .filter(col("resource_type").eq(lit(PIPELINE)))
-        .select([
-            col("rule_id"),
-            col("account_id"),
-            col("region"),
-            col("resource_id"),
-            col("status"),
-        ])
-        .collect()
-        .map_err(|e| stage(polars_message(&e)))?;
-    let column = |name| str_column(&rows, name).map_err(|e| stage(e.to_string()));
-    let (rule, account, region, resource, status) = (
-        column("rule_id")?,
-        column("account_id")?,
-        column("region")?,
-        column("resource_id")?,
-        column("status")?,
-    );
+    // The results' columns iterated, never filtered into a copy (at 100k
+    // AMIs there are 2 M results, a few hundred of them pipelines').
+    let results = &evaluation.results;
+    let column = |name| text_column(results, name).map_err(|e| stage(e.to_string()));
+    let rows = column("resource_type")?
+        .iter()
+        .zip(column("rule_id")?.iter())
+        .zip(column("account_id")?.iter())
+        .zip(column("region")?.iter())
+        .zip(column("resource_id")?.iter())
+        .zip(column("status")?.iter());
     let known: BTreeSet<&str> = pack.rules.iter().map(|r| r.id.as_str()).collect();
     let mut out: BTreeMap<PipelineKey, BTreeMap<String, Status>> = BTreeMap::new();
-    for i in 0..rows.height() {
+    for (i, (((((resource_type, rule), account), region), resource), status)) in rows.enumerate() {
+        if resource_type != Some(PIPELINE) {
+            continue;
+        }
         let (Some(rule), Some(account), Some(region), Some(resource), Some(status)) = (
-            rule[i],
-            account[i],
-            region[i],
-            resource[i],
-            status[i].and_then(Status::parse),
+            rule,
+            account,
+            region,
+            resource,
+            status.and_then(Status::parse),
         ) else {
             return Err(stage(format!(
                 "pipeline result row {} lacks a rule, place, resource or status",
