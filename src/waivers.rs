@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::evaluate::Status;
 use crate::inventory::Inventory;
-use crate::inventory::{str_column, text_column};
+use crate::inventory::{str_column, text_column, text_rows};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -202,14 +202,10 @@ impl Waivers {
         // Each result row's waiver, if any. The columns are iterated, not
         // collected: at 100k AMIs there are 2 M results.
         let mut hits: Vec<Option<usize>> = Vec::with_capacity(results.height());
-        let rows = column("rule_id")?
-            .iter()
-            .zip(column("account_id")?.iter())
-            .zip(column("region")?.iter())
-            .zip(column("resource_id")?.iter())
-            .zip(column("status")?.iter());
+        let columns = ["rule_id", "account_id", "region", "resource_id", "status"];
+        let rows = text_rows(results, columns).map_err(stage)?;
         let mut matched = vec![0u64; self.waivers.len()];
-        for ((((r, a), g), id), status) in rows {
+        for [r, a, g, id, status] in rows {
             if status != Some(Status::Fail.as_str()) {
                 hits.push(None);
                 continue;

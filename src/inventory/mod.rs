@@ -514,6 +514,30 @@ pub fn text_column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunke
         .map_err(|_| Error::Internal(format!("column `{name}` is not text")))
 }
 
+/// The rows of `N` text columns of a frame, each row an array of its
+/// cells in the order named; iterated chunk by chunk, never collected (the
+/// results of 100k AMIs are 2 M rows). A missing or non-text column is an
+/// internal error.
+pub fn text_rows<'a, const N: usize>(
+    df: &'a DataFrame,
+    names: [&str; N],
+) -> Result<impl Iterator<Item = [Option<&'a str>; N]> + 'a> {
+    let mut columns = Vec::with_capacity(N);
+    for name in names {
+        columns.push(text_column(df, name)?.iter());
+    }
+    Ok(std::iter::from_fn(move || {
+        if columns.is_empty() {
+            return None;
+        }
+        let mut row = [None; N];
+        for (cell, column) in row.iter_mut().zip(columns.iter_mut()) {
+            *cell = column.next()?;
+        }
+        Some(row)
+    }))
+}
+
 /// A boolean column's values. A missing or non-boolean column is an
 /// internal error.
 pub fn bool_column(df: &DataFrame, name: &str) -> Result<Vec<Option<bool>>> {
@@ -539,4 +563,36 @@ pub fn i64_column(df: &DataFrame, name: &str) -> Result<Vec<Option<i64>>> {
     };
     let ca = physical.i64().map_err(|_| not_integer())?;
     Ok(ca.iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_rows_walk_every_chunk_in_order_and_refuse_a_missing_column() {
+        let first =
+            df!("a" => ["1", "2"], "b" => [Some("x"), None]).unwrap_or_else(|e| panic!("{e}"));
+        let second = df!("a" => ["3"], "b" => ["z"]).unwrap_or_else(|e| panic!("{e}"));
+        let mut frame = first;
+        frame
+            .vstack_mut_owned(second)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(frame.first_col_n_chunks(), 2);
+        let rows: Vec<[Option<&str>; 2]> = text_rows(&frame, ["b", "a"])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                [Some("x"), Some("1")],
+                [None, Some("2")],
+                [Some("z"), Some("3")]
+            ]
+        );
+        let missing = text_rows(&frame, ["a", "nope"])
+            .err()
+            .map(|e| e.to_string());
+        assert!(missing.is_some_and(|m| m.contains("`nope`")));
+    }
 }

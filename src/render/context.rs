@@ -597,15 +597,11 @@ pub(super) fn account_regions(
     use std::collections::BTreeSet;
     let stage = |message: String| Error::Internal(format!("junit.xml: {message}"));
     let results = &evaluation.results;
-    let column =
-        |name: &str| crate::inventory::text_column(results, name).map_err(|e| stage(e.to_string()));
-    let rows = column("rule_id")?
-        .iter()
-        .zip(column("account_id")?.iter())
-        .zip(column("region")?.iter());
+    let rows = crate::inventory::text_rows(results, ["rule_id", "account_id", "region"])
+        .map_err(|e| stage(e.to_string()))?;
     let mut seen: BTreeMap<&str, BTreeSet<(&str, &str)>> = BTreeMap::new();
     let mut last = None;
-    for (i, ((rule, account), region)) in rows.enumerate() {
+    for (i, [rule, account, region]) in rows.enumerate() {
         let (Some(rule), Some(account), Some(region)) = (rule, account, region) else {
             return Err(stage(format!(
                 "result row {} lacks a rule, account or region",

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::evaluate::Evaluation;
-use crate::inventory::{Inventory, format_timestamp, i64_column, str_column, text_column};
+use crate::inventory::{Inventory, format_timestamp, i64_column, str_column, text_rows};
 use crate::policy::PolicyPack;
 use crate::results::{Status, account_directory};
 use crate::results::{Unread, unread_places};
@@ -357,17 +357,21 @@ fn rule_tallies(
     // The results' columns iterated, never filtered into a copy (at 100k
     // AMIs there are 2 M results, a few hundred of them pipelines').
     let results = &evaluation.results;
-    let column = |name| text_column(results, name).map_err(|e| stage(e.to_string()));
-    let rows = column("resource_type")?
-        .iter()
-        .zip(column("rule_id")?.iter())
-        .zip(column("account_id")?.iter())
-        .zip(column("region")?.iter())
-        .zip(column("resource_id")?.iter())
-        .zip(column("status")?.iter());
+    let rows = text_rows(
+        results,
+        [
+            "resource_type",
+            "rule_id",
+            "account_id",
+            "region",
+            "resource_id",
+            "status",
+        ],
+    )
+    .map_err(|e| stage(e.to_string()))?;
     let known: BTreeSet<&str> = pack.rules.iter().map(|r| r.id.as_str()).collect();
     let mut out: BTreeMap<PipelineKey, BTreeMap<String, Status>> = BTreeMap::new();
-    for (i, (((((resource_type, rule), account), region), resource), status)) in rows.enumerate() {
+    for (i, [resource_type, rule, account, region, resource, status]) in rows.enumerate() {
         if resource_type != Some(PIPELINE) {
             continue;
         }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{Status, account_directory};
 use crate::error::{Error, Result};
 use crate::evaluate::Evaluation;
-use crate::inventory::{Inventory, text_column};
+use crate::inventory::{Inventory, text_column, text_rows};
 use crate::policy::{Rule, Severity};
 
 /// One result row with everything a report shows next to it. Text is
@@ -109,19 +109,22 @@ pub fn for_each_finding(
     let mut waiver_expires = optional("waiver_expires")?;
     // Iterated chunk by chunk, never collected: at 100k AMIs the results
     // are 2 M rows, and ten collected columns were 350 MB.
-    let rows = column("rule_id")?
-        .iter()
-        .zip(column("account_id")?.iter())
-        .zip(column("region")?.iter())
-        .zip(column("resource_type")?.iter())
-        .zip(column("resource_id")?.iter())
-        .zip(column("resource_name")?.iter())
-        .zip(column("reason")?.iter())
-        .zip(column("status")?.iter());
+    let rows = text_rows(df, crate::evaluate::RESULT_COLUMNS).map_err(stage)?;
     let mut texts = Interner::default();
     let unnamed: [Text; 2] = Default::default();
-    for (i, (((((((id, account_id), region), rtype), resource_id), name), reason), status)) in
-        rows.enumerate()
+    for (
+        i,
+        [
+            id,
+            account_id,
+            region,
+            rtype,
+            resource_id,
+            name,
+            status,
+            reason,
+        ],
+    ) in rows.enumerate()
     {
         // Advanced on every row, whether the row is kept or not.
         let waiver_reason = waiver_reason.as_mut().and_then(Iterator::next).flatten();

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::evaluate::Evaluation;
-use crate::inventory::{Inventory, ScanStatus, str_column, text_column};
+use crate::inventory::{Inventory, ScanStatus, str_column, text_rows};
 use crate::policy::{Rule, Severity};
 
 pub mod adoption;
@@ -308,16 +308,11 @@ fn rule_summaries(
 /// on that order.
 fn grouped_counts(evaluation: &Evaluation) -> Result<HashMap<(&str, &str, &str), StatusCounts>> {
     let df = &evaluation.results;
-    let column =
-        |name: &str| text_column(df, name).map_err(|e| Error::Internal(format!("summarize: {e}")));
-    let rows = column("rule_id")?
-        .iter()
-        .zip(column("account_id")?.iter())
-        .zip(column("region")?.iter())
-        .zip(column("status")?.iter());
+    let rows = text_rows(df, ["rule_id", "account_id", "region", "status"])
+        .map_err(|e| Error::Internal(format!("summarize: {e}")))?;
     let mut counts: HashMap<(&str, &str, &str), StatusCounts> = HashMap::new();
     let mut run: Option<((&str, &str, &str), StatusCounts)> = None;
-    for (i, (((rule, account), region), status)) in rows.enumerate() {
+    for (i, [rule, account, region, status]) in rows.enumerate() {
         let (Some(rule), Some(account), Some(status)) = (rule, account, status) else {
             return Err(Error::Internal(format!(
                 "summarize: result row {} has no rule, account or status",

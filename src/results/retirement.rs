@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::account_directory;
 use crate::error::Result;
-use crate::inventory::{Inventory, bool_column, str_column, text_column};
+use crate::inventory::{Inventory, bool_column, str_column, text_rows};
 use crate::text::shell_word;
 
 /// The rule whose failures are the AMIs safe to retire.
@@ -140,15 +140,19 @@ pub fn build(inventory: &Inventory, results: &DataFrame) -> Result<Retirement> {
     // 250 MB at 100k AMIs.
     // The columns are iterated, never collected or filtered into a copy:
     // at 100k AMIs there are 2 M results, a twentieth of them this rule's.
-    let rows = text_column(results, "rule_id")?
-        .iter()
-        .zip(text_column(results, "resource_type")?.iter())
-        .zip(text_column(results, "account_id")?.iter())
-        .zip(text_column(results, "region")?.iter())
-        .zip(text_column(results, "resource_id")?.iter())
-        .zip(text_column(results, "status")?.iter())
-        .zip(text_column(results, "reason")?.iter());
-    for ((((((rule, resource_type), a), r), x), status), reason) in rows {
+    let rows = text_rows(
+        results,
+        [
+            "rule_id",
+            "resource_type",
+            "account_id",
+            "region",
+            "resource_id",
+            "status",
+            "reason",
+        ],
+    )?;
+    for [rule, resource_type, a, r, x, status, reason] in rows {
         // An account-region not read at all stands for all its AMIs in
         // one result: not counted as one AMI (the coverage section says it).
         if rule != Some(UNUSED_RULE) || resource_type != Some("ami") {
