@@ -514,6 +514,19 @@ pub fn text_column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunke
         .map_err(|_| Error::Internal(format!("column `{name}` is not text")))
 }
 
+/// A text column's cells one by one, or None when the frame has no
+/// column of that name (the results' waiver columns exist only once
+/// waivers were applied). A column that is not text is an internal error.
+pub fn optional_text_cells<'a>(
+    df: &'a DataFrame,
+    name: &str,
+) -> Result<Option<impl Iterator<Item = Option<&'a str>> + 'a>> {
+    if df.column(name).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(text_column(df, name)?.iter()))
+}
+
 /// The rows of `N` text columns of a frame, each row an array of its
 /// cells in the order named; iterated chunk by chunk, never collected (the
 /// results of 100k AMIs are 2 M rows). A missing or non-text column is an

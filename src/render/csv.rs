@@ -10,13 +10,10 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::evaluate::Evaluation;
-use crate::inventory::Inventory;
+use crate::inventory::{Inventory, optional_text_cells, text_rows};
 use crate::policy::PolicyPack;
 use std::collections::HashMap;
 
-use polars::prelude::*;
-
-use crate::error::polars_message;
 use crate::results::{account_directory, frameworks_text};
 
 use super::AuditMeta;
@@ -95,44 +92,12 @@ pub(super) fn write_all(
     let rules = rule_rows(pack, &frameworks);
     let directory = account_directory(inventory)?;
     let df = &evaluation.results;
-    let column = |name: &str| {
-        df.column(name)
-            .and_then(|c| c.str().cloned())
-            .map_err(|e| Error::Internal(polars_message(&e)))
-    };
-    let (rule_id, account, region, rtype, rid, rname, status, reason) = (
-        column("rule_id")?,
-        column("account_id")?,
-        column("region")?,
-        column("resource_type")?,
-        column("resource_id")?,
-        column("resource_name")?,
-        column("status")?,
-        column("reason")?,
-    );
+    let stage = |e: Error| Error::Internal(format!("findings.csv: {e}"));
     // Waivers add these two; without waivers they are absent (not an error).
-    let empty = StringChunked::full_null("".into(), df.height());
-    let optional = |name: &str| {
-        if df.column(name).is_ok() {
-            column(name)
-        } else {
-            Ok(empty.clone())
-        }
-    };
-    let waiver_reason = optional("waiver_reason")?;
-    let waiver_expires = optional("waiver_expires")?;
-    let rows = rule_id
-        .iter()
-        .zip(account.iter())
-        .zip(region.iter())
-        .zip(rtype.iter())
-        .zip(rid.iter())
-        .zip(rname.iter())
-        .zip(status.iter())
-        .zip(reason.iter())
-        .zip(waiver_reason.iter())
-        .zip(waiver_expires.iter());
-    for (((((((((r, a), g), t), id), name), st), why), wr), we) in rows {
+    let mut waiver_reason = optional_text_cells(df, "waiver_reason").map_err(stage)?;
+    let mut waiver_expires = optional_text_cells(df, "waiver_expires").map_err(stage)?;
+    let rows = text_rows(df, crate::evaluate::RESULT_COLUMNS).map_err(stage)?;
+    for [r, a, g, t, id, name, st, why] in rows {
         let row = ResultRow {
             rule_id: r,
             account: a,
@@ -142,8 +107,8 @@ pub(super) fn write_all(
             resource_name: name,
             status: st,
             reason: why,
-            waiver_reason: wr,
-            waiver_expires: we,
+            waiver_reason: waiver_reason.as_mut().and_then(Iterator::next).flatten(),
+            waiver_expires: waiver_expires.as_mut().and_then(Iterator::next).flatten(),
         };
         write_row(&mut writers, &paths, &rules, &directory, meta, &row)?;
     }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{Status, account_directory};
 use crate::error::{Error, Result};
 use crate::evaluate::Evaluation;
-use crate::inventory::{Inventory, text_column, text_rows};
+use crate::inventory::{Inventory, optional_text_cells, text_rows};
 use crate::policy::{Rule, Severity};
 
 /// One result row with everything a report shows next to it. Text is
@@ -96,17 +96,9 @@ pub fn for_each_finding(
         })
         .collect();
     let stage = |e: Error| Error::Internal(format!("findings: {e}"));
-    let column = |name: &str| text_column(df, name).map_err(stage);
     // Waivers add these two; without waivers they are absent.
-    let optional = |name: &str| -> Result<_> {
-        if df.column(name).is_ok() {
-            column(name).map(|c| Some(c.iter()))
-        } else {
-            Ok(None)
-        }
-    };
-    let mut waiver_reason = optional("waiver_reason")?;
-    let mut waiver_expires = optional("waiver_expires")?;
+    let mut waiver_reason = optional_text_cells(df, "waiver_reason").map_err(stage)?;
+    let mut waiver_expires = optional_text_cells(df, "waiver_expires").map_err(stage)?;
     // Iterated chunk by chunk, never collected: at 100k AMIs the results
     // are 2 M rows, and ten collected columns were 350 MB.
     let rows = text_rows(df, crate::evaluate::RESULT_COLUMNS).map_err(stage)?;
