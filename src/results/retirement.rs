@@ -136,8 +136,6 @@ pub fn build(inventory: &Inventory, results: &DataFrame) -> Result<Retirement> {
     })?;
 
     let mut plan = Retirement::default();
-    // Only this rule's rows: every column of 2 M results, collected, was
-    // 250 MB at 100k AMIs.
     // The columns are iterated, never collected or filtered into a copy:
     // at 100k AMIs there are 2 M results, a twentieth of them this rule's.
     let rows = text_rows(
