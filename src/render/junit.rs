@@ -6,7 +6,8 @@ use std::fmt::Write;
 
 use crate::results::{Finding, Status};
 
-use super::ReportContext;
+use super::{OutputFile, ReportContext};
+use crate::error::Result;
 use crate::text::xml_escape;
 
 /// How one account-region's case of a rule ended.
@@ -103,10 +104,11 @@ fn testcase(
 /// the Jenkins xunit plugin's junit-10.xsd (`tests/fixtures/junit-10.xsd`):
 /// the audit's time is each suite's `timestamp` (the schema has none on
 /// `testsuites`).
-pub fn junit(
+pub fn write_junit(
     context: &ReportContext,
     account_regions: &BTreeMap<String, Vec<(String, String)>>,
-) -> String {
+    out: &mut OutputFile,
+) -> Result<()> {
     let mut suites = String::new();
     let (mut total, mut total_fail, mut total_err) = (0usize, 0usize, 0usize);
     let timestamp = xml_escape(&context.meta.collected_at);
@@ -157,7 +159,12 @@ pub fn junit(
             xml_escape(&rule.error)
         );
     }
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"amiaudit\" tests=\"{total}\" failures=\"{total_fail}\" errors=\"{total_err}\">\n{suites}</testsuites>\n"
-    )
+    // The totals head the file, so the suites are gathered first; they are
+    // written as they are, not copied into one more string (41 MB at 100k
+    // AMIs).
+    out.write_text(&format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"amiaudit\" tests=\"{total}\" failures=\"{total_fail}\" errors=\"{total_err}\">\n"
+    ))?;
+    out.write_text(&suites)?;
+    out.write_text("</testsuites>\n")
 }

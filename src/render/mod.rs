@@ -160,7 +160,7 @@ pub fn write_reports(
                 OutputFormat::Html => html::render_to(context, templates, &mut file)?,
                 OutputFormat::Ocsf => ocsf::write_ocsf(context, &mut file)?,
                 OutputFormat::Junit => {
-                    file.write_text(&junit::junit(context, &account_regions(evaluation)?))?;
+                    junit::write_junit(context, &account_regions(evaluation)?, &mut file)?;
                 }
                 OutputFormat::Markdown => file.write_text(&markdown::markdown(context))?,
                 OutputFormat::Asff => asff::write_asff(context, &mut file)?,
