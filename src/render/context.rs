@@ -46,7 +46,7 @@ pub struct RuleSection {
 
 /// A rule's findings as a template sees them: a sequence whose items become
 /// template values only when a template reads them. Converting every
-/// finding up front cost a gigabyte at 100k AMIs, for a default template
+/// finding up front cost half a gigabyte at 100k AMIs, for a default template
 /// that reads only how many there are.
 fn template_findings<S: serde::Serializer>(
     findings: &Arc<Vec<Finding>>,
