@@ -420,44 +420,6 @@ fn scan_errors(inventory: &Inventory) -> Result<Vec<ScanErrorRow>> {
     Ok(rows)
 }
 
-/// Rule id -> the (account, region) pairs it has results in, sorted. One
-/// pass over three columns of the results (a polars `unique` over them
-/// copied 2 M rows at 100k AMIs); a row repeating the last place is
-/// skipped before it is looked up.
-pub(super) fn account_regions(
-    evaluation: &Evaluation,
-) -> Result<BTreeMap<String, Vec<(String, String)>>> {
-    use std::collections::BTreeSet;
-    let stage = |message: String| Error::Internal(format!("junit.xml: {message}"));
-    let results = &evaluation.results;
-    let rows = crate::inventory::text_rows(results, ["rule_id", "account_id", "region"])
-        .map_err(|e| stage(e.to_string()))?;
-    let mut seen: BTreeMap<&str, BTreeSet<(&str, &str)>> = BTreeMap::new();
-    let mut last = None;
-    for (i, [rule, account, region]) in rows.enumerate() {
-        let (Some(rule), Some(account), Some(region)) = (rule, account, region) else {
-            return Err(stage(format!(
-                "result row {} lacks a rule, account or region",
-                i + 1
-            )));
-        };
-        if last != Some((rule, account, region)) {
-            seen.entry(rule).or_default().insert((account, region));
-            last = Some((rule, account, region));
-        }
-    }
-    Ok(seen
-        .into_iter()
-        .map(|(rule, places)| {
-            let places = places
-                .into_iter()
-                .map(|(a, g)| (a.to_string(), g.to_string()))
-                .collect();
-            (rule.to_string(), places)
-        })
-        .collect())
-}
-
 impl ReportContext {
     /// The findings.json document, borrowing from the context.
     pub fn document(&self) -> Document<'_> {

@@ -31,7 +31,6 @@ mod context;
 
 pub use crate::findings::AuditMeta;
 use crate::output::file::OutputFile;
-use context::account_regions;
 pub use context::{ReportContext, RuleNotRun, RuleSection, ScanErrorRow, audit_meta, finding_key};
 pub use csv::CSV_COLUMNS;
 pub use terminal::terminal_summary;
@@ -160,7 +159,7 @@ pub fn write_reports(
                 OutputFormat::Html => html::render_to(context, templates, &mut file)?,
                 OutputFormat::Ocsf => ocsf::write_ocsf(context, &mut file)?,
                 OutputFormat::Junit => {
-                    junit::write_junit(context, &account_regions(evaluation)?, &mut file)?;
+                    junit::write_junit(context, evaluation, &mut file)?;
                 }
                 OutputFormat::Markdown => file.write_text(&markdown::markdown(context))?,
                 OutputFormat::Asff => asff::write_asff(context, &mut file)?,
