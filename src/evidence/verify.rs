@@ -182,7 +182,7 @@ fn check_claims(dir: &Path, manifest: &EvidenceManifest, v: &mut Verification) {
         ));
     }
     let report = crate::findings::FILE;
-    let spellings = [report.to_string(), format!("{report}.gz")];
+    let spellings = [report.to_string(), crate::output::file::gzip_name(report)];
     let listed = spellings
         .iter()
         .any(|name| manifest.files.contains_key(name));

@@ -51,11 +51,16 @@ pub struct OutputFile {
     body: BufWriter<Body>,
 }
 
+/// What a file `name` is called once gzip'd.
+pub fn gzip_name(name: &str) -> String {
+    format!("{name}.gz")
+}
+
 impl OutputFile {
     /// Creates `dir/name`, or `dir/name.gz` (gzip'd) when `gzip`.
     pub fn create(dir: &Path, name: &str, gzip: bool) -> Result<OutputFile> {
         let path = if gzip {
-            dir.join(format!("{name}.gz"))
+            dir.join(gzip_name(name))
         } else {
             dir.join(name)
         };
@@ -121,7 +126,7 @@ impl Write for OutputFile {
 /// audit's.
 pub fn open_either(dir: &Path, name: &str, missing: &str) -> Result<(PathBuf, Box<dyn Read>)> {
     let plain = dir.join(name);
-    let gz = dir.join(format!("{name}.gz"));
+    let gz = dir.join(gzip_name(name));
     match (
         std::fs::symlink_metadata(&plain).is_ok(),
         std::fs::symlink_metadata(&gz).is_ok(),
