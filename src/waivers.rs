@@ -73,6 +73,31 @@ struct CompiledWaiver {
     tag_value: Option<GlobMatcher>,
 }
 
+impl CompiledWaiver {
+    /// Whether this waiver covers a result of rule `rule` on resource `id`
+    /// in `account` and `region` (`tags`: each image's tags).
+    fn matches(
+        &self,
+        rule: &str,
+        account: &str,
+        region: &str,
+        id: &str,
+        tags: &HashMap<&str, Vec<(&str, &str)>>,
+    ) -> bool {
+        self.rule.is_match(rule)
+            && self.account.as_ref().is_none_or(|m| m.is_match(account))
+            && self.region.as_ref().is_none_or(|m| m.is_match(region))
+            && self.resource.as_ref().is_none_or(|m| m.is_match(id))
+            && self.spec.tag.as_ref().is_none_or(|t| {
+                tags.get(id).is_some_and(|pairs| {
+                    pairs.iter().any(|(k, v)| {
+                        *k == t.key && self.tag_value.as_ref().is_none_or(|m| m.is_match(v))
+                    })
+                })
+            })
+    }
+}
+
 /// Waivers loaded from a file.
 pub struct Waivers {
     waivers: Vec<CompiledWaiver>,
@@ -216,20 +241,10 @@ impl Waivers {
                 g.unwrap_or_default(),
                 id.unwrap_or_default(),
             );
-            let hit = active.iter().copied().find(|&i| {
-                let w = &self.waivers[i];
-                w.rule.is_match(r)
-                    && w.account.as_ref().is_none_or(|m| m.is_match(a))
-                    && w.region.as_ref().is_none_or(|m| m.is_match(g))
-                    && w.resource.as_ref().is_none_or(|m| m.is_match(id))
-                    && w.spec.tag.as_ref().is_none_or(|t| {
-                        tags.get(id).is_some_and(|pairs| {
-                            pairs.iter().any(|(k, v)| {
-                                *k == t.key && w.tag_value.as_ref().is_none_or(|m| m.is_match(v))
-                            })
-                        })
-                    })
-            });
+            let hit = active
+                .iter()
+                .copied()
+                .find(|&i| self.waivers[i].matches(r, a, g, id, &tags));
             if let Some(i) = hit {
                 matched[i] += 1;
             }
