@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::evaluate::Status;
 use crate::inventory::Inventory;
-use crate::inventory::{str_column, text_column, text_rows};
+use crate::inventory::{str_column, text_cells, text_rows};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -212,7 +212,6 @@ impl Waivers {
             HashMap::new()
         };
         let stage = |e: Error| Error::Internal(format!("waivers: {e}"));
-        let column = |name: &str| text_column(results, name).map_err(stage);
         // What a waived result shows, once per waiver.
         let shown: Vec<(String, String)> = self
             .waivers
@@ -250,8 +249,8 @@ impl Waivers {
             }
             hits.push(hit);
         }
-        let status: StringChunked = column("status")?
-            .iter()
+        let status: StringChunked = text_cells(results, "status")
+            .map_err(stage)?
             .zip(&hits)
             .map(|(status, hit)| match hit {
                 Some(_) => Some(Status::Waived.as_str()),
@@ -266,14 +265,22 @@ impl Waivers {
         let reason = shown_part(|s| s.0.as_str());
         let expires = shown_part(|s| s.1.as_str());
         let internal = |e: PolarsError| Error::Internal(crate::error::polars_message(&e));
+        // The new columns are held as the status was: as the evaluation's
+        // categories (a waiver's text repeats on every result it covers).
+        let categories = results.column("status").map_err(internal)?.dtype().clone();
         for (name, values) in [
             ("status", status),
             ("waiver_reason", reason),
             ("waiver_expires", expires),
         ] {
-            results
-                .with_column(values.with_name(name.into()).into_column())
-                .map_err(internal)?;
+            let values = values.with_name(name.into()).into_column();
+            let values = match categories {
+                DataType::Categorical(..) => {
+                    crate::evaluate::as_categories(&values, &categories).map_err(internal)?
+                }
+                _ => values,
+            };
+            results.with_column(values).map_err(internal)?;
         }
         Ok(self
             .waivers

@@ -13,6 +13,7 @@
 //! a column of a resource's own row that the rule needs is not known, a
 //! `pass` there becomes `unknown`. A gap never reads as `pass`.
 
+mod categories;
 mod gaps;
 mod order;
 
@@ -26,6 +27,8 @@ use crate::error::polars_message;
 use crate::inventory::Inventory;
 use crate::policy::{ParamOverrides, Rule};
 use gaps::{Coverage, apply_coverage};
+
+pub use categories::{CATEGORY_COLUMNS, as_categories, results_category_dtype};
 
 pub use crate::status::Status;
 
@@ -71,7 +74,9 @@ impl std::fmt::Display for RuleError {
 #[derive(Debug, Clone)]
 pub struct Evaluation {
     /// One row per rule x resource, columns [`RESULT_COLUMNS`], sorted by
-    /// rule (in pack order), account, region, resource.
+    /// rule (in pack order), account, region, resource. The
+    /// [`CATEGORY_COLUMNS`] are categories, the rest text: read them with
+    /// `inventory::text_rows` and its kin, which give both as `&str`.
     pub results: DataFrame,
     pub rule_errors: Vec<RuleError>,
 }
@@ -81,6 +86,7 @@ pub struct Evaluation {
 pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverrides) -> Evaluation {
     let coverage = Coverage::read(inventory);
     let frames = inventory.frames();
+    let categories = results_category_dtype();
     // Rules side by side: many queries are short and leave cores idle.
     let judge_all = || -> Vec<Result<DataFrame, RuleError>> {
         rules
@@ -88,7 +94,7 @@ pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverride
             .map(|rule| {
                 let run = || -> Result<DataFrame, String> {
                     let frames = frames.as_ref().map_err(|e| e.to_string())?;
-                    evaluate_rule(rule, frames, &coverage, overrides)
+                    evaluate_rule(rule, frames, &coverage, overrides, &categories)
                 };
                 // polars panics on some inputs it should refuse; one rule's
                 // crash is that rule's error, never the audit's.
@@ -119,7 +125,7 @@ pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverride
             Err(e) => rule_errors.push(e),
         }
     }
-    let mut results = empty_results();
+    let mut results = empty_results_of(&categories);
     // Chunks are kept as they are: rechunking 20M rows of strings costs
     // seconds and memory, and every reader iterates chunk-wise anyway.
     for df in frames_out {
@@ -137,12 +143,20 @@ pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverride
     }
 }
 
+/// Results with no rows, of the types an evaluation gives.
 pub fn empty_results() -> DataFrame {
-    DataFrame::empty_with_schema(&Schema::from_iter(
-        RESULT_COLUMNS
-            .iter()
-            .map(|n| Field::new(PlSmallStr::from_static(n), DataType::String)),
-    ))
+    empty_results_of(&results_category_dtype())
+}
+
+fn empty_results_of(categories: &DataType) -> DataFrame {
+    DataFrame::empty_with_schema(&Schema::from_iter(RESULT_COLUMNS.iter().map(|n| {
+        let dtype = if CATEGORY_COLUMNS.contains(n) {
+            categories.clone()
+        } else {
+            DataType::String
+        };
+        Field::new(PlSmallStr::from_static(n), dtype)
+    })))
 }
 
 fn evaluate_rule(
@@ -150,6 +164,7 @@ fn evaluate_rule(
     frames: &BTreeMap<String, LazyFrame>,
     coverage: &Coverage,
     overrides: &ParamOverrides,
+    categories: &DataType,
 ) -> Result<DataFrame, String> {
     let sql = rule.sql(overrides).map_err(|e| match e {
         crate::error::Error::Rule { message, .. } => message,
@@ -198,7 +213,7 @@ fn evaluate_rule(
     let result =
         apply_coverage(raw, &gaps, &coverage.skipped, rule).map_err(|e| polars_message(&e))?;
     check_statuses(&result)?;
-    Ok(result)
+    categories::categorize(result, categories).map_err(|e| polars_message(&e))
 }
 
 /// The threads rules run on. polars plans an SQL query recursively, and a

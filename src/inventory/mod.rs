@@ -496,22 +496,43 @@ pub fn format_timestamp(ms: i64) -> Result<String> {
     })
 }
 
-/// A string column's values, borrowed. A missing or non-string column is
-/// an internal error (every loaded table has its schema columns).
+/// A text column's values, borrowed. A missing or non-text column is an
+/// internal error (every loaded table has its schema columns).
 pub fn str_column<'a>(df: &'a DataFrame, name: &str) -> Result<Vec<Option<&'a str>>> {
-    Ok(text_column(df, name)?.iter().collect())
+    Ok(text_cells(df, name)?.collect())
 }
 
 /// A text column as polars holds it, to iterate chunk by chunk without
-/// collecting (for the results' millions of rows). A missing or non-text
-/// column is an internal error.
+/// collecting. A missing or non-text column is an internal error. Only for
+/// inventory tables: the results hold some text as categories, which
+/// [`text_cells`] reads.
 pub fn text_column<'a>(df: &'a DataFrame, name: &str) -> Result<&'a StringChunked> {
+    df.column(name)
+        .map_err(|_| Error::Internal(format!("missing column `{name}`")))?
+        .str()
+        .map_err(|_| Error::Internal(format!("column `{name}` is not text")))
+}
+
+/// A column's cells as text one by one, chunk by chunk, never collected
+/// (the results of 100k AMIs are 2 M rows), whether it holds strings or
+/// categories (the results' repeated text). A missing column, or one that
+/// is neither, is an internal error.
+pub fn text_cells<'a>(
+    df: &'a DataFrame,
+    name: &str,
+) -> Result<impl Iterator<Item = Option<&'a str>> + 'a> {
     let column = df
         .column(name)
         .map_err(|_| Error::Internal(format!("missing column `{name}`")))?;
-    column
-        .str()
-        .map_err(|_| Error::Internal(format!("column `{name}` is not text")))
+    match column.dtype() {
+        DataType::Categorical(..) => Ok(either::Either::Right(
+            column
+                .cat32()
+                .map_err(|e| Error::Internal(format!("column `{name}`: {}", polars_message(&e))))?
+                .iter_str(),
+        )),
+        _ => Ok(either::Either::Left(text_column(df, name)?.iter())),
+    }
 }
 
 /// A text column's cells one by one, or None when the frame has no
@@ -524,7 +545,7 @@ pub fn optional_text_cells<'a>(
     if df.column(name).is_err() {
         return Ok(None);
     }
-    Ok(Some(text_column(df, name)?.iter()))
+    Ok(Some(text_cells(df, name)?))
 }
 
 /// The rows of `N` text columns of a frame, each row an array of its
@@ -537,7 +558,7 @@ pub fn text_rows<'a, const N: usize>(
 ) -> Result<impl Iterator<Item = [Option<&'a str>; N]> + 'a> {
     let mut columns = Vec::with_capacity(N);
     for name in names {
-        columns.push(text_column(df, name)?.iter());
+        columns.push(text_cells(df, name)?);
     }
     Ok(std::iter::from_fn(move || {
         if columns.is_empty() {
@@ -551,8 +572,6 @@ pub fn text_rows<'a, const N: usize>(
     }))
 }
 
-/// A boolean column's values. A missing or non-boolean column is an
-/// internal error.
 pub fn bool_column(df: &DataFrame, name: &str) -> Result<Vec<Option<bool>>> {
     let column = df
         .column(name)
@@ -607,5 +626,33 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(missing.is_some_and(|m| m.contains("`nope`")));
+    }
+
+    #[test]
+    fn text_rows_read_categories_as_their_text() {
+        let categories = crate::evaluate::results_category_dtype();
+        let mut frame = df!("a" => ["1", "2", "3"], "b" => [Some("x"), None, Some("x")])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let b = frame.column("b").unwrap_or_else(|e| panic!("{e}"));
+        let b = crate::evaluate::as_categories(b, &categories).unwrap_or_else(|e| panic!("{e}"));
+        frame.with_column(b).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(
+            frame.column("b").map(Column::dtype),
+            Ok(DataType::Categorical(..))
+        ));
+        let rows: Vec<[Option<&str>; 2]> = text_rows(&frame, ["a", "b"])
+            .unwrap_or_else(|e| panic!("{e}"))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                [Some("1"), Some("x")],
+                [Some("2"), None],
+                [Some("3"), Some("x")]
+            ]
+        );
+        // Numbers are neither text nor categories.
+        let numbers = df!("n" => [1i64]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(text_rows(&numbers, ["n"]).is_err());
     }
 }

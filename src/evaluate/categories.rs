@@ -1,0 +1,106 @@
+//! The results' repeated text held once: rule, account, region, resource
+//! type, status and reason are categories (a `u32` per row and each distinct
+//! text once), not a string per row. At a million AMIs the results are
+//! 23 M rows; as strings these six columns were most of the 6 GiB an
+//! evaluation held, and this VM pays for fresh memory in the kernel.
+//!
+//! Readers never see the difference: `inventory::text_rows` and its kin
+//! give every cell as `&str` whichever way a column is held. Category ids
+//! depend on which rule ran first and are never read as data: no report
+//! sorts, groups or compares by them.
+
+use polars::prelude::*;
+
+/// The results' columns held as categories. The other two, `resource_id`
+/// and `resource_name`, are nearly all distinct and stay text (their
+/// strings are the inventory's, shared rather than copied).
+pub const CATEGORY_COLUMNS: [&str; 6] = [
+    "rule_id",
+    "account_id",
+    "region",
+    "resource_type",
+    "status",
+    "reason",
+];
+
+/// The type of the category columns of one evaluation. Every rule's frame
+/// must use the same one (the same mapping from text to id) for the frames
+/// to stack, so it is made once per evaluation and handed to each rule.
+pub fn results_category_dtype() -> DataType {
+    DataType::from_categories(Categories::new(
+        PlSmallStr::from_static("results"),
+        PlSmallStr::from_static("amiaudit"),
+        CategoricalPhysical::U32,
+    ))
+}
+
+/// `column` (text) as categories of `dtype`. Rows come grouped by account
+/// and region and a rule's reasons repeat, so each run of equal text is
+/// looked up once instead of hashing every row.
+pub fn as_categories(column: &Column, dtype: &DataType) -> PolarsResult<Column> {
+    let DataType::Categorical(_, mapping) = dtype else {
+        polars_bail!(ComputeError: "results categories must be categorical, not {dtype}");
+    };
+    if column.as_scalar_column().is_some() || column.dtype() != &DataType::String {
+        // One value for the whole column (the rule's id), or already cast.
+        return column.cast(dtype);
+    }
+    let text = column.str()?;
+    let mut previous: Option<(&str, u32)> = None;
+    let mut ids: Vec<Option<u32>> = Vec::with_capacity(text.len());
+    for cell in text.iter() {
+        let id = match (cell, previous) {
+            (None, _) => None,
+            (Some(s), Some((p, id))) if p == s => Some(id),
+            (Some(s), _) => {
+                let id = mapping.insert_cat(s)?;
+                previous = Some((s, id));
+                Some(id)
+            }
+        };
+        ids.push(id);
+    }
+    let ids = UInt32Chunked::from_iter_options(column.name().clone(), ids.into_iter());
+    Ok(Categorical32Chunked::from_cats_and_dtype(ids, dtype.clone()).into_column())
+}
+
+/// Every category column of a rule's frame (text, as the query and the
+/// coverage step leave it) as categories of `dtype`.
+pub(super) fn categorize(mut df: DataFrame, dtype: &DataType) -> PolarsResult<DataFrame> {
+    for name in CATEGORY_COLUMNS {
+        let cast = as_categories(df.column(name)?, dtype)?;
+        df.with_column(cast)?;
+    }
+    Ok(df)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_and_repeats_and_nulls_read_back_as_the_same_text() {
+        let dtype = results_category_dtype();
+        let cells = [Some("a"), Some("a"), None, Some("b"), Some("a"), Some("b")];
+        let column = Column::new("region".into(), cells);
+        let cast = as_categories(&column, &dtype).unwrap();
+        assert_eq!(cast.dtype(), &dtype);
+        let read: Vec<Option<&str>> = cast.cat32().unwrap().iter_str().collect();
+        assert_eq!(read, cells);
+        // The same text gets the same id however far apart it appears.
+        let ids: Vec<Option<u32>> = cast.cat32().unwrap().physical().iter().collect();
+        assert_eq!(ids[0], ids[4]);
+        assert_eq!(ids[3], ids[5]);
+        assert_ne!(ids[0], ids[3]);
+        // A scalar column (the rule's id) keeps its single value.
+        let rule = Column::new_scalar("rule_id".into(), Scalar::from(PlSmallStr::from("R-1")), 3);
+        let cast = as_categories(&rule, &dtype).unwrap();
+        let read: Vec<Option<&str>> = cast
+            .as_materialized_series()
+            .cat32()
+            .unwrap()
+            .iter_str()
+            .collect();
+        assert_eq!(read, [Some("R-1"); 3]);
+    }
+}
