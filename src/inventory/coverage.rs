@@ -9,9 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use polars::prelude::{DataFrame, UniqueKeepStrategy};
+use polars::prelude::DataFrame;
 
-use super::{Manifest, str_column};
+use super::{Manifest, str_column, text_rows};
 use crate::error::Result;
 
 /// What happened to one account-region in scope.
@@ -305,16 +305,19 @@ impl Coverage {
             if matches!(*name, "accounts" | "scan_errors" | "regions") || df.height() == 0 {
                 continue;
             }
-            let places = df
-                .select(["account_id", "region"])
-                .and_then(|d| d.unique_stable(None, UniqueKeepStrategy::First, None))
-                .map_err(|e| crate::error::Error::Internal(crate::error::polars_message(&e)))?;
-            let accounts = str_column(&places, "account_id")?;
-            let regions = str_column(&places, "region")?;
-            for (account, region) in accounts.iter().zip(&regions) {
+            // One pass over the rows, looking up each account-region once
+            // (a group-by held the row-encoded pairs of every table). Rows
+            // are stored grouped by account-region: most repeat the last.
+            let mut checked: std::collections::HashSet<(&str, &str)> = Default::default();
+            let mut last = None;
+            for [account, region] in text_rows(df, ["account_id", "region"])? {
                 let (Some(account), Some(region)) = (account, region) else {
                     continue;
                 };
+                if last == Some((account, region)) || !checked.insert((account, region)) {
+                    continue;
+                }
+                last = Some((account, region));
                 let key = (account.to_string(), region.to_string());
                 let problem = match self.regions.get(&key) {
                     Some((ScanStatus::NotOptedIn, _)) => {

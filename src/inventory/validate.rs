@@ -129,13 +129,27 @@ pub fn check(def: &TableDef, df: &DataFrame, origin: &Origin) -> Result<()> {
     check_keys(def, df, origin)
 }
 
-/// No two rows may share the table's key. The check is one parallel
-/// group-by; only when it finds a duplicate are the rows walked to name it.
+/// No two rows may share the table's key. A table as the writer stores it
+/// (sorted by account, region, resource) is checked in one pass: a
+/// repeated key can only sit in the run of rows of one resource, and those
+/// runs are short. Any other order (or a run too long to compare row by
+/// row) takes one parallel group-by, which at a million AMIs held a
+/// gigabyte of row-encoded keys. Only when a duplicate is found are the
+/// rows walked to name it.
 fn check_keys(def: &TableDef, df: &DataFrame, origin: &Origin) -> Result<()> {
     if def.key.is_empty() || df.height() < 2 {
         return Ok(());
     }
     let internal = |e: PolarsError| Error::Internal(polars_message(&e));
+    let stored = super::write::storage_order(def);
+    // kms_keys is stored by account first, which is not part of its key.
+    if stored.iter().all(|c| def.key.contains(c)) {
+        let rest = def.key.iter().copied().filter(|k| !stored.contains(k));
+        let columns = stored.iter().copied().chain(rest);
+        if unique_in_stored_order(&df.select(columns).map_err(internal)?, stored.len()) {
+            return Ok(());
+        }
+    }
     let keys = df.select(def.key.iter().copied()).map_err(internal)?;
     if !keys.is_duplicated().map_err(internal)?.any() {
         return Ok(());
@@ -186,4 +200,177 @@ fn check_keys(def: &TableDef, df: &DataFrame, origin: &Origin) -> Result<()> {
         "table `{}`: polars found a duplicate key the row walk did not",
         def.name
     )))
+}
+
+/// One cell of a key, ordered as the writer sorts: by value, nulls last.
+/// Within a column every cell is of one kind or `Null`; two nulls are the
+/// same key, as the group-by counts them.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum KeyCell<'a> {
+    Text(&'a str),
+    Number(i64),
+    Flag(bool),
+    Null,
+}
+
+/// Whether `keys` (the stored order's `sorted` columns, then the rest of
+/// the key) are all distinct, proven in one pass: the sorted columns never
+/// fall, and within each run of rows equal on them the rest never repeats.
+/// False when that cannot be shown (another order, a run longer than
+/// [`RUN_COMPARED`], a column kind it does not compare): the group-by then
+/// decides, so a false here is never a refusal.
+fn unique_in_stored_order(keys: &DataFrame, sorted: usize) -> bool {
+    /// Rows of one resource compared pairwise: tags, devices, permissions.
+    const RUN_COMPARED: usize = 64;
+    type Cells<'a> = Box<dyn Iterator<Item = KeyCell<'a>> + 'a>;
+    fn cells(column: &Column) -> Option<Cells<'_>> {
+        Some(match column.dtype() {
+            DataType::String => Box::new(
+                column
+                    .str()
+                    .ok()?
+                    .iter()
+                    .map(|v| v.map_or(KeyCell::Null, KeyCell::Text)),
+            ),
+            DataType::Int64 => Box::new(
+                column
+                    .i64()
+                    .ok()?
+                    .iter()
+                    .map(|v| v.map_or(KeyCell::Null, KeyCell::Number)),
+            ),
+            DataType::Boolean => Box::new(
+                column
+                    .bool()
+                    .ok()?
+                    .iter()
+                    .map(|v| v.map_or(KeyCell::Null, KeyCell::Flag)),
+            ),
+            _ => return None,
+        })
+    }
+    let Some(mut columns) = keys.columns().iter().map(cells).collect::<Option<Vec<_>>>() else {
+        return false;
+    };
+    let width = columns.len();
+    // The current run's rows, flat: `width` cells each.
+    let mut run: Vec<KeyCell> = Vec::with_capacity(width * RUN_COMPARED);
+    let mut row: Vec<KeyCell> = Vec::with_capacity(width);
+    loop {
+        row.clear();
+        for column in &mut columns {
+            match column.next() {
+                Some(cell) => row.push(cell),
+                None => return true,
+            }
+        }
+        let previous = run
+            .len()
+            .checked_sub(width)
+            .and_then(|start| run.get(start..));
+        match previous.map(|p| p.get(..sorted).cmp(&row.get(..sorted))) {
+            Some(std::cmp::Ordering::Greater) => return false,
+            Some(std::cmp::Ordering::Equal) => {
+                if run.len() >= width * RUN_COMPARED
+                    || run
+                        .chunks_exact(width)
+                        .any(|earlier| earlier == row.as_slice())
+                {
+                    return false;
+                }
+            }
+            Some(std::cmp::Ordering::Less) | None => run.clear(),
+        }
+        run.extend_from_slice(&row);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Row<'a> = (&'a str, &'a str, &'a str, Option<&'a str>);
+
+    fn tags(rows: &[Row]) -> DataFrame {
+        let column =
+            |f: for<'r> fn(&Row<'r>) -> Option<&'r str>| rows.iter().map(f).collect::<Vec<_>>();
+        df!(
+            "account_id" => column(|r| Some(r.0)),
+            "region" => column(|r| Some(r.1)),
+            "image_id" => column(|r| Some(r.2)),
+            "key" => column(|r| r.3),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn keys_are_proven_distinct_only_in_stored_order() {
+        // Sorted by account, region, image; a resource's tags in any order.
+        let stored = tags(&[
+            ("1", "eu", "ami-1", Some("Owner")),
+            ("1", "eu", "ami-1", None),
+            ("1", "eu", "ami-1", Some("Name")),
+            ("1", "eu", "ami-2", Some("Name")),
+            ("2", "ap", "ami-0", Some("Name")),
+        ]);
+        assert!(unique_in_stored_order(&stored, 3));
+        let repeated = tags(&[
+            ("1", "eu", "ami-1", Some("A")),
+            ("1", "eu", "ami-1", Some("B")),
+            ("1", "eu", "ami-1", Some("A")),
+        ]);
+        assert!(!unique_in_stored_order(&repeated, 3));
+        let nulls = tags(&[("1", "eu", "ami-1", None), ("1", "eu", "ami-1", None)]);
+        assert!(
+            !unique_in_stored_order(&nulls, 3),
+            "two null keys are the same key"
+        );
+        let unsorted = tags(&[
+            ("1", "eu", "ami-2", Some("A")),
+            ("1", "eu", "ami-1", Some("A")),
+        ]);
+        assert!(!unique_in_stored_order(&unsorted, 3));
+        let long_run: Vec<String> = (0..65).map(|i| format!("k{i}")).collect();
+        let long_run: Vec<Row> = long_run
+            .iter()
+            .map(|k| ("1", "eu", "ami-1", Some(k.as_str())))
+            .collect();
+        assert!(
+            !unique_in_stored_order(&tags(&long_run), 3),
+            "left to the group-by"
+        );
+        assert!(unique_in_stored_order(&tags(&long_run[..64]), 3));
+        let numbers = df!("depth" => [1i64, 2, 3]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(unique_in_stored_order(&numbers, 1));
+        let unsupported = df!("x" => [1.0f64, 2.0]).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!unique_in_stored_order(&unsupported, 1));
+    }
+
+    #[test]
+    fn a_repeated_key_is_found_in_any_order() {
+        let def = crate::inventory::schema::TABLES
+            .iter()
+            .find(|d| d.name == "image_tags")
+            .unwrap_or_else(|| panic!("image_tags"));
+        let stored = tags(&[
+            ("1", "eu", "ami-1", Some("A")),
+            ("1", "eu", "ami-1", Some("B")),
+            ("1", "eu", "ami-2", Some("A")),
+        ]);
+        assert!(check_keys(def, &stored, &Origin::Memory).is_ok());
+        // Out of stored order, the repeat two rows apart.
+        let shuffled = tags(&[
+            ("1", "eu", "ami-1", Some("B")),
+            ("1", "eu", "ami-2", Some("A")),
+            ("1", "eu", "ami-1", Some("B")),
+        ]);
+        let error = check_keys(def, &shuffled, &Origin::Memory)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("row 3: duplicate row") && error.contains("as row 1"),
+            "{error}"
+        );
+    }
 }

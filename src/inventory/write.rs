@@ -24,15 +24,7 @@ pub fn save(inventory: &Inventory, dir: &Path, format: TableFormat) -> Result<Ma
     for def in TABLES {
         let file = format!("{}.{}", def.name, format.extension());
         let path = dir.join(&file);
-        // Stored in (account, region, resource) order, the order results are
-        // reported in: most rule results then need no sort of their own.
-        let mut keys = vec!["account_id"];
-        if def.column("region").is_some() {
-            keys.push("region");
-        }
-        if !keys.contains(&def.resource_id) {
-            keys.push(def.resource_id);
-        }
+        let keys = storage_order(def);
         let mut df = inventory
             .table(def.name)?
             .select(def.columns.iter().map(|c| c.name))
@@ -114,4 +106,18 @@ fn write_jsonl(def: &TableDef, df: &DataFrame, path: &Path) -> Result<()> {
         out.write_all(b"\n").map_err(|e| Error::io(path, e))?;
     }
     out.flush().map_err(|e| Error::io(path, e))
+}
+
+/// The columns a table is stored sorted by: account, region, resource, the
+/// order results are reported in (most rule results then need no sort of
+/// their own). Rows of one resource keep the order they were collected in.
+pub(super) fn storage_order(def: &TableDef) -> Vec<&'static str> {
+    let mut keys = vec!["account_id"];
+    if def.column("region").is_some() {
+        keys.push("region");
+    }
+    if !keys.contains(&def.resource_id) {
+        keys.push(def.resource_id);
+    }
+    keys
 }
