@@ -572,6 +572,8 @@ pub fn text_rows<'a, const N: usize>(
     }))
 }
 
+/// A boolean column's values. A missing or non-boolean column is an
+/// internal error.
 pub fn bool_column(df: &DataFrame, name: &str) -> Result<Vec<Option<bool>>> {
     let column = df
         .column(name)
