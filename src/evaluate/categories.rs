@@ -6,8 +6,8 @@
 //!
 //! Readers never see the difference: `inventory::text_rows` and its kin
 //! give every cell as `&str` whichever way a column is held. Category ids
-//! depend on which rule ran first and are never read as data: no report
-//! sorts, groups or compares by them.
+//! depend on the order the rules happened to finish in and are never read
+//! as data: no report sorts, groups or compares by them.
 
 use polars::prelude::*;
 
@@ -23,13 +23,15 @@ pub const CATEGORY_COLUMNS: [&str; 6] = [
     "reason",
 ];
 
-/// The type of the category columns of one evaluation. Every rule's frame
-/// must use the same one (the same mapping from text to id) for the frames
-/// to stack, so it is made once per evaluation and handed to each rule.
+/// A new type for the category columns of one evaluation. Every rule's
+/// frame must use the same one (the same mapping from text to id) for the
+/// frames to stack, so it is made once per evaluation and handed to each
+/// rule. Its own categories, not a named shared set: polars keeps one
+/// mapping per name for as long as any frame uses it, so a shared name
+/// would grow one mapping across every evaluation a process holds.
 pub fn results_category_dtype() -> DataType {
-    DataType::from_categories(Categories::new(
-        PlSmallStr::from_static("results"),
-        PlSmallStr::from_static("amiaudit"),
+    DataType::from_categories(Categories::random(
+        PlSmallStr::from_static("amiaudit.results"),
         CategoricalPhysical::U32,
     ))
 }
@@ -38,9 +40,12 @@ pub fn results_category_dtype() -> DataType {
 /// and region and a rule's reasons repeat, so each run of equal text is
 /// looked up once instead of hashing every row.
 pub fn as_categories(column: &Column, dtype: &DataType) -> PolarsResult<Column> {
-    let DataType::Categorical(_, mapping) = dtype else {
+    let DataType::Categorical(categories, mapping) = dtype else {
         polars_bail!(ComputeError: "results categories must be categorical, not {dtype}");
     };
+    if categories.physical() != CategoricalPhysical::U32 {
+        polars_bail!(ComputeError: "results categories must be held as u32, not {dtype}");
+    }
     if column.as_scalar_column().is_some() || column.dtype() != &DataType::String {
         // One value for the whole column (the rule's id), or already cast.
         return column.cast(dtype);
@@ -102,5 +107,11 @@ mod tests {
             .iter_str()
             .collect();
         assert_eq!(read, [Some("R-1"); 3]);
+        // Categories held in fewer bits are refused, not a polars panic.
+        let narrow = DataType::from_categories(Categories::random(
+            PlSmallStr::from_static("test"),
+            CategoricalPhysical::U8,
+        ));
+        assert!(as_categories(&column, &narrow).is_err());
     }
 }

@@ -126,8 +126,9 @@ pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverride
         }
     }
     let mut results = empty_results_of(&categories);
-    // Chunks are kept as they are: rechunking 20M rows of strings costs
-    // seconds and memory, and every reader iterates chunk-wise anyway.
+    // Chunks are kept as they are: rechunking 20M rows (two columns of
+    // them text) costs seconds and memory, and every reader iterates
+    // chunk-wise anyway.
     for df in frames_out {
         if let Err(e) = results.vstack_mut_owned(df) {
             rule_errors.push(RuleError {
