@@ -165,21 +165,6 @@ pub struct Finding<'a> {
     pub first_observed_at: Cow<'a, str>,
 }
 
-impl<F: Serialize> Document<'_, F> {
-    /// Writes the document as findings.json holds it: one compact line
-    /// (large audits hold many findings), streamed.
-    pub fn write_to(&self, out: &mut crate::output::file::OutputFile) -> Result<()> {
-        serde_json::to_writer(&mut *out, self).map_err(|e| {
-            if e.is_io() {
-                Error::io(out.path(), std::io::Error::from(e))
-            } else {
-                Error::Internal(format!("{FILE}: {e}"))
-            }
-        })?;
-        out.write_text("\n")
-    }
-}
-
 const MISSING: &str = "not found; give an audit directory written with the json format";
 
 /// Reads only the `audit` part of an audit directory's findings.json.

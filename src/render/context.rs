@@ -426,11 +426,52 @@ impl ReportContext {
         self.document_of(self.document_findings().collect())
     }
 
-    /// The findings.json document with its findings made as they are
-    /// written: for the file, where gathering them first would hold every
-    /// finding twice.
-    pub fn streamed_document(&self) -> Document<'_, StreamedFindings<'_>> {
-        self.document_of(StreamedFindings(self))
+    /// Writes findings.json: the document, one compact line, its findings
+    /// serialised a batch of chunks at a time in parallel (at 100k AMIs
+    /// they are a million records, and one thread writing them was the
+    /// audit's longest stage). The same bytes as serialising
+    /// [`ReportContext::document`] whole, which a test checks.
+    pub fn write_findings_json(&self, file: &mut OutputFile) -> Result<()> {
+        self.write_findings_json_in(file, 8192)
+    }
+
+    /// [`ReportContext::write_findings_json`], `chunk` findings to a chunk.
+    fn write_findings_json_in(&self, file: &mut OutputFile, chunk: usize) -> Result<()> {
+        let name = findings::FILE;
+        let json_error = |e: serde_json::Error| Error::Internal(format!("{name}: {e}"));
+        // The document with no findings ends `"findings":[]}` (findings is
+        // its last field): everything before the `]}` is the head.
+        let empty: [findings::Finding<'_>; 0] = [];
+        let whole = serde_json::to_string(&self.document_of(empty)).map_err(json_error)?;
+        let head = whole.strip_suffix("[]}").ok_or_else(|| {
+            Error::Internal(format!(
+                "{name}: the document does not end with its findings"
+            ))
+        })?;
+        file.write_text(head)?;
+        file.write_text("[")?;
+        let chunks: Vec<(usize, &[Finding])> = self
+            .finding_chunks(chunk)
+            .into_iter()
+            .map(|(_, chunk)| chunk)
+            .enumerate()
+            .collect();
+        super::write_batched(
+            chunks,
+            |(n, chunk)| {
+                let mut out = Vec::with_capacity(chunk.len() * 320);
+                for (k, f) in chunk.iter().enumerate() {
+                    if n > 0 || k > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut out, &self.document_finding(f))
+                        .map_err(json_error)?;
+                }
+                String::from_utf8(out).map_err(|e| Error::Internal(format!("{name}: {e}")))
+            },
+            |text| file.write_text(text),
+        )?;
+        file.write_text("]}\n")
     }
 
     fn document_of<F>(&self, findings: F) -> Document<'_, F> {
@@ -464,38 +505,83 @@ impl ReportContext {
         self.rules
             .iter()
             .flat_map(|r| r.findings.iter())
-            .map(|f| findings::Finding {
-                rule_id: Cow::Borrowed(&f.rule_id),
-                severity: f.severity,
-                status: f.status,
-                account_id: Cow::Borrowed(&f.account_id),
-                account_name: Cow::Borrowed(&f.account_name),
-                region: Cow::Borrowed(&f.region),
-                resource_type: Cow::Borrowed(&f.resource_type),
-                resource_id: Cow::Borrowed(&f.resource_id),
-                resource_name: Cow::Borrowed(&f.resource_name),
-                reason: Cow::Borrowed(&f.reason),
-                remediation: Cow::Borrowed(&f.remediation),
-                waiver_reason: Cow::Borrowed(&f.waiver_reason),
-                waiver_expires: Cow::Borrowed(&f.waiver_expires),
-                first_observed_at: Cow::Borrowed(self.first_observed_at(
-                    &f.rule_id,
-                    &f.account_id,
-                    &f.region,
-                    &f.resource_id,
-                )),
-            })
+            .map(|f| self.document_finding(f))
+    }
+
+    /// One non-passing finding as findings.json holds it.
+    fn document_finding<'a>(&'a self, f: &'a Finding) -> findings::Finding<'a> {
+        findings::Finding {
+            rule_id: Cow::Borrowed(&f.rule_id),
+            severity: f.severity,
+            status: f.status,
+            account_id: Cow::Borrowed(&f.account_id),
+            account_name: Cow::Borrowed(&f.account_name),
+            region: Cow::Borrowed(&f.region),
+            resource_type: Cow::Borrowed(&f.resource_type),
+            resource_id: Cow::Borrowed(&f.resource_id),
+            resource_name: Cow::Borrowed(&f.resource_name),
+            reason: Cow::Borrowed(&f.reason),
+            remediation: Cow::Borrowed(&f.remediation),
+            waiver_reason: Cow::Borrowed(&f.waiver_reason),
+            waiver_expires: Cow::Borrowed(&f.waiver_expires),
+            first_observed_at: Cow::Borrowed(self.first_observed_at(
+                &f.rule_id,
+                &f.account_id,
+                &f.region,
+                &f.resource_id,
+            )),
+        }
     }
 }
 
-/// A context's findings, serialised as a list one at a time.
-pub struct StreamedFindings<'a>(&'a ReportContext);
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        reason = "a test: a failed unwrap fails it"
+    )]
 
-impl Serialize for StreamedFindings<'_> {
-    fn serialize<S: serde::Serializer>(
-        &self,
-        serializer: S,
-    ) -> std::result::Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.document_findings())
+    use super::*;
+
+    /// findings.json written in parallel chunks is the document serialised
+    /// whole, byte for byte, whatever the chunk size: chunks end inside a
+    /// rule and at its end, and rules with no findings add nothing.
+    #[test]
+    fn chunked_findings_json_is_the_whole_document() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let inventory = crate::inventory::load(&root.join("sample-data/acme")).unwrap();
+        let pack = crate::settings::load_pack(&[]).unwrap();
+        let evaluation = crate::evaluate::evaluate(
+            &inventory,
+            &pack.rules,
+            &crate::policy::ParamOverrides::new(),
+        );
+        let summary = crate::results::summarize(&inventory, &evaluation, &pack.rules).unwrap();
+        let meta = audit_meta(&inventory, &pack, None).unwrap();
+        let mut context =
+            ReportContext::build(&inventory, &pack, &evaluation, summary, meta).unwrap();
+        assert!(
+            context.rules.iter().any(|r| r.findings.len() > 3),
+            "the sample has rules with several findings"
+        );
+        // Rules with no findings first, between and last.
+        let mut empty = context.rules[0].clone();
+        empty.findings = Arc::new(Vec::new());
+        for at in [0, 2, context.rules.len() + 2] {
+            context.rules.insert(at, empty.clone());
+        }
+        let whole = serde_json::to_string(&context.document()).unwrap() + "\n";
+        let dir = tempfile::tempdir().unwrap();
+        for chunk in [1, 3, 8192] {
+            let mut file = OutputFile::create(dir.path(), "findings.json", false).unwrap();
+            context.write_findings_json_in(&mut file, chunk).unwrap();
+            let (path, _) = file.finish().unwrap();
+            let written = std::fs::read_to_string(path).unwrap();
+            assert!(
+                written == whole,
+                "chunks of {chunk}: not the whole document"
+            );
+        }
     }
 }

@@ -155,7 +155,7 @@ pub fn write_reports(
             match format {
                 OutputFormat::Csv => unreachable!("filtered out above"),
                 // Streamed: the document of a large audit is hundreds of MB.
-                OutputFormat::Json => context.streamed_document().write_to(&mut file)?,
+                OutputFormat::Json => context.write_findings_json(&mut file)?,
                 OutputFormat::Html => html::render_to(context, templates, &mut file)?,
                 OutputFormat::Ocsf => ocsf::write_ocsf(context, &mut file)?,
                 OutputFormat::Junit => {
