@@ -196,8 +196,16 @@ impl Inventory {
             None
         };
         if let Some(images) = tables.get_mut("images") {
-            derive::family_versions(images, &ancestry, &lineage, now)?;
-            derive::provenance(images, &ancestry, members.as_ref())?;
+            // Both read only stored columns: computed side by side.
+            let (versions, bases) = rayon::join(
+                || derive::family_versions(images, &ancestry, &lineage, now),
+                || derive::provenance(images, &ancestry, members.as_ref()),
+            );
+            for column in versions?.into_iter().chain(bases?) {
+                images
+                    .with_column(column)
+                    .map_err(|e| derive::stage("images", &e))?;
+            }
         }
         derive::launch_images(
             &mut tables,

@@ -61,7 +61,7 @@ pub(super) fn columns(name: &str, df: &mut DataFrame, now: i64) -> Result<()> {
     Ok(())
 }
 
-fn stage(table: &str, e: &PolarsError) -> Error {
+pub(super) fn stage(table: &str, e: &PolarsError) -> Error {
     Error::Internal(format!(
         "derived columns of `{table}`: {}",
         polars_message(e)

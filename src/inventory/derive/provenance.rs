@@ -14,7 +14,6 @@ use std::collections::{HashMap, HashSet};
 
 use polars::prelude::*;
 
-use super::stage;
 use crate::error::Result;
 use crate::inventory::{bool_column, i64_column, str_column};
 
@@ -74,10 +73,10 @@ struct Images<'a> {
 /// the base. `members` are the organization's accounts when they were
 /// listed.
 pub(in crate::inventory) fn provenance(
-    images: &mut DataFrame,
+    images: &DataFrame,
     ancestry: &DataFrame,
     members: Option<&HashSet<String>>,
-) -> Result<()> {
+) -> Result<Vec<Column>> {
     let bases: Vec<Base> = {
         let rows = Images::read(images, ancestry)?;
         (0..images.height()).map(|i| rows.base(i)).collect()
@@ -91,17 +90,14 @@ pub(in crate::inventory) fn provenance(
         .collect();
     let text =
         |f: fn(&Base) -> &Option<String>| bases.iter().map(|b| f(b).clone()).collect::<Vec<_>>();
-    for c in [
+    Ok(vec![
         Column::new("base_image_id".into(), text(|b| &b.image)),
         Column::new("base_owner".into(), text(|b| &b.owner)),
         Column::new("base_owner_account".into(), text(|b| &b.account)),
         Column::new("base_name".into(), text(|b| &b.name)),
         Column::new("base_owner_in_organization".into(), in_org),
         Column::new("base_not_known".into(), text(|b| &b.not_known)),
-    ] {
-        images.with_column(c).map_err(|e| stage("images", &e))?;
-    }
-    Ok(())
+    ])
 }
 
 fn not_known(why: String) -> Base {

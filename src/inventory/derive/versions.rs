@@ -43,8 +43,9 @@ struct Version<'a> {
     built: Option<i64>,
 }
 
-/// Orders the versions of each family and adds `is_copy`, `version_built_at`,
-/// `family_newest_image_id`, `versions_behind` and `days_behind` to `images`.
+/// Orders the versions of each family: the columns `is_copy`,
+/// `original_image_id`, `original_region`, `version_built_at`,
+/// `family_newest_image_id`, `versions_behind` and `days_behind` of `images`.
 ///
 /// A family is an owner account's images in one region with the same
 /// `family`; its versions are its `available` images. Versions are ordered
@@ -61,11 +62,11 @@ struct Version<'a> {
 /// be newer than, and `family_newest_image_id` null for the family when it
 /// could be the newest.
 pub(in crate::inventory) fn family_versions(
-    df: &mut DataFrame,
+    df: &DataFrame,
     ancestry: &DataFrame,
     lineage: &Lineage,
     now: i64,
-) -> Result<()> {
+) -> Result<Vec<Column>> {
     let rows = ImageRows::read(df, ancestry, lineage)?;
     let n = df.height();
     let originals: Vec<Option<Original>> = (0..n).map(|i| rows.original(i)).collect();
@@ -102,11 +103,7 @@ pub(in crate::inventory) fn family_versions(
         Column::new("versions_behind".into(), ranks.behind),
         Column::new("days_behind".into(), ranks.days),
     ];
-    drop(rows);
-    for c in columns {
-        df.with_column(c).map_err(|e| stage("images", &e))?;
-    }
-    Ok(())
+    Ok(columns.into())
 }
 
 /// Milliseconds to whole seconds (CreationDate's resolution).

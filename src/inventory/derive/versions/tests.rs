@@ -63,7 +63,9 @@ fn order(rows: &[Img], ancestry: DataFrame, collected: bool) -> BTreeMap<String,
     let lineage = Lineage {
         instance_ids_collected: collected,
     };
-    family_versions(&mut df, &ancestry, &lineage, NOW).unwrap_or_else(|e| panic!("{e}"));
+    for column in family_versions(&df, &ancestry, &lineage, NOW).unwrap_or_else(|e| panic!("{e}")) {
+        df.with_column(column).unwrap_or_else(|e| panic!("{e}"));
+    }
     let ids = str_column(&df, "image_id").unwrap_or_else(|e| panic!("{e}"));
     let behind = i64_column(&df, "versions_behind").unwrap_or_else(|e| panic!("{e}"));
     let days = i64_column(&df, "days_behind").unwrap_or_else(|e| panic!("{e}"));
