@@ -90,8 +90,9 @@ impl Storage {
 }
 
 /// The document. `F` is its findings: a list when read, or anything that
-/// serialises as one (the report context writes its findings as it goes,
-/// never gathering them: half a million at 100k AMIs).
+/// serialises as one. `findings` is the last field: the report context
+/// writes the document with none, then its findings after that head in
+/// parallel chunks, never gathering them (a million at 100k AMIs).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Document<'a, F = Vec<Finding<'a>>> {
     #[serde(default)]
