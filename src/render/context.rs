@@ -551,7 +551,7 @@ mod tests {
     fn chunked_findings_json_is_the_whole_document() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let inventory = crate::inventory::load(&root.join("sample-data/acme")).unwrap();
-        let pack = crate::settings::load_pack(&[]).unwrap();
+        let pack = crate::policy::load_builtin().unwrap();
         let evaluation = crate::evaluate::evaluate(
             &inventory,
             &pack.rules,
