@@ -224,28 +224,16 @@ fn unique_in_stored_order(keys: &DataFrame, sorted: usize) -> bool {
     const RUN_COMPARED: usize = 64;
     type Cells<'a> = Box<dyn Iterator<Item = KeyCell<'a>> + 'a>;
     fn cells(column: &Column) -> Option<Cells<'_>> {
+        fn of<'a, T: 'a>(
+            values: impl Iterator<Item = Option<T>> + 'a,
+            cell: fn(T) -> KeyCell<'a>,
+        ) -> Cells<'a> {
+            Box::new(values.map(move |v| v.map_or(KeyCell::Null, cell)))
+        }
         Some(match column.dtype() {
-            DataType::String => Box::new(
-                column
-                    .str()
-                    .ok()?
-                    .iter()
-                    .map(|v| v.map_or(KeyCell::Null, KeyCell::Text)),
-            ),
-            DataType::Int64 => Box::new(
-                column
-                    .i64()
-                    .ok()?
-                    .iter()
-                    .map(|v| v.map_or(KeyCell::Null, KeyCell::Number)),
-            ),
-            DataType::Boolean => Box::new(
-                column
-                    .bool()
-                    .ok()?
-                    .iter()
-                    .map(|v| v.map_or(KeyCell::Null, KeyCell::Flag)),
-            ),
+            DataType::String => of(column.str().ok()?.iter(), KeyCell::Text),
+            DataType::Int64 => of(column.i64().ok()?.iter(), KeyCell::Number),
+            DataType::Boolean => of(column.bool().ok()?.iter(), KeyCell::Flag),
             _ => return None,
         })
     }
