@@ -337,3 +337,196 @@ pub(super) fn apply_coverage(
     let df = df.select(RESULT_COLUMNS)?;
     sort_results(df)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn rows_of(df: &DataFrame) -> Vec<Vec<String>> {
+        let columns: Vec<Vec<Option<String>>> = RESULT_COLUMNS
+            .iter()
+            .map(|name| {
+                let text = df.column(name).unwrap().cast(&DataType::String).unwrap();
+                let text = text.str().unwrap();
+                text.iter().map(|v| v.map(str::to_string)).collect()
+            })
+            .collect();
+        (0..df.height())
+            .map(|i| {
+                columns
+                    .iter()
+                    .map(|c| c[i].clone().unwrap_or_else(|| "<null>".into()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Rows out of order, a region not opted in (with a status no rule may
+    /// give, which is dropped, not refused), a blind region with rows and
+    /// two without, a failed call on one resource, a fact not known and a
+    /// null status: what reports read, row by row, whichever order the
+    /// query gave.
+    #[test]
+    fn coverage_marks_drops_and_places_blind_rows_in_results_order() {
+        let pack = crate::policy::load_builtin().unwrap();
+        let rule = &pack.rules[0];
+        let s = |v: &str| v.to_string();
+        let gaps = Gaps {
+            regions: BTreeMap::from([
+                ((s("111"), s("ap-south-1")), s("blind: not scanned")),
+                (
+                    (s("111"), s("us-east-1")),
+                    s("DescribeImages failed (Throttling)"),
+                ),
+                ((s("444"), s("us-east-1")), s("blind: not scanned")),
+            ]),
+            resources: BTreeMap::from([(
+                (s("222"), s("us-east-1"), s("i-9")),
+                s("DescribeImageAttribute failed (Boom)"),
+            )]),
+            unknown_facts: HashMap::from([(
+                "instance",
+                FxHashMap::from_iter([(("222", "us-east-1", "i-2"), 0)]),
+            )]),
+            fact_reasons: vec![s("`instances.x` is not known for this instance")],
+        };
+        let skipped = BTreeSet::from([(s("333"), s("us-east-1"))]);
+        let raw = |order: &[usize]| {
+            let all = [
+                ("222", "us-east-1", "i-2", Some("pass"), Some("")),
+                ("111", "us-east-1", "i-1", Some("fail"), Some("bad")),
+                ("111", "eu-west-1", "i-0", None, None),
+                ("333", "us-east-1", "i-3", Some("bogus"), Some("")),
+                ("222", "us-east-1", "i-9", Some("pass"), Some("")),
+                ("222", "us-east-1", "i-8", Some("fail"), None),
+            ];
+            let pick: Vec<_> = order.iter().map(|&i| all[i]).collect();
+            let n = pick.len();
+            DataFrame::new(
+                n,
+                vec![
+                    Column::new(
+                        "account_id".into(),
+                        pick.iter().map(|r| r.0).collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "region".into(),
+                        pick.iter().map(|r| r.1).collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "resource_id".into(),
+                        pick.iter().map(|r| r.2).collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "resource_name".into(),
+                        pick.iter()
+                            .map(|r| format!("name-{}", r.2))
+                            .collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "status".into(),
+                        pick.iter().map(|r| r.3).collect::<Vec<_>>(),
+                    ),
+                    Column::new(
+                        "reason".into(),
+                        pick.iter().map(|r| r.4).collect::<Vec<_>>(),
+                    ),
+                    Column::new_scalar(
+                        "resource_type".into(),
+                        Scalar::from(PlSmallStr::from("instance")),
+                        n,
+                    ),
+                ],
+            )
+            .unwrap()
+        };
+        let row = |cells: [&str; 7]| {
+            std::iter::once(rule.id.clone())
+                .chain(cells.iter().map(|c| c.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let expected = vec![
+            row([
+                "111",
+                "ap-south-1",
+                "account-region",
+                "ap-south-1",
+                "",
+                "unknown",
+                "blind: not scanned",
+            ]),
+            row([
+                "111",
+                "eu-west-1",
+                "instance",
+                "i-0",
+                "name-i-0",
+                "unknown",
+                "needed data is missing",
+            ]),
+            row([
+                "111",
+                "us-east-1",
+                "instance",
+                "i-1",
+                "name-i-1",
+                "unknown",
+                "DescribeImages failed (Throttling)",
+            ]),
+            row([
+                "222",
+                "us-east-1",
+                "instance",
+                "i-2",
+                "name-i-2",
+                "unknown",
+                "`instances.x` is not known for this instance",
+            ]),
+            row([
+                "222",
+                "us-east-1",
+                "instance",
+                "i-8",
+                "name-i-8",
+                "fail",
+                "",
+            ]),
+            row([
+                "222",
+                "us-east-1",
+                "instance",
+                "i-9",
+                "name-i-9",
+                "unknown",
+                "DescribeImageAttribute failed (Boom)",
+            ]),
+            row([
+                "444",
+                "us-east-1",
+                "account-region",
+                "us-east-1",
+                "",
+                "unknown",
+                "blind: not scanned",
+            ]),
+        ];
+        // What evaluation does with a rule's rows after its query.
+        let judged = |raw: DataFrame| -> Result<DataFrame, String> {
+            let df = apply_coverage(raw, &gaps, &skipped, rule).map_err(|e| polars_message(&e))?;
+            super::super::check_statuses(&df)?;
+            Ok(df)
+        };
+        for order in [[0, 1, 2, 3, 4, 5], [2, 1, 0, 5, 4, 3], [3, 5, 4, 0, 1, 2]] {
+            let df = judged(raw(&order)).unwrap();
+            assert_eq!(rows_of(&df), expected, "query order {order:?}");
+        }
+        // A status no rule may give, in a row that is kept, is the rule's error.
+        let mut bad = raw(&[0, 2]);
+        bad.with_column(Column::new("status".into(), ["pass", "failed"]))
+            .unwrap();
+        let err = judged(bad).unwrap_err();
+        assert!(err.contains("query returned status `failed`"), "{err}");
+    }
+}
