@@ -4,6 +4,13 @@
 //! (`tests/fixtures/ocsf-1.3.0-compliance_finding-cloud.schema.json`):
 //! strings beside an `*_id` are its caption, and nothing is null (an
 //! attribute not known is left out).
+//!
+//! What is the same for every finding of a rule is not repeated in each
+//! event beyond what triage needs: an event names its rule
+//! (`compliance.control`), its title and what to do (`remediation.desc`);
+//! the rule's rationale and references, optional in OCSF, are the rule's
+//! own (`policies/` beside the report, `amiaudit policies explain RULE`), not
+//! copied into hundreds of thousands of events.
 
 use crate::policy::Severity;
 use crate::results::{Finding, Status};
@@ -137,7 +144,6 @@ fn ocsf_event<'a>(
             status_id: compliance_status_id,
         },
         finding_info: event::FindingInfo {
-            desc: &rule.description,
             title: &f.title,
             types: ["Golden AMI hygiene"],
             uid,
@@ -155,7 +161,6 @@ fn ocsf_event<'a>(
         },
         remediation: event::Remediation {
             desc: &rule.remediation,
-            references: &rule.references,
         },
         resources: [event::Resource {
             cloud_partition: "aws",
@@ -244,7 +249,6 @@ mod event {
 
     #[derive(Serialize)]
     pub struct FindingInfo<'a> {
-        pub desc: &'a str,
         pub title: &'a str,
         pub types: [&'a str; 1],
         pub uid: &'a str,
@@ -269,7 +273,6 @@ mod event {
     #[derive(Serialize)]
     pub struct Remediation<'a> {
         pub desc: &'a str,
-        pub references: &'a [String],
     }
 
     #[derive(Serialize)]

@@ -93,6 +93,15 @@ fn the_sample_audit_is_valid_for_every_consumer() {
         |e| e["metadata"]["profiles"] == serde_json::json!(["cloud"])
             && e["cloud"]["account"]["type_id"] == 10
     ));
+    // Each event says what to do; the rule's rationale and references, the
+    // same for every finding of the rule, are the rule's, not each event's.
+    assert!(events.iter().all(|e| {
+        e["remediation"]["desc"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+            && e["finding_info"].get("desc").is_none()
+            && e["remediation"].get("references").is_none()
+    }));
 
     // Each validator refuses what its consumer refuses.
     let broken = work.path().join("broken");
