@@ -88,8 +88,14 @@ impl OutputFile {
 
     /// Writes `text`, naming the file on failure.
     pub fn write_text(&mut self, text: &str) -> Result<()> {
+        self.write_bytes(text.as_bytes())
+    }
+
+    /// Writes `bytes` (text a serialiser made, which is UTF-8 already:
+    /// checking gigabytes of it again costs time), naming the file on failure.
+    pub fn write_bytes(&mut self, bytes: &[u8]) -> Result<()> {
         self.body
-            .write_all(text.as_bytes())
+            .write_all(bytes)
             .map_err(|e| Error::io(&self.path, e))
     }
 

@@ -250,6 +250,10 @@ fn resource(
 
 /// `text` cut to at most `max` characters, the cut marked.
 pub fn clip(text: &str, max: usize) -> String {
+    // No more bytes than `max` is no more characters: nothing to count.
+    if text.len() <= max {
+        return text.to_string();
+    }
     match text.char_indices().nth(max) {
         None => text.to_string(),
         // One character fewer than `max`, and the mark.
@@ -462,11 +466,11 @@ pub fn write_asff(
                 serde_json::to_writer(&mut out, &finding(context, Some(rule), &owner, &source))
                     .map_err(asff_error)?;
             }
-            String::from_utf8(out).map_err(asff_error)
+            Ok(out)
         },
         |chunk| elements.push(chunk),
     )?;
-    elements.push(&resolved_findings(context, &owner)?)?;
+    elements.push(resolved_findings(context, &owner)?.as_bytes())?;
     elements.end()
 }
 
@@ -533,7 +537,7 @@ impl<'a> ArrayWriter<'a> {
     }
 
     /// One or more elements already joined by `,\n` (nothing when empty).
-    fn push(&mut self, elements: &str) -> crate::error::Result<()> {
+    fn push(&mut self, elements: &[u8]) -> crate::error::Result<()> {
         if elements.is_empty() {
             return Ok(());
         }
@@ -541,7 +545,7 @@ impl<'a> ArrayWriter<'a> {
             self.file.write_text(",\n")?;
         }
         self.any = true;
-        self.file.write_text(elements)
+        self.file.write_bytes(elements)
     }
 
     fn end(self) -> crate::error::Result<()> {
@@ -579,7 +583,7 @@ mod tests {
                 crate::output::file::OutputFile::create(dir.path(), "a.json", false).unwrap();
             let mut array = ArrayWriter::begin(&mut file).unwrap();
             for chunk in chunks {
-                array.push(chunk).unwrap();
+                array.push(chunk.as_bytes()).unwrap();
             }
             array.end().unwrap();
             let (path, _) = file.finish().unwrap();
@@ -599,6 +603,7 @@ mod tests {
     #[test]
     fn clipped_text_stays_within_the_limit() {
         assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "ab…");
         let c = clip("ééééé", 3);
         assert_eq!(c.chars().count(), 3, "{c}");
     }

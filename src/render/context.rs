@@ -467,9 +467,9 @@ impl ReportContext {
                     serde_json::to_writer(&mut out, &self.document_finding(f))
                         .map_err(json_error)?;
                 }
-                String::from_utf8(out).map_err(|e| Error::Internal(format!("{name}: {e}")))
+                Ok(out)
             },
-            |text| file.write_text(text),
+            |text| file.write_bytes(text),
         )?;
         file.write_text("]}\n")
     }

@@ -207,10 +207,11 @@ fn create_file(dir: &Path, name: &str, compress: bool) -> Result<OutputFile> {
 /// Renders `items` in parallel a batch at a time and hands each rendered
 /// text to `write`, in order: output of any size with memory for a batch
 /// (twice the threads' items), the same bytes as rendering everything first.
+/// Texts are serde_json's bytes, UTF-8 by construction, handed on as bytes.
 fn write_batched<T: Send>(
     items: Vec<T>,
-    render: impl Fn(T) -> Result<String> + Sync,
-    mut write: impl FnMut(&str) -> Result<()>,
+    render: impl Fn(T) -> Result<Vec<u8>> + Sync,
+    mut write: impl FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
     use rayon::prelude::*;
     let batch = 2 * rayon::current_num_threads().max(1);
@@ -220,7 +221,7 @@ fn write_batched<T: Send>(
         let texts = taken
             .into_par_iter()
             .map(&render)
-            .collect::<Result<Vec<String>>>()?;
+            .collect::<Result<Vec<Vec<u8>>>>()?;
         texts.iter().try_for_each(|text| write(text))?;
     }
     Ok(())

@@ -70,9 +70,9 @@ pub fn write_ocsf(
                 serde_json::to_writer(&mut out, &event).map_err(ocsf_error)?;
                 out.push(b'\n');
             }
-            String::from_utf8(out).map_err(ocsf_error)
+            Ok(out)
         },
-        |text| file.write_text(text),
+        |text| file.write_bytes(text),
     )
 }
 
