@@ -344,20 +344,13 @@ mod tests {
 
     use super::*;
 
+    /// Every result row as text, a missing cell as `<null>`.
     fn rows_of(df: &DataFrame) -> Vec<Vec<String>> {
-        let columns: Vec<Vec<Option<String>>> = RESULT_COLUMNS
-            .iter()
-            .map(|name| {
-                let text = df.column(name).unwrap().cast(&DataType::String).unwrap();
-                let text = text.str().unwrap();
-                text.iter().map(|v| v.map(str::to_string)).collect()
-            })
-            .collect();
-        (0..df.height())
-            .map(|i| {
-                columns
-                    .iter()
-                    .map(|c| c[i].clone().unwrap_or_else(|| "<null>".into()))
+        crate::inventory::text_rows(df, RESULT_COLUMNS)
+            .unwrap()
+            .map(|row| {
+                row.iter()
+                    .map(|cell| cell.unwrap_or("<null>").to_string())
                     .collect()
             })
             .collect()
@@ -394,53 +387,70 @@ mod tests {
         };
         let skipped = BTreeSet::from([(s("333"), s("us-east-1"))]);
         let raw = |order: &[usize]| {
+            // account_id, region, resource_id, status, reason
             let all = [
-                ("222", "us-east-1", "i-2", Some("pass"), Some("")),
-                ("111", "us-east-1", "i-1", Some("fail"), Some("bad")),
-                ("111", "eu-west-1", "i-0", None, None),
-                ("333", "us-east-1", "i-3", Some("bogus"), Some("")),
-                ("222", "us-east-1", "i-9", Some("pass"), Some("")),
-                ("222", "us-east-1", "i-8", Some("fail"), None),
+                [
+                    Some("222"),
+                    Some("us-east-1"),
+                    Some("i-2"),
+                    Some("pass"),
+                    Some(""),
+                ],
+                [
+                    Some("111"),
+                    Some("us-east-1"),
+                    Some("i-1"),
+                    Some("fail"),
+                    Some("bad"),
+                ],
+                [Some("111"), Some("eu-west-1"), Some("i-0"), None, None],
+                [
+                    Some("333"),
+                    Some("us-east-1"),
+                    Some("i-3"),
+                    Some("bogus"),
+                    Some(""),
+                ],
+                [
+                    Some("222"),
+                    Some("us-east-1"),
+                    Some("i-9"),
+                    Some("pass"),
+                    Some(""),
+                ],
+                [
+                    Some("222"),
+                    Some("us-east-1"),
+                    Some("i-8"),
+                    Some("fail"),
+                    None,
+                ],
             ];
             let pick: Vec<_> = order.iter().map(|&i| all[i]).collect();
             let n = pick.len();
-            DataFrame::new(
+            let names = ["account_id", "region", "resource_id", "status", "reason"];
+            let mut columns: Vec<Column> = names
+                .iter()
+                .enumerate()
+                .map(|(k, name)| {
+                    Column::new(
+                        (*name).into(),
+                        pick.iter().map(|r| r[k]).collect::<Vec<_>>(),
+                    )
+                })
+                .collect();
+            columns.push(Column::new(
+                "resource_name".into(),
+                pick.iter()
+                    .map(|r| r[2].map(|id| format!("name-{id}")))
+                    .collect::<Vec<_>>(),
+            ));
+            columns.push(Column::new_scalar(
+                "resource_type".into(),
+                Scalar::from(PlSmallStr::from("instance")),
                 n,
-                vec![
-                    Column::new(
-                        "account_id".into(),
-                        pick.iter().map(|r| r.0).collect::<Vec<_>>(),
-                    ),
-                    Column::new(
-                        "region".into(),
-                        pick.iter().map(|r| r.1).collect::<Vec<_>>(),
-                    ),
-                    Column::new(
-                        "resource_id".into(),
-                        pick.iter().map(|r| r.2).collect::<Vec<_>>(),
-                    ),
-                    Column::new(
-                        "resource_name".into(),
-                        pick.iter()
-                            .map(|r| format!("name-{}", r.2))
-                            .collect::<Vec<_>>(),
-                    ),
-                    Column::new(
-                        "status".into(),
-                        pick.iter().map(|r| r.3).collect::<Vec<_>>(),
-                    ),
-                    Column::new(
-                        "reason".into(),
-                        pick.iter().map(|r| r.4).collect::<Vec<_>>(),
-                    ),
-                    Column::new_scalar(
-                        "resource_type".into(),
-                        Scalar::from(PlSmallStr::from("instance")),
-                        n,
-                    ),
-                ],
-            )
-            .unwrap()
+            ));
+            DataFrame::new(n, columns).unwrap()
         };
         let row = |cells: [&str; 7]| {
             std::iter::once(rule.id.clone())
