@@ -21,7 +21,6 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 use polars::sql::SQLContext;
-use rayon::prelude::*;
 
 use crate::error::polars_message;
 use crate::inventory::Inventory;
@@ -87,36 +86,27 @@ pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverride
     let coverage = Coverage::read(inventory);
     let frames = inventory.frames();
     let categories = results_category_dtype();
-    // Rules side by side: many queries are short and leave cores idle.
-    let judge_all = || -> Vec<Result<DataFrame, RuleError>> {
-        rules
-            .par_iter()
-            .map(|rule| {
-                let run = || -> Result<DataFrame, String> {
-                    let frames = frames.as_ref().map_err(|e| e.to_string())?;
-                    evaluate_rule(rule, frames, &coverage, overrides, &categories)
-                };
-                // polars panics on some inputs it should refuse; one rule's
-                // crash is that rule's error, never the audit's.
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-                    .unwrap_or_else(|panic| {
-                        Err(format!(
-                            "the query engine failed: {}",
-                            crate::error::panic_message(panic.as_ref())
-                        ))
-                    })
-                    .map_err(|message| RuleError {
-                        rule_id: rule.id.clone(),
-                        file: rule.source.clone(),
-                        message,
-                    })
+    let judge = |rule: &Rule| -> Result<DataFrame, RuleError> {
+        let run = || -> Result<DataFrame, String> {
+            let frames = frames.as_ref().map_err(|e| e.to_string())?;
+            evaluate_rule(rule, frames, &coverage, overrides, &categories)
+        };
+        // polars panics on some inputs it should refuse; one rule's
+        // crash is that rule's error, never the audit's.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+            .unwrap_or_else(|panic| {
+                Err(format!(
+                    "the query engine failed: {}",
+                    crate::error::panic_message(panic.as_ref())
+                ))
             })
-            .collect()
+            .map_err(|message| RuleError {
+                rule_id: rule.id.clone(),
+                file: rule.source.clone(),
+                message,
+            })
     };
-    let outcomes = match rule_threads() {
-        Some(pool) => pool.install(judge_all),
-        None => judge_all(),
-    };
+    let outcomes = judge_side_by_side(rules, judge);
     let mut frames_out = Vec::new();
     let mut rule_errors = Vec::new();
     for outcome in outcomes {
@@ -217,17 +207,51 @@ fn evaluate_rule(
     categories::categorize(result, categories).map_err(|e| polars_message(&e))
 }
 
-/// The threads rules run on. polars plans an SQL query recursively, and a
-/// rule with several `WITH` steps needs more stack than the 2 MiB a thread
-/// gets by default (the pipeline rules overflowed it in debug builds).
-/// Stack is reserved, not committed: only the pages a query touches cost
-/// memory. None when the threads cannot be made: the rules then run on
-/// rayon's shared pool, as before.
+/// Runs `judge` over every rule and gives the outcomes in rule order.
+///
+/// Each rule thread takes the next rule when it is done with one. A thread
+/// that waits for polars (which runs each query on its own pool) must not
+/// start other work meanwhile: as a rayon task, waiting let it take other
+/// rules, so every rule's query was in flight at once, each holding its
+/// intermediate tables until all were done, and rules ran no faster side
+/// by side than one after another (BENCHMARKS.md, issue 30, sixth pass).
+/// Broadcast, each thread runs one loop and there is nothing else queued
+/// for it to take.
+fn judge_side_by_side<T: Send>(rules: &[Rule], judge: impl Fn(&Rule) -> T + Sync) -> Vec<T> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(rule) = rules.get(i) else {
+                return done;
+            };
+            done.push((i, judge(rule)));
+        }
+    };
+    let mut outcomes: Vec<(usize, T)> = match rule_threads() {
+        Some(pool) => pool.broadcast(|_| worker()).into_iter().flatten().collect(),
+        None => worker(),
+    };
+    outcomes.sort_by_key(|(i, _)| *i);
+    outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
+/// The threads rules run on: one more than there are cores, so that a core
+/// whose rule is waiting for polars' pool has another rule to run (at a
+/// million AMIs, 8.2-8.7 s against 8.7-8.9 s with one per core). polars plans
+/// an SQL query recursively, and a rule with several `WITH` steps needs
+/// more stack than the 2 MiB a thread gets by default (the pipeline rules
+/// overflowed it in debug builds). Stack is reserved, not committed: only
+/// the pages a query touches cost memory. None when the threads cannot be
+/// made: the rules then run one after another on the calling thread.
 fn rule_threads() -> Option<&'static rayon::ThreadPool> {
     const RULE_STACK_BYTES: usize = 64 << 20;
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         rayon::ThreadPoolBuilder::new()
+            .num_threads(cores + 1)
             .stack_size(RULE_STACK_BYTES)
             .thread_name(|i| format!("amiaudit-rule-{i}"))
             .build()
@@ -259,4 +283,35 @@ fn check_statuses(df: &DataFrame) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// More rules than rule threads, finishing out of order: each is judged
+    /// once, and outcomes come back in rule order, which the results keep.
+    #[test]
+    fn rules_judged_side_by_side_come_back_once_each_in_rule_order() {
+        let pack = crate::policy::load_builtin().unwrap();
+        assert!(pack.rules.len() > 2 * rule_threads().unwrap().current_num_threads());
+        let judged = std::sync::Mutex::new(Vec::new());
+        let outcomes = judge_side_by_side(&pack.rules, |rule| {
+            // Early rules take longest, so later ones finish first.
+            let position = pack.rules.iter().position(|r| r.id == rule.id).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(
+                3 * (pack.rules.len() - position) as u64,
+            ));
+            judged.lock().unwrap().push(rule.id.clone());
+            rule.id.clone()
+        });
+        let in_order: Vec<String> = pack.rules.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(outcomes, in_order);
+        let mut judged = judged.into_inner().unwrap();
+        assert_ne!(judged, in_order, "the rules did not run side by side");
+        judged.sort();
+        let mut expected = in_order.clone();
+        expected.sort();
+        assert_eq!(judged, expected);
+    }
 }
