@@ -470,16 +470,16 @@ pub fn write_asff(
         },
         |chunk| elements.push(chunk),
     )?;
-    elements.push(resolved_findings(context, &owner)?.as_bytes())?;
+    elements.push(&resolved_findings(context, &owner)?)?;
     elements.end()
 }
 
 /// The failures of the baseline resolved since, as ASFF findings joined by
-/// `,` and a line break (diff order).
+/// `,` and a line break (diff order): serde_json's bytes, as the batches are.
 fn resolved_findings(
     context: &ReportContext,
     owner: &(String, String),
-) -> crate::error::Result<String> {
+) -> crate::error::Result<Vec<u8>> {
     let mut resolved = Vec::new();
     for change in context
         .diff
@@ -521,7 +521,7 @@ fn resolved_findings(
         serde_json::to_writer(&mut resolved, &finding(context, Some(rule), owner, &source))
             .map_err(asff_error)?;
     }
-    String::from_utf8(resolved).map_err(asff_error)
+    Ok(resolved)
 }
 
 /// Writes `[`, then elements separated by `,` and a line break, then `]`.
