@@ -69,16 +69,6 @@ pub fn as_categories(column: &Column, dtype: &DataType) -> PolarsResult<Column> 
     Ok(Categorical32Chunked::from_cats_and_dtype(ids, dtype.clone()).into_column())
 }
 
-/// Every category column of a rule's frame (text, as the query and the
-/// coverage step leave it) as categories of `dtype`.
-pub(super) fn categorize(mut df: DataFrame, dtype: &DataType) -> PolarsResult<DataFrame> {
-    for name in CATEGORY_COLUMNS {
-        let cast = as_categories(df.column(name)?, dtype)?;
-        df.with_column(cast)?;
-    }
-    Ok(df)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

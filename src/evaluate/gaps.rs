@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::order::{insert_sorted, is_sorted, sort_results};
+use super::categories::as_categories;
+use super::order::{insert_at, sort_results};
 use super::{RESULT_COLUMNS, Status};
 use crate::error::polars_message;
 use crate::inventory::{Coverage as InventoryCoverage, Inventory, ScanStatus};
@@ -99,13 +100,6 @@ impl<'a> Coverage<'a> {
             };
             let inventory: &'a Inventory = self.inventory;
             let df = inventory.table(table.name).map_err(|e| e.to_string())?;
-            let text =
-                |name: &str| crate::inventory::str_column(df, name).map_err(|e| e.to_string());
-            let (account, region, id) = (
-                text("account_id")?,
-                text("region")?,
-                text(table.resource_id)?,
-            );
             let nulls = df.column(column).map_err(|e| polars_message(&e))?.is_null();
             let mut why = format!("`{fact}` is not known for this {}", table.resource_type);
             if !settings.is_empty() {
@@ -114,13 +108,19 @@ impl<'a> Coverage<'a> {
             let reason = gaps.fact_reasons.len();
             gaps.fact_reasons.push(why);
             let missing = gaps.unknown_facts.entry(table.resource_type).or_default();
-            for (i, null) in nulls.iter().enumerate() {
+            // Most columns are known in every row: nothing to look through.
+            if !nulls.any() {
+                continue;
+            }
+            let rows = crate::inventory::text_rows(df, ["account_id", "region", table.resource_id])
+                .map_err(|e| e.to_string())?;
+            for (null, [account, region, id]) in nulls.iter().zip(rows) {
                 if null == Some(true) {
                     missing
                         .entry((
-                            account[i].unwrap_or_default(),
-                            region[i].unwrap_or_default(),
-                            id[i].unwrap_or_default(),
+                            account.unwrap_or_default(),
+                            region.unwrap_or_default(),
+                            id.unwrap_or_default(),
                         ))
                         .or_insert(reason);
                 }
@@ -203,139 +203,283 @@ fn lookups<'g>(
     (regions, resources, skipped)
 }
 
-/// One `unknown` row for each account-region the rule could not see and
-/// produced no row in at all (`seen`: where it did), in results order.
-fn add_blind(
-    mut df: DataFrame,
-    gaps: &Gaps<'_>,
-    seen: &HashSet<(&str, &str)>,
-) -> PolarsResult<DataFrame> {
-    let blind: Vec<(&(String, String), &String)> = gaps
-        .regions
-        .iter()
-        .filter(|((a, r), _)| !seen.contains(&(a.as_str(), r.as_str())))
-        .collect();
-    if !blind.is_empty() {
-        let n = blind.len();
-        let placeholders = df!(
-            "account_id" => blind.iter().map(|((a, _), _)| a.as_str()).collect::<Vec<_>>(),
-            "region" => blind.iter().map(|((_, r), _)| r.as_str()).collect::<Vec<_>>(),
-            "resource_id" => blind.iter().map(|((_, r), _)| r.as_str()).collect::<Vec<_>>(),
-            "resource_name" => vec![""; n],
-            "status" => vec![Status::Unknown.as_str(); n],
-            "reason" => blind.iter().map(|(_, why)| why.as_str()).collect::<Vec<_>>(),
-            "resource_type" => vec!["account-region"; n],
-        )?;
-        let placeholders = placeholders.select(df.get_column_names_owned())?;
-        df = if is_sorted(&df)? {
-            insert_sorted(df, &placeholders)?
-        } else {
-            df.vstack_mut_owned(placeholders)?;
-            df
-        };
-    }
-    Ok(df)
+/// One text column's categories, given row by row: rows come grouped by
+/// account and region and a rule's reasons repeat, so each run of equal
+/// text is looked up once instead of hashing every row.
+struct CategoryColumn<'m, 's> {
+    mapping: &'m CategoricalMapping,
+    previous: Option<(&'s str, u32)>,
+    ids: PrimitiveChunkedBuilder<UInt32Type>,
 }
 
-/// Marks results `unknown` where the rule could not see, drops results in
-/// regions that are not opted in, adds one `unknown` row per blind
-/// account-region the rule saw nothing in, and sorts. Done over the columns
-/// in Rust: the gap sets are small, and joins would copy every column.
+impl<'m, 's> CategoryColumn<'m, 's> {
+    fn new(name: &str, mapping: &'m CategoricalMapping, capacity: usize) -> Self {
+        CategoryColumn {
+            mapping,
+            previous: None,
+            ids: PrimitiveChunkedBuilder::new(name.into(), capacity),
+        }
+    }
+
+    /// The id of `text`, or None when it is not the text the previous row had.
+    fn repeated(&self, text: &str) -> Option<u32> {
+        self.previous.filter(|(p, _)| *p == text).map(|(_, id)| id)
+    }
+
+    /// The id of `text`, taken from the categories if it is not the text
+    /// looked up last.
+    fn id(&mut self, text: Option<&'s str>) -> PolarsResult<Option<u32>> {
+        let Some(s) = text else { return Ok(None) };
+        if let Some(id) = self.repeated(s) {
+            return Ok(Some(id));
+        }
+        let id = self.mapping.insert_cat(s)?;
+        self.previous = Some((s, id));
+        Ok(Some(id))
+    }
+
+    fn push(&mut self, text: Option<&'s str>) -> PolarsResult<()> {
+        let id = self.id(text)?;
+        self.ids.append_option(id);
+        Ok(())
+    }
+
+    /// Pushes an id this column gave (the same text as a row before).
+    fn push_id(&mut self, id: Option<u32>) {
+        self.ids.append_option(id);
+    }
+
+    fn finish(self, dtype: &DataType) -> Column {
+        Categorical32Chunked::from_cats_and_dtype(self.ids.finish(), dtype.clone()).into_column()
+    }
+}
+
+/// A final status must be one a rule may give; anything else is the rule's
+/// error (a status no rule may give in a row that is dropped is not).
+fn check_status(status: &str) -> Result<(), String> {
+    match Status::parse(status) {
+        Some(Status::Pass | Status::Fail | Status::Unknown) => Ok(()),
+        _ => Err(format!(
+            "query returned status `{status}`; a rule's status must be pass, fail or unknown"
+        )),
+    }
+}
+
+/// Where a text sorts in results order: nulls last.
+fn rank(v: Option<&str>) -> (bool, &str) {
+    (v.is_none(), v.unwrap_or(""))
+}
+
+/// Judges a rule's rows where it could not see, and gives them as results:
+/// marks them `unknown` where the rule could not see, drops those in
+/// regions that are not opted in, adds one `unknown` row for each blind
+/// account-region the rule produced no row in, sorts, and holds the
+/// repeated text as categories of `categories`.
+///
+/// One pass over the rows in Rust: the gap sets are small, joins would copy
+/// every column, and the category ids are taken as each row is judged, so
+/// no column of status or reason text is ever made only to be hashed again.
 pub(super) fn apply_coverage(
     raw: DataFrame,
     gaps: &Gaps<'_>,
     skipped: &BTreeSet<(String, String)>,
     rule: &Rule,
-) -> PolarsResult<DataFrame> {
-    let height = raw.height();
-    let text = |name: &str| -> PolarsResult<Vec<Option<&str>>> {
-        Ok(raw.column(name)?.str()?.iter().collect())
+    categories: &DataType,
+) -> Result<DataFrame, String> {
+    let polars = |e: PolarsError| polars_message(&e);
+    let DataType::Categorical(_, mapping) = categories else {
+        return Err(format!(
+            "results categories must be categorical, not {categories}"
+        ));
     };
-    let account = text("account_id")?;
-    let region = text("region")?;
-    let resource = text("resource_id")?;
-    let kinds = text("resource_type")?;
-    let mut status = text("status")?;
-    let mut reason = text("reason")?;
+    // Sorting first is the same as sorting last: the sort is stable, and the
+    // rows added below fall in account-regions that have no other row.
+    let raw = sort_results(raw).map_err(polars)?;
+    let height = raw.height();
     let (region_gaps, resource_gaps, skipped) = lookups(gaps, skipped);
+    let rows = crate::inventory::text_rows(
+        &raw,
+        [
+            "account_id",
+            "region",
+            "resource_id",
+            "resource_type",
+            "status",
+            "reason",
+        ],
+    )
+    .map_err(|e| e.to_string())?;
+    let column = |name: &str| CategoryColumn::new(name, mapping, height);
+    let (mut accounts, mut regions, mut kinds) = (
+        column("account_id"),
+        column("region"),
+        column("resource_type"),
+    );
+    let (mut statuses, mut reasons) = (column("status"), column("reason"));
     let mut keep: Vec<bool> = Vec::new();
-    let mut seen: HashSet<(&str, &str)> = Default::default();
-    let mut changed = false;
-    let nothing_to_do = gaps.regions.is_empty()
-        && gaps.resources.is_empty()
-        && skipped.is_empty()
-        && gaps.unknown_facts.values().all(|m| m.is_empty());
-    // Rows come grouped by account-region (inventory order), so the
-    // account-region lookups are made once per run of equal keys, not per row.
-    let mut run: Option<(&str, &str)> = None;
+    // The gap account-regions, in results order, that no row has reached
+    // yet: one the rows pass without a row in it is blind, and gets a row
+    // where it falls.
+    let mut unreached = gaps.regions.iter().peekable();
+    let mut blind: Vec<(usize, &(String, String), &String)> = Vec::new();
+    let mut kept = 0usize;
+    // The account-region lookups are made once per run of equal keys.
+    let mut run: Option<(Option<&str>, Option<&str>)> = None;
     let (mut run_skipped, mut run_gap): (bool, Option<&str>) = (false, None);
-    for i in 0..height {
-        if status[i].is_none() {
-            status[i] = Some(Status::Unknown.as_str());
-            // The query's own reason says which fact was missing.
-            if reason[i].is_none_or(str::is_empty) {
-                reason[i] = Some("needed data is missing");
+    let mut run_ids: (Option<u32>, Option<u32>) = (None, None);
+    // Each resource type's facts not known, looked up once per run of rows
+    // of that type.
+    type Unknown<'u> = Option<&'u FxHashMap<RowKey<'u>, usize>>;
+    let mut kind_run: Option<(Option<&str>, Option<u32>, Unknown)> = None;
+    for (i, [account, region, resource, kind, status, reason]) in rows.enumerate() {
+        if run != Some((account, region)) {
+            run = Some((account, region));
+            let key = (rank(account), rank(region));
+            while let Some(&(gap_key, why)) = unreached.peek() {
+                let gap_rank = (rank(Some(&gap_key.0)), rank(Some(&gap_key.1)));
+                if gap_rank > key {
+                    break;
+                }
+                if gap_rank < key {
+                    blind.push((kept, gap_key, why));
+                }
+                unreached.next();
             }
-            changed = true;
-        }
-        if reason[i].is_none() {
-            reason[i] = Some("");
-            changed = true;
-        }
-        if nothing_to_do {
-            continue;
-        }
-        let (a, r) = (account[i].unwrap_or(""), region[i].unwrap_or(""));
-        if run != Some((a, r)) {
-            run = Some((a, r));
-            seen.insert((a, r));
+            let (a, r) = (account.unwrap_or(""), region.unwrap_or(""));
             run_skipped = skipped.contains(&(a, r));
             run_gap = region_gaps.get(&(a, r)).copied();
+            run_ids = (
+                accounts.id(account).map_err(polars)?,
+                regions.id(region).map_err(polars)?,
+            );
         }
         if run_skipped {
             if keep.is_empty() {
                 keep = vec![true; height];
             }
-            keep[i] = false;
+            if let Some(k) = keep.get_mut(i) {
+                *k = false;
+            }
             continue;
         }
+        let (mut status, mut reason) = match status {
+            // The query's own reason says which fact was missing.
+            None => (
+                Status::Unknown.as_str(),
+                reason
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or("needed data is missing"),
+            ),
+            Some(status) => (status, reason.unwrap_or("")),
+        };
+        let (kind_id, unknown_facts) = match kind_run {
+            Some((k, id, facts)) if k == kind => (id, facts),
+            _ => {
+                let id = kinds.id(kind).map_err(polars)?;
+                let facts = kind
+                    .and_then(|k| gaps.unknown_facts.get(k))
+                    .filter(|m| !m.is_empty());
+                kind_run = Some((kind, id, facts));
+                (id, facts)
+            }
+        };
         let gap = run_gap.or_else(|| {
             if resource_gaps.is_empty() {
                 return None;
             }
-            resource[i].and_then(|id| resource_gaps.get(&(a, r, id)).copied())
+            let (a, r) = (account.unwrap_or(""), region.unwrap_or(""));
+            resource.and_then(|id| resource_gaps.get(&(a, r, id)).copied())
         });
         if let Some(why) = gap {
-            status[i] = Some(Status::Unknown.as_str());
-            reason[i] = Some(why);
-            changed = true;
-        } else if status[i] == Some(Status::Pass.as_str())
-            && let Some(why) = kinds[i]
-                .and_then(|k| gaps.unknown_facts.get(k))
-                .and_then(|m| m.get(&(a, r, resource[i].unwrap_or(""))))
+            (status, reason) = (Status::Unknown.as_str(), why);
+        } else if status == Status::Pass.as_str()
+            && let Some(why) = unknown_facts
+                .and_then(|m| {
+                    m.get(&(
+                        account.unwrap_or(""),
+                        region.unwrap_or(""),
+                        resource.unwrap_or(""),
+                    ))
+                })
                 .and_then(|&reason| gaps.fact_reasons.get(reason))
         {
-            status[i] = Some(Status::Unknown.as_str());
-            reason[i] = Some(why);
-            changed = true;
+            (status, reason) = (Status::Unknown.as_str(), why.as_str());
+        }
+        if statuses.repeated(status).is_none() {
+            check_status(status)?;
+        }
+        accounts.push_id(run_ids.0);
+        regions.push_id(run_ids.1);
+        kinds.push_id(kind_id);
+        statuses.push(Some(status)).map_err(polars)?;
+        reasons.push(Some(reason)).map_err(polars)?;
+        kept += 1;
+    }
+    blind.extend(unreached.map(|(key, why)| (kept, key, why)));
+    let mut texts = [raw.column("resource_id"), raw.column("resource_name")]
+        .into_iter()
+        .map(|c| c.cloned())
+        .collect::<PolarsResult<Vec<Column>>>()
+        .map_err(polars)?;
+    if !keep.is_empty() {
+        let keep = BooleanChunked::from_slice("keep".into(), &keep);
+        for text in &mut texts {
+            *text = text.filter(&keep).map_err(polars)?;
         }
     }
-    let mut df = raw.clone();
-    if changed {
-        df.with_column(Column::new("status".into(), status.clone()))?;
-        df.with_column(Column::new("reason".into(), reason.clone()))?;
-    }
-    if !keep.is_empty() {
-        df = df.filter(&BooleanChunked::from_slice("keep".into(), &keep))?;
-    }
-    let mut df = add_blind(df, gaps, &seen)?;
-    df.with_column(Column::new_scalar(
+    let [resource_id, resource_name] = <[Column; 2]>::try_from(texts)
+        .map_err(|_| "the results' text columns are missing".to_string())?;
+    let df = DataFrame::new(
+        kept,
+        vec![
+            accounts.finish(categories),
+            regions.finish(categories),
+            kinds.finish(categories),
+            resource_id,
+            resource_name,
+            statuses.finish(categories),
+            reasons.finish(categories),
+        ],
+    )
+    .map_err(polars)?;
+    let mut df = add_blind(df, &blind, categories).map_err(polars)?;
+    let rule_id = Column::new_scalar(
         "rule_id".into(),
         Scalar::from(PlSmallStr::from(rule.id.as_str())),
         df.height(),
-    ))?;
-    let df = df.select(RESULT_COLUMNS)?;
-    sort_results(df)
+    );
+    df.with_column(as_categories(&rule_id, categories).map_err(polars)?)
+        .map_err(polars)?;
+    df.select(RESULT_COLUMNS).map_err(polars)
+}
+
+/// Adds the `unknown` row of each blind account-region (the rule saw
+/// nothing there) at its place in results order, given as the number of
+/// judged rows before it.
+fn add_blind(
+    df: DataFrame,
+    blind: &[(usize, &(String, String), &String)],
+    categories: &DataType,
+) -> PolarsResult<DataFrame> {
+    if blind.is_empty() {
+        return Ok(df);
+    }
+    let n = blind.len();
+    let mut placeholders = df!(
+        "account_id" => blind.iter().map(|(_, (a, _), _)| a.as_str()).collect::<Vec<_>>(),
+        "region" => blind.iter().map(|(_, (_, r), _)| r.as_str()).collect::<Vec<_>>(),
+        "resource_type" => vec!["account-region"; n],
+        "resource_id" => blind.iter().map(|(_, (_, r), _)| r.as_str()).collect::<Vec<_>>(),
+        "resource_name" => vec![""; n],
+        "status" => vec![Status::Unknown.as_str(); n],
+        "reason" => blind.iter().map(|(_, _, why)| why.as_str()).collect::<Vec<_>>(),
+    )?;
+    for name in ["account_id", "region", "resource_type", "status", "reason"] {
+        let cast = as_categories(placeholders.column(name)?, categories)?;
+        placeholders.with_column(cast)?;
+    }
+    let positions: Vec<usize> = blind.iter().map(|(at, _, _)| *at).collect();
+    insert_at(df, &placeholders, &positions)
 }
 
 #[cfg(test)]
@@ -523,9 +667,12 @@ mod tests {
             ]),
         ];
         // What evaluation does with a rule's rows after its query.
+        let categories = crate::evaluate::results_category_dtype();
         let judged = |raw: DataFrame| -> Result<DataFrame, String> {
-            let df = apply_coverage(raw, &gaps, &skipped, rule).map_err(|e| polars_message(&e))?;
-            super::super::check_statuses(&df)?;
+            let df = apply_coverage(raw, &gaps, &skipped, rule, &categories)?;
+            for name in crate::evaluate::CATEGORY_COLUMNS {
+                assert_eq!(df.column(name).unwrap().dtype(), &categories, "{name}");
+            }
             Ok(df)
         };
         for order in [[0, 1, 2, 3, 4, 5], [2, 1, 0, 5, 4, 3], [3, 5, 4, 0, 1, 2]] {

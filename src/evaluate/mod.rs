@@ -201,10 +201,7 @@ fn evaluate_rule(
             }
         })?;
     let gaps = coverage.gaps_for(rule)?;
-    let result =
-        apply_coverage(raw, &gaps, &coverage.skipped, rule).map_err(|e| polars_message(&e))?;
-    check_statuses(&result)?;
-    categories::categorize(result, categories).map_err(|e| polars_message(&e))
+    apply_coverage(raw, &gaps, &coverage.skipped, rule, categories)
 }
 
 /// Runs `judge` over every rule and gives the outcomes in rule order.
@@ -267,22 +264,6 @@ pub fn on_rule_thread<R: Send>(work: impl FnOnce() -> R + Send) -> R {
         Some(pool) => pool.install(work),
         None => work(),
     }
-}
-
-fn check_statuses(df: &DataFrame) -> Result<(), String> {
-    let statuses = df.column("status").map_err(|e| polars_message(&e))?;
-    let statuses = statuses.str().map_err(|e| polars_message(&e))?;
-    for s in statuses.iter().flatten() {
-        if !matches!(
-            Status::parse(s),
-            Some(Status::Pass | Status::Fail | Status::Unknown)
-        ) {
-            return Err(format!(
-                "query returned status `{s}`; a rule's status must be pass, fail or unknown"
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -20,31 +20,22 @@ pub(super) fn sort_results(df: DataFrame) -> PolarsResult<DataFrame> {
     )
 }
 
-/// Inserts `extra` (sorted, with account-regions that `df` has no row in)
-/// into the sorted `df` where they belong, by slicing instead of sorting.
-pub(super) fn insert_sorted(df: DataFrame, extra: &DataFrame) -> PolarsResult<DataFrame> {
-    fn rank(v: Option<&str>) -> (bool, &str) {
-        (v.is_none(), v.unwrap_or(""))
-    }
-    let account = df.column("account_id")?.str()?.clone();
-    let region = df.column("region")?.str()?.clone();
-    let extra_account = extra.column("account_id")?.str()?.clone();
-    let extra_region = extra.column("region")?.str()?.clone();
-    let keys: Vec<_> = account.iter().zip(region.iter()).collect();
+/// Inserts the rows of `extra` into `df`, each before the row of `df` at
+/// its position (`positions`, one per row of `extra`, in order), by
+/// slicing instead of sorting.
+pub(super) fn insert_at(
+    df: DataFrame,
+    extra: &DataFrame,
+    positions: &[usize],
+) -> PolarsResult<DataFrame> {
     let mut out = df.clear();
-    let (mut start, mut i) = (0usize, 0usize);
-    for (j, (a, r)) in extra_account.iter().zip(extra_region.iter()).enumerate() {
-        let key = (rank(a), rank(r));
-        while let Some((a, r)) = keys.get(i)
-            && (rank(*a), rank(*r)) < key
-        {
-            i += 1;
-        }
-        out.vstack_mut_owned(df.slice(start as i64, i - start))?;
+    let mut start = 0usize;
+    for (j, &at) in positions.iter().enumerate() {
+        out.vstack_mut_owned(df.slice(start as i64, at.saturating_sub(start)))?;
         out.vstack_mut_owned(extra.slice(j as i64, 1))?;
-        start = i;
+        start = at.max(start);
     }
-    out.vstack_mut_owned(df.slice(start as i64, keys.len() - start))?;
+    out.vstack_mut_owned(df.slice(start as i64, df.height().saturating_sub(start)))?;
     Ok(out)
 }
 
