@@ -516,6 +516,7 @@ mod tests {
                     (s("111"), s("us-east-1")),
                     s("DescribeImages failed (Throttling)"),
                 ),
+                ((s("222"), s("eu-west-1")), s("blind: not scanned")),
                 ((s("444"), s("us-east-1")), s("blind: not scanned")),
             ]),
             resources: BTreeMap::from([(
@@ -567,6 +568,14 @@ mod tests {
                     Some("i-8"),
                     Some("fail"),
                     None,
+                ],
+                // No account: sorts last, after every blind account-region.
+                [
+                    None,
+                    Some("us-east-1"),
+                    Some("i-7"),
+                    Some("fail"),
+                    Some("x"),
                 ],
             ];
             let pick: Vec<_> = order.iter().map(|&i| all[i]).collect();
@@ -630,6 +639,15 @@ mod tests {
             ]),
             row([
                 "222",
+                "eu-west-1",
+                "account-region",
+                "eu-west-1",
+                "",
+                "unknown",
+                "blind: not scanned",
+            ]),
+            row([
+                "222",
                 "us-east-1",
                 "instance",
                 "i-2",
@@ -664,6 +682,15 @@ mod tests {
                 "unknown",
                 "blind: not scanned",
             ]),
+            row([
+                "<null>",
+                "us-east-1",
+                "instance",
+                "i-7",
+                "name-i-7",
+                "fail",
+                "x",
+            ]),
         ];
         // What evaluation does with a rule's rows after its query.
         let categories = crate::evaluate::results_category_dtype();
@@ -674,7 +701,11 @@ mod tests {
             }
             Ok(df)
         };
-        for order in [[0, 1, 2, 3, 4, 5], [2, 1, 0, 5, 4, 3], [3, 5, 4, 0, 1, 2]] {
+        for order in [
+            [0, 1, 2, 3, 4, 5, 6],
+            [6, 2, 1, 0, 5, 4, 3],
+            [3, 5, 4, 6, 0, 1, 2],
+        ] {
             let df = judged(raw(&order)).unwrap();
             assert_eq!(rows_of(&df), expected, "query order {order:?}");
         }
