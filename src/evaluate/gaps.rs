@@ -321,6 +321,10 @@ pub(super) fn apply_coverage(
     // where it falls.
     let mut unreached = gaps.regions.iter().peekable();
     let mut blind: Vec<(usize, &(String, String), &String)> = Vec::new();
+    // A row with no account or no region reaches the gap whose account or
+    // region is empty (coverage keys a missing one as ""), wherever that
+    // gap sorts: such gaps get no row of their own either.
+    let mut reached_by_null: HashSet<(&str, &str)> = HashSet::new();
     let mut kept = 0usize;
     // The account-region lookups are made once per run of equal keys.
     let mut run: Option<(Option<&str>, Option<&str>)> = None;
@@ -345,6 +349,9 @@ pub(super) fn apply_coverage(
                 unreached.next();
             }
             let (a, r) = (account.unwrap_or(""), region.unwrap_or(""));
+            if account.is_none() || region.is_none() {
+                reached_by_null.insert((a, r));
+            }
             run_skipped = skipped.contains(&(a, r));
             run_gap = region_gaps.get(&(a, r)).copied();
             run_ids = (
@@ -415,6 +422,7 @@ pub(super) fn apply_coverage(
         kept += 1;
     }
     blind.extend(unreached.map(|(key, why)| (kept, key, why)));
+    blind.retain(|(_, (a, r), _)| !reached_by_null.contains(&(a.as_str(), r.as_str())));
     let mut texts = [raw.column("resource_id"), raw.column("resource_name")]
         .into_iter()
         .map(|c| c.cloned())
@@ -715,5 +723,41 @@ mod tests {
             .unwrap();
         let err = judged(bad).unwrap_err();
         assert!(err.contains("query returned status `failed`"), "{err}");
+    }
+
+    /// Coverage keys an account with no region known as (account, ""): a
+    /// row with no region in that account is in it, so the account gets
+    /// no row of its own, though "" sorts before every region and a
+    /// missing region after.
+    #[test]
+    fn a_row_with_no_region_is_in_the_gap_of_an_account_with_no_regions() {
+        let pack = crate::policy::load_builtin().unwrap();
+        let rule = &pack.rules[0];
+        let why = "no scan data for this account in the inventory".to_string();
+        let gaps = Gaps {
+            regions: BTreeMap::from([(("222".to_string(), String::new()), why.clone())]),
+            resources: BTreeMap::new(),
+            unknown_facts: HashMap::new(),
+            fact_reasons: Vec::new(),
+        };
+        let raw = df!(
+            "account_id" => [Some("222")],
+            "region" => [None::<&str>],
+            "resource_id" => [Some("r-1")],
+            "resource_name" => [Some("n")],
+            "status" => [Some("fail")],
+            "reason" => [Some("x")],
+            "resource_type" => [Some("ami")],
+        )
+        .unwrap();
+        let categories = crate::evaluate::results_category_dtype();
+        let df = apply_coverage(raw, &gaps, &BTreeSet::new(), rule, &categories).unwrap();
+        let expected = vec![
+            [
+                &rule.id, "222", "<null>", "ami", "r-1", "n", "unknown", &why,
+            ]
+            .map(str::to_string),
+        ];
+        assert_eq!(rows_of(&df), expected);
     }
 }
