@@ -89,7 +89,7 @@ pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverride
     let judge = |rule: &Rule| -> Result<DataFrame, RuleError> {
         let run = || -> Result<DataFrame, String> {
             let frames = frames.as_ref().map_err(|e| e.to_string())?;
-            evaluate_rule(rule, frames, &coverage, overrides, &categories)
+            evaluate_rule(rule, inventory, frames, &coverage, overrides, &categories)
         };
         // polars panics on some inputs it should refuse; one rule's
         // crash is that rule's error, never the audit's.
@@ -152,6 +152,7 @@ fn empty_results_of(categories: &DataType) -> DataFrame {
 
 fn evaluate_rule(
     rule: &Rule,
+    inventory: &Inventory,
     frames: &BTreeMap<String, LazyFrame>,
     coverage: &Coverage,
     overrides: &ParamOverrides,
@@ -201,7 +202,25 @@ fn evaluate_rule(
             }
         })?;
     let gaps = coverage.gaps_for(rule)?;
-    apply_coverage(raw, &gaps, &coverage.skipped, rule, categories)
+    let own = own_text(inventory, rule).map_err(|e| polars_message(&e))?;
+    apply_coverage(raw, &gaps, &coverage.skipped, rule, categories, own)
+}
+
+/// The resource id and name columns of the rule's table, if it has one.
+fn own_text<'i>(inventory: &'i Inventory, rule: &Rule) -> PolarsResult<Option<[&'i Column; 2]>> {
+    let Some(def) = crate::inventory::TABLES
+        .iter()
+        .find(|def| def.resource_type == rule.resource_type)
+    else {
+        return Ok(None);
+    };
+    let Ok(table) = inventory.table(def.name) else {
+        return Ok(None);
+    };
+    Ok(Some([
+        table.column(def.resource_id)?,
+        table.column(def.resource_name)?,
+    ]))
 }
 
 /// Runs `judge` over every rule and gives the outcomes in rule order.
