@@ -274,7 +274,9 @@ fn rank(v: Option<&str>) -> (bool, &str) {
 /// marks them `unknown` where the rule could not see, drops those in
 /// regions that are not opted in, adds one `unknown` row for each blind
 /// account-region the rule produced no row in, sorts, and holds the
-/// repeated text as categories of `categories`.
+/// repeated text as categories of `categories`. `own` is the resource id
+/// and name columns of the rule's table: held instead of the rows' own
+/// where they are the same text.
 ///
 /// One pass over the rows in Rust: the gap sets are small, joins would copy
 /// every column, and the category ids are taken as each row is judged, so
