@@ -208,10 +208,7 @@ fn evaluate_rule(
 
 /// The resource id and name columns of the rule's table, if it has one.
 fn own_text<'i>(inventory: &'i Inventory, rule: &Rule) -> PolarsResult<Option<[&'i Column; 2]>> {
-    let Some(def) = crate::inventory::TABLES
-        .iter()
-        .find(|def| def.resource_type == rule.resource_type)
-    else {
+    let Some(def) = crate::inventory::schema::table_for_resource_type(&rule.resource_type) else {
         return Ok(None);
     };
     let Ok(table) = inventory.table(def.name) else {
