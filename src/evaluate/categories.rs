@@ -36,37 +36,86 @@ pub fn results_category_dtype() -> DataType {
     ))
 }
 
-/// `column` (text) as categories of `dtype`. Rows come grouped by account
-/// and region and a rule's reasons repeat, so each run of equal text is
-/// looked up once instead of hashing every row.
-pub fn as_categories(column: &Column, dtype: &DataType) -> PolarsResult<Column> {
+/// The mapping of `dtype`, which must be the results' categories: a
+/// categorical type held as u32 ids.
+fn mapping_of(dtype: &DataType) -> PolarsResult<&CategoricalMapping> {
     let DataType::Categorical(categories, mapping) = dtype else {
         polars_bail!(ComputeError: "results categories must be categorical, not {dtype}");
     };
     if categories.physical() != CategoricalPhysical::U32 {
         polars_bail!(ComputeError: "results categories must be held as u32, not {dtype}");
     }
+    Ok(mapping)
+}
+
+/// One text column's categories, given cell by cell: rows come grouped by
+/// account and region and a rule's reasons repeat, so each run of equal
+/// text is looked up once instead of hashing every row.
+pub(super) struct CategoryColumn<'d, 's> {
+    dtype: &'d DataType,
+    mapping: &'d CategoricalMapping,
+    previous: Option<(&'s str, u32)>,
+    ids: PrimitiveChunkedBuilder<UInt32Type>,
+}
+
+impl<'d, 's> CategoryColumn<'d, 's> {
+    /// A column of categories of `dtype`, which must be the results'.
+    pub(super) fn new(name: &str, dtype: &'d DataType, capacity: usize) -> PolarsResult<Self> {
+        Ok(CategoryColumn {
+            dtype,
+            mapping: mapping_of(dtype)?,
+            previous: None,
+            ids: PrimitiveChunkedBuilder::new(name.into(), capacity),
+        })
+    }
+
+    /// The id of `text`, or None when it is not the text looked up last.
+    pub(super) fn repeated(&self, text: &str) -> Option<u32> {
+        self.previous.filter(|(p, _)| *p == text).map(|(_, id)| id)
+    }
+
+    /// The id of `text`, taken from the categories if it is not the text
+    /// looked up last.
+    pub(super) fn id(&mut self, text: Option<&'s str>) -> PolarsResult<Option<u32>> {
+        let Some(s) = text else { return Ok(None) };
+        if let Some(id) = self.repeated(s) {
+            return Ok(Some(id));
+        }
+        let id = self.mapping.insert_cat(s)?;
+        self.previous = Some((s, id));
+        Ok(Some(id))
+    }
+
+    pub(super) fn push(&mut self, text: Option<&'s str>) -> PolarsResult<()> {
+        let id = self.id(text)?;
+        self.ids.append_option(id);
+        Ok(())
+    }
+
+    /// Pushes an id this column gave (the same text as a row before).
+    pub(super) fn push_id(&mut self, id: Option<u32>) {
+        self.ids.append_option(id);
+    }
+
+    pub(super) fn finish(self) -> Column {
+        Categorical32Chunked::from_cats_and_dtype(self.ids.finish(), self.dtype.clone())
+            .into_column()
+    }
+}
+
+/// `column` (text) as categories of `dtype`.
+pub fn as_categories(column: &Column, dtype: &DataType) -> PolarsResult<Column> {
+    mapping_of(dtype)?;
     if column.as_scalar_column().is_some() || column.dtype() != &DataType::String {
         // One value for the whole column (the rule's id), or already cast.
         return column.cast(dtype);
     }
     let text = column.str()?;
-    let mut previous: Option<(&str, u32)> = None;
-    let mut ids: Vec<Option<u32>> = Vec::with_capacity(text.len());
+    let mut categories = CategoryColumn::new(column.name(), dtype, text.len())?;
     for cell in text.iter() {
-        let id = match (cell, previous) {
-            (None, _) => None,
-            (Some(s), Some((p, id))) if p == s => Some(id),
-            (Some(s), _) => {
-                let id = mapping.insert_cat(s)?;
-                previous = Some((s, id));
-                Some(id)
-            }
-        };
-        ids.push(id);
+        categories.push(cell)?;
     }
-    let ids = UInt32Chunked::from_iter_options(column.name().clone(), ids.into_iter());
-    Ok(Categorical32Chunked::from_cats_and_dtype(ids, dtype.clone()).into_column())
+    Ok(categories.finish())
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::categories::as_categories;
+use super::categories::{CategoryColumn, as_categories};
 use super::order::{insert_at, sort_results};
 use super::{RESULT_COLUMNS, Status};
 use crate::error::polars_message;
@@ -203,57 +203,6 @@ fn lookups<'g>(
     (regions, resources, skipped)
 }
 
-/// One text column's categories, given row by row: rows come grouped by
-/// account and region and a rule's reasons repeat, so each run of equal
-/// text is looked up once instead of hashing every row.
-struct CategoryColumn<'m, 's> {
-    mapping: &'m CategoricalMapping,
-    previous: Option<(&'s str, u32)>,
-    ids: PrimitiveChunkedBuilder<UInt32Type>,
-}
-
-impl<'m, 's> CategoryColumn<'m, 's> {
-    fn new(name: &str, mapping: &'m CategoricalMapping, capacity: usize) -> Self {
-        CategoryColumn {
-            mapping,
-            previous: None,
-            ids: PrimitiveChunkedBuilder::new(name.into(), capacity),
-        }
-    }
-
-    /// The id of `text`, or None when it is not the text the previous row had.
-    fn repeated(&self, text: &str) -> Option<u32> {
-        self.previous.filter(|(p, _)| *p == text).map(|(_, id)| id)
-    }
-
-    /// The id of `text`, taken from the categories if it is not the text
-    /// looked up last.
-    fn id(&mut self, text: Option<&'s str>) -> PolarsResult<Option<u32>> {
-        let Some(s) = text else { return Ok(None) };
-        if let Some(id) = self.repeated(s) {
-            return Ok(Some(id));
-        }
-        let id = self.mapping.insert_cat(s)?;
-        self.previous = Some((s, id));
-        Ok(Some(id))
-    }
-
-    fn push(&mut self, text: Option<&'s str>) -> PolarsResult<()> {
-        let id = self.id(text)?;
-        self.ids.append_option(id);
-        Ok(())
-    }
-
-    /// Pushes an id this column gave (the same text as a row before).
-    fn push_id(&mut self, id: Option<u32>) {
-        self.ids.append_option(id);
-    }
-
-    fn finish(self, dtype: &DataType) -> Column {
-        Categorical32Chunked::from_cats_and_dtype(self.ids.finish(), dtype.clone()).into_column()
-    }
-}
-
 /// A final status must be one a rule may give; anything else is the rule's
 /// error (a status no rule may give in a row that is dropped is not).
 fn check_status(status: &str) -> Result<(), String> {
@@ -290,11 +239,6 @@ pub(super) fn apply_coverage(
     own: Option<[&Column; 2]>,
 ) -> Result<DataFrame, String> {
     let polars = |e: PolarsError| polars_message(&e);
-    let DataType::Categorical(_, mapping) = categories else {
-        return Err(format!(
-            "results categories must be categorical, not {categories}"
-        ));
-    };
     // Sorting first is the same as sorting last: the sort is stable, and the
     // rows added below fall in account-regions that have no other row.
     let raw = sort_results(raw).map_err(polars)?;
@@ -311,13 +255,13 @@ pub(super) fn apply_coverage(
         .zip(text("resource_type")?.iter())
         .zip(text("status")?.iter())
         .zip(text("reason")?.iter());
-    let column = |name: &str| CategoryColumn::new(name, mapping, height);
+    let column = |name: &str| CategoryColumn::new(name, categories, height).map_err(polars);
     let (mut accounts, mut regions, mut kinds) = (
-        column("account_id"),
-        column("region"),
-        column("resource_type"),
+        column("account_id")?,
+        column("region")?,
+        column("resource_type")?,
     );
-    let (mut statuses, mut reasons) = (column("status"), column("reason"));
+    let (mut statuses, mut reasons) = (column("status")?, column("reason")?);
     let mut keep: Vec<bool> = Vec::new();
     // The gap account-regions, in results order, that no row has reached
     // yet: one the rows pass without a row in it is blind, and gets a row
@@ -457,13 +401,13 @@ pub(super) fn apply_coverage(
     let df = DataFrame::new(
         kept,
         vec![
-            accounts.finish(categories),
-            regions.finish(categories),
-            kinds.finish(categories),
+            accounts.finish(),
+            regions.finish(),
+            kinds.finish(),
             resource_id,
             resource_name,
-            statuses.finish(categories),
-            reasons.finish(categories),
+            statuses.finish(),
+            reasons.finish(),
         ],
     )
     .map_err(polars)?;
