@@ -12,7 +12,7 @@ use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
 use super::categories::{CategoryColumn, as_categories};
-use super::order::{insert_at, sort_results};
+use super::order::{insert_at, rank, sort_results};
 use super::{RESULT_COLUMNS, Status};
 use crate::error::polars_message;
 use crate::inventory::{Coverage as InventoryCoverage, Inventory, ScanStatus};
@@ -212,11 +212,6 @@ fn check_status(status: &str) -> Result<(), String> {
             "query returned status `{status}`; a rule's status must be pass, fail or unknown"
         )),
     }
-}
-
-/// Where a text sorts in results order: nulls last.
-fn rank(v: Option<&str>) -> (bool, &str) {
-    (v.is_none(), v.unwrap_or(""))
 }
 
 /// Judges a rule's rows where it could not see, and gives them as results:

@@ -39,15 +39,16 @@ pub(super) fn insert_at(
     Ok(out)
 }
 
+/// Where a text sorts in results order: nulls last, above every string.
+pub(super) fn rank(v: Option<&str>) -> (bool, &str) {
+    (v.is_none(), v.unwrap_or(""))
+}
+
 /// Whether rows are already in (account_id, region, resource_id) order,
 /// nulls last, as `sort_results` would put them.
 pub(super) fn is_sorted(df: &DataFrame) -> PolarsResult<bool> {
     let key = |name: &str| -> PolarsResult<StringChunked> { Ok(df.column(name)?.str()?.clone()) };
     let (account, region, resource) = (key("account_id")?, key("region")?, key("resource_id")?);
-    // Nulls sort last: map None above every string.
-    fn rank(v: Option<&str>) -> (bool, &str) {
-        (v.is_none(), v.unwrap_or(""))
-    }
     type Rank<'a> = (bool, &'a str);
     let mut previous: Option<(Rank, Rank, Rank)> = None;
     for ((a, r), id) in account.iter().zip(region.iter()).zip(resource.iter()) {
