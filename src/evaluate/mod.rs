@@ -15,6 +15,7 @@
 
 mod categories;
 mod gaps;
+mod judge;
 mod order;
 
 use std::collections::BTreeMap;
@@ -25,7 +26,8 @@ use polars::sql::SQLContext;
 use crate::error::polars_message;
 use crate::inventory::Inventory;
 use crate::policy::{ParamOverrides, Rule};
-use gaps::{Coverage, apply_coverage};
+use gaps::Coverage;
+use judge::apply_coverage;
 
 pub use categories::{CATEGORY_COLUMNS, as_categories, results_category_dtype};
 

@@ -1,0 +1,618 @@
+//! A rule's rows judged where it could not see (its `Gaps`): `unknown`
+//! there, dropped where a region is not opted in, one row for each blind
+//! account-region, in results order, with the repeated text as categories.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use polars::prelude::*;
+use rustc_hash::FxHashMap;
+
+use super::categories::{CategoryColumn, as_categories};
+use super::gaps::{Gaps, RowKey};
+use super::order::{insert_at, rank, sort_results};
+use super::{RESULT_COLUMNS, Status};
+use crate::error::polars_message;
+use crate::policy::Rule;
+
+/// The gap sets keyed by borrowed strings, for lookups per row.
+#[allow(
+    clippy::type_complexity,
+    reason = "three lookups built together and read together"
+)]
+fn lookups<'g>(
+    gaps: &'g Gaps<'_>,
+    skipped: &'g BTreeSet<(String, String)>,
+) -> (
+    HashMap<(&'g str, &'g str), &'g str>,
+    HashMap<(&'g str, &'g str, &'g str), &'g str>,
+    HashSet<(&'g str, &'g str)>,
+) {
+    let regions = gaps
+        .regions
+        .iter()
+        .map(|((a, r), why)| ((a.as_str(), r.as_str()), why.as_str()))
+        .collect();
+    let resources = gaps
+        .resources
+        .iter()
+        .map(|((a, r, id), why)| ((a.as_str(), r.as_str(), id.as_str()), why.as_str()))
+        .collect();
+    let skipped = skipped
+        .iter()
+        .map(|(a, r)| (a.as_str(), r.as_str()))
+        .collect();
+    (regions, resources, skipped)
+}
+
+/// A final status must be one a rule may give; anything else is the rule's
+/// error (a status no rule may give in a row that is dropped is not).
+fn check_status(status: &str) -> Result<(), String> {
+    match Status::parse(status) {
+        Some(Status::Pass | Status::Fail | Status::Unknown) => Ok(()),
+        _ => Err(format!(
+            "query returned status `{status}`; a rule's status must be pass, fail or unknown"
+        )),
+    }
+}
+
+/// Judges a rule's rows where it could not see, and gives them as results:
+/// marks them `unknown` where the rule could not see, drops those in
+/// regions that are not opted in, adds one `unknown` row for each blind
+/// account-region the rule produced no row in, sorts, and holds the
+/// repeated text as categories of `categories`. `own` is the resource id
+/// and name columns of the rule's table: held instead of the rows' own
+/// where they are the same text.
+///
+/// One pass over the rows in Rust: the gap sets are small, joins would copy
+/// every column, and the category ids are taken as each row is judged, so
+/// no column of status or reason text is ever made only to be hashed again.
+pub(super) fn apply_coverage(
+    raw: DataFrame,
+    gaps: &Gaps<'_>,
+    skipped: &BTreeSet<(String, String)>,
+    rule: &Rule,
+    categories: &DataType,
+    own: Option<[&Column; 2]>,
+) -> Result<DataFrame, String> {
+    let polars = |e: PolarsError| polars_message(&e);
+    // Sorting first is the same as sorting last: the sort is stable, and the
+    // rows added below fall in account-regions that have no other row.
+    let raw = sort_results(raw).map_err(polars)?;
+    let height = raw.height();
+    let (region_gaps, resource_gaps, skipped) = lookups(gaps, skipped);
+    // The six columns zipped as they are: the generic `text_rows` (any
+    // number of columns, text or categories) made a call per cell, six a
+    // row, 23 M rows at a million AMIs.
+    let text = |name: &str| raw.column(name).and_then(Column::str).map_err(polars);
+    let rows = text("account_id")?
+        .iter()
+        .zip(text("region")?.iter())
+        .zip(text("resource_id")?.iter())
+        .zip(text("resource_type")?.iter())
+        .zip(text("status")?.iter())
+        .zip(text("reason")?.iter());
+    let column = |name: &str| CategoryColumn::new(name, categories, height).map_err(polars);
+    let (mut accounts, mut regions, mut kinds) = (
+        column("account_id")?,
+        column("region")?,
+        column("resource_type")?,
+    );
+    let (mut statuses, mut reasons) = (column("status")?, column("reason")?);
+    let mut keep: Vec<bool> = Vec::new();
+    // The gap account-regions, in results order, that no row has reached
+    // yet: one the rows pass without a row in it is blind, and gets a row
+    // where it falls.
+    let mut unreached = gaps.regions.iter().peekable();
+    let mut blind: Vec<(usize, &(String, String), &String)> = Vec::new();
+    // A row with no account or no region reaches the gap whose account or
+    // region is empty (coverage keys a missing one as ""), wherever that
+    // gap sorts: such gaps get no row of their own either.
+    let mut reached_by_null: HashSet<(&str, &str)> = HashSet::new();
+    let mut kept = 0usize;
+    // The account-region lookups are made once per run of equal keys.
+    let mut run: Option<(Option<&str>, Option<&str>)> = None;
+    let (mut run_skipped, mut run_gap): (bool, Option<&str>) = (false, None);
+    let mut run_ids: (Option<u32>, Option<u32>) = (None, None);
+    // Each resource type's facts not known, looked up once per run of rows
+    // of that type.
+    type Unknown<'u> = Option<&'u FxHashMap<RowKey<'u>, usize>>;
+    let mut kind_run: Option<(Option<&str>, Option<u32>, Unknown)> = None;
+    for (i, (((((account, region), resource), kind), status), reason)) in rows.enumerate() {
+        if run != Some((account, region)) {
+            run = Some((account, region));
+            let key = (rank(account), rank(region));
+            while let Some(&(gap_key, why)) = unreached.peek() {
+                let gap_rank = (rank(Some(&gap_key.0)), rank(Some(&gap_key.1)));
+                if gap_rank > key {
+                    break;
+                }
+                if gap_rank < key {
+                    blind.push((kept, gap_key, why));
+                }
+                unreached.next();
+            }
+            let (a, r) = (account.unwrap_or(""), region.unwrap_or(""));
+            if account.is_none() || region.is_none() {
+                reached_by_null.insert((a, r));
+            }
+            run_skipped = skipped.contains(&(a, r));
+            run_gap = region_gaps.get(&(a, r)).copied();
+            run_ids = (
+                accounts.id(account).map_err(polars)?,
+                regions.id(region).map_err(polars)?,
+            );
+        }
+        if run_skipped {
+            if keep.is_empty() {
+                keep = vec![true; height];
+            }
+            if let Some(k) = keep.get_mut(i) {
+                *k = false;
+            }
+            continue;
+        }
+        let (mut status, mut reason) = match status {
+            // The query's own reason says which fact was missing.
+            None => (
+                Status::Unknown.as_str(),
+                reason
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or("needed data is missing"),
+            ),
+            Some(status) => (status, reason.unwrap_or("")),
+        };
+        let (kind_id, unknown_facts) = match kind_run {
+            Some((k, id, facts)) if k == kind => (id, facts),
+            _ => {
+                let id = kinds.id(kind).map_err(polars)?;
+                let facts = kind
+                    .and_then(|k| gaps.unknown_facts.get(k))
+                    .filter(|m| !m.is_empty());
+                kind_run = Some((kind, id, facts));
+                (id, facts)
+            }
+        };
+        let gap = run_gap.or_else(|| {
+            if resource_gaps.is_empty() {
+                return None;
+            }
+            let (a, r) = (account.unwrap_or(""), region.unwrap_or(""));
+            resource.and_then(|id| resource_gaps.get(&(a, r, id)).copied())
+        });
+        if let Some(why) = gap {
+            (status, reason) = (Status::Unknown.as_str(), why);
+        } else if status == Status::Pass.as_str()
+            && let Some(why) = unknown_facts
+                .and_then(|m| {
+                    m.get(&(
+                        account.unwrap_or(""),
+                        region.unwrap_or(""),
+                        resource.unwrap_or(""),
+                    ))
+                })
+                .and_then(|&reason| gaps.fact_reasons.get(reason))
+        {
+            (status, reason) = (Status::Unknown.as_str(), why.as_str());
+        }
+        if statuses.repeated(status).is_none() {
+            check_status(status)?;
+        }
+        accounts.push_id(run_ids.0);
+        regions.push_id(run_ids.1);
+        kinds.push_id(kind_id);
+        statuses.push(Some(status)).map_err(polars)?;
+        reasons.push(Some(reason)).map_err(polars)?;
+        kept += 1;
+    }
+    blind.extend(unreached.map(|(key, why)| (kept, key, why)));
+    blind.retain(|(_, (a, r), _)| !reached_by_null.contains(&(a.as_str(), r.as_str())));
+    let mut texts = [raw.column("resource_id"), raw.column("resource_name")]
+        .into_iter()
+        .map(|c| c.cloned())
+        .collect::<PolarsResult<Vec<Column>>>()
+        .map_err(polars)?;
+    if !keep.is_empty() {
+        let keep = BooleanChunked::from_slice("keep".into(), &keep);
+        for text in &mut texts {
+            *text = text.filter(&keep).map_err(polars)?;
+        }
+    }
+    // Where the rows' ids and names are exactly the rule's table's (a rule
+    // with a row for every AMI: tables are stored in results order), the
+    // table's own columns are held instead of the query's copy. The text is
+    // the same; what goes is two views a row, about 32 MB for each of the
+    // rules over a million AMIs, held to the end of the audit.
+    if let Some(own) = own {
+        for (text, own) in texts.iter_mut().zip(own) {
+            if own.dtype() == &DataType::String
+                && text.dtype() == &DataType::String
+                && text.equals_missing(own)
+            {
+                *text = own.clone().with_name(text.name().clone());
+            }
+        }
+    }
+    let [resource_id, resource_name] = <[Column; 2]>::try_from(texts)
+        .map_err(|_| "the results' text columns are missing".to_string())?;
+    let df = DataFrame::new(
+        kept,
+        vec![
+            accounts.finish(),
+            regions.finish(),
+            kinds.finish(),
+            resource_id,
+            resource_name,
+            statuses.finish(),
+            reasons.finish(),
+        ],
+    )
+    .map_err(polars)?;
+    let mut df = add_blind(df, &blind, categories).map_err(polars)?;
+    let rule_id = Column::new_scalar(
+        "rule_id".into(),
+        Scalar::from(PlSmallStr::from(rule.id.as_str())),
+        df.height(),
+    );
+    df.with_column(as_categories(&rule_id, categories).map_err(polars)?)
+        .map_err(polars)?;
+    df.select(RESULT_COLUMNS).map_err(polars)
+}
+
+/// Adds the `unknown` row of each blind account-region (the rule saw
+/// nothing there) at its place in results order, given as the number of
+/// judged rows before it.
+fn add_blind(
+    df: DataFrame,
+    blind: &[(usize, &(String, String), &String)],
+    categories: &DataType,
+) -> PolarsResult<DataFrame> {
+    if blind.is_empty() {
+        return Ok(df);
+    }
+    let n = blind.len();
+    let mut placeholders = df!(
+        "account_id" => blind.iter().map(|(_, (a, _), _)| a.as_str()).collect::<Vec<_>>(),
+        "region" => blind.iter().map(|(_, (_, r), _)| r.as_str()).collect::<Vec<_>>(),
+        "resource_type" => vec!["account-region"; n],
+        "resource_id" => blind.iter().map(|(_, (_, r), _)| r.as_str()).collect::<Vec<_>>(),
+        "resource_name" => vec![""; n],
+        "status" => vec![Status::Unknown.as_str(); n],
+        "reason" => blind.iter().map(|(_, _, why)| why.as_str()).collect::<Vec<_>>(),
+    )?;
+    for name in ["account_id", "region", "resource_type", "status", "reason"] {
+        let cast = as_categories(placeholders.column(name)?, categories)?;
+        placeholders.with_column(cast)?;
+    }
+    let positions: Vec<usize> = blind.iter().map(|(at, _, _)| *at).collect();
+    insert_at(df, &placeholders, &positions)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// Every result row as text, a missing cell as `<null>`.
+    fn rows_of(df: &DataFrame) -> Vec<Vec<String>> {
+        crate::inventory::text_rows(df, RESULT_COLUMNS)
+            .unwrap()
+            .map(|row| {
+                row.iter()
+                    .map(|cell| cell.unwrap_or("<null>").to_string())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Rows out of order, a region not opted in (with a status no rule may
+    /// give, which is dropped, not refused), a blind region with rows and
+    /// two without, a failed call on one resource, a fact not known and a
+    /// null status: what reports read, row by row, whichever order the
+    /// query gave.
+    #[test]
+    fn coverage_marks_drops_and_places_blind_rows_in_results_order() {
+        let pack = crate::policy::load_builtin().unwrap();
+        let rule = &pack.rules[0];
+        let s = |v: &str| v.to_string();
+        let gaps = Gaps {
+            regions: BTreeMap::from([
+                ((s("111"), s("ap-south-1")), s("blind: not scanned")),
+                (
+                    (s("111"), s("us-east-1")),
+                    s("DescribeImages failed (Throttling)"),
+                ),
+                ((s("222"), s("eu-west-1")), s("blind: not scanned")),
+                ((s("444"), s("us-east-1")), s("blind: not scanned")),
+            ]),
+            resources: BTreeMap::from([(
+                (s("222"), s("us-east-1"), s("i-9")),
+                s("DescribeImageAttribute failed (Boom)"),
+            )]),
+            unknown_facts: HashMap::from([(
+                "instance",
+                FxHashMap::from_iter([(("222", "us-east-1", "i-2"), 0)]),
+            )]),
+            fact_reasons: vec![s("`instances.x` is not known for this instance")],
+        };
+        let skipped = BTreeSet::from([(s("333"), s("us-east-1"))]);
+        let raw = |order: &[usize]| {
+            // account_id, region, resource_id, status, reason
+            let all = [
+                [
+                    Some("222"),
+                    Some("us-east-1"),
+                    Some("i-2"),
+                    Some("pass"),
+                    Some(""),
+                ],
+                [
+                    Some("111"),
+                    Some("us-east-1"),
+                    Some("i-1"),
+                    Some("fail"),
+                    Some("bad"),
+                ],
+                [Some("111"), Some("eu-west-1"), Some("i-0"), None, None],
+                [
+                    Some("333"),
+                    Some("us-east-1"),
+                    Some("i-3"),
+                    Some("bogus"),
+                    Some(""),
+                ],
+                [
+                    Some("222"),
+                    Some("us-east-1"),
+                    Some("i-9"),
+                    Some("pass"),
+                    Some(""),
+                ],
+                [
+                    Some("222"),
+                    Some("us-east-1"),
+                    Some("i-8"),
+                    Some("fail"),
+                    None,
+                ],
+                // No account: sorts last, after every blind account-region.
+                [
+                    None,
+                    Some("us-east-1"),
+                    Some("i-7"),
+                    Some("fail"),
+                    Some("x"),
+                ],
+            ];
+            let pick: Vec<_> = order.iter().map(|&i| all[i]).collect();
+            let n = pick.len();
+            let names = ["account_id", "region", "resource_id", "status", "reason"];
+            let mut columns: Vec<Column> = names
+                .iter()
+                .enumerate()
+                .map(|(k, name)| {
+                    Column::new(
+                        (*name).into(),
+                        pick.iter().map(|r| r[k]).collect::<Vec<_>>(),
+                    )
+                })
+                .collect();
+            columns.push(Column::new(
+                "resource_name".into(),
+                pick.iter()
+                    .map(|r| r[2].map(|id| format!("name-{id}")))
+                    .collect::<Vec<_>>(),
+            ));
+            columns.push(Column::new_scalar(
+                "resource_type".into(),
+                Scalar::from(PlSmallStr::from("instance")),
+                n,
+            ));
+            DataFrame::new(n, columns).unwrap()
+        };
+        let row = |cells: [&str; 7]| {
+            std::iter::once(rule.id.clone())
+                .chain(cells.iter().map(|c| c.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let expected = vec![
+            row([
+                "111",
+                "ap-south-1",
+                "account-region",
+                "ap-south-1",
+                "",
+                "unknown",
+                "blind: not scanned",
+            ]),
+            row([
+                "111",
+                "eu-west-1",
+                "instance",
+                "i-0",
+                "name-i-0",
+                "unknown",
+                "needed data is missing",
+            ]),
+            row([
+                "111",
+                "us-east-1",
+                "instance",
+                "i-1",
+                "name-i-1",
+                "unknown",
+                "DescribeImages failed (Throttling)",
+            ]),
+            row([
+                "222",
+                "eu-west-1",
+                "account-region",
+                "eu-west-1",
+                "",
+                "unknown",
+                "blind: not scanned",
+            ]),
+            row([
+                "222",
+                "us-east-1",
+                "instance",
+                "i-2",
+                "name-i-2",
+                "unknown",
+                "`instances.x` is not known for this instance",
+            ]),
+            row([
+                "222",
+                "us-east-1",
+                "instance",
+                "i-8",
+                "name-i-8",
+                "fail",
+                "",
+            ]),
+            row([
+                "222",
+                "us-east-1",
+                "instance",
+                "i-9",
+                "name-i-9",
+                "unknown",
+                "DescribeImageAttribute failed (Boom)",
+            ]),
+            row([
+                "444",
+                "us-east-1",
+                "account-region",
+                "us-east-1",
+                "",
+                "unknown",
+                "blind: not scanned",
+            ]),
+            row([
+                "<null>",
+                "us-east-1",
+                "instance",
+                "i-7",
+                "name-i-7",
+                "fail",
+                "x",
+            ]),
+        ];
+        // What evaluation does with a rule's rows after its query.
+        let categories = crate::evaluate::results_category_dtype();
+        let judged = |raw: DataFrame| -> Result<DataFrame, String> {
+            let df = apply_coverage(raw, &gaps, &skipped, rule, &categories, None)?;
+            for name in crate::evaluate::CATEGORY_COLUMNS {
+                assert_eq!(df.column(name).unwrap().dtype(), &categories, "{name}");
+            }
+            Ok(df)
+        };
+        for order in [
+            [0, 1, 2, 3, 4, 5, 6],
+            [6, 2, 1, 0, 5, 4, 3],
+            [3, 5, 4, 6, 0, 1, 2],
+        ] {
+            let df = judged(raw(&order)).unwrap();
+            assert_eq!(rows_of(&df), expected, "query order {order:?}");
+        }
+        // A status no rule may give, in a row that is kept, is the rule's error.
+        let mut bad = raw(&[0, 2]);
+        bad.with_column(Column::new("status".into(), ["pass", "failed"]))
+            .unwrap();
+        let err = judged(bad).unwrap_err();
+        assert!(err.contains("query returned status `failed`"), "{err}");
+    }
+
+    /// Ids and names exactly the table's are held as the table's own
+    /// columns (the same buffers, not a copy); others are kept as given.
+    #[test]
+    fn rows_with_every_id_of_the_table_hold_the_tables_own_text() {
+        let pack = crate::policy::load_builtin().unwrap();
+        let rule = &pack.rules[0];
+        let gaps = Gaps {
+            regions: BTreeMap::new(),
+            resources: BTreeMap::new(),
+            unknown_facts: HashMap::new(),
+            fact_reasons: Vec::new(),
+        };
+        let ids = ["ami-00000000000000001", "ami-00000000000000002"];
+        let names = ["golden-image-name-one", "golden-image-name-two"];
+        let table = df!("image_id" => ids, "name" => names).unwrap();
+        let own = [
+            table.column("image_id").unwrap(),
+            table.column("name").unwrap(),
+        ];
+        let raw = |names: [&str; 2]| {
+            df!(
+                "account_id" => ["111", "111"],
+                "region" => ["us-east-1", "us-east-1"],
+                "resource_id" => ids,
+                "resource_name" => names,
+                "status" => ["pass", "fail"],
+                "reason" => ["", "x"],
+                "resource_type" => ["ami", "ami"],
+            )
+            .unwrap()
+        };
+        // Where a column's text is stored: its first data buffer's address.
+        let buffers = |column: &Column| -> *const u8 {
+            let chunk = column.str().unwrap().downcast_iter().next().unwrap();
+            chunk.data_buffers().first().unwrap().as_ptr()
+        };
+        let categories = crate::evaluate::results_category_dtype();
+        let judged = |raw| {
+            apply_coverage(raw, &gaps, &BTreeSet::new(), rule, &categories, Some(own)).unwrap()
+        };
+        let df = judged(raw(names));
+        for (name, own) in ["resource_id", "resource_name"].into_iter().zip(own) {
+            let held = df.column(name).unwrap();
+            assert_eq!(buffers(held), buffers(own), "{name}");
+        }
+        // A name that differs: the query's own column, as it gave it.
+        let other = ["golden-image-name-one", "another-name-entirely"];
+        let df = judged(raw(other));
+        let held = df.column("resource_name").unwrap();
+        assert_ne!(buffers(held), buffers(own[1]));
+        let text: Vec<Option<&str>> = held.str().unwrap().iter().collect();
+        assert_eq!(text, other.map(Some));
+        assert_eq!(buffers(df.column("resource_id").unwrap()), buffers(own[0]));
+    }
+
+    /// Coverage keys an account with no region known as (account, ""): a
+    /// row with no region in that account is in it, so the account gets
+    /// no row of its own, though "" sorts before every region and a
+    /// missing region after.
+    #[test]
+    fn a_row_with_no_region_is_in_the_gap_of_an_account_with_no_regions() {
+        let pack = crate::policy::load_builtin().unwrap();
+        let rule = &pack.rules[0];
+        let why = "no scan data for this account in the inventory".to_string();
+        let gaps = Gaps {
+            regions: BTreeMap::from([(("222".to_string(), String::new()), why.clone())]),
+            resources: BTreeMap::new(),
+            unknown_facts: HashMap::new(),
+            fact_reasons: Vec::new(),
+        };
+        let raw = df!(
+            "account_id" => [Some("222")],
+            "region" => [None::<&str>],
+            "resource_id" => [Some("r-1")],
+            "resource_name" => [Some("n")],
+            "status" => [Some("fail")],
+            "reason" => [Some("x")],
+            "resource_type" => [Some("ami")],
+        )
+        .unwrap();
+        let categories = crate::evaluate::results_category_dtype();
+        let df = apply_coverage(raw, &gaps, &BTreeSet::new(), rule, &categories, None).unwrap();
+        let expected = vec![
+            [
+                &rule.id, "222", "<null>", "ami", "r-1", "n", "unknown", &why,
+            ]
+            .map(str::to_string),
+        ];
+        assert_eq!(rows_of(&df), expected);
+    }
+}
