@@ -14,6 +14,7 @@ use crate::policy::{Evidence, Rule};
 pub(super) type RowKey<'a> = (&'a str, &'a str, &'a str);
 
 /// Where a rule cannot see: account-regions (and single resources) whose data is missing.
+#[derive(Default)]
 pub(super) struct Gaps<'a> {
     /// (account_id, region) -> reason
     pub(super) regions: BTreeMap<(String, String), String>,
@@ -52,9 +53,7 @@ impl<'a> Coverage<'a> {
     pub(super) fn gaps_for(&self, rule: &Rule) -> Result<Gaps<'a>, String> {
         let mut gaps = Gaps {
             regions: self.unseen.clone(),
-            resources: BTreeMap::new(),
-            unknown_facts: HashMap::new(),
-            fact_reasons: Vec::new(),
+            ..Gaps::default()
         };
         // Calls this inventory never made (it predates them): blind everywhere.
         let never: Vec<&str> = rule

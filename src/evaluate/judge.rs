@@ -531,12 +531,7 @@ mod tests {
     fn rows_with_every_id_of_the_table_hold_the_tables_own_text() {
         let pack = crate::policy::load_builtin().unwrap();
         let rule = &pack.rules[0];
-        let gaps = Gaps {
-            regions: BTreeMap::new(),
-            resources: BTreeMap::new(),
-            unknown_facts: HashMap::new(),
-            fact_reasons: Vec::new(),
-        };
+        let gaps = Gaps::default();
         let ids = ["ami-00000000000000001", "ami-00000000000000002"];
         let names = ["golden-image-name-one", "golden-image-name-two"];
         let table = df!("image_id" => ids, "name" => names).unwrap();
@@ -591,9 +586,7 @@ mod tests {
         let why = "no scan data for this account in the inventory".to_string();
         let gaps = Gaps {
             regions: BTreeMap::from([(("222".to_string(), String::new()), why.clone())]),
-            resources: BTreeMap::new(),
-            unknown_facts: HashMap::new(),
-            fact_reasons: Vec::new(),
+            ..Gaps::default()
         };
         let raw = df!(
             "account_id" => [Some("222")],
