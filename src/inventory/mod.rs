@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, polars_message};
 pub use builder::{CellError, TIMESTAMP_RANGE_MS, TableBuilder, timestamp_dtype};
 pub use columns::{
-    bool_column, i64_column, optional_text_cells, str_column, text_cells, text_rows,
+    bool_column, i64_column, optional_text_cells, rows_where, str_column, text_cells, text_rows,
 };
 pub use coverage::{Coverage, FailedCall, ScanStatus};
 pub use schema::{Millis, SCHEMA_VERSION, TABLES, TableDef, TableRow, Value};

@@ -279,6 +279,12 @@ fn finish(
         .collect()
 }
 
-fn csv_error(path: &Path, e: ::csv::Error) -> Error {
-    Error::Internal(format!("{}: {e}", path.display()))
+/// A CSV writer's error on the file at `path`: an I/O error as one (the
+/// disk, named with its file), anything else internal.
+pub(super) fn csv_error(path: &Path, e: ::csv::Error) -> Error {
+    let message = e.to_string();
+    match e.into_kind() {
+        ::csv::ErrorKind::Io(io) => Error::io(path, io),
+        _ => Error::Internal(format!("{}: {message}", path.display())),
+    }
 }

@@ -129,8 +129,11 @@ impl FormatWord {
     }
 }
 
-/// Writes the reports made from the context (every format but CSV, see
-/// [`write_csv`]), the formats side by side, and `diff.json`/`diff.csv` when
+/// The retirement plan's file, written with the CSV format.
+pub const RETIREMENT_CSV: &str = "retirement.csv";
+
+/// Writes the reports made from the context (every format but CSV's
+/// findings files, see [`write_csv`]; CSV's retirement plan is here), the formats side by side, and `diff.json`/`diff.csv` when
 /// there is a baseline. Returns each file with its sha256, in
 /// [`OutputFormat::ALL`] order, hashed as it is written; with `compress`,
 /// the files [`compressible`] names are gzip'd.
@@ -146,14 +149,23 @@ pub fn write_reports(
     fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let wanted: Vec<OutputFormat> = OutputFormat::ALL
         .into_iter()
-        .filter(|f| *f != OutputFormat::Csv && formats.contains(f))
+        .filter(|f| formats.contains(f))
         .collect();
     let mut written = wanted
         .into_par_iter()
         .map(|format| {
-            let mut file = create_file(out_dir, format.file_name(), compress)?;
+            let name = match format {
+                // CSV's findings files are `write_csv`'s; here its
+                // retirement plan, beside the other formats.
+                OutputFormat::Csv => RETIREMENT_CSV,
+                other => other.file_name(),
+            };
+            let mut file = create_file(out_dir, name, compress)?;
             match format {
-                OutputFormat::Csv => unreachable!("filtered out above"),
+                OutputFormat::Csv => context
+                    .retirement
+                    .write_csv(&mut file)
+                    .map_err(|e| csv::csv_error(file.path(), e))?,
                 // Streamed: the document of a large audit is hundreds of MB.
                 OutputFormat::Json => context.write_findings_json(&mut file)?,
                 OutputFormat::Html => html::render_to(context, templates, &mut file)?,
@@ -173,9 +185,6 @@ pub fn write_reports(
         written.push(file.finish()?);
         Ok(())
     };
-    if formats.contains(&OutputFormat::Csv) {
-        small("retirement.csv", context.retirement.csv()?)?;
-    }
     if let Some(diff) = &context.diff {
         small("diff.json", diff.json()?)?;
         small("diff.csv", diff.csv()?)?;
