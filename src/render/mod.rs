@@ -214,26 +214,38 @@ fn create_file(dir: &Path, name: &str, compress: bool) -> Result<OutputFile> {
 }
 
 /// Renders `items` in parallel a batch at a time and hands each rendered
-/// text to `write`, in order: output of any size with memory for a batch
-/// (twice the threads' items), the same bytes as rendering everything first.
-/// Texts are serde_json's bytes, UTF-8 by construction, handed on as bytes.
+/// text to `write`, in order: output of any size with memory for two
+/// batches (twice the threads' items each), the same bytes as rendering
+/// everything first. Each batch is written while the next is rendered:
+/// writing (hashing, the kernel's copy) is a third of the time and ran
+/// alone while the other threads waited. Texts are serde_json's bytes,
+/// UTF-8 by construction, handed on as bytes.
 fn write_batched<T: Send>(
     items: Vec<T>,
     render: impl Fn(T) -> Result<Vec<u8>> + Sync,
-    mut write: impl FnMut(&[u8]) -> Result<()>,
+    mut write: impl FnMut(&[u8]) -> Result<()> + Send,
 ) -> Result<()> {
     use rayon::prelude::*;
     let batch = 2 * rayon::current_num_threads().max(1);
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
+    let mut items = items.into_iter();
+    let mut rendered: Vec<Vec<u8>> = Vec::new();
+    loop {
         let taken: Vec<T> = items.by_ref().take(batch).collect();
-        let texts = taken
-            .into_par_iter()
-            .map(&render)
-            .collect::<Result<Vec<Vec<u8>>>>()?;
-        texts.iter().try_for_each(|text| write(text))?;
+        if taken.is_empty() && rendered.is_empty() {
+            return Ok(());
+        }
+        let (next, written) = rayon::join(
+            || {
+                taken
+                    .into_par_iter()
+                    .map(&render)
+                    .collect::<Result<Vec<Vec<u8>>>>()
+            },
+            || rendered.iter().try_for_each(|text| write(text)),
+        );
+        written?;
+        rendered = next?;
     }
-    Ok(())
 }
 
 /// Writes `findings.csv` and the per-framework CSVs when CSV is asked for.
