@@ -53,6 +53,28 @@ impl<'a> Interner<'a> {
     }
 }
 
+/// One column's last text: rows come grouped by account and region, and
+/// a rule's reasons repeat, so a run of equal cells is looked up once, not
+/// hashed row by row.
+#[derive(Default)]
+struct Run<'a> {
+    last: Option<(&'a str, Text)>,
+}
+
+impl<'a> Run<'a> {
+    fn text(&mut self, texts: &mut Interner<'a>, value: Option<&'a str>) -> Text {
+        let value = value.unwrap_or("");
+        if let Some((last, text)) = &self.last
+            && *last == value
+        {
+            return Arc::clone(text);
+        }
+        let text = texts.text(Some(value));
+        self.last = Some((value, Arc::clone(&text)));
+        text
+    }
+}
+
 /// `cis-compute: 2.1.5; nist-800-53: AC-3` (sorted by framework).
 pub fn frameworks_text(rule: &Rule) -> String {
     rule.frameworks
@@ -117,6 +139,14 @@ pub fn for_each_finding(
     // are 2 M rows, and ten collected columns were 350 MB.
     let rows = text_rows(&kept, crate::evaluate::RESULT_COLUMNS).map_err(stage)?;
     let mut texts = Interner::default();
+    let [
+        mut accounts_run,
+        mut regions,
+        mut types,
+        mut reasons,
+        mut waived,
+        mut expiry,
+    ] = <[Run; 6]>::default();
     let unnamed: [Text; 2] = Default::default();
     for [
         id,
@@ -155,16 +185,16 @@ pub fn for_each_finding(
             status: st,
             account_name: Arc::clone(account_name),
             ou_path: Arc::clone(ou_path),
-            account_id: texts.text(Some(account_id)),
-            region: texts.text(Some(region)),
-            resource_type: texts.text(rtype),
+            account_id: accounts_run.text(&mut texts, Some(account_id)),
+            region: regions.text(&mut texts, Some(region)),
+            resource_type: types.text(&mut texts, rtype),
             resource_id: texts.text(Some(resource_id)),
             resource_name: texts.text(name),
-            reason: texts.text(reason),
+            reason: reasons.text(&mut texts, reason),
             remediation: command.map_or_else(|| texts.text(None), Text::from),
             frameworks: Arc::clone(frameworks),
-            waiver_reason: texts.text(waiver_reason),
-            waiver_expires: texts.text(waiver_expires),
+            waiver_reason: waived.text(&mut texts, waiver_reason),
+            waiver_expires: expiry.text(&mut texts, waiver_expires),
         });
     }
     Ok(())
