@@ -133,8 +133,9 @@ impl FormatWord {
 pub const RETIREMENT_CSV: &str = "retirement.csv";
 
 /// Writes the reports made from the context (every format but CSV's
-/// findings files, see [`write_csv`]; CSV's retirement plan is here), the formats side by side, and `diff.json`/`diff.csv` when
-/// there is a baseline. Returns each file with its sha256, in
+/// findings files, see [`write_csv`]; CSV's retirement plan is here), the
+/// formats side by side, and `diff.json`/`diff.csv` when there is a
+/// baseline. Returns each file with its sha256, in
 /// [`OutputFormat::ALL`] order, hashed as it is written; with `compress`,
 /// the files [`compressible`] names are gzip'd.
 pub fn write_reports(
