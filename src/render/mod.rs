@@ -136,7 +136,8 @@ pub const RETIREMENT_CSV: &str = "retirement.csv";
 /// findings files, see [`write_csv`]; CSV's retirement plan is here), the
 /// formats side by side, and `diff.json`/`diff.csv` when there is a
 /// baseline. Returns each file with its sha256, in
-/// [`OutputFormat::ALL`] order, hashed as it is written; with `compress`,
+/// [`OutputFormat::ALL`] order (the retirement plan after the reports),
+/// hashed as it is written; with `compress`,
 /// the files [`compressible`] names are gzip'd.
 pub fn write_reports(
     out_dir: &Path,
@@ -148,10 +149,12 @@ pub fn write_reports(
 ) -> Result<Vec<(PathBuf, String)>> {
     use rayon::prelude::*;
     fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let wanted: Vec<OutputFormat> = OutputFormat::ALL
+    let mut wanted: Vec<OutputFormat> = OutputFormat::ALL
         .into_iter()
         .filter(|f| formats.contains(f))
         .collect();
+    // The retirement plan is listed after the reports, as it always was.
+    wanted.sort_by_key(|f| *f == OutputFormat::Csv);
     let mut written = wanted
         .into_par_iter()
         .map(|format| {

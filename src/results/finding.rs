@@ -125,13 +125,12 @@ pub fn for_each_finding(
         row += 1;
         let st = status.and_then(Status::parse).ok_or_else(|| {
             Error::Internal(format!(
-                "result row {row} has status `{}`",
+                "findings: result row {row} has status `{}`",
                 status.unwrap_or("")
             ))
         })?;
         Ok(keep(st))
-    })
-    .map_err(stage)?;
+    })?;
     // Waivers add these two; without waivers they are absent.
     let mut waiver_reason = optional_text_cells(&kept, "waiver_reason").map_err(stage)?;
     let mut waiver_expires = optional_text_cells(&kept, "waiver_expires").map_err(stage)?;
