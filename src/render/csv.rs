@@ -211,19 +211,14 @@ struct AccountCells {
 
 impl AccountCells {
     fn of(account_id: &str, info: Option<&crate::results::AccountInfo>) -> AccountCells {
-        let mut findings = Vec::new();
-        for cell in [
-            account_id,
-            info.map_or("", |i| i.name.as_str()),
-            info.map_or("", |i| i.ou_path.as_str()),
-        ] {
-            push_cell(&mut findings, cell);
-            findings.push(b',');
-        }
         let mut id = Vec::new();
         push_cell(&mut id, account_id);
         AccountCells {
-            findings,
+            findings: leading_cells(&[
+                account_id,
+                info.map_or("", |i| i.name.as_str()),
+                info.map_or("", |i| i.ou_path.as_str()),
+            ]),
             account_id: id,
         }
     }
@@ -268,20 +263,22 @@ fn encode_record(cells: &[&str]) -> Vec<u8> {
     out
 }
 
+/// Cells that begin a record, each encoded and followed by its comma.
+fn leading_cells(cells: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for cell in cells {
+        push_cell(&mut out, cell);
+        out.push(b',');
+    }
+    out
+}
+
 /// What each row needs of its rule, by rule id.
 fn rule_rows<'a>(
     pack: &'a PolicyPack,
     frameworks: &[String],
     audit_time: &str,
 ) -> HashMap<&'a str, RuleRow<'a>> {
-    let cells = |cells: &[&str]| {
-        let mut out = Vec::new();
-        for cell in cells {
-            push_cell(&mut out, cell);
-            out.push(b',');
-        }
-        out
-    };
     pack.rules
         .iter()
         .map(|r| {
@@ -291,14 +288,14 @@ fn rule_rows<'a>(
             (
                 r.id.as_str(),
                 RuleRow {
-                    head: cells(&[audit_time, &r.id, &r.title, severity]),
+                    head: leading_cells(&[audit_time, &r.id, &r.title, severity]),
                     frameworks: frameworks_cell,
                     command: r.remediation.command.as_deref(),
                     framework_heads: frameworks
                         .iter()
                         .map(|f| {
                             let requirements = r.frameworks.get(f)?.join(", ");
-                            Some(cells(&[audit_time, &requirements, &r.id, severity]))
+                            Some(leading_cells(&[audit_time, &requirements, &r.id, severity]))
                         })
                         .collect(),
                 },

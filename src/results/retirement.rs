@@ -142,7 +142,6 @@ pub fn build(inventory: &Inventory, results: &DataFrame) -> Result<Retirement> {
     let rows = text_rows(
         &unused,
         [
-            "rule_id",
             "resource_type",
             "account_id",
             "region",
@@ -151,10 +150,10 @@ pub fn build(inventory: &Inventory, results: &DataFrame) -> Result<Retirement> {
             "reason",
         ],
     )?;
-    for [rule, resource_type, a, r, x, status, reason] in rows {
+    for [resource_type, a, r, x, status, reason] in rows {
         // An account-region not read at all stands for all its AMIs in
         // one result: not counted as one AMI (the coverage section says it).
-        if rule != Some(UNUSED_RULE) || resource_type != Some("ami") {
+        if resource_type != Some("ami") {
             continue;
         }
         let (Some(a), Some(r), Some(x)) = (a, r, x) else {
