@@ -265,18 +265,23 @@ impl Waivers {
         let reason = shown_part(|s| s.0.as_str());
         let expires = shown_part(|s| s.1.as_str());
         let internal = |e: PolarsError| Error::Internal(crate::error::polars_message(&e));
-        // The new columns are held as the status was: as the evaluation's
-        // categories (a waiver's text repeats on every result it covers).
-        let categories = results.column("status").map_err(internal)?.dtype().clone();
-        for (name, values) in [
-            ("status", status),
-            ("waiver_reason", reason),
-            ("waiver_expires", expires),
+        // The new columns are held as the evaluation's were: the status as
+        // its status, a waiver's text as its reasons (categories: the text
+        // repeats on every result a waiver covers; 32-bit, as many as a
+        // file may hold).
+        let held_as = |name: &str| -> Result<DataType> {
+            Ok(results.column(name).map_err(internal)?.dtype().clone())
+        };
+        let (status_type, text_type) = (held_as("status")?, held_as("reason")?);
+        for (name, values, dtype) in [
+            ("status", status, &status_type),
+            ("waiver_reason", reason, &text_type),
+            ("waiver_expires", expires, &text_type),
         ] {
             let values = values.with_name(name.into()).into_column();
-            let values = match categories {
+            let values = match dtype {
                 DataType::Categorical(..) => {
-                    crate::evaluate::as_categories(&values, &categories).map_err(internal)?
+                    crate::evaluate::as_categories(&values, dtype).map_err(internal)?
                 }
                 _ => values,
             };

@@ -1,8 +1,12 @@
 //! The results' repeated text held once: rule, account, region, resource
-//! type, status and reason are categories (a `u32` per row and each distinct
+//! type, status and reason are categories (an id per row and each distinct
 //! text once), not a string per row. At a million AMIs the results are
 //! 23 M rows; as strings these six columns were most of the 6 GiB an
 //! evaluation held, and this VM pays for fresh memory in the kernel.
+//!
+//! Each column has its own categories, its ids as narrow as the values it
+//! can hold: a status is one of four words and fits a byte, where a reason
+//! needs 32 bits. At 23 M rows every byte a row is 23 MB.
 //!
 //! Readers never see the difference: `inventory::text_rows` and its kin
 //! give every cell as `&str` whichever way a column is held. Category ids
@@ -23,35 +27,86 @@ pub const CATEGORY_COLUMNS: [&str; 6] = [
     "reason",
 ];
 
-/// A new type for the category columns of one evaluation. Every rule's
-/// frame must use the same one (the same mapping from text to id) for the
-/// frames to stack, so it is made once per evaluation and handed to each
-/// rule. Its own categories, not a named shared set: polars keeps one
-/// mapping per name for as long as any frame uses it, so a shared name
-/// would grow one mapping across every evaluation a process holds.
-pub fn results_category_dtype() -> DataType {
-    DataType::from_categories(Categories::random(
-        PlSmallStr::from_static("amiaudit.results"),
-        CategoricalPhysical::U32,
-    ))
+/// The category types of one evaluation's results, one per column of
+/// [`CATEGORY_COLUMNS`]. Every rule's frame must use the same ones (the
+/// same mapping from text to id) for the frames to stack, so they are
+/// made once per evaluation and handed to each rule. Their own
+/// categories, not a named shared set: polars keeps one mapping per name
+/// for as long as any frame uses it, so a shared name would grow one
+/// mapping across every evaluation a process holds.
+///
+/// Widths: a rule id per rule judged; a status is one of [`Status`]'s four
+/// words; regions and resource types are a few dozen names (65,535 is
+/// room for any inventory); accounts and reasons are as many as an
+/// organization has, 32 bits. A column that needs more values than its
+/// width holds is refused with its name (`too_many`), never wrapped.
+///
+/// [`Status`]: crate::status::Status
+#[derive(Debug, Clone)]
+pub struct ResultCategories {
+    types: [DataType; 6],
 }
 
-/// The mapping of `dtype`, which must be the results' categories: a
-/// categorical type held as u32 ids.
+impl ResultCategories {
+    /// The categories for an evaluation of `rules` rules.
+    pub fn new(rules: usize) -> Self {
+        let rule_width =
+            CategoricalPhysical::smallest_physical(rules).unwrap_or(CategoricalPhysical::U32);
+        let types = CATEGORY_COLUMNS.map(|name| {
+            let physical = match name {
+                "rule_id" => rule_width,
+                "status" => CategoricalPhysical::U8,
+                "region" | "resource_type" => CategoricalPhysical::U16,
+                _ => CategoricalPhysical::U32,
+            };
+            DataType::from_categories(Categories::random(
+                PlSmallStr::from_static("amiaudit.results"),
+                physical,
+            ))
+        });
+        ResultCategories { types }
+    }
+
+    /// The category type of results column `name`, or None for a column
+    /// held as text.
+    pub fn of(&self, name: &str) -> Option<&DataType> {
+        let at = CATEGORY_COLUMNS.iter().position(|c| *c == name)?;
+        self.types.get(at)
+    }
+
+    /// The category type of `name`, which must be one of
+    /// [`CATEGORY_COLUMNS`].
+    pub(super) fn column(&self, name: &str) -> PolarsResult<&DataType> {
+        self.of(name).ok_or_else(
+            || polars_err!(ComputeError: "results column `{name}` is not held as categories"),
+        )
+    }
+}
+
+/// The mapping of `dtype`, which must be categorical.
 fn mapping_of(dtype: &DataType) -> PolarsResult<&CategoricalMapping> {
-    let DataType::Categorical(categories, mapping) = dtype else {
+    let DataType::Categorical(_, mapping) = dtype else {
         polars_bail!(ComputeError: "results categories must be categorical, not {dtype}");
     };
-    if categories.physical() != CategoricalPhysical::U32 {
-        polars_bail!(ComputeError: "results categories must be held as u32, not {dtype}");
-    }
     Ok(mapping)
+}
+
+/// The error for a column given more distinct values than its ids hold.
+fn too_many(name: &str, dtype: &DataType) -> PolarsError {
+    let most = dtype
+        .cat_physical()
+        .map_or(0, |physical| physical.max_categories());
+    polars_err!(
+        ComputeError: "column `{name}` has more than {most} distinct values, more than the results can hold"
+    )
 }
 
 /// One text column's categories, given cell by cell: rows come grouped by
 /// account and region and a rule's reasons repeat, so each run of equal
-/// text is looked up once instead of hashing every row.
+/// text is looked up once instead of hashing every row. Ids are gathered
+/// as `u32` and narrowed to the column's width when it is finished.
 pub(super) struct CategoryColumn<'d, 's> {
+    name: PlSmallStr,
     dtype: &'d DataType,
     mapping: &'d CategoricalMapping,
     previous: Option<(&'s str, u32)>,
@@ -59,9 +114,10 @@ pub(super) struct CategoryColumn<'d, 's> {
 }
 
 impl<'d, 's> CategoryColumn<'d, 's> {
-    /// A column of categories of `dtype`, which must be the results'.
+    /// A column of categories of `dtype`, which must be categorical.
     pub(super) fn new(name: &str, dtype: &'d DataType, capacity: usize) -> PolarsResult<Self> {
         Ok(CategoryColumn {
+            name: name.into(),
             dtype,
             mapping: mapping_of(dtype)?,
             previous: None,
@@ -81,7 +137,11 @@ impl<'d, 's> CategoryColumn<'d, 's> {
         if let Some(id) = self.repeated(s) {
             return Ok(Some(id));
         }
-        let id = self.mapping.insert_cat(s)?;
+        // The mapping refuses a value past the width's last id.
+        let id = self
+            .mapping
+            .insert_cat(s)
+            .map_err(|_| too_many(&self.name, self.dtype))?;
         self.previous = Some((s, id));
         Ok(Some(id))
     }
@@ -97,9 +157,17 @@ impl<'d, 's> CategoryColumn<'d, 's> {
         self.ids.append_option(id);
     }
 
-    pub(super) fn finish(self) -> Column {
-        Categorical32Chunked::from_cats_and_dtype(self.ids.finish(), self.dtype.clone())
-            .into_column()
+    pub(super) fn finish(self) -> PolarsResult<Column> {
+        let ids = self.ids.finish().into_series();
+        // Every id came from the mapping, which holds no more than the
+        // width allows, so narrowing loses nothing.
+        let width = DataType::from(self.dtype.cat_physical()?);
+        let ids = if ids.dtype() == &width {
+            ids
+        } else {
+            ids.strict_cast(&width)?
+        };
+        Ok(Series::from_cats_and_dtype(&ids, self.dtype, true)?.into_column())
     }
 }
 
@@ -115,42 +183,73 @@ pub fn as_categories(column: &Column, dtype: &DataType) -> PolarsResult<Column> 
     for cell in text.iter() {
         categories.push(cell)?;
     }
-    Ok(categories.finish())
+    categories.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn text_of(column: &Column) -> Vec<Option<String>> {
+        let df = DataFrame::new(column.len(), vec![column.clone()]).unwrap();
+        crate::inventory::text_cells(&df, column.name())
+            .unwrap()
+            .map(|c| c.map(str::to_string))
+            .collect()
+    }
+
     #[test]
-    fn runs_and_repeats_and_nulls_read_back_as_the_same_text() {
-        let dtype = results_category_dtype();
+    fn runs_and_repeats_and_nulls_read_back_as_the_same_text_at_every_width() {
+        let categories = ResultCategories::new(3);
         let cells = [Some("a"), Some("a"), None, Some("b"), Some("a"), Some("b")];
-        let column = Column::new("region".into(), cells);
-        let cast = as_categories(&column, &dtype).unwrap();
-        assert_eq!(cast.dtype(), &dtype);
-        let read: Vec<Option<&str>> = cast.cat32().unwrap().iter_str().collect();
-        assert_eq!(read, cells);
-        // The same text gets the same id however far apart it appears.
-        let ids: Vec<Option<u32>> = cast.cat32().unwrap().physical().iter().collect();
-        assert_eq!(ids[0], ids[4]);
-        assert_eq!(ids[3], ids[5]);
-        assert_ne!(ids[0], ids[3]);
+        let owned: Vec<Option<String>> = cells.iter().map(|c| c.map(str::to_string)).collect();
+        for (name, width) in [
+            ("status", CategoricalPhysical::U8),
+            ("region", CategoricalPhysical::U16),
+            ("reason", CategoricalPhysical::U32),
+        ] {
+            let dtype = categories.of(name).unwrap();
+            assert_eq!(dtype.cat_physical().unwrap(), width, "{name}");
+            let column = Column::new(name.into(), cells);
+            let cast = as_categories(&column, dtype).unwrap();
+            assert_eq!(cast.dtype(), dtype);
+            assert_eq!(text_of(&cast), owned, "{name}");
+            // The same text gets the same id however far apart it appears.
+            let ids = cast.to_physical_repr().cast(&DataType::UInt32).unwrap();
+            let ids: Vec<Option<u32>> = ids.u32().unwrap().iter().collect();
+            assert_eq!(ids[0], ids[4]);
+            assert_eq!(ids[3], ids[5]);
+            assert_ne!(ids[0], ids[3]);
+        }
+        assert_eq!(categories.of("resource_id"), None);
         // A scalar column (the rule's id) keeps its single value.
         let rule = Column::new_scalar("rule_id".into(), Scalar::from(PlSmallStr::from("R-1")), 3);
-        let cast = as_categories(&rule, &dtype).unwrap();
-        let read: Vec<Option<&str>> = cast
-            .as_materialized_series()
-            .cat32()
-            .unwrap()
-            .iter_str()
-            .collect();
-        assert_eq!(read, [Some("R-1"); 3]);
-        // Categories held in fewer bits are refused, not a polars panic.
-        let narrow = DataType::from_categories(Categories::random(
-            PlSmallStr::from_static("test"),
-            CategoricalPhysical::U8,
-        ));
-        assert!(as_categories(&column, &narrow).is_err());
+        let cast = as_categories(&rule, categories.of("rule_id").unwrap()).unwrap();
+        assert_eq!(text_of(&cast), vec![Some("R-1".to_string()); 3]);
+    }
+
+    /// A column given more values than its width holds is refused by name,
+    /// never wrapped round to another value's id.
+    #[test]
+    fn a_column_past_its_width_is_refused_by_name() {
+        let categories = ResultCategories::new(300);
+        assert_eq!(
+            categories.of("rule_id").unwrap().cat_physical().unwrap(),
+            CategoricalPhysical::U16
+        );
+        let words: Vec<String> = (0..300).map(|i| format!("w{i}")).collect();
+        let column = Column::new("status".into(), &words);
+        let err = as_categories(&column, categories.of("status").unwrap()).unwrap_err();
+        let message = crate::error::polars_message(&err);
+        assert!(
+            message.contains("column `status` has more than 255 distinct values"),
+            "{message}"
+        );
+        // Within the width, every value is kept.
+        let fits = Column::new("status".into(), &words[..255]);
+        let cast = as_categories(&fits, ResultCategories::new(1).of("status").unwrap()).unwrap();
+        let read = text_of(&cast);
+        assert_eq!(read.len(), 255);
+        assert_eq!(read[254].as_deref(), Some("w254"));
     }
 }

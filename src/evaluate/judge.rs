@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use polars::prelude::*;
 use rustc_hash::FxHashMap;
 
-use super::categories::{CategoryColumn, as_categories};
+use super::categories::{CategoryColumn, ResultCategories, as_categories};
 use super::gaps::{Gaps, RowKey};
 use super::order::{insert_at, rank, sort_results};
 use super::{RESULT_COLUMNS, Status};
@@ -71,7 +71,7 @@ pub(super) fn apply_coverage(
     gaps: &Gaps<'_>,
     skipped: &BTreeSet<(String, String)>,
     rule: &Rule,
-    categories: &DataType,
+    categories: &ResultCategories,
     own: Option<[&Column; 2]>,
 ) -> Result<DataFrame, String> {
     let polars = |e: PolarsError| polars_message(&e);
@@ -91,7 +91,12 @@ pub(super) fn apply_coverage(
         .zip(text("resource_type")?.iter())
         .zip(text("status")?.iter())
         .zip(text("reason")?.iter());
-    let column = |name: &str| CategoryColumn::new(name, categories, height).map_err(polars);
+    let column = |name: &str| {
+        categories
+            .column(name)
+            .and_then(|dtype| CategoryColumn::new(name, dtype, height))
+            .map_err(polars)
+    };
     let (mut accounts, mut regions, mut kinds) = (
         column("account_id")?,
         column("region")?,
@@ -237,13 +242,13 @@ pub(super) fn apply_coverage(
     let df = DataFrame::new(
         kept,
         vec![
-            accounts.finish(),
-            regions.finish(),
-            kinds.finish(),
+            accounts.finish().map_err(polars)?,
+            regions.finish().map_err(polars)?,
+            kinds.finish().map_err(polars)?,
             resource_id,
             resource_name,
-            statuses.finish(),
-            reasons.finish(),
+            statuses.finish().map_err(polars)?,
+            reasons.finish().map_err(polars)?,
         ],
     )
     .map_err(polars)?;
@@ -253,7 +258,8 @@ pub(super) fn apply_coverage(
         Scalar::from(PlSmallStr::from(rule.id.as_str())),
         df.height(),
     );
-    df.with_column(as_categories(&rule_id, categories).map_err(polars)?)
+    let rule_categories = categories.column("rule_id").map_err(polars)?;
+    df.with_column(as_categories(&rule_id, rule_categories).map_err(polars)?)
         .map_err(polars)?;
     df.select(RESULT_COLUMNS).map_err(polars)
 }
@@ -264,7 +270,7 @@ pub(super) fn apply_coverage(
 fn add_blind(
     df: DataFrame,
     blind: &[(usize, &(String, String), &String)],
-    categories: &DataType,
+    categories: &ResultCategories,
 ) -> PolarsResult<DataFrame> {
     if blind.is_empty() {
         return Ok(df);
@@ -280,7 +286,7 @@ fn add_blind(
         "reason" => blind.iter().map(|(_, _, why)| why.as_str()).collect::<Vec<_>>(),
     )?;
     for name in ["account_id", "region", "resource_type", "status", "reason"] {
-        let cast = as_categories(placeholders.column(name)?, categories)?;
+        let cast = as_categories(placeholders.column(name)?, categories.column(name)?)?;
         placeholders.with_column(cast)?;
     }
     let positions: Vec<usize> = blind.iter().map(|(at, _, _)| *at).collect();
@@ -501,11 +507,12 @@ mod tests {
             ]),
         ];
         // What evaluation does with a rule's rows after its query.
-        let categories = crate::evaluate::results_category_dtype();
+        let categories = ResultCategories::new(1);
         let judged = |raw: DataFrame| -> Result<DataFrame, String> {
             let df = apply_coverage(raw, &gaps, &skipped, rule, &categories, None)?;
             for name in crate::evaluate::CATEGORY_COLUMNS {
-                assert_eq!(df.column(name).unwrap().dtype(), &categories, "{name}");
+                let held = df.column(name).unwrap().dtype();
+                assert_eq!(Some(held), categories.of(name), "{name}");
             }
             Ok(df)
         };
@@ -556,7 +563,7 @@ mod tests {
             let chunk = column.str().unwrap().downcast_iter().next().unwrap();
             chunk.data_buffers().first().unwrap().as_ptr()
         };
-        let categories = crate::evaluate::results_category_dtype();
+        let categories = ResultCategories::new(1);
         let judged = |raw| {
             apply_coverage(raw, &gaps, &BTreeSet::new(), rule, &categories, Some(own)).unwrap()
         };
@@ -598,7 +605,7 @@ mod tests {
             "resource_type" => [Some("ami")],
         )
         .unwrap();
-        let categories = crate::evaluate::results_category_dtype();
+        let categories = ResultCategories::new(1);
         let df = apply_coverage(raw, &gaps, &BTreeSet::new(), rule, &categories, None).unwrap();
         let expected = vec![
             [

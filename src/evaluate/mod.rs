@@ -29,7 +29,7 @@ use crate::policy::{ParamOverrides, Rule};
 use gaps::Coverage;
 use judge::apply_coverage;
 
-pub use categories::{CATEGORY_COLUMNS, as_categories, results_category_dtype};
+pub use categories::{CATEGORY_COLUMNS, ResultCategories, as_categories};
 
 pub use crate::status::Status;
 
@@ -87,7 +87,7 @@ pub struct Evaluation {
 pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverrides) -> Evaluation {
     let coverage = Coverage::read(inventory);
     let frames = inventory.frames();
-    let categories = results_category_dtype();
+    let categories = ResultCategories::new(rules.len());
     let judge = |rule: &Rule| -> Result<DataFrame, RuleError> {
         let run = || -> Result<DataFrame, String> {
             let frames = frames.as_ref().map_err(|e| e.to_string())?;
@@ -138,16 +138,12 @@ pub fn evaluate(inventory: &Inventory, rules: &[Rule], overrides: &ParamOverride
 
 /// Results with no rows, of the types an evaluation gives.
 pub fn empty_results() -> DataFrame {
-    empty_results_of(&results_category_dtype())
+    empty_results_of(&ResultCategories::new(0))
 }
 
-fn empty_results_of(categories: &DataType) -> DataFrame {
+fn empty_results_of(categories: &ResultCategories) -> DataFrame {
     DataFrame::empty_with_schema(&Schema::from_iter(RESULT_COLUMNS.iter().map(|n| {
-        let dtype = if CATEGORY_COLUMNS.contains(n) {
-            categories.clone()
-        } else {
-            DataType::String
-        };
+        let dtype = categories.of(n).cloned().unwrap_or(DataType::String);
         Field::new(PlSmallStr::from_static(n), dtype)
     })))
 }
@@ -158,7 +154,7 @@ fn evaluate_rule(
     frames: &BTreeMap<String, LazyFrame>,
     coverage: &Coverage,
     overrides: &ParamOverrides,
-    categories: &DataType,
+    categories: &ResultCategories,
 ) -> Result<DataFrame, String> {
     let sql = rule.sql(overrides).map_err(|e| match e {
         crate::error::Error::Rule { message, .. } => message,

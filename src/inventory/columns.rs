@@ -24,19 +24,48 @@ pub fn text_cells<'a>(
     let column = df
         .column(name)
         .map_err(|_| Error::Internal(format!("missing column `{name}`")))?;
-    match column.dtype() {
-        DataType::Categorical(..) => Ok(either::Either::Right(
-            column
-                .cat32()
-                .map_err(|e| Error::Internal(format!("column `{name}`: {}", polars_message(&e))))?
-                .iter_str(),
-        )),
-        _ => Ok(either::Either::Left(
+    let cells =
+        |e: PolarsError| Error::Internal(format!("column `{name}`: {}", polars_message(&e)));
+    // The results' categories are as narrow as their values allow
+    // (`evaluate::ResultCategories`): a byte, two or four an id.
+    Ok(match column.dtype().cat_physical().ok() {
+        Some(CategoricalPhysical::U8) => Cells::Narrow(column.cat8().map_err(cells)?.iter_str()),
+        Some(CategoricalPhysical::U16) => Cells::Middle(column.cat16().map_err(cells)?.iter_str()),
+        Some(CategoricalPhysical::U32) => Cells::Wide(column.cat32().map_err(cells)?.iter_str()),
+        None => Cells::Text(
             column
                 .str()
                 .map_err(|_| Error::Internal(format!("column `{name}` is not text")))?
                 .iter(),
-        )),
+        ),
+    })
+}
+
+/// A text column's cells, whichever way it is held: each way's iterator
+/// is its own type.
+enum Cells<T, N, M, W> {
+    Text(T),
+    Narrow(N),
+    Middle(M),
+    Wide(W),
+}
+
+impl<'a, T, N, M, W> Iterator for Cells<T, N, M, W>
+where
+    T: Iterator<Item = Option<&'a str>>,
+    N: Iterator<Item = Option<&'a str>>,
+    M: Iterator<Item = Option<&'a str>>,
+    W: Iterator<Item = Option<&'a str>>,
+{
+    type Item = Option<&'a str>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Cells::Text(cells) => cells.next(),
+            Cells::Narrow(cells) => cells.next(),
+            Cells::Middle(cells) => cells.next(),
+            Cells::Wide(cells) => cells.next(),
+        }
     }
 }
 
