@@ -88,15 +88,19 @@ pub(in crate::inventory) fn provenance(
             _ => None,
         })
         .collect();
-    let text =
-        |f: fn(&Base) -> &Option<String>| bases.iter().map(|b| f(b).clone()).collect::<Vec<_>>();
+    // Each column is written straight from the bases, never cloned into
+    // a vector of its own first (a million AMIs' names, one at a time).
+    let text = |name: &str, f: fn(&Base) -> &Option<String>| {
+        StringChunked::from_iter_options(name.into(), bases.iter().map(|b| f(b).as_deref()))
+            .into_column()
+    };
     Ok(vec![
-        Column::new("base_image_id".into(), text(|b| &b.image)),
-        Column::new("base_owner".into(), text(|b| &b.owner)),
-        Column::new("base_owner_account".into(), text(|b| &b.account)),
-        Column::new("base_name".into(), text(|b| &b.name)),
+        text("base_image_id", |b| &b.image),
+        text("base_owner", |b| &b.owner),
+        text("base_owner_account", |b| &b.account),
+        text("base_name", |b| &b.name),
         Column::new("base_owner_in_organization".into(), in_org),
-        Column::new("base_not_known".into(), text(|b| &b.not_known)),
+        text("base_not_known", |b| &b.not_known),
     ])
 }
 

@@ -83,6 +83,9 @@ pub(in crate::inventory) fn family_versions(
         .collect();
     let ranks = rank(&versions, &rows.image, now);
     let copied: Vec<Option<bool>> = (0..n).map(|i| rows.is_copy(i)).collect();
+    // The lookups are done with; what follows borrows only from `df`. At
+    // a million AMIs they hold hundreds of MB that the columns can reuse.
+    drop(rows);
     let original_id: Vec<Option<&str>> = originals
         .iter()
         .map(|o| o.as_ref().map(|o| o.image))
@@ -92,6 +95,7 @@ pub(in crate::inventory) fn family_versions(
         .map(|o| o.as_ref().map(|o| o.region))
         .collect();
     let built_ms: Vec<Option<i64>> = versions.iter().map(|v| v.built.map(|s| s * 1000)).collect();
+    drop(versions);
     let columns = [
         Column::new("is_copy".into(), copied),
         Column::new("original_image_id".into(), original_id),
