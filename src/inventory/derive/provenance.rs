@@ -23,15 +23,16 @@ const VERIFIED: [&str; 2] = ["amazon", "aws-marketplace"];
 /// The most links followed through the inventory's own images.
 const MAX_LINKS: usize = 64;
 
-/// The root of one image's chain, as far as it is known.
+/// The root of one image's chain, as far as it is known: its text is the
+/// inventory's own (a million AMIs' bases are not four million strings).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct Base {
-    image: Option<String>,
+struct Base<'a> {
+    image: Option<&'a str>,
     /// The owner alias, else the owner account.
-    owner: Option<String>,
+    owner: Option<&'a str>,
     /// The owner account, when known.
-    account: Option<String>,
-    name: Option<String>,
+    account: Option<&'a str>,
+    name: Option<&'a str>,
     /// Why the base, or its owner, is not known.
     not_known: Option<String>,
 }
@@ -60,8 +61,8 @@ struct Images<'a> {
     /// (id, region) and id alone -> row.
     at: HashMap<(&'a str, &'a str), usize>,
     by_id: HashMap<&'a str, usize>,
-    /// (account, region, image) -> the root of its chain.
-    roots: HashMap<(&'a str, &'a str, &'a str), Root<'a>>,
+    /// (account, region, image) -> the depth and root of its chain.
+    roots: Roots<'a>,
     account: Vec<Option<&'a str>>,
 }
 
@@ -83,28 +84,27 @@ pub(in crate::inventory) fn provenance(
     };
     let in_org: Vec<Option<bool>> = bases
         .iter()
-        .map(|b| match (members, &b.account) {
+        .map(|b| match (members, b.account) {
             (Some(members), Some(account)) => Some(members.contains(account)),
             _ => None,
         })
         .collect();
-    // Each column is written straight from the bases, never cloned into
-    // a vector of its own first (a million AMIs' names, one at a time).
-    let text = |name: &str, f: fn(&Base) -> &Option<String>| {
-        StringChunked::from_iter_options(name.into(), bases.iter().map(|b| f(b).as_deref()))
-            .into_column()
+    // Each column is written straight from the bases, never collected
+    // into a vector of its own first.
+    let text = |name: &str, f: for<'b> fn(&'b Base) -> Option<&'b str>| {
+        StringChunked::from_iter_options(name.into(), bases.iter().map(f)).into_column()
     };
     Ok(vec![
-        text("base_image_id", |b| &b.image),
-        text("base_owner", |b| &b.owner),
-        text("base_owner_account", |b| &b.account),
-        text("base_name", |b| &b.name),
+        text("base_image_id", |b| b.image),
+        text("base_owner", |b| b.owner),
+        text("base_owner_account", |b| b.account),
+        text("base_name", |b| b.name),
         Column::new("base_owner_in_organization".into(), in_org),
-        text("base_not_known", |b| &b.not_known),
+        text("base_not_known", |b| b.not_known.as_deref()),
     ])
 }
 
-fn not_known(why: String) -> Base {
+fn not_known<'a>(why: String) -> Base<'a> {
     Base {
         not_known: Some(why),
         ..Base::default()
@@ -137,12 +137,12 @@ impl<'a> Images<'a> {
     /// with no source is its own base; a row whose chain was read ends at
     /// the chain's root, or continues where that root is one of the
     /// inventory's images.
-    fn base(&self, start: usize) -> Base {
+    fn base(&self, start: usize) -> Base<'a> {
         let mut i = start;
         for _ in 0..MAX_LINKS {
             let key = (self.account[i], self.region[i], self.image[i]);
             if let (Some(a), Some(r), Some(x)) = key
-                && let Some(root) = self.roots.get(&(a, r, x))
+                && let Some((_, root)) = self.roots.get(&(a, r, x))
             {
                 match self.after_root(root) {
                     Ok(base) => return base,
@@ -156,10 +156,10 @@ impl<'a> Images<'a> {
                 // "An AMI with no recorded ancestor": its own base.
                 let owner = self.owner_of(i);
                 return Base {
-                    image: self.image[i].map(str::to_string),
-                    owner: owner.map(str::to_string),
-                    account: owner.map(str::to_string),
-                    name: self.name[i].map(str::to_string),
+                    image: self.image[i],
+                    owner,
+                    account: owner,
+                    name: self.name[i],
                     not_known: owner.is_none().then(|| {
                         format!("the owner of {} is not known", self.image[i].unwrap_or("?"))
                     }),
@@ -188,7 +188,7 @@ impl<'a> Images<'a> {
     }
 
     /// The base a chain's root gives, or the inventory row to go on from.
-    fn after_root(&self, root: &Root<'a>) -> std::result::Result<Base, usize> {
+    fn after_root(&self, root: &Root<'a>) -> std::result::Result<Base<'a>, usize> {
         let verified = root.alias.filter(|a| VERIFIED.contains(a));
         let held = self.by_id.get(root.image).copied();
         if verified.is_none() {
@@ -225,20 +225,20 @@ impl<'a> Images<'a> {
             ),
         });
         Ok(Base {
-            image: Some(root.image.to_string()),
-            owner: owner.map(str::to_string),
-            account: account.map(str::to_string),
-            name: root
-                .name
-                .or_else(|| held.and_then(|i| self.name[i]))
-                .map(str::to_string),
+            image: Some(root.image),
+            owner,
+            account,
+            name: root.name.or_else(|| held.and_then(|i| self.name[i])),
             not_known,
         })
     }
 }
 
+/// (account, region, image) -> the depth and root of its chain.
+type Roots<'a> = HashMap<(&'a str, &'a str, &'a str), (i64, Root<'a>)>;
+
 /// (account, region, image) -> the deepest row of its chain.
-fn roots(ancestry: &DataFrame) -> Result<HashMap<(&str, &str, &str), Root<'_>>> {
+fn roots(ancestry: &DataFrame) -> Result<Roots<'_>> {
     let (account, region, image, depth, ancestor) = (
         str_column(ancestry, "account_id")?,
         str_column(ancestry, "region")?,
@@ -253,7 +253,7 @@ fn roots(ancestry: &DataFrame) -> Result<HashMap<(&str, &str, &str), Root<'_>>> 
         bool_column(ancestry, "described")?,
         str_column(ancestry, "ancestor_source_image_id")?,
     );
-    let mut deepest: HashMap<(&str, &str, &str), (i64, Root)> = HashMap::new();
+    let mut deepest: Roots = HashMap::new();
     for k in 0..ancestry.height() {
         let (Some(a), Some(r), Some(x), Some(d), Some(root)) =
             (account[k], region[k], image[k], depth[k], ancestor[k])
@@ -280,8 +280,5 @@ fn roots(ancestry: &DataFrame) -> Result<HashMap<(&str, &str, &str), Root<'_>>> 
             })
             .or_insert(entry);
     }
-    Ok(deepest
-        .into_iter()
-        .map(|(k, (_, root))| (k, root))
-        .collect())
+    Ok(deepest)
 }
