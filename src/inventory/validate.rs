@@ -86,11 +86,7 @@ pub fn check(def: &TableDef, df: &DataFrame, origin: &Origin) -> Result<()> {
         }
         if column.kind == ColumnKind::Str {
             let values = found.str().map_err(internal)?;
-            if let Some((row, bytes)) = values
-                .iter()
-                .enumerate()
-                .find_map(|(i, v)| v.filter(|v| v.len() > MAX_TEXT_BYTES).map(|v| (i, v.len())))
-            {
+            if let Some((row, bytes)) = first_too_long(values) {
                 return Err(origin.error(
                     def,
                     Some(row),
@@ -127,6 +123,25 @@ pub fn check(def: &TableDef, df: &DataFrame, origin: &Origin) -> Result<()> {
         return Err(origin.error(def, None, format!("unknown column `{extra}`")));
     }
     check_keys(def, df, origin)
+}
+
+/// The first cell longer than [`MAX_TEXT_BYTES`], with its length: read
+/// from each cell's view, which holds its length, so the text itself is
+/// never touched (a million AMIs' tables are tens of millions of cells).
+fn first_too_long(values: &StringChunked) -> Option<(usize, usize)> {
+    let mut row = 0;
+    for chunk in values.downcast_iter() {
+        let long = chunk
+            .views()
+            .iter()
+            .enumerate()
+            .find(|(i, view)| view.length as usize > MAX_TEXT_BYTES && chunk.get(*i).is_some());
+        if let Some((i, view)) = long {
+            return Some((row + i, view.length as usize));
+        }
+        row += chunk.len();
+    }
+    None
 }
 
 /// No two rows may share the table's key. A table as the writer stores it
@@ -289,6 +304,27 @@ mod tests {
             "key" => column(|r| r.3),
         )
         .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The row of the first over-long cell, counted across chunks; nulls
+    /// and cells of exactly the limit pass.
+    #[test]
+    fn the_first_too_long_cell_is_found_by_row_across_chunks() {
+        let limit = "x".repeat(MAX_TEXT_BYTES);
+        let long = "y".repeat(MAX_TEXT_BYTES + 1);
+        let first = StringChunked::from_iter_options(
+            "c".into(),
+            [Some("a"), None, Some(limit.as_str())].into_iter(),
+        );
+        assert_eq!(first_too_long(&first), None);
+        let second = StringChunked::from_iter_options(
+            "c".into(),
+            [Some("b"), Some(long.as_str()), Some(long.as_str())].into_iter(),
+        );
+        let mut both = first.clone();
+        both.append(&second).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(both.chunks().len(), 2);
+        assert_eq!(first_too_long(&both), Some((4, MAX_TEXT_BYTES + 1)));
     }
 
     #[test]
