@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use polars::prelude::DataFrame;
+use polars::prelude::{DataFrame, PlHashSet};
 
 use super::{Manifest, str_column, text_rows};
 use crate::error::Result;
@@ -308,7 +308,7 @@ impl Coverage {
             // One pass over the rows, looking up each account-region once
             // (a group-by held the row-encoded pairs of every table). Rows
             // are stored grouped by account-region: most repeat the last.
-            let mut checked: std::collections::HashSet<(&str, &str)> = Default::default();
+            let mut checked: PlHashSet<(&str, &str)> = Default::default();
             let mut last = None;
             for [account, region] in text_rows(df, ["account_id", "region"])? {
                 let (Some(account), Some(region)) = (account, region) else {

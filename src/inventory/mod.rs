@@ -183,7 +183,7 @@ impl Inventory {
         };
         let ancestry = table_of(&tables, "image_ancestry")?.clone();
         // The organization's accounts, where its members were listed.
-        let members: Option<std::collections::HashSet<String>> = if coverage.members_listed {
+        let members: Option<PlHashSet<String>> = if coverage.members_listed {
             let accounts = table_of(&tables, "accounts")?;
             Some(
                 str_column(accounts, "account_id")?

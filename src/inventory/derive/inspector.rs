@@ -1,7 +1,7 @@
 //! Whether Inspector scans an image: the one fact both vulnerability rules
 //! stand on.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
@@ -39,7 +39,7 @@ pub(in crate::inventory) fn inspector_scanned(
         .execute(SCANNED)
         .and_then(|plan| plan.collect())
         .map_err(|e| stage("images", &e))?;
-    let ids: HashSet<&str> = str_column(&scanned, "image_id")?
+    let ids: PlHashSet<&str> = str_column(&scanned, "image_id")?
         .into_iter()
         .flatten()
         .collect();

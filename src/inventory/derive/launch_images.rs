@@ -6,7 +6,7 @@
     reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
 )]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
@@ -35,7 +35,7 @@ pub(in crate::inventory) fn launch_images(
     let p_image = str_column(&parameters, "image_id")?;
     let p_owner = str_column(&parameters, "image_owner_id")?;
     let p_visible = bool_column(&parameters, "image_visible")?;
-    let mut held: HashMap<(&str, &str, &str), Held> = HashMap::new();
+    let mut held: PlHashMap<(&str, &str, &str), Held> = PlHashMap::default();
     for k in 0..parameters.height() {
         if let (Some(a), Some(r), Some(name), Some(true)) =
             (p_account[k], p_region[k], p_name[k], p_read[k])

@@ -10,6 +10,10 @@
 //!   followed to the parameter ([`launch_images`]); every consumer of an
 //!   AMI in one table, `launches`; and where the consumers were not read in
 //!   full, `consumer_gaps` ([`usage`]).
+//!
+//! Lookups are polars' hash maps (`PlHashMap`: foldhash, seeded per
+//! process). std's SipHash was 18 % of the load's CPU at a million AMIs;
+//! seeded, a crafted inventory still cannot choose its collisions.
 
 use polars::prelude::*;
 

@@ -10,8 +10,6 @@
     reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
 )]
 
-use std::collections::{HashMap, HashSet};
-
 use polars::prelude::*;
 
 use crate::error::Result;
@@ -59,8 +57,8 @@ struct Images<'a> {
     owner: Vec<Option<&'a str>>,
     name: Vec<Option<&'a str>>,
     /// (id, region) and id alone -> row.
-    at: HashMap<(&'a str, &'a str), usize>,
-    by_id: HashMap<&'a str, usize>,
+    at: PlHashMap<(&'a str, &'a str), usize>,
+    by_id: PlHashMap<&'a str, usize>,
     /// (account, region, image) -> the depth and root of its chain.
     roots: Roots<'a>,
     account: Vec<Option<&'a str>>,
@@ -76,7 +74,7 @@ struct Images<'a> {
 pub(in crate::inventory) fn provenance(
     images: &DataFrame,
     ancestry: &DataFrame,
-    members: Option<&HashSet<String>>,
+    members: Option<&PlHashSet<String>>,
 ) -> Result<Vec<Column>> {
     let bases: Vec<Base> = {
         let rows = Images::read(images, ancestry)?;
@@ -115,7 +113,7 @@ impl<'a> Images<'a> {
     fn read(images: &'a DataFrame, ancestry: &'a DataFrame) -> Result<Images<'a>> {
         let image = str_column(images, "image_id")?;
         let region = str_column(images, "region")?;
-        let at: HashMap<(&str, &str), usize> = (0..images.height())
+        let at: PlHashMap<(&str, &str), usize> = (0..images.height())
             .filter_map(|i| Some(((image[i]?, region[i]?), i)))
             .collect();
         let by_id = at.iter().map(|(&(id, _), &i)| (id, i)).collect();
@@ -235,7 +233,7 @@ impl<'a> Images<'a> {
 }
 
 /// (account, region, image) -> the depth and root of its chain.
-type Roots<'a> = HashMap<(&'a str, &'a str, &'a str), (i64, Root<'a>)>;
+type Roots<'a> = PlHashMap<(&'a str, &'a str, &'a str), (i64, Root<'a>)>;
 
 /// (account, region, image) -> the deepest row of its chain.
 fn roots(ancestry: &DataFrame) -> Result<Roots<'_>> {
@@ -253,7 +251,7 @@ fn roots(ancestry: &DataFrame) -> Result<Roots<'_>> {
         bool_column(ancestry, "described")?,
         str_column(ancestry, "ancestor_source_image_id")?,
     );
-    let mut deepest: Roots = HashMap::new();
+    let mut deepest: Roots = PlHashMap::default();
     for k in 0..ancestry.height() {
         let (Some(a), Some(r), Some(x), Some(d), Some(root)) =
             (account[k], region[k], image[k], depth[k], ancestor[k])

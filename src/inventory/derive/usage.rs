@@ -5,7 +5,7 @@
     reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
 )]
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use polars::prelude::*;
 
@@ -178,7 +178,7 @@ fn group_launches(
     }
     // A group whose launch sources were not resolved at all.
     let groups = table(tables, "auto_scaling_groups")?;
-    let with_sources: HashSet<(Option<&str>, Option<&str>, Option<&str>)> = {
+    let with_sources: PlHashSet<(Option<&str>, Option<&str>, Option<&str>)> = {
         let (a, r, g) = (
             str_column(sources, "account_id")?,
             str_column(sources, "region")?,
@@ -281,7 +281,7 @@ fn image_gaps(
     gaps: &Gaps,
     coverage: &Coverage,
 ) -> Result<DataFrame> {
-    let mut by_region: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
+    let mut by_region: PlHashMap<&str, Vec<(&str, &str)>> = PlHashMap::default();
     for ((a, r), why) in gaps {
         by_region
             .entry(r.as_str())
@@ -376,7 +376,7 @@ fn image_gaps(
 /// Who may launch each image: (owner, region, image) -> Some(the accounts
 /// named) or None (everyone, the organization or an OU).
 fn launchers(permissions: &DataFrame) -> Result<Launchers<'_>> {
-    let mut launchers: Launchers = HashMap::new();
+    let mut launchers: Launchers = PlHashMap::default();
     let (account, region, image, group, user, org, ou) = (
         str_column(permissions, "account_id")?,
         str_column(permissions, "region")?,
@@ -392,7 +392,7 @@ fn launchers(permissions: &DataFrame) -> Result<Launchers<'_>> {
         };
         let entry = launchers
             .entry((a, r, i))
-            .or_insert_with(|| Some(HashSet::new()));
+            .or_insert_with(|| Some(PlHashSet::default()));
         match (
             user[k],
             group[k].is_some() || org[k].is_some() || ou[k].is_some(),
@@ -408,10 +408,10 @@ fn launchers(permissions: &DataFrame) -> Result<Launchers<'_>> {
     Ok(launchers)
 }
 
-type Launchers<'a> = HashMap<(&'a str, &'a str, &'a str), Option<HashSet<&'a str>>>;
+type Launchers<'a> = PlHashMap<(&'a str, &'a str, &'a str), Option<PlHashSet<&'a str>>>;
 
 /// Accounts known not to launch anything: members not ACTIVE.
-fn idle_accounts(accounts: &DataFrame) -> Result<HashSet<&str>> {
+fn idle_accounts(accounts: &DataFrame) -> Result<PlHashSet<&str>> {
     let ids = str_column(accounts, "account_id")?;
     let statuses = str_column(accounts, "status")?;
     Ok(ids
@@ -546,7 +546,7 @@ fn coverage_gaps(
     // Members of the organization the audit did not visit may run anything.
     let ids = str_column(accounts, "account_id")?;
     let statuses = str_column(accounts, "status")?;
-    let visited: HashSet<&str> = coverage.accounts.iter().map(String::as_str).collect();
+    let visited: PlHashSet<&str> = coverage.accounts.iter().map(String::as_str).collect();
     for k in 0..accounts.height() {
         let Some(id) = ids[k] else { continue };
         if visited.contains(id) || statuses[k].is_some_and(|s| s != "ACTIVE") {

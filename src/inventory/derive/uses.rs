@@ -6,7 +6,7 @@
     reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
 )]
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
 use polars::prelude::*;
 
@@ -102,7 +102,7 @@ fn report_uses(
     now: i64,
     uses: &mut BTreeSet<Use>,
 ) -> Result<()> {
-    let read: HashSet<(&str, &str, &str, &str)> = {
+    let read: PlHashSet<(&str, &str, &str, &str)> = {
         let (account, region, image, report, created, entries_read) = (
             str_column(reports, "account_id")?,
             str_column(reports, "region")?,
@@ -270,7 +270,7 @@ fn version_matches(want: &ImageVersion<'_>, built: &ImageVersion<'_>) -> bool {
 /// account, name) -> each build's version and the AMI it distributed, with
 /// the AMI's region.
 type BuildIndex<'a> =
-    HashMap<(&'a str, &'a str, &'a str), Vec<(ImageVersion<'a>, &'a str, &'a str)>>;
+    PlHashMap<(&'a str, &'a str, &'a str), Vec<(ImageVersion<'a>, &'a str, &'a str)>>;
 
 fn build_index(builds: &DataFrame) -> Result<BuildIndex<'_>> {
     let (arn, ami_region, ami) = (
@@ -278,7 +278,7 @@ fn build_index(builds: &DataFrame) -> Result<BuildIndex<'_>> {
         str_column(builds, "ami_region")?,
         str_column(builds, "image_id")?,
     );
-    let mut index: BuildIndex = HashMap::new();
+    let mut index: BuildIndex = PlHashMap::default();
     for k in 0..builds.height() {
         let (Some(arn), Some(at), Some(ami)) = (arn[k], ami_region[k], ami[k]) else {
             continue;
@@ -382,7 +382,7 @@ fn recipe_uses(
     pipelines_without_recipe(table(tables, "pipelines")?, &read, gaps)
 }
 
-type ParameterValues<'a> = HashMap<(&'a str, &'a str, &'a str), Option<&'a str>>;
+type ParameterValues<'a> = PlHashMap<(&'a str, &'a str, &'a str), Option<&'a str>>;
 
 /// The value of each parameter that was read: (account, region, name) ->
 /// the AMI it holds, if any.
@@ -394,7 +394,7 @@ fn parameter_values(parameters: &DataFrame) -> Result<ParameterValues<'_>> {
         bool_column(parameters, "value_read")?,
         str_column(parameters, "image_id")?,
     );
-    let mut values = HashMap::new();
+    let mut values = PlHashMap::default();
     for k in 0..parameters.height() {
         if let (Some(a), Some(r), Some(n), Some(true)) = (account[k], region[k], name[k], read[k]) {
             values.insert((a, r, n), image[k]);

@@ -5,8 +5,6 @@
     reason = "columnar loops: every column of a table has the table's height, and each index is a row of that table"
 )]
 
-use std::collections::HashMap;
-
 use polars::prelude::*;
 
 use super::stage;
@@ -120,7 +118,7 @@ fn seconds(ms: Option<i64>) -> Option<i64> {
 type Root<'a> = (Option<&'a str>, Option<&'a str>, Option<i64>);
 
 /// (account, region, image) -> its ancestry's root, None when not known.
-type Roots<'a> = HashMap<(&'a str, &'a str, &'a str), Option<Root<'a>>>;
+type Roots<'a> = PlHashMap<(&'a str, &'a str, &'a str), Option<Root<'a>>>;
 
 /// The images' columns a copy is followed by, with where each image is.
 struct ImageRows<'a> {
@@ -134,7 +132,7 @@ struct ImageRows<'a> {
     source_instance: Vec<Option<&'a str>>,
     created: Vec<Option<i64>>,
     /// Where each image is, to follow a copy to its source.
-    at: HashMap<(&'a str, &'a str), usize>,
+    at: PlHashMap<(&'a str, &'a str), usize>,
     /// (account, region, image) -> its ancestry's root (None: the root
     /// is not known), for copies whose source is not in the inventory.
     nearest: Roots<'a>,
@@ -146,7 +144,8 @@ impl<'a> ImageRows<'a> {
         let text = |name: &str| str_column(df, name);
         let region = text("region")?;
         let image = text("image_id")?;
-        let mut at: HashMap<(&str, &str), usize> = HashMap::with_capacity(df.height());
+        let mut at: PlHashMap<(&str, &str), usize> =
+            PlHashMap::with_capacity_and_hasher(df.height(), Default::default());
         for i in 0..df.height() {
             if let (Some(id), Some(r)) = (image[i], region[i]) {
                 at.insert((id, r), i);
@@ -222,7 +221,7 @@ impl<'a> ImageRows<'a> {
 /// of its own may be a copy as well as the original build (the chain does
 /// not say how each link was made): not taken.
 fn ancestry_roots(ancestry: &DataFrame) -> Result<Roots<'_>> {
-    let mut nearest = HashMap::new();
+    let mut nearest = PlHashMap::default();
     let a_account = str_column(ancestry, "account_id")?;
     let a_region = str_column(ancestry, "region")?;
     let a_image = str_column(ancestry, "image_id")?;
@@ -259,7 +258,7 @@ struct Ranks<'a> {
 
 /// Ranks each family's versions; `image` names the rows.
 fn rank<'a>(versions: &[Version<'_>], image: &[Option<&'a str>], now: i64) -> Ranks<'a> {
-    let mut members: HashMap<(&str, &str, &str), Vec<usize>> = HashMap::new();
+    let mut members: PlHashMap<(&str, &str, &str), Vec<usize>> = PlHashMap::default();
     for (i, v) in versions.iter().enumerate() {
         if let Some(f) = v.family
             && v.available != Some(false)
