@@ -1026,6 +1026,37 @@ fn planted_locks_links_and_leftovers_are_never_followed_or_lost() {
     assert!(fs::read_to_string(&manifest).unwrap().contains("o-edited"));
 }
 
+/// The audit lists what it wrote in one order, whichever thread wrote
+/// which file first: the reports in format order, the retirement plan after
+/// them, then the findings CSVs and the manifest.
+#[test]
+fn written_files_are_listed_reports_then_retirement_plan_then_csvs() {
+    let root = tempfile::tempdir().unwrap();
+    let run = audit_sample(&root.path().join("out"), &["--format", "all"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let wrote: Vec<String> = stdout(&run)
+        .lines()
+        .filter_map(|l| l.strip_prefix("wrote "))
+        .map(|p| {
+            Path::new(p)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let at = |name: &str| {
+        wrote
+            .iter()
+            .position(|w| w == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {wrote:?}"))
+    };
+    assert!(at("report.html") < at("findings.json"), "{wrote:?}");
+    assert!(at("findings.asff.json") < at("retirement.csv"), "{wrote:?}");
+    assert!(at("retirement.csv") < at("findings.csv"), "{wrote:?}");
+    assert_eq!(wrote.last().map(String::as_str), Some("manifest.json"));
+}
+
 /// The default formats are what an audit's readers keep; OCSF and ASFF are
 /// written when asked, and `all` writes every one.
 #[test]
