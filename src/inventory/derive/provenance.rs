@@ -116,7 +116,16 @@ impl<'a> Images<'a> {
         let at: PlHashMap<(&str, &str), usize> = (0..images.height())
             .filter_map(|i| Some(((image[i]?, region[i]?), i)))
             .collect();
-        let by_id = at.iter().map(|(&(id, _), &i)| (id, i)).collect();
+        // An id in two regions (a hostile inventory: AMI ids are unique)
+        // is its first row's, in table order, whichever way the map of
+        // rows would iterate in this process.
+        let mut by_id: PlHashMap<&str, usize> =
+            PlHashMap::with_capacity_and_hasher(at.len(), Default::default());
+        for i in 0..images.height() {
+            if let (Some(id), Some(_)) = (image[i], region[i]) {
+                by_id.entry(id).or_insert(i);
+            }
+        }
         Ok(Images {
             source: str_column(images, "source_image_id")?,
             source_region: str_column(images, "source_image_region")?,
@@ -279,4 +288,46 @@ fn roots(ancestry: &DataFrame) -> Result<Roots<'_>> {
             .or_insert(entry);
     }
     Ok(deepest)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A base found by id takes the first of the rows with that id, in
+    /// table order, every time (the lookup was built by iterating a hash
+    /// map, whose order varies from process to process).
+    #[test]
+    fn an_id_in_two_regions_resolves_to_its_first_row() {
+        let images = df!(
+            "account_id" => ["111", "111", "111"],
+            "region" => ["eu-west-1", "us-east-1", "us-west-2"],
+            "image_id" => ["ami-dup", "ami-dup", "ami-c"],
+            "source_image_id" => [None, None, Some("ami-dup")],
+            "source_image_region" => [None::<&str>, None, None],
+            "owner_id" => ["111", "111", "111"],
+            "name" => ["first", "second", "child"],
+        )
+        .unwrap();
+        let ancestry = df!(
+            "account_id" => ["111"],
+            "region" => ["us-west-2"],
+            "image_id" => ["ami-c"],
+            "depth" => [1i64],
+            "ancestor_image_id" => ["ami-dup"],
+            "owner_alias" => [None::<&str>],
+            "owner_id" => [None::<&str>],
+            "name" => [None::<&str>],
+            "described" => [Some(true)],
+            "ancestor_source_image_id" => [None::<&str>],
+        )
+        .unwrap();
+        for _ in 0..20 {
+            let columns = provenance(&images, &ancestry, None).unwrap();
+            let name = columns.iter().find(|c| c.name() == "base_name").unwrap();
+            assert_eq!(name.str().unwrap().get(2), Some("first"));
+        }
+    }
 }
