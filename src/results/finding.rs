@@ -119,8 +119,10 @@ pub fn for_each_finding(
     let stage = |e: Error| Error::Internal(format!("findings: {e}"));
     // The rows kept are picked first, on their status alone: most results
     // are passes, which most readers skip, and reading every cell of a
-    // row only to drop it was most of the time here.
+    // row only to drop it was most of the time here. The statuses of the
+    // rows kept are kept beside them, parsed once.
     let mut row = 0;
+    let mut statuses: Vec<Status> = Vec::new();
     let kept = rows_where(&evaluation.results, "status", |status| {
         row += 1;
         let st = status.and_then(Status::parse).ok_or_else(|| {
@@ -129,8 +131,19 @@ pub fn for_each_finding(
                 status.unwrap_or("")
             ))
         })?;
-        Ok(keep(st))
+        let kept = keep(st);
+        if kept {
+            statuses.push(st);
+        }
+        Ok(kept)
     })?;
+    if statuses.len() != kept.height() {
+        return Err(Error::Internal(format!(
+            "findings: {} rows kept for {} statuses",
+            kept.height(),
+            statuses.len()
+        )));
+    }
     // Waivers add these two; without waivers they are absent.
     let mut waiver_reason = optional_text_cells(&kept, "waiver_reason").map_err(stage)?;
     let mut waiver_expires = optional_text_cells(&kept, "waiver_expires").map_err(stage)?;
@@ -147,25 +160,10 @@ pub fn for_each_finding(
         mut expiry,
     ] = <[Run; 6]>::default();
     let unnamed: [Text; 2] = Default::default();
-    for [
-        id,
-        account_id,
-        region,
-        rtype,
-        resource_id,
-        name,
-        status,
-        reason,
-    ] in rows
-    {
+    // The status cell was read and parsed when the row was picked.
+    for ([id, account_id, region, rtype, resource_id, name, _, reason], st) in rows.zip(statuses) {
         let waiver_reason = waiver_reason.as_mut().and_then(Iterator::next).flatten();
         let waiver_expires = waiver_expires.as_mut().and_then(Iterator::next).flatten();
-        let st = status.and_then(Status::parse).ok_or_else(|| {
-            Error::Internal(format!(
-                "findings: a kept row has status `{}`",
-                status.unwrap_or("")
-            ))
-        })?;
         let id = id.unwrap_or("");
         let (rule, [rule_id, title, frameworks]) = by_id.get(id).ok_or_else(|| {
             Error::Internal(format!("findings: results name unknown rule `{id}`"))
