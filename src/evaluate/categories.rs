@@ -13,6 +13,7 @@
 //! depend on the order the rules happened to finish in and are never read
 //! as data: no report sorts, groups or compares by them.
 
+use polars::chunked_array::builder::CategoricalChunkedBuilder;
 use polars::prelude::*;
 
 /// The results' columns held as categories. The other two, `resource_id`
@@ -84,7 +85,7 @@ impl ResultCategories {
 }
 
 /// The mapping of `dtype`, which must be categorical.
-fn mapping_of(dtype: &DataType) -> PolarsResult<&CategoricalMapping> {
+fn mapping_of(dtype: &DataType) -> PolarsResult<&Arc<CategoricalMapping>> {
     let DataType::Categorical(_, mapping) = dtype else {
         polars_bail!(ComputeError: "results categories must be categorical, not {dtype}");
     };
@@ -103,30 +104,55 @@ fn too_many(name: &str, dtype: &DataType) -> PolarsError {
 
 /// One text column's categories, given cell by cell: rows come grouped by
 /// account and region and a rule's reasons repeat, so each run of equal
-/// text is looked up once instead of hashing every row. Ids are gathered
-/// as `u32` and narrowed to the column's width when it is finished.
+/// text is looked up once instead of hashing every row. Ids are pushed in
+/// the column's own width, each known to be the mapping's, so finishing
+/// the column neither narrows nor checks them again.
 pub(super) struct CategoryColumn<'d, 's> {
     name: PlSmallStr,
     dtype: &'d DataType,
-    mapping: &'d CategoricalMapping,
+    mapping: &'d Arc<CategoricalMapping>,
     previous: Option<(&'s str, u32)>,
-    ids: PrimitiveChunkedBuilder<UInt32Type>,
+    ids: Ids,
+}
+
+/// A column's ids, gathered in its width.
+enum Ids {
+    Narrow(CategoricalChunkedBuilder<Categorical8Type>),
+    Middle(CategoricalChunkedBuilder<Categorical16Type>),
+    Wide(CategoricalChunkedBuilder<Categorical32Type>),
 }
 
 impl<'d, 's> CategoryColumn<'d, 's> {
     /// A column of categories of `dtype`, which must be categorical.
     pub(super) fn new(name: &str, dtype: &'d DataType, capacity: usize) -> PolarsResult<Self> {
+        let name = PlSmallStr::from(name);
+        let mut ids = match dtype.cat_physical()? {
+            CategoricalPhysical::U8 => {
+                Ids::Narrow(CategoricalChunkedBuilder::new(name.clone(), dtype.clone()))
+            }
+            CategoricalPhysical::U16 => {
+                Ids::Middle(CategoricalChunkedBuilder::new(name.clone(), dtype.clone()))
+            }
+            CategoricalPhysical::U32 => {
+                Ids::Wide(CategoricalChunkedBuilder::new(name.clone(), dtype.clone()))
+            }
+        };
+        match &mut ids {
+            Ids::Narrow(b) => b.reserve(capacity),
+            Ids::Middle(b) => b.reserve(capacity),
+            Ids::Wide(b) => b.reserve(capacity),
+        }
         Ok(CategoryColumn {
-            name: name.into(),
+            name,
             dtype,
             mapping: mapping_of(dtype)?,
             previous: None,
-            ids: PrimitiveChunkedBuilder::new(name.into(), capacity),
+            ids,
         })
     }
 
     /// The id of `text`, or None when it is not the text looked up last.
-    pub(super) fn repeated(&self, text: &str) -> Option<u32> {
+    fn repeated(&self, text: &str) -> Option<u32> {
         self.previous.filter(|(p, _)| *p == text).map(|(_, id)| id)
     }
 
@@ -148,26 +174,37 @@ impl<'d, 's> CategoryColumn<'d, 's> {
 
     pub(super) fn push(&mut self, text: Option<&'s str>) -> PolarsResult<()> {
         let id = self.id(text)?;
-        self.ids.append_option(id);
-        Ok(())
+        self.push_id(id)
     }
 
     /// Pushes an id this column gave (the same text as a row before).
-    pub(super) fn push_id(&mut self, id: Option<u32>) {
-        self.ids.append_option(id);
+    pub(super) fn push_id(&mut self, id: Option<u32>) -> PolarsResult<()> {
+        let mapping = self.mapping;
+        match (&mut self.ids, id) {
+            (Ids::Narrow(b), Some(id)) => b.append_cat(id, mapping),
+            (Ids::Middle(b), Some(id)) => b.append_cat(id, mapping),
+            (Ids::Wide(b), Some(id)) => b.append_cat(id, mapping),
+            (Ids::Narrow(b), None) => {
+                b.append_null();
+                Ok(())
+            }
+            (Ids::Middle(b), None) => {
+                b.append_null();
+                Ok(())
+            }
+            (Ids::Wide(b), None) => {
+                b.append_null();
+                Ok(())
+            }
+        }
     }
 
-    pub(super) fn finish(self) -> PolarsResult<Column> {
-        let ids = self.ids.finish().into_series();
-        // Every id came from the mapping, which holds no more than the
-        // width allows, so narrowing loses nothing.
-        let width = DataType::from(self.dtype.cat_physical()?);
-        let ids = if ids.dtype() == &width {
-            ids
-        } else {
-            ids.strict_cast(&width)?
-        };
-        Ok(Series::from_cats_and_dtype(&ids, self.dtype, true)?.into_column())
+    pub(super) fn finish(self) -> Column {
+        match self.ids {
+            Ids::Narrow(b) => b.finish().into_series().into_column(),
+            Ids::Middle(b) => b.finish().into_series().into_column(),
+            Ids::Wide(b) => b.finish().into_series().into_column(),
+        }
     }
 }
 
@@ -183,7 +220,7 @@ pub fn as_categories(column: &Column, dtype: &DataType) -> PolarsResult<Column> 
     for cell in text.iter() {
         categories.push(cell)?;
     }
-    categories.finish()
+    Ok(categories.finish())
 }
 
 #[cfg(test)]
