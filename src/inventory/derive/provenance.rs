@@ -113,9 +113,11 @@ impl<'a> Images<'a> {
     fn read(images: &'a DataFrame, ancestry: &'a DataFrame) -> Result<Images<'a>> {
         let image = str_column(images, "image_id")?;
         let region = str_column(images, "region")?;
-        let at: PlHashMap<(&str, &str), usize> = (0..images.height())
-            .filter_map(|i| Some(((image[i]?, region[i]?), i)))
-            .collect();
+        // Sized up front: grown from empty, a million rows were rehashed
+        // (every key's three strings hashed again) some twenty times.
+        let mut at: PlHashMap<(&str, &str), usize> =
+            PlHashMap::with_capacity_and_hasher(images.height(), Default::default());
+        at.extend((0..images.height()).filter_map(|i| Some(((image[i]?, region[i]?), i))));
         // An id in two regions (a hostile inventory: AMI ids are unique)
         // is its first row's, in table order, whichever way the map of
         // rows would iterate in this process.
@@ -260,7 +262,8 @@ fn roots(ancestry: &DataFrame) -> Result<Roots<'_>> {
         bool_column(ancestry, "described")?,
         str_column(ancestry, "ancestor_source_image_id")?,
     );
-    let mut deepest: Roots = PlHashMap::default();
+    let mut deepest: Roots =
+        PlHashMap::with_capacity_and_hasher(ancestry.height(), Default::default());
     for k in 0..ancestry.height() {
         let (Some(a), Some(r), Some(x), Some(d), Some(root)) =
             (account[k], region[k], image[k], depth[k], ancestor[k])

@@ -256,3 +256,95 @@ fn older_inventories_tell_only_cross_region_copies() {
     let m = order(&rows, no_ancestry(), true);
     assert_eq!(m["v1"], (Some(1), Some(10), Some("v2".into())));
 }
+
+/// The walk `Family::newer_than` replaced: every other member of the
+/// family read for each version.
+fn newer_than_by_walk(
+    x: usize,
+    bx: i64,
+    family: &[usize],
+    versions: &[Version],
+) -> Option<(i64, Option<i64>)> {
+    let mut count = 0;
+    let mut first: Option<i64> = None;
+    for &y in family {
+        if y == x {
+            continue;
+        }
+        let v = &versions[y];
+        match (v.available, v.built) {
+            (_, Some(by)) if by < bx => {}
+            (Some(true), Some(by)) if by > bx => {
+                count += 1;
+                let arrived = v.arrived?;
+                first = Some(first.map_or(arrived, |f: i64| f.min(arrived)));
+            }
+            (_, None) if v.arrived.is_some_and(|a| a < bx) => {}
+            _ => return None,
+        }
+    }
+    Some((count, first))
+}
+
+/// Families of every mix (ties, versions of unknown state, unknown build
+/// or arrival times) place each version as reading every other member
+/// does.
+#[test]
+fn each_version_is_placed_as_a_walk_of_its_whole_family_places_it() {
+    // A small linear congruential generator: the same families every run.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |below: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % below
+    };
+    let mut placed = 0;
+    let mut unknown = 0;
+    for _ in 0..400 {
+        let size = 1 + next(12) as usize;
+        // Few distinct times, so ties and equal arrivals are common; rare
+        // unknowns, so most families can be ordered.
+        let rare = next(3) == 0;
+        let versions: Vec<Version> = (0..size)
+            .map(|_| Version {
+                family: Some(("a", "r", "f")),
+                available: if rare && next(6) == 0 {
+                    None
+                } else {
+                    Some(true)
+                },
+                arrived: if rare && next(6) == 0 {
+                    None
+                } else {
+                    Some(next(20) as i64)
+                },
+                built: if rare && next(6) == 0 {
+                    None
+                } else {
+                    let span = if next(2) == 0 { 8 } else { 1000 };
+                    Some(next(span) as i64)
+                },
+            })
+            .collect();
+        let members: Vec<usize> = (0..size).collect();
+        let family = Family::new(&members, &versions);
+        for &x in &members {
+            let (Some(true), Some(bx)) = (versions[x].available, versions[x].built) else {
+                continue;
+            };
+            let expected = newer_than_by_walk(x, bx, &members, &versions);
+            assert_eq!(family.newer_than(bx), expected, "version {x} of {size}");
+            if expected.is_some() {
+                placed += 1;
+            } else {
+                unknown += 1;
+            }
+        }
+    }
+    // Both outcomes were tried, many times.
+    assert!(
+        placed > 200 && unknown > 200,
+        "{placed} placed, {unknown} not"
+    );
+}
