@@ -53,9 +53,12 @@ pub(super) fn apply_coverage(
     let polars = |e: PolarsError| polars_message(&e);
     let lookups = Lookups::new(gaps, skipped);
     let mut raw = raw;
-    let judged = match judge_rows(&raw, gaps, &lookups, categories)? {
-        Some(judged) => judged,
-        None => {
+    let judged = match judge_rows(&raw, gaps, &lookups, categories) {
+        Ok(Some(judged)) => judged,
+        // Out of order, or refused: judged again in results order, so that
+        // a refusal names the first bad row in the order reports use,
+        // whichever order the query gave.
+        Ok(None) | Err(_) => {
             raw = sort_results(raw).map_err(polars)?;
             judge_rows(&raw, gaps, &lookups, categories)?
                 .ok_or("rows sorted into results order were judged out of order")?
@@ -642,6 +645,13 @@ mod tests {
             .unwrap();
         let err = judged(bad).unwrap_err();
         assert!(err.contains("query returned status `failed`"), "{err}");
+        // Two bad statuses: the one first in results order is named,
+        // whichever the query gave first.
+        let mut two = raw(&[0, 2]);
+        two.with_column(Column::new("status".into(), ["bogus", "waived"]))
+            .unwrap();
+        let err = judged(two).unwrap_err();
+        assert!(err.contains("query returned status `waived`"), "{err}");
     }
 
     /// Ids and names exactly the table's are held as the table's own
