@@ -114,7 +114,7 @@ impl<'a> Images<'a> {
         let image = str_column(images, "image_id")?;
         let region = str_column(images, "region")?;
         // Sized up front: grown from empty, a million rows were rehashed
-        // (every key's three strings hashed again) some twenty times.
+        // (both strings of every key hashed again) some twenty times.
         let mut at: PlHashMap<(&str, &str), usize> =
             PlHashMap::with_capacity_and_hasher(images.height(), Default::default());
         at.extend((0..images.height()).filter_map(|i| Some(((image[i]?, region[i]?), i))));
