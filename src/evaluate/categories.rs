@@ -122,30 +122,47 @@ enum Ids {
     Wide(CategoricalChunkedBuilder<Categorical32Type>),
 }
 
+/// A builder of `dtype`'s ids with room for `capacity` rows.
+fn builder<T: PolarsCategoricalType>(
+    name: &PlSmallStr,
+    dtype: &DataType,
+    capacity: usize,
+) -> CategoricalChunkedBuilder<T> {
+    let mut ids = CategoricalChunkedBuilder::new(name.clone(), dtype.clone());
+    ids.reserve(capacity);
+    ids
+}
+
+/// Appends `id`, one `mapping` gave (the builder's own: it is not looked
+/// up again), or a null.
+fn append<T: PolarsCategoricalType>(
+    ids: &mut CategoricalChunkedBuilder<T>,
+    id: Option<u32>,
+    mapping: &Arc<CategoricalMapping>,
+) -> PolarsResult<()> {
+    match id {
+        Some(id) => ids.append_cat(id, mapping),
+        None => {
+            ids.append_null();
+            Ok(())
+        }
+    }
+}
+
 impl<'d, 's> CategoryColumn<'d, 's> {
     /// A column of categories of `dtype`, which must be categorical.
     pub(super) fn new(name: &str, dtype: &'d DataType, capacity: usize) -> PolarsResult<Self> {
+        let mapping = mapping_of(dtype)?;
         let name = PlSmallStr::from(name);
-        let mut ids = match dtype.cat_physical()? {
-            CategoricalPhysical::U8 => {
-                Ids::Narrow(CategoricalChunkedBuilder::new(name.clone(), dtype.clone()))
-            }
-            CategoricalPhysical::U16 => {
-                Ids::Middle(CategoricalChunkedBuilder::new(name.clone(), dtype.clone()))
-            }
-            CategoricalPhysical::U32 => {
-                Ids::Wide(CategoricalChunkedBuilder::new(name.clone(), dtype.clone()))
-            }
+        let ids = match dtype.cat_physical()? {
+            CategoricalPhysical::U8 => Ids::Narrow(builder(&name, dtype, capacity)),
+            CategoricalPhysical::U16 => Ids::Middle(builder(&name, dtype, capacity)),
+            CategoricalPhysical::U32 => Ids::Wide(builder(&name, dtype, capacity)),
         };
-        match &mut ids {
-            Ids::Narrow(b) => b.reserve(capacity),
-            Ids::Middle(b) => b.reserve(capacity),
-            Ids::Wide(b) => b.reserve(capacity),
-        }
         Ok(CategoryColumn {
             name,
             dtype,
-            mapping: mapping_of(dtype)?,
+            mapping,
             previous: None,
             ids,
         })
@@ -179,23 +196,10 @@ impl<'d, 's> CategoryColumn<'d, 's> {
 
     /// Pushes an id this column gave (the same text as a row before).
     pub(super) fn push_id(&mut self, id: Option<u32>) -> PolarsResult<()> {
-        let mapping = self.mapping;
-        match (&mut self.ids, id) {
-            (Ids::Narrow(b), Some(id)) => b.append_cat(id, mapping),
-            (Ids::Middle(b), Some(id)) => b.append_cat(id, mapping),
-            (Ids::Wide(b), Some(id)) => b.append_cat(id, mapping),
-            (Ids::Narrow(b), None) => {
-                b.append_null();
-                Ok(())
-            }
-            (Ids::Middle(b), None) => {
-                b.append_null();
-                Ok(())
-            }
-            (Ids::Wide(b), None) => {
-                b.append_null();
-                Ok(())
-            }
+        match &mut self.ids {
+            Ids::Narrow(ids) => append(ids, id, self.mapping),
+            Ids::Middle(ids) => append(ids, id, self.mapping),
+            Ids::Wide(ids) => append(ids, id, self.mapping),
         }
     }
 

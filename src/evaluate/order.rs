@@ -46,7 +46,7 @@ pub(super) fn rank(v: Option<&str>) -> (bool, &str) {
 
 /// Whether rows are already in (account_id, region, resource_id) order,
 /// nulls last, as `sort_results` would put them.
-pub(super) fn is_sorted(df: &DataFrame) -> PolarsResult<bool> {
+fn is_sorted(df: &DataFrame) -> PolarsResult<bool> {
     let key = |name: &str| -> PolarsResult<StringChunked> { Ok(df.column(name)?.str()?.clone()) };
     let (account, region, resource) = (key("account_id")?, key("region")?, key("resource_id")?);
     type Rank<'a> = (bool, &'a str);
