@@ -4,6 +4,11 @@
 //!
 //! cargo bench --bench audit -- [--accounts N] [--regions R] [--images K]
 //!     [--audit [--formats default|all|csv,json,...] [--compress]]
+//!     [--policies DIR] [--per-rule [--rule ID]...]
+//!
+//! `--policies` evaluates the rules of DIR instead of the built-in pack (to
+//! time a rewritten query without a rebuild); `--rule` keeps only the named
+//! rules.
 //!
 //! The inventory is written once by the `amiaudit synth` binary (in a child
 //! process, so its memory does not count here) under the target directory.
@@ -31,6 +36,13 @@ use amiaudit::settings::{self, AuditPlan, AuditRequest};
 #[path = "support/cli.rs"]
 mod cli;
 use cli::{arg, peak_rss_mib};
+
+/// Every value given after a flag `name`, in order.
+fn values<'a>(args: &'a [String], name: &'a str) -> impl Iterator<Item = &'a str> {
+    args.windows(2)
+        .filter(move |w| w[0] == name)
+        .map(|w| w[1].as_str())
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -116,7 +128,12 @@ fn main() {
     let inv = inventory::load(&dir).expect("load inventory");
     let load = t.elapsed().as_secs_f64();
     let n_images = inv.table("images").expect("images").height();
-    let pack = settings::load_pack(&[]).expect("built-in pack");
+    let policies: Vec<PathBuf> = values(&args, "--policies").map(PathBuf::from).collect();
+    let mut pack = settings::load_pack(&policies).expect("policy pack");
+    let only: Vec<&str> = values(&args, "--rule").collect();
+    if !only.is_empty() {
+        pack.rules.retain(|rule| only.contains(&rule.id.as_str()));
+    }
     if args.iter().any(|a| a == "--per-rule") {
         for rule in &pack.rules {
             let t = Instant::now();
