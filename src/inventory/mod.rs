@@ -213,13 +213,19 @@ impl Inventory {
         )?;
         derive::inspector_scanned(&mut tables)?;
         let usage = derive::usage(&tables, &coverage, now)?;
-        let derived = BTreeMap::from([
+        let mut derived = BTreeMap::from([
             ("launches", usage.launches),
             ("consumer_gaps", usage.consumer_gaps),
             ("image_consumer_gaps", usage.image_consumer_gaps),
             ("image_uses", usage.image_uses),
             ("image_use_gaps", usage.image_use_gaps),
         ]);
+        derive::image_keys(
+            tables
+                .iter_mut()
+                .chain(derived.iter_mut())
+                .map(|(name, df)| (*name, df)),
+        )?;
         Ok(Inventory {
             manifest,
             tables,

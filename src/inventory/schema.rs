@@ -1532,6 +1532,114 @@ pub const DERIVED: &[DerivedColumn] = &[
         kind: ColumnKind::Str,
         doc: "one-row table: the organization id (`o-...`), null outside an organization",
     },
+    DerivedColumn {
+        table: "images",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "a number standing for `image_id` in this load, the same in every table below (equal ids, equal keys; a null id, a null key), for joins and groups: one machine word where the id is 21 bytes of text. It means nothing else and is not stable from one load to the next",
+    },
+    DerivedColumn {
+        table: "image_usage_reports",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "image_usage_entries",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "image_references",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "image_ancestry",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "image_block_devices",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "image_tags",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "launch_permissions",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "instances",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "launch_templates",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "inspector_findings",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "pipeline_amis",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "asg_launch_sources",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "ssm_parameters",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "launches",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "image_uses",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "image_consumer_gaps",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
+    DerivedColumn {
+        table: "image_use_gaps",
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    },
 ];
 
 pub fn table(name: &str) -> Option<&'static TableDef> {
@@ -1690,6 +1798,30 @@ mod tests {
             }
             assert!(t.column(t.resource_id).is_some(), "{}", t.name);
         }
+    }
+
+    /// Every table with an `image_id`, stored or derived, gets an
+    /// `image_key` at load (derive/keys.rs), and the schema says so.
+    #[test]
+    fn every_table_with_an_image_id_documents_its_image_key() {
+        use std::collections::BTreeSet;
+        let with_id: BTreeSet<&str> = TABLES
+            .iter()
+            .filter(|t| t.column("image_id").is_some())
+            .map(|t| t.name)
+            .chain(
+                DERIVED
+                    .iter()
+                    .filter(|d| d.name == "image_id")
+                    .map(|d| d.table),
+            )
+            .collect();
+        let keyed: BTreeSet<&str> = DERIVED
+            .iter()
+            .filter(|d| d.name == "image_key")
+            .map(|d| d.table)
+            .collect();
+        assert_eq!(with_id, keyed);
     }
 
     #[test]

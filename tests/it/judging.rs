@@ -406,3 +406,33 @@ fn a_small_parquet_file_cannot_inflate_into_a_large_audit() {
     let err = audit_error(dir.path());
     assert!(err.contains("images.parquet: decompresses to"), "{err}");
 }
+
+/// Loading gives every table with an `image_id` (as the schema lists them)
+/// an `image_key`, one number per id across all of them: rules join on it
+/// as on the id itself.
+#[test]
+fn image_keys_stand_for_the_same_ids_in_every_table() {
+    use std::collections::HashMap;
+    let inventory = amiaudit::inventory::load(&sample()).unwrap();
+    let mut key_of: HashMap<String, u32> = HashMap::new();
+    let mut id_of: HashMap<u32, String> = HashMap::new();
+    let mut tables = 0;
+    for derived in amiaudit::inventory::schema::DERIVED {
+        if derived.name != "image_key" {
+            continue;
+        }
+        let df = inventory.table(derived.table).unwrap();
+        let ids = df.column("image_id").unwrap().str().unwrap().clone();
+        let keys = df.column("image_key").unwrap().u32().unwrap().clone();
+        for (id, key) in ids.iter().zip(keys.iter()) {
+            assert_eq!(id.is_none(), key.is_none(), "{}", derived.table);
+            if let (Some(id), Some(key)) = (id, key) {
+                assert_eq!(*key_of.entry(id.to_string()).or_insert(key), key, "{id}");
+                assert_eq!(id_of.entry(key).or_insert_with(|| id.to_string()), id);
+            }
+        }
+        tables += 1;
+    }
+    assert_eq!(tables, 18);
+    assert!(key_of.len() > 10, "{}", key_of.len());
+}

@@ -9,7 +9,8 @@
 //!   version or an Auto Scaling launch source will launch, `resolve:ssm:`
 //!   followed to the parameter ([`launch_images`]); every consumer of an
 //!   AMI in one table, `launches`; and where the consumers were not read in
-//!   full, `consumer_gaps` ([`usage`]).
+//!   full, `consumer_gaps` ([`usage`]);
+//! - `image_key`, a number for each `image_id` to join on ([`image_keys`]).
 //!
 //! Lookups are polars' hash maps (`PlHashMap`: foldhash, seeded per
 //! process). std's SipHash was 18 % of the load's CPU at a million AMIs;
@@ -23,6 +24,7 @@ use super::table_of as table;
 use crate::error::{Error, Result, polars_message};
 
 mod inspector;
+mod keys;
 mod launch_images;
 mod provenance;
 mod usage;
@@ -30,6 +32,7 @@ mod uses;
 mod versions;
 
 pub(super) use inspector::inspector_scanned;
+pub(super) use keys::image_keys;
 pub(super) use launch_images::launch_images;
 pub(super) use provenance::provenance;
 pub(super) use usage::usage;
