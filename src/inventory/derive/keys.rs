@@ -10,14 +10,19 @@
 //! never stored or reported.
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 
 /// The column every table with an `image_id` gets.
 pub(in crate::inventory) const IMAGE_KEY: &str = "image_key";
 
-/// Adds `image_key` to every table with a text `image_id` column, `images`
-/// first (it holds most ids; the others mostly repeat them).
+/// Adds `image_key` to every table with a text `image_id` column.
+///
+/// `images` is keyed first: it holds most ids, and most other tables repeat
+/// them in its order. The other tables are then keyed side by side against
+/// it alone; the few ids no image has are given their numbers last, one
+/// table after another, so the keys are the same on every run.
 pub(in crate::inventory) fn image_keys<'t>(
     tables: impl Iterator<Item = (&'t str, &'t mut DataFrame)>,
 ) -> Result<()> {
@@ -30,10 +35,46 @@ pub(in crate::inventory) fn image_keys<'t>(
         .collect();
     keyed.sort_by_key(|(name, _)| *name != "images");
     let columns = {
-        let mut keys = Keys::default();
-        keyed
+        let ids = keyed
             .iter()
-            .map(|(name, df)| keys.column(name, df))
+            .map(|(name, df)| {
+                df.column("image_id")
+                    .and_then(Column::str)
+                    .map(|ids| (*name, ids))
+                    .map_err(|e| super::stage(name, &e))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (images, rest) = match ids.split_first() {
+            Some((&("images", first), rest)) => (Images::key(first)?, rest),
+            _ => (Images::default(), &ids[..]),
+        };
+        let mut guessed: Vec<Guessed> =
+            rest.par_iter().map(|&(_, ids)| images.guess(ids)).collect();
+        // Ids no image has, in table order.
+        let mut next = images.of.len();
+        let mut others: PlHashMap<&str, u32> = PlHashMap::new();
+        for (guess, &(name, _)) in guessed.iter_mut().zip(rest) {
+            for &(row, id) in &guess.misses {
+                let key = match others.get(id) {
+                    Some(&key) => key,
+                    None => {
+                        let key = u32::try_from(next).map_err(|_| too_many(name))?;
+                        others.insert(id, key);
+                        next += 1;
+                        key
+                    }
+                };
+                if let Some(slot) = guess.keys.get_mut(row) {
+                    *slot = key;
+                }
+            }
+        }
+        let first = (ids.len() > rest.len()).then_some(images.keys);
+        first
+            .into_iter()
+            .chain(guessed.into_iter().map(|g| g.keys))
+            .zip(&ids)
+            .map(|(keys, (name, ids))| column(keys, ids).map_err(|e| super::stage(name, &e)))
             .collect::<Result<Vec<Column>>>()?
     };
     for ((name, df), column) in keyed.iter_mut().zip(columns) {
@@ -42,77 +83,101 @@ pub(in crate::inventory) fn image_keys<'t>(
     Ok(())
 }
 
-/// The keys given so far, and the first table's ids in its order.
-#[derive(Default)]
-struct Keys<'d> {
-    /// Each id's key and, when the first table holds it, its place in
-    /// `first`.
-    of: PlHashMap<&'d str, (u32, Option<usize>)>,
-    /// The first table's (`images`') ids and keys, row by row.
-    first: Vec<(&'d str, u32)>,
+fn too_many(table: &str) -> Error {
+    Error::Input(format!(
+        "inventory: table `{table}`: more than {} distinct image ids, more than one audit can hold",
+        u32::MAX
+    ))
 }
 
-impl<'d> Keys<'d> {
-    /// The keys of one table's ids. Most tables are stored in the order of
-    /// `images` (account, region, image), so the next id is tried against
-    /// the image after the last one found before it is hashed; and rows
-    /// come grouped by image, so each run of one id is taken once.
-    fn column(&mut self, name: &str, df: &'d DataFrame) -> Result<Column> {
-        let ids = df
-            .column("image_id")
-            .and_then(Column::str)
-            .map_err(|e| super::stage(name, &e))?;
-        let is_first = self.first.is_empty() && name == "images";
-        if is_first {
-            self.of.reserve(ids.len());
-            self.first.reserve(ids.len());
+/// The key column of a table: `keys`, null where the id is.
+fn column(keys: Vec<u32>, ids: &StringChunked) -> PolarsResult<Column> {
+    let keys = UInt32Chunked::from_vec(PlSmallStr::from_static(IMAGE_KEY), keys);
+    let keys = if ids.null_count() > 0 {
+        keys.set(&ids.is_null(), None)?
+    } else {
+        keys
+    };
+    Ok(keys.into_column())
+}
+
+/// The keys of `images`: each id's key and its first row there.
+#[derive(Default)]
+struct Images<'d> {
+    of: PlHashMap<&'d str, (u32, usize)>,
+    /// Each row's id (None where it is null).
+    ids: Vec<Option<&'d str>>,
+    keys: Vec<u32>,
+}
+
+/// One other table's keys: the rows whose id no image has hold 0 until
+/// they are given theirs (`misses`).
+struct Guessed<'d> {
+    keys: Vec<u32>,
+    misses: Vec<(usize, &'d str)>,
+}
+
+impl<'d> Images<'d> {
+    fn key(ids: &'d StringChunked) -> Result<Self> {
+        let mut images = Images {
+            of: PlHashMap::with_capacity(ids.len()),
+            ids: Vec::with_capacity(ids.len()),
+            keys: Vec::with_capacity(ids.len()),
+        };
+        for (row, id) in ids.iter().enumerate() {
+            images.ids.push(id);
+            let key = match id {
+                Some(id) => {
+                    let next = u32::try_from(images.of.len()).map_err(|_| too_many("images"))?;
+                    images.of.entry(id).or_insert((next, row)).0
+                }
+                None => 0,
+            };
+            images.keys.push(key);
         }
-        let mut out: Vec<Option<u32>> = Vec::with_capacity(ids.len());
-        let mut previous: Option<(&str, u32)> = None;
-        let mut hint = 0usize;
-        for id in ids.iter() {
+        Ok(images)
+    }
+
+    /// The keys of a table's ids that images have. Each id is first tried
+    /// against the image after the last one found (tables stored in the
+    /// images' order: account, region, image), then hashed; a run of one
+    /// id (rows grouped by image) is taken once.
+    fn guess(&self, ids: &'d StringChunked) -> Guessed<'d> {
+        let mut keys = Vec::with_capacity(ids.len());
+        let mut misses = Vec::new();
+        let mut previous: Option<(&str, Option<u32>)> = None;
+        let mut next_row = 0usize;
+        for (row, id) in ids.iter().enumerate() {
             let Some(id) = id else {
-                out.push(None);
+                keys.push(0);
                 continue;
             };
             let key = match previous {
                 Some((p, key)) if p == id => key,
                 _ => {
-                    let key = match self.first.get(hint) {
-                        Some(&(at, key)) if !is_first && at == id => {
-                            hint += 1;
+                    let key = if self.ids.get(next_row).copied().flatten() == Some(id) {
+                        let key = self.keys.get(next_row).copied();
+                        next_row += 1;
+                        key
+                    } else {
+                        self.of.get(id).map(|&(key, at)| {
+                            next_row = at + 1;
                             key
-                        }
-                        _ => {
-                            let next = u32::try_from(self.of.len()).map_err(|_| {
-                                Error::Input(format!(
-                                    "inventory: table `{name}`: more than {} distinct image ids, more than one audit can hold",
-                                    u32::MAX
-                                ))
-                            })?;
-                            let &mut (key, at) = self
-                                .of
-                                .entry(id)
-                                .or_insert((next, is_first.then_some(self.first.len())));
-                            if let Some(at) = at {
-                                hint = at + 1;
-                            }
-                            key
-                        }
+                        })
                     };
                     previous = Some((id, key));
                     key
                 }
             };
-            if is_first {
-                self.first.push((id, key));
+            match key {
+                Some(key) => keys.push(key),
+                None => {
+                    keys.push(0);
+                    misses.push((row, id));
+                }
             }
-            out.push(Some(key));
         }
-        Ok(
-            UInt32Chunked::from_iter_options(PlSmallStr::from_static(IMAGE_KEY), out.into_iter())
-                .into_column(),
-        )
+        Guessed { keys, misses }
     }
 }
 
