@@ -1536,7 +1536,7 @@ pub const DERIVED: &[DerivedColumn] = &[
         table: "images",
         name: "image_key",
         kind: ColumnKind::Int,
-        doc: "a number standing for `image_id` in this load, the same in every table below (equal ids, equal keys; a null id, a null key), for joins and groups: one machine word where the id is 21 bytes of text. It means nothing else and is not stable from one load to the next",
+        doc: "a number standing for `image_id` in this load, the same in every table below (equal ids, equal keys; a null id, a null key), for joins and groups: one machine word where the id is 21 bytes of text. It means nothing else: the same inventory always gets the same keys, another numbers its ids its own way",
     },
     DerivedColumn {
         table: "image_usage_reports",

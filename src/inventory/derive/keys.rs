@@ -6,8 +6,9 @@
 //! the number (BENCHMARKS.md, "Issue 30, eleventh pass").
 //!
 //! The numbers mean nothing but equality: equal keys, equal ids; a null id,
-//! a null key. They are given in the order the ids are first met and are
-//! never stored or reported.
+//! a null key. They are given in a fixed order (the same inventory, the
+//! same keys), are never stored, and no report shows them (a `query` of a
+//! table does).
 
 use polars::prelude::*;
 use rayon::prelude::*;
@@ -22,7 +23,7 @@ pub(in crate::inventory) const IMAGE_KEY: &str = "image_key";
 /// `images` is keyed first: it holds most ids, and most other tables repeat
 /// them in its order. The other tables are then keyed side by side against
 /// it alone; the few ids no image has are given their numbers last, one
-/// table after another, so the keys are the same on every run.
+/// table after another, so the same inventory always gets the same keys.
 pub(in crate::inventory) fn image_keys<'t>(
     tables: impl Iterator<Item = (&'t str, &'t mut DataFrame)>,
 ) -> Result<()> {
@@ -48,13 +49,15 @@ pub(in crate::inventory) fn image_keys<'t>(
             Some((&("images", first), rest)) => (Images::key(first)?, rest),
             _ => (Images::default(), &ids[..]),
         };
-        let mut guessed: Vec<Guessed> =
-            rest.par_iter().map(|&(_, ids)| images.guess(ids)).collect();
+        let mut looked_up: Vec<LookedUp> = rest
+            .par_iter()
+            .map(|&(_, ids)| images.look_up(ids))
+            .collect();
         // Ids no image has, in table order.
         let mut next = images.of.len();
         let mut others: PlHashMap<&str, u32> = PlHashMap::new();
-        for (guess, &(name, _)) in guessed.iter_mut().zip(rest) {
-            for &(row, id) in &guess.misses {
+        for (table, &(name, _)) in looked_up.iter_mut().zip(rest) {
+            for &(row, id) in &table.misses {
                 let key = match others.get(id) {
                     Some(&key) => key,
                     None => {
@@ -64,7 +67,8 @@ pub(in crate::inventory) fn image_keys<'t>(
                         key
                     }
                 };
-                if let Some(slot) = guess.keys.get_mut(row) {
+                // Always there: `row` is one of the table's rows.
+                if let Some(slot) = table.keys.get_mut(row) {
                     *slot = key;
                 }
             }
@@ -72,7 +76,7 @@ pub(in crate::inventory) fn image_keys<'t>(
         let first = (ids.len() > rest.len()).then_some(images.keys);
         first
             .into_iter()
-            .chain(guessed.into_iter().map(|g| g.keys))
+            .chain(looked_up.into_iter().map(|t| t.keys))
             .zip(&ids)
             .map(|(keys, (name, ids))| column(keys, ids).map_err(|e| super::stage(name, &e)))
             .collect::<Result<Vec<Column>>>()?
@@ -110,9 +114,10 @@ struct Images<'d> {
     keys: Vec<u32>,
 }
 
-/// One other table's keys: the rows whose id no image has hold 0 until
-/// they are given theirs (`misses`).
-struct Guessed<'d> {
+/// One other table's keys, as far as `images` gives them: the rows whose
+/// id no image has hold 0 until they are given theirs (`misses`), and the
+/// rows with no id hold 0 until the column makes them null.
+struct LookedUp<'d> {
     keys: Vec<u32>,
     misses: Vec<(usize, &'d str)>,
 }
@@ -142,7 +147,7 @@ impl<'d> Images<'d> {
     /// against the image after the last one found (tables stored in the
     /// images' order: account, region, image), then hashed; a run of one
     /// id (rows grouped by image) is taken once.
-    fn guess(&self, ids: &'d StringChunked) -> Guessed<'d> {
+    fn look_up(&self, ids: &'d StringChunked) -> LookedUp<'d> {
         let mut keys = Vec::with_capacity(ids.len());
         let mut misses = Vec::new();
         let mut previous: Option<(&str, Option<u32>)> = None;
@@ -177,7 +182,7 @@ impl<'d> Images<'d> {
                 }
             }
         }
-        Guessed { keys, misses }
+        LookedUp { keys, misses }
     }
 }
 
@@ -200,7 +205,7 @@ mod tests {
     fn the_same_id_gets_the_same_key_in_every_table() {
         let mut images = df!("image_id" => ["ami-b", "ami-a", "ami-c"]).unwrap();
         let mut tags = df!("image_id" => [Some("ami-a"), Some("ami-a"), None, Some("ami-d"), Some("ami-b"), Some("ami-a")]).unwrap();
-        // In the images' order (the guess at the next image is right), then
+        // In the images' order (the image after the last one found is right), then
         // out of it, then an id no image has.
         let mut devices =
             df!("image_id" => ["ami-b", "ami-a", "ami-a", "ami-c", "ami-a", "ami-e", "ami-c"])
@@ -232,5 +237,38 @@ mod tests {
         assert!(d[5].is_some() && !i.contains(&d[5]) && d[5] != t[3]);
         assert_eq!(d[6], i[2]);
         assert!(regions.column(IMAGE_KEY).is_err());
+    }
+
+    /// An id twice in `images`, a null there, and inventories with no
+    /// `images` rows or no `images` table: still one key per id.
+    #[test]
+    fn repeats_nulls_and_a_missing_images_table_keep_one_key_per_id() {
+        let mut images =
+            df!("image_id" => [Some("ami-a"), None, Some("ami-b"), Some("ami-a")]).unwrap();
+        let mut uses =
+            df!("image_id" => [Some("ami-b"), Some("ami-a"), None, Some("ami-z")]).unwrap();
+        image_keys([("images", &mut images), ("image_uses", &mut uses)].into_iter()).unwrap();
+        let (i, u) = (keys_of(&images), keys_of(&uses));
+        assert_eq!(i[0], i[3]);
+        assert_eq!(i[1], None);
+        assert_ne!(i[0], i[2]);
+        assert_eq!(u[..3], [i[2], i[0], None]);
+        assert!(u[3].is_some() && !i.contains(&u[3]));
+
+        for with_images in [false, true] {
+            let mut empty = df!("image_id" => Vec::<String>::new()).unwrap();
+            let mut tags = df!("image_id" => ["ami-a", "ami-b", "ami-a"]).unwrap();
+            let mut uses = df!("image_id" => ["ami-b", "ami-c"]).unwrap();
+            let mut tables = vec![("image_tags", &mut tags), ("image_uses", &mut uses)];
+            if with_images {
+                tables.push(("images", &mut empty));
+            }
+            image_keys(tables.into_iter()).unwrap();
+            let (t, u) = (keys_of(&tags), keys_of(&uses));
+            assert_eq!(t[0], t[2]);
+            assert_eq!(u[0], t[1]);
+            let distinct: std::collections::BTreeSet<_> = t.iter().chain(&u).flatten().collect();
+            assert_eq!(distinct.len(), 3, "{with_images}");
+        }
     }
 }
