@@ -36,6 +36,9 @@ fn bad_status(status: &str) -> String {
 /// and name columns of the rule's table: held instead of the rows' own
 /// where they are the same text.
 ///
+/// `reasons` are the query's reasons where they were computed apart from
+/// its rows (`reasons::collect_split`): only for the rows that keep one.
+///
 /// One pass over the rows in Rust: the gap sets are small, joins would copy
 /// every column, and the category ids are taken as each row is judged, so
 /// no column of status or reason text is ever made only to be hashed again.
@@ -44,6 +47,7 @@ fn bad_status(status: &str) -> String {
 /// sorted and judged again.
 pub(super) fn apply_coverage(
     raw: DataFrame,
+    reasons: Option<DataFrame>,
     gaps: &Gaps<'_>,
     skipped: &BTreeSet<(String, String)>,
     rule: &Rule,
@@ -53,14 +57,18 @@ pub(super) fn apply_coverage(
     let polars = |e: PolarsError| polars_message(&e);
     let lookups = Lookups::new(gaps, skipped);
     let mut raw = raw;
-    let judged = match judge_rows(&raw, gaps, &lookups, categories) {
+    let judged = match judge_rows(&raw, reasons.as_ref(), gaps, &lookups, categories) {
         Ok(Some(judged)) => judged,
         // Out of order, or refused: judged again in results order, so that
         // a refusal names the first bad row in the order reports use,
-        // whichever order the query gave.
+        // whichever order the query gave. Reasons computed apart go back
+        // to their rows first, to be sorted with them.
         Ok(None) | Err(_) => {
+            if let Some(reasons) = &reasons {
+                raw = with_reasons(raw, reasons)?;
+            }
             raw = sort_results(raw).map_err(polars)?;
-            judge_rows(&raw, gaps, &lookups, categories)?
+            judge_rows(&raw, None, gaps, &lookups, categories)?
                 .ok_or("rows sorted into results order were judged out of order")?
         }
     };
@@ -171,8 +179,36 @@ struct Judged<'g> {
 
 /// Judges the rows of `raw` in the order given, or None as soon as a row
 /// is out of results order (account, region, resource; nulls last).
+/// `reasons`: the reasons of the rows that keep one, when `raw`'s are not
+/// its own.
 fn judge_rows<'g>(
     raw: &DataFrame,
+    reasons: Option<&DataFrame>,
+    gaps: &'g Gaps<'_>,
+    lookups: &Lookups<'_>,
+    categories: &ResultCategories,
+) -> Result<Option<Judged<'g>>, String> {
+    // One loop for each source of reasons, each with its own iterator
+    // inlined (the loop runs once a result, 23 M times at a million AMIs).
+    match reasons {
+        None => {
+            let own = text_column(raw, "reason")?.iter();
+            judge_rows_with(raw, OwnReasons(own), gaps, lookups, categories)
+        }
+        Some(kept) => judge_rows_with(raw, KeptReasons::new(kept)?, gaps, lookups, categories),
+    }
+}
+
+/// Column `name` of `df`, which must be text.
+fn text_column<'d>(df: &'d DataFrame, name: &str) -> Result<&'d StringChunked, String> {
+    df.column(name)
+        .and_then(Column::str)
+        .map_err(|e| polars_message(&e))
+}
+
+fn judge_rows_with<'g, 'a>(
+    raw: &'a DataFrame,
+    mut reasons_of_rows: impl QueryReasons<'a>,
     gaps: &'g Gaps<'_>,
     lookups: &Lookups<'_>,
     categories: &ResultCategories,
@@ -187,8 +223,7 @@ fn judge_rows<'g>(
         .iter()
         .zip(text("region")?.iter())
         .zip(text("resource_id")?.iter())
-        .zip(text("status")?.iter())
-        .zip(text("reason")?.iter());
+        .zip(text("status")?.iter());
     // Most queries name no resource type: the rule's, the same for every
     // row, is looked up once instead of made into a column of text.
     let kind_column = raw.column("resource_type").map_err(polars)?;
@@ -213,6 +248,8 @@ fn judge_rows<'g>(
     let (mut statuses, mut reasons) = (column("status")?, column("reason")?);
     // The id of each status a row may be given, taken once.
     let (mut pass_id, mut fail_id, mut unknown_id) = (None, None, None);
+    // The id of the empty reason (a pass's), taken once: most rows pass.
+    let mut no_reason_id = None;
     let mut keep: Option<Vec<bool>> = None;
     // The gap account-regions, in results order, that no row has reached
     // yet: one the rows pass without a row in it is blind, and gets a row
@@ -233,7 +270,7 @@ fn judge_rows<'g>(
     // of that type.
     type Unknown<'u> = Option<&'u FxHashMap<RowKey<'u>, usize>>;
     let mut kind_run: Option<(Option<&str>, Option<u32>, Unknown)> = None;
-    for (i, ((((account, region), resource), status), reason)) in rows.enumerate() {
+    for (i, (((account, region), resource), status)) in rows.enumerate() {
         let kind = kinds_of_rows.next();
         if run != Some((account, region)) {
             let key = (rank(account), rank(region));
@@ -268,6 +305,7 @@ fn judge_rows<'g>(
             return Ok(None);
         }
         last_resource = resource;
+        let reason = reasons_of_rows.next(status)?;
         if run_skipped {
             if let Some(k) = keep.get_or_insert_with(|| vec![true; height]).get_mut(i) {
                 *k = false;
@@ -282,7 +320,11 @@ fn judge_rows<'g>(
                     .filter(|r| !r.is_empty())
                     .unwrap_or("needed data is missing"),
             ),
-            Some(text) => (Status::parse(text).ok_or(text), reason.unwrap_or("")),
+            // A pass's reason is never kept, however it was computed.
+            Some(text) => match Status::parse(text) {
+                Some(Status::Pass) => (Ok(Status::Pass), ""),
+                parsed => (parsed.ok_or(text), reason.unwrap_or("")),
+            },
         };
         let (kind_id, unknown_facts) = match kind_run {
             Some((k, id, facts)) if same_text(k, kind) => (id, facts),
@@ -330,9 +372,17 @@ fn judge_rows<'g>(
         regions.push_id(run_ids.1).map_err(polars)?;
         kinds.push_id(kind_id).map_err(polars)?;
         statuses.push_id(*status_id).map_err(polars)?;
-        reasons.push(Some(reason)).map_err(polars)?;
+        if reason.is_empty() {
+            if no_reason_id.is_none() {
+                no_reason_id = reasons.id(Some("")).map_err(polars)?;
+            }
+            reasons.push_id(no_reason_id).map_err(polars)?;
+        } else {
+            reasons.push(Some(reason)).map_err(polars)?;
+        }
         kept += 1;
     }
+    reasons_of_rows.finish()?;
     blind.extend(unreached.map(|(key, why)| (kept, key, why)));
     blind.retain(|(_, (a, r), _)| !reached_by_null.contains(&(a.as_str(), r.as_str())));
     Ok(Some(Judged {
@@ -346,6 +396,91 @@ fn judge_rows<'g>(
         keep,
         blind,
     }))
+}
+
+/// The query's reason of each row: from its own column (`OwnReasons`) or,
+/// where they were computed apart, from the reasons of the rows that keep
+/// one (`KeptReasons`).
+trait QueryReasons<'a> {
+    /// The reason of the next row, whose status is `status`.
+    fn next(&mut self, status: Option<&str>) -> Result<Option<&'a str>, String>;
+    /// Checks that no reason is left over.
+    fn finish(self) -> Result<(), String>;
+}
+
+struct OwnReasons<I>(I);
+
+impl<'a, I: Iterator<Item = Option<&'a str>>> QueryReasons<'a> for OwnReasons<I> {
+    fn next(&mut self, _status: Option<&str>) -> Result<Option<&'a str>, String> {
+        Ok(self.0.next().flatten())
+    }
+
+    fn finish(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Each reason beside the status of its row.
+struct KeptReasons<I>(I);
+
+/// A cell of text, or null.
+type Cell<'a> = Option<&'a str>;
+
+impl<'a> KeptReasons<()> {
+    fn new(
+        kept: &'a DataFrame,
+    ) -> Result<KeptReasons<impl Iterator<Item = (Cell<'a>, Cell<'a>)>>, String> {
+        let statuses = text_column(kept, super::reasons::STATUS)?.iter();
+        Ok(KeptReasons(
+            statuses.zip(text_column(kept, "reason")?.iter()),
+        ))
+    }
+}
+
+/// The error for reasons computed apart that do not follow the rows.
+const MISMATCHED_REASONS: &str =
+    "the query's reasons do not follow its rows (reported as the rule's error, never guessed)";
+
+impl<'a, I> QueryReasons<'a> for KeptReasons<I>
+where
+    I: Iterator<Item = (Cell<'a>, Cell<'a>)>,
+{
+    /// A reason kept apart must be the next row's that keeps one, with the
+    /// same status.
+    fn next(&mut self, status: Option<&str>) -> Result<Option<&'a str>, String> {
+        if !super::reasons::keeps_reason(status) {
+            return Ok(None);
+        }
+        match self.0.next() {
+            Some((kept_status, reason)) if kept_status == status => Ok(reason),
+            _ => Err(MISMATCHED_REASONS.to_string()),
+        }
+    }
+
+    /// Every reason kept apart was some row's.
+    fn finish(mut self) -> Result<(), String> {
+        match self.0.next() {
+            Some(_) => Err(MISMATCHED_REASONS.to_string()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `raw` with its reasons, computed apart, in its own `reason` column.
+fn with_reasons(mut raw: DataFrame, reasons: &DataFrame) -> Result<DataFrame, String> {
+    let polars = |e: PolarsError| polars_message(&e);
+    let column: StringChunked = {
+        let mut kept = KeptReasons::new(reasons)?;
+        let column = text_column(&raw, "status")?
+            .iter()
+            .map(|status| kept.next(status))
+            .collect::<Result<_, String>>()?;
+        kept.finish()?;
+        column
+    };
+    raw.with_column(column.with_name("reason".into()).into_column())
+        .map_err(polars)?;
+    Ok(raw)
 }
 
 /// Whether two cells hold the same text; the same cell (the rule's one

@@ -17,6 +17,7 @@ mod categories;
 mod gaps;
 mod judge;
 mod order;
+mod reasons;
 
 use std::collections::BTreeMap;
 
@@ -179,29 +180,41 @@ fn evaluate_rule(
     } else {
         lit(rule.resource_type.as_str())
     };
-    let raw = lf
-        .select(
+    let select = |lf: LazyFrame| {
+        lf.select(
             QUERY_COLUMNS
                 .iter()
                 .map(|c| col(*c).cast(DataType::String))
-                .chain([resource_type.alias("resource_type")])
+                .chain([resource_type.clone().alias("resource_type")])
                 .collect::<Vec<_>>(),
         )
-        .collect()
-        .map_err(|e| {
-            let msg = polars_message(&e);
-            if msg.contains("not found") && QUERY_COLUMNS.iter().any(|c| msg.contains(c)) {
-                format!(
-                    "query must return the columns {} ({msg})",
-                    QUERY_COLUMNS.join(", ")
-                )
-            } else {
-                format!("SQL error: {msg}")
-            }
-        })?;
+    };
+    let collected = match reasons::collect_split(&lf, &select) {
+        Some(split) => split.map(|(rows, reasons)| (rows, Some(reasons))),
+        None => select(lf).collect().map(|rows| (rows, None)),
+    };
+    let (raw, reasons) = collected.map_err(|e| {
+        let msg = polars_message(&e);
+        if msg.contains("not found") && QUERY_COLUMNS.iter().any(|c| msg.contains(c)) {
+            format!(
+                "query must return the columns {} ({msg})",
+                QUERY_COLUMNS.join(", ")
+            )
+        } else {
+            format!("SQL error: {msg}")
+        }
+    })?;
     let gaps = coverage.gaps_for(rule)?;
     let own = own_text(inventory, rule).map_err(|e| polars_message(&e))?;
-    apply_coverage(raw, &gaps, &coverage.skipped, rule, categories, own)
+    apply_coverage(
+        raw,
+        reasons,
+        &gaps,
+        &coverage.skipped,
+        rule,
+        categories,
+        own,
+    )
 }
 
 /// The resource id and name columns of the rule's table, if it has one.

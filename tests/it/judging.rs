@@ -1,6 +1,7 @@
 //! Inventories that load must be judged right: each case here once loaded
 //! and was judged wrong (a failed region judged, an account vanished,
 //! duplicate rows, "not known" read as "no"), or crashed.
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
@@ -435,4 +436,105 @@ fn image_keys_stand_for_the_same_ids_in_every_table() {
     }
     assert_eq!(tables, 18);
     assert!(key_of.len() > 10, "{}", key_of.len());
+}
+
+/// Each result of a rule over the sample: (resource id, status, reason).
+type Judged = Vec<(String, String, String)>;
+
+/// Each result of `rule_yaml` over the sample, with the images' states by
+/// id.
+fn judged_with_states(rule_yaml: &str) -> (Judged, BTreeMap<String, Option<String>>) {
+    let inventory = amiaudit::inventory::load(&sample()).unwrap();
+    let rule = amiaudit::policy::parse_rule(Path::new("custom/reasons.yaml"), rule_yaml).unwrap();
+    let evaluation = amiaudit::evaluate::evaluate(
+        &inventory,
+        &[rule],
+        &amiaudit::policy::ParamOverrides::new(),
+    );
+    assert!(
+        evaluation.rule_errors.is_empty(),
+        "{:?}",
+        evaluation.rule_errors
+    );
+    let rows =
+        amiaudit::inventory::text_rows(&evaluation.results, ["resource_id", "status", "reason"])
+            .unwrap()
+            .map(|[id, status, reason]| {
+                let text = |cell: Option<&str>| cell.unwrap_or("").to_string();
+                (text(id), text(status), text(reason))
+            })
+            .collect();
+    let images = inventory.table("images").unwrap();
+    let states = amiaudit::inventory::text_rows(images, ["image_id", "state"])
+        .unwrap()
+        .map(|[id, state]| (id.unwrap().to_string(), state.map(str::to_string)))
+        .collect();
+    (rows, states)
+}
+
+fn reasons_rule(query: &str) -> String {
+    let query: String = query.lines().map(|l| format!("  {l}\n")).collect();
+    format!(
+        "id: REASONS\ntitle: t\nseverity: low\nresource_type: ami\ndescription: d\nremediation:\n  text: t\nquery: |\n{query}"
+    )
+}
+
+/// The engine builds a query's reasons only for the rows that keep one
+/// (evaluate/reasons.rs): each reason still lands on its own row, in a
+/// `UNION ALL`, where a branch's reason is one literal, and where the
+/// query's rows come out of results order; and a pass never keeps one.
+#[test]
+fn reasons_built_apart_land_on_their_own_rows() {
+    let branches = "SELECT account_id, region, image_id AS resource_id, name AS resource_name,
+       CASE WHEN state = 'available' THEN 'pass' ELSE 'fail' END AS status,
+       concat('state ', state, ' of ', image_id) AS reason
+FROM images WHERE state IS NOT NULL
+UNION ALL
+SELECT account_id, region, image_id AS resource_id, name AS resource_name,
+       'unknown' AS status, 'no state' AS reason
+FROM images WHERE state IS NULL";
+    let reversed = "SELECT account_id, region, image_id AS resource_id, name AS resource_name,
+       CASE WHEN state = 'available' THEN 'pass' ELSE 'fail' END AS status,
+       concat('state ', state, ' of ', image_id) AS reason
+FROM images WHERE state IS NOT NULL
+ORDER BY image_id DESC";
+    for query in [branches, reversed] {
+        let (rows, states) = judged_with_states(&reasons_rule(query));
+        let mut failed = 0;
+        for (id, status, reason) in &rows {
+            let Some(state) = states.get(id) else {
+                continue;
+            };
+            match (status.as_str(), state) {
+                ("pass", _) => assert_eq!(reason, "", "{id}"),
+                ("fail", Some(state)) => {
+                    failed += 1;
+                    assert_eq!(reason, &format!("state {state} of {id}"), "{query}");
+                }
+                ("unknown", None) => {
+                    assert!(reason == "no state" || !reason.is_empty(), "{id}")
+                }
+                _ => {}
+            }
+        }
+        assert!(failed > 0, "no image failed: {rows:?}");
+        assert!(rows.iter().any(|(_, s, _)| s == "pass"));
+    }
+}
+
+/// A reason that reads other rows (a window) is not built apart: built
+/// for the failing rows alone it would count them, not every image.
+#[test]
+fn a_reason_that_reads_other_rows_is_built_among_all_of_them() {
+    let query = "SELECT account_id, region, image_id AS resource_id, name AS resource_name,
+       CASE WHEN state = 'available' THEN 'pass' ELSE 'fail' END AS status,
+       concat('one of ', CAST(COUNT(image_id) OVER () AS VARCHAR)) AS reason
+FROM images WHERE state IS NOT NULL";
+    let (rows, states) = judged_with_states(&reasons_rule(query));
+    let with_state = states.values().filter(|s| s.is_some()).count();
+    let failed: Vec<_> = rows.iter().filter(|(_, s, _)| s == "fail").collect();
+    assert!(!failed.is_empty() && failed.len() < with_state);
+    for (id, _, reason) in failed {
+        assert_eq!(reason, &format!("one of {with_state}"), "{id}");
+    }
 }

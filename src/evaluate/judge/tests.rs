@@ -215,7 +215,7 @@ fn coverage_marks_drops_and_places_blind_rows_in_results_order() {
     // What evaluation does with a rule's rows after its query.
     let categories = ResultCategories::new(1);
     let judged = |raw: DataFrame| -> Result<DataFrame, String> {
-        let df = apply_coverage(raw, &gaps, &skipped, rule, &categories, None)?;
+        let df = apply_coverage(raw, None, &gaps, &skipped, rule, &categories, None)?;
         for name in crate::evaluate::CATEGORY_COLUMNS {
             let held = df.column(name).unwrap().dtype();
             assert_eq!(Some(held), categories.of(name), "{name}");
@@ -282,8 +282,18 @@ fn rows_with_every_id_of_the_table_hold_the_tables_own_text() {
         chunk.data_buffers().first().unwrap().as_ptr()
     };
     let categories = ResultCategories::new(1);
-    let judged =
-        |raw| apply_coverage(raw, &gaps, &BTreeSet::new(), rule, &categories, Some(own)).unwrap();
+    let judged = |raw| {
+        apply_coverage(
+            raw,
+            None,
+            &gaps,
+            &BTreeSet::new(),
+            rule,
+            &categories,
+            Some(own),
+        )
+        .unwrap()
+    };
     let df = judged(raw(names));
     for (name, own) in ["resource_id", "resource_name"].into_iter().zip(own) {
         let held = df.column(name).unwrap();
@@ -323,7 +333,7 @@ fn a_row_with_no_region_is_in_the_gap_of_an_account_with_no_regions() {
     )
     .unwrap();
     let categories = ResultCategories::new(1);
-    let df = apply_coverage(raw, &gaps, &BTreeSet::new(), rule, &categories, None).unwrap();
+    let df = apply_coverage(raw, None, &gaps, &BTreeSet::new(), rule, &categories, None).unwrap();
     let expected = vec![
         [
             &rule.id, "222", "<null>", "ami", "r-1", "n", "unknown", &why,
@@ -331,4 +341,52 @@ fn a_row_with_no_region_is_in_the_gap_of_an_account_with_no_regions() {
         .map(str::to_string),
     ];
     assert_eq!(rows_of(&df), expected);
+}
+
+/// Reasons computed apart go back to the rows that keep one, in order,
+/// each with its row's status; any that do not line up (a missing one,
+/// one left over, one of another status) are refused, never placed on
+/// another row.
+#[test]
+fn reasons_computed_apart_go_back_only_where_they_line_up() {
+    let raw = df!(
+        "resource_id" => ["a", "b", "c", "d"],
+        "status" => [Some("pass"), Some("fail"), None, Some("fail")],
+        "reason" => [None::<&str>, None, None, None],
+    )
+    .unwrap();
+    let kept = |statuses: &[Option<&str>], reasons: &[&str]| {
+        df!(
+            super::super::reasons::STATUS => statuses,
+            "reason" => reasons,
+        )
+        .unwrap()
+    };
+    let placed = with_reasons(
+        raw.clone(),
+        &kept(&[Some("fail"), None, Some("fail")], &["b!", "c?", "d!"]),
+    )
+    .unwrap();
+    let reasons: Vec<Option<&str>> = placed
+        .column("reason")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(reasons, [None, Some("b!"), Some("c?"), Some("d!")]);
+    for bad in [
+        kept(&[Some("fail"), None], &["b!", "c?"]),
+        kept(
+            &[Some("fail"), None, Some("fail"), Some("fail")],
+            &["b!", "c?", "d!", "e!"],
+        ),
+        kept(
+            &[Some("fail"), Some("fail"), Some("fail")],
+            &["b!", "c?", "d!"],
+        ),
+    ] {
+        let err = with_reasons(raw.clone(), &bad).unwrap_err();
+        assert!(err.contains("do not follow its rows"), "{err}");
+    }
 }
