@@ -5,7 +5,7 @@
 //! the engine's reason. At a million AMIs three rows in four pass, and
 //! polars computes every branch of a `CASE` (each `concat` of a row's
 //! facts) for every row before choosing: building reasons no result keeps
-//! was a sixth of the evaluation's time (BENCHMARKS.md, issue 30, twelfth
+//! was a fifth of the rules' time (BENCHMARKS.md, issue 30, twelfth
 //! pass).
 //!
 //! So where a query's last step computes `status` and `reason` row by row
