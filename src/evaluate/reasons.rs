@@ -145,14 +145,39 @@ fn steps(plan: &DslPlan, optimizations: OptFlags) -> Vec<Step> {
         // The plan as written, where polars has planned it already (for
         // its schema).
         DslPlan::IR { dsl, .. } => steps(dsl, optimizations),
-        DslPlan::Union { inputs, args } if !args.diagonal => inputs
-            .iter()
-            .flat_map(|input| steps(input, optimizations))
-            .collect(),
+        // Each branch on its own gives its own column types; a union
+        // gives every branch the types wide enough for all (an integer
+        // next to a decimal is a decimal, so `1` reads `1.0`). Taken apart
+        // only where they are the same.
+        DslPlan::Union { inputs, args }
+            if !args.diagonal && same_types(plan, inputs, optimizations) =>
+        {
+            inputs
+                .iter()
+                .flat_map(|input| steps(input, optimizations))
+                .collect()
+        }
         _ => vec![split_step(plan, optimizations).unwrap_or_else(|| {
             Step::AsWritten(LazyFrame::from(plan.clone()).with_optimizations(optimizations))
         })],
     }
+}
+
+/// Whether every one of `inputs` gives columns of the same names and
+/// types as their union, `union`.
+fn same_types(union: &DslPlan, inputs: &[DslPlan], optimizations: OptFlags) -> bool {
+    let schema = |plan: &DslPlan| {
+        LazyFrame::from(plan.clone())
+            .with_optimizations(optimizations)
+            .collect_schema()
+            .ok()
+    };
+    let Some(all) = schema(union) else {
+        return false;
+    };
+    inputs
+        .iter()
+        .all(|input| schema(input).is_some_and(|one| one == all))
 }
 
 /// `plan` taken apart, where it is a row-by-row `SELECT` of `status` and

@@ -538,3 +538,28 @@ FROM images WHERE state IS NOT NULL";
         assert_eq!(reason, &format!("one of {with_state}"), "{id}");
     }
 }
+
+/// A `UNION ALL` gives every branch the column types wide enough for all:
+/// an integer reason next to a decimal one reads as a decimal, however
+/// the reasons are built.
+#[test]
+fn a_union_s_reasons_read_as_the_union_s_type() {
+    let query = "SELECT account_id, region, image_id AS resource_id, name AS resource_name,
+       CASE WHEN age_days > 90 THEN 'fail' ELSE 'pass' END AS status,
+       age_days AS reason
+FROM images WHERE region = 'us-east-1'
+UNION ALL
+SELECT account_id, region, image_id AS resource_id, name AS resource_name,
+       CASE WHEN age_days > 90 THEN 'fail' ELSE 'pass' END AS status,
+       age_days * 1.5 AS reason
+FROM images WHERE region <> 'us-east-1'";
+    let (rows, _) = judged_with_states(&reasons_rule(query));
+    let failed: Vec<_> = rows.iter().filter(|(_, s, _)| s == "fail").collect();
+    assert!(failed.len() > 10, "{rows:?}");
+    for (id, _, reason) in failed {
+        assert!(
+            reason.contains('.') && reason.parse::<f64>().is_ok(),
+            "{id}: {reason}"
+        );
+    }
+}
