@@ -256,9 +256,9 @@ fn judge_rows_with<'g, 'a>(
     // where it falls.
     let mut unreached = gaps.regions.iter().peekable();
     let mut blind: Vec<(usize, &(String, String), &String)> = Vec::new();
-    // A row with no account or no region reaches the gap whose account or
-    // region is empty (coverage keys a missing one as ""), wherever that
-    // gap sorts: such gaps get no row of their own either.
+    // A row with no region reaches the gap whose region is empty (coverage
+    // keys a missing one as ""), wherever that gap sorts: such gaps get no
+    // row of their own either. (A kept row with no account is refused.)
     let mut reached_by_null: HashSet<(&str, &str)> = HashSet::new();
     let mut kept = 0usize;
     // The account-region lookups are made once per run of equal keys.
@@ -360,6 +360,15 @@ fn judge_rows_with<'g, 'a>(
             (status, reason) = (Ok(Status::Unknown), why.as_str());
         }
         let status = check_status(status)?;
+        // Every result is counted in its account (the summary, the
+        // hygiene score): one with none is the rule's error, never an
+        // audit that cannot be summed.
+        if account.is_none() {
+            return Err(format!(
+                "query returned a row with no account_id (row {} of its rows); every result must name its account",
+                i + 1
+            ));
+        }
         let status_id = match status {
             Status::Pass => &mut pass_id,
             Status::Fail => &mut fail_id,

@@ -89,9 +89,10 @@ fn coverage_marks_drops_and_places_blind_rows_in_results_order() {
                 Some("fail"),
                 None,
             ],
-            // No account: sorts last, after every blind account-region.
+            // An account after every blind account-region (a row with
+            // no account is the rule's error: see below).
             [
-                None,
+                Some("555"),
                 Some("us-east-1"),
                 Some("i-7"),
                 Some("fail"),
@@ -203,7 +204,7 @@ fn coverage_marks_drops_and_places_blind_rows_in_results_order() {
             "blind: not scanned",
         ]),
         row([
-            "<null>",
+            "555",
             "us-east-1",
             "instance",
             "i-7",
@@ -389,4 +390,34 @@ fn reasons_computed_apart_go_back_only_where_they_line_up() {
         let err = with_reasons(raw.clone(), &bad).unwrap_err();
         assert!(err.contains("do not follow its rows"), "{err}");
     }
+}
+
+/// A row with no account cannot be counted in any account: the rule's
+/// error, named, not an audit that fails when it is summed.
+#[test]
+fn a_row_with_no_account_is_the_rule_s_error() {
+    let pack = crate::policy::load_builtin().unwrap();
+    let rule = &pack.rules[0];
+    let raw = df!(
+        "account_id" => [Some("111"), None],
+        "region" => [Some("us-east-1"), Some("us-east-1")],
+        "resource_id" => [Some("r-1"), Some("r-2")],
+        "resource_name" => [Some("n"), Some("n")],
+        "status" => [Some("pass"), Some("fail")],
+        "reason" => [None, Some("x")],
+        "resource_type" => [Some("ami"), Some("ami")],
+    )
+    .unwrap();
+    let categories = ResultCategories::new(1);
+    let err = apply_coverage(
+        raw,
+        None,
+        &Gaps::default(),
+        &BTreeSet::new(),
+        rule,
+        &categories,
+        None,
+    )
+    .unwrap_err();
+    assert!(err.contains("no account_id (row 2 of its rows)"), "{err}");
 }
