@@ -365,8 +365,9 @@ fn judge_rows_with<'g, 'a>(
         // audit that cannot be summed.
         if account.is_none() {
             return Err(format!(
-                "query returned a row with no account_id (row {} of its rows); every result must name its account",
-                i + 1
+                "query returned a row with no account_id (resource `{}` in region `{}`); every result must name its account",
+                resource.unwrap_or(""),
+                region.unwrap_or("")
             ));
         }
         let status_id = match status {

@@ -147,7 +147,7 @@ fn steps(plan: &DslPlan, optimizations: OptFlags) -> Vec<Step> {
         DslPlan::IR { dsl, .. } => steps(dsl, optimizations),
         // Each branch on its own gives its own column types; a union
         // gives every branch the types wide enough for all (an integer
-        // next to a decimal is a decimal, so `1` reads `1.0`). Taken apart
+        // next to a float is a float, so `1` reads `1.0`). Taken apart
         // only where they are the same.
         DslPlan::Union { inputs, args }
             if !args.diagonal && same_types(plan, inputs, optimizations) =>

@@ -540,7 +540,7 @@ FROM images WHERE state IS NOT NULL";
 }
 
 /// A `UNION ALL` gives every branch the column types wide enough for all:
-/// an integer reason next to a decimal one reads as a decimal, however
+/// an integer reason next to a float one reads as a float, however
 /// the reasons are built.
 #[test]
 fn a_union_s_reasons_read_as_the_union_s_type() {

@@ -419,5 +419,8 @@ fn a_row_with_no_account_is_the_rule_s_error() {
         None,
     )
     .unwrap_err();
-    assert!(err.contains("no account_id (row 2 of its rows)"), "{err}");
+    assert!(
+        err.contains("no account_id (resource `r-2` in region `us-east-1`)"),
+        "{err}"
+    );
 }
