@@ -218,7 +218,7 @@ fn judge_rows_with<'g, 'a>(
     // The columns zipped as they are: the generic `text_rows` (any number
     // of columns, text or categories) made a call per cell, six a row, 23 M
     // rows at a million AMIs.
-    let text = |name: &str| raw.column(name).and_then(Column::str).map_err(polars);
+    let text = |name: &str| text_column(raw, name);
     let rows = text("account_id")?
         .iter()
         .zip(text("region")?.iter())

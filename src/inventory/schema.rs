@@ -1538,109 +1538,34 @@ pub const DERIVED: &[DerivedColumn] = &[
         kind: ColumnKind::Int,
         doc: "a number standing for `image_id` in this load, the same in every table below (equal ids, equal keys; a null id, a null key), for joins and groups: one machine word where the id is 21 bytes of text. It means nothing else: the same inventory always gets the same keys, another numbers its ids its own way",
     },
-    DerivedColumn {
-        table: "image_usage_reports",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "image_usage_entries",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "image_references",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "image_ancestry",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "image_block_devices",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "image_tags",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "launch_permissions",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "instances",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "launch_templates",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "inspector_findings",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "pipeline_amis",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "asg_launch_sources",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "ssm_parameters",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "launches",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "image_uses",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "image_consumer_gaps",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
-    DerivedColumn {
-        table: "image_use_gaps",
-        name: "image_key",
-        kind: ColumnKind::Int,
-        doc: "as `images.image_key`: a number for `image_id`, to join on",
-    },
+    image_key_of("image_usage_reports"),
+    image_key_of("image_usage_entries"),
+    image_key_of("image_references"),
+    image_key_of("image_ancestry"),
+    image_key_of("image_block_devices"),
+    image_key_of("image_tags"),
+    image_key_of("launch_permissions"),
+    image_key_of("instances"),
+    image_key_of("launch_templates"),
+    image_key_of("inspector_findings"),
+    image_key_of("pipeline_amis"),
+    image_key_of("asg_launch_sources"),
+    image_key_of("ssm_parameters"),
+    image_key_of("launches"),
+    image_key_of("image_uses"),
+    image_key_of("image_consumer_gaps"),
+    image_key_of("image_use_gaps"),
 ];
+
+/// The `image_key` of a table with an `image_id` other than `images`.
+const fn image_key_of(table: &'static str) -> DerivedColumn {
+    DerivedColumn {
+        table,
+        name: "image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `image_id`, to join on",
+    }
+}
 
 pub fn table(name: &str) -> Option<&'static TableDef> {
     TABLES.iter().find(|t| t.name == name)
