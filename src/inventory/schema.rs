@@ -1419,6 +1419,12 @@ pub const DERIVED: &[DerivedColumn] = &[
         doc: "whole days from date_created to collected_at",
     },
     DerivedColumn {
+        table: "snapshots",
+        name: "created_for_image_id",
+        kind: ColumnKind::Str,
+        doc: "the image the snapshot was made for, as its description says: the first `ami-` id (up to a space, the next `ami-` or the end) of a description beginning `Created by CreateImage(` or `Copied for DestinationAmi ami-` (CopyImage: the destination); null for any other description, one of theirs naming no image, or none",
+    },
+    DerivedColumn {
         table: "launches",
         name: "account_id",
         kind: ColumnKind::Str,
@@ -1555,6 +1561,12 @@ pub const DERIVED: &[DerivedColumn] = &[
     image_key_of("image_uses"),
     image_key_of("image_consumer_gaps"),
     image_key_of("image_use_gaps"),
+    DerivedColumn {
+        table: "snapshots",
+        name: "created_for_image_key",
+        kind: ColumnKind::Int,
+        doc: "as `images.image_key`: a number for `created_for_image_id`, to join on",
+    },
 ];
 
 /// The `image_key` of a table with an `image_id` other than `images`.
@@ -1747,6 +1759,18 @@ mod tests {
             .map(|d| d.table)
             .collect();
         assert_eq!(with_id, keyed);
+        // And every other column of image ids that gets keys.
+        for (id, key) in crate::inventory::derive::KEYED.into_iter().skip(1) {
+            let tables = |name: &str| -> BTreeSet<&str> {
+                DERIVED
+                    .iter()
+                    .filter(|d| d.name == name)
+                    .map(|d| d.table)
+                    .collect()
+            };
+            assert!(!tables(id).is_empty(), "{id}");
+            assert_eq!(tables(id), tables(key), "{id} -> {key}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `image_key`: a number standing for each table's `image_id`, the same
 //! number for the same id in every table of one load, for rules to join and
-//! group on. polars hashes and compares a text key byte by byte (an AMI id
+//! group on (and `created_for_image_key`, in the same numbers, for the
+//! image a snapshot was made for). polars hashes and compares a text key byte by byte (an AMI id
 //! is 21 bytes); a 32-bit number is one word. At a million AMIs a join of
 //! `images` with a per-image aggregate took a fifth to a third less time on
 //! the number (BENCHMARKS.md, "Issue 30, eleventh pass").
@@ -18,46 +19,67 @@ use crate::error::{Error, Result};
 /// The column every table with an `image_id` gets.
 pub(in crate::inventory) const IMAGE_KEY: &str = "image_key";
 
-/// Adds `image_key` to every table with a text `image_id` column.
+/// Each column of image ids that gets keys, and the column its keys go to.
+pub(in crate::inventory) const KEYED: [(&str, &str); 2] = [
+    ("image_id", IMAGE_KEY),
+    ("created_for_image_id", "created_for_image_key"),
+];
+
+/// Adds a key column to every table with a text column of [`KEYED`].
 ///
-/// `images` is keyed first: it holds most ids, and most other tables repeat
-/// them in its order. The other tables are then keyed side by side against
-/// it alone; the few ids no image has are given their numbers last, one
-/// table after another, so the same inventory always gets the same keys.
+/// `images.image_id` is keyed first: it holds most ids, and most other
+/// columns repeat them in its order. The other columns are then keyed side
+/// by side against it alone; the few ids no image has are given their
+/// numbers last, one column after another, so the same inventory always
+/// gets the same keys.
 pub(in crate::inventory) fn image_keys<'t>(
     tables: impl Iterator<Item = (&'t str, &'t mut DataFrame)>,
 ) -> Result<()> {
-    let mut keyed: Vec<(&str, &mut DataFrame)> = tables
-        .filter(|(_, df)| {
-            df.schema()
-                .get("image_id")
-                .is_some_and(|dtype| dtype == &DataType::String)
+    let mut tables: Vec<(&str, &mut DataFrame)> = tables.collect();
+    // (table's place, table, id column, key column), `images.image_id` first.
+    let mut keyed: Vec<(usize, &str, &'static str, &'static str)> = tables
+        .iter()
+        .enumerate()
+        .flat_map(|(at, (name, df))| {
+            KEYED
+                .iter()
+                .filter(|(id, _)| {
+                    df.schema()
+                        .get(id)
+                        .is_some_and(|dtype| dtype == &DataType::String)
+                })
+                .map(move |&(id, key)| (at, *name, id, key))
         })
         .collect();
-    keyed.sort_by_key(|(name, _)| *name != "images");
+    let is_images =
+        |&(_, name, id, _): &(usize, &str, &str, &str)| (name, id) == ("images", "image_id");
+    keyed.sort_by_key(|column| !is_images(column));
     let columns = {
         let ids = keyed
             .iter()
-            .map(|(name, df)| {
-                df.column("image_id")
+            .map(|&(at, name, id, _)| {
+                let df = tables.get(at).map(|(_, df)| &**df);
+                df.ok_or_else(|| Error::Internal(format!("image keys: no table `{name}`")))?
+                    .column(id)
                     .and_then(Column::str)
-                    .map(|ids| (*name, ids))
+                    .map(|ids| (name, ids))
                     .map_err(|e| super::stage(name, &e))
             })
             .collect::<Result<Vec<_>>>()?;
+        let first_is_images = keyed.first().is_some_and(is_images);
         let (images, rest) = match ids.split_first() {
-            Some((&("images", first), rest)) => (Images::key(first)?, rest),
+            Some((&(_, first), rest)) if first_is_images => (Images::key(first)?, rest),
             _ => (Images::default(), &ids[..]),
         };
         let mut looked_up: Vec<LookedUp> = rest
             .par_iter()
             .map(|&(_, ids)| images.look_up(ids))
             .collect();
-        // Ids no image has, in table order.
+        // Ids no image has, in column order.
         let mut next = images.of.len();
         let mut others: PlHashMap<&str, u32> = PlHashMap::new();
-        for (table, &(name, _)) in looked_up.iter_mut().zip(rest) {
-            for &(row, id) in &table.misses {
+        for (column, &(name, _)) in looked_up.iter_mut().zip(rest) {
+            for &(row, id) in &column.misses {
                 let key = match others.get(id) {
                     Some(&key) => key,
                     None => {
@@ -67,22 +89,26 @@ pub(in crate::inventory) fn image_keys<'t>(
                         key
                     }
                 };
-                // Always there: `row` is one of the table's rows.
-                if let Some(slot) = table.keys.get_mut(row) {
+                // Always there: `row` is one of the column's rows.
+                if let Some(slot) = column.keys.get_mut(row) {
                     *slot = key;
                 }
             }
         }
-        let first = (ids.len() > rest.len()).then_some(images.keys);
+        let first = first_is_images.then_some(images.keys);
         first
             .into_iter()
             .chain(looked_up.into_iter().map(|t| t.keys))
-            .zip(&ids)
-            .map(|(keys, (name, ids))| column(keys, ids).map_err(|e| super::stage(name, &e)))
+            .zip(ids.iter().zip(&keyed))
+            .map(|(keys, ((name, ids), &(_, _, _, key)))| {
+                column(key, keys, ids).map_err(|e| super::stage(name, &e))
+            })
             .collect::<Result<Vec<Column>>>()?
     };
-    for ((name, df), column) in keyed.iter_mut().zip(columns) {
-        df.with_column(column).map_err(|e| super::stage(name, &e))?;
+    for (&(at, name, _, _), column) in keyed.iter().zip(columns) {
+        if let Some((_, df)) = tables.get_mut(at) {
+            df.with_column(column).map_err(|e| super::stage(name, &e))?;
+        }
     }
     Ok(())
 }
@@ -94,9 +120,9 @@ fn too_many(table: &str) -> Error {
     ))
 }
 
-/// The key column of a table: `keys`, null where the id is.
-fn column(keys: Vec<u32>, ids: &StringChunked) -> PolarsResult<Column> {
-    let keys = UInt32Chunked::from_vec(PlSmallStr::from_static(IMAGE_KEY), keys);
+/// A key column named `name`: `keys`, null where the id is.
+fn column(name: &'static str, keys: Vec<u32>, ids: &StringChunked) -> PolarsResult<Column> {
+    let keys = UInt32Chunked::from_vec(PlSmallStr::from_static(name), keys);
     let keys = if ids.null_count() > 0 {
         keys.set(&ids.is_null(), None)?
     } else {
@@ -270,5 +296,36 @@ mod tests {
             let distinct: std::collections::BTreeSet<_> = t.iter().chain(&u).flatten().collect();
             assert_eq!(distinct.len(), 3, "{with_images}");
         }
+    }
+
+    /// A snapshot's `created_for_image_id` gets the key its image has, and
+    /// an id no image has gets one no other id has, in any table.
+    #[test]
+    fn the_image_a_snapshot_was_made_for_gets_that_image_s_key() {
+        let mut images = df!("image_id" => ["ami-a", "ami-b"]).unwrap();
+        let mut uses = df!("image_id" => ["ami-z"]).unwrap();
+        let mut snapshots = df!(
+            "created_for_image_id" => [Some("ami-b"), None, Some("ami-gone"), Some("ami-z"), Some("ami-gone")]
+        )
+        .unwrap();
+        let tables = [
+            ("snapshots", &mut snapshots),
+            ("image_uses", &mut uses),
+            ("images", &mut images),
+        ];
+        image_keys(tables.into_iter()).unwrap();
+        let (i, u) = (keys_of(&images), keys_of(&uses));
+        let s: Vec<Option<u32>> = snapshots
+            .column("created_for_image_key")
+            .unwrap()
+            .u32()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(s[..2], [i[1], None]);
+        assert!(s[2].is_some() && !i.contains(&s[2]) && s[2] != u[0]);
+        assert_eq!(s[3], u[0]);
+        assert_eq!(s[4], s[2]);
+        assert!(snapshots.column(IMAGE_KEY).is_err());
     }
 }

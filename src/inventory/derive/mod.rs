@@ -2,7 +2,8 @@
 //! stored ones and the inventory's `collected_at`, so rules and reports
 //! read one answer instead of each computing its own.
 //!
-//! - per table: ages (`age_days`, `open_days`), `deprecated`, `family`;
+//! - per table: ages (`age_days`, `open_days`), `deprecated`, `family`,
+//!   the image a snapshot was made for ([`snapshots`]);
 //! - the versions of each image family ([`family_versions`]);
 //! - what each image is ultimately built on ([`provenance`]);
 //! - across tables, what launches which AMI: the AMI a launch template
@@ -10,7 +11,8 @@
 //!   followed to the parameter ([`launch_images`]); every consumer of an
 //!   AMI in one table, `launches`; and where the consumers were not read in
 //!   full, `consumer_gaps` ([`usage`]);
-//! - `image_key`, a number for each `image_id` to join on ([`image_keys`]).
+//! - `image_key`, a number for each `image_id` to join on, and
+//!   `created_for_image_key` for the snapshots' ([`image_keys`]).
 //!
 //! Lookups are polars' hash maps (`PlHashMap`: foldhash, seeded per
 //! process). std's SipHash was 18 % of the load's CPU at a million AMIs;
@@ -27,11 +29,14 @@ mod inspector;
 mod keys;
 mod launch_images;
 mod provenance;
+mod snapshots;
 mod usage;
 mod uses;
 mod versions;
 
 pub(super) use inspector::inspector_scanned;
+#[cfg(test)]
+pub(super) use keys::KEYED;
 pub(super) use keys::image_keys;
 pub(super) use launch_images::launch_images;
 pub(super) use provenance::provenance;
@@ -58,6 +63,7 @@ pub(super) fn columns(name: &str, df: &mut DataFrame, now: i64) -> Result<()> {
         ],
         "inspector_findings" => vec![days("first_observed_at").alias("open_days")],
         "pipeline_images" => vec![days("date_created").alias("age_days")],
+        "snapshots" => return snapshots::created_for_image_id(df),
         _ => return Ok(()),
     };
     *df = std::mem::take(df)
