@@ -813,6 +813,7 @@ fn snap_orphaned() {
         row("snapshots", vec![("snapshot_id", "snap-orphan".into()), ("description", "Created by CreateImage(i-1) for ami-gone from vol-1".into())]),
         row("snapshots", vec![("snapshot_id", "snap-copy".into()), ("description", "Copied for DestinationAmi ami-gone2 from SourceAmi ami-x for SourceSnapshot snap-y".into())]),
         row("snapshots", vec![("snapshot_id", "snap-backup".into()), ("description", "nightly backup".into())]),
+        row("snapshots", vec![("snapshot_id", "snap-nameless".into()), ("description", "Created by CreateImage(i-1) for ".into())]),
     ]);
     expect(
         &m,
@@ -820,6 +821,8 @@ fn snap_orphaned() {
             ("snap-kept", "pass"),
             ("snap-orphan", "fail"),
             ("snap-copy", "fail"),
+            // CreateImage's words, but no image: what it was made for is not known.
+            ("snap-nameless", "unknown"),
         ],
     );
     assert!(
