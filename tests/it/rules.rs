@@ -3618,3 +3618,76 @@ fn ami_base_unapproved() {
         ],
     );
 }
+
+/// The same image in two accounts' rows (an inventory merged from two
+/// scans, both accounts in scope): each group's reason names it once, in
+/// both ASG rules.
+#[test]
+fn asg_reasons_name_an_image_held_twice_once() {
+    let mut all = base();
+    all.push(row(
+        "regions",
+        vec![("account_id", B.into()), ("scan_status", "ok".into())],
+    ));
+    all.extend([
+        image(
+            "ami-twice",
+            vec![("owner_id", A.into()), ("deprecation_time", days(1))],
+        ),
+        image(
+            "ami-twice",
+            vec![
+                ("owner_id", A.into()),
+                ("account_id", B.into()),
+                ("deprecation_time", days(1)),
+            ],
+        ),
+        row("auto_scaling_groups", vec![("group_name", "asg-z".into())]),
+        row(
+            "asg_launch_sources",
+            vec![
+                ("group_name", "asg-z".into()),
+                ("source", "launch_configuration".into()),
+                ("reference", "lc".into()),
+                ("image_id", "ami-twice".into()),
+            ],
+        ),
+    ]);
+    let inv = inventory_with(all, |m| {
+        m.scope.accounts = vec![A.to_string(), B.to_string()]
+    });
+    let mut overrides = ParamOverrides::new();
+    overrides
+        .entry("ASG-UNAPPROVED-AMI".into())
+        .or_default()
+        .insert(
+            "approved_owners".into(),
+            amiaudit::policy::ParamValue::List(vec!["999999999999".into()]),
+        );
+    let pack = amiaudit::settings::load_pack(&[]).unwrap();
+    for rule in ["ASG-UNAPPROVED-AMI", "ASG-LAUNCHES-OUTDATED-AMI"] {
+        let rules: Vec<_> = pack
+            .rules
+            .iter()
+            .filter(|r| r.id == rule)
+            .cloned()
+            .collect();
+        let evaluation = evaluate(&inv, &rules, &overrides);
+        assert!(
+            evaluation.rule_errors.is_empty(),
+            "{:?}",
+            evaluation.rule_errors
+        );
+        let ids = str_column(&evaluation.results, "resource_id").unwrap();
+        let statuses = str_column(&evaluation.results, "status").unwrap();
+        let reasons = str_column(&evaluation.results, "reason").unwrap();
+        let (status, reason) = ids
+            .into_iter()
+            .zip(statuses.into_iter().zip(reasons))
+            .find_map(|(id, judged)| (id == Some("asg-z")).then_some(judged))
+            .unwrap_or_else(|| panic!("{rule}: no result for asg-z"));
+        assert_eq!(status, Some("fail"), "{rule}");
+        let reason = reason.unwrap_or_default();
+        assert_eq!(reason.matches("ami-twice").count(), 1, "{rule}: {reason}");
+    }
+}

@@ -1,10 +1,11 @@
 //! `image_key`: a number standing for each table's `image_id`, the same
 //! number for the same id in every table of one load, for rules to join and
 //! group on (and `created_for_image_key`, in the same numbers, for the
-//! image a snapshot was made for). polars hashes and compares a text key byte by byte (an AMI id
-//! is 21 bytes); a 32-bit number is one word. At a million AMIs a join of
-//! `images` with a per-image aggregate took a fifth to a third less time on
-//! the number (BENCHMARKS.md, "Issue 30, eleventh pass").
+//! image a snapshot was made for). polars hashes and compares a text key
+//! byte by byte (an AMI id is 21 bytes); a 32-bit number is one word. At a
+//! million AMIs a join of `images` with a per-image aggregate took a fifth
+//! to a third less time on the number (BENCHMARKS.md, "Issue 30, eleventh
+//! pass").
 //!
 //! The numbers mean nothing but equality: equal keys, equal ids; a null id,
 //! a null key. They are given in a fixed order (the same inventory, the

@@ -56,6 +56,8 @@ pub(super) fn columns(name: &str, df: &mut DataFrame, now: i64) -> Result<()> {
             .fill_null(lit(false))
             .alias("deprecated"),
             days("last_launched_time").alias("days_since_last_launch"),
+            // A function of `name` alone: FAMILY-REGION-GAP groups an
+            // account's versions by name and takes the family with it.
             col("name")
                 .str()
                 .replace_all(lit(FAMILY_SUFFIX), lit(""), false)
