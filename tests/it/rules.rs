@@ -165,15 +165,7 @@ fn run_with(rule: &str, mut rows: Vec<Row>, overrides: ParamOverrides) -> BTreeM
             m.scope.source = "organizations".to_string();
         }
     });
-    let pack = amiaudit::settings::load_pack(&[]).unwrap();
-    let rules: Vec<_> = pack.rules.into_iter().filter(|r| r.id == rule).collect();
-    assert_eq!(rules.len(), 1, "no rule {rule}");
-    let evaluation = evaluate(&inv, &rules, &overrides);
-    assert!(
-        evaluation.rule_errors.is_empty(),
-        "{:?}",
-        evaluation.rule_errors
-    );
+    let evaluation = evaluate_builtin(&inv, rule, &overrides);
     let ids = str_column(&evaluation.results, "resource_id").unwrap();
     let statuses = str_column(&evaluation.results, "status").unwrap();
     let map: BTreeMap<String, String> = ids
@@ -188,6 +180,37 @@ fn run_with(rule: &str, mut rows: Vec<Row>, overrides: ParamOverrides) -> BTreeM
         "{rule}: {map:?}"
     );
     map
+}
+
+/// One built-in rule over `inv`, which it judges without a rule error.
+fn evaluate_builtin(
+    inv: &amiaudit::inventory::Inventory,
+    rule: &str,
+    overrides: &ParamOverrides,
+) -> amiaudit::evaluate::Evaluation {
+    let pack = amiaudit::settings::load_pack(&[]).unwrap();
+    let rules: Vec<_> = pack.rules.into_iter().filter(|r| r.id == rule).collect();
+    assert_eq!(rules.len(), 1, "no rule {rule}");
+    let evaluation = evaluate(inv, &rules, overrides);
+    assert!(
+        evaluation.rule_errors.is_empty(),
+        "{rule}: {:?}",
+        evaluation.rule_errors
+    );
+    evaluation
+}
+
+/// ASG-UNAPPROVED-AMI approving only images owned by `owner`.
+fn approved_owners_only(owner: &str) -> ParamOverrides {
+    let mut overrides = ParamOverrides::new();
+    overrides
+        .entry("ASG-UNAPPROVED-AMI".into())
+        .or_default()
+        .insert(
+            "approved_owners".into(),
+            amiaudit::policy::ParamValue::List(vec![owner.into()]),
+        );
+    overrides
 }
 
 fn expect(map: &BTreeMap<String, String>, expected: &[(&str, &str)]) {
@@ -3009,14 +3032,7 @@ fn facts_that_do_not_prove_a_pass() {
 
     // ASG-UNAPPROVED-AMI: a source that names no owner is judged by the
     // owner the image itself names.
-    let mut overrides = ParamOverrides::new();
-    overrides
-        .entry("ASG-UNAPPROVED-AMI".into())
-        .or_default()
-        .insert(
-            "approved_owners".into(),
-            amiaudit::policy::ParamValue::List(vec!["999999999999".into()]),
-        );
+    let overrides = approved_owners_only("999999999999");
     let m = run_with(
         "ASG-UNAPPROVED-AMI",
         vec![
@@ -3656,28 +3672,9 @@ fn asg_reasons_name_an_image_held_twice_once() {
     let inv = inventory_with(all, |m| {
         m.scope.accounts = vec![A.to_string(), B.to_string()]
     });
-    let mut overrides = ParamOverrides::new();
-    overrides
-        .entry("ASG-UNAPPROVED-AMI".into())
-        .or_default()
-        .insert(
-            "approved_owners".into(),
-            amiaudit::policy::ParamValue::List(vec!["999999999999".into()]),
-        );
-    let pack = amiaudit::settings::load_pack(&[]).unwrap();
+    let overrides = approved_owners_only("999999999999");
     for rule in ["ASG-UNAPPROVED-AMI", "ASG-LAUNCHES-OUTDATED-AMI"] {
-        let rules: Vec<_> = pack
-            .rules
-            .iter()
-            .filter(|r| r.id == rule)
-            .cloned()
-            .collect();
-        let evaluation = evaluate(&inv, &rules, &overrides);
-        assert!(
-            evaluation.rule_errors.is_empty(),
-            "{:?}",
-            evaluation.rule_errors
-        );
+        let evaluation = evaluate_builtin(&inv, rule, &overrides);
         let ids = str_column(&evaluation.results, "resource_id").unwrap();
         let statuses = str_column(&evaluation.results, "status").unwrap();
         let reasons = str_column(&evaluation.results, "reason").unwrap();
