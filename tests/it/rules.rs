@@ -200,17 +200,20 @@ fn evaluate_builtin(
     evaluation
 }
 
-/// ASG-UNAPPROVED-AMI approving only images owned by `owner`.
-fn approved_owners_only(owner: &str) -> ParamOverrides {
+/// Parameter `name` of `rule` set to `value`, every other as its default.
+fn one_param(rule: &str, name: &str, value: amiaudit::policy::ParamValue) -> ParamOverrides {
     let mut overrides = ParamOverrides::new();
     overrides
-        .entry("ASG-UNAPPROVED-AMI".into())
+        .entry(rule.into())
         .or_default()
-        .insert(
-            "approved_owners".into(),
-            amiaudit::policy::ParamValue::List(vec![owner.into()]),
-        );
+        .insert(name.into(), value);
     overrides
+}
+
+/// ASG-UNAPPROVED-AMI approving only images owned by `owner`.
+fn approved_owners_only(owner: &str) -> ParamOverrides {
+    let owners = amiaudit::policy::ParamValue::List(vec![owner.into()]);
+    one_param("ASG-UNAPPROVED-AMI", "approved_owners", owners)
 }
 
 fn expect(map: &BTreeMap<String, String>, expected: &[(&str, &str)]) {
@@ -316,14 +319,11 @@ fn ami_shared_outside_org() {
             ("ami-other-org", "fail"),
         ],
     );
-    let mut trusted = ParamOverrides::new();
-    trusted
-        .entry("AMI-SHARED-OUTSIDE-ORG".into())
-        .or_default()
-        .insert(
-            "trusted_accounts".into(),
-            amiaudit::policy::ParamValue::List(vec!["999999999999".into()]),
-        );
+    let trusted = one_param(
+        "AMI-SHARED-OUTSIDE-ORG",
+        "trusted_accounts",
+        amiaudit::policy::ParamValue::List(vec!["999999999999".into()]),
+    );
     let m = run_with(
         "AMI-SHARED-OUTSIDE-ORG",
         vec![
@@ -2627,14 +2627,11 @@ fn fleet() {
         !m.contains_key("i-foreign"),
         "an image owned outside the organization is not golden: {m:?}"
     );
-    let mut tight = ParamOverrides::new();
-    tight
-        .entry("INSTANCE-GOLDEN-BEHIND".into())
-        .or_default()
-        .insert(
-            "max_days_behind".into(),
-            amiaudit::policy::ParamValue::Int(9),
-        );
+    let tight = one_param(
+        "INSTANCE-GOLDEN-BEHIND",
+        "max_days_behind",
+        amiaudit::policy::ParamValue::Int(9),
+    );
     let m = run_with(
         "INSTANCE-GOLDEN-BEHIND",
         with(vec![instance("i-retired", "ami-retired", vec![])]),
@@ -3155,14 +3152,11 @@ fn retention_rule(arn: &str, resource_type: &str, extra: Vec<(&'static str, Valu
 /// REGION-RECYCLE-BIN-OFF on the base account-region holding one AMI, with
 /// `rules` (and `require_lock` when asked): its status there.
 fn recycle_bin_status(rules: Vec<Row>, require_lock: bool) -> String {
-    let mut overrides = ParamOverrides::new();
-    overrides
-        .entry("REGION-RECYCLE-BIN-OFF".into())
-        .or_default()
-        .insert(
-            "require_lock".into(),
-            amiaudit::policy::ParamValue::Bool(require_lock),
-        );
+    let overrides = one_param(
+        "REGION-RECYCLE-BIN-OFF",
+        "require_lock",
+        amiaudit::policy::ParamValue::Bool(require_lock),
+    );
     let mut rows = vec![image("ami-golden", vec![])];
     rows.extend(rules);
     let m = run_with("REGION-RECYCLE-BIN-OFF", rows, overrides);
@@ -3358,13 +3352,7 @@ fn retirement_plan_follows_ami_unused() {
     let inv = inventory_with(all, |m| {
         m.scope.accounts = vec![A.to_string(), B.to_string()]
     });
-    let pack = amiaudit::settings::load_pack(&[]).unwrap();
-    let rules: Vec<_> = pack
-        .rules
-        .into_iter()
-        .filter(|r| r.id == "AMI-UNUSED")
-        .collect();
-    let evaluation = evaluate(&inv, &rules, &ParamOverrides::new());
+    let evaluation = evaluate_builtin(&inv, "AMI-UNUSED", &ParamOverrides::new());
     let plan = amiaudit::results::retirement::build(&inv, &evaluation.results).unwrap();
     let safe: BTreeMap<&str, &amiaudit::results::retirement::SafeToRetire> =
         plan.safe.iter().map(|s| (s.image_id.as_str(), s)).collect();
@@ -3575,14 +3563,11 @@ fn ami_base_unapproved() {
     expect(&run("AMI-BASE-UNAPPROVED", rows.clone()), &expected);
 
     // Amazon's account id approves what its alias does.
-    let mut by_account = ParamOverrides::new();
-    by_account
-        .entry("AMI-BASE-UNAPPROVED".into())
-        .or_default()
-        .insert(
-            "approved_base_owners".into(),
-            amiaudit::policy::ParamValue::List(vec!["137112412989".into()]),
-        );
+    let by_account = one_param(
+        "AMI-BASE-UNAPPROVED",
+        "approved_base_owners",
+        amiaudit::policy::ParamValue::List(vec!["137112412989".into()]),
+    );
     let m = run_with("AMI-BASE-UNAPPROVED", rows.clone(), by_account);
     expect(
         &m,
