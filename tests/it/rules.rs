@@ -1625,6 +1625,19 @@ pub(super) fn launch_source(
     )
 }
 
+/// A launch source of `group`: launch configuration `lc`, naming `image`;
+/// `extra` adds columns.
+fn launch_configuration_source(group: &str, image: &str, extra: Vec<(&'static str, Value)>) -> Row {
+    let mut cells: Vec<(&'static str, Value)> = vec![
+        ("group_name", group.into()),
+        ("source", "launch_configuration".into()),
+        ("reference", "lc".into()),
+        ("image_id", image.into()),
+    ];
+    cells.extend(extra);
+    row("asg_launch_sources", cells)
+}
+
 /// A clean pipeline `id` with its recipe, infrastructure, distribution,
 /// one build (of `ami-clean`) and a lifecycle policy; `extra` overrides
 /// columns of the pipeline row.
@@ -2025,15 +2038,10 @@ fn pipelines() {
             "PIPELINE-REGION-GAP",
             [
                 elsewhere(),
-                vec![row(
-                    "asg_launch_sources",
-                    vec![
-                        ("account_id", B.into()),
-                        ("group_name", "g".into()),
-                        ("source", "launch_configuration".into()),
-                        ("reference", "lc".into()),
-                        ("image_id", "ami-clean".into()),
-                    ],
+                vec![launch_configuration_source(
+                    "g",
+                    "ami-clean",
+                    vec![("account_id", B.into())],
                 )],
             ]
             .concat(),
@@ -3035,15 +3043,7 @@ fn facts_that_do_not_prove_a_pass() {
         vec![
             image("ami-owned", vec![("owner_id", A.into())]),
             row("auto_scaling_groups", vec![("group_name", "asg-x".into())]),
-            row(
-                "asg_launch_sources",
-                vec![
-                    ("group_name", "asg-x".into()),
-                    ("source", "launch_configuration".into()),
-                    ("reference", "lc".into()),
-                    ("image_id", "ami-owned".into()),
-                ],
-            ),
+            launch_configuration_source("asg-x", "ami-owned", vec![]),
         ],
         overrides,
     );
@@ -3055,15 +3055,10 @@ fn facts_that_do_not_prove_a_pass() {
         "ASG-LAUNCHES-OUTDATED-AMI",
         vec![
             row("auto_scaling_groups", vec![("group_name", "asg-y".into())]),
-            row(
-                "asg_launch_sources",
-                vec![
-                    ("group_name", "asg-y".into()),
-                    ("source", "launch_configuration".into()),
-                    ("reference", "lc".into()),
-                    ("image_id", "ami-vendor".into()),
-                    ("image_owner_id", "999999999999".into()),
-                ],
+            launch_configuration_source(
+                "asg-y",
+                "ami-vendor",
+                vec![("image_owner_id", "999999999999".into())],
             ),
         ],
     );
@@ -3644,15 +3639,7 @@ fn asg_reasons_name_an_image_held_twice_once() {
             ],
         ),
         row("auto_scaling_groups", vec![("group_name", "asg-z".into())]),
-        row(
-            "asg_launch_sources",
-            vec![
-                ("group_name", "asg-z".into()),
-                ("source", "launch_configuration".into()),
-                ("reference", "lc".into()),
-                ("image_id", "ami-twice".into()),
-            ],
-        ),
+        launch_configuration_source("asg-z", "ami-twice", vec![]),
     ]);
     let inv = inventory_with(all, |m| {
         m.scope.accounts = vec![A.to_string(), B.to_string()]
